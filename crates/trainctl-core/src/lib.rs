@@ -1,0 +1,12 @@
+//! trainctl-core: every behaviour of trainctl lives here, so the CLI and the desktop app are thin
+//! adapters over one tested library. Nothing in this crate prints, draws or knows about a window:
+//! long work reports [`event::Event`]s through a [`event::Sink`] and fails with [`error::Error`].
+
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod s3;
+pub mod transfer;
+
+pub use error::{Error, Result};
+pub use event::{Event, Sink};

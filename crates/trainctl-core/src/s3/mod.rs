@@ -1,0 +1,10 @@
+//! S3 access: URLs, a connected client built from a profile, listing streams, batch deletes, and
+//! the mapping of SDK errors to [`crate::Error`].
+
+pub mod client;
+pub mod errors;
+pub mod list;
+pub mod url;
+
+pub use client::Connection;
+pub use url::S3Url;

@@ -1,0 +1,103 @@
+//! Transfers: plan a [`TransferJob`] (what moves where, what is already complete), then run it
+//! through an [`Engine`] — `s5cmd` (a child process, fastest) or `native` (aws-sdk-s3).
+//!
+//! Both engines take the same job, send the same [`Event`](crate::event::Event)s and return
+//! the same [`Outcome`], so callers and tests do not care which one ran.
+
+pub mod native;
+pub mod plan;
+pub mod progress;
+pub mod s5cmd;
+pub mod safe_path;
+pub mod verify;
+
+use crate::error::{ErrorInfo, Result};
+use crate::event::{Direction, JobId, Sink};
+use serde::Serialize;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+/// One object to move: a local file and the key it corresponds to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TransferItem {
+    /// Local file (source for uploads, final destination for downloads).
+    pub local: PathBuf,
+    /// Object key in `TransferJob::bucket`.
+    pub key: String,
+    /// Size in bytes (of the local file for uploads, of the object for downloads).
+    pub size: u64,
+    /// ETag of the object (downloads only), used for verification.
+    pub etag: Option<String>,
+}
+
+/// A planned transfer: exactly what an engine will do. Produced by [`plan`], shown by
+/// `--dry-run`, executed by [`Engine::run`].
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferJob {
+    pub id: JobId,
+    pub direction: Direction,
+    pub bucket: String,
+    pub items: Vec<TransferItem>,
+    /// Items already complete at the destination (skipped), with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Keys refused before transfer (unsafe keys, unreadable files), with the error.
+    pub rejected: Vec<(String, ErrorInfo)>,
+    /// Storage class for uploads (`STANDARD`, `STANDARD_IA`, `GLACIER_IR`, ...).
+    pub storage_class: Option<String>,
+}
+
+impl TransferJob {
+    pub fn bytes_total(&self) -> u64 {
+        self.items.iter().map(|i| i.size).sum()
+    }
+}
+
+/// Knobs shared by both engines.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferOptions {
+    /// Parallel objects / parts in flight.
+    pub concurrency: usize,
+    /// Multipart part size in bytes (native engine; s5cmd gets it as `--part-size` in MiB).
+    pub part_size: u64,
+    /// Verify downloads by checksum (ETag MD5 / multipart ETag) in addition to size.
+    pub verify_checksum: bool,
+}
+
+impl Default for TransferOptions {
+    fn default() -> Self {
+        TransferOptions { concurrency: 16, part_size: 32 * 1024 * 1024, verify_checksum: true }
+    }
+}
+
+/// What happened to each item of a job.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outcome {
+    pub done: u64,
+    pub bytes_done: u64,
+    pub skipped: u64,
+    pub failed: Vec<(String, ErrorInfo)>,
+    pub seconds: f64,
+}
+
+impl Outcome {
+    /// `Ok` when every item completed; [`Error::Partial`](crate::Error::Partial) otherwise.
+    pub fn into_result(self) -> Result<Outcome> {
+        if self.failed.is_empty() {
+            Ok(self)
+        } else {
+            let total = self.done + self.failed.len() as u64;
+            Err(crate::Error::Partial { failed: self.failed.len() as u64, total })
+        }
+    }
+}
+
+/// A way of moving bytes between local files and S3.
+#[async_trait::async_trait]
+pub trait Engine: Send + Sync {
+    /// `"s5cmd"` or `"native"`: shown to the user and in events.
+    fn name(&self) -> &'static str;
+    /// Executes `job`. Reports per-object results and progress through `sink`; stops promptly on
+    /// `cancel`, leaving every object complete or absent. Returns `Err` only for failures that
+    /// stop the whole job (endpoint down, bad credentials); per-item failures go in `Outcome`.
+    async fn run(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome>;
+}
