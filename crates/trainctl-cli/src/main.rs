@@ -62,7 +62,21 @@ fn main() {
     };
     // Do not wait for lingering background tasks (e.g. idle connections) on exit.
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    report_rusage();
     std::process::exit(code);
+}
+
+/// For the benchmarks: with `TRAINCTL_REPORT_RUSAGE=1`, print this process's own peak RSS (not
+/// its children's, e.g. s5cmd) as one JSON line on stderr.
+fn report_rusage() {
+    if std::env::var_os("TRAINCTL_REPORT_RUSAGE").is_none() {
+        return;
+    }
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } == 0 {
+        eprintln!("{{\"self_maxrss_kb\":{}}}", ru.ru_maxrss);
+    }
 }
 
 fn init_tracing(verbose: u8) {

@@ -3,6 +3,7 @@
 //! long work reports [`event::Event`]s through a [`event::Sink`] and fails with [`error::Error`].
 
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod event;
 pub mod s3;

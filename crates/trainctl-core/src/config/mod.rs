@@ -6,6 +6,7 @@
 //! Provider quirks (path-style, checksum `WhenRequired` for non-AWS stores) are data in
 //! `data/quirks/providers.toml`, applied by [`quirks`].
 
+pub mod aws_files;
 pub mod file;
 pub mod keychain;
 pub mod profile;

@@ -1,1 +1,119 @@
-//! TODO
+//! Provider quirks as data: which S3-compatible stores need path-style addressing, which reject
+//! the flexible checksums newer SDKs send by default, their usual region and endpoint shape.
+//!
+//! The facts live in `data/quirks/providers.toml` (with a source and date per row) so a change in
+//! a provider is a data edit, not a code change. The rule on top: any non-AWS endpoint gets
+//! path-style and `WhenRequired` checksums unless the profile says otherwise.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+const PROVIDERS_TOML: &str = include_str!("../../data/quirks/providers.toml");
+
+/// The quirks of one provider, one row of `providers.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quirks {
+    /// Human name ("Cloudflare R2").
+    pub name: String,
+    pub path_style: bool,
+    pub checksum_when_required: bool,
+    pub default_region: String,
+    /// How the endpoint URL usually looks, for `profile add` help and the desktop form.
+    pub endpoint_hint: String,
+    /// Host suffixes that identify this provider from an endpoint URL.
+    #[serde(default)]
+    pub host_suffixes: Vec<String>,
+    pub supports_lifecycle: bool,
+    /// Where the row's facts come from.
+    pub source: String,
+    /// When the row was last checked (YYYY-MM-DD).
+    pub date: String,
+}
+
+/// Provider id used when no endpoint is set: plain AWS.
+pub const AWS: &str = "aws";
+/// Provider id for any endpoint we do not recognise.
+pub const OTHER: &str = "other";
+
+/// All known providers keyed by id, parsed once from the embedded data file.
+pub fn all() -> &'static BTreeMap<String, Quirks> {
+    static TABLE: OnceLock<BTreeMap<String, Quirks>> = OnceLock::new();
+    TABLE.get_or_init(|| toml::from_str(PROVIDERS_TOML).expect("data/quirks/providers.toml is valid (checked by a test)"))
+}
+
+/// The quirks of provider `id`, or `None` for an unknown id.
+pub fn get(id: &str) -> Option<&'static Quirks> {
+    all().get(id)
+}
+
+/// The quirks of provider `id`, falling back to `other` for unknown ids.
+pub fn get_or_other(id: &str) -> &'static Quirks {
+    get(id).unwrap_or_else(|| get(OTHER).expect("`other` row exists"))
+}
+
+/// Guesses the provider id from an endpoint URL; `None` means plain AWS (no endpoint).
+/// Unknown hosts, localhost and IP addresses are `other` (path-style, WhenRequired).
+pub fn detect(endpoint_url: Option<&str>) -> &'static str {
+    let Some(url) = endpoint_url else { return AWS };
+    let host = host_of(url).to_ascii_lowercase();
+    for (id, q) in all() {
+        if q.host_suffixes.iter().any(|s| host == *s || host.ends_with(&format!(".{s}"))) {
+            return id.as_str();
+        }
+    }
+    OTHER
+}
+
+/// The host part of an endpoint URL (`https://user@host:port/path` → `host`).
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = host_port.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("");
+    }
+    host_port.split(':').next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_file_parses_with_every_listed_provider() {
+        for id in ["aws", "r2", "minio", "garage", "b2", "coreweave", "wasabi", "gcs-interop", "moto", "other"] {
+            let q = get(id).unwrap_or_else(|| panic!("{id} missing"));
+            assert!(!q.source.is_empty() && q.date.len() == 10, "{id} needs source and date");
+        }
+    }
+
+    #[test]
+    fn every_non_aws_provider_uses_when_required_checksums() {
+        for (id, q) in all() {
+            if id != AWS {
+                assert!(q.checksum_when_required, "{id}");
+            }
+        }
+    }
+
+    #[test]
+    fn detects_provider_from_endpoint_host() {
+        assert_eq!(detect(None), "aws");
+        assert_eq!(detect(Some("https://abc123.r2.cloudflarestorage.com")), "r2");
+        assert_eq!(detect(Some("https://s3.us-west-004.backblazeb2.com/")), "b2");
+        assert_eq!(detect(Some("https://s3.eu-central-1.wasabisys.com")), "wasabi");
+        assert_eq!(detect(Some("https://storage.googleapis.com")), "gcs-interop");
+        assert_eq!(detect(Some("https://s3.us-east-2.amazonaws.com")), "aws");
+        assert_eq!(detect(Some("http://localhost:9000")), "other");
+        assert_eq!(detect(Some("http://127.0.0.1:5000")), "other");
+        assert_eq!(detect(Some("http://[::1]:3900")), "other");
+    }
+
+    #[test]
+    fn unknown_provider_falls_back_to_path_style() {
+        let q = get_or_other("no-such-provider");
+        assert!(q.path_style && q.checksum_when_required);
+    }
+}

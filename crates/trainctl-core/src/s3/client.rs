@@ -1,27 +1,170 @@
-//! A connected S3 client built from a [`ResolvedProfile`].
+//! A connected S3 client built from a [`ResolvedProfile`], and the cheap connection test behind
+//! `trainctl profile test` and the desktop app's "Test connection" button.
 
-use crate::config::ResolvedProfile;
-use crate::error::Result;
+use super::errors::ErrContext;
+use crate::config::{keychain, CredentialSource, ResolvedProfile};
+use crate::error::{Error, ErrorInfo, Result};
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// How long to wait for a TCP/TLS connection before calling the endpoint unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An S3 client plus the settings it was built from. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Connection {
     pub client: aws_sdk_s3::Client,
     pub profile: ResolvedProfile,
+    /// The provider the client signs with, kept to hand credentials to child processes
+    /// (the SDK's `Config::credentials_provider` accessor is deprecated and returns `None`).
+    pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
 impl Connection {
     /// Builds a client: endpoint, region, path-style and checksum mode from the profile;
     /// credentials from the profile's source (AWS chain, AWS profile, or keychain).
     pub async fn open(profile: &ResolvedProfile) -> Result<Connection> {
-        let _ = profile;
-        todo!("config helper")
+        let timeouts = TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(profile.region.clone())).timeout_config(timeouts);
+        match &profile.credentials {
+            CredentialSource::AwsChain => {}
+            CredentialSource::AwsProfile { name } => loader = loader.profile_name(name),
+            CredentialSource::Keychain { access_key_id } => {
+                let secret = keychain_secret(&profile.name).await?;
+                loader = loader.credentials_provider(Credentials::new(access_key_id, secret, None, None, "trainctl-keychain"));
+            }
+        }
+        if let Some(url) = &profile.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let sdk = loader.load().await;
+        let mut b = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(profile.path_style);
+        if profile.checksum_when_required {
+            b = b
+                .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+                .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        }
+        Ok(Connection { client: aws_sdk_s3::Client::from_conf(b.build()), profile: profile.clone(), credentials: sdk.credentials_provider() })
     }
 
     /// The environment a child process (s5cmd) needs to act with these credentials:
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`.
     /// Secrets go through the environment, never argv.
     pub async fn credentials_env(&self) -> Result<Vec<(String, String)>> {
-        todo!("config helper")
+        let provider = self.credentials.clone().ok_or_else(|| Error::NoCredentials(String::new()))?;
+        let creds = provider.provide_credentials().await.map_err(|e| Error::NoCredentials(format!(": {}", super::errors::chain_text(&e))))?;
+        let mut env = vec![
+            ("AWS_ACCESS_KEY_ID".to_string(), creds.access_key_id().to_string()),
+            ("AWS_SECRET_ACCESS_KEY".to_string(), creds.secret_access_key().to_string()),
+        ];
+        if let Some(token) = creds.session_token() {
+            env.push(("AWS_SESSION_TOKEN".to_string(), token.to_string()));
+        }
+        env.push(("AWS_REGION".to_string(), self.profile.region.clone()));
+        Ok(env)
+    }
+
+    /// The endpoint requests go to, for messages: the custom URL, or AWS's regional endpoint.
+    pub fn endpoint_display(&self) -> String {
+        endpoint_display(&self.profile)
+    }
+
+    /// An error context naming this connection's endpoint; add `.bucket(b).key(k)`.
+    pub fn ctx(&self) -> ErrContext {
+        ErrContext::new(self.endpoint_display())
+    }
+}
+
+/// The endpoint a resolved profile talks to, as shown to the user.
+pub fn endpoint_display(profile: &ResolvedProfile) -> String {
+    match &profile.endpoint_url {
+        Some(u) => u.clone(),
+        None => format!("https://s3.{}.amazonaws.com", profile.region),
+    }
+}
+
+async fn keychain_secret(profile: &str) -> Result<String> {
+    let name = profile.to_string();
+    let secret = tokio::task::spawn_blocking(move || keychain::get_secret(&name))
+        .await
+        .map_err(|e| Error::Internal(format!("keychain task: {e}")))??;
+    secret.ok_or_else(|| Error::NoCredentials(format!(": no secret stored in the OS keychain for profile `{profile}`")))
+}
+
+/// The outcome of [`test_connection`]: serializable so the CLI prints it with `--json` and the
+/// desktop app shows it in its profile form.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestReport {
+    pub profile: ResolvedProfile,
+    pub endpoint: String,
+    /// The call that was made: `list_buckets` or `head_bucket`.
+    pub check: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    pub ok: bool,
+    /// Number of buckets visible (for `list_buckets`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<usize>,
+    pub elapsed_ms: u64,
+    /// One plain sentence: what worked, or what is wrong.
+    pub diagnosis: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+}
+
+/// Makes one cheap call (ListBuckets, or HeadBucket when `bucket` is given) and explains the result.
+pub async fn test_connection(profile: &ResolvedProfile, bucket: Option<&str>) -> TestReport {
+    let started = Instant::now();
+    let result = match Connection::open(profile).await {
+        Ok(conn) => run_check(&conn, bucket).await,
+        Err(e) => Err(e),
+    };
+    let (ok, buckets, error) = match result {
+        Ok(n) => (true, n, None),
+        Err(e) => (false, None, Some(e)),
+    };
+    TestReport {
+        profile: profile.clone(),
+        endpoint: endpoint_display(profile),
+        check: if bucket.is_some() { "head_bucket" } else { "list_buckets" }.to_string(),
+        bucket: bucket.map(str::to_string),
+        ok,
+        buckets,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        diagnosis: diagnose(error.as_ref(), bucket),
+        error: error.map(|e| e.info()),
+    }
+}
+
+async fn run_check(conn: &Connection, bucket: Option<&str>) -> Result<Option<usize>> {
+    match bucket {
+        Some(b) => super::list::check_bucket(conn, b).await.map(|_| None),
+        None => super::list::list_buckets(conn).await.map(|v| Some(v.len())),
+    }
+}
+
+/// A plain-words diagnosis of a connection test's outcome.
+pub fn diagnose(error: Option<&Error>, bucket: Option<&str>) -> String {
+    let Some(e) = error else {
+        return match bucket {
+            Some(b) => format!("OK: the endpoint answers, the credentials are accepted and bucket `{b}` is reachable"),
+            None => "OK: the endpoint answers and the credentials are accepted".to_string(),
+        };
+    };
+    match e {
+        Error::Dns(_) => "DNS: the endpoint's host name does not resolve; check its spelling and your network".into(),
+        Error::Unreachable { reason, .. } => format!("Cannot connect ({reason}): the server is down, the port is wrong, or a firewall is in the way"),
+        Error::Tls { .. } => "TLS failed: check http:// vs https:// in the endpoint URL and the server's certificate".into(),
+        Error::BadAccessKey => "Bad access key: the server does not know this access key id".into(),
+        Error::BadSecret => "Bad secret: the access key id is known but the secret key is wrong".into(),
+        Error::AccessDenied(_) => "No permission: the credentials are valid but may not make this call (ask for s3:ListAllMyBuckets, or test with --bucket)".into(),
+        Error::NoCredentials(_) => "No credentials: nothing in the profile, keychain, environment or ~/.aws supplied a key".into(),
+        Error::NoSuchBucket(b) => format!("The endpoint and credentials work, but bucket `{b}` does not exist"),
+        other => format!("Failed: {other}"),
     }
 }

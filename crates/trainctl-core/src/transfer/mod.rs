@@ -37,6 +37,10 @@ pub struct TransferJob {
     pub id: JobId,
     pub direction: Direction,
     pub bucket: String,
+    /// Downloads: the destination directory every item's `local` lies under. Engines refuse to
+    /// write through a symlink between it and the file (`safe_path::ensure_no_symlink_escape`).
+    /// `None` for uploads.
+    pub local_root: Option<PathBuf>,
     pub items: Vec<TransferItem>,
     /// Items already complete at the destination (skipped), with the reason.
     pub skipped: Vec<(String, String)>,
@@ -47,6 +51,21 @@ pub struct TransferJob {
 }
 
 impl TransferJob {
+    /// An empty job with a fresh id; planners fill `items`, `skipped` and `rejected`.
+    /// `local_root` is recorded for downloads only (see the field).
+    pub fn new(direction: Direction, bucket: impl Into<String>, local_root: impl Into<PathBuf>) -> Self {
+        TransferJob {
+            id: crate::event::next_job_id(),
+            direction,
+            bucket: bucket.into(),
+            items: Vec::new(),
+            skipped: Vec::new(),
+            rejected: Vec::new(),
+            storage_class: None,
+            local_root: (direction == Direction::Download).then(|| local_root.into()),
+        }
+    }
+
     pub fn bytes_total(&self) -> u64 {
         self.items.iter().map(|i| i.size).sum()
     }

@@ -1,1 +1,621 @@
-//! TODO
+//! Planning: turns "upload this dir to that prefix" into a [`TransferJob`] — the exact list of
+//! files and keys an engine will move, what is already complete (skipped) and what is refused
+//! (rejected) — so `--dry-run` shows, and the engine executes, the same value.
+//!
+//! Semantics follow `aws s3 cp` / s5cmd:
+//! - uploading a file to a prefix (`s3://b/p/` or `s3://b`) appends the file name; to any other
+//!   key it becomes that key;
+//! - uploading a directory needs `--recursive` and puts the directory's *contents* under the
+//!   prefix: `dir/a/b` → `prefix/a/b`;
+//! - `--include` / `--exclude` are globs on the path relative to the directory, with `/`
+//!   separators. `*` and `?` do **not** cross `/` (write `**/*.pt` for "any depth"); when both
+//!   are given, exclude wins; with no include everything not excluded is taken;
+//! - symlinks to files are followed (the link's target is uploaded under the link's name);
+//!   symlinks to directories are not descended into (they are reported as skipped), so a link
+//!   cannot pull `/` into an upload or make the walk loop.
+//!
+//! Remote listings stream page by page; at most one `HashMap` entry per key is kept.
+
+use crate::error::{Error, ErrorInfo, Result};
+use crate::event::Direction;
+use crate::s3::errors::map_sdk_error;
+use crate::s3::{Connection, S3Url};
+use crate::transfer::safe_path::{ensure_no_symlink_escape, local_path_for_key};
+use crate::transfer::{TransferItem, TransferJob};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// ListObjectsV2 pages under `prefix`, fetched one at a time as the caller polls.
+macro_rules! list_pages {
+    ($conn:expr, $bucket:expr, $prefix:expr) => {
+        $conn.client.list_objects_v2().bucket($bucket).prefix($prefix).into_paginator().send()
+    };
+}
+
+/// When an item that already exists at the destination counts as complete. Re-running the same
+/// command must skip what a previous run finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub enum SkipRule {
+    /// Always transfer.
+    Never,
+    /// Skip when the destination has the same size (`cp` re-runs).
+    #[default]
+    SameSize,
+    /// Skip when the size is equal and the source is not newer than the destination (`sync`).
+    SameSizeNotNewer,
+}
+
+impl SkipRule {
+    /// The reason to skip, or `None` to transfer. Times are Unix seconds; an unknown time
+    /// never counts as "not newer".
+    fn reason(self, src: (u64, Option<i64>), dst: (u64, Option<i64>)) -> Option<String> {
+        match self {
+            SkipRule::Never => None,
+            SkipRule::SameSize if src.0 == dst.0 => Some(format!("already complete ({} bytes, same size)", dst.0)),
+            SkipRule::SameSizeNotNewer => match (src, dst) {
+                ((ss, Some(st)), (ds, Some(dt))) if ss == ds && st <= dt => {
+                    Some(format!("up to date ({ds} bytes, same size, source not newer)"))
+                }
+                _ => None,
+            },
+            SkipRule::SameSize => None,
+        }
+    }
+}
+
+/// What `trainctl s3 upload` was asked for, besides the two paths.
+#[derive(Debug, Clone, Default)]
+pub struct UploadPlanOptions {
+    pub recursive: bool,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub storage_class: Option<String>,
+    pub skip_existing: SkipRule,
+}
+
+/// What `trainctl s3 sync` was asked for, besides the two sides and the direction.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Also plan the deletion of what exists only at the destination.
+    pub delete: bool,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub storage_class: Option<String>,
+}
+
+/// One thing `sync --delete` would remove from the destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Deletion {
+    Object { bucket: String, key: String },
+    LocalFile { path: PathBuf },
+}
+
+/// A sync: the transfers to make, and (with `--delete`) what to delete afterwards. The CLI shows
+/// the deletions and asks (or needs `--yes`) before [`apply_deletions`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncPlan {
+    pub job: TransferJob,
+    pub deletions: Vec<Deletion>,
+}
+
+/// What [`apply_deletions`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeletionOutcome {
+    pub deleted: u64,
+    pub failed: Vec<(String, ErrorInfo)>,
+}
+
+/// Plans an upload of a file or (with `recursive`) a directory's contents to `dest`.
+pub async fn plan_upload(local: &Path, dest: &S3Url, opts: &UploadPlanOptions, conn: &Connection) -> Result<TransferJob> {
+    let meta = local_metadata(local)?;
+    let filter = PathFilter::new(&opts.include, &opts.exclude)?;
+    if meta.is_dir() {
+        if !opts.recursive {
+            return Err(Error::LocalKind { path: local.to_path_buf(), expected: "file (it is a directory: add --recursive)" });
+        }
+        let mut job = TransferJob::new(Direction::Upload, &dest.bucket, local);
+        job.storage_class = opts.storage_class.clone();
+        let prefix = dest.dir_prefix();
+        let files = walk_local(local, &filter, &mut job);
+        let mut remote = match opts.skip_existing {
+            SkipRule::Never => HashMap::new(),
+            _ => remote_index(conn, &dest.bucket, &prefix).await?,
+        };
+        plan_upload_files(&mut job, files, &prefix, &mut remote, opts.skip_existing);
+        return Ok(job);
+    }
+    plan_upload_file(local, &meta, dest, opts, &filter, conn).await
+}
+
+/// Plans a download of one object, or (with `recursive`) of everything under a prefix.
+pub async fn plan_download(src: &S3Url, local: &Path, recursive: bool, conn: &Connection) -> Result<TransferJob> {
+    if !recursive {
+        return plan_download_object(src, local, conn).await;
+    }
+    let (job, listed) = plan_download_prefix(src, local, SkipRule::SameSize, &PathFilter::everything(), conn).await?;
+    if listed.is_empty() && job.skipped.is_empty() && job.rejected.is_empty() {
+        return Err(Error::NotFound(src.to_string()));
+    }
+    Ok(job)
+}
+
+/// Plans an incremental sync (size + mtime) between a local directory and a prefix.
+pub async fn plan_sync(local: &Path, remote: &S3Url, direction: Direction, opts: &SyncOptions, conn: &Connection) -> Result<SyncPlan> {
+    let filter = PathFilter::new(&opts.include, &opts.exclude)?;
+    match direction {
+        Direction::Upload => plan_sync_up(local, remote, opts, &filter, conn).await,
+        Direction::Download => plan_sync_down(local, remote, opts, &filter, conn).await,
+    }
+}
+
+/// Executes the deletions of a [`SyncPlan`]: `DeleteObjects` in batches of 1000 for S3; one
+/// `remove_file` per local file, refusing any path reached through a symlinked directory (a
+/// symlink that is itself the file is removed as a link, never followed).
+pub async fn apply_deletions(plan: &SyncPlan, conn: &Connection) -> Result<DeletionOutcome> {
+    let mut out = DeletionOutcome::default();
+    let mut keys: Vec<&str> = Vec::new();
+    let mut bucket = "";
+    for d in &plan.deletions {
+        match d {
+            Deletion::Object { bucket: b, key } => {
+                bucket = b;
+                keys.push(key);
+            }
+            Deletion::LocalFile { path } => match &plan.job.local_root {
+                Some(root) => delete_local(root, path, &mut out),
+                None => out.failed.push((path.display().to_string(), Error::Internal("local deletion in an upload plan".into()).info())),
+            },
+        }
+    }
+    for chunk in keys.chunks(1000) {
+        delete_batch(conn, bucket, chunk, &mut out).await?;
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Uploads
+
+async fn plan_upload_file(
+    local: &Path,
+    meta: &std::fs::Metadata,
+    dest: &S3Url,
+    opts: &UploadPlanOptions,
+    filter: &PathFilter,
+    conn: &Connection,
+) -> Result<TransferJob> {
+    let parent = local.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut job = TransferJob::new(Direction::Upload, &dest.bucket, parent);
+    job.storage_class = opts.storage_class.clone();
+    let name = local.file_name().and_then(|n| n.to_str()).ok_or_else(|| not_utf8(local))?;
+    if !filter.allows(name) {
+        job.skipped.push((local.display().to_string(), "excluded by --include/--exclude".into()));
+        return Ok(job);
+    }
+    let key = if dest.is_prefix() { format!("{}{name}", dest.key) } else { dest.key.clone() };
+    let file = LocalFile { path: local.to_path_buf(), rel: name.to_string(), size: meta.len(), mtime: mtime_secs(meta) };
+    if let Err(e) = std::fs::File::open(local) {
+        job.rejected.push((local.display().to_string(), Error::io(local, e).info()));
+        return Ok(job);
+    }
+    let mut remote = HashMap::new();
+    if opts.skip_existing != SkipRule::Never {
+        if let Some(obj) = head(conn, &dest.bucket, &key).await? {
+            remote.insert(key.clone(), obj);
+        }
+    }
+    decide_upload(&mut job, file, key, &mut remote, opts.skip_existing);
+    Ok(job)
+}
+
+/// Adds one item (or skip) per local file; removes each seen key from `remote`, so what is left
+/// there afterwards exists only remotely.
+fn plan_upload_files(job: &mut TransferJob, files: Vec<LocalFile>, prefix: &str, remote: &mut HashMap<String, RemoteObj>, rule: SkipRule) {
+    for f in files {
+        let key = format!("{prefix}{}", f.rel);
+        decide_upload(job, f, key, remote, rule);
+    }
+}
+
+fn decide_upload(job: &mut TransferJob, f: LocalFile, key: String, remote: &mut HashMap<String, RemoteObj>, rule: SkipRule) {
+    if let Some(obj) = remote.remove(&key) {
+        if let Some(reason) = rule.reason((f.size, f.mtime), (obj.size, obj.mtime)) {
+            job.skipped.push((key, reason));
+            return;
+        }
+    }
+    job.items.push(TransferItem { local: f.path, key, size: f.size, etag: None });
+}
+
+async fn plan_sync_up(local: &Path, remote_url: &S3Url, opts: &SyncOptions, filter: &PathFilter, conn: &Connection) -> Result<SyncPlan> {
+    if !local_metadata(local)?.is_dir() {
+        return Err(Error::LocalKind { path: local.to_path_buf(), expected: "directory" });
+    }
+    let mut job = TransferJob::new(Direction::Upload, &remote_url.bucket, local);
+    job.storage_class = opts.storage_class.clone();
+    let prefix = remote_url.dir_prefix();
+    let files = walk_local(local, filter, &mut job);
+    let mut remote = remote_index(conn, &remote_url.bucket, &prefix).await?;
+    plan_upload_files(&mut job, files, &prefix, &mut remote, SkipRule::SameSizeNotNewer);
+    let mut deletions = Vec::new();
+    if opts.delete {
+        let mut only_remote: Vec<String> = remote
+            .into_keys()
+            .filter(|k| !k.ends_with('/') && filter.allows(&k[prefix.len()..]))
+            .collect();
+        only_remote.sort();
+        deletions = only_remote.into_iter().map(|key| Deletion::Object { bucket: remote_url.bucket.clone(), key }).collect();
+    }
+    Ok(SyncPlan { job, deletions })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Downloads
+
+async fn plan_download_object(src: &S3Url, local: &Path, conn: &Connection) -> Result<TransferJob> {
+    if src.is_prefix() {
+        return Err(Error::Usage(format!("{src} names a prefix, not an object: add --recursive to download everything under it")));
+    }
+    let obj = head(conn, &src.bucket, &src.key).await?.ok_or_else(|| Error::NotFound(src.to_string()))?;
+    let into_dir = local.is_dir() || local.as_os_str().to_string_lossy().ends_with('/');
+    let (root, path) = if into_dir {
+        let parent_prefix = src.key.rfind('/').map(|i| &src.key[..=i]).unwrap_or("");
+        (local.to_path_buf(), local_path_for_key(local, parent_prefix, &src.key))
+    } else {
+        let parent = local.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if parent.exists() && !parent.is_dir() {
+            return Err(Error::LocalKind { path: parent.to_path_buf(), expected: "directory" });
+        }
+        (parent.to_path_buf(), Ok(local.to_path_buf()))
+    };
+    let mut job = TransferJob::new(Direction::Download, &src.bucket, root.clone());
+    match path.and_then(|p| ensure_no_symlink_escape(&root, &p).map(|_| p)) {
+        Err(e) => job.rejected.push((src.key.clone(), e.info())),
+        Ok(p) => decide_download(&mut job, p, src.key.clone(), obj, SkipRule::SameSize),
+    }
+    Ok(job)
+}
+
+/// Lists `src`'s prefix and plans one item per object. Returns the job and the set of local
+/// paths the listing maps to (for `sync --delete`).
+async fn plan_download_prefix(
+    src: &S3Url,
+    local: &Path,
+    rule: SkipRule,
+    filter: &PathFilter,
+    conn: &Connection,
+) -> Result<(TransferJob, HashSet<PathBuf>)> {
+    if local.exists() && !local.is_dir() {
+        return Err(Error::LocalKind { path: local.to_path_buf(), expected: "directory" });
+    }
+    let mut job = TransferJob::new(Direction::Download, &src.bucket, local);
+    let prefix = src.dir_prefix();
+    let mut listed = HashSet::new();
+    let mut pages = list_pages!(conn, &src.bucket, &prefix);
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| map_sdk_error(e, &conn.ctx().bucket(&src.bucket)))?;
+        for o in page.contents() {
+            let obj = RemoteObj::from(o);
+            let key = o.key().unwrap_or_default().to_string();
+            if key.ends_with('/') && obj.size == 0 {
+                continue; // directory marker
+            }
+            if !filter.allows(key.strip_prefix(&prefix).unwrap_or(&key)) {
+                continue;
+            }
+            match local_path_for_key(local, &prefix, &key).and_then(|p| ensure_no_symlink_escape(local, &p).map(|_| p)) {
+                Err(e) => job.rejected.push((key, e.info())),
+                Ok(path) => {
+                    listed.insert(path.clone());
+                    decide_download(&mut job, path, key, obj, rule);
+                }
+            }
+        }
+    }
+    Ok((job, listed))
+}
+
+fn decide_download(job: &mut TransferJob, path: PathBuf, key: String, obj: RemoteObj, rule: SkipRule) {
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_dir() => {
+            let e = Error::LocalKind { path: path.clone(), expected: "file (a directory is in the way)" };
+            job.rejected.push((key, e.info()));
+            return;
+        }
+        Ok(m) => {
+            if let Some(reason) = rule.reason((obj.size, obj.mtime), (m.len(), mtime_secs(&m))) {
+                job.skipped.push((key, reason));
+                return;
+            }
+        }
+        Err(_) => {}
+    }
+    job.items.push(TransferItem { local: path, key, size: obj.size, etag: obj.etag });
+}
+
+async fn plan_sync_down(local: &Path, remote_url: &S3Url, opts: &SyncOptions, filter: &PathFilter, conn: &Connection) -> Result<SyncPlan> {
+    let (job, listed) = plan_download_prefix(remote_url, local, SkipRule::SameSizeNotNewer, filter, conn).await?;
+    let mut deletions = Vec::new();
+    if opts.delete && local.is_dir() {
+        let mut scratch = TransferJob::new(Direction::Download, &remote_url.bucket, local);
+        for f in walk_local(local, filter, &mut scratch) {
+            if !listed.contains(&f.path) {
+                deletions.push(Deletion::LocalFile { path: f.path });
+            }
+        }
+    }
+    Ok(SyncPlan { job, deletions })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Local side
+
+struct LocalFile {
+    path: PathBuf,
+    /// Relative to the walked root, `/`-separated.
+    rel: String,
+    size: u64,
+    mtime: Option<i64>,
+}
+
+/// Walks `root` in name order: regular files and symlinks to files that pass `filter`.
+/// Unreadable entries go to `job.rejected`; links to directories and special files to
+/// `job.skipped`.
+fn walk_local(root: &Path, filter: &PathFilter, job: &mut TransferJob) -> Vec<LocalFile> {
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(false).min_depth(1).sort_by_file_name() {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
+                let io = e.into_io_error().unwrap_or_else(|| std::io::Error::other("filesystem loop"));
+                job.rejected.push((path.display().to_string(), Error::io(path, io).info()));
+                continue;
+            }
+        };
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let path = entry.path();
+        let Some(rel) = relative_slash_path(root, path) else {
+            job.rejected.push((path.display().to_string(), not_utf8(path).info()));
+            continue;
+        };
+        if !filter.allows(&rel) {
+            continue;
+        }
+        if let Some(f) = local_file(path, rel, entry.file_type().is_symlink(), job) {
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// Stats (following a link) and opens one walked file; records why it is not usable.
+fn local_file(path: &Path, rel: String, is_link: bool, job: &mut TransferJob) -> Option<LocalFile> {
+    let shown = path.display().to_string();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            job.rejected.push((shown, Error::io(path, e).info()));
+            return None;
+        }
+    };
+    if meta.is_dir() {
+        job.skipped.push((shown, "symlink to a directory (not followed)".into()));
+        return None;
+    }
+    if !meta.is_file() {
+        let what = if is_link { "symlink to a special file" } else { "not a regular file" };
+        job.skipped.push((shown, what.into()));
+        return None;
+    }
+    if let Err(e) = std::fs::File::open(path) {
+        job.rejected.push((shown, Error::io(path, e).info()));
+        return None;
+    }
+    Some(LocalFile { path: path.to_path_buf(), rel, size: meta.len(), mtime: mtime_secs(&meta) })
+}
+
+fn relative_slash_path(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
+}
+
+fn delete_local(root: &Path, path: &Path, out: &mut DeletionOutcome) {
+    let shown = path.display().to_string();
+    let parent = path.parent().unwrap_or(root);
+    let res = if path.starts_with(root) {
+        ensure_no_symlink_escape(root, parent).and_then(|_| std::fs::remove_file(path).map_err(|e| Error::io(path, e)))
+    } else {
+        Err(Error::UnsafeKey { key: shown.clone(), reason: "path is outside the sync directory".into() })
+    };
+    match res {
+        Ok(()) => out.deleted += 1,
+        Err(e) => out.failed.push((shown, e.info())),
+    }
+}
+
+fn local_metadata(local: &Path) -> Result<std::fs::Metadata> {
+    std::fs::metadata(local).map_err(|e| Error::io(local, e))
+}
+
+fn mtime_secs(m: &std::fs::Metadata) -> Option<i64> {
+    let t = m.modified().ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_secs()).ok()
+}
+
+fn not_utf8(path: &Path) -> Error {
+    Error::LocalIo { path: path.to_path_buf(), source: std::io::Error::new(std::io::ErrorKind::InvalidData, "file name is not valid UTF-8") }
+}
+
+/// `--include` / `--exclude` globs on `/`-separated relative paths; `*` does not cross `/`.
+#[derive(Debug)]
+pub struct PathFilter {
+    include: Option<GlobSet>,
+    exclude: GlobSet,
+}
+
+impl PathFilter {
+    /// Compiles the globs; a malformed glob is a usage error naming it.
+    pub fn new(include: &[String], exclude: &[String]) -> Result<Self> {
+        let include = if include.is_empty() { None } else { Some(glob_set(include)?) };
+        Ok(PathFilter { include, exclude: glob_set(exclude)? })
+    }
+
+    fn everything() -> Self {
+        PathFilter { include: None, exclude: GlobSet::empty() }
+    }
+
+    /// True when `rel` is included and not excluded (exclude wins).
+    pub fn allows(&self, rel: &str) -> bool {
+        if self.exclude.is_match(rel) {
+            return false;
+        }
+        self.include.as_ref().is_none_or(|inc| inc.is_match(rel))
+    }
+}
+
+fn glob_set(globs: &[String]) -> Result<GlobSet> {
+    let mut b = GlobSetBuilder::new();
+    for g in globs {
+        let glob = GlobBuilder::new(g)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| Error::Usage(format!("bad glob `{g}`: {e}")))?;
+        b.add(glob);
+    }
+    b.build().map_err(|e| Error::Usage(format!("bad globs: {e}")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Remote side
+
+/// What planning needs of an existing object.
+#[derive(Debug, Clone)]
+struct RemoteObj {
+    size: u64,
+    mtime: Option<i64>,
+    etag: Option<String>,
+}
+
+impl From<&aws_sdk_s3::types::Object> for RemoteObj {
+    fn from(o: &aws_sdk_s3::types::Object) -> Self {
+        RemoteObj {
+            size: o.size().unwrap_or(0).max(0) as u64,
+            mtime: o.last_modified().map(|t| t.secs()),
+            etag: o.e_tag().map(str::to_string),
+        }
+    }
+}
+
+/// Every object under `prefix`, by full key: one map entry per key, pages streamed.
+async fn remote_index(conn: &Connection, bucket: &str, prefix: &str) -> Result<HashMap<String, RemoteObj>> {
+    let mut map = HashMap::new();
+    let mut pages = list_pages!(conn, bucket, prefix);
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| map_sdk_error(e, &conn.ctx().bucket(bucket)))?;
+        for o in page.contents() {
+            if let Some(k) = o.key() {
+                map.insert(k.to_string(), RemoteObj::from(o));
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// HEAD of one key: `None` when it does not exist.
+async fn head(conn: &Connection, bucket: &str, key: &str) -> Result<Option<RemoteObj>> {
+    match conn.client.head_object().bucket(bucket).key(key).send().await {
+        Ok(h) => Ok(Some(RemoteObj {
+            size: h.content_length().unwrap_or(0).max(0) as u64,
+            mtime: h.last_modified().map(|t| t.secs()),
+            etag: h.e_tag().map(str::to_string),
+        })),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+            // HEAD has no body: a missing bucket also answers 404. Tell them apart cheaply.
+            match conn.client.head_bucket().bucket(bucket).send().await {
+                Err(b) if b.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Err(Error::NoSuchBucket(bucket.into())),
+                _ => Ok(None),
+            }
+        }
+        Err(e) => Err(map_sdk_error(e, &conn.ctx().bucket(bucket))),
+    }
+}
+
+async fn delete_batch(conn: &Connection, bucket: &str, keys: &[&str], out: &mut DeletionOutcome) -> Result<()> {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    let objects = keys
+        .iter()
+        .map(|k| ObjectIdentifier::builder().key(*k).build().map_err(|e| Error::Internal(e.to_string())))
+        .collect::<Result<Vec<_>>>()?;
+    let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(|e| Error::Internal(e.to_string()))?;
+    let res = conn.client.delete_objects().bucket(bucket).delete(delete).send().await.map_err(|e| map_sdk_error(e, &conn.ctx().bucket(bucket)))?;
+    let errors = res.errors();
+    for e in errors {
+        let info = Error::S3 { code: e.code().unwrap_or("Error").into(), message: e.message().unwrap_or_default().into() }.info();
+        out.failed.push((e.key().unwrap_or_default().to_string(), info));
+    }
+    out.deleted += (keys.len() - errors.len()) as u64;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn star_does_not_cross_slash_and_exclude_wins() {
+        let f = PathFilter::new(&["*.pt".into(), "**/*.bin".into()], &["tmp/**".into()]).unwrap();
+        assert!(f.allows("model.pt"));
+        assert!(!f.allows("a/model.pt"), "* must not cross /");
+        assert!(f.allows("a/b/w.bin"));
+        assert!(!f.allows("tmp/w.bin"), "exclude wins over include");
+        assert!(!f.allows("notes.txt"));
+    }
+
+    #[test]
+    fn no_include_means_everything_not_excluded() {
+        let f = PathFilter::new(&[], &["*.log".into()]).unwrap();
+        assert!(f.allows("a/b.txt"));
+        assert!(!f.allows("x.log"));
+        assert!(f.allows("d/x.log"));
+    }
+
+    #[test]
+    fn bad_glob_is_a_usage_error() {
+        assert!(matches!(PathFilter::new(&["a[".into()], &[]), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn skip_rules_compare_size_and_time() {
+        assert!(SkipRule::SameSize.reason((5, None), (5, None)).is_some());
+        assert!(SkipRule::SameSize.reason((5, None), (6, None)).is_none());
+        assert!(SkipRule::Never.reason((5, None), (5, None)).is_none());
+        let r = SkipRule::SameSizeNotNewer;
+        assert!(r.reason((5, Some(10)), (5, Some(10))).is_some());
+        assert!(r.reason((5, Some(11)), (5, Some(10))).is_none(), "newer source is transferred");
+        assert!(r.reason((5, None), (5, Some(10))).is_none());
+    }
+
+    #[test]
+    fn walk_maps_contents_and_skips_dir_links() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("a/b")).unwrap();
+        std::fs::write(d.path().join("a/b/x y.bin"), b"12").unwrap();
+        std::fs::write(d.path().join("top.txt"), b"").unwrap();
+        std::os::unix::fs::symlink(d.path().join("a"), d.path().join("linkdir")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("top.txt"), d.path().join("linkfile")).unwrap();
+        let mut job = TransferJob::new(Direction::Upload, "b", d.path());
+        let files = walk_local(d.path(), &PathFilter::everything(), &mut job);
+        let rels: Vec<_> = files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(rels, ["a/b/x y.bin", "linkfile", "top.txt"]);
+        assert_eq!(job.skipped.len(), 1, "{:?}", job.skipped);
+    }
+}

@@ -1,0 +1,205 @@
+//! Uploads: one `PutObject` below the part size, a resumable multipart upload above it.
+//!
+//! A multipart upload is completed only when every part is on the server; on cancel or failure
+//! it is left open (with its resume state) so the next run continues it, and no partial object
+//! is ever visible under the key.
+
+use super::body::counting_body;
+use super::resume::{self, DonePart, UploadIdent, UploadState};
+use super::{effective_part_size, sdk, Ctx};
+use crate::error::{Error, Result};
+use crate::transfer::TransferItem;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, StorageClass};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+
+/// Uploads one file to `ctx.job.bucket`/`item.key`.
+pub(super) async fn upload(ctx: &Ctx<'_>, item: &TransferItem) -> Result<()> {
+    let (size, mtime_ns) = resume::file_identity(&item.local)?;
+    let part_size = effective_part_size(ctx.opts.part_size, size);
+    if size < part_size {
+        return put_single(ctx, item, size).await;
+    }
+    let local = std::fs::canonicalize(&item.local).map_err(|e| Error::io(&item.local, e))?;
+    let ident = UploadIdent { endpoint: ctx.endpoint(), bucket: ctx.job.bucket.clone(), key: item.key.clone(), local, size, mtime_ns };
+    multipart(ctx, item, ident, part_size).await
+}
+
+fn storage_class(ctx: &Ctx<'_>) -> Option<StorageClass> {
+    ctx.job.storage_class.as_deref().map(StorageClass::from)
+}
+
+async fn put_single(ctx: &Ctx<'_>, item: &TransferItem, size: u64) -> Result<()> {
+    let _permit = ctx.permit().await?;
+    let data = read_range(&item.local, 0, size).await?;
+    let request = ctx
+        .conn
+        .client
+        .put_object()
+        .bucket(&ctx.job.bucket)
+        .key(&item.key)
+        .set_storage_class(storage_class(ctx))
+        .content_length(size as i64)
+        .body(counting_body(data, ctx.moved.clone()));
+    ctx.cancellable(async { request.send().await.map_err(|e| sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key)) }).await?;
+    ctx.stats.objects_put.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Reads `len` bytes at `offset` on a blocking thread.
+async fn read_range(path: &Path, offset: u64, len: u64) -> Result<Bytes> {
+    let owned = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::File::open(&owned)?;
+        let mut buf = vec![0u8; len as usize];
+        file.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    });
+    let buf = read.await.map_err(|e| Error::Internal(format!("read task: {e}")))?.map_err(|e| Error::io(path, e))?;
+    Ok(Bytes::from(buf))
+}
+
+/// Size of part `number` (1-based) of an object of `size` bytes cut in `part_size` parts.
+fn part_len(number: i32, part_size: u64, size: u64) -> u64 {
+    let start = (number as u64 - 1) * part_size;
+    part_size.min(size.saturating_sub(start))
+}
+
+async fn multipart(ctx: &Ctx<'_>, item: &TransferItem, ident: UploadIdent, part_size: u64) -> Result<()> {
+    let state = resume_or_start(ctx, &ident, part_size).await?;
+    let part_size = state.part_size;
+    let count = ident.size.div_ceil(part_size) as i32;
+    let have: Vec<i32> = state.parts.iter().map(|p| p.number).collect();
+    let resumed: u64 = have.iter().map(|n| part_len(*n, part_size, ident.size)).sum();
+    if !have.is_empty() {
+        ctx.stats.parts_resumed.fetch_add(have.len() as u64, Ordering::Relaxed);
+        ctx.add_bytes(resumed);
+        ctx.notice(format!("resuming upload of s3://{}/{}: {} of {count} parts already on the server", ident.bucket, ident.key, have.len()));
+    }
+    let missing: Vec<i32> = (1..=count).filter(|n| !have.contains(n)).collect();
+    let upload_id = state.upload_id.clone();
+    let state = Mutex::new(state);
+    futures::stream::iter(missing)
+        .map(|n| upload_part(ctx, item, &upload_id, n, part_size, ident.size, &state))
+        .buffer_unordered(ctx.opts.concurrency.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
+    let parts = state.into_inner().unwrap().parts;
+    complete(ctx, item, &upload_id, parts).await?;
+    resume::remove(&ident);
+    Ok(())
+}
+
+/// Continues the upload recorded for `ident` if the server still has it and the file is
+/// unchanged; otherwise aborts any stale upload and starts a new one.
+async fn resume_or_start(ctx: &Ctx<'_>, ident: &UploadIdent, part_size: u64) -> Result<UploadState> {
+    if let Some(old) = resume::load(ident) {
+        if old.ident.same_file(ident) && old.part_size >= super::MIN_PART_SIZE {
+            match list_parts(ctx, &old).await {
+                Ok(parts) => return Ok(UploadState { parts, ..old }),
+                Err(Error::S3 { code, .. }) if code == sdk::NO_SUCH_UPLOAD => {}
+                Err(e) => return Err(e),
+            }
+        } else {
+            abort_quietly(ctx, &old).await;
+        }
+        resume::remove(ident);
+    }
+    start(ctx, ident, part_size).await
+}
+
+async fn start(ctx: &Ctx<'_>, ident: &UploadIdent, part_size: u64) -> Result<UploadState> {
+    let request = ctx.conn.client.create_multipart_upload().bucket(&ident.bucket).key(&ident.key).set_storage_class(storage_class(ctx));
+    let out = ctx.cancellable(async { request.send().await.map_err(|e| sdk::map(e, ctx.conn, &ident.bucket, &ident.key)) }).await?;
+    let upload_id = out.upload_id().ok_or_else(|| Error::Internal("CreateMultipartUpload returned no upload id".into()))?;
+    let state = UploadState { ident: ident.clone(), upload_id: upload_id.to_string(), part_size, parts: Vec::new() };
+    resume::save(&state)?;
+    Ok(state)
+}
+
+/// The parts the server has for this upload, keeping only those of the expected size.
+async fn list_parts(ctx: &Ctx<'_>, state: &UploadState) -> Result<Vec<DonePart>> {
+    let id = &state.ident;
+    let mut parts = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let request = ctx.conn.client.list_parts().bucket(&id.bucket).key(&id.key).upload_id(&state.upload_id).set_part_number_marker(marker.take());
+        let out = request.send().await.map_err(|e| sdk::map(e, ctx.conn, &id.bucket, &id.key))?;
+        for p in out.parts() {
+            let (Some(n), Some(etag), Some(len)) = (p.part_number(), p.e_tag(), p.size()) else { continue };
+            if n >= 1 && len as u64 == part_len(n, state.part_size, id.size) && len > 0 {
+                parts.push(DonePart { number: n, etag: etag.to_string() });
+            }
+        }
+        marker = out.next_part_number_marker().map(str::to_string);
+        if !out.is_truncated().unwrap_or(false) || marker.is_none() {
+            return Ok(parts);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn upload_part(
+    ctx: &Ctx<'_>,
+    item: &TransferItem,
+    upload_id: &str,
+    number: i32,
+    part_size: u64,
+    size: u64,
+    state: &Mutex<UploadState>,
+) -> Result<()> {
+    let _permit = ctx.permit().await?;
+    let len = part_len(number, part_size, size);
+    let data = read_range(&item.local, (number as u64 - 1) * part_size, len).await?;
+    let request = ctx
+        .conn
+        .client
+        .upload_part()
+        .bucket(&ctx.job.bucket)
+        .key(&item.key)
+        .upload_id(upload_id)
+        .part_number(number)
+        .content_length(len as i64)
+        .body(counting_body(data, ctx.moved.clone()));
+    let out = ctx.cancellable(async { request.send().await.map_err(|e| sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key)) }).await?;
+    let etag = out.e_tag().ok_or_else(|| Error::Internal("UploadPart returned no ETag".into()))?;
+    ctx.stats.parts_uploaded.fetch_add(1, Ordering::Relaxed);
+    let mut st = state.lock().unwrap();
+    st.parts.push(DonePart { number, etag: etag.to_string() });
+    resume::save(&st)
+}
+
+async fn complete(ctx: &Ctx<'_>, item: &TransferItem, upload_id: &str, mut parts: Vec<DonePart>) -> Result<()> {
+    if ctx.cancel.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+    parts.sort_by_key(|p| p.number);
+    let completed: Vec<CompletedPart> = parts.iter().map(|p| CompletedPart::builder().part_number(p.number).e_tag(&p.etag).build()).collect();
+    let body = CompletedMultipartUpload::builder().set_parts(Some(completed)).build();
+    let request = ctx.conn.client.complete_multipart_upload().bucket(&ctx.job.bucket).key(&item.key).upload_id(upload_id).multipart_upload(body);
+    request.send().await.map_err(|e| sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key))?;
+    Ok(())
+}
+
+/// Aborts an upload that can no longer be continued; failures only leave garbage that a
+/// lifecycle rule (AbortIncompleteMultipartUpload) cleans up, so they are ignored.
+async fn abort_quietly(ctx: &Ctx<'_>, state: &UploadState) {
+    let id = &state.ident;
+    let _ = ctx.conn.client.abort_multipart_upload().bucket(&id.bucket).key(&id.key).upload_id(&state.upload_id).send().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::part_len;
+
+    #[test]
+    fn last_part_is_the_remainder() {
+        assert_eq!(part_len(1, 10, 25), 10);
+        assert_eq!(part_len(3, 10, 25), 5);
+        assert_eq!(part_len(2, 10, 20), 10);
+    }
+}

@@ -1,0 +1,59 @@
+//! Starting `moto_server` (from `pip install 'moto[server]'`).
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::process::{free_port, http_answers, log_tail, spawn_guarded, wait_until, ChildGuard};
+use crate::server::{Kind, S3Server, Started};
+use crate::tools::find_moto_server;
+
+/// Starts a fresh `moto_server` on a free loopback port and waits until it answers HTTP.
+///
+/// Why: moto is the fast, permissive backend of the conformance suite; any key/secret is
+/// accepted. Retries on a new port if another process grabbed the chosen one.
+pub fn start_moto() -> Result<S3Server, String> {
+    let bin = find_moto_server()
+        .ok_or("moto_server not found on PATH: run `make setup` (pip install 'moto[server]')")?;
+    let mut last_err = String::new();
+    for _ in 0..3 {
+        match try_start(&bin) {
+            Ok(s) => return Ok(s),
+            Err(e) => last_err = e,
+        }
+    }
+    Err(last_err)
+}
+
+fn try_start(bin: &std::path::Path) -> Result<S3Server, String> {
+    let dir = tempfile::Builder::new().prefix("trainctl-moto-").tempdir().map_err(|e| e.to_string())?;
+    let log = dir.path().join("moto.log");
+    let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let port = free_port();
+    let mut cmd = Command::new(bin);
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log_file);
+    let child = spawn_guarded(cmd).map_err(|e| format!("spawn {}: {e}", bin.display()))?;
+    let mut child = ChildGuard(child);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let answered = wait_until(Duration::from_secs(60), || {
+        child.exited().is_some() || http_answers(addr, "/moto-api/")
+    });
+    if let Some(status) = child.exited() {
+        return Err(format!("moto_server exited ({status}):\n{}", log_tail(&log, 20)));
+    }
+    if !answered {
+        return Err(format!("moto_server on {addr} did not answer within 60 s:\n{}", log_tail(&log, 20)));
+    }
+    Ok(S3Server::from_started(Started {
+        kind: Kind::Moto,
+        addr,
+        region: "us-east-1".into(),
+        access_key: "testing".into(),
+        secret_key: "testing".into(),
+        child,
+        dir,
+    }))
+}

@@ -1,0 +1,130 @@
+//! Child processes that cannot outlive the test process, free ports, and readiness polling.
+
+use std::collections::HashSet;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+type LaunchRequest = (Command, mpsc::Sender<io::Result<Child>>);
+
+/// The one thread that forks long-lived servers.
+///
+/// Why: `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits, not the process.
+/// `cargo test` runs each test on a thread that ends with the test, so a server shared by many
+/// tests must be forked from a thread that lives as long as the process.
+fn launcher() -> &'static Mutex<mpsc::Sender<LaunchRequest>> {
+    static LAUNCHER: OnceLock<Mutex<mpsc::Sender<LaunchRequest>>> = OnceLock::new();
+    LAUNCHER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<LaunchRequest>();
+        std::thread::Builder::new()
+            .name("testkit-launcher".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("spawn testkit-launcher thread");
+        Mutex::new(tx)
+    })
+}
+
+/// Spawns `cmd` so that the kernel kills it (SIGKILL) when the test process dies, even by a
+/// signal or a panic that skips destructors.
+pub(crate) fn spawn_guarded(mut cmd: Command) -> io::Result<Child> {
+    let parent = std::process::id();
+    // SAFETY: only async-signal-safe libc calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() as u32 != parent {
+                libc::_exit(1); // the parent died before prctl took effect
+            }
+            Ok(())
+        });
+    }
+    let (reply_tx, reply_rx) = mpsc::channel();
+    launcher()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send((cmd, reply_tx))
+        .map_err(|_| io::Error::other("testkit launcher thread is gone"))?;
+    reply_rx
+        .recv()
+        .map_err(|_| io::Error::other("testkit launcher thread is gone"))?
+}
+
+/// A child that is killed and reaped when dropped.
+#[derive(Debug)]
+pub(crate) struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    /// Why: a server that exited during startup should fail fast with its log, not time out.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.0.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A loopback TCP port that was free a moment ago, never handed out twice by this process.
+///
+/// Why: servers are told their port on the command line, so the kit picks one by binding
+/// `127.0.0.1:0`; remembering what it handed out avoids two servers of one process racing
+/// for the same port.
+pub fn free_port() -> u16 {
+    static GIVEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    let given = GIVEN.get_or_init(Default::default);
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind 127.0.0.1:0")
+            .port();
+        if given.lock().unwrap_or_else(|p| p.into_inner()).insert(port) {
+            return port;
+        }
+    }
+}
+
+/// Polls `ready` every 50 ms until it returns true or `timeout` passes.
+pub(crate) fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// True when something at `addr` answers an HTTP request with any status line.
+pub(crate) fn http_answers(addr: SocketAddr, path: &str) -> bool {
+    let attempt = || -> io::Result<bool> {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head)?;
+        Ok(head.starts_with(b"HTTP/"))
+    };
+    attempt().unwrap_or(false)
+}
+
+/// The last `n` lines of a log file, for error messages about a server that did not start.
+pub(crate) fn log_tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

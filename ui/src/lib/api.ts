@@ -1,0 +1,169 @@
+/**
+ * The ONE module that talks to the Tauri shell. Every command of docs/ipc.md is a typed function
+ * here; every IPC event is subscribed through [`onEvent`]; errors come back as [`ApiError`].
+ *
+ * Without a shell (`window.__TAURI_INTERNALS__` absent) calls fail with code `no_shell`, unless the
+ * page URL has `?mock`: then an in-memory demo fixture answers (screenshots, UI development).
+ * Production never fakes data silently.
+ */
+
+import { invoke as tauriInvoke } from '@tauri-apps/api/core';
+import { listen as tauriListen } from '@tauri-apps/api/event';
+import { getCurrentWebview } from '@tauri-apps/api/webview';
+import { open as openDialog } from '@tauri-apps/plugin-dialog';
+import type {
+  AppInfo, BucketSummary, ConnectionInfo, DeletePlan, DeleteReport, DragDrop, ErrorInfo, EventMap,
+  EventName, JobId, ListPage, AppNotification, ProfileForm, ProfileSummary, TestReport, TransferRecord,
+} from './types';
+
+/** A failed command: the shell's `ErrorInfo` as a throwable with the stable `code`. */
+export class ApiError extends Error {
+  readonly code: string;
+  readonly hint: string;
+  readonly exitCode: number;
+
+  constructor(info: ErrorInfo) {
+    super(info.message);
+    this.name = 'ApiError';
+    this.code = info.code;
+    this.hint = info.hint;
+    this.exitCode = info.exit_code;
+  }
+
+  /** The wire form again (for views that show `{message, hint}`). */
+  get info(): ErrorInfo {
+    return { code: this.code, message: this.message, hint: this.hint, exit_code: this.exitCode };
+  }
+
+  /** Whatever `invoke` rejected with: an `ErrorInfo` object from our commands, or a plain string
+   * from Tauri itself (unknown command, bad arguments, missing permission). */
+  static from(e: unknown): ApiError {
+    if (e instanceof ApiError) return e;
+    if (e && typeof e === 'object' && 'code' in e && 'message' in e) {
+      const o = e as Partial<ErrorInfo>;
+      return new ApiError({ code: String(o.code), message: String(o.message), hint: o.hint ?? '', exit_code: o.exit_code ?? 1 });
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    return new ApiError({ code: 'internal', message, hint: 'this is a bug in trainctl; please report it', exit_code: 1 });
+  }
+}
+
+/** What actually carries calls: the Tauri shell, or the mock fixture. */
+export interface Backend {
+  invoke<T>(cmd: string, args?: Record<string, unknown>): Promise<T>;
+  listen<K extends EventName>(name: K, cb: (payload: EventMap[K]) => void): Promise<() => void>;
+  onDragDrop(cb: (d: DragDrop) => void): Promise<() => void>;
+  pickFolder(title: string): Promise<string | null>;
+}
+
+const tauriBackend: Backend = {
+  invoke: (cmd, args) => tauriInvoke(cmd, args),
+  listen: async (name, cb) => tauriListen(name, (e) => cb(e.payload as EventMap[typeof name])),
+  onDragDrop: (cb) =>
+    getCurrentWebview().onDragDropEvent((e) => {
+      const p = e.payload;
+      // Positions arrive in physical pixels; the DOM works in CSS pixels.
+      const ratio = window.devicePixelRatio || 1;
+      if (p.type === 'leave') cb({ type: 'leave' });
+      else if (p.type === 'over') cb({ type: 'over', x: p.position.x / ratio, y: p.position.y / ratio });
+      else cb({ type: p.type, paths: p.paths, x: p.position.x / ratio, y: p.position.y / ratio });
+    }),
+  pickFolder: async (title) => {
+    const picked = await openDialog({ directory: true, multiple: false, title });
+    return typeof picked === 'string' ? picked : null;
+  },
+};
+
+const noShell: ErrorInfo = {
+  code: 'no_shell',
+  message: 'the desktop shell is not running',
+  hint: 'open this UI through trainctl-desktop (or add ?mock to the URL for the demo fixture)',
+  exit_code: 1,
+};
+
+/** Which backend this page uses. */
+export type Mode = 'tauri' | 'mock' | 'none';
+
+/** Decided once from the page: a real shell wins; `?mock` only applies in a plain browser. */
+export function detectMode(win: { __TAURI_INTERNALS__?: unknown; location: { search: string } } = window as never): Mode {
+  if (win.__TAURI_INTERNALS__) return 'tauri';
+  return new URLSearchParams(win.location.search).has('mock') ? 'mock' : 'none';
+}
+
+let backend: Promise<Backend> | null = null;
+
+function getBackend(): Promise<Backend> {
+  if (!backend) {
+    const mode = detectMode();
+    if (mode === 'tauri') backend = Promise.resolve(tauriBackend);
+    else if (mode === 'mock') backend = import('./mock/backend').then((m) => m.createMockBackend(mockScenario()));
+    else backend = Promise.reject(new ApiError(noShell));
+  }
+  return backend;
+}
+
+/** Replaces the backend (unit tests). */
+export function setBackend(b: Backend | null): void {
+  backend = b ? Promise.resolve(b) : null;
+}
+
+/** Mock scenario words from the URL (`?mock=firstrun,lost`); empty outside mock mode. */
+export function mockScenario(): Set<string> {
+  if (typeof window === 'undefined' || detectMode() !== 'mock') return new Set();
+  const v = new URLSearchParams(window.location.search).get('mock') ?? '';
+  return new Set(v.split(',').map((s) => s.trim()).filter(Boolean));
+}
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  const b = await getBackend();
+  try {
+    return await b.invoke<T>(cmd, args);
+  } catch (e) {
+    throw ApiError.from(e);
+  }
+}
+
+// ---- commands (docs/ipc.md) -------------------------------------------------------------------
+
+export const appInfo = () => call<AppInfo>('app_info');
+export const demoStart = () => call<ConnectionInfo>('demo_start');
+
+export const profilesList = () => call<ProfileSummary[]>('profiles_list');
+export const profileSave = (form: ProfileForm) => call<ProfileSummary>('profile_save', { form });
+export const profileTest = (name: string) => call<TestReport>('profile_test', { name });
+export const profileTestForm = (form: ProfileForm) => call<TestReport>('profile_test_form', { form });
+export const profileRemove = (name: string) => call<void>('profile_remove', { name });
+export const connect = (name: string) => call<ConnectionInfo>('connect', { name });
+
+export const bucketsList = () => call<BucketSummary[]>('buckets_list');
+export const objectsList = (bucket: string, prefix: string, token: string | null = null) =>
+  call<ListPage>('objects_list', { bucket, prefix, token });
+
+export const uploadPaths = (paths: string[], bucket: string, prefix: string) =>
+  call<TransferRecord>('upload_paths', { paths, bucket, prefix });
+export const downloadKeys = (bucket: string, keys: string[], dest_dir: string) =>
+  call<TransferRecord>('download_keys', { bucket, keys, dest_dir });
+export const deletePlan = (bucket: string, keys: string[]) => call<DeletePlan>('delete_plan', { bucket, keys });
+export const deleteApply = (plan: DeletePlan) => call<DeleteReport>('delete_apply', { plan });
+
+export const transferCancel = (job: JobId) => call<void>('transfer_cancel', { job });
+export const transferRetry = (job: JobId) => call<TransferRecord>('transfer_retry', { job });
+export const transfersList = () => call<TransferRecord[]>('transfers_list');
+export const notificationsList = () => call<AppNotification[]>('notifications_list');
+
+// ---- events, drag-drop, dialogs -------------------------------------------------------------------
+
+/** Subscribes to one IPC event; resolves to the unsubscribe function. */
+export async function onEvent<K extends EventName>(name: K, cb: (payload: EventMap[K]) => void): Promise<() => void> {
+  return (await getBackend()).listen(name, cb);
+}
+
+/** Subscribes to OS file drags over the window (paths of dropped files and folders). */
+export async function onDragDrop(cb: (d: DragDrop) => void): Promise<() => void> {
+  return (await getBackend()).onDragDrop(cb);
+}
+
+/** Native folder picker; `null` when the user cancels. */
+export async function pickFolder(title: string): Promise<string | null> {
+  return (await getBackend()).pickFolder(title);
+}

@@ -1,0 +1,96 @@
+// The API module against a mocked Tauri: the `@tauri-apps/api` modules are replaced with vi.mock,
+// and the page looks like a Tauri webview (window.__TAURI_INTERNALS__ present).
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+
+const invoke = vi.fn();
+const listeners = new Map<string, (e: { payload: unknown }) => void>();
+const dragHandlers: ((e: { payload: unknown }) => void)[] = [];
+const openDialog = vi.fn();
+
+vi.mock('@tauri-apps/api/core', () => ({ invoke: (cmd: string, args?: unknown) => invoke(cmd, args) }));
+vi.mock('@tauri-apps/api/event', () => ({
+  listen: async (name: string, cb: (e: { payload: unknown }) => void) => {
+    listeners.set(name, cb);
+    return () => listeners.delete(name);
+  },
+}));
+vi.mock('@tauri-apps/api/webview', () => ({
+  getCurrentWebview: () => ({
+    onDragDropEvent: async (cb: (e: { payload: unknown }) => void) => {
+      dragHandlers.push(cb);
+      return () => undefined;
+    },
+  }),
+}));
+vi.mock('@tauri-apps/plugin-dialog', () => ({ open: (opts: unknown) => openDialog(opts) }));
+
+vi.stubGlobal('window', { __TAURI_INTERNALS__: {}, location: { search: '' }, devicePixelRatio: 2 });
+
+const api = await import('../src/lib/api');
+
+beforeEach(() => {
+  invoke.mockReset();
+  api.setBackend(null);
+});
+
+describe('commands', () => {
+  it('call the shell with the documented command names and snake_case arguments', async () => {
+    invoke.mockResolvedValue({ job: 7 });
+    await api.downloadKeys('demo', ['a', 'b/'], '/tmp/out');
+    expect(invoke).toHaveBeenCalledWith('download_keys', { bucket: 'demo', keys: ['a', 'b/'], dest_dir: '/tmp/out' });
+    await api.objectsList('demo', 'runs/');
+    expect(invoke).toHaveBeenLastCalledWith('objects_list', { bucket: 'demo', prefix: 'runs/', token: null });
+    await api.uploadPaths(['/x'], 'demo', 'runs/');
+    expect(invoke).toHaveBeenLastCalledWith('upload_paths', { paths: ['/x'], bucket: 'demo', prefix: 'runs/' });
+  });
+
+  it('turn an ErrorInfo rejection into an ApiError with code and hint', async () => {
+    invoke.mockRejectedValue({ code: 'bad_secret', message: 'the secret access key is wrong', hint: 'store it again', exit_code: 22 });
+    const err = await api.profileTest('lab').catch((e) => e);
+    expect(err).toBeInstanceOf(api.ApiError);
+    expect(err).toMatchObject({ code: 'bad_secret', hint: 'store it again', exitCode: 22, message: 'the secret access key is wrong' });
+    expect(err.info).toEqual({ code: 'bad_secret', message: 'the secret access key is wrong', hint: 'store it again', exit_code: 22 });
+  });
+
+  it('wrap a plain string rejection from Tauri itself as an internal error', async () => {
+    invoke.mockRejectedValue('command buckets_list not allowed');
+    const err = await api.bucketsList().catch((e) => e);
+    expect(err).toBeInstanceOf(api.ApiError);
+    expect(err.code).toBe('internal');
+    expect(err.message).toContain('not allowed');
+  });
+});
+
+describe('events, drag-drop and dialogs', () => {
+  it('deliver event payloads to subscribers', async () => {
+    const got: unknown[] = [];
+    const off = await api.onEvent('transfer://progress', (p) => got.push(p));
+    listeners.get('transfer://progress')!({ payload: { event: 'progress', job: 1, bytes_done: 5 } });
+    expect(got).toEqual([{ event: 'progress', job: 1, bytes_done: 5 }]);
+    off();
+    expect(listeners.has('transfer://progress')).toBe(false);
+  });
+
+  it('convert drop positions from physical to CSS pixels', async () => {
+    const got: unknown[] = [];
+    await api.onDragDrop((d) => got.push(d));
+    dragHandlers[0]({ payload: { type: 'drop', paths: ['/data/ckpt'], position: { x: 200, y: 100 } } });
+    dragHandlers[0]({ payload: { type: 'leave' } });
+    expect(got).toEqual([{ type: 'drop', paths: ['/data/ckpt'], x: 100, y: 50 }, { type: 'leave' }]);
+  });
+
+  it('pick a single folder, or null when cancelled', async () => {
+    openDialog.mockResolvedValueOnce('/home/r/out').mockResolvedValueOnce(null);
+    expect(await api.pickFolder('Download to')).toBe('/home/r/out');
+    expect(openDialog).toHaveBeenCalledWith({ directory: true, multiple: false, title: 'Download to' });
+    expect(await api.pickFolder('Download to')).toBeNull();
+  });
+});
+
+describe('detectMode', () => {
+  it('prefers the real shell, and fakes data only with ?mock', () => {
+    expect(api.detectMode({ __TAURI_INTERNALS__: {}, location: { search: '?mock' } })).toBe('tauri');
+    expect(api.detectMode({ location: { search: '?mock=firstrun' } })).toBe('mock');
+    expect(api.detectMode({ location: { search: '' } })).toBe('none');
+  });
+});
