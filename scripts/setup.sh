@@ -55,7 +55,7 @@ setup_python_tools() {
 setup_garage() {
   local have=""
   [ -x "$CARGO_BIN/garage" ] && have=$("$CARGO_BIN/garage" --version 2>/dev/null || true)
-  if [[ "$have" == *"v$GARAGE_VERSION"* || "$have" == *" $GARAGE_VERSION"* ]]; then
+  if [[ "$have" == *"$GARAGE_VERSION"* ]]; then   # prints e.g. "garage cargo:2.5.0 [features: ...]"
     say "garage: $GARAGE_VERSION present"; return
   fi
   say "garage: building $GARAGE_VERSION with cargo install (once; takes a while on 2 cores)"
@@ -86,4 +86,5 @@ setup_apt
 setup_python_tools
 setup_s5cmd
 setup_garage
+[ -x "$CARGO_BIN/tauri-driver" ] || { say "tauri-driver: cargo install (desktop e2e)"; cargo install tauri-driver --version '^2' --locked --quiet </dev/null; }
 say "done"

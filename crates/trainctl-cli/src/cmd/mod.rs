@@ -1,5 +1,6 @@
 //! Subcommands. Each module parses its flags into a plain struct and calls the core.
 
+pub mod demo;
 pub mod profile;
 pub mod s3;
 
@@ -14,6 +15,8 @@ pub enum Command {
     /// Move and list data on S3: upload, download, sync, ls
     #[command(subcommand)]
     S3(s3::S3Cmd),
+    /// Serve a local demo S3 endpoint with a seeded training layout (no credentials needed)
+    Demo(demo::DemoArgs),
 }
 
 /// Runs a command; returns the process exit code for successful runs.
@@ -21,5 +24,6 @@ pub async fn run(cmd: Command, globals: &Globals) -> Result<i32> {
     match cmd {
         Command::Profile(c) => profile::run(c, globals).await,
         Command::S3(c) => s3::run(c, globals).await,
+        Command::Demo(a) => demo::run(a, globals).await,
     }
 }

@@ -147,14 +147,14 @@ async fn upload(a: UploadArgs, g: &Globals) -> Result<i32> {
         storage_class: a.storage_class,
         ..Default::default()
     };
-    let job = plan::plan_upload(&conn, &a.local, &dest, &opts).await?;
+    let job = plan::plan_upload(&a.local, &dest, &opts, &conn).await?;
     execute(&conn, job, &a.engine, true, g).await
 }
 
 async fn download(a: DownloadArgs, g: &Globals) -> Result<i32> {
     let src = S3Url::parse(&a.src)?;
     let conn = connect(g).await?;
-    let job = plan::plan_download(&conn, &src, &a.local, a.recursive).await?;
+    let job = plan::plan_download(&src, &a.local, a.recursive, &conn).await?;
     execute(&conn, job, &a.engine, !a.size_only, g).await
 }
 
@@ -168,8 +168,8 @@ async fn sync(a: SyncArgs, g: &Globals) -> Result<i32> {
         return Err(Error::LocalMissing(a.local));
     }
     let conn = connect(g).await?;
-    let opts = plan::SyncOptions { direction, delete: a.delete, include: a.include, exclude: a.exclude };
-    let sync_plan = plan::plan_sync(&conn, &a.local, &remote, &opts).await?;
+    let opts = plan::SyncOptions { delete: a.delete, include: a.include, exclude: a.exclude, storage_class: None };
+    let sync_plan = plan::plan_sync(&a.local, &remote, direction, &opts, &conn).await?;
     let mode = Mode::from_globals(g);
     if !sync_plan.deletions.is_empty() {
         show_deletions(&sync_plan, mode);
@@ -177,8 +177,7 @@ async fn sync(a: SyncArgs, g: &Globals) -> Result<i32> {
             return execute(&conn, sync_plan.job, &a.engine, true, g).await;
         }
         if !a.yes {
-            let total: u64 = sync_plan.deletions.iter().map(|d| d.size).sum();
-            render::confirm(&format!("Delete {} items ({}) that exist only at the destination?", sync_plan.deletions.len(), render::bytes(total)))?;
+            render::confirm(&format!("Delete the {} items above, which exist only at the destination?", sync_plan.deletions.len()))?;
         }
     }
     let code = execute(&conn, sync_plan.job.clone(), &a.engine, true, g).await?;
@@ -187,7 +186,7 @@ async fn sync(a: SyncArgs, g: &Globals) -> Result<i32> {
         if mode == Mode::Json {
             render::print_json(&serde_json::json!({ "deleted": report.deleted, "failed": report.failed }));
         } else if mode == Mode::Human {
-            eprintln!("deleted {} items", report.deleted.len());
+            eprintln!("deleted {} items", report.deleted);
         }
         if !report.failed.is_empty() {
             for (what, err) in &report.failed {
@@ -203,18 +202,25 @@ fn show_deletions(p: &plan::SyncPlan, mode: Mode) {
     match mode {
         Mode::Json => {
             for d in &p.deletions {
-                render::print_json(&serde_json::json!({ "plan": "delete", "target": d.target, "bytes": d.size }));
+                render::print_json(&serde_json::json!({ "plan": "delete", "target": d }));
             }
         }
         _ => {
             eprintln!("would delete {} items that exist only at the destination:", p.deletions.len());
             for d in p.deletions.iter().take(50) {
-                eprintln!("  delete {}  ({})", d.target, render::bytes(d.size));
+                eprintln!("  delete {}", deletion_target(d));
             }
             if p.deletions.len() > 50 {
                 eprintln!("  … and {} more (use --json for the full list)", p.deletions.len() - 50);
             }
         }
+    }
+}
+
+fn deletion_target(d: &plan::Deletion) -> String {
+    match d {
+        plan::Deletion::Object { bucket, key } => format!("s3://{bucket}/{key}"),
+        plan::Deletion::LocalFile { path } => path.display().to_string(),
     }
 }
 
@@ -324,8 +330,7 @@ async fn ls(a: LsArgs, g: &Globals) -> Result<i32> {
     };
     list::check_bucket(&conn, &url.bucket).await?;
     let delimiter = if a.recursive { None } else { Some("/") };
-    let prefix = if a.recursive || url.is_prefix() { url.key.clone() } else { url.key.clone() };
-    let mut stream = Box::pin(list::list_objects(&conn, &url.bucket, &prefix, delimiter));
+    let mut stream = Box::pin(list::list_objects(&conn, &url.bucket, &url.key, delimiter));
     let (mut count, mut bytes) = (0u64, 0u64);
     while let Some(entry) = stream.next().await {
         let o = entry?;

@@ -1,0 +1,111 @@
+//! trainctl-desktop: the Tauri shell. Commands are thin adapters over trainctl-core
+//! ([`commands`]); one function turns events into IPC events and popups ([`events::dispatch`]).
+//!
+//! `trainctl-desktop --demo` starts on the embedded demo S3 (no credentials needed).
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod connection;
+mod demo;
+mod events;
+mod jobs;
+mod state;
+mod tray;
+mod types;
+
+use state::AppState;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tauri::{AppHandle, Manager, WindowEvent};
+use tauri_plugin_dialog::{DialogExt, MessageDialogButtons};
+
+fn main() {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("TRAINCTL_LOG")).with_writer(std::io::stderr).init();
+    let demo_flag = std::env::args().skip(1).any(|a| a == "--demo");
+    tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| tray::show_main(app)))
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .manage(AppState::default())
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::demo_start,
+            commands::profiles_list,
+            commands::profile_save,
+            commands::profile_test,
+            commands::profile_test_form,
+            commands::profile_remove,
+            commands::connect,
+            commands::buckets_list,
+            commands::objects_list,
+            commands::upload_paths,
+            commands::download_keys,
+            commands::delete_plan,
+            commands::delete_apply,
+            commands::transfer_cancel,
+            commands::transfer_retry,
+            commands::transfers_list,
+            commands::notifications_list,
+        ])
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            if let Err(e) = tray::create(&handle) {
+                tracing::warn!("no tray icon: {e}");
+            }
+            if demo_flag {
+                handle.state::<AppState>().started_with_demo.store(true, Ordering::SeqCst);
+                if let Err(e) = tauri::async_runtime::block_on(demo::start(&handle)) {
+                    tracing::error!("the demo did not start: {e}");
+                }
+            } else {
+                tauri::async_runtime::block_on(connection::connect_at_start(&handle));
+            }
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                let active = window.app_handle().state::<AppState>().active_labels();
+                if !active.is_empty() {
+                    api.prevent_close();
+                    ask_keep_or_cancel(window.app_handle(), active.len());
+                }
+            }
+        })
+        .run(tauri::generate_context!())
+        .expect("error while running the trainctl desktop app");
+}
+
+/// Closing the window with transfers running: keep going in the tray, or cancel and quit.
+fn ask_keep_or_cancel(app: &AppHandle, n: usize) {
+    let app2 = app.clone();
+    app.dialog()
+        .message(format!("{n} transfer(s) are still running. Keep them going in the tray, or cancel them and quit? Cancelled transfers leave every object complete or absent."))
+        .title("Transfers in progress")
+        .buttons(MessageDialogButtons::OkCancelCustom("Keep going in the tray".into(), "Cancel transfers and quit".into()))
+        .show(move |keep| {
+            if keep {
+                if let Some(w) = app2.get_webview_window("main") {
+                    let _ = w.hide();
+                }
+            } else {
+                quit_cleanly(&app2);
+            }
+        });
+}
+
+/// Cancels every transfer, waits (up to 15 s) for the engines to stop cleanly, then exits.
+pub fn quit_cleanly(app: &AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        app.state::<AppState>().cancel_all();
+        for _ in 0..150 {
+            if app.state::<AppState>().active_labels().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        app.exit(0);
+    });
+}

@@ -1,0 +1,200 @@
+//! The shell's IPC payload types (docs/ipc.md, "Owned by the shell"). Field names are the wire
+//! names; `ui/src/lib/types.ts` mirrors them 1:1. Options serialize as `null`.
+
+use serde::{Deserialize, Serialize};
+use trainctl_core::config::profile::ProfileOrigin;
+use trainctl_core::config::CredentialSource;
+use trainctl_core::error::ErrorInfo;
+use trainctl_core::event::{Direction, JobId};
+use trainctl_core::s3::list::ObjectEntry;
+
+/// What `app_info` returns at start-up: enough for the UI to pick its first screen.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppInfo {
+    pub version: String,
+    pub demo: bool,
+    pub first_run: bool,
+    pub connection: Option<ConnectionInfo>,
+}
+
+/// The live connection, as the nav bar and the Dashboard show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionInfo {
+    pub profile: String,
+    pub endpoint_url: Option<String>,
+    pub region: String,
+    pub provider: Option<String>,
+    pub demo: bool,
+}
+
+/// One row of the Connections view (no secrets, only whether one is stored).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileSummary {
+    pub name: String,
+    pub origin: ProfileOrigin,
+    pub provider: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub credentials: CredentialSource,
+    pub secret_stored: bool,
+}
+
+/// The add-connection form; the secret goes to the OS keychain and nowhere else.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProfileForm {
+    pub name: String,
+    pub provider: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// The result of a connection test, explained in the form when it fails.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestReport {
+    pub ok: bool,
+    pub bucket_count: Option<u64>,
+    pub latency_ms: Option<u64>,
+    pub diagnosis: Option<ErrorInfo>,
+}
+
+/// One bucket; counts are `null` when unknown or too large to count cheaply.
+#[derive(Debug, Clone, Serialize)]
+pub struct BucketSummary {
+    pub name: String,
+    pub created: Option<i64>,
+    pub object_count: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+/// One delimiter page of a folder listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListPage {
+    pub bucket: String,
+    pub prefix: String,
+    pub prefixes: Vec<String>,
+    pub objects: Vec<ObjectEntry>,
+    pub truncated: bool,
+    pub next_token: Option<String>,
+}
+
+/// One object a delete would remove.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteItem {
+    pub key: String,
+    pub size: u64,
+}
+
+/// Exactly what `delete_apply` removes; shown in the confirm dialog first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeletePlan {
+    pub bucket: String,
+    pub items: Vec<DeleteItem>,
+    pub bytes: u64,
+}
+
+/// One object a delete could not remove.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeleteFailure {
+    pub key: String,
+    pub error: ErrorInfo,
+}
+
+/// What `delete_apply` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeleteReport {
+    pub deleted: u64,
+    pub bytes: u64,
+    pub failed: Vec<DeleteFailure>,
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferState {
+    Planning,
+    Running,
+    Done,
+    Partial,
+    Failed,
+    Cancelled,
+}
+
+impl TransferState {
+    /// True while the job may still move bytes.
+    pub fn is_active(self) -> bool {
+        matches!(self, TransferState::Planning | TransferState::Running)
+    }
+}
+
+/// One object that failed within a job.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferFailure {
+    pub key: String,
+    pub error: ErrorInfo,
+}
+
+/// One job as the Transfers view shows it, live or finished.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferRecord {
+    pub job: JobId,
+    pub direction: Direction,
+    pub bucket: String,
+    pub prefix: String,
+    pub dest_dir: Option<String>,
+    pub label: String,
+    pub state: TransferState,
+    pub engine: Option<String>,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub objects_done: u64,
+    pub objects_total: u64,
+    pub objects_failed: u64,
+    pub objects_skipped: u64,
+    pub bytes_per_sec: f64,
+    pub eta_secs: Option<f64>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub failures: Vec<TransferFailure>,
+    pub error: Option<ErrorInfo>,
+}
+
+/// Severity of an in-app notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationLevel {
+    Info,
+    Success,
+    Warning,
+    Error,
+}
+
+/// A popup, mirrored in the in-app list (Linux daemons can swallow popups).
+#[derive(Debug, Clone, Serialize)]
+pub struct AppNotification {
+    pub id: u64,
+    pub level: NotificationLevel,
+    pub title: String,
+    pub body: String,
+    pub at: i64,
+    pub job: Option<JobId>,
+}
+
+/// Payload of `connection://lost`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionLost {
+    pub profile: String,
+    pub error: ErrorInfo,
+}
+
+/// Payload of `connection://restored`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionRestored {
+    pub profile: String,
+}
+
+/// Seconds since the Unix epoch, the wire form of every time.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}

@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""Desktop end-to-end suite: the real app binary (UI embedded) in the real webview, driven
+through tauri-driver + WebKitWebDriver. Run it through ./run.sh, which provides Xvfb and a
+private session D-Bus; this script starts the rest (dbus-monitor, dunst, moto_server,
+tauri-driver) and stops what it started.
+
+Tests (each one launches the app afresh, with empty config/keychain):
+  demo_first_run     first run shows "Try the demo"; the demo connects and lists its bucket;
+                     a profile with a wrong secret against the demo's (authenticating) S3
+                     explains the failure in the form.
+  moto_round_trip    add + test + save a profile for moto, browse bucket → prefix → objects,
+                     upload through the drop handler (window.__trainctlDrop → upload_paths),
+                     watch it finish in Transfers, see it listed, download it, delete it through
+                     the confirm dialog, and find a Notify call for the finished upload on the bus.
+
+Screenshots of every view go to docs/screenshots/app-*.png.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(__file__))
+from webdriver import Session, WebDriverError  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+APP = os.environ.get("TRAINCTL_DESKTOP_BIN", os.path.join(ROOT, "target", "debug", "trainctl-desktop"))
+SHOTS = os.path.join(ROOT, "docs", "screenshots")
+BUCKET = "e2e-lab"
+started = []
+
+
+def log(msg):
+    print(f"[e2e {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {port} after {timeout}s")
+
+
+def spawn(args, log_path, env=None):
+    f = open(log_path, "wb")
+    p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    started.append(p)
+    return p
+
+
+def stop_all():
+    for p in reversed(started):
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for p in started:
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def isolated_env(work):
+    """The app's world: empty trainctl config, no AWS files or env, in-memory keychain."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("TRAINCTL_")}
+    for d in ("config", "data", "cache"):
+        os.makedirs(os.path.join(work, d), exist_ok=True)
+    env.update(
+        XDG_CONFIG_HOME=os.path.join(work, "config"),
+        XDG_DATA_HOME=os.path.join(work, "data"),
+        XDG_CACHE_HOME=os.path.join(work, "cache"),
+        TRAINCTL_CONFIG=os.path.join(work, "config", "trainctl", "config.toml"),
+        AWS_CONFIG_FILE=os.path.join(work, "no-aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=os.path.join(work, "no-aws-credentials"),
+        AWS_EC2_METADATA_DISABLED="true",
+        # Test-only: the OS keychain is an in-memory store of the app process (no Secret Service here).
+        TRAINCTL_KEYRING_MOCK="1",
+    )
+    return env
+
+
+def seed_moto(endpoint):
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="runs/exp1/config.json", Body=b'{"lr": 0.0003, "steps": 5000}\n')
+    s3.put_object(Bucket=BUCKET, Key="runs/exp1/logs/train.log", Body=b"step 100 loss 2.31\nstep 200 loss 1.97\n")
+    s3.put_object(Bucket=BUCKET, Key="runs/exp1/checkpoint-100/model.safetensors", Body=os.urandom(300_000))
+    return s3
+
+
+def shot(s, name):
+    time.sleep(0.6)  # let transitions settle
+    path = os.path.join(SHOTS, f"app-{name}.png")
+    s.screenshot(path)
+    log(f"screenshot {os.path.relpath(path, ROOT)}")
+
+
+def nav(s, view, ready):
+    s.click(f'[data-testid="nav-{view}"]')
+    s.wait(f'[data-testid="{ready}"]')
+
+
+def invoke(s, cmd, args=None):
+    return s.js_async("return await window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1] || {});", cmd, args)
+
+
+def fill_form(s, name, provider, endpoint, access, secret):
+    s.type('[data-testid="profile-form-name"]', name)
+    s.js(
+        "const el = document.querySelector('[data-testid=\"profile-form-provider\"]'); el.value = arguments[0];"
+        "el.dispatchEvent(new Event('change', {bubbles: true}));",
+        provider,
+    )
+    s.type('[data-testid="profile-form-endpoint"]', endpoint)
+    s.type('[data-testid="profile-form-region"]', "us-east-1")
+    s.type('[data-testid="profile-form-access-key"]', access)
+    s.type('[data-testid="profile-form-secret"]', secret)
+
+
+# ---- tests -------------------------------------------------------------------------------------
+
+
+def test_demo_first_run(driver_url, ctx):
+    s = Session(driver_url, APP)
+    try:
+        s.wait('[data-testid="view-first-run"]', timeout=40, what="the first-run screen")
+        shot(s, "first-run")
+        s.click('[data-testid="try-demo"]')
+        s.wait('[data-testid="view-dashboard"]', timeout=40)
+        s.wait('[data-testid="dashboard-bucket"][data-bucket="demo-training"]', timeout=30, what="the demo bucket on the Dashboard")
+        shot(s, "dashboard")
+        info = invoke(s, "app_info")
+        assert info["demo"] and info["connection"]["demo"], info
+        endpoint = info["connection"]["endpoint_url"]
+        ctx["asserts"].append("first run → Try the demo → Dashboard lists bucket demo-training")
+        # Browse the demo's training layout (the nicest Browser screenshot).
+        nav(s, "browser", "view-browser")
+        s.click('[data-testid="bucket-row"][data-bucket="demo-training"]')
+        s.click('[data-testid="folder-row"][data-key="runs/"] [data-testid="folder-open"]', timeout=20)
+        folders = s.wait_until(lambda: s.find_all('[data-testid="folder-row"]'), "run folders")
+        s.click('[data-testid="folder-row"][data-key="runs/llama-7b-sft/"] [data-testid="folder-open"]')
+        s.wait('[data-testid="folder-row"], [data-testid="object-row"]', timeout=20)
+        shot(s, "browser")
+        ctx["asserts"].append(f"demo Browser: bucket → runs/ → a run ({len(folders)} run folders)")
+        # A wrong secret against an S3 that checks signatures: explained inside the form.
+        nav(s, "connections", "view-connections")
+        s.click('[data-testid="profile-add"]')
+        fill_form(s, "wrong-secret", "other", endpoint, "trainctl-demo", "not-the-secret")
+        s.click('[data-testid="profile-form-test"]')
+        s.wait('[data-testid="profile-form-result"][data-ok="false"]', timeout=60, what="a failed test result in the form")
+        code = s.attr('[data-testid="profile-form-result"]', "data-code")
+        text = s.text('[data-testid="profile-form-result"]')
+        assert code == "bad_secret", (code, text)
+        assert "secret" in text.lower(), text
+        shot(s, "connections-wrong-secret")
+        ctx["asserts"].append(f"wrong secret → form shows code {code}: {text.splitlines()[0][:80]!r}")
+    finally:
+        s.quit()
+
+
+def test_moto_round_trip(driver_url, ctx):
+    endpoint, work, s3 = ctx["moto"], ctx["work"], ctx["s3"]
+    s = Session(driver_url, APP)
+    try:
+        s.wait('[data-testid="view-first-run"]', timeout=40)
+        s.click('[data-testid="first-run-add"]')
+        s.wait('[data-testid="view-connections"]')
+        if not s.find_all('[data-testid="profile-form"]'):
+            s.click('[data-testid="profile-add"]')
+        fill_form(s, "lab", "other", endpoint, "testing", "testing")
+        s.click('[data-testid="profile-form-test"]')
+        s.wait('[data-testid="profile-form-result"][data-ok="true"]', timeout=60, what="a passing form test")
+        shot(s, "connections-form")
+        s.click('[data-testid="profile-form-save"]')
+        s.wait('[data-testid="profile-row"][data-profile="lab"]', timeout=20)
+        s.click('[data-testid="profile-row"][data-profile="lab"] [data-testid="profile-test"]')
+        s.wait('[data-testid="profile-row"][data-profile="lab"] [data-testid="profile-test-result"][data-ok="true"]', timeout=60)
+        shot(s, "connections")
+        ctx["asserts"].append("Connections: form Test ok → Save → saved profile Test ok (secret in keychain store)")
+        s.click('[data-testid="profile-row"][data-profile="lab"] [data-testid="profile-connect"]')
+        s.wait('[data-testid="view-browser"]')
+        # Browse: bucket → prefix → objects.
+        s.click(f'[data-testid="bucket-row"][data-bucket="{BUCKET}"]', timeout=20)
+        s.click('[data-testid="folder-row"][data-key="runs/"] [data-testid="folder-open"]', timeout=20)
+        s.click('[data-testid="folder-row"][data-key="runs/exp1/"] [data-testid="folder-open"]', timeout=20)
+        s.wait('[data-testid="object-row"][data-key="runs/exp1/config.json"]', timeout=20)
+        s.wait('[data-testid="folder-row"][data-key="runs/exp1/checkpoint-100/"]')
+        ctx["asserts"].append("Browser: bucket → runs/ → runs/exp1/ shows config.json and checkpoint-100/")
+        # Upload through the drop handler: one file and one folder.
+        src = os.path.join(work, "drop")
+        os.makedirs(os.path.join(src, "checkpoint-200"), exist_ok=True)
+        payload = os.urandom(2_500_000)
+        with open(os.path.join(src, "weights.bin"), "wb") as f:
+            f.write(payload)
+        for name in ("model.safetensors", "optimizer.pt"):
+            with open(os.path.join(src, "checkpoint-200", name), "wb") as f:
+                f.write(os.urandom(400_000))
+        s.js("window.__trainctlDrop(arguments[0]);", [os.path.join(src, "weights.bin"), os.path.join(src, "checkpoint-200")])
+        nav(s, "transfers", "view-transfers")
+        done = '[data-testid="transfer-row"][data-state="done"]'
+        s.wait(done, timeout=60, what="the upload to finish")
+        label = s.text(f'{done} [data-testid="transfer-label"]')
+        assert "weights.bin" in label, label
+        shot(s, "transfers")
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/exp1/").get("Contents", []))
+        for k in ("runs/exp1/weights.bin", "runs/exp1/checkpoint-200/model.safetensors", "runs/exp1/checkpoint-200/optimizer.pt"):
+            assert k in keys, (k, keys)
+        ctx["asserts"].append("drop (__trainctlDrop → upload_paths) of a file + a folder: Transfers row reaches `done`; 3 objects on the server")
+        # See it listed.
+        nav(s, "browser", "view-browser")
+        s.click('[data-testid="browser-refresh"]')
+        row = '[data-testid="object-row"][data-key="runs/exp1/weights.bin"]'
+        s.wait(row, timeout=20, what="the uploaded object in the listing")
+        s.wait('[data-testid="folder-row"][data-key="runs/exp1/checkpoint-200/"]')
+        ctx["asserts"].append("Browser lists runs/exp1/weights.bin and checkpoint-200/ after the upload")
+        # Download it. The native folder picker is invisible to WebDriver: answer it in the page.
+        dl = os.path.join(work, "downloads")
+        os.makedirs(dl, exist_ok=True)
+        s.js(
+            "const i = window.__TAURI_INTERNALS__; const orig = i.invoke.bind(i); const dir = arguments[0];"
+            "i.invoke = (cmd, args, opts) => cmd === 'plugin:dialog|open' ? Promise.resolve(dir) : orig(cmd, args, opts);",
+            dl,
+        )
+        s.click(f'{row} [data-testid="row-select"]')
+        s.wait('[data-testid="selection-summary"]')
+        shot(s, "browser-selection")
+        s.click('[data-testid="download-selection"]')
+        target = os.path.join(dl, "weights.bin")
+        s.wait_until(lambda: os.path.exists(target) and os.path.getsize(target) == len(payload), "the downloaded file", timeout=60)
+        with open(target, "rb") as f:
+            assert f.read() == payload, "downloaded bytes differ"
+        ctx["asserts"].append("download of the selection writes weights.bin with identical bytes")
+        # Delete it through the confirm dialog.
+        s.click('[data-testid="delete-selection"]')
+        s.wait('[data-testid="delete-dialog"][open]', what="the delete confirm dialog")
+        listed = s.text('[data-testid="delete-dialog-keys"]')
+        assert "weights.bin" in listed, listed
+        shot(s, "delete-dialog")
+        s.click('[data-testid="delete-confirm"]')
+        s.wait_gone(row, timeout=20)
+        s.wait_until(lambda: "runs/exp1/weights.bin" not in [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/exp1/").get("Contents", [])], "the object to be gone on the server")
+        ctx["asserts"].append("delete via confirm dialog (lists weights.bin) removes the row and the object")
+        nav(s, "notifications", "view-notifications")
+        s.wait('[data-testid="notification-item"][data-level="success"]', timeout=20)
+        shot(s, "notifications")
+        nav(s, "dashboard", "view-dashboard")
+        s.wait(f'[data-testid="dashboard-bucket"][data-bucket="{BUCKET}"]', timeout=20)
+        shot(s, "dashboard-lab")
+        # The popup really went to the session bus.
+        mon = ctx["monitor_log"]
+        s.wait_until(lambda: "Upload finished" in open(mon, errors="replace").read(), "a Notify call for the finished upload on the session bus", timeout=20)
+        ctx["asserts"].append("org.freedesktop.Notifications.Notify captured on the session bus with 'Upload finished'")
+    finally:
+        s.quit()
+
+
+def main():
+    if not os.path.exists(APP):
+        sys.exit(f"app binary missing: {APP} (cargo build -p trainctl-desktop)")
+    os.makedirs(SHOTS, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="trainctl-e2e-")
+    ctx = {"work": work, "asserts": []}
+    t0 = time.time()
+    failures = 0
+    try:
+        ctx["monitor_log"] = os.path.join(work, "notify.log")
+        spawn(["dbus-monitor", "--session", "type=method_call,interface=org.freedesktop.Notifications,member=Notify"], ctx["monitor_log"])
+        spawn(["dunst"], os.path.join(work, "dunst.log"))
+        moto_port = free_port()
+        spawn(["moto_server", "-H", "127.0.0.1", "-p", str(moto_port)], os.path.join(work, "moto.log"))
+        wait_port(moto_port)
+        ctx["moto"] = f"http://127.0.0.1:{moto_port}"
+        ctx["s3"] = seed_moto(ctx["moto"])
+        driver_port = free_port()
+        native_port = free_port()
+        driver = shutil.which("tauri-driver") or os.path.expanduser("~/.cargo/bin/tauri-driver")
+        spawn([driver, "--port", str(driver_port), "--native-port", str(native_port)], os.path.join(work, "tauri-driver.log"), env=isolated_env(work))
+        wait_port(driver_port)
+        url = f"http://127.0.0.1:{driver_port}"
+        for test in (test_demo_first_run, test_moto_round_trip):
+            start = time.time()
+            try:
+                test(url, ctx)
+                log(f"PASS {test.__name__} ({time.time() - start:.1f}s)")
+            except Exception:
+                failures += 1
+                log(f"FAIL {test.__name__} ({time.time() - start:.1f}s)\n{traceback.format_exc()}")
+                for name in ("tauri-driver.log", "notify.log"):
+                    p = os.path.join(work, name)
+                    if os.path.exists(p):
+                        log(f"--- {name} (tail) ---\n" + open(p, errors="replace").read()[-3000:])
+    finally:
+        stop_all()
+    log("asserted:\n  - " + "\n  - ".join(ctx["asserts"]))
+    log(f"{'FAILED' if failures else 'OK'}: {2 - failures}/2 tests passed in {time.time() - t0:.1f}s (logs in {work})")
+    if not failures and not os.environ.get("TRAINCTL_E2E_KEEP"):
+        shutil.rmtree(work, ignore_errors=True)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

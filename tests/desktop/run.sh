@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Desktop e2e suite: the real app in the real webview under Xvfb, with a private session D-Bus
+# (dbus-run-session) so notification popups can be captured. One command for the Makefile.
+#   tests/desktop/run.sh        builds what is missing (ui/dist, the debug app), then runs e2e.py
+# Env: TRAINCTL_DESKTOP_BIN (app binary), TRAINCTL_E2E_KEEP=1 (keep the temp dir with logs).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+cd "$ROOT"
+for tool in tauri-driver WebKitWebDriver xvfb-run dbus-run-session dbus-monitor dunst moto_server; do
+  command -v "$tool" >/dev/null || { echo "e2e: $tool missing: run scripts/setup.sh" >&2; exit 1; }
+done
+if [ ! -f ui/dist/index.html ]; then
+  (cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build)
+fi
+if [ -z "${TRAINCTL_DESKTOP_BIN:-}" ]; then
+  cargo build -p trainctl-desktop --quiet
+fi
+exec xvfb-run -a -s '-screen 0 1280x800x24' dbus-run-session -- python3 tests/desktop/e2e.py "$@"

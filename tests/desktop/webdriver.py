@@ -1,0 +1,122 @@
+"""A tiny W3C WebDriver client (stdlib only) for the desktop e2e suite.
+
+Why not selenium/WebdriverIO: the suite needs a dozen endpoints, and tauri-driver +
+WebKitWebDriver speak plain W3C JSON over HTTP, so this keeps the suite dependency-free.
+"""
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.request
+
+ELEMENT = "element-6066-11e4-a5d6-4a4f2c4d5fbe"
+
+
+class WebDriverError(RuntimeError):
+    pass
+
+
+class Session:
+    """One WebDriver session = one app process launched by tauri-driver."""
+
+    def __init__(self, url, application, timeout=20.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        caps = {"capabilities": {"alwaysMatch": {"browserName": "wry", "tauri:options": {"application": application}}}}
+        value = self._raw("POST", "/session", caps)
+        self.id = value["sessionId"]
+
+    def _raw(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                out = json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            raise WebDriverError(f"{method} {path}: {e.code} {e.read()[:500]!r}") from None
+        return out.get("value", out)
+
+    def cmd(self, method, path, body=None):
+        return self._raw(method, f"/session/{self.id}{path}", body)
+
+    def quit(self):
+        try:
+            self.cmd("DELETE", "")
+        except Exception:
+            pass
+
+    # ---- scripts -----------------------------------------------------------------------------
+
+    def js(self, script, *args):
+        return self.cmd("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+    def js_async(self, script, *args):
+        """`script` is an async function body; its return value comes back (errors raise)."""
+        wrapped = (
+            "const done = arguments[arguments.length - 1];"
+            f"(async () => {{ {script} }})().then(v => done({{ok: v === undefined ? null : v}}), e => done({{err: String(e && (e.message || JSON.stringify(e)) || e)}}));"
+        )
+        out = self.cmd("POST", "/execute/async", {"script": wrapped, "args": list(args)})
+        if out and "err" in out:
+            raise WebDriverError(out["err"])
+        return out.get("ok") if out else None
+
+    # ---- elements ----------------------------------------------------------------------------
+
+    def find_all(self, css):
+        return [e[ELEMENT] for e in self.cmd("POST", "/elements", {"using": "css selector", "value": css})]
+
+    def wait(self, css, timeout=None, what=None):
+        """Waits for `css` to match; returns the first element id."""
+        end = time.time() + (timeout or self.timeout)
+        while True:
+            found = self.find_all(css)
+            if found:
+                return found[0]
+            if time.time() > end:
+                raise WebDriverError(f"timed out waiting for {what or css}")
+            time.sleep(0.2)
+
+    def wait_gone(self, css, timeout=None):
+        end = time.time() + (timeout or self.timeout)
+        while self.find_all(css):
+            if time.time() > end:
+                raise WebDriverError(f"timed out waiting for {css} to disappear")
+            time.sleep(0.2)
+
+    def wait_until(self, fn, what, timeout=None):
+        end = time.time() + (timeout or self.timeout)
+        while True:
+            v = fn()
+            if v:
+                return v
+            if time.time() > end:
+                raise WebDriverError(f"timed out waiting for {what}")
+            time.sleep(0.25)
+
+    def click(self, css, timeout=None):
+        el = self.wait(css, timeout)
+        self.cmd("POST", f"/element/{el}/click", {})
+        return el
+
+    def text(self, css):
+        return self.cmd("GET", f"/element/{self.wait(css)}/text")
+
+    def attr(self, css, name):
+        return self.cmd("GET", f"/element/{self.wait(css)}/attribute/{name}")
+
+    def type(self, css, value):
+        """Sets an input's value the way typing does (fires `input`, so Svelte bindings see it)."""
+        self.wait(css)
+        self.js(
+            "const el = document.querySelector(arguments[0]); el.focus(); el.value = arguments[1];"
+            "el.dispatchEvent(new Event('input', {bubbles: true})); el.dispatchEvent(new Event('change', {bubbles: true}));",
+            css,
+            value,
+        )
+
+    def screenshot(self, path):
+        png = base64.b64decode(self.cmd("GET", "/screenshot"))
+        with open(path, "wb") as f:
+            f.write(png)
