@@ -25,7 +25,7 @@ pub enum ShellEvent {
 }
 
 /// The wire shape of `transfer://failed` (the proposed core `Event::TransferFailed`).
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct TransferFailedPayload<'a> {
     event: &'static str,
     job: JobId,
@@ -174,19 +174,19 @@ pub fn notify(app: &AppHandle, level: NotificationLevel, title: String, body: St
     });
 }
 
-/// `1.5 MB`-style sizes for popup text.
+/// `3.15 MiB`-style sizes for popup text (binary units, like the UI's `humanBytes`).
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
         u += 1;
     }
     if u == 0 {
         format!("{n} B")
     } else {
-        format!("{v:.1} {}", UNITS[u])
+        format!("{v:.2} {}", UNITS[u])
     }
 }
 
@@ -203,8 +203,8 @@ mod tests {
     }
 
     #[test]
-    fn human_bytes_uses_decimal_units() {
+    fn human_bytes_uses_binary_units_like_the_ui() {
         assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(1_500_000), "1.5 MB");
+        assert_eq!(human_bytes(3_300_000), "3.15 MiB");
     }
 }

@@ -1,1 +1,7 @@
-//! CLI end-to-end suite
+//! CLI end-to-end suite: the `trainctl` binary against real S3 servers (moto and Garage),
+//! started by trainctl-testkit. Helpers and the `conformance!` macro live in `common`.
+
+#[macro_use]
+mod common;
+
+mod smoke;

@@ -114,6 +114,16 @@ def shot(s, name):
     log(f"screenshot {os.path.relpath(path, ROOT)}")
 
 
+def wait_app_exit(timeout=15):
+    """One app at a time: single-instance would hand a second launch to a lingering first one."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if subprocess.run(["pgrep", "-x", "trainctl-deskto"], capture_output=True).returncode != 0:
+            return
+        time.sleep(0.3)
+    log("warning: a trainctl-desktop process is still running")
+
+
 def nav(s, view, ready):
     s.click(f'[data-testid="nav-{view}"]')
     s.wait(f'[data-testid="{ready}"]')
@@ -175,6 +185,7 @@ def test_demo_first_run(driver_url, ctx):
         ctx["asserts"].append(f"wrong secret → form shows code {code}: {text.splitlines()[0][:80]!r}")
     finally:
         s.quit()
+        wait_app_exit()
 
 
 def test_moto_round_trip(driver_url, ctx):
@@ -227,6 +238,7 @@ def test_moto_round_trip(driver_url, ctx):
         ctx["asserts"].append("drop (__trainctlDrop → upload_paths) of a file + a folder: Transfers row reaches `done`; 3 objects on the server")
         # See it listed.
         nav(s, "browser", "view-browser")
+        s.js("location.hash = arguments[0];", f"#/browser/{BUCKET}/runs/exp1/")
         s.click('[data-testid="browser-refresh"]')
         row = '[data-testid="object-row"][data-key="runs/exp1/weights.bin"]'
         s.wait(row, timeout=20, what="the uploaded object in the listing")
@@ -271,6 +283,7 @@ def test_moto_round_trip(driver_url, ctx):
         ctx["asserts"].append("org.freedesktop.Notifications.Notify captured on the session bus with 'Upload finished'")
     finally:
         s.quit()
+        wait_app_exit()
 
 
 def main():

@@ -65,7 +65,10 @@ class Session:
     # ---- elements ----------------------------------------------------------------------------
 
     def find_all(self, css):
-        return [e[ELEMENT] for e in self.cmd("POST", "/elements", {"using": "css selector", "value": css})]
+        found = self.cmd("POST", "/elements", {"using": "css selector", "value": css})
+        if not isinstance(found, list):
+            raise WebDriverError(f"find {css}: {found}")
+        return [e.get(ELEMENT) or next(iter(e.values())) for e in found]
 
     def wait(self, css, timeout=None, what=None):
         """Waits for `css` to match; returns the first element id."""
@@ -101,7 +104,9 @@ class Session:
         return el
 
     def text(self, css):
-        return self.cmd("GET", f"/element/{self.wait(css)}/text")
+        """The element's text content (WebKitWebDriver's /text is empty for some layouts)."""
+        self.wait(css)
+        return self.js("return document.querySelector(arguments[0]).textContent.trim();", css)
 
     def attr(self, css, name):
         return self.cmd("GET", f"/element/{self.wait(css)}/attribute/{name}")

@@ -204,7 +204,7 @@ impl Error {
             Error::ConfigCorrupt { path, .. } => format!("fix or move {} (it holds no secrets) and run `trainctl profile list`", path.display()),
             Error::UnknownProfile(_) => "run `trainctl profile list` to see the profiles trainctl and ~/.aws/config know".into(),
             Error::LocalMissing(_) => "check the path; use an absolute path if in doubt".into(),
-            Error::LocalKind { expected, .. } => format!("give a {expected}, or drop/add --recursive"),
+            Error::LocalKind { .. } => "check the path, or add/drop --recursive".into(),
             Error::LocalIo { .. } => "check permissions on the path".into(),
             Error::DiskFull(_) => "free some space or download to another disk; the partial file was removed".into(),
             Error::NoCredentials(_) => "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, run `aws configure`, or `trainctl profile add`".into(),

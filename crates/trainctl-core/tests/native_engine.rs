@@ -120,7 +120,7 @@ async fn upload_then_download_round_trips_files_byte_for_byte() {
     let job = upload_job(&bucket, src.path(), "exp/");
     let (r, events) = run(&engine, &job, &o).await;
     let outcome = r.unwrap();
-    assert_eq!((outcome.done, outcome.failed.len()), (4, 0));
+    assert_eq!((outcome.done, outcome.failed.len()), (4, 0), "{:?}", outcome.failed);
     assert_eq!(events.iter().filter(|e| matches!(e, Event::ObjectDone { .. })).count(), 4);
     assert_progress_monotonic_with_intermediates(&events, job.bytes_total());
     assert_eq!(engine.stats().parts_uploaded.load(Ordering::Relaxed), 13, "100 MiB in 8 MiB parts");

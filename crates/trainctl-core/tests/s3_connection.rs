@@ -68,7 +68,8 @@ fn user_with_key(port: u16, name: &str) -> (String, String) {
     (xml_field(&body, "AccessKeyId"), xml_field(&body, "SecretAccessKey"))
 }
 
-fn start_moto() -> Moto {
+/// Starts moto, seeds users and objects, and (with `auth`) switches IAM auth on.
+fn start_moto(auth: bool) -> Moto {
     let port = free_port();
     let child = Command::new("moto_server").args(["-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("moto_server on PATH");
     let guard = ChildGuard(child);
@@ -92,14 +93,23 @@ fn start_moto() -> Moto {
     http(port, "PUT", &format!("/{bucket}/dir/a/one"), "", "1");
     http(port, "PUT", &format!("/{bucket}/dir/b/two"), "", "22");
     http(port, "PUT", &format!("/{bucket}/dir/top"), "", "333");
-    let (status, body) = http(port, "POST", "/moto-api/reset-auth", "", "0");
-    assert_eq!(status, 200, "enable auth: {body}");
+    if auth {
+        let (status, body) = http(port, "POST", "/moto-api/reset-auth", "", "0");
+        assert_eq!(status, 200, "enable auth: {body}");
+    }
     Moto { _child: guard, port, admin, nobody, bucket }
 }
 
 fn moto() -> &'static Moto {
     static M: OnceLock<Moto> = OnceLock::new();
-    M.get_or_init(start_moto)
+    M.get_or_init(|| start_moto(true))
+}
+
+/// moto without auth, for listing: moto 5.x's signature check rejects ListObjectsV2 requests
+/// whose query carries an encoded `/` (prefix=dir%2F) although the SDK signs them correctly.
+fn open_moto() -> &'static Moto {
+    static M: OnceLock<Moto> = OnceLock::new();
+    M.get_or_init(|| start_moto(false))
 }
 
 /// A keychain profile for `endpoint` whose secret is put in the (in-memory, test-only) store.
@@ -180,8 +190,8 @@ async fn missing_key_is_not_found() {
 
 #[tokio::test]
 async fn listing_streams_across_pages() {
-    let m = moto();
-    let conn = Connection::open(&moto_profile("pages", &m.admin.0, &m.admin.1)).await.unwrap();
+    let m = open_moto();
+    let conn = Connection::open(&profile("pages", &format!("http://127.0.0.1:{}", m.port), &m.admin.0, Some(&m.admin.1))).await.unwrap();
     let all = list::collect_objects(&conn, &m.bucket, "many/", None).await.unwrap();
     assert_eq!(all.len(), 1005, "more than one 1000-key page");
     assert!(all.windows(2).all(|w| w[0].key < w[1].key));
@@ -189,8 +199,8 @@ async fn listing_streams_across_pages() {
 
 #[tokio::test]
 async fn listing_with_delimiter_returns_prefixes() {
-    let m = moto();
-    let conn = Connection::open(&moto_profile("delim", &m.admin.0, &m.admin.1)).await.unwrap();
+    let m = open_moto();
+    let conn = Connection::open(&profile("delim", &format!("http://127.0.0.1:{}", m.port), &m.admin.0, Some(&m.admin.1))).await.unwrap();
     let got: Vec<(String, bool)> = list::collect_objects(&conn, &m.bucket, "dir/", Some("/")).await.unwrap().into_iter().map(|o| (o.key, o.is_prefix)).collect();
     assert_eq!(got, vec![("dir/a/".into(), true), ("dir/b/".into(), true), ("dir/top".into(), false)]);
 }

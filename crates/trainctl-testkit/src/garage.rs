@@ -40,7 +40,7 @@ struct Ports {
 }
 
 fn try_start(bin: &Path) -> Result<S3Server, String> {
-    let dir = tempfile::Builder::new().prefix("trainctl-garage-").tempdir().map_err(|e| e.to_string())?;
+    let dir = crate::process::server_dir("garage")?;
     let ports = Ports { s3: free_port(), rpc: free_port(), admin: free_port() };
     let conf = write_config(dir.path(), &ports)?;
     let log = dir.path().join("garage.log");

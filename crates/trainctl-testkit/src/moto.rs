@@ -26,7 +26,7 @@ pub fn start_moto() -> Result<S3Server, String> {
 }
 
 fn try_start(bin: &std::path::Path) -> Result<S3Server, String> {
-    let dir = tempfile::Builder::new().prefix("trainctl-moto-").tempdir().map_err(|e| e.to_string())?;
+    let dir = crate::process::server_dir("moto")?;
     let log = dir.path().join("moto.log");
     let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     let port = free_port();

@@ -65,6 +65,17 @@ pub(crate) fn spawn_guarded(mut cmd: Command) -> io::Result<Child> {
 pub(crate) struct ChildGuard(pub Child);
 
 impl ChildGuard {
+    /// Kills and reaps the child through `&self`, for the exit hook of shared servers
+    /// (statics are never dropped).
+    pub fn kill_now(&self) {
+        let pid = self.0.id() as libc::pid_t;
+        // SAFETY: plain syscalls on our own child's pid.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+    }
+
     /// Why: a server that exited during startup should fail fast with its log, not time out.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.0.try_wait().ok().flatten()
@@ -127,4 +138,33 @@ pub(crate) fn log_tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A temp dir `trainctl-<kind>-<pid>-XXXX` for one server's data and logs.
+///
+/// Why: a test process killed by a signal cannot remove its servers' data (Garage may hold
+/// gigabytes after a benchmark), so each new server first removes dirs whose process is gone.
+pub(crate) fn server_dir(kind: &str) -> Result<tempfile::TempDir, String> {
+    sweep_stale_dirs(kind);
+    tempfile::Builder::new()
+        .prefix(&format!("trainctl-{kind}-{}-", std::process::id()))
+        .tempdir()
+        .map_err(|e| format!("create temp dir: {e}"))
+}
+
+fn sweep_stale_dirs(kind: &str) {
+    let prefix = format!("trainctl-{kind}-");
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let owner = name.strip_prefix(&prefix).and_then(|rest| rest.split('-').next()?.parse().ok());
+        if owner.is_some_and(|pid| !process_exists(pid)) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn process_exists(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks whether the process exists.
+    unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() != libc::ESRCH }
 }

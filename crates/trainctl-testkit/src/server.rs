@@ -85,6 +85,12 @@ impl S3Server {
         }
     }
 
+    /// Kills the server and deletes its data now; used by the exit hook of shared servers.
+    pub(crate) fn shut_down_in_place(&self) {
+        self._child.kill_now();
+        let _ = std::fs::remove_dir_all(self.dir.path());
+    }
+
     /// Which implementation this is.
     pub fn kind(&self) -> Kind {
         self.kind

@@ -10,8 +10,7 @@ use crate::server::S3Server;
 
 /// The process-wide moto server, started on first use. Panics with the reason if it cannot start.
 pub fn shared_moto() -> &'static S3Server {
-    static MOTO: OnceLock<Result<S3Server, String>> = OnceLock::new();
-    match MOTO.get_or_init(crate::start_moto) {
+    match MOTO.get_or_init(|| started(crate::start_moto())) {
         Ok(s) => s,
         Err(e) => panic!("cannot start moto_server: {e}"),
     }
@@ -39,8 +38,29 @@ pub fn shared_garage_or_skip() -> Option<&'static S3Server> {
 }
 
 fn garage_slot() -> &'static Result<S3Server, String> {
-    static GARAGE: OnceLock<Result<S3Server, String>> = OnceLock::new();
-    GARAGE.get_or_init(crate::start_garage)
+    GARAGE.get_or_init(|| started(crate::start_garage()))
+}
+
+static MOTO: OnceLock<Result<S3Server, String>> = OnceLock::new();
+static GARAGE: OnceLock<Result<S3Server, String>> = OnceLock::new();
+
+/// Registers (once) the exit hook that stops shared servers and deletes their data.
+fn started(server: Result<S3Server, String>) -> Result<S3Server, String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    // SAFETY: registering a plain `extern "C" fn` with atexit.
+    HOOK.call_once(|| unsafe {
+        libc::atexit(shut_down_shared);
+    });
+    server
+}
+
+/// Runs at process exit (the test harness exits through `exit`, which runs atexit hooks).
+extern "C" fn shut_down_shared() {
+    for slot in [&MOTO, &GARAGE] {
+        if let Some(Ok(server)) = slot.get() {
+            server.shut_down_in_place();
+        }
+    }
 }
 
 /// True when `TRAINCTL_ALLOW_SKIP=1`: tests may skip when a required tool is missing.

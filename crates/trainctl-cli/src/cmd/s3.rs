@@ -182,7 +182,7 @@ async fn sync(a: SyncArgs, g: &Globals) -> Result<i32> {
     }
     let code = execute(&conn, sync_plan.job.clone(), &a.engine, true, g).await?;
     if !sync_plan.deletions.is_empty() && !a.engine.dry_run {
-        let report = plan::apply_deletions(&conn, &sync_plan).await?;
+        let report = plan::apply_deletions(&sync_plan, &conn).await?;
         if mode == Mode::Json {
             render::print_json(&serde_json::json!({ "deleted": report.deleted, "failed": report.failed }));
         } else if mode == Mode::Human {

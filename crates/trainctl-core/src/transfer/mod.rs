@@ -120,3 +120,31 @@ pub trait Engine: Send + Sync {
     /// stop the whole job (endpoint down, bad credentials); per-item failures go in `Outcome`.
     async fn run(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome>;
 }
+
+/// Which engine the user asked for (`--engine auto|s5cmd|native`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnginePref {
+    /// s5cmd when it is found and runs, otherwise native (with a notice saying so).
+    #[default]
+    Auto,
+    S5cmd,
+    Native,
+}
+
+/// Picks the engine for `pref`: `Auto` prefers s5cmd (fastest) and falls back to the native
+/// engine with an [`Event::Notice`](crate::event::Event::Notice) when s5cmd is not usable;
+/// `S5cmd` fails with [`Error::S5cmdMissing`](crate::Error::S5cmdMissing) instead.
+pub fn choose_engine(pref: EnginePref, conn: &crate::s3::Connection, sink: &dyn Sink) -> Result<Box<dyn Engine>> {
+    match pref {
+        EnginePref::Native => Ok(Box::new(native::NativeEngine::new(conn.clone()))),
+        EnginePref::S5cmd => Ok(Box::new(s5cmd::S5cmdEngine::locate(conn.clone())?)),
+        EnginePref::Auto => match s5cmd::S5cmdEngine::locate(conn.clone()) {
+            Ok(engine) => Ok(Box::new(engine)),
+            Err(e) => {
+                sink.send(crate::event::Event::Notice { message: format!("{e}; using the native engine") });
+                Ok(Box::new(native::NativeEngine::new(conn.clone())))
+            }
+        },
+    }
+}

@@ -1,1 +1,479 @@
-//! TODO
+//! The s5cmd engine: runs a planned [`TransferJob`] through one `s5cmd run <batchfile>` child
+//! process — the fastest mover of many objects — while keeping trainctl's guarantees:
+//!
+//! - **exactly the plan**: one `cp --raw` line per item ([`batch`]), no wildcards, no walking;
+//! - **credentials only in the environment** (never argv); the user's `AWS_PROFILE`, config
+//!   and credential files are hidden from the child so it cannot pick up something else.
+//!   Addressing: s5cmd uses path-style for every custom endpoint and virtual-host style for AWS,
+//!   which is what the provider quirks want anyway;
+//! - **complete or absent**: downloads go to `.name.trainctl-part` next to the destination,
+//!   are verified (size, and checksum through [`verify::verify_download`]) and renamed into
+//!   place; failures and cancellation remove the temp files. Uploads that s5cmd does not finish
+//!   never become visible objects (a multipart upload is only visible once completed);
+//! - **byte-level progress**: the child's `/proc/<pid>/io` `wchar` (bytes written: to sockets
+//!   while uploading, to files while downloading) is sampled every 200 ms. (`rchar` counts an
+//!   upload's file twice, because s5cmd reads each part once to sign it and once to send it.)
+//!   Where `/proc` is unavailable, progress advances per completed object;
+//! - **stdout and stderr are data**: `--json` success lines and error lines are matched to items
+//!   ([`output`]); s5cmd can exit 0 after an error, so an item is complete only when s5cmd
+//!   said so *and* (downloads) the file verified.
+
+mod batch;
+mod locate;
+mod output;
+
+pub use locate::{locate, locate_with, Search, ENV_VAR};
+
+use crate::error::{Error, ErrorInfo, Result};
+use crate::event::{Direction, Event, Sink};
+use crate::s3::Connection;
+use crate::transfer::progress::Tracker;
+use crate::transfer::safe_path::ensure_no_symlink_escape;
+use crate::transfer::{verify, Engine, Outcome, TransferItem, TransferJob, TransferOptions};
+use futures::stream::{FuturesUnordered, StreamExt};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+/// How often the child's I/O counters are sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(200);
+/// How long s5cmd gets to stop after SIGTERM before SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(3);
+
+/// Environment variables that would make s5cmd act with other credentials, another endpoint or
+/// another profile than the connection's. Removed from the child's environment.
+const SCRUBBED_ENV: &[&str] = &[
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "S3_ENDPOINT_URL",
+];
+
+/// Runs jobs through s5cmd with the credentials and endpoint of `conn`.
+pub struct S5cmdEngine {
+    binary: PathBuf,
+    conn: Connection,
+}
+
+impl S5cmdEngine {
+    /// An engine using `binary` (found by [`locate`]).
+    pub fn new(binary: PathBuf, conn: Connection) -> Self {
+        S5cmdEngine { binary, conn }
+    }
+
+    /// Finds s5cmd ([`locate`]) and builds the engine, or [`Error::S5cmdMissing`].
+    pub fn locate(conn: Connection) -> Result<Self> {
+        Ok(S5cmdEngine::new(locate()?, conn))
+    }
+
+    /// The binary this engine runs.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+}
+
+#[async_trait::async_trait]
+impl Engine for S5cmdEngine {
+    fn name(&self) -> &'static str {
+        "s5cmd"
+    }
+
+    async fn run(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
+        let tracker = Tracker::new(job.id, job.bytes_total(), job.items.len() as u64);
+        announce(job, sink);
+        let mut results: Vec<Option<std::result::Result<(), Error>>> = (0..job.items.len()).map(|_| None).collect();
+        let prepared = prepare(job, opts, &mut results)?;
+        let mut unattributed = Vec::new();
+        let mut cancelled = false;
+        if !prepared.lines.is_empty() {
+            let run = Run { engine: self, job, opts, sink, tracker: &tracker, prepared: &prepared, done_bytes: AtomicU64::new(0) };
+            let r = run.execute(cancel.clone(), &mut results).await;
+            cleanup_temps(&prepared);
+            let r = r?;
+            unattributed = r.unattributed;
+            cancelled = r.cancelled;
+        }
+        let (outcome, job_wide) = settle(job, &self.conn, results, &unattributed, sink);
+        tracker.finish(sink);
+        let outcome = Outcome { bytes_done: tracker.bytes_done(), seconds: tracker.elapsed().as_secs_f64(), ..outcome };
+        finish(job, &outcome, sink);
+        if cancelled || cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        job_wide.map_or(Ok(outcome), Err)
+    }
+}
+
+fn announce(job: &TransferJob, sink: &dyn Sink) {
+    sink.send(Event::TransferStarted {
+        job: job.id,
+        direction: job.direction,
+        engine: "s5cmd".into(),
+        objects_total: job.items.len() as u64,
+        bytes_total: job.bytes_total(),
+        skipped: job.skipped.len() as u64,
+    });
+    for (key, reason) in &job.skipped {
+        sink.send(Event::ObjectSkipped { job: job.id, key: key.clone(), reason: reason.clone() });
+    }
+}
+
+fn finish(job: &TransferJob, outcome: &Outcome, sink: &dyn Sink) {
+    sink.send(Event::TransferFinished {
+        job: job.id,
+        objects_done: outcome.done,
+        objects_failed: outcome.failed.len() as u64,
+        objects_skipped: outcome.skipped,
+        bytes_done: outcome.bytes_done,
+        seconds: outcome.seconds,
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Preparing the batch file
+
+/// One batch line and the item it moves.
+struct Line {
+    item: usize,
+    /// Source and destination exactly as written (s5cmd echoes them in its JSON).
+    src: String,
+    dst: String,
+    /// Downloads: the temp file s5cmd writes, renamed to `item.local` once verified.
+    temp: Option<PathBuf>,
+}
+
+struct Prepared {
+    batch: tempfile::NamedTempFile,
+    lines: Vec<Line>,
+}
+
+/// Writes the batch file. Items that cannot be expressed or written (a line break in a key, a
+/// symlink in the way, an uncreatable directory) fail here, before s5cmd starts.
+fn prepare(job: &TransferJob, opts: &TransferOptions, results: &mut [Option<std::result::Result<(), Error>>]) -> Result<Prepared> {
+    let mut batch = tempfile::Builder::new().prefix("trainctl-s5cmd-").suffix(".txt").tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let large = job.items.iter().filter(|i| i.size > opts.part_size).count();
+    let mut lines = Vec::with_capacity(job.items.len());
+    let mut text = String::new();
+    for (idx, item) in job.items.iter().enumerate() {
+        match prepare_item(job, opts, item, large) {
+            Ok((line, cp)) => {
+                text.push_str(&cp);
+                text.push('\n');
+                lines.push(Line { item: idx, ..line });
+            }
+            Err(e) => results[idx] = Some(Err(e)),
+        }
+    }
+    let path = batch.path().to_path_buf();
+    batch.write_all(text.as_bytes()).and_then(|_| batch.flush()).map_err(|e| Error::io(path, e))?;
+    Ok(Prepared { batch, lines })
+}
+
+fn prepare_item(job: &TransferJob, opts: &TransferOptions, item: &TransferItem, large: usize) -> Result<(Line, String)> {
+    let local = std::path::absolute(&item.local).map_err(|e| Error::io(&item.local, e))?;
+    let remote = format!("s3://{}/{}", job.bucket, item.key);
+    let mut flags = batch::CpFlags::default();
+    if item.size > opts.part_size {
+        flags.parts = Some((batch::part_concurrency(opts.concurrency, large), opts.part_size));
+    }
+    let (src, dst, temp) = match job.direction {
+        Direction::Upload => {
+            flags.storage_class = job.storage_class.clone();
+            (path_str(&local)?, remote, None)
+        }
+        Direction::Download => {
+            let temp = prepare_download_target(job, &local)?;
+            (remote, path_str(&temp)?, Some(temp))
+        }
+    };
+    let cp = batch::cp_line(&src, &dst, &flags)?;
+    Ok((Line { item: 0, src, dst, temp }, cp))
+}
+
+/// Checks the destination for symlink tricks, creates its directory, and returns the temp path.
+fn prepare_download_target(job: &TransferJob, local: &Path) -> Result<PathBuf> {
+    let root = job.local_root.as_deref().map(std::path::absolute).transpose().map_err(|e| Error::io(local, e))?;
+    if let Some(root) = &root {
+        ensure_no_symlink_escape(root, local)?;
+    }
+    if let Some(parent) = local.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    if let Some(root) = &root {
+        ensure_no_symlink_escape(root, local)?;
+    }
+    Ok(temp_path(local))
+}
+
+/// `dir/.name.trainctl-part`: hidden, in the same directory so the final rename is atomic.
+fn temp_path(dest: &Path) -> PathBuf {
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dest.with_file_name(format!(".{name}.trainctl-part"))
+}
+
+fn path_str(p: &Path) -> Result<String> {
+    p.to_str().map(str::to_string).ok_or_else(|| Error::S5cmd(format!("{} is not valid UTF-8; use --engine native", p.display())))
+}
+
+/// Removes what is left of temp files: ours, and s5cmd's own (`<ours><random digits>`).
+fn cleanup_temps(prepared: &Prepared) {
+    let mut by_dir: HashMap<PathBuf, Vec<String>> = HashMap::new();
+    for temp in prepared.lines.iter().filter_map(|l| l.temp.as_ref()) {
+        if let (Some(dir), Some(name)) = (temp.parent(), temp.file_name()) {
+            by_dir.entry(dir.to_path_buf()).or_default().push(name.to_string_lossy().into_owned());
+        }
+    }
+    for (dir, names) in by_dir {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if names.iter().any(|n| name.starts_with(n.as_str())) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the child
+
+/// Everything one execution needs, borrowed for its duration.
+struct Run<'a> {
+    engine: &'a S5cmdEngine,
+    job: &'a TransferJob,
+    opts: &'a TransferOptions,
+    sink: &'a dyn Sink,
+    tracker: &'a Tracker,
+    prepared: &'a Prepared,
+    /// Bytes of items reported complete (progress floor when `/proc` is unavailable).
+    done_bytes: AtomicU64,
+}
+
+struct RunResult {
+    unattributed: Vec<String>,
+    cancelled: bool,
+}
+
+type ItemResult = (usize, std::result::Result<(), Error>);
+
+impl Run<'_> {
+    async fn execute(&self, cancel: CancellationToken, results: &mut [Option<std::result::Result<(), Error>>]) -> Result<RunResult> {
+        let mut child = self.spawn().await?;
+        let pid = child.id().unwrap_or(0);
+        let stdout = child.stdout.take().ok_or_else(|| Error::Internal("s5cmd stdout not captured".into()))?;
+        let stderr = child.stderr.take().ok_or_else(|| Error::Internal("s5cmd stderr not captured".into()))?;
+        let stop = CancellationToken::new();
+        let by_dst: HashMap<&str, usize> = self.prepared.lines.iter().enumerate().map(|(i, l)| (l.dst.as_str(), i)).collect();
+        let waited = async {
+            let status = tokio::select! {
+                s = child.wait() => s.ok(),
+                _ = cancel.cancelled() => terminate(&mut child).await,
+            };
+            stop.cancel();
+            status
+        };
+        let (status, done, errors, ()) =
+            tokio::join!(waited, self.read_stdout(stdout, &by_dst), read_stderr(stderr), self.sample(pid, &stop));
+        let mut unattributed = Vec::new();
+        for (line_idx, res) in done {
+            results[self.prepared.lines[line_idx].item] = Some(res);
+        }
+        for (command, error) in errors {
+            let pairs = self.prepared.lines.iter().enumerate().map(|(i, l)| (i, l.src.as_str(), l.dst.as_str()));
+            match command.as_deref().and_then(|c| output::attribute(c, pairs)) {
+                Some(i) => {
+                    let line = &self.prepared.lines[i];
+                    let slot = &mut results[line.item];
+                    if slot.is_none() {
+                        let local = &self.job.items[line.item].local;
+                        *slot = Some(Err(output::map_error(&error, &self.job.bucket, &self.engine.conn.endpoint_display(), Some(local))));
+                    }
+                }
+                None => unattributed.push(error),
+            }
+        }
+        if let Some(status) = status.filter(|s| !s.success()) {
+            if unattributed.is_empty() && results.iter().any(Option::is_none) {
+                unattributed.push(format!("s5cmd exited with {status}"));
+            }
+        }
+        Ok(RunResult { unattributed, cancelled: cancel.is_cancelled() })
+    }
+
+    async fn spawn(&self) -> Result<tokio::process::Child> {
+        let env = self.engine.conn.credentials_env().await?;
+        let numworkers = self.opts.concurrency.max(1);
+        let args = batch::global_args(numworkers, self.engine.conn.profile.endpoint_url.as_deref(), self.prepared.batch.path());
+        let mut cmd = tokio::process::Command::new(&self.engine.binary);
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        // Its own process group: Ctrl-C reaches trainctl, which stops s5cmd and cleans up.
+        cmd.process_group(0);
+        for k in SCRUBBED_ENV {
+            cmd.env_remove(k);
+        }
+        cmd.env("AWS_SDK_LOAD_CONFIG", "0").env("AWS_CONFIG_FILE", "/dev/null").env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+        cmd.envs(env);
+        cmd.spawn().map_err(|e| Error::S5cmdMissing(format!("{}: {e}", self.engine.binary.display())))
+    }
+
+    /// Reads success lines; verifies and renames downloads as they complete.
+    async fn read_stdout(&self, stdout: tokio::process::ChildStdout, by_dst: &HashMap<&str, usize>) -> Vec<ItemResult> {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut verifying = FuturesUnordered::new();
+        let mut out = Vec::new();
+        loop {
+            tokio::select! {
+                line = lines.next_line() => match line {
+                    Ok(Some(l)) => {
+                        if let output::Line::Done { destination, .. } = output::parse_line(&l) {
+                            if let Some(&i) = by_dst.get(destination.as_str()) {
+                                verifying.push(self.complete(i));
+                            }
+                        }
+                    }
+                    _ => break,
+                },
+                Some(r) = verifying.next(), if !verifying.is_empty() => out.push(r),
+            }
+        }
+        while let Some(r) = verifying.next().await {
+            out.push(r);
+        }
+        out
+    }
+
+    /// One line reported done: uploads are complete; downloads are verified and renamed.
+    async fn complete(&self, line_idx: usize) -> ItemResult {
+        let line = &self.prepared.lines[line_idx];
+        let item = &self.job.items[line.item];
+        let res = match &line.temp {
+            None => Ok(()),
+            Some(temp) => self.finish_download(item, temp).await,
+        };
+        if res.is_ok() {
+            self.done_bytes.fetch_add(item.size, Ordering::Relaxed);
+            self.tracker.set_bytes(self.done_bytes.load(Ordering::Relaxed), self.sink);
+            self.tracker.object_done(self.sink);
+            let local = item.local.display().to_string();
+            self.sink.send(Event::ObjectDone { job: self.job.id, key: item.key.clone(), local, bytes: item.size });
+        }
+        (line_idx, res)
+    }
+
+    async fn finish_download(&self, item: &TransferItem, temp: &Path) -> std::result::Result<(), Error> {
+        let checked = if self.opts.verify_checksum {
+            verify::verify_download(&self.engine.conn, &self.job.bucket, &item.key, temp, item.size, item.etag.as_deref()).await.map(|_| ())
+        } else {
+            let actual = tokio::fs::metadata(temp).await.map_err(|e| Error::io(temp, e))?.len();
+            verify::check_size(&format!("s3://{}/{}", self.job.bucket, item.key), item.size, actual)
+        };
+        let res = checked.and_then(|_| std::fs::rename(temp, &item.local).map_err(|e| Error::io(&item.local, e)));
+        if res.is_err() {
+            let _ = std::fs::remove_file(temp);
+        }
+        res
+    }
+
+    /// Feeds the tracker from the child's I/O counters until `stop`.
+    async fn sample(&self, pid: u32, stop: &CancellationToken) {
+        let mut tick = tokio::time::interval(SAMPLE_EVERY);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let floor = self.done_bytes.load(Ordering::Relaxed);
+            let io = proc_written_bytes(pid).unwrap_or(0);
+            self.tracker.set_bytes(io.max(floor), self.sink);
+        }
+    }
+}
+
+/// `wchar` of `/proc/<pid>/io`: bytes the process passed to write-like calls.
+fn proc_written_bytes(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    text.lines().find_map(|l| l.strip_prefix("wchar:")).and_then(|v| v.trim().parse().ok())
+}
+
+/// Collects error lines from stderr as `(command, error)`.
+async fn read_stderr(stderr: tokio::process::ChildStderr) -> Vec<(Option<String>, String)> {
+    let mut lines = BufReader::new(stderr).lines();
+    let mut out = Vec::new();
+    while let Ok(Some(l)) = lines.next_line().await {
+        if let output::Line::Failed { command, error } = output::parse_line(&l) {
+            out.push((command, error));
+        }
+    }
+    out
+}
+
+/// SIGTERM, then SIGKILL after [`TERM_GRACE`].
+async fn terminate(child: &mut tokio::process::Child) -> Option<std::process::ExitStatus> {
+    if let Some(pid) = child.id() {
+        // SAFETY: plain kill(2) on our own child's pid, which has not been reaped yet.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGTERM);
+        }
+    }
+    match tokio::time::timeout(TERM_GRACE, child.wait()).await {
+        Ok(s) => s.ok(),
+        Err(_) => {
+            let _ = child.kill().await;
+            child.wait().await.ok()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+/// Turns per-item results into the outcome, reporting each failure once. Also returns the
+/// error of the whole job when nothing succeeded and every item failed the same job-wide way
+/// (bad credentials, missing bucket, endpoint down).
+fn settle(
+    job: &TransferJob,
+    conn: &Connection,
+    results: Vec<Option<std::result::Result<(), Error>>>,
+    unattributed: &[String],
+    sink: &dyn Sink,
+) -> (Outcome, Option<Error>) {
+    let mut outcome = Outcome { skipped: job.skipped.len() as u64, ..Outcome::default() };
+    let mut job_wide: Option<Error> = None;
+    let mut all_same = true;
+    for (item, res) in job.items.iter().zip(results) {
+        let err = match res {
+            Some(Ok(())) => {
+                outcome.done += 1;
+                continue;
+            }
+            Some(Err(e)) => e,
+            None => match unattributed.first() {
+                Some(text) => output::map_error(text, &job.bucket, &conn.endpoint_display(), Some(&item.local)),
+                None => Error::S5cmd("s5cmd did not report this item as done".into()),
+            },
+        };
+        let info: ErrorInfo = err.info();
+        sink.send(Event::ObjectFailed { job: job.id, key: item.key.clone(), error: info.clone() });
+        all_same &= outcome.failed.first().is_none_or(|(_, first)| first.code == info.code);
+        if outcome.failed.is_empty() && output::is_job_wide(&err) {
+            job_wide = Some(err);
+        }
+        outcome.failed.push((item.key.clone(), info));
+    }
+    let job_wide = job_wide.filter(|_| outcome.done == 0 && all_same);
+    (outcome, job_wide)
+}

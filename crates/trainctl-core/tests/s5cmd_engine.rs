@@ -1,0 +1,294 @@
+//! The planner and the s5cmd engine against a real moto_server: round trips of awkward trees,
+//! skip-on-rerun, filters, hostile keys, byte-level progress, cancellation, missing binary.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use tokio_util::sync::CancellationToken;
+use trainctl_core::config::{CredentialSource, ResolvedProfile};
+use trainctl_core::event::{CollectSink, Direction, Event};
+use trainctl_core::s3::{Connection, S3Url};
+use trainctl_core::transfer::plan::{self, SkipRule, SyncOptions, UploadPlanOptions};
+use trainctl_core::transfer::s5cmd::S5cmdEngine;
+use trainctl_core::transfer::{Engine, Outcome, TransferJob, TransferOptions};
+use trainctl_core::{Error, Result};
+use trainctl_testkit::{assert_trees_equal, random_file, shared_moto, write_tree, S3Server};
+
+const MIB: u64 = 1024 * 1024;
+
+/// Points `$TRAINCTL_S5CMD` at the setup's binary (once, before any engine locates it) unless
+/// the environment already names one; the engine then finds it through the normal rules.
+fn s5cmd_env() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let setup = Path::new("/tmp/setup/s5/x/s5cmd/bin/s5cmd");
+        if std::env::var_os("TRAINCTL_S5CMD").is_none() && setup.exists() {
+            std::env::set_var("TRAINCTL_S5CMD", setup);
+        }
+    });
+}
+
+fn connection(server: &S3Server) -> Connection {
+    let profile = ResolvedProfile {
+        name: "test".into(),
+        provider: "moto".into(),
+        endpoint_url: Some(server.endpoint_url()),
+        region: server.region().to_string(),
+        path_style: true,
+        checksum_when_required: true,
+        credentials: CredentialSource::AwsChain,
+    };
+    let creds = Credentials::new(server.access_key(), server.secret_key(), None, None, "test");
+    Connection { client: server.client(), profile, credentials: Some(SharedCredentialsProvider::new(creds)) }
+}
+
+fn engine(conn: &Connection) -> S5cmdEngine {
+    s5cmd_env();
+    S5cmdEngine::locate(conn.clone()).expect("s5cmd must be installed for these tests (TRAINCTL_S5CMD or PATH)")
+}
+
+fn opts() -> TransferOptions {
+    TransferOptions { concurrency: 8, part_size: 8 * MIB, verify_checksum: true, ..TransferOptions::default() }
+}
+
+async fn run(conn: &Connection, job: &TransferJob) -> (Result<Outcome>, Vec<Event>) {
+    let sink = CollectSink::default();
+    let r = engine(conn).run(job, &opts(), &sink, CancellationToken::new()).await;
+    (r, sink.events())
+}
+
+fn upload_opts() -> UploadPlanOptions {
+    UploadPlanOptions { recursive: true, skip_existing: SkipRule::SameSize, ..Default::default() }
+}
+
+const TREE: &[(&str, u64)] = &[
+    ("a/b/c/deep.bin", 70_000),
+    ("a/with space.txt", 12),
+    ("ünïcödé/名前.txt", 33),
+    ("quotes 'single' \"double\".txt", 5),
+    ("glob st*r?[x].txt", 9),
+    ("dollar $HOME `tick`.txt", 4),
+    ("empty.bin", 0),
+    ("top.txt", 1000),
+];
+
+#[tokio::test]
+async fn nested_tree_with_awkward_names_round_trips_byte_for_byte() {
+    let server = shared_moto();
+    let conn = connection(server);
+    let bucket = server.new_bucket("s5rt");
+    let src = tempfile::tempdir().unwrap();
+    write_tree(src.path(), TREE);
+    let dest = S3Url::parse(&format!("s3://{bucket}/run/")).unwrap();
+
+    let job = plan::plan_upload(src.path(), &dest, &upload_opts(), &conn).await.unwrap();
+    assert_eq!(job.items.len(), TREE.len());
+    let (r, events) = run(&conn, &job).await;
+    let out = r.unwrap();
+    assert_eq!((out.done, out.failed.len()), (TREE.len() as u64, 0), "{:?}", out.failed);
+    assert_eq!(events.iter().filter(|e| matches!(e, Event::ObjectDone { .. })).count(), TREE.len());
+
+    let down = tempfile::tempdir().unwrap();
+    let job = plan::plan_download(&dest, down.path(), true, &conn).await.unwrap();
+    assert_eq!(job.items.len(), TREE.len());
+    let (r, _) = run(&conn, &job).await;
+    assert_eq!(r.unwrap().done, TREE.len() as u64);
+    assert_trees_equal(src.path(), down.path());
+    assert_no_temp_files(down.path());
+}
+
+#[tokio::test]
+async fn rerunning_the_same_command_skips_what_is_complete() {
+    let server = shared_moto();
+    let conn = connection(server);
+    let bucket = server.new_bucket("s5skip");
+    let src = tempfile::tempdir().unwrap();
+    write_tree(src.path(), &[("x/1.bin", 100), ("x/2.bin", 200), ("3.bin", 0)]);
+    let dest = S3Url::parse(&format!("s3://{bucket}/p")).unwrap();
+    let job = plan::plan_upload(src.path(), &dest, &upload_opts(), &conn).await.unwrap();
+    run(&conn, &job).await.0.unwrap();
+
+    let again = plan::plan_upload(src.path(), &dest, &upload_opts(), &conn).await.unwrap();
+    assert!(again.items.is_empty(), "{:?}", again.items);
+    assert_eq!(again.skipped.len(), 3);
+
+    std::fs::write(src.path().join("x/2.bin"), b"changed size").unwrap();
+    let changed = plan::plan_upload(src.path(), &dest, &upload_opts(), &conn).await.unwrap();
+    assert_eq!(changed.items.iter().map(|i| i.key.as_str()).collect::<Vec<_>>(), ["p/x/2.bin"]);
+
+    let down = tempfile::tempdir().unwrap();
+    let job = plan::plan_download(&dest, down.path(), true, &conn).await.unwrap();
+    run(&conn, &job).await.0.unwrap();
+    let again = plan::plan_download(&dest, down.path(), true, &conn).await.unwrap();
+    assert!(again.items.is_empty());
+    assert_eq!(again.skipped.len(), 3);
+}
+
+#[tokio::test]
+async fn include_and_exclude_select_relative_paths() {
+    let server = shared_moto();
+    let conn = connection(server);
+    let bucket = server.new_bucket("s5filter");
+    let src = tempfile::tempdir().unwrap();
+    write_tree(src.path(), &[("model.pt", 3), ("ckpt/model.pt", 3), ("ckpt/opt.pt", 3), ("logs/a.log", 3), ("ckpt/tmp/x.pt", 3)]);
+    let dest = S3Url::parse(&format!("s3://{bucket}/")).unwrap();
+    let o = UploadPlanOptions { include: vec!["**/*.pt".into()], exclude: vec!["ckpt/tmp/**".into()], ..upload_opts() };
+    let job = plan::plan_upload(src.path(), &dest, &o, &conn).await.unwrap();
+    let keys: Vec<_> = job.items.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, ["ckpt/model.pt", "ckpt/opt.pt"], "`**/` needs a directory; `*` does not cross `/`");
+    let o = UploadPlanOptions { include: vec!["*.pt".into(), "ckpt/**".into()], exclude: vec!["**/tmp/**".into()], ..upload_opts() };
+    let job = plan::plan_upload(src.path(), &dest, &o, &conn).await.unwrap();
+    let keys: Vec<_> = job.items.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, ["ckpt/model.pt", "ckpt/opt.pt", "model.pt"]);
+    run(&conn, &job).await.0.unwrap();
+    assert_eq!(server.list_keys(&bucket, "").len(), 3);
+}
+
+#[tokio::test]
+async fn dotdot_keys_are_rejected_on_download_while_the_rest_complete() {
+    let server = shared_moto();
+    let conn = connection(server);
+    let bucket = server.new_bucket("s5dotdot");
+    for (key, body) in [("p/ok.txt", "ok"), ("p/a/../../escape.txt", "evil"), ("p/dir/", ""), ("p/sub/fine.txt", "fine")] {
+        conn.client.put_object().bucket(&bucket).key(key).body(body.as_bytes().to_vec().into()).send().await.unwrap();
+    }
+    let parent = tempfile::tempdir().unwrap();
+    let down = parent.path().join("down");
+    let src = S3Url::parse(&format!("s3://{bucket}/p/")).unwrap();
+    let job = plan::plan_download(&src, &down, true, &conn).await.unwrap();
+    assert_eq!(job.rejected.len(), 1, "{:?}", job.rejected);
+    assert_eq!(job.rejected[0].1.code, "unsafe_key");
+    assert_eq!(job.items.len(), 2, "directory marker is skipped silently");
+    let (r, _) = run(&conn, &job).await;
+    assert_eq!(r.unwrap().done, 2);
+    assert_eq!(std::fs::read_to_string(down.join("ok.txt")).unwrap(), "ok");
+    assert_eq!(std::fs::read_to_string(down.join("sub/fine.txt")).unwrap(), "fine");
+    assert!(!parent.path().join("escape.txt").exists());
+}
+
+#[tokio::test]
+async fn progress_is_monotonic_with_intermediate_values_for_a_200_mib_file() {
+    let server = shared_moto();
+    let conn = connection(server);
+    let bucket = server.new_bucket("s5prog");
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("big.bin");
+    random_file(&file, 200 * MIB);
+    let dest = S3Url::parse(&format!("s3://{bucket}/big.bin")).unwrap();
+    let job = plan::plan_upload(&file, &dest, &upload_opts(), &conn).await.unwrap();
+    let (r, events) = run(&conn, &job).await;
+    r.unwrap();
+    assert_moving_progress(&events, 200 * MIB);
+
+    let down = tempfile::tempdir().unwrap();
+    let target = down.path().join("copy.bin");
+    let job = plan::plan_download(&dest, &target, false, &conn).await.unwrap();
+    let (r, events) = run(&conn, &job).await;
+    r.unwrap();
+    assert_moving_progress(&events, 200 * MIB);
+    assert_eq!(std::fs::metadata(&target).unwrap().len(), 200 * MIB);
+    assert_no_temp_files(down.path());
+}
+
+#[tokio::test]
+async fn cancelling_a_download_leaves_no_partial_file() {
+    let server = shared_moto();
+    let conn = connection(server);
+    let bucket = server.new_bucket("s5cancel");
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("big.bin");
+    random_file(&file, 150 * MIB);
+    let dest = S3Url::parse(&format!("s3://{bucket}/big.bin")).unwrap();
+    let job = plan::plan_upload(&file, &dest, &upload_opts(), &conn).await.unwrap();
+    run(&conn, &job).await.0.unwrap();
+
+    let down = tempfile::tempdir().unwrap();
+    let job = plan::plan_download(&dest, down.path(), false, &conn).await.unwrap();
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        trigger.cancel();
+    });
+    let r = engine(&conn).run(&job, &opts(), &CollectSink::default(), cancel).await;
+    assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+    let left: Vec<PathBuf> = std::fs::read_dir(down.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(left.is_empty() || left == [down.path().join("big.bin")], "leftovers: {left:?}");
+    if let Some(f) = left.first() {
+        assert_eq!(std::fs::metadata(f).unwrap().len(), 150 * MIB, "a file in place is complete");
+    }
+}
+
+#[tokio::test]
+async fn sync_up_with_delete_plans_remote_only_keys_and_applies_them() {
+    let server = shared_moto();
+    let conn = connection(server);
+    let bucket = server.new_bucket("s5sync");
+    let src = tempfile::tempdir().unwrap();
+    write_tree(src.path(), &[("keep.bin", 10), ("d/new.bin", 20)]);
+    for key in ["s/keep.bin", "s/stale.bin", "s/d/old.bin"] {
+        conn.client.put_object().bucket(&bucket).key(key).body(b"0123456789".to_vec().into()).send().await.unwrap();
+    }
+    let remote = S3Url::parse(&format!("s3://{bucket}/s")).unwrap();
+    let o = SyncOptions { delete: true, ..Default::default() };
+    let p = plan::plan_sync(src.path(), &remote, Direction::Upload, &o, &conn).await.unwrap();
+    let keys: Vec<_> = p.job.items.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, ["s/d/new.bin"], "keep.bin is same size and older than the object");
+    assert_eq!(p.deletions.len(), 2);
+    run(&conn, &p.job).await.0.unwrap();
+    let d = plan::apply_deletions(&p, &conn).await.unwrap();
+    assert_eq!((d.deleted, d.failed.len()), (2, 0));
+    assert_eq!(server.list_keys(&bucket, "s/"), ["s/d/new.bin", "s/keep.bin"]);
+}
+
+#[tokio::test]
+async fn a_missing_binary_is_s5cmd_missing() {
+    let server = shared_moto();
+    let conn = connection(server);
+    let bucket = server.new_bucket("s5missing");
+    let src = tempfile::tempdir().unwrap();
+    write_tree(src.path(), &[("a.bin", 3)]);
+    let dest = S3Url::parse(&format!("s3://{bucket}/")).unwrap();
+    let job = plan::plan_upload(src.path(), &dest, &upload_opts(), &conn).await.unwrap();
+    let gone = S5cmdEngine::new(src.path().join("no-such-s5cmd"), conn.clone());
+    let r = gone.run(&job, &opts(), &CollectSink::default(), CancellationToken::new()).await;
+    assert!(matches!(r, Err(Error::S5cmdMissing(_))), "{r:?}");
+}
+
+#[tokio::test]
+async fn planning_errors_are_typed() {
+    let server = shared_moto();
+    let conn = connection(server);
+    let bucket = server.new_bucket("s5errs");
+    let dir = tempfile::tempdir().unwrap();
+    let dest = S3Url::parse(&format!("s3://{bucket}/")).unwrap();
+    let missing = plan::plan_upload(&dir.path().join("nope"), &dest, &upload_opts(), &conn).await;
+    assert!(matches!(missing, Err(Error::LocalMissing(_))), "{missing:?}");
+    let no_recursive = UploadPlanOptions { recursive: false, ..upload_opts() };
+    assert!(matches!(plan::plan_upload(dir.path(), &dest, &no_recursive, &conn).await, Err(Error::LocalKind { .. })));
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"x").unwrap();
+    let into_file = plan::plan_download(&dest, &file, true, &conn).await;
+    assert!(matches!(into_file, Err(Error::LocalKind { .. })), "{into_file:?}");
+    let nobucket = S3Url::parse("s3://no-such-bucket-s5/x").unwrap();
+    let r = plan::plan_download(&nobucket, dir.path(), false, &conn).await;
+    assert!(matches!(r, Err(Error::NoSuchBucket(_))), "{r:?}");
+}
+
+fn assert_moving_progress(events: &[Event], total: u64) {
+    let bytes: Vec<u64> = events.iter().filter_map(|e| if let Event::Progress(p) = e { Some(p.bytes_done) } else { None }).collect();
+    assert!(bytes.windows(2).all(|w| w[0] <= w[1]), "progress went backwards: {bytes:?}");
+    assert_eq!(bytes.last().copied(), Some(total), "{bytes:?}");
+    let mut middle: Vec<u64> = bytes.iter().copied().filter(|b| *b > 0 && *b < total).collect();
+    middle.dedup();
+    assert!(middle.len() >= 3, "expected several intermediate values, got {bytes:?}");
+}
+
+fn assert_no_temp_files(dir: &Path) {
+    for e in walkdir::WalkDir::new(dir) {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.contains(".trainctl-part"), "temp file left behind: {name}");
+    }
+}

@@ -1,0 +1,197 @@
+//! Shared helpers of the CLI end-to-end suite.
+//!
+//! Why: every CLI test needs the same things: a real S3 backend with a bucket of its own, a
+//! `trainctl` child that sees that backend and nothing of the developer's own config, and a way
+//! to run the same test against every backend (`conformance!`).
+
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub use trainctl_testkit::tools::find_s5cmd;
+pub use trainctl_testkit::{
+    assert_trees_equal, pattern_bytes, random_file, write_tree, FaultProxy, Kind, S3Server,
+};
+
+/// The `trainctl` binary cargo built for this test run.
+pub const TRAINCTL: &str = env!("CARGO_BIN_EXE_trainctl");
+
+/// One backend of the conformance suite as a test sees it: the shared server plus a private,
+/// empty HOME for the `trainctl` children of this test.
+pub struct Backend {
+    server: &'static S3Server,
+    home: tempfile::TempDir,
+}
+
+impl Backend {
+    /// The process-wide moto server.
+    pub fn moto() -> Backend {
+        Backend::on(trainctl_testkit::shared_moto())
+    }
+
+    /// The process-wide Garage server, or `None` when its binary is missing and
+    /// `TRAINCTL_ALLOW_SKIP=1` (the kit says so on stderr). Without that variable a missing
+    /// Garage fails the test.
+    pub fn garage() -> Option<Backend> {
+        trainctl_testkit::shared_garage_or_skip().map(Backend::on)
+    }
+
+    fn on(server: &'static S3Server) -> Backend {
+        Backend { server, home: new_home() }
+    }
+
+    /// The S3 server behind this backend (credentials, `put_object`, `list_keys`, …).
+    pub fn server(&self) -> &'static S3Server {
+        self.server
+    }
+
+    /// This test's HOME (`~/.config/trainctl` lives under it).
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// A `trainctl` command reaching this backend, with this test's private HOME.
+    pub fn trainctl(&self) -> Command {
+        trainctl_with(self.server, &self.server.endpoint_url(), self.home())
+    }
+
+    /// A `trainctl` command reaching this backend through `endpoint_url` (e.g. a `FaultProxy`).
+    pub fn trainctl_via(&self, endpoint_url: &str) -> Command {
+        trainctl_with(self.server, endpoint_url, self.home())
+    }
+}
+
+impl std::ops::Deref for Backend {
+    type Target = S3Server;
+    fn deref(&self) -> &S3Server {
+        self.server
+    }
+}
+
+/// A `trainctl` command for `server` with a clean environment and an empty shared HOME.
+pub fn trainctl(server: &S3Server) -> Command {
+    static HOME: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let home = HOME.get_or_init(new_home);
+    trainctl_with(server, &server.endpoint_url(), home.path())
+}
+
+/// The clean environment: PATH kept; HOME/XDG dirs under `home` so no real config or AWS
+/// profile is read; the server's credentials and endpoint; `TRAINCTL_S5CMD` when s5cmd exists.
+pub fn trainctl_with(server: &S3Server, endpoint_url: &str, home: &Path) -> Command {
+    let mut cmd = Command::new(TRAINCTL);
+    cmd.env_clear();
+    for keep in ["PATH", "TMPDIR", "RUST_BACKTRACE"] {
+        if let Some(v) = std::env::var_os(keep) {
+            cmd.env(keep, v);
+        }
+    }
+    cmd.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .env("AWS_CONFIG_FILE", home.join(".aws/config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join(".aws/credentials"))
+        .env("LANG", "C.UTF-8")
+        .env("NO_COLOR", "1")
+        .envs(server.env_with_endpoint(endpoint_url));
+    if let Some(s5) = find_s5cmd() {
+        cmd.env("TRAINCTL_S5CMD", s5);
+    }
+    cmd.stdin(std::process::Stdio::null());
+    cmd
+}
+
+fn new_home() -> tempfile::TempDir {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-homes");
+    std::fs::create_dir_all(&root).expect("create cli-homes dir");
+    tempfile::Builder::new().prefix("home-").tempdir_in(root).expect("create test HOME")
+}
+
+/// A scratch directory for local trees, removed when dropped.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("trainctl-cli-").tempdir().expect("create scratch dir")
+}
+
+/// Runs `cmd` and returns its output, whatever the exit status.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Runs `cmd`, panicking with its stdout/stderr unless it exits 0.
+pub fn ok(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    assert!(out.status.success(), "expected success from {}\n{}", describe(cmd), show(&out));
+    out
+}
+
+/// Runs `cmd`, panicking unless it exits with `code`.
+pub fn fails_with(cmd: &mut Command, code: i32) -> Output {
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(code), "unexpected exit from {}\n{}", describe(cmd), show(&out));
+    out
+}
+
+/// Stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn describe(cmd: &Command) -> String {
+    let args: Vec<OsString> = cmd.get_args().map(|a| a.to_os_string()).collect();
+    format!("trainctl {}", args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "))
+}
+
+fn show(out: &Output) -> String {
+    format!("status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}", out.status, stdout(out), stderr(out))
+}
+
+/// Declares tests once and runs each against every backend: for `fn name(b: &Backend)` it
+/// generates `moto::name` and `garage::name` (filter with `cargo test --test cli moto::`).
+///
+/// ```ignore
+/// conformance! {
+///     fn upload_roundtrips(b: &Backend) {
+///         let bucket = b.new_bucket("upload");
+///         ok(b.trainctl().args(["s3", "ls", &format!("s3://{bucket}/")]));
+///     }
+/// }
+/// ```
+macro_rules! conformance {
+    ($( $(#[$meta:meta])* fn $name:ident($b:ident : &Backend) $body:block )*) => {
+        mod moto {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                $(#[$meta])*
+                #[test]
+                fn $name() {
+                    let backend = $crate::common::Backend::moto();
+                    let $b: &$crate::common::Backend = &backend;
+                    $body
+                }
+            )*
+        }
+        mod garage {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                $(#[$meta])*
+                #[test]
+                fn $name() {
+                    let Some(backend) = $crate::common::Backend::garage() else { return };
+                    let $b: &$crate::common::Backend = &backend;
+                    $body
+                }
+            )*
+        }
+    };
+}
