@@ -4,7 +4,7 @@
 //! `trainctl` child that sees that backend and nothing of the developer's own config, and a way
 //! to run the same test against every backend (`conformance!`).
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -8,7 +8,8 @@
 //! - uploading a directory needs `--recursive` and puts the directory's *contents* under the
 //!   prefix: `dir/a/b` → `prefix/a/b`;
 //! - `--include` / `--exclude` are globs on the path relative to the directory, with `/`
-//!   separators. `*` and `?` do **not** cross `/` (write `**/*.pt` for "any depth"); when both
+//!   separators. `*` and `?` do **not** cross `/` (write `**/*.pt` for "any depth, the top
+//!   included"); when both
 //!   are given, exclude wins; with no include everything not excluded is taken;
 //! - symlinks to files are followed (the link's target is uploaded under the link's name);
 //!   symlinks to directories are not descended into (they are reported as skipped), so a link
