@@ -236,7 +236,8 @@ async fn cancelled_multipart_upload_resumes_sending_only_the_missing_parts() {
 
     let second = NativeEngine::new(conn.clone());
     let (r, events) = run(&second, &job, &o).await;
-    assert_eq!(r.unwrap().done, 1);
+    let outcome = r.unwrap();
+    assert_eq!(outcome.done, 1, "{:?}", outcome.failed);
     let (resumed, sent) = (second.stats().parts_resumed.load(Ordering::Relaxed), second.stats().parts_uploaded.load(Ordering::Relaxed));
     assert!(resumed >= 1, "parts on the server are reused");
     assert_eq!(resumed + sent, 12, "resumed {resumed} + sent {sent}");

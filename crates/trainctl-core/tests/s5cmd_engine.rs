@@ -50,7 +50,7 @@ fn engine(conn: &Connection) -> S5cmdEngine {
 }
 
 fn opts() -> TransferOptions {
-    TransferOptions { concurrency: 8, part_size: 8 * MIB, verify_checksum: true, ..TransferOptions::default() }
+    TransferOptions { concurrency: 8, part_size: 8 * MIB, ..TransferOptions::default() }
 }
 
 async fn run(conn: &Connection, job: &TransferJob) -> (Result<Outcome>, Vec<Event>) {
@@ -291,4 +291,57 @@ fn assert_no_temp_files(dir: &Path) {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
         assert!(!name.contains(".trainctl-part"), "temp file left behind: {name}");
     }
+}
+
+#[tokio::test]
+async fn sync_down_with_delete_removes_local_only_files_but_never_through_a_symlink() {
+    let server = shared_moto();
+    let conn = connection(server);
+    let bucket = server.new_bucket("s5syncdown");
+    conn.client.put_object().bucket(&bucket).key("r/a.bin").body(b"aaa".to_vec().into()).send().await.unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    write_tree(local.path(), &[("stale.bin", 4), ("sub/stale2.bin", 4)]);
+    write_tree(outside.path(), &[("precious.bin", 4)]);
+    std::os::unix::fs::symlink(outside.path(), local.path().join("link")).unwrap();
+    let remote = S3Url::parse(&format!("s3://{bucket}/r/")).unwrap();
+    let o = SyncOptions { delete: true, ..Default::default() };
+    let p = plan::plan_sync(local.path(), &remote, Direction::Download, &o, &conn).await.unwrap();
+    assert_eq!(p.job.items.len(), 1);
+    assert_eq!(p.deletions.len(), 2, "{:?}", p.deletions);
+    run(&conn, &p.job).await.0.unwrap();
+    let d = plan::apply_deletions(&p, &conn).await.unwrap();
+    assert_eq!((d.deleted, d.failed.len()), (2, 0));
+    assert_eq!(std::fs::read(local.path().join("a.bin")).unwrap(), b"aaa");
+    assert!(!local.path().join("stale.bin").exists());
+    assert!(outside.path().join("precious.bin").exists());
+    let again = plan::plan_sync(local.path(), &remote, Direction::Download, &o, &conn).await.unwrap();
+    assert!(again.job.items.is_empty() && again.deletions.is_empty(), "a second sync has nothing to do");
+}
+
+#[tokio::test]
+async fn an_object_gone_since_planning_fails_alone_and_a_missing_bucket_fails_the_job() {
+    let server = shared_moto();
+    let conn = connection(server);
+    let bucket = server.new_bucket("s5gone");
+    for key in ["g/1.txt", "g/2.txt", "g/3.txt"] {
+        conn.client.put_object().bucket(&bucket).key(key).body(b"123".to_vec().into()).send().await.unwrap();
+    }
+    let src = S3Url::parse(&format!("s3://{bucket}/g/")).unwrap();
+    let down = tempfile::tempdir().unwrap();
+    let job = plan::plan_download(&src, down.path(), true, &conn).await.unwrap();
+    conn.client.delete_object().bucket(&bucket).key("g/2.txt").send().await.unwrap();
+    let (r, events) = run(&conn, &job).await;
+    let out = r.unwrap();
+    assert_eq!(out.done, 2);
+    assert_eq!(out.failed.len(), 1, "{:?}", out.failed);
+    assert_eq!(out.failed[0].0, "g/2.txt");
+    assert!(events.iter().any(|e| matches!(e, Event::ObjectFailed { key, .. } if key == "g/2.txt")));
+    assert!(!down.path().join("2.txt").exists());
+    assert_no_temp_files(down.path());
+
+    let mut job = TransferJob::new(Direction::Upload, "no-such-bucket-s5gone", down.path());
+    job.items.push(trainctl_core::transfer::TransferItem { local: down.path().join("1.txt"), key: "1.txt".into(), size: 3, etag: None });
+    let (r, _) = run(&conn, &job).await;
+    assert!(matches!(r, Err(Error::NoSuchBucket(_))), "{r:?}");
 }

@@ -195,3 +195,110 @@ macro_rules! conformance {
         }
     };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Helpers of the conformance files (transfers, safety, sync, bad input, interrupt, profile).
+
+/// Both transfer engines; transfer tests loop over them so each behaviour is checked on both.
+pub const ENGINES: [&str; 2] = ["s5cmd", "native"];
+
+/// Every stdout line of a `--json` run, parsed; panics on a line that is not JSON.
+pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    stdout(out)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}\n{}", show(out))))
+        .collect()
+}
+
+/// The `{"event":"summary",…}` line of a `--json` transfer run.
+pub fn summary(out: &Output) -> serde_json::Value {
+    json_lines(out)
+        .into_iter()
+        .rev()
+        .find(|v| v["event"] == "summary")
+        .unwrap_or_else(|| panic!("no summary line\n{}", show(out)))
+}
+
+/// `(done, skipped, failed, bytes)` of a `--json` transfer run's summary.
+pub fn counts(out: &Output) -> (u64, u64, u64, u64) {
+    let s = summary(out);
+    let n = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("summary has no {k}: {s}"));
+    (n("done"), n("skipped"), n("failed"), n("bytes"))
+}
+
+/// Asserts the human error shape: exactly one `error:` line and a `hint:` line on stderr.
+pub fn assert_error_shape(out: &Output) {
+    let err = stderr(out);
+    let errors = err.lines().filter(|l| l.starts_with("error:")).count();
+    assert_eq!(errors, 1, "expected one `error:` line\n{}", show(out));
+    assert!(err.lines().any(|l| l.trim_start().starts_with("hint:")), "expected a `hint:` line\n{}", show(out));
+}
+
+/// One 110 MiB file shared by every test of this binary (multipart on both engines); written
+/// once, never modified.
+pub fn big_file() -> &'static Path {
+    static BIG: OnceLock<PathBuf> = OnceLock::new();
+    BIG.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-big");
+        std::fs::create_dir_all(&dir).expect("create cli-big dir");
+        let path = dir.join("big-110MiB.bin");
+        let size = 110 * 1024 * 1024;
+        if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(size) {
+            let tmp = dir.join(format!("big.{}.tmp", std::process::id()));
+            random_file(&tmp, size);
+            std::fs::rename(&tmp, &path).expect("rename big file");
+        }
+        path
+    })
+}
+
+/// Every regular file under `dir`, relative and `/`-separated, sorted.
+pub fn local_files(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Sorted keys under `prefix`.
+pub fn keys(b: &Backend, bucket: &str, prefix: &str) -> Vec<String> {
+    let mut k = b.list_keys(bucket, prefix);
+    k.sort();
+    k
+}
+
+/// `s3://bucket/path`.
+pub fn s3(bucket: &str, path: &str) -> String {
+    format!("s3://{bucket}/{path}")
+}
+
+/// The Garage operator CLI of the shared Garage server (`garage -c <its config> …`), for tests
+/// that need what only an operator can set up (a read-only key). `None` on moto.
+///
+/// The testkit keeps the config path private; the server's `Debug` shows its data directory,
+/// where `garage.toml` lives.
+pub fn garage_admin(server: &S3Server) -> Option<Command> {
+    if server.kind() != Kind::Garage {
+        return None;
+    }
+    let dbg = format!("{server:?}");
+    let dir = dbg.split("dir: \"").nth(1)?.split('"').next()?;
+    let conf = Path::new(dir).join("garage.toml");
+    let bin = trainctl_testkit::tools::find_garage()?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("-c").arg(conf);
+    Some(cmd)
+}

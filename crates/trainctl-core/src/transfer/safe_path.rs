@@ -19,7 +19,12 @@ use std::path::{Component, Path, PathBuf};
 pub fn local_path_for_key(dest: &Path, prefix: &str, key: &str) -> Result<PathBuf> {
     let unsafe_key = |reason: &str| Error::UnsafeKey { key: key.to_string(), reason: reason.to_string() };
     let relative = key.strip_prefix(prefix).ok_or_else(|| unsafe_key("key is not under the listed prefix"))?;
-    let relative = relative.trim_start_matches('/');
+    // `runs/a` as the prefix of `runs/a/b`: the separator belongs to the prefix. Any other leading
+    // `/` (an absolute-looking key) is refused below as an empty segment.
+    let relative = match relative.strip_prefix('/') {
+        Some(rest) if !prefix.is_empty() && !prefix.ends_with('/') => rest,
+        _ => relative,
+    };
     if relative.is_empty() {
         return Err(unsafe_key("key names no file below the prefix"));
     }

@@ -23,7 +23,6 @@ pub(super) fn map<E>(e: SdkError<E, HttpResponse>, conn: &Connection, bucket: &s
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
-    eprintln!("DEBUGSDK {}", crate::s3::errors::chain_text(&e));
     let status = e.raw_response().map(|r| r.status().as_u16());
     let code = e.code().unwrap_or_default().to_string();
     if code == "PreconditionFailed" || status == Some(412) {

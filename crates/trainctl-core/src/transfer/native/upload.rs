@@ -9,6 +9,7 @@ use super::resume::{self, DonePart, UploadIdent, UploadState};
 use super::{effective_part_size, sdk, Ctx};
 use crate::error::{Error, Result};
 use crate::transfer::TransferItem;
+use aws_sdk_s3::operation::list_parts::ListPartsOutput;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, StorageClass};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -128,18 +129,61 @@ async fn list_parts(ctx: &Ctx<'_>, state: &UploadState) -> Result<Vec<DonePart>>
     let mut marker: Option<String> = None;
     loop {
         let request = ctx.conn.client.list_parts().bucket(&id.bucket).key(&id.key).upload_id(&state.upload_id).set_part_number_marker(marker.take());
-        let out = request.send().await.map_err(|e| sdk::map(e, ctx.conn, &id.bucket, &id.key))?;
-        for p in out.parts() {
-            let (Some(n), Some(etag), Some(len)) = (p.part_number(), p.e_tag(), p.size()) else { continue };
-            if n >= 1 && len as u64 == part_len(n, state.part_size, id.size) && len > 0 {
-                parts.push(DonePart { number: n, etag: etag.to_string() });
+        let page = match request.send().await {
+            Ok(out) => PartsPage::from_output(&out),
+            Err(e) => match e.raw_response().filter(|r| r.status().as_u16() == 200).and_then(|r| r.body().bytes()) {
+                Some(body) => PartsPage::from_xml(&String::from_utf8_lossy(body)),
+                None => return Err(sdk::map(e, ctx.conn, &id.bucket, &id.key)),
+            },
+        };
+        for (n, etag, len) in page.parts {
+            if n >= 1 && len > 0 && len as u64 == part_len(n, state.part_size, id.size) {
+                parts.push(DonePart { number: n, etag });
             }
         }
-        marker = out.next_part_number_marker().map(str::to_string);
-        if !out.is_truncated().unwrap_or(false) || marker.is_none() {
+        marker = page.next_marker;
+        if !page.truncated || marker.is_none() {
             return Ok(parts);
         }
     }
+}
+
+/// One page of `ListParts`: `(number, etag, size)` per part.
+#[derive(Debug, PartialEq)]
+struct PartsPage {
+    parts: Vec<(i32, String, i64)>,
+    truncated: bool,
+    next_marker: Option<String>,
+}
+
+impl PartsPage {
+    fn from_output(out: &ListPartsOutput) -> Self {
+        let parts = out.parts().iter().filter_map(|p| Some((p.part_number()?, p.e_tag()?.to_string(), p.size()?))).collect();
+        PartsPage { parts, truncated: out.is_truncated().unwrap_or(false), next_marker: out.next_part_number_marker().map(str::to_string) }
+    }
+
+    /// Reads a `200 OK` body the SDK refused (moto 5.2 names the root `ListPartsResponse`
+    /// instead of `ListPartsResult`); only the few elements resume needs.
+    fn from_xml(xml: &str) -> Self {
+        let parts = xml
+            .split("<Part>")
+            .skip(1)
+            .filter_map(|p| {
+                let number = xml_text(p, "PartNumber")?.parse().ok()?;
+                let etag = xml_text(p, "ETag")?.replace("&quot;", "\"").replace("&#34;", "\"");
+                Some((number, etag, xml_text(p, "Size")?.parse().ok()?))
+            })
+            .collect();
+        let truncated = xml_text(xml, "IsTruncated") == Some("true");
+        PartsPage { parts, truncated, next_marker: xml_text(xml, "NextPartNumberMarker").map(str::to_string) }
+    }
+}
+
+/// Text of the first `<tag>…</tag>` in `xml`.
+fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = start + xml[start..].find(&format!("</{tag}>"))?;
+    Some(&xml[start..end])
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -181,8 +225,26 @@ async fn complete(ctx: &Ctx<'_>, item: &TransferItem, upload_id: &str, mut parts
     let completed: Vec<CompletedPart> = parts.iter().map(|p| CompletedPart::builder().part_number(p.number).e_tag(&p.etag).build()).collect();
     let body = CompletedMultipartUpload::builder().set_parts(Some(completed)).build();
     let request = ctx.conn.client.complete_multipart_upload().bucket(&ctx.job.bucket).key(&item.key).upload_id(upload_id).multipart_upload(body);
-    request.send().await.map_err(|e| sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key))?;
-    Ok(())
+    match request.send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 200) => confirm_completed(ctx, item, parts.len()).await,
+        Err(e) => Err(sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key)),
+    }
+}
+
+/// A `200 OK` to CompleteMultipartUpload whose body the SDK cannot parse (moto 5.2 names the
+/// root element `CompleteMultipartUploadResponse`): the upload succeeded if the object now
+/// exists with a multipart ETag of `parts` parts and the file's size.
+async fn confirm_completed(ctx: &Ctx<'_>, item: &TransferItem, parts: usize) -> Result<()> {
+    let head = ctx.conn.client.head_object().bucket(&ctx.job.bucket).key(&item.key).send().await;
+    let head = head.map_err(|e| sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key))?;
+    let etag_parts = head.e_tag().and_then(|e| e.trim_matches('"').rsplit_once('-')).map(|(_, n)| n.to_string());
+    let size = resume::file_identity(&item.local)?.0;
+    if etag_parts.as_deref() == Some(parts.to_string().as_str()) && head.content_length() == Some(size as i64) {
+        return Ok(());
+    }
+    let detail = format!("completing the multipart upload returned an unreadable answer and the object is not the upload ({:?})", head.e_tag());
+    Err(Error::Integrity { what: format!("s3://{}/{}", ctx.job.bucket, item.key), detail })
 }
 
 /// Aborts an upload that can no longer be continued; failures only leave garbage that a
@@ -194,7 +256,16 @@ async fn abort_quietly(ctx: &Ctx<'_>, state: &UploadState) {
 
 #[cfg(test)]
 mod tests {
-    use super::part_len;
+    use super::*;
+
+    #[test]
+    fn unparsed_list_parts_body_is_read() {
+        let xml = r#"<ListPartsResponse><NextPartNumberMarker>2</NextPartNumberMarker><IsTruncated>false</IsTruncated><Part><PartNumber>1</PartNumber><ETag>&quot;ab&quot;</ETag><Size>100</Size></Part><Part><PartNumber>2</PartNumber><ETag>"cd"</ETag><Size>5</Size></Part></ListPartsResponse>"#;
+        let page = PartsPage::from_xml(xml);
+        assert_eq!(page.parts, vec![(1, "\"ab\"".to_string(), 100), (2, "\"cd\"".to_string(), 5)]);
+        assert!(!page.truncated);
+        assert_eq!(page.next_marker.as_deref(), Some("2"));
+    }
 
     #[test]
     fn last_part_is_the_remainder() {
