@@ -8,6 +8,7 @@
 mod commands;
 mod connection;
 mod demo;
+mod e2e;
 mod events;
 mod jobs;
 mod state;
@@ -23,10 +24,14 @@ use tauri_plugin_dialog::{DialogExt, MessageDialogButtons};
 fn main() {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("TRAINCTL_LOG")).with_writer(std::io::stderr).init();
     let demo_flag = std::env::args().skip(1).any(|a| a == "--demo");
-    tauri::Builder::default()
+    let builder = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| tray::show_main(app)))
-        .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init());
+    let builder = match e2e::download_dir() {
+        Some(_) => builder.plugin(e2e::folder_picker()),
+        None => builder.plugin(tauri_plugin_dialog::init()),
+    };
+    builder
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .manage(AppState::default())
         .invoke_handler(tauri::generate_handler![
@@ -79,6 +84,10 @@ fn main() {
 
 /// Closing the window with transfers running: keep going in the tray, or cancel and quit.
 fn ask_keep_or_cancel(app: &AppHandle, n: usize) {
+    if app.try_state::<tauri_plugin_dialog::Dialog<tauri::Wry>>().is_none() {
+        // Only under the e2e folder-picker stand-in: no dialogs, keep going in the tray.
+        return tray::hide_main(app);
+    }
     let app2 = app.clone();
     app.dialog()
         .message(format!("{n} transfer(s) are still running. Keep them going in the tray, or cancel them and quit? Cancelled transfers leave every object complete or absent."))
@@ -86,9 +95,7 @@ fn ask_keep_or_cancel(app: &AppHandle, n: usize) {
         .buttons(MessageDialogButtons::OkCancelCustom("Keep going in the tray".into(), "Cancel transfers and quit".into()))
         .show(move |keep| {
             if keep {
-                if let Some(w) = app2.get_webview_window("main") {
-                    let _ = w.hide();
-                }
+                tray::hide_main(&app2);
             } else {
                 quit_cleanly(&app2);
             }

@@ -39,6 +39,13 @@ pub fn show_main(app: &AppHandle) {
     }
 }
 
+/// Hides the main window; transfers go on and the tray stays.
+pub fn hide_main(app: &AppHandle) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.hide();
+    }
+}
+
 /// Updates the tooltip and the status line from the current jobs.
 pub fn refresh(app: &AppHandle) {
     let active = app.state::<AppState>().active_labels();

@@ -6,3 +6,5 @@ mod common;
 
 mod smoke;
 mod transfers;
+mod safety;
+mod sync;

@@ -17,6 +17,7 @@ Screenshots of every view go to docs/screenshots/app-*.png.
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -92,7 +93,10 @@ def isolated_env(work):
         AWS_EC2_METADATA_DISABLED="true",
         # Test-only: the OS keychain is an in-memory store of the app process (no Secret Service here).
         TRAINCTL_KEYRING_MOCK="1",
+        # Test-only: the Download folder picker answers with this folder (src-tauri/src/e2e.rs).
+        TRAINCTL_E2E_DOWNLOAD_DIR=os.path.join(work, "downloads"),
     )
+    os.makedirs(env["TRAINCTL_E2E_DOWNLOAD_DIR"], exist_ok=True)
     return env
 
 
@@ -129,10 +133,6 @@ def nav(s, view, ready):
     s.wait(f'[data-testid="{ready}"]')
 
 
-def invoke(s, cmd, args=None):
-    return s.js_async("return await window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1] || {});", cmd, args)
-
-
 def fill_form(s, name, provider, endpoint, access, secret):
     s.type('[data-testid="profile-form-name"]', name)
     s.js(
@@ -158,9 +158,10 @@ def test_demo_first_run(driver_url, ctx):
         s.wait('[data-testid="view-dashboard"]', timeout=40)
         s.wait('[data-testid="dashboard-bucket"][data-bucket="demo-training"]', timeout=30, what="the demo bucket on the Dashboard")
         shot(s, "dashboard")
-        info = invoke(s, "app_info")
-        assert info["demo"] and info["connection"]["demo"], info
-        endpoint = info["connection"]["endpoint_url"]
+        conn = s.text('[data-testid="nav-connection"]')
+        m = re.search(r"http://127\.0\.0\.1:\d+", conn)
+        assert m and "demo" in conn, conn
+        endpoint = m.group(0)
         ctx["asserts"].append("first run → Try the demo → Dashboard lists bucket demo-training")
         # Browse the demo's training layout (the nicest Browser screenshot).
         nav(s, "browser", "view-browser")
@@ -244,14 +245,9 @@ def test_moto_round_trip(driver_url, ctx):
         s.wait(row, timeout=20, what="the uploaded object in the listing")
         s.wait('[data-testid="folder-row"][data-key="runs/exp1/checkpoint-200/"]')
         ctx["asserts"].append("Browser lists runs/exp1/weights.bin and checkpoint-200/ after the upload")
-        # Download it. The native folder picker is invisible to WebDriver: answer it in the page.
-        dl = os.path.join(work, "downloads")
-        os.makedirs(dl, exist_ok=True)
-        s.js(
-            "const i = window.__TAURI_INTERNALS__; const orig = i.invoke.bind(i); const dir = arguments[0];"
-            "i.invoke = (cmd, args, opts) => cmd === 'plugin:dialog|open' ? Promise.resolve(dir) : orig(cmd, args, opts);",
-            dl,
-        )
+        # Download it. The native folder picker is invisible to WebDriver: the app was started with
+        # TRAINCTL_E2E_DOWNLOAD_DIR, so the picker answers with that folder (src-tauri/src/e2e.rs).
+        dl = ctx["download_dir"]
         s.click(f'{row} [data-testid="row-select"]')
         s.wait('[data-testid="selection-summary"]')
         shot(s, "browser-selection")
@@ -291,7 +287,7 @@ def main():
         sys.exit(f"app binary missing: {APP} (cargo build -p trainctl-desktop)")
     os.makedirs(SHOTS, exist_ok=True)
     work = tempfile.mkdtemp(prefix="trainctl-e2e-")
-    ctx = {"work": work, "asserts": []}
+    ctx = {"work": work, "asserts": [], "download_dir": os.path.join(work, "downloads")}
     t0 = time.time()
     failures = 0
     try:
@@ -317,6 +313,8 @@ def main():
             except Exception:
                 failures += 1
                 log(f"FAIL {test.__name__} ({time.time() - start:.1f}s)\n{traceback.format_exc()}")
+                alive = subprocess.run(["pgrep", "-a", "-f", "WebKitWebDriver|trainctl-desktop|WebKitWebProcess"], capture_output=True, text=True).stdout
+                log(f"processes after the failure:\n{alive}")
                 for name in ("tauri-driver.log", "notify.log"):
                     p = os.path.join(work, name)
                     if os.path.exists(p):

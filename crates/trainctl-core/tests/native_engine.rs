@@ -37,7 +37,7 @@ fn connection_to(server: &S3Server, endpoint: &str) -> Connection {
     state_dir();
     let profile = ResolvedProfile {
         name: "test".into(),
-        provider: "moto".into(),
+        provider: server.kind().name().into(),
         endpoint_url: Some(endpoint.to_string()),
         region: server.region().to_string(),
         path_style: true,
@@ -48,7 +48,9 @@ fn connection_to(server: &S3Server, endpoint: &str) -> Connection {
 }
 
 fn opts(part_size: u64, concurrency: usize) -> TransferOptions {
-    TransferOptions { concurrency, part_size, verify_checksum: true, ..TransferOptions::default() }
+    let mut o = TransferOptions::default();
+    (o.concurrency, o.part_size, o.verify_checksum) = (concurrency, part_size, true);
+    o
 }
 
 fn upload_job(bucket: &str, root: &Path, prefix: &str) -> TransferJob {
@@ -105,7 +107,17 @@ fn temp_leftovers(dir: &Path) -> Vec<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_then_download_round_trips_files_byte_for_byte() {
-    let server = shared_moto();
+    round_trip(shared_moto()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garage_round_trip_and_resume() {
+    let Some(server) = trainctl_testkit::shared_garage_or_skip() else { return };
+    round_trip(server).await;
+    resume_after_cancel(server).await;
+}
+
+async fn round_trip(server: &S3Server) {
     let conn = connection(server);
     let bucket = server.new_bucket("native-roundtrip");
     let src = tempfile::tempdir().unwrap();
@@ -134,6 +146,8 @@ async fn upload_then_download_round_trips_files_byte_for_byte() {
     let outcome = r.unwrap();
     assert_eq!((outcome.done, outcome.failed.len()), (4, 0), "{:?}", outcome.failed);
     assert_progress_monotonic_with_intermediates(&events, job.bytes_total());
+    let size_only: Vec<_> = events.iter().filter(|e| matches!(e, Event::Notice { message } if message.contains("size only"))).collect();
+    assert!(size_only.is_empty(), "every download is checked by MD5 / multipart ETag: {size_only:?}");
     trainctl_testkit::assert_trees_equal(src.path(), dest.path());
     assert!(temp_leftovers(dest.path()).is_empty());
 }
@@ -213,7 +227,10 @@ fn state_files() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_multipart_upload_resumes_sending_only_the_missing_parts() {
-    let server = shared_moto();
+    resume_after_cancel(shared_moto()).await;
+}
+
+async fn resume_after_cancel(server: &S3Server) {
     let conn = connection(server);
     let bucket = server.new_bucket("native-resume");
     let src = tempfile::tempdir().unwrap();

@@ -345,3 +345,27 @@ async fn an_object_gone_since_planning_fails_alone_and_a_missing_bucket_fails_th
     let (r, _) = run(&conn, &job).await;
     assert!(matches!(r, Err(Error::NoSuchBucket(_))), "{r:?}");
 }
+
+#[tokio::test]
+async fn cancelling_an_upload_leaves_no_partial_object() {
+    let server = shared_moto();
+    let conn = connection(server);
+    let bucket = server.new_bucket("s5cancelup");
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("big.bin");
+    random_file(&file, 150 * MIB);
+    let dest = S3Url::parse(&format!("s3://{bucket}/big.bin")).unwrap();
+    let job = plan::plan_upload(&file, &dest, &upload_opts(), &conn).await.unwrap();
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        trigger.cancel();
+    });
+    let r = engine(&conn).run(&job, &opts(), &CollectSink::default(), cancel).await;
+    assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+    let listed = conn.client.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    for o in listed.contents() {
+        assert_eq!(o.size(), Some((150 * MIB) as i64), "only a complete object may be visible");
+    }
+}

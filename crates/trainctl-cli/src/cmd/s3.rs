@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use futures::StreamExt;
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
-use trainctl_core::event::{Direction, Event, Sink};
+use trainctl_core::event::Direction;
 use trainctl_core::s3::{list, Connection, S3Url};
 use trainctl_core::transfer::{self, plan, EnginePref, TransferJob, TransferOptions};
 use trainctl_core::{config, Error, Result};
@@ -251,14 +251,6 @@ async fn execute(conn: &Connection, job: TransferJob, e: &EngineArgs, verify: bo
         if tokio::signal::ctrl_c().await.is_ok() {
             on_ctrl_c.cancel();
         }
-    });
-    renderer.send(Event::TransferStarted {
-        job: job.id,
-        direction: job.direction,
-        engine: engine.name().to_string(),
-        objects_total: job.items.len() as u64,
-        bytes_total: job.bytes_total(),
-        skipped: job.skipped.len() as u64,
     });
     let outcome = engine.run(&job, &opts, &renderer, cancel.clone()).await;
     renderer.finish();

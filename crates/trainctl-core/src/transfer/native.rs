@@ -80,6 +80,8 @@ struct Ctx<'a> {
     cancel: CancellationToken,
     sink: &'a dyn Sink,
     stats: &'a EngineStats,
+    /// Whether the job already said that some download could only be checked by size.
+    size_only_noticed: std::sync::atomic::AtomicBool,
 }
 
 impl Ctx<'_> {
@@ -107,6 +109,13 @@ impl Ctx<'_> {
 
     fn endpoint(&self) -> String {
         sdk::endpoint_name(self.conn)
+    }
+
+    /// Says once per job that downloads fell back to a size-only check, and why.
+    fn notice_size_only(&self, key: &str, reason: &str) {
+        if !self.size_only_noticed.swap(true, Ordering::Relaxed) {
+            self.notice(format!("s3://{}/{key} (and possibly others) verified by size only: {reason}", self.job.bucket));
+        }
     }
 
     fn notice(&self, message: String) {
@@ -148,6 +157,7 @@ impl Engine for NativeEngine {
             cancel: cancel.child_token(),
             sink,
             stats: &self.stats,
+            size_only_noticed: Default::default(),
         };
         let (outcome, fatal) = tokio::select! {
             r = run_items(&ctx, &tracker) => r,

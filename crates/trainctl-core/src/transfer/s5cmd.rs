@@ -164,22 +164,22 @@ struct Prepared {
 /// Writes the batch file. Items that cannot be expressed or written (a line break in a key, a
 /// symlink in the way, an uncreatable directory) fail here, before s5cmd starts.
 fn prepare(job: &TransferJob, opts: &TransferOptions, results: &mut [Option<std::result::Result<(), Error>>]) -> Result<Prepared> {
-    let mut batch = tempfile::Builder::new().prefix("trainctl-s5cmd-").suffix(".txt").tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let batch = tempfile::Builder::new().prefix("trainctl-s5cmd-").suffix(".txt").tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let path = batch.path().to_path_buf();
     let large = job.items.iter().filter(|i| i.size > opts.part_size).count();
     let mut lines = Vec::with_capacity(job.items.len());
-    let mut text = String::new();
+    let mut out = std::io::BufWriter::new(batch.as_file());
     for (idx, item) in job.items.iter().enumerate() {
         match prepare_item(job, opts, item, large) {
             Ok((line, cp)) => {
-                text.push_str(&cp);
-                text.push('\n');
+                writeln!(out, "{cp}").map_err(|e| Error::io(&path, e))?;
                 lines.push(Line { item: idx, ..line });
             }
             Err(e) => results[idx] = Some(Err(e)),
         }
     }
-    let path = batch.path().to_path_buf();
-    batch.write_all(text.as_bytes()).and_then(|_| batch.flush()).map_err(|e| Error::io(path, e))?;
+    out.flush().map_err(|e| Error::io(&path, e))?;
+    drop(out);
     Ok(Prepared { batch, lines })
 }
 

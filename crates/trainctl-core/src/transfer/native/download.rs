@@ -9,7 +9,7 @@
 use super::{effective_part_size, remove_quietly, sdk, Ctx};
 use crate::error::{Error, Result};
 use crate::transfer::safe_path::ensure_no_symlink_escape;
-use crate::transfer::verify::{self, EtagHasher, Expectation};
+use crate::transfer::verify::{self, EtagHasher, Expectation, Verified};
 use crate::transfer::TransferItem;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use futures::{StreamExt, TryStreamExt};
@@ -81,7 +81,11 @@ async fn fetch_verified(ctx: &Ctx<'_>, item: &TransferItem, temp: &Path) -> Resu
         (written, hash_file(temp, &exp).await?)
     };
     verify::check_size(&what, item.size, written)?;
-    verify::check_checksum(&what, &exp, computed.as_deref())?;
+    if let Verified::SizeOnly { reason } = verify::check_checksum(&what, &exp, computed.as_deref())? {
+        if ctx.opts.verify_checksum {
+            ctx.notice_size_only(&item.key, &reason);
+        }
+    }
     Ok(())
 }
 

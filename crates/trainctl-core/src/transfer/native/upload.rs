@@ -9,7 +9,9 @@ use super::resume::{self, DonePart, UploadIdent, UploadState};
 use super::{effective_part_size, sdk, Ctx};
 use crate::error::{Error, Result};
 use crate::transfer::TransferItem;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::list_parts::ListPartsOutput;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, StorageClass};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -131,7 +133,7 @@ async fn list_parts(ctx: &Ctx<'_>, state: &UploadState) -> Result<Vec<DonePart>>
         let request = ctx.conn.client.list_parts().bucket(&id.bucket).key(&id.key).upload_id(&state.upload_id).set_part_number_marker(marker.take());
         let page = match request.send().await {
             Ok(out) => PartsPage::from_output(&out),
-            Err(e) => match e.raw_response().filter(|r| r.status().as_u16() == 200).and_then(|r| r.body().bytes()) {
+            Err(e) => match e.raw_response().filter(|_| unreadable_ok(&e)).and_then(|r| r.body().bytes()) {
                 Some(body) => PartsPage::from_xml(&String::from_utf8_lossy(body)),
                 None => return Err(sdk::map(e, ctx.conn, &id.bucket, &id.key)),
             },
@@ -227,9 +229,15 @@ async fn complete(ctx: &Ctx<'_>, item: &TransferItem, upload_id: &str, mut parts
     let request = ctx.conn.client.complete_multipart_upload().bucket(&ctx.job.bucket).key(&item.key).upload_id(upload_id).multipart_upload(body);
     match request.send().await {
         Ok(_) => Ok(()),
-        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 200) => confirm_completed(ctx, item, parts.len()).await,
+        Err(e) if unreadable_ok(&e) => confirm_completed(ctx, item, parts.len()).await,
         Err(e) => Err(sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key)),
     }
+}
+
+/// A `200 OK` the SDK could not parse — as opposed to AWS's `200` carrying an `<Error>` body,
+/// which parses into an error code and is a real failure.
+fn unreadable_ok<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    e.code().is_none() && e.raw_response().is_some_and(|r| r.status().as_u16() == 200)
 }
 
 /// A `200 OK` to CompleteMultipartUpload whose body the SDK cannot parse (moto 5.2 names the

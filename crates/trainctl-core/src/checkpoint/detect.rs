@@ -1,0 +1,510 @@
+//! Layout detectors: a flat listing of `(relative path, size, mtime)` → runs of checkpoints.
+//!
+//! Why one listing type: the same code must judge a local directory walk and an S3 listing, so
+//! local and remote cleanups can never disagree about what a checkpoint is. Detection is pure;
+//! the few small files whose *contents* matter (`trainer_state.json`, `latest`, shard indexes) are
+//! named by [`wanted_contents`] and handed in through a fetch callback, so S3 callers can fetch
+//! them in parallel beforehand.
+
+use super::model::{Checkpoint, Completeness, FileEntry, Layout, Run};
+use crate::error::{Error, Result};
+use regex::Regex;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The pins file (ids kept whatever the policy says); never a checkpoint itself.
+pub const PINS_FILE: &str = ".trainctl-pins.json";
+
+/// Default window in which a checkpoint whose newest file changed counts as still being written.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(60);
+
+/// How to detect: an optional user pattern, the "still changing" window and the clock.
+#[derive(Debug, Clone)]
+pub struct DetectOptions {
+    pub pattern: Option<Regex>,
+    pub grace: Duration,
+    /// "Now" in seconds since the Unix epoch (passed in so tests and re-plans are deterministic).
+    pub now: i64,
+}
+
+impl DetectOptions {
+    /// Built-in layouts, the default grace window, the current time.
+    pub fn new() -> Self {
+        DetectOptions { pattern: None, grace: DEFAULT_GRACE, now: now_secs() }
+    }
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Current time in seconds since the Unix epoch.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Compiles a `--pattern` (named groups `step`, `epoch`, `metric`, or any other numeric group);
+/// an invalid regex is a usage error carrying the regex engine's explanation.
+pub fn compile_pattern(pattern: &str) -> Result<Regex> {
+    Regex::new(pattern).map_err(|e| Error::Usage(format!("invalid --pattern `{pattern}`: {e}")))
+}
+
+/// Reads the contents of one listed file (relative path) or `None` when unavailable.
+pub type Fetch<'a> = &'a dyn Fn(&str) -> Option<Vec<u8>>;
+
+/// Files whose contents refine detection: HF `trainer_state.json`, DeepSpeed `latest`, Megatron
+/// `latest_checkpointed_iteration.txt`, safetensors index JSON. Only small ones (< 16 MiB).
+pub fn wanted_contents(entries: &[FileEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| e.size < 16 << 20)
+        .filter(|e| {
+            let name = file_name(&e.path);
+            name == "trainer_state.json" || name == "latest" || name == "latest_checkpointed_iteration.txt" || name.ends_with(".safetensors.index.json")
+        })
+        .map(|e| e.path.clone())
+        .collect()
+}
+
+/// Groups a listing into runs of checkpoints (oldest first in each run, runs by name).
+pub fn detect(entries: &[FileEntry], opts: &DetectOptions, fetch: Fetch) -> Vec<Run> {
+    let entries: Vec<&FileEntry> = entries.iter().filter(|e| file_name(&e.path) != PINS_FILE).collect();
+    let tree = Tree::new(&entries);
+    let mut checkpoints = match &opts.pattern {
+        Some(re) => detect_pattern(&entries, re, &tree),
+        None => detect_builtin(&entries, &tree, fetch),
+    };
+    for c in &mut checkpoints {
+        apply_grace(c, opts);
+    }
+    mark_hf_best(&mut checkpoints, fetch);
+    into_runs(checkpoints)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The directory tree of a listing
+
+/// Direct children (file names) of every directory prefix (`""` is the root, others end in `/`).
+struct Tree {
+    children: HashMap<String, HashSet<String>>,
+}
+
+impl Tree {
+    fn new(entries: &[&FileEntry]) -> Self {
+        let mut children: HashMap<String, HashSet<String>> = HashMap::new();
+        for e in entries {
+            let (dir, name) = split_dir(&e.path);
+            children.entry(dir.to_string()).or_default().insert(name.to_string());
+        }
+        Tree { children }
+    }
+
+    fn has(&self, dir: &str, name: &str) -> bool {
+        self.children.get(dir).is_some_and(|c| c.contains(name))
+    }
+
+    fn any(&self, dir: &str, pred: impl Fn(&str) -> bool) -> bool {
+        self.children.get(dir).is_some_and(|c| c.iter().any(|n| pred(n)))
+    }
+}
+
+/// `a/b/c.bin` → (`a/b/`, `c.bin`); `c.bin` → (``, `c.bin`).
+fn split_dir(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(i) => (&path[..=i], &path[i + 1..]),
+        None => ("", path),
+    }
+}
+
+fn file_name(path: &str) -> &str {
+    split_dir(path).1
+}
+
+/// The directory prefixes of a path, outermost first: `a/b/c` → [`a/`, `a/b/`].
+fn dir_prefixes(path: &str) -> Vec<&str> {
+    path.match_indices('/').map(|(i, _)| &path[..=i]).collect()
+}
+
+/// Last path segment of a directory prefix: `a/b/` → `b`.
+fn dir_name(prefix: &str) -> &str {
+    file_name(prefix.trim_end_matches('/'))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Built-in layouts
+
+fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).expect("built-in regex"))
+}
+
+fn hf_dir() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(&R, r"^checkpoint-(\d+)$")
+}
+fn deepspeed_dir() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(&R, r"^global_step(\d+)$")
+}
+fn megatron_dir() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(&R, r"^iter_(\d+)$")
+}
+fn step_file() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(&R, r"^(step|iter|epoch)[_-]?(\d+)\.(pt|pth|bin|safetensors)$")
+}
+fn shard_file() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(&R, r"^(.+)-(\d+)-of-(\d+)\.safetensors$")
+}
+fn lightning_pair() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(&R, r"(?:^|-)([A-Za-z_][A-Za-z0-9_]*)=(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)")
+}
+
+/// A directory recognised by its name alone (the strongest evidence), with the step it names.
+fn named_dir(prefix: &str) -> Option<(Layout, u64)> {
+    let name = dir_name(prefix);
+    [(hf_dir(), Layout::HfTrainer), (deepspeed_dir(), Layout::DeepSpeed), (megatron_dir(), Layout::Megatron)]
+        .into_iter()
+        .find_map(|(re, layout)| re.captures(name).and_then(|c| c[1].parse().ok()).map(|step| (layout, step)))
+}
+
+/// A directory recognised by what it holds (DCP files, a `_SUCCESS` marker, shards in a
+/// numbered directory).
+fn content_dir(prefix: &str, tree: &Tree) -> Option<Layout> {
+    if tree.has(prefix, ".metadata") || tree.any(prefix, |n| n.ends_with(".distcp")) {
+        return Some(Layout::TorchDcp);
+    }
+    if tree.has(prefix, "_SUCCESS") {
+        return Some(Layout::SuccessMarker);
+    }
+    let numbered = dir_name(prefix).chars().any(|c| c.is_ascii_digit());
+    (numbered && tree.any(prefix, |n| shard_file().is_match(n))).then_some(Layout::ShardedSafetensors)
+}
+
+/// `step_100` → `step_#`: siblings with the same shape are the same kind of checkpoint.
+fn shape(name: &str) -> Option<String> {
+    static R: OnceLock<Regex> = OnceLock::new();
+    let digits = re(&R, r"\d+");
+    digits.is_match(name).then(|| digits.replace_all(name, "#").into_owned())
+}
+
+/// Which directory (if any) claims each entry: the outermost named directory, else the outermost
+/// content directory, else a numbered sibling shaped like a content directory (an unfinished one).
+fn claim_dirs(entries: &[&FileEntry], tree: &Tree) -> HashMap<String, (String, Layout)> {
+    let all_dirs: HashSet<&str> = entries.iter().flat_map(|e| dir_prefixes(&e.path)).collect();
+    let mut content: HashMap<&str, Layout> = all_dirs.iter().filter_map(|d| content_dir(d, tree).map(|l| (*d, l))).collect();
+    let shapes: HashMap<(&str, String), Layout> =
+        content.iter().filter_map(|(d, l)| Some(((split_dir(d.trim_end_matches('/')).0, shape(dir_name(d))?), *l))).collect();
+    for d in &all_dirs {
+        if let Some(s) = shape(dir_name(d)) {
+            if let Some(l) = shapes.get(&(split_dir(d.trim_end_matches('/')).0, s)) {
+                content.entry(d).or_insert(*l);
+            }
+        }
+    }
+    let mut claims = HashMap::new();
+    for e in entries {
+        let dirs = dir_prefixes(&e.path);
+        let named = dirs.iter().find(|d| named_dir(d).is_some()).map(|d| (*d, named_dir(d).unwrap().0));
+        if let Some((d, l)) = named.or_else(|| dirs.iter().find_map(|d| content.get(d).map(|l| (*d, *l)))) {
+            claims.insert(e.path.clone(), (d.to_string(), l));
+        }
+    }
+    claims
+}
+
+fn detect_builtin(entries: &[&FileEntry], tree: &Tree, fetch: Fetch) -> Vec<Checkpoint> {
+    let claims = claim_dirs(entries, tree);
+    let mut dirs: BTreeMap<String, (Layout, Vec<FileEntry>)> = BTreeMap::new();
+    let mut loose: Vec<&FileEntry> = Vec::new();
+    for e in entries {
+        match claims.get(&e.path) {
+            Some((owner, l)) => dirs.entry(owner.clone()).or_insert_with(|| (*l, Vec::new())).1.push((*e).clone()),
+            None => loose.push(e),
+        }
+    }
+    let mut out: Vec<Checkpoint> = dirs.into_iter().map(|(id, (layout, files))| dir_checkpoint(id, layout, files, tree, fetch)).collect();
+    out.extend(file_checkpoints(&loose, fetch));
+    out
+}
+
+/// A new checkpoint with its totals computed from `files`.
+fn checkpoint(id: String, layout: Layout, files: Vec<FileEntry>) -> Checkpoint {
+    let run = split_dir(id.trim_end_matches('/')).0.trim_end_matches('/').to_string();
+    let bytes = files.iter().map(|f| f.size).sum();
+    let last_modified = files.iter().filter_map(|f| f.mtime).max();
+    Checkpoint {
+        run,
+        id,
+        layout,
+        step: None,
+        epoch: None,
+        metrics: BTreeMap::new(),
+        files,
+        bytes,
+        last_modified,
+        complete: Completeness::Complete,
+        framework_keep: None,
+    }
+}
+
+fn last_number(name: &str) -> Option<u64> {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(&R, r"\d+").find_iter(name).last().and_then(|m| m.as_str().parse().ok())
+}
+
+fn dir_checkpoint(id: String, layout: Layout, files: Vec<FileEntry>, tree: &Tree, fetch: Fetch) -> Checkpoint {
+    let mut c = checkpoint(id, layout, files);
+    c.step = named_dir(&c.id).map(|(_, s)| s).or_else(|| last_number(dir_name(&c.id)));
+    let parent = split_dir(c.id.trim_end_matches('/')).0.to_string();
+    c.complete = match layout {
+        Layout::HfTrainer => hf_complete(&mut c, tree, fetch),
+        Layout::DeepSpeed => pointer_complete(c.step, &format!("{parent}latest"), "`latest`", fetch),
+        Layout::Megatron => pointer_complete(c.step, &format!("{parent}latest_checkpointed_iteration.txt"), "`latest_checkpointed_iteration.txt`", fetch),
+        Layout::TorchDcp => evidence(tree.has(&c.id, ".metadata"), "no .metadata yet (torch.distributed.checkpoint writes it last)"),
+        Layout::SuccessMarker => evidence(tree.has(&c.id, "_SUCCESS"), "no _SUCCESS marker yet"),
+        Layout::ShardedSafetensors => shards_complete(&c.id, tree, fetch),
+        _ => Completeness::Complete,
+    };
+    c
+}
+
+fn evidence(ok: bool, missing: &str) -> Completeness {
+    if ok {
+        Completeness::Complete
+    } else {
+        Completeness::Incomplete { reason: missing.to_string() }
+    }
+}
+
+/// HF Trainer: complete once `trainer_state.json` exists; it also carries step, epoch, metrics.
+fn hf_complete(c: &mut Checkpoint, tree: &Tree, fetch: Fetch) -> Completeness {
+    if !tree.has(&c.id, "trainer_state.json") {
+        return evidence(false, "no trainer_state.json yet (the HF Trainer writes it last)");
+    }
+    if let Some(state) = fetch(&format!("{}trainer_state.json", c.id)).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()) {
+        apply_trainer_state(c, &state);
+    }
+    Completeness::Complete
+}
+
+/// Step, epoch and the metrics logged at that step, from a `trainer_state.json` value.
+fn apply_trainer_state(c: &mut Checkpoint, state: &serde_json::Value) {
+    let step = state.get("global_step").and_then(|v| v.as_u64()).or(c.step);
+    c.step = step;
+    c.epoch = state.get("epoch").and_then(|v| v.as_f64()).map(|e| e.floor() as u64);
+    let logs = state.get("log_history").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+    for entry in logs.iter().filter(|e| e.get("step").and_then(|s| s.as_u64()) == step) {
+        for (k, v) in entry.as_object().into_iter().flatten() {
+            if let (false, Some(x)) = (k == "step" || k == "epoch", v.as_f64()) {
+                c.metrics.insert(k.clone(), x);
+            }
+        }
+    }
+}
+
+/// DeepSpeed / Megatron: a step directory is complete when the pointer file the framework writes
+/// after saving names this step or a later one.
+fn pointer_complete(step: Option<u64>, pointer: &str, what: &str, fetch: Fetch) -> Completeness {
+    let latest = fetch(pointer).and_then(|b| last_number(String::from_utf8_lossy(&b).trim()));
+    match (step, latest) {
+        (Some(s), Some(l)) if s <= l => Completeness::Complete,
+        (Some(_), Some(l)) => evidence(false, &format!("newer than the step {what} names ({l}): still being saved")),
+        _ => evidence(false, &format!("no {what} file names it")),
+    }
+}
+
+/// Sharded safetensors in `dir` (a prefix): every shard the index names (or, without an index,
+/// every `i` of `-of-N`) must be present.
+fn shards_complete(dir: &str, tree: &Tree, fetch: Fetch) -> Completeness {
+    let names: Vec<String> = tree.children.get(dir).map(|c| c.iter().cloned().collect()).unwrap_or_default();
+    let missing = missing_shards(dir, &names, fetch);
+    evidence(missing.is_empty(), &format!("missing shard(s): {}", missing.join(", ")))
+}
+
+fn missing_shards(dir: &str, names: &[String], fetch: Fetch) -> Vec<String> {
+    let present: HashSet<&str> = names.iter().map(String::as_str).collect();
+    let index = names.iter().find(|n| n.ends_with(".safetensors.index.json"));
+    let from_index: Option<HashSet<String>> = index.and_then(|i| fetch(&format!("{dir}{i}"))).and_then(|b| {
+        let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
+        Some(v.get("weight_map")?.as_object()?.values().filter_map(|f| f.as_str().map(str::to_string)).collect())
+    });
+    let expected = from_index.unwrap_or_else(|| expected_by_count(names));
+    let mut missing: Vec<String> = expected.into_iter().filter(|s| !present.contains(s.as_str())).collect();
+    missing.sort();
+    missing
+}
+
+/// Shard names implied by `-0000x-of-0000y`: all of 1..=y, zero-padded like the ones present.
+fn expected_by_count(names: &[String]) -> HashSet<String> {
+    let mut out = HashSet::new();
+    for n in names {
+        if let Some(c) = shard_file().captures(n) {
+            let (stem, width, total) = (&c[1], c[2].len(), &c[3]);
+            let y: u64 = total.parse().unwrap_or(0);
+            out.extend((1..=y).map(|i| format!("{stem}-{i:0width$}-of-{total}.safetensors")));
+        }
+    }
+    out
+}
+
+/// Checkpoints that are single files (or groups of shard files) outside any checkpoint directory.
+fn file_checkpoints(loose: &[&FileEntry], fetch: Fetch) -> Vec<Checkpoint> {
+    let mut out = Vec::new();
+    let mut groups: BTreeMap<(String, String), Vec<FileEntry>> = BTreeMap::new();
+    for e in loose {
+        let (dir, name) = split_dir(&e.path);
+        if let Some(stem) = name.strip_suffix(".ckpt") {
+            out.push(lightning(e, stem));
+        } else if let Some(c) = step_file().captures(name) {
+            let mut ck = checkpoint(e.path.clone(), Layout::StepFile, vec![(*e).clone()]);
+            let n = c[2].parse().ok();
+            if &c[1] == "epoch" { ck.epoch = n } else { ck.step = n }
+            out.push(ck);
+        } else if let Some(stem) = shard_stem(name) {
+            groups.entry((dir.to_string(), stem)).or_default().push((*e).clone());
+        }
+    }
+    for ((dir, stem), files) in groups {
+        let mut c = checkpoint(format!("{dir}{stem}-*.safetensors"), Layout::ShardedSafetensors, files);
+        let names: Vec<String> = c.files.iter().map(|f| file_name(&f.path).to_string()).collect();
+        let missing = missing_shards(&dir, &names, fetch);
+        c.complete = evidence(missing.is_empty() && names.iter().any(|n| shard_file().is_match(n)), &format!("missing shard(s): {}", missing.join(", ")));
+        out.push(c);
+    }
+    out
+}
+
+/// `model-00001-of-00002.safetensors` / `model.safetensors.index.json` → `model`.
+fn shard_stem(name: &str) -> Option<String> {
+    if let Some(c) = shard_file().captures(name) {
+        return Some(c[1].to_string());
+    }
+    name.strip_suffix(".safetensors.index.json").map(str::to_string)
+}
+
+/// A Lightning `.ckpt`: every `name=value` pair of the stem (epoch, step, metrics).
+fn lightning(e: &FileEntry, stem: &str) -> Checkpoint {
+    let mut c = checkpoint(e.path.clone(), Layout::Lightning, vec![e.clone()]);
+    for cap in lightning_pair().captures_iter(stem) {
+        let (name, value) = (&cap[1], &cap[2]);
+        match name {
+            "epoch" => c.epoch = value.parse().ok(),
+            "step" => c.step = value.parse().ok(),
+            _ => {
+                if let Ok(v) = value.parse() {
+                    c.metrics.insert(name.to_string(), v);
+                }
+            }
+        }
+    }
+    if stem == "last" || stem.starts_with("last-v") {
+        c.framework_keep = Some("Lightning's resume point (last.ckpt is overwritten by each save)".into());
+    }
+    c
+}
+
+// ---------------------------------------------------------------------------------------------
+// User pattern
+
+fn detect_pattern(entries: &[&FileEntry], re: &Regex, tree: &Tree) -> Vec<Checkpoint> {
+    let mut found: BTreeMap<String, (Vec<FileEntry>, regex::Captures<'_>)> = BTreeMap::new();
+    for e in entries {
+        let Some(caps) = re.captures(&e.path) else { continue };
+        let id = pattern_id(&e.path, caps.get(0).map_or(0, |m| m.end()));
+        found.entry(id).or_insert_with(|| (Vec::new(), caps)).0.push((*e).clone());
+    }
+    let any_marker = found.keys().any(|id| id.ends_with('/') && tree.has(id, "_SUCCESS"));
+    found
+        .into_iter()
+        .map(|(id, (files, caps))| {
+            let mut c = checkpoint(id, Layout::Pattern, files);
+            apply_groups(&mut c, re, &caps);
+            if any_marker && c.is_dir() {
+                c.complete = evidence(tree.has(&c.id, "_SUCCESS"), "no _SUCCESS marker yet (its siblings have one)");
+            }
+            c
+        })
+        .collect()
+}
+
+/// The checkpoint a match names: the whole path when the match reaches its end, else the
+/// directory the match ends in.
+fn pattern_id(path: &str, end: usize) -> String {
+    if end >= path.len() {
+        return path.to_string();
+    }
+    if end > 0 && path.as_bytes()[end - 1] == b'/' {
+        return path[..end].to_string();
+    }
+    match path[end..].find('/') {
+        Some(i) => path[..=end + i].to_string(),
+        None => path.to_string(),
+    }
+}
+
+fn apply_groups(c: &mut Checkpoint, re: &Regex, caps: &regex::Captures<'_>) {
+    for name in re.capture_names().flatten() {
+        let Some(m) = caps.name(name) else { continue };
+        match name {
+            "step" => c.step = m.as_str().parse().ok(),
+            "epoch" => c.epoch = m.as_str().parse().ok(),
+            _ => {
+                if let Ok(v) = m.as_str().parse() {
+                    c.metrics.insert(name.to_string(), v);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-checkpoint rules
+
+/// A checkpoint whose newest file changed within the grace window is still being written.
+fn apply_grace(c: &mut Checkpoint, opts: &DetectOptions) {
+    let Some(t) = c.last_modified else { return };
+    let age = opts.now - t;
+    if c.complete.is_complete() && age < opts.grace.as_secs() as i64 {
+        c.complete = Completeness::Incomplete {
+            reason: format!("still changing: last write {}s ago (grace window {}s)", age.max(0), opts.grace.as_secs()),
+        };
+    }
+}
+
+/// The HF Trainer's `best_model_checkpoint` (from the newest trainer_state.json of a run) is
+/// needed by `load_best_model_at_end`: mark it so retention keeps it.
+fn mark_hf_best(checkpoints: &mut [Checkpoint], fetch: Fetch) {
+    let mut best: HashMap<String, (u64, String)> = HashMap::new();
+    for c in checkpoints.iter().filter(|c| c.layout == Layout::HfTrainer && c.complete.is_complete()) {
+        let Some(state) = fetch(&format!("{}trainer_state.json", c.id)).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()) else { continue };
+        let Some(path) = state.get("best_model_checkpoint").and_then(|v| v.as_str()) else { continue };
+        let step = c.step.unwrap_or(0);
+        if best.get(&c.run).is_none_or(|(s, _)| step > *s) {
+            best.insert(c.run.clone(), (step, file_name(path.trim_end_matches('/')).to_string()));
+        }
+    }
+    for c in checkpoints.iter_mut().filter(|c| c.layout == Layout::HfTrainer) {
+        if best.get(&c.run).is_some_and(|(_, name)| name == dir_name(&c.id)) {
+            c.framework_keep = Some("the HF Trainer's best_model_checkpoint (load_best_model_at_end needs it)".into());
+        }
+    }
+}
+
+fn into_runs(checkpoints: Vec<Checkpoint>) -> Vec<Run> {
+    let mut runs: BTreeMap<String, Vec<Checkpoint>> = BTreeMap::new();
+    for c in checkpoints {
+        runs.entry(c.run.clone()).or_default().push(c);
+    }
+    runs.into_iter()
+        .map(|(name, mut checkpoints)| {
+            checkpoints.sort_by(|a, b| a.order_key().cmp(&b.order_key()).then_with(|| a.id.cmp(&b.id)));
+            Run { name, checkpoints }
+        })
+        .collect()
+}
