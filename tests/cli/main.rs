@@ -8,3 +8,4 @@ mod smoke;
 mod transfers;
 mod safety;
 mod sync;
+mod bad_input;

@@ -115,6 +115,11 @@ pub enum Error {
     #[error("{0}")]
     NotConfirmed(String),
 
+    /// What a deletion plan was made from changed before it was applied (a checkpoint appeared,
+    /// grew or finished): deleting from the old plan could remove the wrong thing.
+    #[error("the checkpoints changed since the plan was made: {0}")]
+    PlanStale(String),
+
     /// The server answered with an error we have no better variant for.
     #[error("S3 error {code}: {message}")]
     S3 { code: String, message: String },
@@ -156,6 +161,7 @@ impl Error {
             Error::Partial { .. } => "partial",
             Error::Cancelled => "cancelled",
             Error::NotConfirmed(_) => "not_confirmed",
+            Error::PlanStale(_) => "plan_stale",
             Error::S3 { .. } => "s3_error",
             Error::Keychain(_) => "keychain",
             Error::Internal(_) => "internal",
@@ -170,6 +176,7 @@ impl Error {
             Error::Usage(_) => 2,
             Error::Partial { .. } => 3,
             Error::NotConfirmed(_) => 4,
+            Error::PlanStale(_) => 5,
             Error::BadUrl { .. } => 10,
             Error::ConfigCorrupt { .. } => 11,
             Error::UnknownProfile(_) => 12,
@@ -223,6 +230,7 @@ impl Error {
             Error::Partial { .. } => "the failures are listed above; rerun the same command to retry just those".into(),
             Error::Cancelled => "rerun the same command to continue where it stopped".into(),
             Error::NotConfirmed(_) => "pass --yes to confirm without a prompt, or --dry-run to only look".into(),
+            Error::PlanStale(_) => "nothing was deleted; run the command again to see the new plan".into(),
             Error::S3 { .. } => "rerun with -v for the full server response".into(),
             Error::Keychain(_) => "check that an OS keychain (Secret Service, macOS Keychain) is available, or use an AWS profile".into(),
             Error::Internal(_) => "this is a bug in trainctl; please report it with the output of -v".into(),

@@ -376,3 +376,22 @@ async fn disk_full_download_fails_with_disk_full_and_removes_the_temp_file() {
         assert!(left.is_empty(), "{key}: nothing may be left behind: {left:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_download_leaves_neither_file_nor_temp_file() {
+    let server = shared_moto();
+    let conn = connection(server);
+    let bucket = server.new_bucket("native-cancel-dl");
+    let src = tempfile::tempdir().unwrap();
+    random_file(&src.path().join("big.bin"), 40 * MIB);
+    run(&NativeEngine::new(conn.clone()), &upload_job(&bucket, src.path(), ""), &opts(8 * MIB, 4)).await.0.unwrap();
+
+    let dest = tempfile::tempdir().unwrap();
+    let job = download_job(&conn, &bucket, "", dest.path()).await;
+    let token = CancellationToken::new();
+    let (sink, _events) = cancelling_sink(token.clone(), 6 * MIB);
+    let r = NativeEngine::new(conn).run(&job, &opts(5 * MIB, 2), &sink, token).await;
+    assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+    let left: Vec<_> = std::fs::read_dir(dest.path()).unwrap().collect();
+    assert!(left.is_empty(), "nothing may be left behind: {left:?}");
+}

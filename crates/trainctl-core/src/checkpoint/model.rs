@@ -81,6 +81,14 @@ impl Checkpoint {
         self.id.ends_with('/')
     }
 
+    /// Why it is incomplete, if it is.
+    pub fn complete_reason(&self) -> Option<&str> {
+        match &self.complete {
+            Completeness::Complete => None,
+            Completeness::Incomplete { reason } => Some(reason),
+        }
+    }
+
     /// Ordering key for "newest": step (or epoch), then modification time.
     pub fn order_key(&self) -> (Option<u64>, Option<u64>, Option<i64>) {
         (self.step, self.epoch, self.last_modified)

@@ -1,0 +1,197 @@
+//! Retention: which checkpoints of a run to keep and which to delete, each with its reasons.
+//!
+//! Why a plan value: deletion only ever happens from a plan the user saw (`--dry-run` prints it,
+//! the prompt follows it, apply executes exactly its `Delete` items). Safety rules come first and
+//! cannot be turned off: the newest complete checkpoint, every incomplete one (it may be in
+//! flight) and the ones the framework itself relies on are always kept.
+
+use super::model::{Checkpoint, Run};
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// Whether a lower or a higher metric value is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Min,
+    Max,
+}
+
+/// `--keep-best K --metric NAME --mode min|max`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeepBest {
+    pub k: usize,
+    pub metric: String,
+    pub mode: Mode,
+}
+
+/// The user's retention rules. A checkpoint is kept when any rule (or a safety rule) keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Policy {
+    pub keep_last_n: Option<usize>,
+    pub keep_best: Option<KeepBest>,
+    pub keep_every_n_steps: Option<u64>,
+    pub keep_since: Option<Duration>,
+    /// Checkpoint ids kept whatever the rules say (`.trainctl-pins.json`).
+    pub pins: BTreeSet<String>,
+    /// Allows `keep_last_n == 0` (everything but the safety rules may go).
+    pub force_all: bool,
+}
+
+impl Policy {
+    /// Refuses policies that are surely a mistake: no rule at all, `--keep-last-n 0` without
+    /// `--force-all`, zero-sized `--keep-best` / `--keep-every`.
+    pub fn validate(&self) -> Result<()> {
+        let has_rule = self.keep_last_n.is_some() || self.keep_best.is_some() || self.keep_every_n_steps.is_some() || self.keep_since.is_some();
+        if !has_rule {
+            return Err(Error::Usage("give a retention rule: --keep-last-n, --keep-best, --keep-every or --keep-since".into()));
+        }
+        if self.keep_last_n == Some(0) && !self.force_all {
+            return Err(Error::Usage(
+                "--keep-last-n 0 would delete every checkpoint but the newest complete one; pass --force-all if you mean it".into(),
+            ));
+        }
+        if self.keep_best.as_ref().is_some_and(|b| b.k == 0) || self.keep_every_n_steps == Some(0) {
+            return Err(Error::Usage("--keep-best and --keep-every need a number above 0".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Keep or delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Keep,
+    Delete,
+}
+
+/// One checkpoint's verdict and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanItem {
+    pub checkpoint: Checkpoint,
+    pub action: Action,
+    pub reasons: Vec<String>,
+}
+
+/// The plan for one run: every checkpoint with its verdict, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub run: String,
+    pub items: Vec<PlanItem>,
+    pub bytes_reclaimed: u64,
+}
+
+impl Plan {
+    /// The items to delete.
+    pub fn deletions(&self) -> impl Iterator<Item = &PlanItem> {
+        self.items.iter().filter(|i| i.action == Action::Delete)
+    }
+}
+
+/// S3 Standard list price (USD per GB-month, us-east-1), for the "saves ~$X/month" line.
+pub const STANDARD_USD_PER_GB_MONTH: f64 = 0.023;
+
+/// Monthly storage cost of `bytes` at `usd_per_gb_month`.
+pub fn monthly_cost(bytes: u64, usd_per_gb_month: f64) -> f64 {
+    bytes as f64 / 1e9 * usd_per_gb_month
+}
+
+/// Plans every run with the same policy (after validating it once).
+pub fn plan_all(runs: &[Run], policy: &Policy, now: i64) -> Result<Vec<Plan>> {
+    policy.validate()?;
+    runs.iter().map(|r| plan_retention(r, policy, now)).collect()
+}
+
+/// Decides keep/delete for each checkpoint of `run` under `policy` at time `now` (Unix seconds).
+pub fn plan_retention(run: &Run, policy: &Policy, now: i64) -> Result<Plan> {
+    policy.validate()?;
+    let mut ordered: Vec<&Checkpoint> = run.checkpoints.iter().collect();
+    ordered.sort_by(|a, b| a.order_key().cmp(&b.order_key()).then_with(|| a.id.cmp(&b.id)));
+    let complete: Vec<&Checkpoint> = ordered.iter().copied().filter(|c| c.complete.is_complete()).collect();
+    let newest = complete.last().map(|c| c.id.clone());
+    let last_n: BTreeSet<&str> = complete.iter().rev().take(policy.keep_last_n.unwrap_or(0)).map(|c| c.id.as_str()).collect();
+    let best = best_ids(&complete, policy.keep_best.as_ref());
+    let items: Vec<PlanItem> = ordered
+        .into_iter()
+        .map(|c| {
+            let reasons = keep_reasons(c, policy, now, newest.as_deref(), &last_n, &best);
+            let action = if reasons.is_empty() { Action::Delete } else { Action::Keep };
+            let reasons = if reasons.is_empty() { delete_reasons(c, policy) } else { reasons };
+            PlanItem { checkpoint: c.clone(), action, reasons }
+        })
+        .collect();
+    let bytes_reclaimed = items.iter().filter(|i| i.action == Action::Delete).map(|i| i.checkpoint.bytes).sum();
+    Ok(Plan { run: run.name.clone(), items, bytes_reclaimed })
+}
+
+/// Ids of the best `k` complete checkpoints that carry the metric.
+fn best_ids(complete: &[&Checkpoint], best: Option<&KeepBest>) -> BTreeSet<String> {
+    let Some(b) = best else { return BTreeSet::new() };
+    let mut scored: Vec<(f64, &Checkpoint)> = complete.iter().filter_map(|c| c.metrics.get(&b.metric).map(|v| (*v, *c))).collect();
+    scored.sort_by(|x, y| {
+        let ord = x.0.partial_cmp(&y.0).unwrap_or(std::cmp::Ordering::Equal);
+        if b.mode == Mode::Min { ord } else { ord.reverse() }
+    });
+    scored.into_iter().take(b.k).map(|(_, c)| c.id.clone()).collect()
+}
+
+fn keep_reasons(c: &Checkpoint, p: &Policy, now: i64, newest: Option<&str>, last_n: &BTreeSet<&str>, best: &BTreeSet<String>) -> Vec<String> {
+    let mut r = Vec::new();
+    if let Some(reason) = c.complete_reason() {
+        r.push(format!("incomplete, may still be written: {reason}"));
+    }
+    if let Some(why) = &c.framework_keep {
+        r.push(why.clone());
+    }
+    if newest == Some(c.id.as_str()) {
+        r.push("newest complete checkpoint".into());
+    }
+    if p.pins.contains(&c.id) {
+        r.push("pinned".into());
+    }
+    if last_n.contains(c.id.as_str()) {
+        r.push(format!("among the last {} complete", p.keep_last_n.unwrap_or(0)));
+    }
+    if let Some(b) = &p.keep_best {
+        match c.metrics.get(&b.metric) {
+            Some(v) if best.contains(&c.id) => r.push(format!("best {} by {} ({} = {v})", b.k, b.metric, b.metric)),
+            None if c.complete.is_complete() => r.push(format!("has no `{}` metric to rank it by; kept to be safe", b.metric)),
+            _ => {}
+        }
+    }
+    if let (Some(n), Some(s)) = (p.keep_every_n_steps, c.step) {
+        if s % n == 0 {
+            r.push(format!("step {s} is a multiple of {n}"));
+        }
+    }
+    if let (Some(d), Some(t)) = (p.keep_since, c.last_modified) {
+        if now - t <= d.as_secs() as i64 {
+            r.push(format!("modified within the last {}", humantime::format_duration(d)));
+        }
+    }
+    r
+}
+
+/// Why a checkpoint no rule keeps goes: the rules it falls outside of.
+fn delete_reasons(c: &Checkpoint, p: &Policy) -> Vec<String> {
+    let mut r = Vec::new();
+    if let Some(n) = p.keep_last_n {
+        r.push(format!("older than the last {n} complete"));
+    }
+    if let Some(b) = &p.keep_best {
+        r.push(format!("not among the best {} by {}", b.k, b.metric));
+    }
+    if let Some(n) = p.keep_every_n_steps {
+        r.push(match c.step {
+            Some(s) => format!("step {s} is not a multiple of {n}"),
+            None => "no step number for --keep-every".into(),
+        });
+    }
+    if let Some(d) = p.keep_since {
+        r.push(format!("older than {}", humantime::format_duration(d)));
+    }
+    r
+}

@@ -1,0 +1,203 @@
+//! Where checkpoints live: a local directory or an `s3://` prefix, turned into the one listing
+//! type detection reads, plus the few small files whose contents it needs.
+//!
+//! Why here and not in `detect`: detection stays pure and synchronous; this module does the I/O
+//! (a symlink-safe walk, a streamed ListObjectsV2, parallel GetObjects) and hands it over.
+
+use super::detect::{self, DetectOptions, PINS_FILE};
+use super::model::{FileEntry, Run};
+use crate::error::{Error, Result};
+use crate::s3::errors::SdkResultExt;
+use crate::s3::{list, Connection, S3Url};
+use futures::StreamExt;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// A local directory or an S3 prefix holding runs of checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Local(PathBuf),
+    S3(S3Url),
+}
+
+impl Location {
+    /// `s3://…` is a prefix (always treated as a directory); anything else a local path.
+    pub fn parse(s: &str) -> Result<Location> {
+        if s.starts_with("s3://") {
+            let url = S3Url::parse(s)?;
+            return Ok(Location::S3(url.with_key(url.dir_prefix())));
+        }
+        Ok(Location::Local(PathBuf::from(s)))
+    }
+
+    /// How the location is shown to the user.
+    pub fn display(&self) -> String {
+        match self {
+            Location::Local(p) => p.display().to_string(),
+            Location::S3(u) => u.to_string(),
+        }
+    }
+}
+
+/// A listing, the runs detected in it, and the pins stored next to them.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    pub location: Location,
+    pub entries: Vec<FileEntry>,
+    pub runs: Vec<Run>,
+    pub pins: BTreeSet<String>,
+}
+
+impl Discovery {
+    /// Number of checkpoints over all runs.
+    pub fn checkpoint_count(&self) -> usize {
+        self.runs.iter().map(|r| r.checkpoints.len()).sum()
+    }
+}
+
+/// Lists `loc`, fetches the contents detection wants, detects runs and reads pins.
+/// `conn` is needed for S3 locations only.
+pub async fn discover(loc: &Location, conn: Option<&Connection>, opts: &DetectOptions) -> Result<Discovery> {
+    let (entries, contents) = match loc {
+        Location::Local(root) => {
+            let entries = list_local(root)?;
+            let contents = read_local(root, &wanted(&entries));
+            (entries, contents)
+        }
+        Location::S3(url) => {
+            let conn = conn.ok_or_else(|| Error::Internal("S3 discovery without a connection".into()))?;
+            let entries = list_s3(conn, url).await?;
+            let contents = fetch_s3(conn, url, &wanted(&entries)).await?;
+            (entries, contents)
+        }
+    };
+    let fetch = |p: &str| contents.get(p).cloned();
+    let runs = detect::detect(&entries, opts, &fetch);
+    let pins = contents.get(PINS_FILE).map(|b| parse_pins(b)).transpose()?.unwrap_or_default();
+    Ok(Discovery { location: loc.clone(), entries, runs, pins })
+}
+
+fn wanted(entries: &[FileEntry]) -> Vec<String> {
+    let mut w = detect::wanted_contents(entries);
+    if entries.iter().any(|e| e.path == PINS_FILE) {
+        w.push(PINS_FILE.to_string());
+    }
+    w
+}
+
+/// Every file (and symlink, as itself) below `root`, never following a link.
+pub fn list_local(root: &Path) -> Result<Vec<FileEntry>> {
+    let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
+    if !meta.is_dir() {
+        return Err(Error::LocalKind { path: root.to_path_buf(), expected: "directory" });
+    }
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(false).min_depth(1) {
+        let entry = entry.map_err(|e| walk_error(root, e))?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let Some(path) = relative_slash_path(root, entry.path()) else { continue };
+        let m = entry.metadata().map_err(|e| walk_error(root, e))?;
+        out.push(FileEntry { path, size: m.len(), mtime: mtime_secs(&m) });
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn walk_error(root: &Path, e: walkdir::Error) -> Error {
+    let path = e.path().unwrap_or(root).to_path_buf();
+    match e.into_io_error() {
+        Some(io) => Error::io(path, io),
+        None => Error::LocalIo { path, source: std::io::Error::other("filesystem loop") },
+    }
+}
+
+/// `root/a/b` → `a/b`; `None` for non-UTF-8 names (never checkpoints of a known layout).
+pub(crate) fn relative_slash_path(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
+}
+
+fn mtime_secs(m: &std::fs::Metadata) -> Option<i64> {
+    let d = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_secs()).ok()
+}
+
+/// Reads small files detection asked for; unreadable ones are simply absent (the detector then
+/// falls back to weaker evidence, which only ever makes it keep more).
+fn read_local(root: &Path, paths: &[String]) -> HashMap<String, Vec<u8>> {
+    paths.iter().filter_map(|p| std::fs::read(root.join(p)).ok().map(|b| (p.clone(), b))).collect()
+}
+
+/// Every object under the prefix as a listing relative to it.
+pub async fn list_s3(conn: &Connection, url: &S3Url) -> Result<Vec<FileEntry>> {
+    list::check_bucket(conn, &url.bucket).await?;
+    let prefix = url.dir_prefix();
+    let prefix = if prefix == "/" { String::new() } else { prefix };
+    let objects = list::collect_objects(conn, &url.bucket, &prefix, None).await?;
+    let mut out: Vec<FileEntry> = objects
+        .into_iter()
+        .filter_map(|o| {
+            let path = o.key.strip_prefix(&prefix)?.to_string();
+            (!path.is_empty()).then_some(FileEntry { path, size: o.size, mtime: o.last_modified })
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// GetObject of each wanted file, 16 at a time. A file that vanished or cannot be read is
+/// absent, like locally: weaker evidence only ever makes detection keep more.
+async fn fetch_s3(conn: &Connection, url: &S3Url, paths: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+    let prefix = url.dir_prefix();
+    let prefix = if prefix == "/" { String::new() } else { prefix };
+    let found = futures::stream::iter(paths.iter().cloned())
+        .map(|p| {
+            let key = format!("{prefix}{p}");
+            async move { get_small(conn, &url.bucket, &key).await.ok().map(|b| (p, b)) }
+        })
+        .buffer_unordered(16)
+        .filter_map(|r| async move { r })
+        .collect::<HashMap<_, _>>()
+        .await;
+    Ok(found)
+}
+
+async fn get_small(conn: &Connection, bucket: &str, key: &str) -> Result<Vec<u8>> {
+    let ctx = conn.ctx().bucket(bucket).key(key);
+    let out = conn.client.get_object().bucket(bucket).key(key).send().await.or_s3(&ctx)?;
+    let body = out.body.collect().await.map_err(|e| Error::S3 { code: "ReadBody".into(), message: e.to_string() })?;
+    Ok(body.into_bytes().to_vec())
+}
+
+/// `.trainctl-pins.json`: `{"pins": ["run1/checkpoint-100/", …]}`.
+pub fn parse_pins(bytes: &[u8]) -> Result<BTreeSet<String>> {
+    #[derive(serde::Deserialize)]
+    struct Pins {
+        pins: BTreeSet<String>,
+    }
+    serde_json::from_slice::<Pins>(bytes)
+        .map(|p| p.pins)
+        .map_err(|e| Error::ConfigCorrupt { path: PathBuf::from(PINS_FILE), reason: e.to_string() })
+}
+
+/// The pins file's contents for a set of ids.
+pub fn render_pins(pins: &BTreeSet<String>) -> Vec<u8> {
+    let mut v = serde_json::to_vec_pretty(&serde_json::json!({ "pins": pins })).unwrap_or_default();
+    v.push(b'\n');
+    v
+}
+
+/// What the plan depends on: each checkpoint's id, completeness and files (path, size). Apply
+/// compares this before deleting; any difference means the plan is stale.
+pub type Fingerprint = BTreeMap<String, (bool, Vec<(String, u64)>)>;
+
+/// The fingerprint of some checkpoints.
+pub fn fingerprint<'a>(checkpoints: impl IntoIterator<Item = &'a super::model::Checkpoint>) -> Fingerprint {
+    checkpoints
+        .into_iter()
+        .map(|c| (c.id.clone(), (c.complete.is_complete(), c.files.iter().map(|f| (f.path.clone(), f.size)).collect())))
+        .collect()
+}
