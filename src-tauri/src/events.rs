@@ -68,6 +68,8 @@ pub fn core_event_name(e: &Event) -> Option<&'static str> {
         Event::TransferFinished { .. } => Some("transfer://finished"),
         Event::ObjectDone { .. } | Event::ObjectSkipped { .. } => None,
         Event::Notice { .. } => None,
+        Event::CheckpointDeleted { .. } => Some("checkpoint://deleted"),
+        Event::CleanupFinished { .. } => Some("checkpoint://cleanup-finished"),
     }
 }
 

@@ -2,7 +2,6 @@
 //! code documented in docs/exit-codes.md, and changes nothing in the bucket or on disk.
 
 use crate::common::*;
-use std::path::Path;
 
 /// A small local tree and a bucket holding one object: the "before" of every test here.
 struct Fixture {
@@ -12,7 +11,9 @@ struct Fixture {
 
 impl Fixture {
     fn new(b: &Backend, hint: &str) -> Fixture {
-        let bucket = b.new_bucket(hint);
+        Fixture::in_bucket(b, b.new_bucket(hint))
+    }
+    fn in_bucket(b: &Backend, bucket: String) -> Fixture {
         b.put_object(&bucket, "existing/obj.bin", pattern_bytes("obj", 100));
         let dir = scratch();
         write_tree(dir.path(), &[("src/a.txt", 10), ("src/b/c.bin", 20), ("dst/keep.txt", 5)]);
@@ -26,7 +27,14 @@ impl Fixture {
     }
     /// Nothing changed: the bucket holds its one object, the local tree its three files.
     fn assert_unchanged(&self, b: &Backend) {
-        assert_eq!(keys(b, &self.bucket, ""), vec!["existing/obj.bin"], "bucket changed");
+        self.assert_unchanged_but(b, &[]);
+    }
+    /// Like `assert_unchanged`, with `also` put into the bucket by the test itself.
+    fn assert_unchanged_but(&self, b: &Backend, also: &[&str]) {
+        let mut want: Vec<String> = also.iter().map(|k| k.to_string()).collect();
+        want.push("existing/obj.bin".into());
+        want.sort();
+        assert_eq!(keys(b, &self.bucket, ""), want, "bucket changed");
         assert_eq!(local_files(self.dir.path()), vec!["dst/keep.txt", "src/a.txt", "src/b/c.bin"], "local tree changed");
     }
 }
@@ -106,16 +114,20 @@ conformance! {
         // Garage only: moto grants everything to everyone by default. A read-only key is made
         // the operator's way (`garage key create` + `garage bucket allow --read`).
         let Some(_) = garage_admin(b.server()) else { return };
-        let f = Fixture::new(b, "readonly");
-        let name = format!("ro-{}", f.bucket);
-        let created = ok(garage_admin(b.server()).unwrap().args(["key", "create", &name]));
-        let info = stdout(&created);
+        let admin = |args: &[&str]| stdout(&ok(garage_admin(b.server()).unwrap().args(args)));
+        // A bucket made by the operator has a global name both keys can be allowed on (a bucket
+        // made through S3 is only an alias in its creator's namespace).
+        let bucket = format!("tk-garage-ro-{}", std::process::id());
+        admin(&["bucket", "create", &bucket]);
+        admin(&["bucket", "allow", "--read", "--write", "--owner", &bucket, "--key", b.access_key()]);
+        let f = Fixture::in_bucket(b, bucket);
+        let info = admin(&["key", "create", &format!("ro-{}", f.bucket)]);
         let field = |label: &str| info.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
             (k.trim() == label).then(|| v.trim().to_string())
         }).unwrap_or_else(|| panic!("no {label} in {info}"));
         let (id, secret) = (field("Key ID"), field("Secret key"));
-        ok(garage_admin(b.server()).unwrap().args(["bucket", "allow", "--read", &f.bucket, "--key", &id]));
+        admin(&["bucket", "allow", "--read", &f.bucket, "--key", &id]);
         let ro = || {
             let mut c = b.trainctl();
             c.env("AWS_ACCESS_KEY_ID", &id).env("AWS_SECRET_ACCESS_KEY", &secret);
@@ -125,7 +137,9 @@ conformance! {
         ok(ro().args(["s3", "ls", &s3(&f.bucket, "")]));
         // …writing is denied, for both engines.
         for engine in ENGINES {
-            refused(ro().args(["s3", "upload"]).arg(f.src()).arg(s3(&f.bucket, "p/")).args(["--recursive", "--engine", engine]), 23);
+            let out = refused(ro().args(["s3", "upload"]).arg(f.src()).arg(s3(&f.bucket, "p/")).args(["--recursive", "--engine", engine]), 23);
+            // Each item's failure is listed too, even without a terminal.
+            assert_eq!(stderr(&out).lines().filter(|l| l.starts_with("failed: ")).count(), 2, "engine {engine}\n{}", stderr(&out));
         }
         refused(ro().args(["s3", "sync"]).arg(f.src()).arg(s3(&f.bucket, "existing/"))
             .args(["--direction", "up", "--delete", "--yes", "--engine", "native"]), 23);
@@ -144,6 +158,7 @@ conformance! {
     fn a_file_where_a_directory_is_expected_exits_14(b: &Backend) {
         let f = Fixture::new(b, "kind");
         let file = f.src().join("a.txt");
+        let before = std::fs::read(&file).unwrap();
         refused(b.trainctl().args(["s3", "download", &s3(&f.bucket, "existing/")]).arg(&file).arg("--recursive"), 14);
         refused(b.trainctl().args(["s3", "sync"]).arg(&file).arg(s3(&f.bucket, "existing/")).args(["--direction", "up"]), 14);
         refused(b.trainctl().args(["s3", "sync"]).arg(&file).arg(s3(&f.bucket, "existing/")).args(["--direction", "down"]), 14);
@@ -151,7 +166,7 @@ conformance! {
         refused(b.trainctl().args(["s3", "upload"]).arg(f.src()).arg(s3(&f.bucket, "p/")), 14);
         // One object into a path whose parent is a file.
         refused(b.trainctl().args(["s3", "download", &s3(&f.bucket, "existing/obj.bin")]).arg(file.join("obj.bin")), 14);
-        assert_eq!(std::fs::read(&file).unwrap(), pattern_bytes_file(&f.src(), "a.txt", 10));
+        assert_eq!(std::fs::read(&file).unwrap(), before);
         f.assert_unchanged(b);
     }
 
@@ -175,12 +190,48 @@ conformance! {
         refused(b.trainctl().args(["profile", "test", "no-such-profile"]), 12);
         f.assert_unchanged(b);
     }
+
+    fn a_full_disk_during_download_exits_16_and_leaves_no_partial_file(b: &Backend) {
+        let f = Fixture::new(b, "diskfull");
+        b.put_object(&f.bucket, "big/3mib.bin", pattern_bytes("3mib", 3 << 20));
+        for engine in ENGINES {
+            // A 1 MiB tmpfs is a disk that fills up; mounting one needs root (skipped otherwise).
+            let Some(disk) = SmallDisk::mount() else {
+                eprintln!("skipping the disk-full check: cannot mount a tmpfs (not root?)");
+                return;
+            };
+            let out = refused(b.trainctl().args(["s3", "download", &s3(&f.bucket, "big/")]).arg(disk.path())
+                .args(["--recursive", "--engine", engine]), 16);
+            let left = local_files(disk.path());
+            assert!(left.is_empty(), "engine {engine}: partial files left: {left:?}\n{}", stderr(&out));
+        }
+        f.assert_unchanged_but(b, &["big/3mib.bin"]);
+    }
 }
 
-/// What `write_tree` wrote for `rel` under `root` (its bytes are a function of the path).
-fn pattern_bytes_file(root: &Path, rel: &str, size: u64) -> Vec<u8> {
-    let tmp = scratch();
-    write_tree(tmp.path(), &[(rel, size)]);
-    let _ = root;
-    std::fs::read(tmp.path().join(rel)).unwrap()
+/// A 1 MiB tmpfs mounted on a scratch directory, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount() -> Option<SmallDisk> {
+        let dir = scratch();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "trainctl-test-full"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then_some(SmallDisk { dir })
+    }
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.dir.path()).status();
+    }
 }

@@ -4,8 +4,11 @@
 #[macro_use]
 mod common;
 
+mod checkpoint;
 mod smoke;
 mod transfers;
 mod safety;
 mod sync;
 mod bad_input;
+mod interrupt;
+mod profile;

@@ -95,12 +95,22 @@ conformance! {
         let big = big_file();
         for engine in ENGINES {
             let key = format!("{engine}/big.bin");
-            upload(b, engine, big, &s3(&bucket, &key), &[]);
+            let up = upload(b, engine, big, &s3(&bucket, &key), &[]);
             assert_eq!(b.list_objects(&bucket, &key), vec![(key.clone(), 110 * 1024 * 1024)]);
             let dst = scratch();
             let out = dst.path().join("big.bin");
-            download(b, engine, &s3(&bucket, &key), &out, &[]);
+            let down = download(b, engine, &s3(&bucket, &key), &out, &[]);
             assert_same_file(big, &out);
+            // One big file shows moving bytes, not 0% then 100%.
+            for run in [&up, &down] {
+                let total = 110 * 1024 * 1024;
+                let mid: std::collections::BTreeSet<u64> = json_lines(run).iter()
+                    .filter(|v| v["event"] == "progress")
+                    .filter_map(|v| v["bytes_done"].as_u64())
+                    .filter(|&n| n > 0 && n < total)
+                    .collect();
+                assert!(mid.len() >= 2, "engine {engine}: progress did not move within the file: {mid:?}");
+            }
         }
     }
 
@@ -205,5 +215,16 @@ conformance! {
             .arg(s3(&bucket, "forced/")).args(["--recursive", "--engine", "s5cmd"]), 30);
         assert_error_shape(&out);
         assert!(keys(b, &bucket, "forced/").is_empty());
+
+        // An s5cmd that is there but not executable is "missing" too.
+        let not_exec = dir.path().join("s5cmd");
+        std::fs::write(&not_exec, "#!/bin/sh\nexit 0\n").unwrap();
+        let out = fails_with(without_s5cmd(&mut b.trainctl()).env("TRAINCTL_S5CMD", &not_exec).args(["s3", "upload"]).arg(&src)
+            .arg(s3(&bucket, "forced/")).args(["--recursive", "--engine", "s5cmd"]), 30);
+        assert_error_shape(&out);
+        assert!(keys(b, &bucket, "forced/").is_empty());
+        ok(without_s5cmd(&mut b.trainctl()).env("TRAINCTL_S5CMD", &not_exec).args(["s3", "upload"]).arg(&src)
+            .arg(s3(&bucket, "auto2/")).arg("--recursive"));
+        assert_eq!(keys(b, &bucket, "auto2/"), tree_keys("auto2/"));
     }
 }

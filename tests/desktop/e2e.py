@@ -91,6 +91,9 @@ def isolated_env(work):
         AWS_CONFIG_FILE=os.path.join(work, "no-aws-config"),
         AWS_SHARED_CREDENTIALS_FILE=os.path.join(work, "no-aws-credentials"),
         AWS_EC2_METADATA_DISABLED="true",
+        # Xvfb has no GPU: WebKitGTK's DMA-BUF renderer / accelerated compositing crash the app
+        # under WebDriver screenshots; software rendering is stable.
+        WEBKIT_DISABLE_DMABUF_RENDERER="1",
         # Test-only: the OS keychain is an in-memory store of the app process (no Secret Service here).
         TRAINCTL_KEYRING_MOCK="1",
         # Test-only: the Download folder picker answers with this folder (src-tauri/src/e2e.rs).

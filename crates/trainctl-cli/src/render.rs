@@ -53,11 +53,12 @@ impl Renderer {
         .clone()
     }
 
-    /// Prints a line without tearing the bar.
+    /// Prints a line without tearing the bar. A hidden bar (stderr is not a terminal) drops
+    /// `println`, so the line then goes straight to stderr: failures must never vanish.
     fn line(&self, s: &str) {
         match &*self.bar.lock().unwrap() {
-            Some(bar) => bar.println(s),
-            None => eprintln!("{s}"),
+            Some(bar) if !bar.is_hidden() => bar.println(s),
+            _ => eprintln!("{s}"),
         }
     }
 
@@ -98,6 +99,8 @@ impl Sink for Renderer {
                 Event::ObjectSkipped { key, reason, .. } => tracing::debug!("skipped: {key}: {reason}"),
                 Event::Notice { message } => self.line(&message),
                 Event::TransferFinished { .. } => self.finish(),
+                Event::CheckpointDeleted { id, bytes, .. } => self.line(&format!("deleted {id} ({})", crate::render::bytes(bytes))),
+                Event::CleanupFinished { .. } => self.finish(),
             },
         }
     }

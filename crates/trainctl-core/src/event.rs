@@ -50,6 +50,11 @@ pub enum Event {
     ObjectFailed { job: JobId, key: String, error: ErrorInfo },
     /// A job ended (successfully or not); `failed` > 0 means a partial result.
     TransferFinished { job: JobId, objects_done: u64, objects_failed: u64, objects_skipped: u64, bytes_done: u64, seconds: f64 },
+    /// A checkpoint of a cleanup plan was deleted completely (all its objects or files).
+    CheckpointDeleted { id: String, objects: u64, bytes: u64 },
+    /// A cleanup apply ended; `objects_failed` > 0 means some deletions were refused or failed
+    /// (each was reported as [`Event::ObjectFailed`]).
+    CleanupFinished { checkpoints_deleted: u64, objects_deleted: u64, objects_failed: u64, bytes_reclaimed: u64, seconds: f64 },
     /// Something the user should know that is not an error (a fallback engine, a retry...).
     Notice { message: String },
 }

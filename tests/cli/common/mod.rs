@@ -108,7 +108,14 @@ pub fn trainctl_with(server: &S3Server, endpoint_url: &str, home: &Path) -> Comm
 fn new_home() -> tempfile::TempDir {
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-homes");
     std::fs::create_dir_all(&root).expect("create cli-homes dir");
-    tempfile::Builder::new().prefix("home-").tempdir_in(root).expect("create test HOME")
+    let home = tempfile::Builder::new().prefix("home-").tempdir_in(root).expect("create test HOME");
+    // Empty AWS files, as after `aws configure` with nothing in it: the SDK warns on stderr
+    // about AWS_CONFIG_FILE pointing at a missing file, which would clutter error assertions.
+    std::fs::create_dir_all(home.path().join(".aws")).expect("create ~/.aws");
+    for f in ["config", "credentials"] {
+        std::fs::write(home.path().join(".aws").join(f), "").expect("write ~/.aws file");
+    }
+    home
 }
 
 /// A scratch directory for local trees, removed when dropped.

@@ -1,5 +1,6 @@
 //! Subcommands. Each module parses its flags into a plain struct and calls the core.
 
+pub mod checkpoint;
 pub mod demo;
 pub mod profile;
 pub mod s3;
@@ -15,6 +16,9 @@ pub enum Command {
     /// Move and list data on S3: upload, download, sync, ls
     #[command(subcommand)]
     S3(s3::S3Cmd),
+    /// Find checkpoints in a directory or on S3 and clean them up by a retention policy
+    #[command(subcommand)]
+    Checkpoint(checkpoint::CheckpointCmd),
     /// Serve a local demo S3 endpoint with a seeded training layout (no credentials needed)
     Demo(demo::DemoArgs),
 }
@@ -24,6 +28,7 @@ pub async fn run(cmd: Command, globals: &Globals) -> Result<i32> {
     match cmd {
         Command::Profile(c) => profile::run(c, globals).await,
         Command::S3(c) => s3::run(c, globals).await,
+        Command::Checkpoint(c) => checkpoint::run(c, globals).await,
         Command::Demo(a) => demo::run(a, globals).await,
     }
 }

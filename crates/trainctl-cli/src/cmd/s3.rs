@@ -22,6 +22,9 @@ pub enum S3Cmd {
     Sync(SyncArgs),
     /// List buckets (s3://), prefixes and objects
     Ls(LsArgs),
+    /// Delete old checkpoints under a prefix by a retention policy (plan shown first):
+    /// trainctl s3 cleanup s3://bucket/runs/ --keep-last-n 10
+    Cleanup(super::checkpoint::S3CleanupArgs),
 }
 
 /// Flags shared by the verbs that move bytes.
@@ -125,6 +128,7 @@ pub async fn run(cmd: S3Cmd, g: &Globals) -> Result<i32> {
         S3Cmd::Download(a) => download(a, g).await,
         S3Cmd::Sync(a) => sync(a, g).await,
         S3Cmd::Ls(a) => ls(a, g).await,
+        S3Cmd::Cleanup(a) => super::checkpoint::s3_cleanup(a, g).await,
     }
 }
 
@@ -277,9 +281,33 @@ async fn execute(conn: &Connection, job: TransferJob, e: &EngineArgs, verify: bo
         Mode::Quiet => {}
     }
     if failed > 0 {
+        if outcome.done == 0 && job.rejected.is_empty() {
+            if let Some(e) = whole_job_error(&job, &outcome.failed) {
+                return Err(e);
+            }
+        }
         return Err(Error::Partial { failed, total: failed + outcome.done });
     }
     Ok(0)
+}
+
+/// When nothing completed and every item failed for the same job-wide reason (no permission,
+/// wrong key or secret, no bucket, disk full), that reason is the error and its exit code, not
+/// "partial" (3), which promises that the rest completed.
+fn whole_job_error(job: &TransferJob, failed: &[(String, trainctl_core::error::ErrorInfo)]) -> Option<Error> {
+    let bucket = job.bucket.as_str();
+    let code = failed.first()?.1.code.as_str();
+    if failed.iter().any(|(_, e)| e.code != code) {
+        return None;
+    }
+    match code {
+        "access_denied" => Some(Error::AccessDenied(format!("s3://{bucket} ({} of {} items)", failed.len(), failed.len()))),
+        "bad_secret" => Some(Error::BadSecret),
+        "bad_access_key" => Some(Error::BadAccessKey),
+        "no_such_bucket" => Some(Error::NoSuchBucket(bucket.to_string())),
+        "disk_full" => job.local_root.clone().map(Error::DiskFull),
+        _ => None,
+    }
 }
 
 fn print_plan(job: &TransferJob, mode: Mode) {
@@ -320,7 +348,8 @@ async fn ls(a: LsArgs, g: &Globals) -> Result<i32> {
         }
         return Ok(0);
     };
-    list::check_bucket(&conn, &url.bucket).await?;
+    // No HeadBucket first: its answer has no body, so a wrong secret would look like "access
+    // denied". The first ListObjectsV2 page reports a missing bucket or bad credentials by code.
     let delimiter = if a.recursive { None } else { Some("/") };
     let mut stream = Box::pin(list::list_objects(&conn, &url.bucket, &url.key, delimiter));
     let (mut count, mut bytes) = (0u64, 0u64);

@@ -173,17 +173,23 @@ fn named_dir(prefix: &str) -> Option<(Layout, u64)> {
         .find_map(|(re, layout)| re.captures(name).and_then(|c| c[1].parse().ok()).map(|step| (layout, step)))
 }
 
-/// A directory recognised by what it holds (DCP files, a `_SUCCESS` marker, shards in a
-/// numbered directory).
+/// A directory recognised by what it holds (DCP files; a `_SUCCESS` marker or shards in a
+/// directory named like a step).
 fn content_dir(prefix: &str, tree: &Tree) -> Option<Layout> {
     if tree.has(prefix, ".metadata") || tree.any(prefix, |n| n.ends_with(".distcp")) {
         return Some(Layout::TorchDcp);
     }
-    if tree.has(prefix, "_SUCCESS") {
+    if tree.has(prefix, "_SUCCESS") && step_like(dir_name(prefix)) {
         return Some(Layout::SuccessMarker);
     }
-    let numbered = dir_name(prefix).chars().any(|c| c.is_ascii_digit());
-    (numbered && tree.any(prefix, |n| shard_file().is_match(n))).then_some(Layout::ShardedSafetensors)
+    (step_like(dir_name(prefix)) && tree.any(prefix, |n| shard_file().is_match(n))).then_some(Layout::ShardedSafetensors)
+}
+
+/// A directory name that is a step number (`step_1000`, `ckpt-5`, `000300`), not merely one with
+/// a digit in it (`exp1`, `llama2-7b`: an experiment holding a final export must not be rotated).
+fn step_like(name: &str) -> bool {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(&R, r"(?i)^(step|ckpt|checkpoint|iter|iteration|epoch|global_step)?[_-]?\d+$").is_match(name)
 }
 
 /// `step_100` → `step_#`: siblings with the same shape are the same kind of checkpoint.
@@ -342,13 +348,12 @@ fn missing_shards(dir: &str, names: &[String], fetch: Fetch) -> Vec<String> {
 
 /// Shard names implied by `-0000x-of-0000y`: all of 1..=y, zero-padded like the ones present.
 fn expected_by_count(names: &[String]) -> HashSet<String> {
+    let series: HashSet<(String, usize, String)> =
+        names.iter().filter_map(|n| shard_file().captures(n)).map(|c| (c[1].to_string(), c[2].len(), c[3].to_string())).collect();
     let mut out = HashSet::new();
-    for n in names {
-        if let Some(c) = shard_file().captures(n) {
-            let (stem, width, total) = (&c[1], c[2].len(), &c[3]);
-            let y: u64 = total.parse().unwrap_or(0);
-            out.extend((1..=y).map(|i| format!("{stem}-{i:0width$}-of-{total}.safetensors")));
-        }
+    for (stem, width, total) in series {
+        let y: u64 = total.parse().unwrap_or(0);
+        out.extend((1..=y).map(|i| format!("{stem}-{i:0width$}-of-{total}.safetensors")));
     }
     out
 }
@@ -372,6 +377,7 @@ fn file_checkpoints(loose: &[&FileEntry], fetch: Fetch) -> Vec<Checkpoint> {
     }
     for ((dir, stem), files) in groups {
         let mut c = checkpoint(format!("{dir}{stem}-*.safetensors"), Layout::ShardedSafetensors, files);
+        c.framework_keep = Some("a sharded model export without a step number; retention does not rotate it".into());
         let names: Vec<String> = c.files.iter().map(|f| file_name(&f.path).to_string()).collect();
         let missing = missing_shards(&dir, &names, fetch);
         c.complete = evidence(missing.is_empty() && names.iter().any(|n| shard_file().is_match(n)), &format!("missing shard(s): {}", missing.join(", ")));
@@ -508,3 +514,7 @@ fn into_runs(checkpoints: Vec<Checkpoint>) -> Vec<Run> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "detect_tests.rs"]
+mod tests;

@@ -112,12 +112,17 @@ pub fn plan_retention(run: &Run, policy: &Policy, now: i64) -> Result<Plan> {
     ordered.sort_by(|a, b| a.order_key().cmp(&b.order_key()).then_with(|| a.id.cmp(&b.id)));
     let complete: Vec<&Checkpoint> = ordered.iter().copied().filter(|c| c.complete.is_complete()).collect();
     let newest = complete.last().map(|c| c.id.clone());
-    let last_n: BTreeSet<&str> = complete.iter().rev().take(policy.keep_last_n.unwrap_or(0)).map(|c| c.id.as_str()).collect();
+    let numbered_run = ordered.iter().any(|c| is_numbered(c));
+    let orderable = complete.iter().filter(|c| !numbered_run || is_numbered(c));
+    let last_n: BTreeSet<&str> = orderable.rev().take(policy.keep_last_n.unwrap_or(0)).map(|c| c.id.as_str()).collect();
     let best = best_ids(&complete, policy.keep_best.as_ref());
     let items: Vec<PlanItem> = ordered
         .into_iter()
         .map(|c| {
-            let reasons = keep_reasons(c, policy, now, newest.as_deref(), &last_n, &best);
+            let mut reasons = keep_reasons(c, policy, now, newest.as_deref(), &last_n, &best);
+            if numbered_run && !is_numbered(c) && policy.keep_last_n.is_some() && c.complete.is_complete() {
+                reasons.push("no step or epoch to place it among the numbered checkpoints; kept to be safe".into());
+            }
             let action = if reasons.is_empty() { Action::Delete } else { Action::Keep };
             let reasons = if reasons.is_empty() { delete_reasons(c, policy) } else { reasons };
             PlanItem { checkpoint: c.clone(), action, reasons }
@@ -125,6 +130,11 @@ pub fn plan_retention(run: &Run, policy: &Policy, now: i64) -> Result<Plan> {
         .collect();
     let bytes_reclaimed = items.iter().filter(|i| i.action == Action::Delete).map(|i| i.checkpoint.bytes).sum();
     Ok(Plan { run: run.name.clone(), items, bytes_reclaimed })
+}
+
+/// Has a step or epoch number, so "newest" means something for it.
+fn is_numbered(c: &Checkpoint) -> bool {
+    c.step.is_some() || c.epoch.is_some()
 }
 
 /// Ids of the best `k` complete checkpoints that carry the metric.
@@ -195,3 +205,7 @@ fn delete_reasons(c: &Checkpoint, p: &Policy) -> Vec<String> {
     }
     r
 }
+
+#[cfg(test)]
+#[path = "policy_tests.rs"]
+mod tests;

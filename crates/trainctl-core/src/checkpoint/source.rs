@@ -73,7 +73,7 @@ pub async fn discover(loc: &Location, conn: Option<&Connection>, opts: &DetectOp
     };
     let fetch = |p: &str| contents.get(p).cloned();
     let runs = detect::detect(&entries, opts, &fetch);
-    let pins = contents.get(PINS_FILE).map(|b| parse_pins(b)).transpose()?.unwrap_or_default();
+    let pins = contents.get(PINS_FILE).map(|b| super::pins::parse_pins(b)).transpose()?.unwrap_or_default();
     Ok(Discovery { location: loc.clone(), entries, runs, pins })
 }
 
@@ -170,24 +170,6 @@ async fn get_small(conn: &Connection, bucket: &str, key: &str) -> Result<Vec<u8>
     let out = conn.client.get_object().bucket(bucket).key(key).send().await.or_s3(&ctx)?;
     let body = out.body.collect().await.map_err(|e| Error::S3 { code: "ReadBody".into(), message: e.to_string() })?;
     Ok(body.into_bytes().to_vec())
-}
-
-/// `.trainctl-pins.json`: `{"pins": ["run1/checkpoint-100/", …]}`.
-pub fn parse_pins(bytes: &[u8]) -> Result<BTreeSet<String>> {
-    #[derive(serde::Deserialize)]
-    struct Pins {
-        pins: BTreeSet<String>,
-    }
-    serde_json::from_slice::<Pins>(bytes)
-        .map(|p| p.pins)
-        .map_err(|e| Error::ConfigCorrupt { path: PathBuf::from(PINS_FILE), reason: e.to_string() })
-}
-
-/// The pins file's contents for a set of ids.
-pub fn render_pins(pins: &BTreeSet<String>) -> Vec<u8> {
-    let mut v = serde_json::to_vec_pretty(&serde_json::json!({ "pins": pins })).unwrap_or_default();
-    v.push(b'\n');
-    v
 }
 
 /// What the plan depends on: each checkpoint's id, completeness and files (path, size). Apply

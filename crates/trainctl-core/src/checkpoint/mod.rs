@@ -1,0 +1,19 @@
+//! Checkpoints: discovery in real training layouts, retention plans, and deletion from a plan.
+//!
+//! Why a module of its own: no other tool knows what a checkpoint is. s5cmd sees keys, each
+//! framework sees only its own files. Here one detector reads local walks and S3 listings alike
+//! ([`detect`]), a policy turns runs into an explained plan ([`policy`]), and apply deletes exactly
+//! that plan, refusing when the listing changed since ([`apply`]).
+
+pub mod apply;
+pub mod detect;
+pub mod model;
+pub mod pins;
+pub mod policy;
+pub mod source;
+
+pub use apply::{apply, enforce, ApplyOutcome, Enforced};
+pub use detect::{compile_pattern, detect, DetectOptions};
+pub use model::{Checkpoint, Completeness, FileEntry, Layout, Run};
+pub use policy::{plan_all, plan_retention, Action, KeepBest, Mode, Plan, PlanItem, Policy};
+pub use source::{discover, Discovery, Location};
