@@ -118,10 +118,10 @@ fn main() {
                         let tag = format!("{}-{}-{}-{}-{r}", w.name, net.replace(' ', ""), tool.slug(), dir);
                         let s = if dir == "upload" {
                             let dest = format!("s3://{bucket}/up/{tag}/");
-                            run_tool(&setup, tool, &endpoint, &src, &dest, true)
+                            run_tool(&setup, tool, w, &endpoint, &src, &dest, true)
                         } else {
                             let out = setup.work.path().join(format!("dl-{tag}"));
-                            let s = run_tool(&setup, tool, &endpoint, &out, &canonical, false);
+                            let s = run_tool(&setup, tool, w, &endpoint, &out, &canonical, false);
                             let _ = std::fs::remove_dir_all(&out);
                             s
                         };
@@ -187,7 +187,7 @@ fn s5cmd_cmd(setup: &Setup, endpoint: &str) -> Command {
     c
 }
 
-fn run_tool(setup: &Setup, tool: Tool, endpoint: &str, local: &Path, url: &str, upload: bool) -> Sample {
+fn run_tool(setup: &Setup, tool: Tool, w: &Workload, endpoint: &str, local: &Path, url: &str, upload: bool) -> Sample {
     let local_s = local.display().to_string();
     let mut cmd = match tool {
         Tool::TrainctlS5cmd | Tool::TrainctlNative => {
@@ -206,7 +206,9 @@ fn run_tool(setup: &Setup, tool: Tool, endpoint: &str, local: &Path, url: &str, 
         }
         Tool::S5cmd => {
             let mut c = s5cmd_cmd(setup, endpoint);
-            let part = ["--concurrency", "5", "--part-size", &PART_MIB.to_string()].map(String::from);
+            // The same per-file part concurrency trainctl's s5cmd engine passes (jobs's
+            // concurrency shared among its multipart files, at least 2): equal settings.
+            let part = ["--concurrency".to_string(), part_concurrency(w).to_string(), "--part-size".to_string(), PART_MIB.to_string()];
             if upload {
                 c.arg("cp").args(&part).args([format!("{local_s}/*"), url.to_string()]);
             } else {
@@ -227,6 +229,11 @@ fn run_tool(setup: &Setup, tool: Tool, endpoint: &str, local: &Path, url: &str, 
         }
     };
     measure(&mut cmd)
+}
+
+fn part_concurrency(w: &Workload) -> usize {
+    let large = if w.size > PART_MIB << 20 { w.files } else { 0 };
+    (WORKERS / large.max(1)).clamp(2, WORKERS)
 }
 
 /// Runs a command and reads wall time, CPU and peak RSS of its process tree from wait4.
@@ -266,7 +273,7 @@ fn header(setup: &Setup, quick: bool, repeat: usize) -> String {
     let aws = Command::new("aws").arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string() + &String::from_utf8_lossy(&o.stderr).trim().to_string()).unwrap_or_default();
     format!(
         "## Transfer benchmark ({})\n\nGarage 2.5.0 single node on loopback; {} cores; s5cmd {s5}; {aws}; workers {WORKERS}, part size {PART_MIB} MiB, \
-         s5cmd per-file concurrency 5; median of {repeat} run(s). CPU = user+sys of the whole process tree \
+         s5cmd per-file part concurrency as trainctl passes it (16 ÷ multipart files, ≥ 2); median of {repeat} run(s). CPU = user+sys of the whole process tree \
          (trainctl's includes its s5cmd child); RSS = peak of the tree; \"self\" = the trainctl process alone.\n\n",
         if quick { "quick sizes" } else { "full sizes" },
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),

@@ -25,7 +25,10 @@ fn main() {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("TRAINCTL_LOG")).with_writer(std::io::stderr).init();
     let demo_flag = std::env::args().skip(1).any(|a| a == "--demo");
     let builder = tauri::Builder::default()
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| tray::show_main(app)))
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            tracing::info!("another launch ({argv:?}): showing this window instead");
+            tray::show_main(app)
+        }))
         .plugin(tauri_plugin_notification::init());
     let builder = match e2e::download_dir() {
         Some(_) => builder.plugin(e2e::folder_picker()),
@@ -78,8 +81,13 @@ fn main() {
                 }
             }
         })
-        .run(tauri::generate_context!())
-        .expect("error while running the trainctl desktop app");
+        .build(tauri::generate_context!())
+        .expect("error while building the trainctl desktop app")
+        .run(|_app, event| {
+            if let tauri::RunEvent::Exit = event {
+                tracing::info!("exiting");
+            }
+        });
 }
 
 /// Closing the window with transfers running: keep going in the tray, or cancel and quit.

@@ -115,6 +115,7 @@ conformance! {
         proxy.reset_counters();
         let out = ok(&mut upload());
         let sent = proxy.bytes_upstream();
+        eprintln!("resumed upload sent {sent} of {SIZE} bytes");
         assert!(sent < SIZE - 10 * MIB, "the rerun sent {sent} bytes of a {SIZE}-byte file: it did not resume\n{}", stdout(&out));
         assert_eq!(b.list_objects(&bucket, "run/"), vec![("run/ckpt.bin".to_string(), SIZE)]);
         assert!(b.get_object(&bucket, "run/ckpt.bin") == std::fs::read(&file).unwrap(), "resumed object differs");

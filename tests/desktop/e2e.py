@@ -91,11 +91,9 @@ def isolated_env(work):
         AWS_CONFIG_FILE=os.path.join(work, "no-aws-config"),
         AWS_SHARED_CREDENTIALS_FILE=os.path.join(work, "no-aws-credentials"),
         AWS_EC2_METADATA_DISABLED="true",
-        # Xvfb has no GPU: WebKitGTK's DMA-BUF renderer / accelerated compositing crash the app
-        # under WebDriver screenshots; software rendering is stable.
-        WEBKIT_DISABLE_DMABUF_RENDERER="1",
         # Test-only: the OS keychain is an in-memory store of the app process (no Secret Service here).
         TRAINCTL_KEYRING_MOCK="1",
+        TRAINCTL_LOG="info,s3s=off",
         # Test-only: the Download folder picker answers with this folder (src-tauri/src/e2e.rs).
         TRAINCTL_E2E_DOWNLOAD_DIR=os.path.join(work, "downloads"),
     )
@@ -115,9 +113,11 @@ def seed_moto(endpoint):
 
 
 def shot(s, name):
-    time.sleep(0.6)  # let transitions settle
+    time.sleep(1.5)  # let transitions settle and the X framebuffer catch up
     path = os.path.join(SHOTS, f"app-{name}.png")
-    s.screenshot(path)
+    # An X-level grab of the window area: WebKitWebDriver's screenshot command intermittently
+    # takes the app down under Xvfb (no GPU), an X grab never touches the web process.
+    subprocess.run(["import", "-window", "root", "-crop", "1200x760+0+0", "+repage", path], check=True, timeout=30)
     log(f"screenshot {os.path.relpath(path, ROOT)}")
 
 
