@@ -48,6 +48,7 @@ run: build
 bench: setup
 	@if [ -x benches/run.sh ]; then exec benches/run.sh; else echo "benches/run.sh not present yet"; fi
 
-## package: build distributable artifacts (placeholder until the desktop issue)
+## package: the desktop .deb (app + `trainctl` CLI + s5cmd sidecars, desktop entry, icons)
 package: setup
-	@echo "==> [package] not implemented yet: desktop packaging comes with the Tauri issue"
+	@echo "==> [package] scripts/package-deb.sh (tauri build --bundles deb; not part of make test)"
+	@scripts/package-deb.sh

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
-use trainctl_testkit::{start_garage, FaultProxy, S3Server};
+use trainctl_testkit::{start_garage, S3Server};
 
 /// One workload: how many files of what size.
 #[derive(Clone, Copy)]
@@ -38,6 +38,8 @@ struct Sample {
 enum Tool {
     TrainctlS5cmd,
     TrainctlNative,
+    /// Downloads only: the s5cmd engine checking sizes but not MD5s, to show what verification costs.
+    TrainctlSizeOnly,
     S5cmd,
     Aws,
 }
@@ -47,6 +49,7 @@ impl Tool {
         match self {
             Tool::TrainctlS5cmd => "trainctl (s5cmd)",
             Tool::TrainctlNative => "trainctl --engine native",
+            Tool::TrainctlSizeOnly => "trainctl (s5cmd) --size-only",
             Tool::S5cmd => "s5cmd",
             Tool::Aws => "aws s3 cp",
         }
@@ -55,13 +58,14 @@ impl Tool {
         match self {
             Tool::TrainctlS5cmd => "tc-s5",
             Tool::TrainctlNative => "tc-native",
+            Tool::TrainctlSizeOnly => "tc-sizeonly",
             Tool::S5cmd => "s5cmd",
             Tool::Aws => "aws",
         }
     }
 }
 
-const TOOLS: [Tool; 4] = [Tool::TrainctlS5cmd, Tool::TrainctlNative, Tool::S5cmd, Tool::Aws];
+const TOOLS: [Tool; 5] = [Tool::TrainctlS5cmd, Tool::TrainctlSizeOnly, Tool::TrainctlNative, Tool::S5cmd, Tool::Aws];
 /// Equal worker settings for every tool: objects in flight and parts per object.
 const WORKERS: usize = 16;
 const PART_MIB: u64 = 32;
@@ -104,15 +108,11 @@ fn main() {
         let status = s5cmd_cmd(&setup, &setup.server.endpoint_url()).args(["cp", &format!("{}/*", src.display()), &canonical]).status().expect("s5cmd");
         assert!(status.success(), "seeding {canonical} failed");
         for &(net, rtt) in &networks {
-            let proxy = (rtt > 0).then(|| {
-                let p = FaultProxy::start(setup.server.socket_addr()).expect("proxy");
-                p.set_rtt(std::time::Duration::from_millis(rtt));
-                p
-            });
-            let endpoint = proxy.as_ref().map(|p| p.url()).unwrap_or_else(|| setup.server.endpoint_url());
+            let proxy = (rtt > 0).then(|| ProxyProcess::start(setup.server.socket_addr(), rtt));
+            let endpoint = proxy.as_ref().map(|p| p.url.clone()).unwrap_or_else(|| setup.server.endpoint_url());
             for dir in ["upload", "download"] {
                 let mut rows = Vec::new();
-                for tool in TOOLS {
+                for tool in TOOLS.into_iter().filter(|t| dir == "download" || *t != Tool::TrainctlSizeOnly) {
                     let mut samples = Vec::new();
                     for r in 0..repeat {
                         let tag = format!("{}-{}-{}-{}-{r}", w.name, net.replace(' ', ""), tool.slug(), dir);
@@ -190,7 +190,7 @@ fn s5cmd_cmd(setup: &Setup, endpoint: &str) -> Command {
 fn run_tool(setup: &Setup, tool: Tool, w: &Workload, endpoint: &str, local: &Path, url: &str, upload: bool) -> Sample {
     let local_s = local.display().to_string();
     let mut cmd = match tool {
-        Tool::TrainctlS5cmd | Tool::TrainctlNative => {
+        Tool::TrainctlS5cmd | Tool::TrainctlNative | Tool::TrainctlSizeOnly => {
             let mut c = Command::new(&setup.trainctl);
             env_for(setup, &mut c);
             c.env("TRAINCTL_REPORT_RUSAGE", "1").env("TRAINCTL_S5CMD", &setup.s5cmd);
@@ -200,7 +200,10 @@ fn run_tool(setup: &Setup, tool: Tool, w: &Workload, endpoint: &str, local: &Pat
             } else {
                 c.args(["download", url, &local_s, "--recursive"]);
             }
-            let engine = if tool == Tool::TrainctlS5cmd { "s5cmd" } else { "native" };
+            let engine = if tool == Tool::TrainctlNative { "native" } else { "s5cmd" };
+            if tool == Tool::TrainctlSizeOnly {
+                c.arg("--size-only");
+            }
             c.args(["--engine", engine, "--concurrency", &WORKERS.to_string(), "--part-size", &PART_MIB.to_string()]);
             c
         }
@@ -234,6 +237,35 @@ fn run_tool(setup: &Setup, tool: Tool, w: &Workload, endpoint: &str, local: &Pat
 fn part_concurrency(w: &Workload) -> usize {
     let large = if w.size > PART_MIB << 20 { w.files } else { 0 };
     (WORKERS / large.max(1)).clamp(2, WORKERS)
+}
+
+/// The testkit's latency proxy as a separate process, so its buffers do not inflate the
+/// bench process — whose RSS at spawn time would otherwise count in every child's peak RSS.
+struct ProxyProcess {
+    child: std::process::Child,
+    url: String,
+}
+
+impl ProxyProcess {
+    fn start(upstream: std::net::SocketAddr, rtt_ms: u64) -> ProxyProcess {
+        let bin = std::env::current_exe().unwrap().with_file_name("trainctl-proxy");
+        let mut child = Command::new(&bin)
+            .args(["--upstream", &upstream.to_string(), "--rtt-ms", &rtt_ms.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e} (cargo build --release -p trainctl-testkit)", bin.display()));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let addr = line.trim().rsplit(' ').next().unwrap().to_string();
+        ProxyProcess { child, url: format!("http://{addr}") }
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Runs a command and reads wall time, CPU and peak RSS of its process tree from wait4.
@@ -296,10 +328,14 @@ fn table(w: &Workload, net: &str, dir: &str, rows: &[(Tool, Sample)]) -> String 
         ));
     }
     out.push_str(&format!(
-        "\nratios: trainctl/s5cmd **{:.2}** (target ≤ 1.05) · native/s5cmd **{:.2}** (≤ 1.10) · aws/trainctl **{:.2}**\n\n",
+        "\nratios: trainctl/s5cmd **{:.2}** (target ≤ 1.05) · native/s5cmd **{:.2}** (≤ 1.10) · aws/trainctl **{:.2}**",
         tc.wall / s5.wall,
         nat.wall / s5.wall,
         aws.wall / tc.wall
     ));
+    if let Some((_, so)) = rows.iter().find(|(t, _)| *t == Tool::TrainctlSizeOnly) {
+        out.push_str(&format!(" · trainctl --size-only/s5cmd **{:.2}**", so.wall / s5.wall));
+    }
+    out.push_str("\n\n");
     out
 }

@@ -126,10 +126,10 @@ fn popup_for(state: &AppState, ev: &ShellEvent) -> Option<Popup> {
             let what = verb(r.direction);
             let place = place(&r);
             if r.objects_failed > 0 {
-                let body = format!("{}: {} objects failed, {} done ({}) {place}", r.label, r.objects_failed, r.objects_done, human_bytes(r.bytes_done));
+                let body = format!("{}: {} failed, {} done ({}) {place}", r.label, plural(r.objects_failed, "object"), r.objects_done, human_bytes(r.bytes_done));
                 return Some((NotificationLevel::Warning, format!("{what} partly failed"), body, Some(*job)));
             }
-            let body = format!("{} — {} objects, {} {place}", r.label, r.objects_done, human_bytes(r.bytes_done));
+            let body = format!("{} — {}, {} {place}", r.label, plural(r.objects_done, "object"), human_bytes(r.bytes_done));
             Some((NotificationLevel::Success, format!("{what} finished"), body, Some(*job)))
         }
         ShellEvent::TransferFailed { job, error } => {
@@ -176,6 +176,15 @@ pub fn notify(app: &AppHandle, level: NotificationLevel, title: String, body: St
     });
 }
 
+/// `1 object`, `3 objects`.
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 /// `3.15 MiB`-style sizes for popup text (binary units, like the UI's `humanBytes`).
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -202,6 +211,12 @@ mod tests {
         assert_eq!(core_event_name(&Event::ObjectSkipped { job: 1, key: "k".into(), reason: "r".into() }), None);
         let fin = Event::TransferFinished { job: 1, objects_done: 1, objects_failed: 0, objects_skipped: 0, bytes_done: 1, seconds: 0.1 };
         assert_eq!(core_event_name(&fin), Some("transfer://finished"));
+    }
+
+    #[test]
+    fn counts_are_pluralized() {
+        assert_eq!(plural(1, "object"), "1 object");
+        assert_eq!(plural(3, "object"), "3 objects");
     }
 
     #[test]

@@ -24,12 +24,14 @@ use tauri_plugin_dialog::{DialogExt, MessageDialogButtons};
 fn main() {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("TRAINCTL_LOG")).with_writer(std::io::stderr).init();
     let demo_flag = std::env::args().skip(1).any(|a| a == "--demo");
-    let builder = tauri::Builder::default()
-        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+    let mut builder = tauri::Builder::default();
+    if e2e::download_dir().is_none() {
+        builder = builder.plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
             tracing::info!("another launch ({argv:?}): showing this window instead");
             tray::show_main(app)
-        }))
-        .plugin(tauri_plugin_notification::init());
+        }));
+    }
+    let builder = builder.plugin(tauri_plugin_notification::init());
     let builder = match e2e::download_dir() {
         Some(_) => builder.plugin(e2e::folder_picker()),
         None => builder.plugin(tauri_plugin_dialog::init()),

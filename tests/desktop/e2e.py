@@ -28,7 +28,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(__file__))
-from webdriver import Session, WebDriverError  # noqa: E402
+from webdriver import AppGone, Session, WebDriverError  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 APP = os.environ.get("TRAINCTL_DESKTOP_BIN", os.path.join(ROOT, "target", "debug", "trainctl-desktop"))
@@ -113,11 +113,11 @@ def seed_moto(endpoint):
 
 
 def shot(s, name):
-    time.sleep(1.5)  # let transitions settle and the X framebuffer catch up
+    """A WebDriver screenshot of the page as rendered (X grabs of the window lag behind under
+    Xvfb: WebKit presents frames to X lazily while automated)."""
+    time.sleep(1.0)  # let transitions settle
     path = os.path.join(SHOTS, f"app-{name}.png")
-    # An X-level grab of the window area: WebKitWebDriver's screenshot command intermittently
-    # takes the app down under Xvfb (no GPU), an X grab never touches the web process.
-    subprocess.run(["import", "-window", "root", "-crop", "1200x760+0+0", "+repage", path], check=True, timeout=30)
+    s.screenshot(path)
     log(f"screenshot {os.path.relpath(path, ROOT)}")
 
 
@@ -285,12 +285,36 @@ def test_moto_round_trip(driver_url, ctx):
         wait_app_exit()
 
 
+RETRIES = int(os.environ.get("TRAINCTL_E2E_RETRIES", "2"))
+
+
+def run_with_retry(test, url, ctx):
+    """Runs a test; only when the app process vanished mid-command (AppGone — a known, silent
+    WebKitWebDriver/Xvfb flake, see README) it is run again in a fresh app. Assertion failures
+    and timeouts are never retried."""
+    for attempt in range(RETRIES + 1):
+        mark = len(ctx["asserts"])
+        # Every attempt starts as a first run (an earlier attempt may have saved a profile).
+        cfg = os.path.join(ctx["work"], "config", "trainctl", "config.toml")
+        if os.path.exists(cfg):
+            os.remove(cfg)
+        try:
+            return test(url, ctx)
+        except AppGone as e:
+            del ctx["asserts"][mark:]
+            ctx["flakes"].append(f"{test.__name__}: {e}")
+            if attempt == RETRIES:
+                raise
+            log(f"RETRY {test.__name__}: the app went away mid-test ({e})")
+            wait_app_exit()
+
+
 def main():
     if not os.path.exists(APP):
         sys.exit(f"app binary missing: {APP} (cargo build -p trainctl-desktop)")
     os.makedirs(SHOTS, exist_ok=True)
     work = tempfile.mkdtemp(prefix="trainctl-e2e-")
-    ctx = {"work": work, "asserts": [], "download_dir": os.path.join(work, "downloads")}
+    ctx = {"work": work, "asserts": [], "flakes": [], "download_dir": os.path.join(work, "downloads")}
     t0 = time.time()
     failures = 0
     try:
@@ -311,7 +335,7 @@ def main():
         for test in (test_demo_first_run, test_moto_round_trip):
             start = time.time()
             try:
-                test(url, ctx)
+                run_with_retry(test, url, ctx)
                 log(f"PASS {test.__name__} ({time.time() - start:.1f}s)")
             except Exception:
                 failures += 1
@@ -325,6 +349,8 @@ def main():
     finally:
         stop_all()
     log("asserted:\n  - " + "\n  - ".join(ctx["asserts"]))
+    if ctx["flakes"]:
+        log(f"retried after the app vanished ({len(ctx['flakes'])}x):\n  - " + "\n  - ".join(ctx["flakes"]))
     log(f"{'FAILED' if failures else 'OK'}: {2 - failures}/2 tests passed in {time.time() - t0:.1f}s (logs in {work})")
     if not failures and not os.environ.get("TRAINCTL_E2E_KEEP"):
         shutil.rmtree(work, ignore_errors=True)

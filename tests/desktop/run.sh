@@ -15,5 +15,6 @@ if [ ! -f ui/dist/index.html ]; then
 fi
 if [ -z "${TRAINCTL_DESKTOP_BIN:-}" ]; then
   cargo build -p trainctl-desktop --quiet
+  export TRAINCTL_DESKTOP_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/trainctl-desktop"
 fi
 exec xvfb-run -a -s '-screen 0 1280x800x24' dbus-run-session -- python3 tests/desktop/e2e.py "$@"

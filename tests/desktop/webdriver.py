@@ -5,6 +5,7 @@ WebKitWebDriver speak plain W3C JSON over HTTP, so this keeps the suite dependen
 """
 
 import base64
+import http.client
 import json
 import time
 import urllib.error
@@ -15,6 +16,10 @@ ELEMENT = "element-6066-11e4-a5d6-4a4f2c4d5fbe"
 
 class WebDriverError(RuntimeError):
     pass
+
+
+class AppGone(RuntimeError):
+    """The WebDriver connection dropped mid-command: the app process went away (see README)."""
 
 
 class Session:
@@ -35,6 +40,8 @@ class Session:
                 out = json.loads(r.read() or b"{}")
         except urllib.error.HTTPError as e:
             raise WebDriverError(f"{method} {path}: {e.code} {e.read()[:500]!r}") from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException) as e:
+            raise AppGone(f"{method} {path}: {e!r}") from None
         return out.get("value", out)
 
     def cmd(self, method, path, body=None):
@@ -79,14 +86,14 @@ class Session:
                 return found[0]
             if time.time() > end:
                 raise WebDriverError(f"timed out waiting for {what or css}")
-            time.sleep(0.2)
+            time.sleep(0.4)
 
     def wait_gone(self, css, timeout=None):
         end = time.time() + (timeout or self.timeout)
         while self.find_all(css):
             if time.time() > end:
                 raise WebDriverError(f"timed out waiting for {css} to disappear")
-            time.sleep(0.2)
+            time.sleep(0.4)
 
     def wait_until(self, fn, what, timeout=None):
         end = time.time() + (timeout or self.timeout)

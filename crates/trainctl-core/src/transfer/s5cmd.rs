@@ -322,6 +322,16 @@ impl Run<'_> {
         cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         // Its own process group: Ctrl-C reaches trainctl, which stops s5cmd and cleans up.
         cmd.process_group(0);
+        // If trainctl itself is killed (SIGKILL, OOM), take s5cmd down too instead of leaving an
+        // orphan transfer running.
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec here.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         for k in SCRUBBED_ENV {
             cmd.env_remove(k);
         }
