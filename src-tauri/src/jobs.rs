@@ -15,9 +15,8 @@ use tokio_util::sync::CancellationToken;
 use trainctl_core::error::{Error, ErrorInfo};
 use trainctl_core::event::{next_job_id, Direction, Event, JobId};
 use trainctl_core::s3::{Connection, S3Url};
-use trainctl_core::transfer::native::NativeEngine;
 use trainctl_core::transfer::plan::{plan_download, plan_upload, SkipRule, UploadPlanOptions};
-use trainctl_core::transfer::{Engine, TransferJob, TransferOptions};
+use trainctl_core::transfer::{TransferJob, TransferOptions};
 
 /// Registers a job for `request`, starts it in the background and returns its first record.
 pub fn start(app: &AppHandle, live: Live, request: Request) -> TransferRecord {
@@ -46,7 +45,12 @@ async fn run(app: AppHandle, conn: Connection, id: JobId, request: Request, canc
     app.state::<AppState>().update(id, |j| j.rejected = rejected.len() as u64);
     let finished: Arc<Mutex<Option<Event>>> = Arc::default();
     let sink = job_sink(app.clone(), id, rejected, finished.clone());
-    let engine = NativeEngine::new(conn);
+    // The same choice as the CLI: s5cmd when it is found (the .deb ships it as a sidecar next to
+    // the app), else the native engine, with a notice.
+    let engine = match trainctl_core::transfer::choose_engine(trainctl_core::transfer::EnginePref::Auto, &conn, &sink) {
+        Ok(engine) => engine,
+        Err(e) => return fail(&app, id, e),
+    };
     match engine.run(&job, &TransferOptions::default(), &sink, cancel).await {
         Ok(_) => {
             if let Some(ev) = finished.lock().unwrap().take() {
