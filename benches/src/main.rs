@@ -280,19 +280,35 @@ fn measure(cmd: &mut Command) -> Sample {
         let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
         s
     });
+    // Peak RSS of the main process, sampled from VmHWM (fresh at exec, unlike wait4's maxrss,
+    // which counts this bench's own memory at spawn time).
+    let peak_kb = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampler = {
+        let peak_kb = peak_kb.clone();
+        std::thread::spawn(move || loop {
+            let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return };
+            match status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()) {
+                Some(kb) => peak_kb.fetch_max(kb, std::sync::atomic::Ordering::Relaxed),
+                None => return, // a zombie: the process has exited
+            };
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        })
+    };
     let mut status = 0;
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
     let wall = start.elapsed().as_secs_f64();
     assert_eq!(r, pid, "wait4 failed");
     let err = reader.join().unwrap();
+    let _ = sampler.join();
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     if !ok {
         eprintln!("command failed: {cmd:?}\n{err}");
     }
     let self_rss_mb = err.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find_map(|v| v.get("self_maxrss_kb").and_then(|x| x.as_f64())).map(|kb| kb / 1024.0);
-    Sample { wall, cpu: tv(ru.ru_utime) + tv(ru.ru_stime), tree_rss_mb: ru.ru_maxrss as f64 / 1024.0, self_rss_mb, ok }
+    let main_rss_mb = peak_kb.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0;
+    Sample { wall, cpu: tv(ru.ru_utime) + tv(ru.ru_stime), tree_rss_mb: main_rss_mb, self_rss_mb, ok }
 }
 
 fn median(mut v: Vec<Sample>) -> Sample {
@@ -306,7 +322,7 @@ fn header(setup: &Setup, quick: bool, repeat: usize) -> String {
     format!(
         "## Transfer benchmark ({})\n\nGarage 2.5.0 single node on loopback; {} cores; s5cmd {s5}; {aws}; workers {WORKERS}, part size {PART_MIB} MiB, \
          s5cmd per-file part concurrency as trainctl passes it (16 ÷ multipart files, ≥ 2); median of {repeat} run(s). CPU = user+sys of the whole process tree \
-         (trainctl's includes its s5cmd child); RSS = peak of the tree; \"self\" = the trainctl process alone.\n\n",
+         (trainctl's includes its s5cmd child); peak RSS = VmHWM of the main process sampled every 50 ms (for trainctl (s5cmd) that excludes the s5cmd child); \"self\" = trainctl's own VmHWM at exit.\n\n",
         if quick { "quick sizes" } else { "full sizes" },
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
     )
@@ -315,7 +331,7 @@ fn header(setup: &Setup, quick: bool, repeat: usize) -> String {
 fn table(w: &Workload, net: &str, dir: &str, rows: &[(Tool, Sample)]) -> String {
     let get = |t: Tool| rows.iter().find(|(x, _)| *x == t).map(|(_, s)| s.clone()).unwrap();
     let (tc, nat, s5, aws) = (get(Tool::TrainctlS5cmd), get(Tool::TrainctlNative), get(Tool::S5cmd), get(Tool::Aws));
-    let mut out = format!("### {} × {} MiB, {dir}, {net}\n\n| tool | wall s | CPU s | peak RSS MB (tree) | self RSS MB |\n|---|---:|---:|---:|---:|\n", w.files, w.size >> 20);
+    let mut out = format!("### {} × {} MiB, {dir}, {net}\n\n| tool | wall s | CPU s (tree) | peak RSS MB (main process) | trainctl self RSS MB |\n|---|---:|---:|---:|---:|\n", w.files, w.size >> 20);
     for (t, s) in rows {
         out.push_str(&format!(
             "| {}{} | {:.2} | {:.2} | {:.1} | {} |\n",

@@ -67,16 +67,19 @@ fn main() {
 }
 
 /// For the benchmarks: with `TRAINCTL_REPORT_RUSAGE=1`, print this process's own peak RSS (not
-/// its children's, e.g. s5cmd) as one JSON line on stderr.
+/// its children's, e.g. s5cmd) as one JSON line on stderr. Read from `VmHWM`, which starts afresh
+/// at exec — `getrusage`'s maxrss would include the parent's memory at spawn time.
 fn report_rusage() {
     if std::env::var_os("TRAINCTL_REPORT_RUSAGE").is_none() {
         return;
     }
-    // SAFETY: getrusage writes into the zeroed struct we own.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } == 0 {
-        eprintln!("{{\"self_maxrss_kb\":{}}}", ru.ru_maxrss);
+    if let Some(kb) = std::fs::read_to_string("/proc/self/status").ok().as_deref().and_then(vm_hwm_kb) {
+        eprintln!("{{\"self_maxrss_kb\":{kb}}}");
     }
+}
+
+fn vm_hwm_kb(status: &str) -> Option<u64> {
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()
 }
 
 fn init_tracing(verbose: u8) {
