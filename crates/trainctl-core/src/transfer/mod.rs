@@ -148,3 +148,31 @@ pub fn choose_engine(pref: EnginePref, conn: &crate::s3::Connection, sink: &dyn 
         },
     }
 }
+
+/// The events every engine sends when a job starts: totals, then one `ObjectSkipped` per item the
+/// plan found complete. Shared so both engines report a job identically.
+pub(crate) fn announce(job: &TransferJob, sink: &dyn Sink, engine: &str) {
+    sink.send(crate::event::Event::TransferStarted {
+        job: job.id,
+        direction: job.direction,
+        engine: engine.into(),
+        objects_total: job.items.len() as u64,
+        bytes_total: job.bytes_total(),
+        skipped: job.skipped.len() as u64,
+    });
+    for (key, reason) in &job.skipped {
+        sink.send(crate::event::Event::ObjectSkipped { job: job.id, key: key.clone(), reason: reason.clone() });
+    }
+}
+
+/// The event every engine sends when a job ends, from its [`Outcome`].
+pub(crate) fn announce_finished(job: &TransferJob, outcome: &Outcome, sink: &dyn Sink) {
+    sink.send(crate::event::Event::TransferFinished {
+        job: job.id,
+        objects_done: outcome.done,
+        objects_failed: outcome.failed.len() as u64,
+        objects_skipped: outcome.skipped,
+        bytes_done: outcome.bytes_done,
+        seconds: outcome.seconds,
+    });
+}

@@ -147,7 +147,7 @@ impl Engine for NativeEngine {
 
     async fn run(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
         let tracker = Tracker::new(job.id, job.bytes_total(), job.items.len() as u64);
-        announce(job, sink, self.name());
+        super::announce(job, sink, self.name());
         let ctx = Ctx {
             conn: &self.conn,
             job,
@@ -166,33 +166,12 @@ impl Engine for NativeEngine {
         flush_progress(&ctx, &tracker);
         tracker.finish(sink);
         let outcome = Outcome { bytes_done: tracker.bytes_done(), seconds: tracker.elapsed().as_secs_f64(), ..outcome };
-        sink.send(Event::TransferFinished {
-            job: job.id,
-            objects_done: outcome.done,
-            objects_failed: outcome.failed.len() as u64,
-            objects_skipped: outcome.skipped,
-            bytes_done: outcome.bytes_done,
-            seconds: outcome.seconds,
-        });
+        super::announce_finished(job, &outcome, sink);
         match fatal {
             Some(e) => Err(e),
             None if cancel.is_cancelled() => Err(Error::Cancelled),
             None => Ok(outcome),
         }
-    }
-}
-
-fn announce(job: &TransferJob, sink: &dyn Sink, engine: &str) {
-    sink.send(Event::TransferStarted {
-        job: job.id,
-        direction: job.direction,
-        engine: engine.into(),
-        objects_total: job.items.len() as u64,
-        bytes_total: job.bytes_total(),
-        skipped: job.skipped.len() as u64,
-    });
-    for (key, reason) in &job.skipped {
-        sink.send(Event::ObjectSkipped { job: job.id, key: key.clone(), reason: reason.clone() });
     }
 }
 

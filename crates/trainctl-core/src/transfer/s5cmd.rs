@@ -94,7 +94,7 @@ impl Engine for S5cmdEngine {
 
     async fn run(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
         let tracker = Tracker::new(job.id, job.bytes_total(), job.items.len() as u64);
-        announce(job, sink);
+        super::announce(job, sink, self.name());
         let mut results: Vec<Option<std::result::Result<(), Error>>> = (0..job.items.len()).map(|_| None).collect();
         let prepared = prepare(job, opts, &mut results)?;
         let mut unattributed = Vec::new();
@@ -110,7 +110,7 @@ impl Engine for S5cmdEngine {
         let (outcome, job_wide) = settle(job, &self.conn, results, &unattributed, sink);
         tracker.finish(sink);
         let outcome = Outcome { bytes_done: tracker.bytes_done(), seconds: tracker.elapsed().as_secs_f64(), ..outcome };
-        finish(job, &outcome, sink);
+        super::announce_finished(job, &outcome, sink);
         if cancelled || cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
@@ -118,30 +118,6 @@ impl Engine for S5cmdEngine {
     }
 }
 
-fn announce(job: &TransferJob, sink: &dyn Sink) {
-    sink.send(Event::TransferStarted {
-        job: job.id,
-        direction: job.direction,
-        engine: "s5cmd".into(),
-        objects_total: job.items.len() as u64,
-        bytes_total: job.bytes_total(),
-        skipped: job.skipped.len() as u64,
-    });
-    for (key, reason) in &job.skipped {
-        sink.send(Event::ObjectSkipped { job: job.id, key: key.clone(), reason: reason.clone() });
-    }
-}
-
-fn finish(job: &TransferJob, outcome: &Outcome, sink: &dyn Sink) {
-    sink.send(Event::TransferFinished {
-        job: job.id,
-        objects_done: outcome.done,
-        objects_failed: outcome.failed.len() as u64,
-        objects_skipped: outcome.skipped,
-        bytes_done: outcome.bytes_done,
-        seconds: outcome.seconds,
-    });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Preparing the batch file
