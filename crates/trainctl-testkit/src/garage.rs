@@ -22,14 +22,7 @@ pub fn start_garage() -> Result<S3Server, String> {
         "garage binary not found ($GARAGE_BIN, ~/.cargo/bin/garage, PATH): run `make setup` \
          (cargo install garage --version 2.5.0 --locked)",
     )?;
-    let mut last_err = String::new();
-    for _ in 0..3 {
-        match try_start(&bin) {
-            Ok(s) => return Ok(s),
-            Err(e) => last_err = e,
-        }
-    }
-    Err(last_err)
+    crate::process::with_port_retries(|| try_start(&bin))
 }
 
 /// The ports one Garage node listens on.

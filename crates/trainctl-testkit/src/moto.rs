@@ -15,14 +15,7 @@ use crate::tools::find_moto_server;
 pub fn start_moto() -> Result<S3Server, String> {
     let bin = find_moto_server()
         .ok_or("moto_server not found on PATH: run `make setup` (pip install 'moto[server]')")?;
-    let mut last_err = String::new();
-    for _ in 0..3 {
-        match try_start(&bin) {
-            Ok(s) => return Ok(s),
-            Err(e) => last_err = e,
-        }
-    }
-    Err(last_err)
+    crate::process::with_port_retries(|| try_start(&bin))
 }
 
 fn try_start(bin: &std::path::Path) -> Result<S3Server, String> {

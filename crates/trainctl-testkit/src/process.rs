@@ -168,3 +168,16 @@ fn process_exists(pid: libc::pid_t) -> bool {
     // SAFETY: signal 0 only checks whether the process exists.
     unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() != libc::ESRCH }
 }
+
+/// Runs a server start attempt up to three times: between choosing a free port and the server
+/// binding it, another process can take the port. Returns the last error if all attempts fail.
+pub(crate) fn with_port_retries<T>(mut attempt: impl FnMut() -> Result<T, String>) -> Result<T, String> {
+    let mut last_err = String::new();
+    for _ in 0..3 {
+        match attempt() {
+            Ok(v) => return Ok(v),
+            Err(e) => last_err = e,
+        }
+    }
+    Err(last_err)
+}
