@@ -68,8 +68,7 @@ fn run_bounded(cmd: &mut Command, patience: Duration) -> Output {
             break s;
         }
         if !interrupted && start.elapsed() > patience {
-            // SAFETY: kill(2) on our own child, not yet reaped.
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+            trainctl_testkit::interrupt(&child);
             interrupted = true;
         }
         if start.elapsed() > patience + Duration::from_secs(20) {

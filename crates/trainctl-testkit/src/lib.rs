@@ -25,7 +25,7 @@ pub mod tree;
 
 pub use garage::start_garage;
 pub use moto::start_moto;
-pub use process::free_port;
+pub use process::{free_port, interrupt};
 pub use proxy::FaultProxy;
 pub use server::{Kind, S3Server};
 pub use shared::{allow_skip, shared_garage, shared_garage_or_skip, shared_moto};

@@ -89,6 +89,15 @@ impl Drop for ChildGuard {
     }
 }
 
+/// Sends SIGINT to a child process, as Ctrl-C in a terminal would.
+///
+/// Why here: tests of interrupt handling need it, and the kit already owns the libc calls
+/// so test crates do not each need their own libc dependency.
+pub fn interrupt(child: &std::process::Child) {
+    // SAFETY: kill(2) on a child of ours that has not been reaped yet.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+}
+
 /// A loopback TCP port that was free a moment ago, never handed out twice by this process.
 ///
 /// Why: servers are told their port on the command line, so the kit picks one by binding
