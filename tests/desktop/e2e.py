@@ -13,6 +13,11 @@ Tests (each one launches the app afresh, with empty config/keychain):
                      watch it finish in Transfers, see it listed, download it, delete it through
                      the confirm dialog, and find a Notify call for the finished upload on the bus.
 
+More tests live in cases/*.py: every `test_*(driver_url, ctx)` function there is run after the
+two above, in file then definition order. They reach the helpers here with `import e2e` (the
+running script registers itself under that name, so `started` and the rest are shared).
+TRAINCTL_E2E_ONLY=a,b runs only tests whose name contains one of the substrings.
+
 Screenshots of every view go to docs/screenshots/app-*.png.
 """
 
@@ -26,8 +31,11 @@ import sys
 import tempfile
 import time
 import traceback
+import importlib.util
+import inspect
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.modules.setdefault("e2e", sys.modules[__name__])
 from webdriver import AppGone, Session, WebDriverError  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -289,6 +297,22 @@ def test_moto_round_trip(driver_url, ctx):
         wait_app_exit()
 
 
+def all_tests():
+    """The two tests above, then every `test_*` function of cases/*.py, filtered by TRAINCTL_E2E_ONLY."""
+    tests = [test_demo_first_run, test_moto_round_trip]
+    cases = os.path.join(os.path.dirname(__file__), "cases")
+    for name in sorted(os.listdir(cases)) if os.path.isdir(cases) else []:
+        if not name.endswith(".py") or name.startswith("_"):
+            continue
+        spec = importlib.util.spec_from_file_location(f"cases.{name[:-3]}", os.path.join(cases, name))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        fns = [f for n, f in vars(mod).items() if n.startswith("test_") and inspect.isfunction(f) and f.__module__ == mod.__name__]
+        tests += sorted(fns, key=lambda f: f.__code__.co_firstlineno)
+    only = [w for w in os.environ.get("TRAINCTL_E2E_ONLY", "").split(",") if w]
+    return [t for t in tests if not only or any(w in t.__name__ for w in only)]
+
+
 RETRIES = int(os.environ.get("TRAINCTL_E2E_RETRIES", "3"))
 
 
@@ -321,6 +345,7 @@ def main():
     ctx = {"work": work, "asserts": [], "flakes": [], "download_dir": os.path.join(work, "downloads")}
     t0 = time.time()
     failures = 0
+    tests = []
     try:
         ctx["monitor_log"] = os.path.join(work, "notify.log")
         spawn(["dbus-monitor", "--session", "type=method_call,interface=org.freedesktop.Notifications,member=Notify"], ctx["monitor_log"])
@@ -336,7 +361,8 @@ def main():
         spawn([driver, "--port", str(driver_port), "--native-port", str(native_port)], os.path.join(work, "tauri-driver.log"), env=isolated_env(work))
         wait_port(driver_port)
         url = f"http://127.0.0.1:{driver_port}"
-        for test in (test_demo_first_run, test_moto_round_trip):
+        tests = all_tests()
+        for test in tests:
             start = time.time()
             try:
                 run_with_retry(test, url, ctx)
@@ -355,7 +381,7 @@ def main():
     log("asserted:\n  - " + "\n  - ".join(ctx["asserts"]))
     if ctx["flakes"]:
         log(f"retried after the app vanished ({len(ctx['flakes'])}x):\n  - " + "\n  - ".join(ctx["flakes"]))
-    log(f"{'FAILED' if failures else 'OK'}: {2 - failures}/2 tests passed in {time.time() - t0:.1f}s (logs in {work})")
+    log(f"{'FAILED' if failures else 'OK'}: {len(tests) - failures}/{len(tests)} tests passed in {time.time() - t0:.1f}s (logs in {work})")
     if not failures and not os.environ.get("TRAINCTL_E2E_KEEP"):
         shutil.rmtree(work, ignore_errors=True)
     sys.exit(1 if failures else 0)
