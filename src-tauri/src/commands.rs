@@ -111,6 +111,7 @@ fn profile_of(form: &ProfileForm) -> Profile {
         path_style: None,
         checksum_when_required: None,
         credentials: CredentialSource::Keychain { access_key_id: form.access_key_id.trim().to_string() },
+        prices: None,
     }
 }
 

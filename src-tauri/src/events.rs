@@ -53,6 +53,11 @@ pub fn dispatch(app: &AppHandle, ev: ShellEvent) {
     if let Some((level, title, body, job)) = popup_for(&state, &ev) {
         notify(app, level, title, body, job);
     }
+    if let ShellEvent::Core(e) = &ev {
+        if let Some((level, title, body, link)) = watch_popup(e) {
+            notify_linked(app, level, title, body, None, Some(link));
+        }
+    }
     if matches!(&ev, ShellEvent::TransferFailed { .. } | ShellEvent::Core(Event::TransferStarted { .. } | Event::TransferFinished { .. })) {
         crate::tray::refresh(app);
     }
@@ -70,6 +75,19 @@ pub fn core_event_name(e: &Event) -> Option<&'static str> {
         Event::Notice { .. } => None,
         Event::CheckpointDeleted { .. } => Some("checkpoint://deleted"),
         Event::CleanupFinished { .. } => Some("checkpoint://cleanup-finished"),
+        // Watches (commands_watch.rs); per-object events stay in the core (a data upload floods).
+        Event::WatchStarted { .. } => Some("watch://started"),
+        Event::WatchWaiting { .. } => Some("watch://waiting"),
+        Event::WatchObject { .. } => None,
+        Event::WatchGrowth { .. } => Some("watch://growth"),
+        Event::WatchCheckpoint { .. } => Some("watch://checkpoint"),
+        Event::WatchRunFinished { .. } => Some("watch://finished"),
+        Event::WatchRunStalled { .. } => Some("watch://stalled"),
+        Event::WatchRunResumed { .. } => Some("watch://resumed"),
+        Event::WatchError { .. } => Some("watch://error"),
+        Event::WatchRecovered { .. } => Some("watch://recovered"),
+        // Storage review (commands_review.rs, the Dashboard): throttled to ~4/s by the core.
+        Event::ReviewProgress { .. } => Some("review://progress"),
     }
 }
 
@@ -145,6 +163,28 @@ fn popup_for(state: &AppState, ev: &ShellEvent) -> Option<Popup> {
     }
 }
 
+/// Watch popups: new checkpoint, finished, stalled (and resumed, the first failed poll), with a
+/// link to the run's S3 prefix that a click on the in-app item opens.
+fn watch_popup(e: &Event) -> Option<(NotificationLevel, String, String, String)> {
+    let link = |watch: &str, run: &str| if run.is_empty() { watch.to_string() } else { format!("{watch}{run}/") };
+    match e {
+        Event::WatchCheckpoint { watch, run, id, step, bytes, .. } => {
+            let step = step.map(|s| format!(" — step {s}")).unwrap_or_default();
+            Some((NotificationLevel::Success, "New checkpoint".into(), format!("{watch}{id}{step} ({})", human_bytes(*bytes)), link(watch, run)))
+        }
+        Event::WatchRunFinished { watch, run, reason, .. } => Some((NotificationLevel::Success, "Run finished".into(), format!("{} — {reason}", link(watch, run)), link(watch, run))),
+        Event::WatchRunStalled { watch, run, silent_secs, cadence_secs, .. } => Some((
+            NotificationLevel::Warning,
+            "Run stalled".into(),
+            format!("{}: no new checkpoint for {silent_secs:.0}s (one came every {cadence_secs:.0}s)", link(watch, run)),
+            link(watch, run),
+        )),
+        Event::WatchRunResumed { watch, run, id, .. } => Some((NotificationLevel::Info, "Run resumed".into(), format!("{watch}{id}"), link(watch, run))),
+        Event::WatchError { watch, error, failures: 1, .. } => Some((NotificationLevel::Warning, "Watch cannot poll".into(), format!("{watch}: {} — {}; retrying", error.message, error.hint), watch.clone())),
+        _ => None,
+    }
+}
+
 fn verb(d: Direction) -> &'static str {
     match d {
         Direction::Upload => "Upload",
@@ -161,8 +201,13 @@ fn place(r: &crate::types::TransferRecord) -> String {
 
 /// Shows a native popup and mirrors it in the in-app list (`notification://new`).
 pub fn notify(app: &AppHandle, level: NotificationLevel, title: String, body: String, job: Option<JobId>) {
+    notify_linked(app, level, title, body, job, None)
+}
+
+/// [`notify`] with a link (an `s3://` prefix) the in-app item opens when clicked.
+pub fn notify_linked(app: &AppHandle, level: NotificationLevel, title: String, body: String, job: Option<JobId>, link: Option<String>) {
     let state = app.state::<AppState>();
-    let n = AppNotification { id: state.next_notification.fetch_add(1, Ordering::Relaxed) + 1, level, title, body, at: now_secs(), job };
+    let n = AppNotification { id: state.next_notification.fetch_add(1, Ordering::Relaxed) + 1, level, title, body, at: now_secs(), job, link };
     state.notifications.lock().unwrap().push(n.clone());
     if let Err(e) = app.emit("notification://new", &n) {
         tracing::warn!("cannot emit notification://new: {e}");

@@ -5,7 +5,11 @@
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod close;
 mod commands;
+mod commands_review;
+mod commands_watch;
+mod commands_checkpoints;
 mod connection;
 mod demo;
 mod e2e;
@@ -19,7 +23,6 @@ use state::AppState;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tauri::{AppHandle, Manager, WindowEvent};
-use tauri_plugin_dialog::{DialogExt, MessageDialogButtons};
 
 fn main() {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("TRAINCTL_LOG")).with_writer(std::io::stderr).init();
@@ -58,6 +61,23 @@ fn main() {
             commands::transfer_retry,
             commands::transfers_list,
             commands::notifications_list,
+            commands_review::review_run,
+            commands_review::review_cancel,
+            commands_review::review_snapshots,
+            close::close_keep_in_tray,
+            close::close_cancel_and_quit,
+            commands_watch::watches_list,
+            commands_watch::watch_add,
+            commands_watch::watch_pause,
+            commands_watch::watch_resume,
+            commands_watch::watch_remove,
+            commands_checkpoints::checkpoints_discover,
+            commands_checkpoints::checkpoints_plan,
+            commands_checkpoints::checkpoints_apply,
+            commands_checkpoints::checkpoints_pin,
+            commands_checkpoints::lifecycle_show,
+            commands_checkpoints::lifecycle_plan,
+            commands_checkpoints::lifecycle_apply,
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
@@ -72,14 +92,22 @@ fn main() {
             } else {
                 tauri::async_runtime::block_on(connection::connect_at_start(&handle));
             }
+            // Saved watches resume on the connection just made (commands_watch.rs).
+            commands_watch::restore(&handle);
             Ok(())
         })
         .on_window_event(|window, event| {
             if let WindowEvent::CloseRequested { api, .. } = event {
+                // Transfers running: the UI asks "keep going in the tray, or cancel and quit" (close.rs).
                 let active = window.app_handle().state::<AppState>().active_labels();
                 if !active.is_empty() {
                     api.prevent_close();
-                    ask_keep_or_cancel(window.app_handle(), active.len());
+                    return close::ask(window.app_handle(), active);
+                }
+                // Running watches go on from the tray; the tray's Quit ends them.
+                if window.app_handle().try_state::<commands_watch::Watches>().is_some_and(|w| w.any_running()) {
+                    api.prevent_close();
+                    return tray::hide_main(window.app_handle());
                 }
             }
         })
@@ -88,26 +116,6 @@ fn main() {
         .run(|_app, event| {
             if let tauri::RunEvent::Exit = event {
                 tracing::info!("exiting");
-            }
-        });
-}
-
-/// Closing the window with transfers running: keep going in the tray, or cancel and quit.
-fn ask_keep_or_cancel(app: &AppHandle, n: usize) {
-    if app.try_state::<tauri_plugin_dialog::Dialog<tauri::Wry>>().is_none() {
-        // Only under the e2e folder-picker stand-in: no dialogs, keep going in the tray.
-        return tray::hide_main(app);
-    }
-    let app2 = app.clone();
-    app.dialog()
-        .message(format!("{n} transfer(s) are still running. Keep them going in the tray, or cancel them and quit? Cancelled transfers leave every object complete or absent."))
-        .title("Transfers in progress")
-        .buttons(MessageDialogButtons::OkCancelCustom("Keep going in the tray".into(), "Cancel transfers and quit".into()))
-        .show(move |keep| {
-            if keep {
-                tray::hide_main(&app2);
-            } else {
-                quit_cleanly(&app2);
             }
         });
 }

@@ -9,6 +9,7 @@ use trainctl_core::event::{Direction, JobId};
 use trainctl_core::s3::list::ObjectEntry;
 
 /// What `app_info` returns at start-up: enough for the UI to pick its first screen.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct AppInfo {
     pub version: String,
@@ -18,6 +19,7 @@ pub struct AppInfo {
 }
 
 /// The live connection, as the nav bar and the Dashboard show it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnectionInfo {
     pub profile: String,
@@ -28,6 +30,7 @@ pub struct ConnectionInfo {
 }
 
 /// One row of the Connections view (no secrets, only whether one is stored).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ProfileSummary {
     pub name: String,
@@ -40,6 +43,7 @@ pub struct ProfileSummary {
 }
 
 /// The add-connection form; the secret goes to the OS keychain and nowhere else.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Deserialize)]
 pub struct ProfileForm {
     pub name: String,
@@ -51,6 +55,7 @@ pub struct ProfileForm {
 }
 
 /// The result of a connection test, explained in the form when it fails.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct TestReport {
     pub ok: bool,
@@ -60,6 +65,7 @@ pub struct TestReport {
 }
 
 /// One bucket; counts are `null` when unknown or too large to count cheaply.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct BucketSummary {
     pub name: String,
@@ -69,6 +75,7 @@ pub struct BucketSummary {
 }
 
 /// One delimiter page of a folder listing.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ListPage {
     pub bucket: String,
@@ -80,6 +87,7 @@ pub struct ListPage {
 }
 
 /// One object a delete would remove.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeleteItem {
     pub key: String,
@@ -87,6 +95,7 @@ pub struct DeleteItem {
 }
 
 /// Exactly what `delete_apply` removes; shown in the confirm dialog first.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeletePlan {
     pub bucket: String,
@@ -95,6 +104,7 @@ pub struct DeletePlan {
 }
 
 /// One object a delete could not remove.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct DeleteFailure {
     pub key: String,
@@ -102,6 +112,7 @@ pub struct DeleteFailure {
 }
 
 /// What `delete_apply` did.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct DeleteReport {
     pub deleted: u64,
@@ -110,6 +121,7 @@ pub struct DeleteReport {
 }
 
 /// Where a job is in its life.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransferState {
@@ -129,6 +141,7 @@ impl TransferState {
 }
 
 /// One object that failed within a job.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct TransferFailure {
     pub key: String,
@@ -136,6 +149,7 @@ pub struct TransferFailure {
 }
 
 /// One job as the Transfers view shows it, live or finished.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct TransferRecord {
     pub job: JobId,
@@ -161,6 +175,7 @@ pub struct TransferRecord {
 }
 
 /// Severity of an in-app notification.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationLevel {
@@ -171,6 +186,7 @@ pub enum NotificationLevel {
 }
 
 /// A popup, mirrored in the in-app list (Linux daemons can swallow popups).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct AppNotification {
     pub id: u64,
@@ -179,9 +195,21 @@ pub struct AppNotification {
     pub body: String,
     pub at: i64,
     pub job: Option<JobId>,
+    /// An `s3://` prefix the item opens when clicked (watch popups: the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+/// Payload of `app://close-requested`: the window was closed while these transfers run.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Serialize)]
+pub struct CloseRequest {
+    /// Labels of the active transfers (what the dialog lists).
+    pub active: Vec<String>,
 }
 
 /// Payload of `connection://lost`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnectionLost {
     pub profile: String,
@@ -189,6 +217,7 @@ pub struct ConnectionLost {
 }
 
 /// Payload of `connection://restored`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnectionRestored {
     pub profile: String,
@@ -197,4 +226,39 @@ pub struct ConnectionRestored {
 /// Seconds since the Unix epoch, the wire form of every time.
 pub fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Writes or checks `ui/src/lib/generated/` for the shell's types (`make bindings`; docs/ipc.md).
+#[cfg(all(test, feature = "ts"))]
+mod ts_bindings {
+    use super::*;
+    use ts_rs::TS;
+
+    #[test]
+    fn ts_bindings() {
+        let roots: Vec<trainctl_core::ts_bindings::Exporter> = vec![
+            AppInfo::export_all,
+            ConnectionInfo::export_all,
+            ProfileSummary::export_all,
+            ProfileForm::export_all,
+            TestReport::export_all,
+            BucketSummary::export_all,
+            ListPage::export_all,
+            DeleteItem::export_all,
+            DeletePlan::export_all,
+            DeleteFailure::export_all,
+            DeleteReport::export_all,
+            TransferState::export_all,
+            TransferFailure::export_all,
+            TransferRecord::export_all,
+            NotificationLevel::export_all,
+            AppNotification::export_all,
+            ConnectionLost::export_all,
+            ConnectionRestored::export_all,
+            CloseRequest::export_all,
+        ];
+        if let Err(stale) = trainctl_core::ts_bindings::write_or_check(&roots) {
+            panic!("{stale}");
+        }
+    }
 }

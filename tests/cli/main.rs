@@ -5,6 +5,7 @@
 mod common;
 
 mod checkpoint;
+mod cost;
 mod smoke;
 mod transfers;
 mod safety;
@@ -12,3 +13,5 @@ mod sync;
 mod bad_input;
 mod interrupt;
 mod profile;
+mod runs;
+mod watch;

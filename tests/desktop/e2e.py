@@ -89,10 +89,11 @@ def stop_all():
 def isolated_env(work):
     """The app's world: empty trainctl config, no AWS files or env, in-memory keychain."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("TRAINCTL_")}
-    for d in ("config", "data", "cache"):
+    for d in ("config", "data", "cache", "state"):
         os.makedirs(os.path.join(work, d), exist_ok=True)
     env.update(
         XDG_CONFIG_HOME=os.path.join(work, "config"),
+        XDG_STATE_HOME=os.path.join(work, "state"),
         XDG_DATA_HOME=os.path.join(work, "data"),
         XDG_CACHE_HOME=os.path.join(work, "cache"),
         TRAINCTL_CONFIG=os.path.join(work, "config", "trainctl", "config.toml"),
@@ -358,8 +359,12 @@ def main():
         driver_port = free_port()
         native_port = free_port()
         driver = shutil.which("tauri-driver") or os.path.expanduser("~/.cargo/bin/tauri-driver")
-        spawn([driver, "--port", str(driver_port), "--native-port", str(native_port)], os.path.join(work, "tauri-driver.log"), env=isolated_env(work))
+        native = ["--native-driver", os.environ["TRAINCTL_E2E_NATIVE_DRIVER"]] if os.environ.get("TRAINCTL_E2E_NATIVE_DRIVER") else []
+        spawn([driver, "--port", str(driver_port), "--native-port", str(native_port), *native], os.path.join(work, "tauri-driver.log"), env=isolated_env(work))
+        # Both ports: tauri-driver listens at once, WebKitWebDriver (its child) a moment later, and a
+        # POST /session forwarded before that is refused (the connection drops: looked like AppGone).
         wait_port(driver_port)
+        wait_port(native_port)
         url = f"http://127.0.0.1:{driver_port}"
         tests = all_tests()
         for test in tests:

@@ -101,6 +101,8 @@ impl Sink for Renderer {
                 Event::TransferFinished { .. } => self.finish(),
                 Event::CheckpointDeleted { id, bytes, .. } => self.line(&format!("deleted {id} ({})", crate::render::bytes(bytes))),
                 Event::CleanupFinished { .. } => self.finish(),
+                // Watch events have their own lines (cmd/watch.rs); others' new events default to debug.
+                other => tracing::debug!("{other:?}"),
             },
         }
     }

@@ -124,13 +124,59 @@ pub enum Error {
     #[error("S3 error {code}: {message}")]
     S3 { code: String, message: String },
 
+    /// An S3 Inventory manifest that cannot be used (not JSON, missing fields, unknown format).
+    #[error("inventory manifest {manifest} is malformed: {reason}")]
+    InventoryManifest { manifest: String, reason: String },
+
+    /// A data file the inventory manifest lists does not exist (expired, deleted, wrong bucket).
+    #[error("inventory data file {file} listed in {manifest} is missing")]
+    InventoryMissing { manifest: String, file: String },
+
+    /// An inventory data file that exists but cannot be read as its manifest says (corrupt gzip,
+    /// bad CSV row, bad Parquet, checksum mismatch).
+    #[error("inventory data file {file} is unreadable: {reason}")]
+    InventoryData { file: String, reason: String },
+
     /// The OS keychain failed.
     #[error("keychain: {0}")]
     Keychain(String),
 
+    /// The S3 server does not implement (this part of) bucket lifecycle configuration: Garage,
+    /// for one, has no storage-class transitions. Nothing was changed.
+    #[error("{target} does not support this lifecycle configuration: {detail}")]
+    LifecycleUnsupported { target: String, detail: String },
+
+    /// The server refused the lifecycle rules as invalid (S3's own checks, after ours).
+    #[error("the server rejected the lifecycle rules: {0}")]
+    LifecycleRejected(String),
+
+    /// The estimated monthly storage cost is above the `--budget` the user set.
+    #[error("estimated storage cost ${estimate_usd:.2}/month exceeds the budget of ${budget_usd:.2}/month")]
+    BudgetExceeded { estimate_usd: f64, budget_usd: f64 },
+
+    /// No price table for this provider and region (e.g. `aws/sa-east-1`, a local test server).
+    #[error("no price table for `{table}` (built-in tables: {available})")]
+    PriceTableMissing { table: String, available: String },
+
+    /// A custom price table file that cannot be used.
+    #[error("price table {path} is invalid: {reason}")]
+    PriceTableInvalid { path: String, reason: String },
+
     /// A bug or an unexpected state. Says so honestly.
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// `trainctl local`: the script to run does not exist.
+    #[error("script {0} does not exist")]
+    ScriptMissing(PathBuf),
+
+    /// `trainctl local`: the script exists but cannot be started.
+    #[error("cannot run {script}: {reason}")]
+    ScriptNotRunnable { script: PathBuf, reason: String },
+
+    /// `trainctl local`: the script succeeded but some complete checkpoints were not uploaded.
+    #[error("{failed} checkpoint upload(s) failed")]
+    RunUploadsFailed { failed: u64 },
 }
 
 impl Error {
@@ -164,7 +210,18 @@ impl Error {
             Error::PlanStale(_) => "plan_stale",
             Error::S3 { .. } => "s3_error",
             Error::Keychain(_) => "keychain",
+            Error::InventoryManifest { .. } => "inventory_manifest",
+            Error::InventoryMissing { .. } => "inventory_missing",
+            Error::InventoryData { .. } => "inventory_data",
+            Error::LifecycleUnsupported { .. } => "lifecycle_unsupported",
+            Error::LifecycleRejected(_) => "lifecycle_rejected",
+            Error::BudgetExceeded { .. } => "budget_exceeded",
+            Error::PriceTableMissing { .. } => "price_table_missing",
+            Error::PriceTableInvalid { .. } => "price_table_invalid",
             Error::Internal(_) => "internal",
+            Error::ScriptMissing(_) => "script_missing",
+            Error::ScriptNotRunnable { .. } => "script_not_runnable",
+            Error::RunUploadsFailed { .. } => "run_uploads_failed",
         }
     }
 
@@ -199,7 +256,17 @@ impl Error {
             Error::S5cmd(_) => 31,
             Error::Integrity { .. } => 32,
             Error::Keychain(_) => 33,
+            Error::InventoryManifest { .. } => 45,
+            Error::InventoryMissing { .. } => 46,
+            Error::InventoryData { .. } => 47,
+            Error::LifecycleUnsupported { .. } => 40,
+            Error::LifecycleRejected(_) => 41,
+            Error::BudgetExceeded { .. } => 48,
+            Error::PriceTableMissing { .. } | Error::PriceTableInvalid { .. } => 49,
             Error::Cancelled => 130,
+            Error::ScriptMissing(_) => 55,
+            Error::ScriptNotRunnable { .. } => 56,
+            Error::RunUploadsFailed { .. } => 57,
         }
     }
 
@@ -232,8 +299,19 @@ impl Error {
             Error::NotConfirmed(_) => "pass --yes to confirm without a prompt, or --dry-run to only look".into(),
             Error::PlanStale(_) => "nothing was deleted; run the command again to see the new plan".into(),
             Error::S3 { .. } => "rerun with -v for the full server response".into(),
+            Error::BudgetExceeded { .. } => "see the breakdown above for what to clean up (`trainctl s3 cleanup`), or raise --budget".into(),
+            Error::PriceTableMissing { .. } => "pass --provider/--region for a built-in table, or a custom table with --prices FILE or `prices = \"FILE\"` in the profile (format: docs/cost.md)".into(),
+            Error::PriceTableInvalid { .. } => "fix the file; `trainctl cost tables --show aws/us-east-1` prints a valid table to start from (docs/cost.md)".into(),
+            Error::InventoryManifest { .. } => "pass the manifest.json of an S3 Inventory report (…/<config>/<YYYY-MM-DDTHH-MMZ>/manifest.json); see docs/review.md".into(),
+            Error::InventoryMissing { .. } => "the report may have expired or be incomplete; use a newer manifest, or review with a listing (drop --inventory)".into(),
+            Error::InventoryData { .. } => "the file is corrupt or not in the manifest's fileFormat; use another day's report, or review with a listing (drop --inventory)".into(),
             Error::Keychain(_) => "check that an OS keychain (Secret Service, macOS Keychain) is available, or use an AWS profile".into(),
+            Error::LifecycleUnsupported { .. } => "nothing was changed; use only the actions this server implements (Garage: --expire-days and --abort-multipart-days, no --transition or --noncurrent-expire-days; see docs/lifecycle.md)".into(),
+            Error::LifecycleRejected(_) => "nothing was changed; check the rule against the warnings of `trainctl s3 lifecycle plan` (docs/lifecycle.md)".into(),
             Error::Internal(_) => "this is a bug in trainctl; please report it with the output of -v".into(),
+            Error::ScriptMissing(_) => "check the path of the script (relative to the current directory)".into(),
+            Error::ScriptNotRunnable { .. } => "make it executable, or for Python set $PYTHON / put python3 on PATH".into(),
+            Error::RunUploadsFailed { .. } => "the checkpoints are still on disk; upload them with `trainctl s3 upload --recursive`".into(),
         }
     }
 
@@ -256,6 +334,7 @@ impl Error {
 }
 
 /// The wire form of an [`Error`]: what `--json` prints and what crosses IPC.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ErrorInfo {
     pub code: String,

@@ -13,6 +13,7 @@ use crate::error::ErrorInfo;
 pub type JobId = u64;
 
 /// Which way bytes move.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
@@ -21,6 +22,7 @@ pub enum Direction {
 }
 
 /// A snapshot of a job's progress. Sent at most a few times per second per job.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Progress {
     pub job: JobId,
@@ -35,6 +37,7 @@ pub struct Progress {
 }
 
 /// Everything long-running work reports.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -55,6 +58,31 @@ pub enum Event {
     /// A cleanup apply ended; `objects_failed` > 0 means some deletions were refused or failed
     /// (each was reported as [`Event::ObjectFailed`]).
     CleanupFinished { checkpoints_deleted: u64, objects_deleted: u64, objects_failed: u64, bytes_reclaimed: u64, seconds: f64 },
+    // ---- watch (core `watch`, `trainctl s3 watch`, the Watches view) ----
+    /// A watch made its first look: how it polls (`start_after` or `diff`) and what was there.
+    WatchStarted { watch: String, mode: String, objects: u64, bytes: u64, checkpoints: u64 },
+    /// The watched prefix (or its bucket) has nothing yet; the watch waits for it.
+    WatchWaiting { watch: String, message: String },
+    /// A new or rewritten object under the watched prefix (`key` relative to it).
+    WatchObject { watch: String, key: String, size: u64 },
+    /// The prefix grew since the previous poll (data or checkpoint uploads).
+    WatchGrowth { watch: String, objects_added: u64, bytes_added: u64, objects_total: u64, bytes_total: u64, seconds: f64 },
+    /// A checkpoint became complete; sent exactly once per checkpoint (`id` relative to the watch).
+    WatchCheckpoint { watch: String, run: String, id: String, layout: crate::checkpoint::Layout, step: Option<u64>, epoch: Option<u64>, bytes: u64, files: u64, metrics: std::collections::BTreeMap<String, f64> },
+    /// A run finished: a final marker, a `trainer_state.json` at max_steps, or the user's rule.
+    WatchRunFinished { watch: String, run: String, reason: String, step: Option<u64> },
+    /// No new checkpoint for `stall_after` × the observed cadence; sent once per stall.
+    WatchRunStalled { watch: String, run: String, last_checkpoint: Option<String>, silent_secs: f64, cadence_secs: f64 },
+    /// A stalled run wrote a checkpoint again.
+    WatchRunResumed { watch: String, run: String, id: String, silent_secs: f64 },
+    /// A poll failed (expired credentials, endpoint down...); the watch retries after `retry_in_secs`.
+    WatchError { watch: String, error: ErrorInfo, failures: u32, retry_in_secs: f64 },
+    /// A poll worked again after `failures` failed ones.
+    WatchRecovered { watch: String, failures: u32 },
+    // ---- review (core `review`, `trainctl s3 review`, the Dashboard) ----
+    /// Periodic progress of a storage review: objects and bytes counted so far, listing units
+    /// (prefixes or inventory data files) done out of those known so far.
+    ReviewProgress { objects: u64, bytes: u64, units_done: u64, units_total: u64 },
     /// Something the user should know that is not an error (a fallback engine, a retry...).
     Notice { message: String },
 }

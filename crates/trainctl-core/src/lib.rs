@@ -4,11 +4,18 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod cost;
 pub mod demo;
 pub mod error;
 pub mod event;
+pub mod lifecycle;
+pub mod review;
+pub mod runs;
 pub mod s3;
 pub mod transfer;
+pub mod watch;
+#[cfg(feature = "ts")]
+pub mod ts_bindings;
 
 pub use error::{Error, Result};
 pub use event::{Event, Sink};

@@ -15,6 +15,7 @@ import type {
   AppInfo, BucketSummary, ConnectionInfo, DeletePlan, DeleteReport, DragDrop, ErrorInfo, EventMap,
   EventName, JobId, ListPage, AppNotification, ProfileForm, ProfileSummary, TestReport, TransferRecord,
 } from './types';
+import type { ReviewOutcome, ReviewSnapshot } from './types';
 
 /** A failed command: the shell's `ErrorInfo` as a throwable with the stable `code`. */
 export class ApiError extends Error {
@@ -167,3 +168,60 @@ export async function onDragDrop(cb: (d: DragDrop) => void): Promise<() => void>
 export async function pickFolder(title: string): Promise<string | null> {
   return (await getBackend()).pickFolder(title);
 }
+
+// ---- review & cost (issue #5: Dashboard) --------------------------------------------------------
+
+/** Reviews `s3://bucket/prefix` on the current connection: the core Report (priced) plus ranked
+ * savings actions; stores a local snapshot for the growth chart. Over `budget_usd` (USD/month)
+ * the shell pops up a warning. Progress arrives as `review://progress`. */
+export const reviewRun = (bucket: string, prefix: string, budget_usd: number | null = null) =>
+  call<ReviewOutcome>('review_run', { bucket, prefix, budget_usd });
+/** Stops the review in progress (it then rejects with code `cancelled`). */
+export const reviewCancel = () => call<void>('review_cancel');
+/** Local review snapshots of one location (`s3://bucket/prefix/`), oldest first. */
+export const reviewSnapshots = (location: string) => call<ReviewSnapshot[]>('review_snapshots', { location });
+
+// ---- checkpoints (issue #4: Checkpoints view, cleanup planner, lifecycle editor) ---------------
+// Locations are `s3://bucket/prefix/` on the current connection or an absolute local folder.
+
+import type { CheckpointListing, CleanupPlan, CleanupReport, DetectForm, PolicyForm } from './types';
+
+/** Runs and checkpoints at a location (plus the ids pinned there). */
+export const checkpointsDiscover = (location: string, detect: DetectForm | null = null) =>
+  call<CheckpointListing>('checkpoints_discover', { location, detect });
+/** A cleanup plan for one run (`run`) or every run (`null`); the shell keeps it under `plan_id`. */
+export const checkpointsPlan = (location: string, run: string | null, policy: PolicyForm, detect: DetectForm | null = null) =>
+  call<CleanupPlan>('checkpoints_plan', { location, run, policy, detect });
+/** Deletes exactly the stored plan; rejects with code `plan_stale` (nothing deleted) when the
+ * checkpoints changed since. Progress: `checkpoint://deleted`, `checkpoint://cleanup-finished`. */
+export const checkpointsApply = (plan_id: number) => call<CleanupReport>('checkpoints_apply', { plan_id });
+/** Pins (or unpins) checkpoint ids at the location; resolves to the new pin set. */
+export const checkpointsPin = (location: string, ids: string[], pin: boolean) =>
+  call<string[]>('checkpoints_pin', { location, ids, pin });
+
+// ---- platform: closing the window with transfers running (src-tauri/src/close.rs) ----------------
+
+/** "Keep going in the tray": hides the window, transfers go on. */
+export const closeKeepInTray = () => call<void>('close_keep_in_tray');
+/** "Cancel transfers and quit": cancels every job cleanly, then the app exits. */
+export const closeCancelAndQuit = () => call<void>('close_cancel_and_quit');
+
+// ---- watches (issue #6: src-tauri/src/commands_watch.rs) ----------------------------------------
+import type { WatchInfo } from './types';
+
+export const watchesList = () => call<WatchInfo[]>('watches_list');
+export const watchAdd = (url: string, interval_secs: number | null = null, stall_after: number | null = null) =>
+  call<WatchInfo>('watch_add', { url, interval_secs, stall_after });
+export const watchPause = (id: number) => call<WatchInfo>('watch_pause', { id });
+export const watchResume = (id: number) => call<WatchInfo>('watch_resume', { id });
+export const watchRemove = (id: number) => call<void>('watch_remove', { id });
+
+import type { LifecycleApplyReport, LifecyclePlan, LifecycleRequest, LifecycleView } from './types';
+
+/** The bucket's lifecycle rules and the trainctl rule for the location's prefix. Errors:
+ * `lifecycle_unsupported` when the server does not implement lifecycle rules. */
+export const lifecycleShow = (location: string) => call<LifecycleView>('lifecycle_show', { location });
+/** Merges the request into the bucket's current rules: the diff and warnings (nothing written). */
+export const lifecyclePlan = (location: string, request: LifecycleRequest) => call<LifecyclePlan>('lifecycle_plan', { location, request });
+/** Writes exactly `plan` (rejects with `plan_stale` if the rules changed since). */
+export const lifecycleApply = (plan: LifecyclePlan) => call<LifecycleApplyReport>('lifecycle_apply', { plan });

@@ -82,3 +82,12 @@ export function humanStorageClass(cls: string | null | undefined): string {
     .map((w) => (w.length <= 2 ? w : w[0] + w.slice(1).toLowerCase()))
     .join(' ');
 }
+
+/** US dollars: `$0.00`, `$0.004` (tiny amounts keep one significant digit), `$1,234.56`. */
+export function humanUsd(v: number | null | undefined): string {
+  if (v == null || !Number.isFinite(v)) return '—';
+  const sign = v < 0 ? '-' : '';
+  const a = Math.abs(v);
+  if (a !== 0 && a < 0.01) return `${sign}$${Number(a.toPrecision(1))}`;
+  return `${sign}$${a.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+}

@@ -6,7 +6,7 @@ use crate::Globals;
 use clap::{Args, Subcommand, ValueEnum};
 use std::time::Duration;
 use trainctl_core::checkpoint::detect::now_secs;
-use trainctl_core::checkpoint::policy::{monthly_cost, STANDARD_USD_PER_GB_MONTH};
+use trainctl_core::cost::{self, PriceTable};
 use trainctl_core::checkpoint::{self, Action, Checkpoint, DetectOptions, Discovery, KeepBest, Location, Plan, Policy};
 use trainctl_core::event::{Event, Sink};
 use trainctl_core::s3::Connection;
@@ -239,7 +239,7 @@ async fn cleanup(location: &str, args: &PolicyArgs, g: &Globals) -> Result<i32> 
         }
         policy.pins = found.pins.clone();
         let plans = checkpoint::plan_all(&found.runs, &policy, opts.now)?;
-        show_plan(&plans, mode);
+        show_plan(&plans, conn.as_ref(), opts.now, mode);
         let doomed = plans.iter().map(|p| p.deletions().count()).sum::<usize>();
         if doomed == 0 || args.dry_run {
             finish_without_apply(doomed, args.dry_run, mode);
@@ -319,7 +319,7 @@ fn report_apply(out: &checkpoint::ApplyOutcome, doomed: usize, mode: Mode) -> Re
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
-fn show_plan(plans: &[Plan], mode: Mode) {
+fn show_plan(plans: &[Plan], conn: Option<&Connection>, now: i64, mode: Mode) {
     match mode {
         Mode::Json => plans.iter().flat_map(|p| &p.items).for_each(|i| {
             let mut v = checkpoint_json(&i.checkpoint);
@@ -339,12 +339,33 @@ fn show_plan(plans: &[Plan], mode: Mode) {
         }
     }
     let (bytes, doomed): (u64, usize) = plans.iter().fold((0, 0), |(b, n), p| (b + p.bytes_reclaimed, n + p.deletions().count()));
-    let usd = monthly_cost(bytes, STANDARD_USD_PER_GB_MONTH);
+    let table = savings_table(conn);
+    let s = cost::plan_savings(plans, &table, now);
     match mode {
-        Mode::Json => render::print_json(&serde_json::json!({ "event": "plan_summary", "delete": doomed, "bytes_reclaimed": bytes, "monthly_usd_saved": usd })),
-        Mode::Human => eprintln!("plan: delete {doomed} checkpoints, reclaim {} (≈ ${usd:.2}/month at S3 Standard)", render::bytes(bytes)),
+        Mode::Json => render::print_json(&serde_json::json!({
+            "event": "plan_summary", "delete": doomed, "bytes_reclaimed": bytes, "monthly_usd_saved": s.monthly_usd,
+            "early_deletion_usd": s.early_deletion_usd, "net_first_month_usd": s.net_first_month_usd,
+            "price_table": s.table, "storage_class": s.storage_class,
+        })),
+        Mode::Human => {
+            let early = if s.early_deletion_usd > 0.0 { format!(", minus ${:.2} once for early deletion", s.early_deletion_usd) } else { String::new() };
+            eprintln!(
+                "plan: delete {doomed} checkpoints, reclaim {} (≈ ${:.2}/month at {} {} prices{early})",
+                render::bytes(bytes),
+                s.monthly_usd,
+                s.table,
+                s.storage_class
+            )
+        }
         Mode::Quiet => {}
     }
+}
+
+/// The prices the savings line uses: the connection's table (`trainctl cost`), else S3 us-east-1
+/// — a local directory, or an endpoint without a table (MinIO, Garage), is priced as if on S3.
+fn savings_table(conn: Option<&Connection>) -> PriceTable {
+    conn.and_then(|c| cost::table_for_profile(&c.profile, None).ok())
+        .unwrap_or_else(|| cost::price_table("aws", "us-east-1").expect("the built-in aws/us-east-1 table exists"))
 }
 
 fn run_label(name: &str) -> String {

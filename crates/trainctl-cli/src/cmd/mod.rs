@@ -1,9 +1,13 @@
 //! Subcommands. Each module parses its flags into a plain struct and calls the core.
 
 pub mod checkpoint;
+pub mod cost;
 pub mod demo;
+pub mod lifecycle;
 pub mod profile;
+pub mod runs;
 pub mod s3;
+pub mod watch;
 
 use crate::Globals;
 use trainctl_core::Result;
@@ -19,8 +23,18 @@ pub enum Command {
     /// Find checkpoints in a directory or on S3 and clean them up by a retention policy
     #[command(subcommand)]
     Checkpoint(checkpoint::CheckpointCmd),
+    /// What storage costs a month, by storage class, from a price table with its source and date
+    #[command(subcommand)]
+    Cost(cost::CostCmd),
     /// Serve a local demo S3 endpoint with a seeded training layout (no credentials needed)
     Demo(demo::DemoArgs),
+    /// Follow a log as it grows (local file or S3 object)
+    #[command(subcommand)]
+    Logs(runs::LogsCmd),
+    /// Metric series of a run (trainer_state.json, metrics.csv, a log) with sparklines
+    Metrics(runs::MetricsArgs),
+    /// Run a training script; upload its complete checkpoints once each; prune old ones
+    Local(runs::LocalArgs),
 }
 
 /// Runs a command; returns the process exit code for successful runs.
@@ -29,6 +43,10 @@ pub async fn run(cmd: Command, globals: &Globals) -> Result<i32> {
         Command::Profile(c) => profile::run(c, globals).await,
         Command::S3(c) => s3::run(c, globals).await,
         Command::Checkpoint(c) => checkpoint::run(c, globals).await,
+        Command::Cost(c) => cost::run(c, globals).await,
         Command::Demo(a) => demo::run(a, globals).await,
+        Command::Logs(c) => runs::logs(c, globals).await,
+        Command::Metrics(a) => runs::metrics_cmd(a, globals).await,
+        Command::Local(a) => runs::local_cmd(a, globals).await,
     }
 }

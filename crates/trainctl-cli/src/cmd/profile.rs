@@ -96,6 +96,7 @@ fn add(a: AddArgs, g: &Globals, mode: Mode) -> Result<i32> {
         path_style,
         checksum_when_required: None,
         credentials,
+        prices: None,
     };
     profile::validate(&p)?;
     let secret = match &p.credentials {

@@ -25,6 +25,13 @@ pub enum S3Cmd {
     /// Delete old checkpoints under a prefix by a retention policy (plan shown first):
     /// trainctl s3 cleanup s3://bucket/runs/ --keep-last-n 10
     Cleanup(super::checkpoint::S3CleanupArgs),
+    /// Bucket lifecycle rules (transition, expire, abort multipart), merged by id, diff shown first:
+    /// trainctl s3 lifecycle apply s3://bucket/runs/ --preset checkpoints
+    #[command(subcommand)]
+    Lifecycle(super::lifecycle::LifecycleCmd),
+    /// Watch a prefix: new checkpoints (once, when complete), run finished / stalled, data arriving:
+    /// trainctl s3 watch s3://bucket/runs/run1/ --interval 30 --notify
+    Watch(super::watch::WatchArgs),
 }
 
 /// Flags shared by the verbs that move bytes.
@@ -129,6 +136,8 @@ pub async fn run(cmd: S3Cmd, g: &Globals) -> Result<i32> {
         S3Cmd::Sync(a) => sync(a, g).await,
         S3Cmd::Ls(a) => ls(a, g).await,
         S3Cmd::Cleanup(a) => super::checkpoint::s3_cleanup(a, g).await,
+        S3Cmd::Lifecycle(c) => super::lifecycle::run(c, g).await,
+        S3Cmd::Watch(a) => super::watch::run(a, g).await,
     }
 }
 

@@ -152,11 +152,11 @@ fn megatron_dir() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     re(&R, r"^iter_(\d+)$")
 }
-fn step_file() -> &'static Regex {
+pub(crate) fn step_file() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     re(&R, r"^(step|iter|epoch)[_-]?(\d+)\.(pt|pth|bin|safetensors)$")
 }
-fn shard_file() -> &'static Regex {
+pub(crate) fn shard_file() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     re(&R, r"^(.+)-(\d+)-of-(\d+)\.safetensors$")
 }
@@ -166,7 +166,7 @@ fn lightning_pair() -> &'static Regex {
 }
 
 /// A directory recognised by its name alone (the strongest evidence), with the step it names.
-fn named_dir(prefix: &str) -> Option<(Layout, u64)> {
+pub(crate) fn named_dir(prefix: &str) -> Option<(Layout, u64)> {
     let name = dir_name(prefix);
     [(hf_dir(), Layout::HfTrainer), (deepspeed_dir(), Layout::DeepSpeed), (megatron_dir(), Layout::Megatron)]
         .into_iter()
@@ -187,7 +187,7 @@ fn content_dir(prefix: &str, tree: &Tree) -> Option<Layout> {
 
 /// A directory name that is a step number (`step_1000`, `ckpt-5`, `000300`), not merely one with
 /// a digit in it (`exp1`, `llama2-7b`: an experiment holding a final export must not be rotated).
-fn step_like(name: &str) -> bool {
+pub(crate) fn step_like(name: &str) -> bool {
     static R: OnceLock<Regex> = OnceLock::new();
     re(&R, r"(?i)^(step|ckpt|checkpoint|iter|iteration|epoch|global_step)?[_-]?\d+$").is_match(name)
 }
@@ -259,7 +259,7 @@ fn checkpoint(id: String, layout: Layout, files: Vec<FileEntry>) -> Checkpoint {
     }
 }
 
-fn last_number(name: &str) -> Option<u64> {
+pub(crate) fn last_number(name: &str) -> Option<u64> {
     static R: OnceLock<Regex> = OnceLock::new();
     re(&R, r"\d+").find_iter(name).last().and_then(|m| m.as_str().parse().ok())
 }

@@ -16,6 +16,7 @@ pub struct FileEntry {
 }
 
 /// Which framework's layout a checkpoint was recognised by; decides how completeness is judged.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layout {

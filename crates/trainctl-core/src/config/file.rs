@@ -156,6 +156,7 @@ mod tests {
             path_style: Some(true),
             checksum_when_required: None,
             credentials: CredentialSource::Keychain { access_key_id: "AKIALAB".into() },
+            prices: None,
         }
     }
 

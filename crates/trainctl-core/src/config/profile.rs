@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// Where a profile's credentials come from. Never the secret itself.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CredentialSource {
@@ -22,6 +23,7 @@ pub enum CredentialSource {
 }
 
 /// A trainctl profile as stored in config.toml.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
@@ -44,6 +46,10 @@ pub struct Profile {
     pub checksum_when_required: Option<bool>,
     #[serde(default)]
     pub credentials: CredentialSource,
+    /// A custom price table file for this profile's storage (`trainctl cost`); relative paths are
+    /// relative to the config file. `None` = the built-in table of the provider and region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prices: Option<String>,
 }
 
 /// Command-line (or UI) overrides applied on top of a profile: `--endpoint-url`, `--region`.
@@ -55,6 +61,7 @@ pub struct Overrides {
 }
 
 /// A profile with every setting decided: what [`crate::s3::Connection::open`] consumes.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolvedProfile {
     /// Name shown to the user (`default` for the plain AWS chain).
@@ -140,6 +147,7 @@ fn aws_profile(name: String) -> Profile {
 }
 
 /// Where a listed profile is defined.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProfileOrigin {

@@ -26,10 +26,21 @@ pub struct Quirks {
     #[serde(default)]
     pub host_suffixes: Vec<String>,
     pub supports_lifecycle: bool,
+    /// The lifecycle actions the store executes when it supports only some: `transition`,
+    /// `expiration`, `abort_multipart`, `noncurrent_expiration`. Empty = all of them.
+    #[serde(default)]
+    pub lifecycle_actions: Vec<String>,
     /// Where the row's facts come from.
     pub source: String,
     /// When the row was last checked (YYYY-MM-DD).
     pub date: String,
+}
+
+impl Quirks {
+    /// True when the store executes lifecycle action `action` (see [`Quirks::lifecycle_actions`]).
+    pub fn lifecycle_supports(&self, action: &str) -> bool {
+        self.supports_lifecycle && (self.lifecycle_actions.is_empty() || self.lifecycle_actions.iter().any(|a| a == action))
+    }
 }
 
 /// Provider id used when no endpoint is set: plain AWS.

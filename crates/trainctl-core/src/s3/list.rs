@@ -9,6 +9,7 @@ use futures::{stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 /// One object (or, with a delimiter, one common prefix) from a listing.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ObjectEntry {
     pub key: String,

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
 /// One object to move: a local file and the key it corresponds to.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TransferItem {
     /// Local file (source for uploads, final destination for downloads).
@@ -89,6 +90,7 @@ impl Default for TransferOptions {
 }
 
 /// What happened to each item of a job.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Outcome {
     pub done: u64,

@@ -10,9 +10,11 @@
 import type { Backend } from '../api';
 import type {
   AppNotification, ConnectionInfo, DeletePlan, DragDrop, ErrorInfo, EventMap, EventName, ListPage,
-  ObjectEntry, ProfileForm, ProfileSummary, TransferRecord,
+  ObjectEntry, ProfileForm, ProfileSummary, ReviewSnapshot, TransferRecord,
 } from '../types';
 import { demoHistory, demoNotifications, demoObjects, demoProfiles, summarize } from './fixture';
+import { checkpointHandlers } from './checkpoints';
+import { mockReview, mockSnapshots, snapshotOf } from './review';
 
 const PAGE = 5000;
 const MiB = 1024 * 1024;
@@ -38,6 +40,7 @@ export function createMockBackend(scenario: Set<string>): Backend {
   const listeners = new Map<string, Set<(p: unknown) => void>>();
   const dropListeners = new Set<(d: DragDrop) => void>();
   const timers = new Map<number, ReturnType<typeof setInterval>>();
+  const snapshots: ReviewSnapshot[] = [];
 
   function emit<K extends EventName>(name: K, payload: EventMap[K]) {
     for (const cb of listeners.get(name) ?? []) cb(payload);
@@ -218,6 +221,20 @@ export function createMockBackend(scenario: Set<string>): Backend {
     },
     transfers_list: () => [...transfers.values()].map((r) => ({ ...r })),
     notifications_list: () => [...notifications],
+    // Checkpoints (issue #4): detection, planner, apply with events, pins, lifecycle rules.
+    ...checkpointHandlers(objects, emit, now, scenario),
+    // Review (issue #5): a report computed from the fixture; snapshots = a made-up month + each review.
+    review_run: ({ bucket, prefix }) => {
+      needConnection();
+      if (!objects.has(bucket)) throw err('no_such_bucket', `bucket \`${bucket}\` does not exist`, 'check the bucket name', 24);
+      const outcome = mockReview(objects.get(bucket) ?? [], bucket, prefix ?? '', now());
+      const r = outcome.report;
+      if (!snapshots.some((s) => s.location === r.location)) snapshots.push(...mockSnapshots(r, now()));
+      snapshots.push(snapshotOf(r));
+      return outcome;
+    },
+    review_cancel: () => undefined,
+    review_snapshots: ({ location }) => snapshots.filter((s) => s.location === location),
   };
 
   // A long upload already running, so live views have something to show.
@@ -247,7 +264,7 @@ export function createMockBackend(scenario: Set<string>): Backend {
       const h = handlers[cmd];
       if (!h) throw `command ${cmd} not found`;
       await new Promise((r) => setTimeout(r, 15));
-      return structuredClone(h(args)) as T;
+      return structuredClone(await h(args)) as T;
     },
     async listen(name, cb) {
       const set = listeners.get(name) ?? new Set();

@@ -1,0 +1,174 @@
+//! `trainctl cost estimate|tables`: what a prefix costs a month, from a streaming listing
+//! aggregated by storage class (constant memory) and a price table with its source and date.
+
+use crate::render::{self, Mode};
+use crate::Globals;
+use clap::{Args, Subcommand};
+use futures::StreamExt;
+use std::path::PathBuf;
+use trainctl_core::cost::{self, CostBreakdown, PriceTable, Usage};
+use trainctl_core::s3::{list, Connection, S3Url};
+use trainctl_core::{Error, Result};
+
+#[derive(Debug, Subcommand)]
+pub enum CostCmd {
+    /// Estimate the monthly storage cost of a prefix: trainctl cost estimate s3://bucket/runs/
+    Estimate(EstimateArgs),
+    /// List the built-in price tables (provider/region, date, source)
+    Tables(TablesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EstimateArgs {
+    /// The s3:// bucket or prefix to price
+    pub url: String,
+    /// Price with this provider's table (`aws`, `r2`, `b2`) or a table id (`aws/eu-west-1`);
+    /// the region is the table id's, else --region, else the connection's
+    #[arg(long, value_name = "P")]
+    pub provider: Option<String>,
+    /// A custom price table file (format: docs/cost.md); wins over everything else
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+    /// Monthly budget in USD: exit 48 with a warning when the estimate exceeds it
+    #[arg(long, value_name = "USD")]
+    pub budget: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct TablesArgs {
+    /// Print one table (`aws/us-east-1`) in full, as TOML to start a custom table from
+    #[arg(long, value_name = "ID")]
+    pub show: Option<String>,
+}
+
+pub async fn run(cmd: CostCmd, g: &Globals) -> Result<i32> {
+    match cmd {
+        CostCmd::Estimate(a) => estimate(a, g).await,
+        CostCmd::Tables(a) => tables(a, g),
+    }
+}
+
+/// The table for this estimate: `--prices` > `--provider[/region]` > what the connection's
+/// profile says (`$TRAINCTL_PRICES`, the profile's `prices` key, the detected provider/region).
+fn choose_table(a: &EstimateArgs, g: &Globals, conn: &Connection) -> Result<PriceTable> {
+    if let Some(p) = &a.prices {
+        return PriceTable::load(p);
+    }
+    if let Some(p) = &a.provider {
+        let (provider, region) = match p.split_once('/') {
+            Some((provider, region)) => (provider.to_string(), region.to_string()),
+            None => (p.clone(), g.region.clone().unwrap_or_else(|| conn.profile.region.clone())),
+        };
+        return cost::price_table(&provider, &region);
+    }
+    cost::table_for_profile(&conn.profile, None)
+}
+
+/// What `--json` prints: the breakdown plus where it was measured and the budget verdict.
+#[derive(serde::Serialize)]
+struct Estimate<'a> {
+    event: &'static str,
+    location: String,
+    #[serde(flatten)]
+    breakdown: &'a CostBreakdown,
+    budget_usd: Option<f64>,
+    over_budget: bool,
+}
+
+async fn estimate(a: EstimateArgs, g: &Globals) -> Result<i32> {
+    let url = S3Url::parse(&a.url)?;
+    if let Some(b) = a.budget {
+        if !b.is_finite() || b < 0.0 {
+            return Err(Error::Usage(format!("--budget must be a number of USD per month, 0 or more (got {b})")));
+        }
+    }
+    let conn = super::s3::connect(g).await?;
+    // The table first: a missing table fails before any listing is paid for.
+    let table = choose_table(&a, g, &conn)?;
+    let usage = usage_of(&conn, &url).await?;
+    let breakdown = table.breakdown(&usage);
+    let over_budget = a.budget.is_some_and(|b| breakdown.monthly_usd > b);
+    let location = format!("s3://{}/{}", url.bucket, url.key);
+    match Mode::from_globals(g) {
+        Mode::Json => render::print_json(&Estimate { event: "cost_estimate", location, breakdown: &breakdown, budget_usd: a.budget, over_budget }),
+        Mode::Human => print_breakdown(&location, &breakdown, a.budget),
+        Mode::Quiet => {}
+    }
+    match a.budget {
+        Some(budget_usd) if over_budget => Err(Error::BudgetExceeded { estimate_usd: breakdown.monthly_usd, budget_usd }),
+        _ => Ok(0),
+    }
+}
+
+/// Lists `url` recursively and aggregates by storage class; never holds the listing.
+async fn usage_of(conn: &Connection, url: &S3Url) -> Result<Vec<Usage>> {
+    let mut by: std::collections::BTreeMap<String, Usage> = Default::default();
+    let mut stream = list::list_objects(conn, &url.bucket, &url.key, None);
+    while let Some(entry) = stream.next().await {
+        let o = entry?;
+        if o.is_prefix {
+            continue;
+        }
+        let class = cost::normalize_class(o.storage_class.as_deref());
+        by.entry(class.clone()).or_insert_with(|| Usage::new(&class)).add_object(o.size);
+    }
+    Ok(by.into_values().collect())
+}
+
+fn print_breakdown(location: &str, b: &CostBreakdown, budget: Option<f64>) {
+    println!("{location}: {} objects, {}", b.objects, render::bytes(b.bytes));
+    if !b.classes.is_empty() {
+        println!("  {:<20} {:>10} {:>12} {:>12} {:>10} {:>12}", "class", "objects", "stored", "billed", "$/GB-mo", "$/month");
+    }
+    for c in &b.classes {
+        let class = if c.priced_as == c.class { c.class.clone() } else { format!("{} (as {})", c.class, c.priced_as) };
+        let billed = c.billable_bytes + c.standard_overhead_bytes;
+        println!(
+            "  {class:<20} {:>10} {:>12} {:>12} {:>10} {:>12}",
+            c.objects,
+            render::bytes(c.bytes),
+            render::bytes(billed),
+            format!("{}", c.usd_per_gb_month),
+            usd(c.monthly_usd)
+        );
+    }
+    println!("  {:<20} {:>71}", "total", format!("{}/month", usd(b.monthly_usd)));
+    if let Some(budget) = budget {
+        let verdict = if b.monthly_usd > budget { "OVER" } else { "within" };
+        println!("  budget {}/month: {verdict}", usd(budget));
+    }
+    eprintln!("prices: {} ({}, {}), dated {} — {}", b.table_name, b.table, b.table_origin, b.table_date, b.table_source);
+    if !b.unpriced_classes.is_empty() {
+        eprintln!("no price for {} in this table: priced as its default class", b.unpriced_classes.join(", "));
+    }
+    eprintln!("storage only: requests, retrievals, egress, volume discounts and free tiers are not included (docs/cost.md)");
+}
+
+/// Dollars with enough digits that small test prefixes do not show as $0.00.
+fn usd(v: f64) -> String {
+    if v != 0.0 && v.abs() < 0.01 { format!("${v:.6}") } else { format!("${v:.2}") }
+}
+
+fn tables(a: TablesArgs, g: &Globals) -> Result<i32> {
+    let mode = Mode::from_globals(g);
+    if let Some(id) = a.show {
+        let (provider, region) = id.split_once('/').unwrap_or((id.as_str(), ""));
+        let t = cost::price_table(provider, region)?;
+        match mode {
+            Mode::Json => render::print_json(&t),
+            _ => print!("{}", t.to_toml()?),
+        }
+        return Ok(0);
+    }
+    for t in cost::builtin_tables() {
+        match mode {
+            Mode::Json => render::print_json(&t.summary()),
+            Mode::Quiet => {}
+            Mode::Human => println!("{:<20} {:<40} {}  {} classes  {}", t.id(), t.name, t.date, t.classes.len(), t.source),
+        }
+    }
+    if mode == Mode::Human {
+        eprintln!("a custom table: --prices FILE, TRAINCTL_PRICES, or `prices = \"FILE\"` in a profile (docs/cost.md)");
+    }
+    Ok(0)
+}

@@ -1,0 +1,397 @@
+//! `trainctl logs follow`, `trainctl metrics`, `trainctl local`: a run seen from outside.
+//! Flags become core values here; behaviour lives in `trainctl_core::runs`.
+
+use super::s3::EngineChoice;
+use crate::render::{self, Mode};
+use crate::Globals;
+use clap::{Args, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use trainctl_core::event::{Event, Sink};
+use trainctl_core::runs::local::{self, LocalSpec, LocalSummary, RunOutput, Stream};
+use trainctl_core::runs::metrics::{self, sparkline, ParsedMetrics};
+use trainctl_core::runs::{follow, FollowOptions, FollowSource, FollowUpdate};
+use trainctl_core::s3::{Connection, S3Url};
+use trainctl_core::transfer::EnginePref;
+use trainctl_core::{Error, Result};
+
+#[derive(Debug, Subcommand)]
+pub enum LogsCmd {
+    /// Print a log as it grows: trainctl logs follow s3://bucket/run/logs/train.log
+    Follow(FollowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FollowArgs {
+    /// A local file, an s3:// object, or an s3:// prefix (its newest object is followed)
+    pub source: String,
+    /// Print what is already there first (default: only what is appended from now on)
+    #[arg(long)]
+    pub from_start: bool,
+    /// How often to look for new bytes
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+    /// Stop after this long without a new line (for scripts); default: until Ctrl-C
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub idle_exit: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// trainer_state.json, metrics.csv, a log file, or an s3:// object of one of those
+    pub source: String,
+    /// Print every point as CSV rows `metric,step,value` instead of summaries
+    #[arg(long)]
+    pub csv: bool,
+    /// Only these metrics (repeatable)
+    #[arg(long = "metric", value_name = "NAME")]
+    pub metrics: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    /// The training script (.py runs through $PYTHON or python3; anything else directly)
+    pub script: PathBuf,
+    /// Where the script writes checkpoints (watched for complete checkpoints)
+    #[arg(long, value_name = "DIR")]
+    pub checkpoints: Option<PathBuf>,
+    /// Upload each complete checkpoint once to this s3:// prefix
+    #[arg(long, value_name = "S3URL")]
+    pub upload_to: Option<String>,
+    /// After each upload keep only the newest N complete checkpoints, here and on S3
+    #[arg(long, value_name = "N")]
+    pub keep_last_n: Option<usize>,
+    /// Log file for the script's output (default: trainctl-local-<time>.log here)
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// How often the checkpoint directory is looked at
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub poll: Duration,
+    /// A checkpoint whose newest file is younger than this is still being written
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+    /// Transfer engine for the uploads
+    #[arg(long, value_enum, default_value_t = EngineChoice::Auto)]
+    pub engine: EngineChoice,
+    /// Show what would run and be uploaded/pruned, run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Arguments for the script (after `--`)
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// logs follow
+
+pub async fn logs(cmd: LogsCmd, g: &Globals) -> Result<i32> {
+    match cmd {
+        LogsCmd::Follow(a) => follow_cmd(a, g).await,
+    }
+}
+
+async fn follow_cmd(a: FollowArgs, g: &Globals) -> Result<i32> {
+    let src = FollowSource::parse(&a.source)?;
+    let conn = match &src {
+        FollowSource::S3(_) => Some(super::s3::connect(g).await?),
+        FollowSource::Local(_) => None,
+    };
+    let opts = FollowOptions { from_start: a.from_start, interval: a.interval };
+    let mode = Mode::from_globals(g);
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    let last_line = Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
+    if let Some(idle) = a.idle_exit {
+        let (stop, last) = (cancel.clone(), last_line.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if last.lock().unwrap().elapsed() >= idle {
+                    stop.cancel();
+                    return;
+                }
+            }
+        });
+    }
+    let mut on = move |u: FollowUpdate| match u {
+        FollowUpdate::Line { text, offset } => {
+            *last_line.lock().unwrap() = std::time::Instant::now();
+            match mode {
+                Mode::Json => render::print_json(&serde_json::json!({ "event": "line", "text": text, "offset": offset })),
+                _ => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{text}");
+                    let _ = out.flush();
+                }
+            }
+        }
+        FollowUpdate::Notice(message) => match mode {
+            Mode::Json => render::print_json(&serde_json::json!({ "event": "notice", "message": message })),
+            Mode::Human => eprintln!("{message}"),
+            Mode::Quiet => {}
+        },
+    };
+    follow(&src, conn.as_ref(), &opts, &mut on, cancel).await?;
+    Ok(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// metrics
+
+pub async fn metrics_cmd(a: MetricsArgs, g: &Globals) -> Result<i32> {
+    let (name, bytes) = read_source(&a.source, g).await?;
+    let parsed = metrics::parse_metrics(&name, &bytes)?;
+    let mode = Mode::from_globals(g);
+    let wanted = |n: &str| a.metrics.is_empty() || a.metrics.iter().any(|m| m == n);
+    if let Some(missing) = a.metrics.iter().find(|m| !parsed.series.contains_key(*m)) {
+        let known: Vec<&str> = parsed.series.keys().map(|s| s.as_str()).collect();
+        return Err(Error::Usage(format!("no metric `{missing}` in {}; it has: {}", a.source, known.join(", "))));
+    }
+    if a.csv {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "metric,step,value");
+        for s in parsed.series.values().filter(|s| wanted(&s.name)) {
+            for (x, v) in s.steps.iter().zip(&s.values) {
+                let _ = writeln!(out, "{},{},{}", s.name, x, v);
+            }
+        }
+        return Ok(0);
+    }
+    match mode {
+        Mode::Json => {
+            for s in parsed.summaries().into_iter().filter(|s| wanted(&s.name)) {
+                let spark = sparkline(&parsed.series[&s.name].values, 40);
+                let mut v = serde_json::to_value(&s).unwrap_or_default();
+                v["event"] = "series".into();
+                v["sparkline"] = spark.into();
+                render::print_json(&v);
+            }
+            render::print_json(&serde_json::json!({
+                "event": "metrics_summary", "source": a.source, "format": parsed.format, "records": parsed.records,
+                "skipped_lines": parsed.skipped, "last_step": parsed.last_step, "total_steps": parsed.total_steps,
+            }));
+        }
+        Mode::Quiet => {}
+        Mode::Human => print_metrics_table(&a.source, &parsed, &wanted),
+    }
+    Ok(0)
+}
+
+fn print_metrics_table(source: &str, parsed: &ParsedMetrics, wanted: &dyn Fn(&str) -> bool) {
+    let total = parsed.total_steps.map(|t| format!(" of {t}")).unwrap_or_default();
+    let step = parsed.last_step.map(|s| format!(", step {s}{total}")).unwrap_or_default();
+    eprintln!("{source}: {:?} format, {} records, {} lines skipped{step}", parsed.format, parsed.records, parsed.skipped);
+    if parsed.series.is_empty() {
+        eprintln!("no metrics found");
+        return;
+    }
+    let width = parsed.series.keys().map(|k| k.len()).max().unwrap_or(6).max(6);
+    println!("{:<width$}  {:>12}  {:>12}  {:>12}  {:>6}  curve", "metric", "last", "min", "max", "count");
+    for s in parsed.summaries().into_iter().filter(|s| wanted(&s.name)) {
+        let spark = sparkline(&parsed.series[&s.name].values, 40);
+        println!("{:<width$}  {:>12}  {:>12}  {:>12}  {:>6}  {spark}", s.name, num(s.last), num(s.min), num(s.max), s.count);
+    }
+}
+
+/// Short, readable numbers: 4 significant digits, scientific for tiny/huge values.
+fn num(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e6).contains(&a) {
+        format!("{v:.3e}")
+    } else {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// The bytes of a local file or an S3 object, with a name to guess the format from.
+async fn read_source(source: &str, g: &Globals) -> Result<(String, Vec<u8>)> {
+    if source.starts_with("s3://") || source.starts_with("S3://") {
+        let url = S3Url::parse(source)?;
+        if url.is_prefix() {
+            return Err(Error::Usage(format!("{source} is a prefix; name a file (trainer_state.json, metrics.csv, a log)")));
+        }
+        let conn: Connection = super::s3::connect(g).await?;
+        let head = trainctl_core::s3::list::head_object(&conn, &url.bucket, &url.key).await?;
+        let bytes = trainctl_core::runs::follow::get_range(&conn, &url.bucket, &url.key, 0, head.size).await?;
+        return Ok((url.key.clone(), bytes));
+    }
+    let path = PathBuf::from(source);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    if path.is_dir() {
+        return Err(Error::LocalKind { path, expected: "file" });
+    }
+    Ok((source.to_string(), bytes))
+}
+
+// ---------------------------------------------------------------------------------------------
+// local
+
+/// Writes the script's output to our own stdout/stderr as it arrives (`--json`: as lines).
+struct TerminalOutput {
+    json: bool,
+}
+
+impl RunOutput for TerminalOutput {
+    fn output(&self, stream: Stream, bytes: &[u8]) {
+        if self.json {
+            render::print_json(&serde_json::json!({ "event": "output", "stream": stream, "text": String::from_utf8_lossy(bytes) }));
+            return;
+        }
+        let _ = match stream {
+            Stream::Stdout => {
+                let mut o = std::io::stdout().lock();
+                o.write_all(bytes).and_then(|_| o.flush())
+            }
+            Stream::Stderr => {
+                let mut e = std::io::stderr().lock();
+                e.write_all(bytes).and_then(|_| e.flush())
+            }
+        };
+    }
+}
+
+/// Shows trainctl's own notices (uploads, pruning), prefixed so they stand out from the
+/// script's output; transfer progress is not drawn (it would tear the script's output).
+struct LocalNotices {
+    mode: Mode,
+}
+
+impl Sink for LocalNotices {
+    fn send(&self, event: Event) {
+        match (&event, self.mode) {
+            (_, Mode::Quiet) => {}
+            (Event::Notice { message }, Mode::Human) => eprintln!("[trainctl] {message}"),
+            (Event::ObjectFailed { key, error, .. }, Mode::Human) => eprintln!("[trainctl] failed: {key}: {}", error.message),
+            (Event::CheckpointDeleted { id, .. }, Mode::Human) => eprintln!("[trainctl] deleted {id}"),
+            (Event::Notice { .. } | Event::ObjectFailed { .. } | Event::CheckpointDeleted { .. }, Mode::Json) => render::print_json(&event),
+            _ => {}
+        }
+    }
+}
+
+pub async fn local_cmd(a: LocalArgs, g: &Globals) -> Result<i32> {
+    let upload_to = a.upload_to.as_deref().map(S3Url::parse).transpose()?;
+    let log = a.log.clone().unwrap_or_else(|| PathBuf::from(format!("trainctl-local-{}.log", trainctl_core::checkpoint::detect::now_secs())));
+    let spec = LocalSpec {
+        script: a.script.clone(),
+        args: a.args.clone(),
+        checkpoints: a.checkpoints.clone(),
+        upload_to,
+        keep_last_n: a.keep_last_n,
+        log,
+        poll: a.poll,
+        grace: a.grace,
+        engine: match a.engine {
+            EngineChoice::Auto => EnginePref::Auto,
+            EngineChoice::S5cmd => EnginePref::S5cmd,
+            EngineChoice::Native => EnginePref::Native,
+        },
+    };
+    let mode = Mode::from_globals(g);
+    local::validate(&spec, spec.upload_to.is_some())?;
+    if a.dry_run {
+        show_dry_run(&spec, mode);
+        return Ok(0);
+    }
+    let conn = match &spec.upload_to {
+        Some(u) => {
+            let c = super::s3::connect(g).await?;
+            trainctl_core::s3::list::check_bucket(&c, &u.bucket).await?;
+            Some(c)
+        }
+        None => None,
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    let sink: Arc<dyn Sink> = Arc::new(LocalNotices { mode });
+    let out: Arc<dyn RunOutput> = Arc::new(TerminalOutput { json: mode == Mode::Json });
+    let summary = local::run_local(&spec, conn, sink, out, rx).await?;
+    print_summary(&summary, mode);
+    if summary.exit_code == 0 && !summary.upload_failures.is_empty() && !summary.not_uploaded.is_empty() {
+        return Err(Error::RunUploadsFailed { failed: summary.not_uploaded.len() as u64 });
+    }
+    Ok(summary.exit_code)
+}
+
+fn show_dry_run(spec: &LocalSpec, mode: Mode) {
+    let (program, lead) = local::command_for(&spec.script).unwrap_or_default();
+    let argv: Vec<String> = std::iter::once(program.display().to_string()).chain(lead.iter().map(|p| p.display().to_string())).chain(spec.args.iter().cloned()).collect();
+    if mode == Mode::Json {
+        render::print_json(&serde_json::json!({
+            "event": "local_plan", "command": argv, "log": spec.log, "checkpoints": spec.checkpoints,
+            "upload_to": spec.upload_to.as_ref().map(|u| u.to_string()), "keep_last_n": spec.keep_last_n,
+        }));
+        return;
+    }
+    eprintln!("would run: {}", argv.join(" "));
+    eprintln!("  output to the terminal and {}", spec.log.display());
+    if let Some(d) = &spec.checkpoints {
+        eprintln!("  watch {} for complete checkpoints", d.display());
+    }
+    if let Some(u) = &spec.upload_to {
+        eprintln!("  upload each complete checkpoint once to {u}");
+    }
+    if let Some(n) = spec.keep_last_n {
+        eprintln!("  after each upload keep the newest {n} complete checkpoints here{}", if spec.upload_to.is_some() { " and on S3" } else { "" });
+    }
+    eprintln!("dry run: nothing was run");
+}
+
+fn print_summary(s: &LocalSummary, mode: Mode) {
+    match mode {
+        Mode::Json => {
+            let mut v = serde_json::to_value(s).unwrap_or_default();
+            v["event"] = "local_summary".into();
+            render::print_json(&v);
+        }
+        Mode::Quiet => {}
+        Mode::Human => {
+            let how = if s.interrupted {
+                format!("interrupted; the script exited with code {}", s.exit_code)
+            } else if s.exit_code != 0 {
+                format!("the script FAILED with exit code {}", s.exit_code)
+            } else {
+                "the script finished (exit code 0)".to_string()
+            };
+            eprintln!("[trainctl] {how} after {:.1}s", s.seconds);
+            let step = match (s.last_step, s.total_steps) {
+                (Some(l), Some(t)) => format!("{l} of {t}"),
+                (Some(l), None) => l.to_string(),
+                _ => "-".into(),
+            };
+            eprintln!(
+                "[trainctl] steps: {step}; checkpoints: {} complete, {} uploaded ({}), {} deleted here, {} deleted on S3",
+                s.checkpoints.len(),
+                s.uploaded.len(),
+                render::bytes(s.uploaded_bytes),
+                s.deleted_local.len(),
+                s.deleted_remote.len()
+            );
+            if !s.not_uploaded.is_empty() {
+                eprintln!("[trainctl] not uploaded: {}", s.not_uploaded.join(", "));
+            }
+            let finals: Vec<String> = s.final_metrics.iter().filter(|(k, _)| k.contains("loss") || k.contains("acc")).map(|(k, v)| format!("{k}={}", num(*v))).collect();
+            if !finals.is_empty() {
+                eprintln!("[trainctl] final metrics: {}", finals.join(" "));
+            }
+            eprintln!("[trainctl] log: {} ({} metric lines, {} other lines skipped)", s.log.display(), s.metric_lines, s.skipped_lines);
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Storage review: what uses a bucket (or a prefix), what it costs, and what a listing hides.
+//!
+//! Why a module of its own: `s5cmd du` and `aws s3 ls --summarize` give one total; a researcher
+//! needs it by prefix, run, checkpoint, storage class and age, priced, on buckets of any size.
+//! - [`review`]: a live listing, parallel across prefixes ([`listing`]), aggregated in constant
+//!   memory ([`aggregate`], [`runs`]), plus hidden bytes with `detailed` ([`hidden`]).
+//! - [`review_inventory`]: the same [`Report`] from an S3 Inventory report, without a LIST call.
+//! - [`price`]: fills the `monthly_usd` fields from a cost table (or says which table is missing).
+//! - [`snapshots`]: a small summary of each review kept locally, for growth over time.
+//!
+//! The JSON shape of [`Report`] is documented in `docs/review.md`.
+
+pub mod aggregate;
+pub mod hidden;
+pub mod inventory;
+pub mod listing;
+pub mod model;
+pub mod progress;
+pub mod runs;
+pub mod snapshots;
+pub mod tally;
+
+pub use inventory::review_inventory;
+pub use model::*;
+
+use crate::cost::PriceTable;
+use crate::error::Result;
+use crate::event::Sink;
+use crate::s3::{list, Connection, S3Url};
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How to review.
+#[derive(Debug, Clone)]
+pub struct ReviewOptions {
+    /// Length of the largest-objects and largest-prefixes lists.
+    pub top_n: usize,
+    /// ListObjectsV2 requests in flight at once.
+    pub concurrency: usize,
+    /// Also look for hidden bytes (ListMultipartUploads + ListParts, ListObjectVersions).
+    pub detailed: bool,
+    /// "Now" for age bands (seconds since the Unix epoch).
+    pub now: i64,
+}
+
+impl Default for ReviewOptions {
+    fn default() -> Self {
+        ReviewOptions { top_n: 20, concurrency: 32, detailed: false, now: crate::checkpoint::detect::now_secs() }
+    }
+}
+
+/// The prefix a URL names as a location: `s3://b/runs` and `s3://b/runs/` both mean `runs/`.
+pub fn location_prefix(url: &S3Url) -> String {
+    if url.key.is_empty() {
+        String::new()
+    } else {
+        url.dir_prefix()
+    }
+}
+
+/// Reviews everything under `url` with a live listing. An empty prefix is a report of zeros;
+/// a missing bucket or denied listing is an error; a denied hidden-bytes call is a note in
+/// `unseen`. Costs are not filled in: call [`price`].
+pub async fn review(conn: &Connection, url: &S3Url, opts: &ReviewOptions, sink: &dyn Sink, cancel: &CancellationToken) -> Result<Report> {
+    let started = Instant::now();
+    list::check_bucket(conn, &url.bucket).await?;
+    let prefix = location_prefix(url);
+    let location = format!("s3://{}/{}", url.bucket, prefix);
+    let agg = listing::list_into(conn, &url.bucket, &prefix, opts.now, opts.top_n, opts.concurrency, sink, cancel).await?;
+    let mut report = agg.into_report(&location, Source::Listing);
+    if opts.detailed {
+        let mut unseen = Vec::new();
+        report.hidden = Some(hidden::find_hidden(conn, &url.bucket, &prefix, &mut unseen).await);
+        report.unseen.extend(unseen);
+    } else {
+        report.unseen.push("hidden bytes (incomplete multipart uploads, old versions) not checked: review with --detailed".into());
+    }
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// Fills every `monthly_usd` of the report from `table`; without one, records which table is
+/// missing (the report stays valid, with costs `None`).
+pub fn price(report: &mut Report, table: Result<PriceTable>) {
+    let table = match table {
+        Ok(t) => t,
+        Err(e) => {
+            report.pricing = Pricing { provider: None, region: None, missing: Some(e.to_string()) };
+            return;
+        }
+    };
+    report.pricing = Pricing { provider: Some(table.provider.clone()), region: Some(table.region.clone()), missing: None };
+    let cost = |g: &mut Group| g.monthly_usd = Some(table.monthly_storage_usd(&g.classes));
+    cost(&mut report.totals);
+    report.by_prefix.iter_mut().for_each(cost);
+    report.by_storage_class.iter_mut().for_each(cost);
+    report.by_age.iter_mut().for_each(cost);
+    report.largest_prefixes.iter_mut().for_each(cost);
+    for r in &mut report.by_run {
+        cost(&mut r.total);
+    }
+    if let Some(h) = report.hidden.as_mut() {
+        h.monthly_usd = Some(table.monthly_storage_usd(&h.classes));
+    }
+}
+
+/// Price table for a connection: `custom` file > `$TRAINCTL_PRICES` > the profile's `prices` >
+/// the built-in table of the profile's provider and region.
+pub fn table_for(conn: &Connection, custom: Option<&std::path::Path>) -> Result<PriceTable> {
+    crate::cost::table_for_profile(&conn.profile, custom)
+}

@@ -1,0 +1,94 @@
+//! TypeScript bindings of the IPC payload types (cargo feature `ts`), kept in
+//! `ui/src/lib/generated/` and re-exported by `ui/src/lib/types.ts`.
+//!
+//! Why generated: a field renamed in Rust must break `tsc`/the check below, not a user's window.
+//! Why a check and not a build step: the UI build must not need cargo, so the files are committed,
+//! and `tests/ts_bindings.rs` (core) plus `ts_bindings` (desktop) fail when they are stale.
+//! Regenerate with `make bindings` (docs/ipc.md has the recipe for new types).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use ts_rs::{Config, ExportError, TS};
+
+/// Set to `1` to (re)write the generated files instead of checking them.
+pub const WRITE_ENV: &str = "TRAINCTL_TS_WRITE";
+
+/// Exports one root type together with every type it refers to.
+pub type Exporter = fn(&Config) -> Result<(), ExportError>;
+
+/// `ui/src/lib/generated/` of this checkout.
+pub fn generated_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/lib/generated")
+}
+
+/// u64/i64 become `number`: job ids, sizes and epoch seconds stay far below 2^53, and serde_json
+/// sends them as plain JSON numbers (a `bigint` type would be a lie about the wire).
+pub fn config(out_dir: &Path) -> Config {
+    Config::new().with_large_int("number").with_out_dir(out_dir)
+}
+
+/// The core types that cross IPC (the desktop adds its own, see src-tauri/src/types.rs).
+pub fn core_roots() -> Vec<Exporter> {
+    use crate::config::profile::{CredentialSource, Profile, ProfileOrigin, ResolvedProfile};
+    vec![
+        crate::error::ErrorInfo::export_all,
+        crate::event::Direction::export_all,
+        crate::event::Progress::export_all,
+        crate::event::Event::export_all,
+        crate::s3::list::ObjectEntry::export_all,
+        CredentialSource::export_all,
+        Profile::export_all,
+        ResolvedProfile::export_all,
+        ProfileOrigin::export_all,
+        crate::transfer::TransferItem::export_all,
+        crate::transfer::Outcome::export_all,
+    ]
+}
+
+/// Writes the roots' files (with [`WRITE_ENV`]=1) or checks that the committed ones are identical.
+/// `Err` lists every stale or missing file and says how to regenerate.
+pub fn write_or_check(roots: &[Exporter]) -> Result<Vec<String>, String> {
+    let target = generated_dir();
+    if std::env::var(WRITE_ENV).as_deref() == Ok("1") {
+        std::fs::create_dir_all(&target).map_err(|e| e.to_string())?;
+        let cfg = config(&target);
+        for export in roots {
+            export(&cfg).map_err(|e| e.to_string())?;
+        }
+        return Ok(vec![]);
+    }
+    let fresh = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let cfg = config(fresh.path());
+    for export in roots {
+        export(&cfg).map_err(|e| e.to_string())?;
+    }
+    let mut stale = Vec::new();
+    let mut checked = Vec::new();
+    for (name, text) in read_dir(fresh.path())? {
+        match std::fs::read_to_string(target.join(&name)) {
+            Ok(old) if old == text => checked.push(name),
+            Ok(_) => stale.push(format!("{name} differs")),
+            Err(_) => stale.push(format!("{name} is missing")),
+        }
+    }
+    if stale.is_empty() {
+        Ok(checked)
+    } else {
+        Err(format!(
+            "ui/src/lib/generated/ is stale ({}): run `make bindings` and commit the result",
+            stale.join(", ")
+        ))
+    }
+}
+
+fn read_dir(dir: &Path) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.extension().is_some_and(|e| e == "ts") {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            out.insert(name, std::fs::read_to_string(&path).map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(out)
+}

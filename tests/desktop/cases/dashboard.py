@@ -1,0 +1,199 @@
+"""Dashboard storage review (issue #5) in the real webview, against the embedded demo.
+
+test_dashboard_review_matches_cli
+    Try the demo → Dashboard → review s3://demo-training/. The charts are really drawn (the
+    ECharts treemap and bars and the uPlot growth chart each have a canvas with non-blank pixels,
+    and the ECharts instances carry the report's data), and the totals the Dashboard shows
+    (objects, bytes, $/month — read from data-value attributes with raw numbers) and its largest
+    object equal `trainctl s3 review s3://demo-training/ --detailed --json` run against the same
+    demo endpoint. The demo's simulated trainer writes a checkpoint every ~20 s, so the CLI runs
+    before and after the app's review and the comparison is made only when both CLI runs agree
+    (otherwise the whole round is repeated).
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import e2e
+from webdriver import Session
+
+ROOT = e2e.ROOT
+BUCKET = "demo-training"
+LOCATION = f"s3://{BUCKET}/"
+# The app prices the demo (a local server without prices of its own) as AWS us-east-1; the CLI is
+# given the same built-in table file (`--prices`).
+PRICES = os.path.join(ROOT, "crates", "trainctl-core", "data", "prices", "aws-us-east-1.toml")
+
+
+def cli_bin():
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    for cand in (os.environ.get("TRAINCTL_CLI_BIN"), os.path.join(target, "debug", "trainctl"), os.path.join(ROOT, "target", "debug", "trainctl")):
+        if cand and os.path.exists(cand):
+            return cand
+    raise AssertionError("the CLI binary is missing: cargo build -p trainctl-cli")
+
+
+def cli_review(endpoint, work):
+    """`trainctl s3 review --detailed --json` of the demo bucket: the parsed Report."""
+    cfg = os.path.join(work, "cli-config")
+    os.makedirs(cfg, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TRAINCTL_"))}
+    env.update(
+        AWS_ACCESS_KEY_ID="trainctl-demo",
+        AWS_SECRET_ACCESS_KEY="trainctl-demo-secret",
+        AWS_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.path.join(work, "no-aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=os.path.join(work, "no-aws-credentials"),
+        AWS_EC2_METADATA_DISABLED="true",
+        XDG_CONFIG_HOME=cfg,
+        XDG_DATA_HOME=cfg,
+        XDG_STATE_HOME=cfg,
+        TRAINCTL_CONFIG=os.path.join(cfg, "config.toml"),
+    )
+    args = [cli_bin(), "--endpoint-url", endpoint, "s3", "review", LOCATION, "--detailed", "--json", "--prices", PRICES]
+    out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"{' '.join(args)} → exit {out.returncode}: {out.stderr[-2000:]}"
+    # The report is the JSON object with `totals` (progress lines, if any, come before it).
+    for line in reversed(out.stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{") and '"totals"' in line:
+            return find_report(json.loads(line))
+    return find_report(json.loads(out.stdout))
+
+
+def find_report(doc):
+    """The Report inside a JSON document (the document itself, or a wrapper holding it)."""
+    if isinstance(doc, dict) and "totals" in doc and "by_prefix" in doc:
+        return doc
+    for v in doc.values() if isinstance(doc, dict) else []:
+        if isinstance(v, dict) and (found := find_report(v)):
+            return found
+    return None
+
+
+def shown_totals(s):
+    def num(testid):
+        v = s.attr(f'[data-testid="{testid}"]', "data-value")
+        return None if v in (None, "") else float(v)
+
+    return {
+        "objects": int(num("review-total-objects")),
+        "bytes": int(num("review-total-bytes")),
+        "monthly_usd": num("review-total-usd"),
+        "location": s.attr('[data-testid="review-totals"]', "data-location"),
+    }
+
+
+CANVAS_INK = """
+const el = document.querySelector(arguments[0]);
+const c = el && el.querySelector('canvas');
+if (!c || !c.width || !c.height) return null;
+const g = c.getContext('2d');
+const d = g.getImageData(0, 0, c.width, c.height).data;
+let ink = 0;
+const colors = new Set();
+for (let i = 0; i < d.length; i += 4 * 97) {
+  if (d[i + 3] > 0) { ink++; colors.add((d[i] >> 4) * 256 + (d[i + 1] >> 4) * 16 + (d[i + 2] >> 4)); }
+}
+return {w: c.width, h: c.height, ink: ink, colors: colors.size};
+"""
+
+ECHARTS_DATA = """
+const el = document.querySelector(arguments[0]);
+const chart = el && el.__chart;
+if (!chart) return null;
+const o = chart.getOption();
+const s = o.series || [];
+const count = (nodes) => (nodes || []).reduce((a, n) => a + 1 + count(n.children), 0);
+return {series: s.length, type: s[0] && s[0].type, nodes: s[0] && s[0].type === 'treemap' ? count(s[0].data) : null,
+        top: s[0] && s[0].type === 'treemap' ? s[0].data.map((n) => [n.path, n.value]) : null};
+"""
+
+
+def assert_drawn(s, testid, what):
+    ink = s.wait_until(lambda: s.js(CANVAS_INK, f'[data-testid="{testid}"]'), f"a canvas in {testid}", timeout=20)
+    assert ink["ink"] > 20 and ink["colors"] >= 3, f"{what} looks blank: {ink}"
+    return ink
+
+
+def test_dashboard_review_matches_cli(driver_url, ctx):
+    s = Session(driver_url, e2e.APP)
+    try:
+        s.wait('[data-testid="view-first-run"]', timeout=40, what="the first-run screen")
+        s.click('[data-testid="try-demo"]')
+        s.wait('[data-testid="view-dashboard"]', timeout=40)
+        s.wait(f'[data-testid="dashboard-bucket"][data-bucket="{BUCKET}"]', timeout=30, what="the demo bucket on the Dashboard")
+        m = re.search(r"http://127\.0\.0\.1:\d+", s.text('[data-testid="nav-connection"]'))
+        assert m, "no demo endpoint in the nav"
+        endpoint = m.group(0)
+        # The demo is reviewed on arrival; wait for that one to end before starting ours.
+        s.wait('[data-testid="dashboard-review"]:not([data-state="running"])', timeout=60)
+        s.js(
+            "const el = document.querySelector('[data-testid=\"review-bucket\"]'); el.value = arguments[0];"
+            "el.dispatchEvent(new Event('change', {bubbles: true}));",
+            BUCKET,
+        )
+        s.type('[data-testid="review-prefix"]', "")
+        for attempt in range(4):
+            before = cli_review(endpoint, ctx["work"])
+            s.click('[data-testid="review-run"]')
+            s.wait('[data-testid="dashboard-review"][data-state="running"], [data-testid="dashboard-review"][data-state="done"]', timeout=10)
+            s.wait('[data-testid="dashboard-review"][data-state="done"]', timeout=90, what="the review to finish")
+            app = shown_totals(s)
+            after = cli_review(endpoint, ctx["work"])
+            key = lambda r: (r["totals"]["objects"], r["totals"]["bytes"])  # noqa: E731
+            if key(before) == key(after):
+                break
+            e2e.log(f"the demo trainer wrote during round {attempt + 1} ({key(before)} → {key(after)}); again")
+        else:
+            raise AssertionError("the demo bucket kept changing during every round")
+        cli = after["totals"]
+        assert app["location"] == LOCATION, app
+        assert app["objects"] == cli["objects"], (app, cli)
+        assert app["bytes"] == cli["bytes"], (app, cli)
+        assert cli["monthly_usd"] is not None and app["monthly_usd"] is not None, (app, cli, after.get("pricing"))
+        assert abs(app["monthly_usd"] - cli["monthly_usd"]) < 1e-9, (app, cli)
+        ctx["asserts"].append(
+            f"Dashboard review of {LOCATION} = CLI --json: {app['objects']} objects, {app['bytes']} bytes, ${app['monthly_usd']:.6f}/month"
+        )
+        # The largest object and hidden bytes agree too.
+        row = '[data-testid="largest-row"]'
+        s.wait(row)
+        first_key, first_bytes = s.attr(row, "data-key"), int(s.attr(row, "data-bytes"))
+        top = after["largest_objects"][0]
+        assert (first_key, first_bytes) == (top["key"], top["bytes"]), ((first_key, first_bytes), top)
+        hidden = s.attr('[data-testid="review-hidden-bytes"]', "data-value")
+        if after.get("hidden") is not None:
+            h = after["hidden"]
+            assert int(float(hidden)) == h["multipart_bytes"] + h["noncurrent_bytes"], (hidden, h)
+        ctx["asserts"].append(f"largest object {first_key} ({first_bytes} B) and hidden bytes ({hidden}) = CLI")
+        # The charts are drawn: canvases with ink, ECharts holding the report's tree and stacks.
+        s.js("document.querySelector('[data-testid=\"dashboard-review\"]').scrollIntoView();")
+        tm = assert_drawn(s, "chart-treemap", "the treemap")
+        bars = assert_drawn(s, "chart-classes", "the storage-class bars")
+        growth = assert_drawn(s, "chart-growth", "the growth chart")
+        opt = s.js(ECHARTS_DATA, '[data-testid="chart-treemap"]')
+        assert opt and opt["type"] == "treemap" and opt["nodes"] >= len(after["by_prefix"]), opt
+        top_paths = sorted(p for p, _ in opt["top"])
+        want = sorted(g["name"] for g in after["by_prefix"] if g["name"] != "(top level)" and g["bytes"] > 0)
+        assert top_paths[: len(want)] == want or set(want) <= set(top_paths), (top_paths, want)
+        assert sum(v for _, v in opt["top"]) == cli["bytes"], ("treemap areas must add up to the total", opt["top"], cli["bytes"])
+        bar_opt = s.js(ECHARTS_DATA, '[data-testid="chart-classes"]')
+        assert bar_opt and bar_opt["type"] == "bar" and bar_opt["series"] >= 1, bar_opt
+        points = int(s.attr('[data-testid="chart-growth"]', "data-points"))
+        assert points >= 2, f"the growth chart should have this test's reviews as points, has {points}"
+        ctx["asserts"].append(
+            f"charts drawn: treemap {tm['w']}x{tm['h']} ({opt['nodes']} nodes, areas sum to the total), "
+            f"class bars ({bar_opt['series']} classes), growth ({points} snapshots)"
+        )
+        savings = s.find_all('[data-testid="savings-action"]')
+        assert savings, "the demo's runs have old checkpoints: a cleanup saving is expected"
+        ctx["asserts"].append(f"cost card offers {len(savings)} savings actions")
+        time.sleep(0.5)
+        e2e.shot(s, "dashboard")
+    finally:
+        s.quit()
+        e2e.wait_app_exit()
