@@ -9,7 +9,7 @@ export PATH := $(CARGO_BIN):$(PATH)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 TRAINCTL := $(TARGET_DIR)/debug/trainctl
 
-.PHONY: setup build ui test run bench package
+.PHONY: setup build ui test run bench package bindings bindings-check
 
 ## setup: install missing system packages, moto, awscli, s5cmd and garage
 setup:
@@ -34,9 +34,22 @@ test: setup ui
 	cargo test --workspace --no-fail-fast
 	@echo "==> [test] ui: vitest (mocked IPC)"
 	cd ui && npm test
+	@$(MAKE) --no-print-directory bindings-check
 	@echo "==> [test] desktop e2e: tauri-driver + WebKitWebDriver under Xvfb + session D-Bus"
 	tests/desktop/run.sh
 	@echo "==> [test] all suites passed"
+
+## bindings: regenerate ui/src/lib/generated/ (TypeScript of the IPC types, ts-rs; docs/ipc.md)
+bindings:
+	TRAINCTL_TS_WRITE=1 cargo test -p trainctl-core --features ts --test ts_bindings
+	TRAINCTL_TS_WRITE=1 cargo test -p trainctl-desktop --features ts ts_bindings
+	cd ui && npx svelte-check --tsconfig ./tsconfig.json --threshold error
+
+## bindings-check: fail when ui/src/lib/generated/ no longer matches the Rust types
+bindings-check:
+	@echo "==> [test] generated IPC types are current (make bindings rewrites them)"
+	cargo test -p trainctl-core --features ts --test ts_bindings
+	cargo test -p trainctl-desktop --features ts ts_bindings
 
 ## run: build the app and open it on the embedded demo (local S3 + simulated run, no credentials).
 ## Without a display it serves the same demo for the CLI (`trainctl demo`).

@@ -163,20 +163,22 @@ fn start(app: &AppHandle, id: u64) {
 
 fn stop(app: &AppHandle, id: u64) {
     let watches = app.state::<Watches>();
-    if let Some(e) = watches.entries.lock().unwrap().get_mut(&id) {
-        if let Some(c) = e.cancel.take() {
-            c.cancel();
-        }
+    let mut entries = watches.entries.lock().unwrap();
+    if let Some(c) = entries.get_mut(&id).and_then(|e| e.cancel.take()) {
+        c.cancel();
     }
 }
 
 fn set_status(app: &AppHandle, id: u64, status: &str, line: Option<String>) {
-    let watches = app.state::<Watches>();
-    if let Some(e) = watches.entries.lock().unwrap().get_mut(&id) {
-        e.info.status = status.into();
-        if line.is_some() {
-            e.info.last_event = line;
-            e.info.last_event_at = Some(crate::types::now_secs());
+    {
+        let watches = app.state::<Watches>();
+        let mut entries = watches.entries.lock().unwrap();
+        if let Some(e) = entries.get_mut(&id) {
+            e.info.status = status.into();
+            if line.is_some() {
+                e.info.last_event = line;
+                e.info.last_event_at = Some(crate::types::now_secs());
+            }
         }
     }
     emit_updated(app, id);

@@ -10,6 +10,7 @@ mod commands;
 mod commands_review;
 mod commands_watch;
 mod commands_checkpoints;
+mod commands_runs;
 mod connection;
 mod demo;
 mod e2e;
@@ -78,6 +79,8 @@ fn main() {
             commands_checkpoints::lifecycle_show,
             commands_checkpoints::lifecycle_plan,
             commands_checkpoints::lifecycle_apply,
+            commands_runs::runs_list,
+            commands_runs::run_metrics,
         ])
         .setup(move |app| {
             let handle = app.handle().clone();

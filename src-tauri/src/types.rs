@@ -1,5 +1,6 @@
 //! The shell's IPC payload types (docs/ipc.md, "Owned by the shell"). Field names are the wire
-//! names; `ui/src/lib/types.ts` mirrors them 1:1. Options serialize as `null`.
+//! names; `ui/src/lib/types.ts` re-exports their TypeScript, generated with the feature `ts` into
+//! `ui/src/lib/generated/` (docs/ipc.md). Options serialize as `null`.
 
 use serde::{Deserialize, Serialize};
 use trainctl_core::config::profile::ProfileOrigin;
@@ -13,8 +14,11 @@ use trainctl_core::s3::list::ObjectEntry;
 #[derive(Debug, Clone, Serialize)]
 pub struct AppInfo {
     pub version: String,
+    /// Started with `--demo` (or the demo was started this session).
     pub demo: bool,
+    /// No trainctl profile, no AWS profile and no AWS env credentials: show the first-run screen.
     pub first_run: bool,
+    /// The profile the shell connected to at start-up, if any.
     pub connection: Option<ConnectionInfo>,
 }
 
@@ -39,6 +43,7 @@ pub struct ProfileSummary {
     pub endpoint_url: Option<String>,
     pub region: Option<String>,
     pub credentials: CredentialSource,
+    /// A secret is stored in the OS keychain for this profile (trainctl keychain profiles only).
     pub secret_stored: bool,
 }
 
@@ -59,8 +64,10 @@ pub struct ProfileForm {
 #[derive(Debug, Clone, Serialize)]
 pub struct TestReport {
     pub ok: bool,
+    /// Buckets visible with these credentials, when listing them worked.
     pub bucket_count: Option<u64>,
     pub latency_ms: Option<u64>,
+    /// Why it failed, in plain words (`null` when `ok`).
     pub diagnosis: Option<ErrorInfo>,
 }
 
@@ -69,6 +76,7 @@ pub struct TestReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct BucketSummary {
     pub name: String,
+    /// Seconds since the Unix epoch.
     pub created: Option<i64>,
     pub object_count: Option<u64>,
     pub bytes: Option<u64>,
@@ -80,8 +88,10 @@ pub struct BucketSummary {
 pub struct ListPage {
     pub bucket: String,
     pub prefix: String,
+    /// Common prefixes, each ending in `/`, full keys (`runs/a/`).
     pub prefixes: Vec<String>,
     pub objects: Vec<ObjectEntry>,
+    /// More pages follow; pass `next_token` back as `token`.
     pub truncated: bool,
     pub next_token: Option<String>,
 }
@@ -155,8 +165,11 @@ pub struct TransferRecord {
     pub job: JobId,
     pub direction: Direction,
     pub bucket: String,
+    /// Upload: destination prefix. Download: the source prefix (or `""`).
     pub prefix: String,
+    /// Download: the local destination directory.
     pub dest_dir: Option<String>,
+    /// Short human label ("checkpoint-500/ and 2 more").
     pub label: String,
     pub state: TransferState,
     pub engine: Option<String>,
@@ -168,9 +181,11 @@ pub struct TransferRecord {
     pub objects_skipped: u64,
     pub bytes_per_sec: f64,
     pub eta_secs: Option<f64>,
+    /// Seconds since the Unix epoch.
     pub started_at: i64,
     pub finished_at: Option<i64>,
     pub failures: Vec<TransferFailure>,
+    /// Whole-job error (state `failed`).
     pub error: Option<ErrorInfo>,
 }
 
@@ -193,6 +208,7 @@ pub struct AppNotification {
     pub level: NotificationLevel,
     pub title: String,
     pub body: String,
+    /// Seconds since the Unix epoch.
     pub at: i64,
     pub job: Option<JobId>,
     /// An `s3://` prefix the item opens when clicked (watch popups: the run).

@@ -164,3 +164,65 @@ fn wait_for(cond: impl Fn() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// #4 "Bad input" items not covered above.
+
+#[test]
+fn checkpoints_without_the_ranking_metric_are_kept_with_the_reason() {
+    let dir = scratch();
+    for name in ["epoch=0-val_loss=0.50.ckpt", "epoch=1-val_loss=0.30.ckpt", "epoch=2-step=300.ckpt", "epoch=3-val_loss=0.40.ckpt", "epoch=4-val_loss=0.45.ckpt"] {
+        write_tree(dir.path(), &[(&format!("run/{name}") as &str, 100)]);
+    }
+    let server = trainctl_testkit::shared_moto();
+    let args = ["--json", "checkpoint", "cleanup", dir.path().to_str().unwrap(), "--keep-best", "1", "--metric", "val_loss", "--mode", "min", "--dry-run", "--grace", "0s"];
+    let out = ok(trainctl(server).args(args));
+    let items: Vec<serde_json::Value> = json_lines(&out).into_iter().filter(|v| v.get("plan").is_some()).collect();
+    let no_metric = items.iter().find(|v| v["id"].as_str().unwrap().contains("epoch=2-step=300")).expect("the metric-less checkpoint is listed");
+    assert_eq!(no_metric["plan"], "keep", "{no_metric}");
+    assert!(no_metric["reasons"].to_string().contains("no `val_loss` metric"), "{no_metric}");
+    let deletes: Vec<&str> = items.iter().filter(|v| v["plan"] == "delete").map(|v| v["id"].as_str().unwrap()).collect();
+    assert!(deletes.iter().any(|d| d.contains("val_loss=0.50")), "the worse metrics go: {deletes:?}");
+    assert_eq!(std::fs::read_dir(dir.path().join("run")).unwrap().count(), 5, "a dry run deletes nothing");
+}
+
+#[test]
+fn keep_last_n_zero_is_accepted_with_force_all_and_still_keeps_the_newest() {
+    let dir = scratch();
+    for step in [1, 2, 3] {
+        write_tree(dir.path(), &[(&format!("run/step_{step}.pt") as &str, 100)]);
+    }
+    let server = trainctl_testkit::shared_moto();
+    let root = dir.path().to_str().unwrap();
+    fails_with(trainctl(server).args(["checkpoint", "cleanup", root, "--keep-last-n", "0", "--yes", "--grace", "0s"]), 2);
+    assert_eq!(std::fs::read_dir(dir.path().join("run")).unwrap().count(), 3);
+    ok(trainctl(server).args(["checkpoint", "cleanup", root, "--keep-last-n", "0", "--force-all", "--yes", "--grace", "0s"]));
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("run")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(left, ["step_3.pt"], "the newest complete checkpoint is always kept");
+}
+
+#[test]
+fn permission_denied_on_delete_is_reported_per_key_and_nothing_is_skipped() {
+    // Garage only: moto grants everything. The deleting key may read but not write/delete.
+    let Some(b) = Backend::garage() else { return };
+    let Some(_) = garage_admin(b.server()) else { return };
+    let admin = |args: &[&str]| stdout(&ok(garage_admin(b.server()).unwrap().args(args)));
+    let bucket = format!("tk-ckdeny-{}", std::process::id());
+    admin(&["bucket", "create", &bucket]);
+    admin(&["bucket", "allow", "--read", "--write", "--owner", &bucket, "--key", b.access_key()]);
+    let before = put_hf_run(&b, &bucket);
+    let info = admin(&["key", "create", &format!("ro-{bucket}")]);
+    let field = |label: &str| info.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.trim() == label).map(|(_, v)| v.trim().to_string())).unwrap();
+    let (id, secret) = (field("Key ID"), field("Secret key"));
+    admin(&["bucket", "allow", "--read", &bucket, "--key", &id]);
+    let mut ro = b.trainctl();
+    ro.env("AWS_ACCESS_KEY_ID", &id).env("AWS_SECRET_ACCESS_KEY", &secret);
+    let out = fails_with(ro.args(["s3", "cleanup", &format!("s3://{bucket}/exp/"), "--keep-last-n", "2", "--yes", "--grace", "0s"]), 3);
+    let err = stderr(&out);
+    let failed: Vec<&str> = err.lines().filter(|l| l.starts_with("failed: ")).collect();
+    // checkpoint-100 and -200 are planned for deletion: 3 files each, every one attempted and reported.
+    assert_eq!(failed.len(), 6, "{err}");
+    assert!(failed.iter().all(|l| l.contains("access denied")), "{failed:?}");
+    assert!(failed.iter().any(|l| l.contains("checkpoint-100/model.safetensors")) && failed.iter().any(|l| l.contains("checkpoint-200/optimizer.pt")), "{failed:?}");
+    assert_eq!(b.list_keys(&bucket, "exp/"), before);
+}

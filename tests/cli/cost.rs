@@ -89,6 +89,26 @@ conformance! {
         assert_eq!(v["table_name"], "Lab NAS");
         close(v["monthly_usd"].as_f64().unwrap(), bytes / 1e9 * 0.5);
     }
+
+    fn cleanup_plan_shows_savings_from_the_price_table(b: &Backend) {
+        let bucket = b.new_bucket("costplan");
+        for step in [100, 200, 300] {
+            b.put_object(&bucket, &format!("exp/run1/checkpoint-{step}/model.safetensors"), vec![1u8; 300 * KIB]);
+            b.put_object(&bucket, &format!("exp/run1/checkpoint-{step}/trainer_state.json"), format!("{{\"global_step\": {step}}}"));
+        }
+        let url = format!("s3://{bucket}/exp/");
+        let out = ok(b.trainctl().args(["--json", "s3", "cleanup", &url, "--keep-last-n", "1", "--dry-run", "--grace", "0s"]));
+        let text = stdout(&out);
+        let line = text.lines().find(|l| l.contains("\"plan_summary\"")).unwrap_or_else(|| panic!("no summary in {text}"));
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        // A local server has no table of its own: the plan is priced as S3 Standard us-east-1.
+        assert_eq!((v["delete"].as_u64(), v["price_table"].as_str(), v["storage_class"].as_str()), (Some(2), Some("aws/us-east-1"), Some("STANDARD")));
+        let bytes = v["bytes_reclaimed"].as_f64().unwrap();
+        close(v["monthly_usd_saved"].as_f64().unwrap(), bytes / GIB * 0.023);
+        assert_eq!(v["early_deletion_usd"].as_f64(), Some(0.0));
+        let human = ok(b.trainctl().args(["s3", "cleanup", &url, "--keep-last-n", "1", "--dry-run", "--grace", "0s"]));
+        assert!(stderr(&human).contains("at aws/us-east-1 STANDARD prices"), "{}", stderr(&human));
+    }
 }
 
 fn show_all(out: &std::process::Output) -> String {
@@ -128,4 +148,15 @@ fn cost_tables_lists_the_builtin_tables_and_shows_one_as_toml() {
     assert!(stdout(&shown).contains("[classes.GLACIER_IR]") && stdout(&shown).contains("min_object_bytes = 131072"), "{}", stdout(&shown));
     let missing = fails_with(b.trainctl().args(["cost", "tables", "--show", "aws/mars-north-1"]), 49);
     assert!(stderr(&missing).contains("aws/mars-north-1"), "{}", stderr(&missing));
+}
+
+#[test]
+fn profile_add_keeps_the_profile_price_table() {
+    let b = Backend::moto();
+    let dir = b.home().join(".config/trainctl");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), "[profiles.lab]\nregion = \"us-east-1\"\nprices = \"lab-prices.toml\"\n").unwrap();
+    ok(b.trainctl().args(["profile", "add", "lab", "--endpoint-url", "http://127.0.0.1:1", "--region", "eu-west-1"]));
+    let text = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(text.contains("prices = \"lab-prices.toml\"") && text.contains("eu-west-1"), "{text}");
 }

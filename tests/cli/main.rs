@@ -5,6 +5,7 @@
 mod common;
 
 mod checkpoint;
+mod lifecycle;
 mod cost;
 mod smoke;
 mod transfers;
@@ -13,5 +14,6 @@ mod sync;
 mod bad_input;
 mod interrupt;
 mod profile;
+mod review;
 mod runs;
 mod watch;

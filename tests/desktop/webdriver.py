@@ -19,7 +19,7 @@ class WebDriverError(RuntimeError):
 
 
 class AppGone(RuntimeError):
-    """The WebDriver connection dropped mid-command: the app process went away (see README)."""
+    """The WebDriver connection dropped mid-command (see README: the first-session race it was)."""
 
 
 class Session:

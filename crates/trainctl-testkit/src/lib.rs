@@ -19,6 +19,7 @@ mod runtime;
 mod server;
 mod shared;
 
+pub mod inventory;
 pub mod proxy;
 pub mod tools;
 pub mod tree;

@@ -225,3 +225,12 @@ export const lifecycleShow = (location: string) => call<LifecycleView>('lifecycl
 export const lifecyclePlan = (location: string, request: LifecycleRequest) => call<LifecyclePlan>('lifecycle_plan', { location, request });
 /** Writes exactly `plan` (rejects with `plan_stale` if the rules changed since). */
 export const lifecycleApply = (plan: LifecyclePlan) => call<LifecycleApplyReport>('lifecycle_apply', { plan });
+
+// ---- runs (issue #6: Runs view; src-tauri/src/commands_runs.rs) --------------------------------
+import type { RunMetrics, RunOverview } from './types';
+
+/** Runs under a location (`s3://bucket/prefix/` or an absolute folder) with status and progress. */
+export const runsList = (location: string) => call<RunOverview[]>('runs_list', { location });
+/** One run's metric series, from `source` (relative to the location) or its best source. */
+export const runMetrics = (location: string, run: string, source: string | null = null) =>
+  call<RunMetrics>('run_metrics', { location, run, source });

@@ -1,21 +1,21 @@
 /**
  * Types of everything that crosses IPC between the Tauri shell and this UI.
  *
- * Names are the Rust type names and fields are spelled exactly as serde emits them (snake_case),
- * so that a file generated from the Rust types (ts-rs / specta) can replace this one 1:1.
- * Sections say which Rust file each type mirrors; "shell:" types are owned by `src-tauri`
- * (see docs/ipc.md). u64/i64/f64 become `number` (job ids and byte counts stay far below 2^53).
+ * Types that exist in Rust are GENERATED from the Rust types by ts-rs into `./generated/` (cargo
+ * feature `ts`; `make bindings` rewrites them, `make test` fails when they are stale) and only
+ * re-exported here, so a renamed Rust field breaks `tsc` instead of a window. Types written by
+ * hand below have no Rust twin (unions of codes, event maps, UI-only shapes) or are still to be
+ * converted (see docs/ipc.md, "Generated types"). u64/i64/f64 are `number`.
  */
 
 // ---- crates/trainctl-core/src/error.rs ------------------------------------------------------
 
-/** `ErrorInfo`: the wire form of `trainctl_core::Error`. The UI keys on `code`, never on `message`. */
-export interface ErrorInfo {
-  code: string;
-  message: string;
-  hint: string;
-  exit_code: number;
-}
+export type { ErrorInfo } from './generated/ErrorInfo';
+import type { ErrorInfo } from './generated/ErrorInfo';
+import type { Direction } from './generated/Direction';
+import type { Progress } from './generated/Progress';
+import type { ObjectEntry } from './generated/ObjectEntry';
+import type { CredentialSource } from './generated/CredentialSource';
 
 /** Every `Error::code()` value; the UI may branch on these (e.g. connection-class errors). */
 export type ErrorCode =
@@ -30,95 +30,32 @@ export type ErrorCode =
 /** `JobId` (u64). */
 export type JobId = number;
 
-/** `Direction`. */
-export type Direction = 'upload' | 'download';
+export type { Direction } from './generated/Direction';
+export type { Progress } from './generated/Progress';
+import type { Event as CoreEvent } from './generated/Event';
 
-/** `Progress`: a snapshot of a job's progress. */
-export interface Progress {
-  job: JobId;
-  bytes_done: number;
-  bytes_total: number;
-  objects_done: number;
-  objects_total: number;
-  bytes_per_sec: number;
-  eta_secs: number | null;
-}
-
-/** `Event` (serde: internally tagged by `event`, snake_case variant names). */
-export type Event =
-  | { event: 'transfer_started'; job: JobId; direction: Direction; engine: string; objects_total: number; bytes_total: number; skipped: number }
-  | ({ event: 'progress' } & Progress)
-  | { event: 'object_done'; job: JobId; key: string; local: string; bytes: number }
-  | { event: 'object_skipped'; job: JobId; key: string; reason: string }
-  | { event: 'object_failed'; job: JobId; key: string; error: ErrorInfo }
-  | { event: 'transfer_finished'; job: JobId; objects_done: number; objects_failed: number; objects_skipped: number; bytes_done: number; seconds: number }
-  | { event: 'notice'; message: string }
-  /** Proposed core variant `Event::TransferFailed` (the engine returned `Err`: the whole job stopped). */
-  | { event: 'transfer_failed'; job: JobId; error: ErrorInfo };
+/** `Event` (generated: internally tagged by `event`), plus the shell's own `transfer_failed`
+ * (src-tauri/src/events.rs: the engine returned `Err`, the whole job stopped). */
+export type Event = CoreEvent | { event: 'transfer_failed'; job: JobId; error: ErrorInfo };
 
 /** Helper: the payload of one `Event` variant. */
 export type EventOf<K extends Event['event']> = Extract<Event, { event: K }>;
 
 // ---- crates/trainctl-core/src/s3/list.rs ----------------------------------------------------
 
-/** `ObjectEntry`: one object (or common prefix) from a listing. */
-export interface ObjectEntry {
-  key: string;
-  size: number;
-  /** Seconds since the Unix epoch. */
-  last_modified: number | null;
-  etag: string | null;
-  storage_class: string | null;
-  is_prefix: boolean;
-}
+export type { ObjectEntry } from './generated/ObjectEntry';
 
 // ---- crates/trainctl-core/src/config/profile.rs ---------------------------------------------
 
-/** `CredentialSource` (serde: internally tagged by `type`). Never the secret itself. */
-export type CredentialSource =
-  | { type: 'aws_chain' }
-  | { type: 'aws_profile'; name: string }
-  | { type: 'keychain'; access_key_id: string };
-
-/** `Profile`: a trainctl profile as stored in config.toml (absent options are omitted by serde). */
-export interface Profile {
-  name: string;
-  provider?: string;
-  endpoint_url?: string;
-  region?: string;
-  path_style?: boolean;
-  checksum_when_required?: boolean;
-  credentials: CredentialSource;
-}
-
-/** `ResolvedProfile`: a profile with every setting decided. */
-export interface ResolvedProfile {
-  name: string;
-  endpoint_url: string | null;
-  region: string;
-  path_style: boolean;
-  checksum_when_required: boolean;
-  credentials: CredentialSource;
-}
+export type { CredentialSource } from './generated/CredentialSource';
+/** `Profile`: config.toml form (absent options are omitted by serde, hence `?:`). */
+export type { Profile } from './generated/Profile';
+export type { ResolvedProfile } from './generated/ResolvedProfile';
 
 // ---- crates/trainctl-core/src/transfer/mod.rs -----------------------------------------------
 
-/** `TransferItem`. */
-export interface TransferItem {
-  local: string;
-  key: string;
-  size: number;
-  etag: string | null;
-}
-
-/** `Outcome`: what happened to each item of a job (`failed` is a list of `(key, error)` tuples). */
-export interface Outcome {
-  done: number;
-  bytes_done: number;
-  skipped: number;
-  failed: [string, ErrorInfo][];
-  seconds: number;
-}
+export type { TransferItem } from './generated/TransferItem';
+export type { Outcome } from './generated/Outcome';
 
 // ---- shell: src-tauri (types the desktop commands return; see docs/ipc.md) ------------------
 
@@ -720,4 +657,51 @@ export interface LifecycleView {
   /** The trainctl rule on the server, or the checkpoint preset when there is none yet. */
   suggested: LifecycleRule;
   exists: boolean;
+}
+
+// ---- runs (issue #6: Runs view; core runs::overview, src-tauri/src/commands_runs.rs) ----------
+
+export type RunStatus = 'running' | 'finished' | 'stalled' | 'unknown';
+
+/** core `runs::status::StatusJudgement`. */
+export interface StatusJudgement {
+  status: RunStatus;
+  cadence_secs: number | null;
+  silent_secs: number | null;
+  reason: string;
+}
+
+/** core `runs::overview::RunOverview`. */
+export interface RunOverview {
+  name: string;
+  root: string;
+  status: StatusJudgement;
+  latest_step: number | null;
+  total_steps: number | null;
+  checkpoints: number;
+  complete: number;
+  bytes: number;
+  last_activity: number | null;
+  steps_per_sec: number | null;
+  eta_secs: number | null;
+  metric_sources: string[];
+  latest_checkpoint: string | null;
+}
+
+/** core `runs::metrics::Series`: `steps[i]` is the x of `values[i]`. */
+export interface MetricSeries {
+  name: string;
+  steps: number[];
+  values: number[];
+}
+
+/** core `runs::overview::RunMetrics`. */
+export interface RunMetrics {
+  run: string;
+  source: string;
+  format: 'trainer_state' | 'csv' | 'lines';
+  series: MetricSeries[];
+  skipped: number;
+  last_step: number | null;
+  total_steps: number | null;
 }

@@ -164,7 +164,7 @@ fn tables(a: TablesArgs, g: &Globals) -> Result<i32> {
         match mode {
             Mode::Json => render::print_json(&t.summary()),
             Mode::Quiet => {}
-            Mode::Human => println!("{:<20} {:<40} {}  {} classes  {}", t.id(), t.name, t.date, t.classes.len(), t.source),
+            Mode::Human => println!("{:<20} {:<40} {}  classes: {:<2} {}", t.id(), t.name, t.date, t.classes.len(), t.source),
         }
     }
     if mode == Mode::Human {

@@ -29,7 +29,7 @@ pub struct ShowArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Preset {
-    /// Abort incomplete multipart uploads and expire overwritten versions after 7 days
+    /// Abort incomplete multipart uploads after 7 days (deletes and moves nothing)
     Checkpoints,
 }
 

@@ -5,6 +5,7 @@ pub mod cost;
 pub mod demo;
 pub mod lifecycle;
 pub mod profile;
+pub mod review;
 pub mod runs;
 pub mod s3;
 pub mod watch;

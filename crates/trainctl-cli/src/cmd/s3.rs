@@ -25,6 +25,9 @@ pub enum S3Cmd {
     /// Delete old checkpoints under a prefix by a retention policy (plan shown first):
     /// trainctl s3 cleanup s3://bucket/runs/ --keep-last-n 10
     Cleanup(super::checkpoint::S3CleanupArgs),
+    /// What uses a bucket or prefix and what it costs, by prefix, run, class and age:
+    /// trainctl s3 review s3://bucket/ --detailed
+    Review(super::review::ReviewArgs),
     /// Bucket lifecycle rules (transition, expire, abort multipart), merged by id, diff shown first:
     /// trainctl s3 lifecycle apply s3://bucket/runs/ --preset checkpoints
     #[command(subcommand)]
@@ -136,6 +139,7 @@ pub async fn run(cmd: S3Cmd, g: &Globals) -> Result<i32> {
         S3Cmd::Sync(a) => sync(a, g).await,
         S3Cmd::Ls(a) => ls(a, g).await,
         S3Cmd::Cleanup(a) => super::checkpoint::s3_cleanup(a, g).await,
+        S3Cmd::Review(a) => super::review::run(a, g).await,
         S3Cmd::Lifecycle(c) => super::lifecycle::run(c, g).await,
         S3Cmd::Watch(a) => super::watch::run(a, g).await,
     }

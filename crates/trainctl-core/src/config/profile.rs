@@ -366,9 +366,13 @@ pub fn validate(p: &Profile) -> Result<()> {
 
 /// Validates and saves `profile` to the config file, storing `secret` in the OS keychain first
 /// when the profile's credentials live there. If saving the file fails the secret is removed.
-pub fn save_profile(profile: Profile, secret: Option<&str>) -> Result<()> {
+pub fn save_profile(mut profile: Profile, secret: Option<&str>) -> Result<()> {
     validate(&profile)?;
     let mut cfg = ConfigFile::load()?;
+    // Neither `profile add` nor the desktop form edits the price table: re-saving keeps it.
+    if profile.prices.is_none() {
+        profile.prices = cfg.profiles.get(&profile.name).and_then(|p| p.prices.clone());
+    }
     let uses_keychain = matches!(profile.credentials, CredentialSource::Keychain { .. });
     match (uses_keychain, secret) {
         (true, Some(s)) if !s.is_empty() => super::keychain::set_secret(&profile.name, s)?,

@@ -77,7 +77,7 @@ impl PriceTable {
     /// plus per-object overheads and monitoring fees. Requests and retrievals are not included
     /// (they depend on traffic, not on what is stored).
     pub fn monthly_storage_usd(&self, usage: &[Usage]) -> f64 {
-        usage.iter().map(|u| self.class_cost(u).monthly_usd).sum()
+        sum_usd(usage.iter().map(|u| self.class_cost(u).monthly_usd))
     }
 
     /// [`Self::monthly_storage_usd`] with the detail: one [`ClassCost`] per usage row (rows of
@@ -99,7 +99,7 @@ impl PriceTable {
             table_origin: self.origin.clone(),
             bytes: classes.iter().map(|c| c.bytes).sum(),
             objects: classes.iter().map(|c| c.objects).sum(),
-            monthly_usd: classes.iter().map(|c| c.monthly_usd).sum(),
+            monthly_usd: sum_usd(classes.iter().map(|c| c.monthly_usd)),
             classes,
             unpriced_classes,
         }
@@ -134,7 +134,7 @@ impl PriceTable {
     /// for objects younger than their class's minimum duration, the storage of the remaining
     /// days, prorated at [`DAYS_PER_MONTH`].
     pub fn early_deletion_usd(&self, items: &[Aged]) -> f64 {
-        items.iter().map(|a| self.early_deletion_one(a)).sum()
+        sum_usd(items.iter().map(|a| self.early_deletion_one(a)))
     }
 
     fn early_deletion_one(&self, a: &Aged) -> f64 {
@@ -155,6 +155,11 @@ impl PriceTable {
     fn standard_price(&self) -> f64 {
         self.classes.get("STANDARD").unwrap_or(&self.classes[&self.default_class]).storage_gb_month
     }
+}
+
+/// Sums dollars from +0.0: `f64::sum` of nothing is −0.0, which JSON shows as `-0.0`.
+fn sum_usd(values: impl Iterator<Item = f64>) -> f64 {
+    values.fold(0.0, |a, b| a + b)
 }
 
 /// Bytes billed at the class price: small objects rounded up to the minimum billable size, plus

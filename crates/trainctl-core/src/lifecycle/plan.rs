@@ -23,13 +23,13 @@ pub fn default_rule_id(prefix: &str) -> String {
     id
 }
 
-/// A sensible rule for a checkpoint prefix: abort multipart uploads left behind by crashed or
-/// killed uploads after 7 days (they are billed but invisible in listings), and drop overwritten
-/// versions after 7 days. Deletes no current object and moves nothing.
+/// A safe default for a checkpoint prefix: abort multipart uploads left behind by crashed or
+/// killed uploads after 7 days (multi-GB parts that are billed but invisible in listings).
+/// Deletes no object and moves nothing, so it is right for every bucket, and it is the one action
+/// every lifecycle-capable server implements (Garage included); add `expire_days`/transitions on top.
 pub fn preset_checkpoints(prefix: &str) -> Rule {
     let mut r = Rule::new(default_rule_id(prefix), prefix);
     r.abort_multipart_days = Some(7);
-    r.noncurrent_expire_days = Some(7);
     r
 }
 

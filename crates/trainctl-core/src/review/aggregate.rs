@@ -55,7 +55,7 @@ impl Aggregator {
         self.by_prefix.add(top, class, size);
         self.by_class.add(class, class, size);
         self.by_age[age_band(self.now, mtime)].add(class, size);
-        self.largest.offer_with(size, || ObjectItem { key: key.to_string(), bytes: size, storage_class: class.to_string(), last_modified: mtime });
+        self.largest.offer_tied(size, |kept| key < kept.key.as_str(), || ObjectItem { key: key.to_string(), bytes: size, storage_class: class.to_string(), last_modified: mtime });
         if let Some(w) = self.walker.as_mut() {
             w.add(rel, size, mtime, class);
         }

@@ -116,7 +116,7 @@ impl RunsOut {
         }
         let bytes = tally.bytes();
         let mut inserted = false;
-        self.largest_dirs.offer_with(bytes, || {
+        self.largest_dirs.offer_tied(bytes, |kept| path < kept.as_str(), || {
             inserted = true;
             path.to_string()
         });

@@ -74,13 +74,15 @@ impl<T: Ord> TopK<T> {
     }
 
     /// Offers an item; `make` is only called when it gets in (avoids cloning keys that do not).
-    pub fn offer_with(&mut self, weight: u64, make: impl FnOnce() -> T) {
+    /// On a tie with the smallest kept item, `beats(kept)` says whether the new item orders
+    /// before it (then it replaces it).
+    pub fn offer_tied(&mut self, weight: u64, beats: impl FnOnce(&T) -> bool, make: impl FnOnce() -> T) {
         if self.k == 0 {
             return;
         }
         if self.heap.len() == self.k {
-            let Reverse((min, _)) = self.heap.peek().unwrap();
-            if weight <= *min {
+            let Reverse((min, Reverse(kept))) = self.heap.peek().unwrap();
+            if weight < *min || (weight == *min && !beats(kept)) {
                 return;
             }
         }
@@ -88,6 +90,13 @@ impl<T: Ord> TopK<T> {
         if self.heap.len() > self.k {
             self.heap.pop();
         }
+    }
+
+    /// [`offer_tied`](Self::offer_tied) for items that are cheap to make.
+    pub fn offer_with(&mut self, weight: u64, make: impl FnOnce() -> T) {
+        let item = make();
+        let beats = self.heap.peek().is_none_or(|Reverse((_, Reverse(kept)))| item < *kept);
+        self.offer_tied(weight, |_| beats, || item)
     }
 
     pub fn offer(&mut self, weight: u64, item: T) {

@@ -379,6 +379,8 @@ struct Uploader {
     done: HashMap<String, Vec<(String, u64)>>,
     attempts: HashMap<String, u32>,
     stats: UploadStats,
+    /// The main loop's phase, so a round in progress stops starting uploads after an interrupt.
+    phase: Option<watch::Receiver<Phase>>,
 }
 
 impl Uploader {
@@ -397,6 +399,7 @@ impl Uploader {
             done: HashMap::new(),
             attempts: HashMap::new(),
             stats: UploadStats::default(),
+            phase: None,
         })
     }
 
@@ -404,6 +407,7 @@ impl Uploader {
         if self.dir.is_none() {
             return self.stats;
         }
+        self.phase = Some(phase.clone());
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(self.spec.poll) => {}
@@ -448,7 +452,7 @@ impl Uploader {
                 changed = true;
             }
             if self.spec.upload_to.is_some() && self.needs_upload(&c) {
-                if !may_upload || self.cancel.is_cancelled() {
+                if !may_upload || self.cancel.is_cancelled() || self.interrupted() {
                     continue;
                 }
                 changed |= self.upload(&dir, &c).await;
@@ -462,6 +466,10 @@ impl Uploader {
         if changed || grace.is_zero() {
             self.retention(&dir, grace).await;
         }
+    }
+
+    fn interrupted(&self) -> bool {
+        self.phase.as_ref().is_some_and(|p| *p.borrow() == Phase::Interrupted)
     }
 
     fn needs_upload(&self, c: &Checkpoint) -> bool {

@@ -10,6 +10,7 @@
 pub mod follow;
 pub mod local;
 pub mod metrics;
+pub mod overview;
 pub mod status;
 
 pub use follow::{follow, FollowOptions, FollowSource, FollowUpdate};

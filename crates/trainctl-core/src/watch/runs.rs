@@ -100,7 +100,7 @@ mod tests {
         r.checkpoint("a", 0.0);
         r.checkpoint("b", 0.5);
         assert_eq!(r.check_stall(5.0, 3.0, 2.0), None);
-        assert!(r.check_stall(6.5, 3.0, 2.0).is_some());
+        assert!(r.check_stall(7.0, 3.0, 2.0).is_some());
     }
 
     #[test]

@@ -14,6 +14,7 @@ import type {
 } from '../types';
 import { demoHistory, demoNotifications, demoObjects, demoProfiles, summarize } from './fixture';
 import { checkpointHandlers } from './checkpoints';
+import { runHandlers } from './runs';
 import { mockReview, mockSnapshots, snapshotOf } from './review';
 
 const PAGE = 5000;
@@ -223,6 +224,8 @@ export function createMockBackend(scenario: Set<string>): Backend {
     notifications_list: () => [...notifications],
     // Checkpoints (issue #4): detection, planner, apply with events, pins, lifecycle rules.
     ...checkpointHandlers(objects, emit, now, scenario),
+    // Runs (issue #6): three runs and their curves; `bigcurve` → 100k points.
+    ...runHandlers(now, scenario),
     // Review (issue #5): a report computed from the fixture; snapshots = a made-up month + each review.
     review_run: ({ bucket, prefix }) => {
       needConnection();

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { alignSeries, formatDuration, lossSeries, progressText, rateText } from '../src/lib/runs';
+import type { MetricSeries, RunOverview } from '../src/lib/types';
+
+const s = (name: string, steps: number[], values: number[]): MetricSeries => ({ name, steps, values });
+
+describe('lossSeries', () => {
+  it('puts the train loss first, keeps other losses, drops non-losses and single points', () => {
+    const out = lossSeries([s('learning_rate', [1, 2], [1, 1]), s('eval_loss', [1, 2], [2, 1]), s('loss', [1, 2], [3, 2]), s('train_loss', [9], [1])]);
+    expect(out.map((x) => x.name)).toEqual(['loss', 'eval_loss']);
+  });
+});
+
+describe('alignSeries', () => {
+  it('merges steps and fills gaps with null', () => {
+    const [x, a, b] = alignSeries([s('loss', [10, 20, 30], [3, 2, 1]), s('eval_loss', [20, 40], [2.5, 1.5])]);
+    expect(Array.from(x)).toEqual([10, 20, 30, 40]);
+    expect(a).toEqual([3, 2, 1, null]);
+    expect(b).toEqual([null, 2.5, null, 1.5]);
+  });
+
+  it('turns NaN into gaps and aligns 100k points quickly', () => {
+    const n = 100_000;
+    const steps = Array.from({ length: n }, (_, i) => i);
+    const t0 = performance.now();
+    const [x, y, z] = alignSeries([s('loss', steps, steps.map((i) => (i === 5 ? NaN : 1 / (i + 1)))), s('eval_loss', steps.filter((i) => i % 1000 === 0), steps.filter((i) => i % 1000 === 0).map(() => 1))]);
+    expect(performance.now() - t0).toBeLessThan(500);
+    expect(x.length).toBe(n);
+    expect(y[5]).toBeNull();
+    expect(z[1000]).toBe(1);
+    expect(z[999]).toBeNull();
+  });
+});
+
+describe('texts', () => {
+  const run = (latest: number | null, total: number | null) => ({ latest_step: latest, total_steps: total }) as RunOverview;
+  it('formats progress, rates and durations', () => {
+    expect(progressText(run(1500, 3000))).toBe('1,500 / 3,000 (50%)');
+    expect(progressText(run(400, null))).toBe('400');
+    expect(progressText(run(null, 10))).toBe('–');
+    expect(rateText(2.25)).toBe('2.3 steps/s');
+    expect(rateText(0.05)).toBe('3.0 steps/min');
+    expect(formatDuration(42)).toBe('42s');
+    expect(formatDuration(250)).toBe('4m 10s');
+    expect(formatDuration(7500)).toBe('2h 05m');
+    expect(formatDuration(null)).toBe('–');
+  });
+});
+
+import { runHandlers } from '../src/lib/mock/runs';
+import type { RunMetrics, RunOverview as Overview } from '../src/lib/types';
+
+describe('mock runs (?mock)', () => {
+  it('lists a running, a finished and a stalled run', () => {
+    const h = runHandlers(() => 1_000_000, new Set());
+    const runs = h.runs_list({ location: 's3://demo-training/runs/' }) as Overview[];
+    expect(runs.map((r) => r.status.status)).toEqual(['running', 'finished', 'stalled']);
+    expect(runs[0].eta_secs).toBeGreaterThan(0);
+  });
+
+  it('bigcurve gives the running run 100k loss points, which align for uPlot', () => {
+    const h = runHandlers(() => 1_000_000, new Set(['bigcurve']));
+    const m = h.run_metrics({ run: 'llama3-8b-sft-2026-11', source: null }) as RunMetrics;
+    const loss = lossSeries(m.series)[0];
+    expect(loss.name).toBe('loss');
+    expect(loss.values.length).toBe(100_000);
+    const data = alignSeries(lossSeries(m.series));
+    expect(data[0].length).toBe(100_000);
+  });
+});
