@@ -66,7 +66,7 @@ deletes() { curl -s "127.0.0.1:$admin_port/metrics" | awk '/^api_s3_request_coun
 now() { date +%s.%N; }
 
 # 2,000 HF-Trainer checkpoints x 5 files = 10,000 objects; keep the last 10 -> 9,950 deleted.
-steps=2000; keep=10
+steps=${BENCH_STEPS:-2000}; keep=10
 tree="$work/tree/exp/run1"
 for s in $(seq 1 $steps); do
   d="$tree/checkpoint-$s"; mkdir -p "$d"

@@ -7,8 +7,8 @@ idle memory <= 200 MB with a 100k-object listing open.
    and one trainctl profile (so it starts connected, on the Dashboard, like a returning user);
    first paint = the first X grab of its window that has more than 8 colours. Memory of the
    process tree after 10 s idle on the Dashboard.
-2. 100k listing: the app is launched through tauri-driver (WebDriver is the only way to drive it
-   here), the Browser opens s3://bench/many/ (100,000 keys served by list_fixture.py), the time
+2. 100k listing: the app is launched through WebKitWebDriver (WebDriver is the only way to drive
+   it here), the Browser opens s3://bench/many/ (100,000 keys served by list_fixture.py), the time
    until the summary reads "100,000 objects" is recorded, then memory after 10 s idle.
 
 Memory is given two ways for the app and all its descendants (WebKitWebProcess,
@@ -129,14 +129,14 @@ def first_paint_run(endpoint):
 
 def listing_run(endpoint):
     home = tempfile.mkdtemp(prefix="trainctl-bench-")
-    driver_port, native_port = free_port(), free_port()
-    driver = shutil.which("tauri-driver") or os.path.expanduser("~/.cargo/bin/tauri-driver")
-    d = subprocess.Popen([driver, "--port", str(driver_port), "--native-port", str(native_port)], env=env_for(home, endpoint),
+    port = free_port()
+    # Straight to WebKitWebDriver, as the e2e suite does (tests/desktop/README.md, the flake).
+    d = subprocess.Popen(["/usr/bin/WebKitWebDriver", f"--port={port}", "--host=127.0.0.1"], env=dict(env_for(home, endpoint), TAURI_WEBVIEW_AUTOMATION="true"),
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_port(driver_port)
-        wait_port(native_port)
-        s = Session(f"http://127.0.0.1:{driver_port}", APP)
+        wait_port(port)
+        Session.direct = True
+        s = Session(f"http://127.0.0.1:{port}", APP)
         try:
             s.wait('[data-testid="view-dashboard"], [data-testid="view-browser"]', timeout=60)
             t0 = time.time()

@@ -9,7 +9,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export TRAINCTL_DESKTOP_BIN="${TRAINCTL_DESKTOP_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/trainctl-desktop}"
 [ -x "$TRAINCTL_DESKTOP_BIN" ] || { echo "build the app first: cargo build -p trainctl-desktop --release" >&2; exit 1; }
-for tool in xvfb-run dbus-run-session xdotool import tauri-driver WebKitWebDriver; do
+for tool in xvfb-run dbus-run-session xdotool import WebKitWebDriver; do
   command -v "$tool" >/dev/null || { echo "desktop bench: $tool missing: run scripts/setup.sh" >&2; exit 1; }
 done
 exec xvfb-run -a -s '-screen 0 1280x800x24' dbus-run-session -- python3 "$ROOT/benches/desktop_startup.py" "$@"

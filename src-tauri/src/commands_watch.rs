@@ -166,7 +166,7 @@ fn stop(app: &AppHandle, id: u64) {
     let mut entries = watches.entries.lock().unwrap();
     if let Some(c) = entries.get_mut(&id).and_then(|e| e.cancel.take()) {
         c.cancel();
-    }
+    };
 }
 
 fn set_status(app: &AppHandle, id: u64, status: &str, line: Option<String>) {

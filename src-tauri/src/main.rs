@@ -26,6 +26,7 @@ use std::time::Duration;
 use tauri::{AppHandle, Manager, WindowEvent};
 
 fn main() {
+    messages_locale_for_webkit();
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("TRAINCTL_LOG")).with_writer(std::io::stderr).init();
     let demo_flag = std::env::args().skip(1).any(|a| a == "--demo");
     let mut builder = tauri::Builder::default();
@@ -121,6 +122,23 @@ fn main() {
                 tracing::info!("exiting");
             }
         });
+}
+
+/// Under the POSIX locale (LANG unset, `C` or `C.UTF-8`, as in CI and minimal containers)
+/// WebKitGTK reports `navigator.language` as `"C"`, which is not a BCP 47 tag: every
+/// `Intl.NumberFormat(navigator.language)` throws `RangeError: invalid language tag: C`, and one
+/// at import time (uPlot's) stopped the whole UI from loading (a blank window). GLib ignores
+/// `LANGUAGE` under the C locale, so the messages category is set to `en_US.UTF-8` instead; it
+/// only names the UI language (the locale need not be installed; numbers and dates elsewhere keep C).
+fn messages_locale_for_webkit() {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let is_posix = |v: &str| matches!(v.split(['.', '@']).next(), Some("C" | "POSIX"));
+    let effective = var("LC_ALL").or_else(|| var("LC_MESSAGES")).or_else(|| var("LANG"));
+    if effective.as_deref().is_none_or(is_posix) {
+        let key = if var("LC_ALL").is_some() { "LC_ALL" } else { "LC_MESSAGES" };
+        // Before any thread exists (first line of main), so changing the environment is sound.
+        std::env::set_var(key, "en_US.UTF-8");
+    }
 }
 
 /// Cancels every transfer, waits (up to 15 s) for the engines to stop cleanly, then exits.

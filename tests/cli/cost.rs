@@ -38,6 +38,12 @@ conformance! {
         // S3 Standard us-east-1: $0.023 per GiB-month, no minimum object size.
         close(v["monthly_usd"].as_f64().unwrap(), bytes / GIB * 0.023);
         assert_eq!(v["classes"][0]["class"], "STANDARD");
+        close(v["total_monthly_usd"].as_f64().unwrap(), bytes / GIB * 0.023);
+        // --detailed adds hidden bytes (none here) to the total.
+        let out = ok(b.trainctl().args(["--json", "cost", "estimate", &url, "--provider", "aws/us-east-1", "--detailed"]));
+        let v = estimate_json(&out);
+        assert_eq!(v["hidden_bytes"].as_u64(), Some(0), "{v}");
+        close(v["total_monthly_usd"].as_f64().unwrap(), bytes / GIB * 0.023);
 
         let human = ok(b.trainctl().args(["cost", "estimate", &url, "--provider", "aws/us-east-1", "--budget", "1"]));
         assert!(stdout(&human).contains("STANDARD") && stdout(&human).contains("total"), "{}", stdout(&human));
@@ -83,6 +89,8 @@ conformance! {
         std::fs::write(dir.join("lab-prices.toml"), table).unwrap();
         let out = ok(b.trainctl().args(["--json", "cost", "estimate", &url, "--prices"]).arg(dir.join("lab-prices.toml")));
         close(estimate_json(&out)["monthly_usd"].as_f64().unwrap(), bytes / 1e9 * 0.5);
+        let out = ok(b.trainctl().env("TRAINCTL_PRICES", dir.join("lab-prices.toml")).args(["--json", "cost", "estimate", &url]));
+        assert_eq!(estimate_json(&out)["table"], "lab/*");
         std::fs::write(dir.join("config.toml"), "[profiles.lab]\nprices = \"lab-prices.toml\"\n").unwrap();
         let out = ok(b.trainctl().args(["--json", "--profile", "lab", "cost", "estimate", &url]));
         let v = estimate_json(&out);

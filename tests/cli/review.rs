@@ -146,12 +146,46 @@ fn review_detailed_counts_multipart_parts_versions_and_delete_markers_on_moto() 
     let r = review_json(&b, &[&format!("s3://{bucket}/"), "--detailed"]);
     assert_eq!((r["totals"]["objects"].as_u64(), r["totals"]["bytes"].as_u64()), (Some(1), Some(300)), "only the current version is listed");
     let h = &r["hidden"];
-    assert_eq!((h["multipart_uploads"].as_u64(), h["multipart_parts"].as_u64(), h["multipart_bytes"].as_u64()), (Some(1), Some(2), Some(6 << 20)), "{h}");
+    assert_eq!(h["multipart_uploads"], 1, "{h}");
+    // moto 5 answers ListParts and GetBucketVersioning with root elements the Rust SDK rejects:
+    // the parts are then reported as unseen (Garage counts them: see the conformance test).
+    assert!(r["unseen"].as_array().unwrap().iter().any(|u| u.as_str().unwrap().contains("ListParts")), "{}", r["unseen"]);
     assert_eq!(h["versioning"], "Enabled");
     assert_eq!((h["noncurrent_versions"].as_u64(), h["noncurrent_bytes"].as_u64()), (Some(3), Some(350)), "{h}");
     assert_eq!(h["delete_markers"], 1);
     let text = stdout(&ok(b.trainctl().args(["s3", "review", &format!("s3://{bucket}/"), "--detailed"])));
-    assert!(text.contains("incomplete multipart uploads: 1 (2 parts, 6.00 MiB)"), "{text}");
+    assert!(text.contains("incomplete multipart uploads: 1"), "{text}");
+}
+
+/// Incomplete multipart uploads on both servers (a module of its own: one `conformance!` per module).
+mod mpu {
+    use super::*;
+
+    conformance! {
+        fn review_detailed_counts_the_parts_of_incomplete_uploads(b: &Backend) {
+            let bucket = b.new_bucket("review-mpu");
+            b.put_object(&bucket, "runs/a.bin", vec![1u8; 10]);
+            let client = b.client();
+            rt().block_on(async {
+                let mpu = client.create_multipart_upload().bucket(&bucket).key("runs/big.ckpt").send().await.unwrap();
+                let id = mpu.upload_id().unwrap();
+                for (n, size) in [(1, 5 << 20), (2, 1 << 20)] {
+                    client.upload_part().bucket(&bucket).key("runs/big.ckpt").upload_id(id).part_number(n).body(ByteStream::from(vec![0u8; size])).send().await.unwrap();
+                }
+            });
+            let r = review_json(b, &[&format!("s3://{bucket}/"), "--detailed"]);
+            let h = &r["hidden"];
+            assert_eq!(h["multipart_uploads"], 1, "{h}");
+            assert_eq!(r["totals"]["bytes"], 10, "parts are not listed objects");
+            let parts_unreadable = r["unseen"].as_array().unwrap().iter().any(|u| u.as_str().unwrap().contains("ListParts failed"));
+            if b.kind() == Kind::Garage || !parts_unreadable {
+                assert_eq!((h["multipart_parts"].as_u64(), h["multipart_bytes"].as_u64()), (Some(2), Some(6 << 20)), "{h} {}", r["unseen"]);
+            }
+            if b.kind() == Kind::Garage {
+                assert!(h["versioning"].is_null(), "Garage has no versioning: {h}");
+            }
+        }
+    }
 }
 
 /// Rows of an inventory and their brute-force sums.

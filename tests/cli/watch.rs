@@ -22,7 +22,10 @@ struct Watch {
 
 impl Watch {
     fn start(b: &Backend, url: &str, extra: &[&str]) -> Watch {
-        let mut cmd = b.trainctl();
+        Watch::start_with(b.trainctl(), url, extra)
+    }
+
+    fn start_with(mut cmd: Command, url: &str, extra: &[&str]) -> Watch {
         cmd.args(["--json", "s3", "watch", url, "--interval", "0.5", "--max-time", "60"]).args(extra);
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn trainctl s3 watch");
         let out = child.stdout.take().unwrap();
@@ -213,4 +216,21 @@ fn once_on_a_bucket_that_does_not_exist_waits_instead_of_failing() {
     let out = ok(b.trainctl().args(["--json", "s3", "watch", "s3://no-such-bucket-watch/run/", "--once"]));
     let events = json_lines(&out);
     assert!(events.iter().any(|v| is(v, "watch_waiting")), "{events:?}");
+}
+
+#[test]
+fn failed_polls_are_reported_and_retried_with_backoff_without_exiting() {
+    let b = Backend::moto();
+    let bucket = b.new_bucket("watch-creds");
+    // An endpoint that stops answering (here: nothing listens): say so, back off, keep going.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut w = Watch::start_with(b.trainctl_via(&format!("http://{dead}")), &s3(&bucket, "run/"), &[]);
+    let first = w.wait_for(Duration::from_secs(20), "a first watch_error", |v| is(v, "watch_error"));
+    assert_eq!(first["failures"], 1, "{first}");
+    assert!(first["error"]["hint"].as_str().is_some_and(|h| !h.is_empty()), "{first}");
+    let third = w.wait_for(Duration::from_secs(20), "a third watch_error", |v| is(v, "watch_error") && v["failures"] == 3);
+    assert_eq!(third["retry_in_secs"].as_f64(), Some(2.0), "0.5 s doubled per failure: {third}");
+    assert_eq!(third["error"]["code"], "unreachable", "{third}");
+    let events = w.stop();
+    assert!(events.iter().all(|v| !is(v, "watch_started")), "no poll succeeded");
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Desktop end-to-end suite: the real app binary (UI embedded) in the real webview, driven
-through tauri-driver + WebKitWebDriver. Run it through ./run.sh, which provides Xvfb and a
+through WebKitWebDriver (directly, doing tauri-driver's Linux mapping here; see README). Run it through ./run.sh, which provides Xvfb and a
 private session D-Bus; this script starts the rest (dbus-monitor, dunst, moto_server,
 tauri-driver) and stops what it started.
 
@@ -361,13 +361,24 @@ def main():
         driver_port = free_port()
         native_port = free_port()
         driver = shutil.which("tauri-driver") or os.path.expanduser("~/.cargo/bin/tauri-driver")
-        native = ["--native-driver", os.environ["TRAINCTL_E2E_NATIVE_DRIVER"]] if os.environ.get("TRAINCTL_E2E_NATIVE_DRIVER") else []
-        spawn([driver, "--port", str(driver_port), "--native-port", str(native_port), *native], os.path.join(work, "tauri-driver.log"), env=isolated_env(work))
-        # Both ports: tauri-driver listens at once, WebKitWebDriver (its child) a moment later, and a
-        # POST /session forwarded before that is refused (the connection drops: looked like AppGone).
-        wait_port(driver_port)
-        wait_port(native_port)
-        url = f"http://127.0.0.1:{driver_port}"
+        native_driver = os.environ.get("TRAINCTL_E2E_NATIVE_DRIVER") or "/usr/bin/WebKitWebDriver"
+        if os.environ.get("TRAINCTL_E2E_VIA_TAURI_DRIVER"):
+            spawn([driver, "--port", str(driver_port), "--native-port", str(native_port), "--native-driver", native_driver], os.path.join(work, "tauri-driver.log"), env=isolated_env(work))
+            # Both ports: tauri-driver listens at once, WebKitWebDriver (its child) a moment later,
+            # and a POST /session forwarded before that is refused (looked like the app dying).
+            wait_port(driver_port)
+            wait_port(native_port)
+            url = f"http://127.0.0.1:{driver_port}"
+        else:
+            # Default: straight to WebKitWebDriver, with what tauri-driver does on Linux done here
+            # (TAURI_WEBVIEW_AUTOMATION=true for the app; `tauri:options` → `webkitgtk:browserOptions`
+            # in webdriver.Session). tauri-driver's pooled proxy connection to WebKitWebDriver was
+            # the flake: "client error (SendRequest) … Connection reset by peer" (README).
+            env = dict(isolated_env(work), TAURI_WEBVIEW_AUTOMATION="true")
+            spawn([native_driver, f"--port={native_port}", "--host=127.0.0.1"], os.path.join(work, "tauri-driver.log"), env=env)
+            wait_port(native_port)
+            Session.direct = True
+            url = f"http://127.0.0.1:{native_port}"
         tests = all_tests()
         for test in tests:
             start = time.time()

@@ -25,10 +25,18 @@ class AppGone(RuntimeError):
 class Session:
     """One WebDriver session = one app process launched by tauri-driver."""
 
+    # True when `url` is WebKitWebDriver itself (e2e.py's default): the capability tauri-driver
+    # would have made from `tauri:options` is sent directly. See README, "The flake".
+    direct = False
+
     def __init__(self, url, application, timeout=20.0):
         self.url = url.rstrip("/")
         self.timeout = timeout
-        caps = {"capabilities": {"alwaysMatch": {"browserName": "wry", "tauri:options": {"application": application}}}}
+        if Session.direct:
+            always = {"webkitgtk:browserOptions": {"binary": application, "args": []}}
+        else:
+            always = {"browserName": "wry", "tauri:options": {"application": application}}
+        caps = {"capabilities": {"alwaysMatch": always}}
         value = self._raw("POST", "/session", caps)
         self.id = value["sessionId"]
 

@@ -8,7 +8,7 @@ import {
   shortName, timelineRows, usdPerMonth, type PlannerApi,
 } from '../src/lib/checkpoints';
 import { detectMock, planMock } from '../src/lib/mock/checkpoints';
-import type { Checkpoint, CheckpointRun, CleanupPlan, EventMap, ObjectEntry } from '../src/lib/types';
+import type { Checkpoint, CheckpointListing, CheckpointRun, CleanupPlan, CleanupReport, EventMap, ObjectEntry } from '../src/lib/types';
 
 const NOW = 1_800_000_000;
 
@@ -152,8 +152,8 @@ describe('planner', () => {
     expect(body).toContain('runs/a/checkpoint-200/model.safetensors');
     expect(body).toContain('data-testid="cleanup-dialog-total"');
     expect(body).toContain('2.93 KiB');
-    expect(usdPerMonth(0.000069)).toBe('< $0.01/month');
-    expect(usdPerMonth(1.5)).toBe('$1.50/month');
+    expect(usdPerMonth(0.000069)).toBe('under $0.01/month');
+    expect(usdPerMonth(1.5)).toBe('about $1.50/month');
   });
 });
 
@@ -177,5 +177,35 @@ describe('mock fixture (the ?mock mode follows the core rules)', () => {
     expect(p.items[0].reasons).toContain('pinned');
     expect(p.items[3].reasons[0]).toMatch(/^incomplete/);
     expect(p.bytes_reclaimed).toBe(11);
+  });
+});
+
+describe('mock backend checkpoints (the ?mock screens follow the shell contract)', async () => {
+  const { createMockBackend } = await import('../src/lib/mock/backend');
+  const policy = { keep_last_n: 2, keep_best: null, keep_every: null, keep_since_secs: null, force_all: false };
+  const loc = 's3://demo-training/runs/';
+
+  it('discovers, plans, applies with events, and the objects are gone', async () => {
+    const b = createMockBackend(new Set());
+    const listing: CheckpointListing = await b.invoke('checkpoints_discover', { location: loc, detect: null });
+    expect(listing.runs.map((r) => r.name)).toEqual(['llama3-8b-sft-2026-11', 'resnet50-ablation-lr3e-4/lightning_logs/version_0/checkpoints']);
+    const p: CleanupPlan = await b.invoke('checkpoints_plan', { location: loc, run: 'llama3-8b-sft-2026-11', policy, detect: null });
+    expect(p.checkpoints_deleted).toBe(2);
+    expect(p.objects.every((o) => o.key.startsWith('runs/llama3-8b-sft-2026-11/checkpoint-'))).toBe(true);
+    const seen: string[] = [];
+    await b.listen('checkpoint://deleted', (e) => seen.push(e.id));
+    const report: CleanupReport = await b.invoke('checkpoints_apply', { plan_id: p.plan_id });
+    expect(report.objects_deleted).toBe(p.objects.length);
+    expect(seen).toHaveLength(2);
+    const again: CheckpointListing = await b.invoke('checkpoints_discover', { location: loc, detect: null });
+    expect(again.checkpoints).toBe(listing.checkpoints - 2);
+    await expect(b.invoke('checkpoints_apply', { plan_id: p.plan_id })).rejects.toMatchObject({ code: 'plan_stale' });
+  });
+
+  it('answers plan_stale once with ?mock=stale, and lifecycle_unsupported with ?mock=nolifecycle', async () => {
+    const b = createMockBackend(new Set(['stale', 'nolifecycle']));
+    const p: CleanupPlan = await b.invoke('checkpoints_plan', { location: loc, run: null, policy, detect: null });
+    await expect(b.invoke('checkpoints_apply', { plan_id: p.plan_id })).rejects.toMatchObject({ code: 'plan_stale' });
+    await expect(b.invoke('lifecycle_show', { location: loc })).rejects.toMatchObject({ code: 'lifecycle_unsupported' });
   });
 });

@@ -151,7 +151,7 @@ pub enum Error {
     LifecycleRejected(String),
 
     /// The estimated monthly storage cost is above the `--budget` the user set.
-    #[error("estimated storage cost ${estimate_usd:.2}/month exceeds the budget of ${budget_usd:.2}/month")]
+    #[error("estimated storage cost {}/month exceeds the budget of {}/month", usd(*.estimate_usd), usd(*.budget_usd))]
     BudgetExceeded { estimate_usd: f64, budget_usd: f64 },
 
     /// No price table for this provider and region (e.g. `aws/sa-east-1`, a local test server).
@@ -331,6 +331,11 @@ impl Error {
     pub fn info(&self) -> ErrorInfo {
         ErrorInfo { code: self.code().to_string(), message: self.to_string(), hint: self.hint(), exit_code: self.exit_code() }
     }
+}
+
+/// Dollars for messages: cents, or six decimals for amounts under a cent (small test prefixes).
+fn usd(v: f64) -> String {
+    if v != 0.0 && v.abs() < 0.01 { format!("${v:.6}") } else { format!("${v:.2}") }
 }
 
 /// The wire form of an [`Error`]: what `--json` prints and what crosses IPC.

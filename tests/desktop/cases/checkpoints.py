@@ -12,6 +12,7 @@ plus screenshots of the view on the embedded demo.
 
 import json
 import os
+import time
 
 import e2e
 from webdriver import Session
@@ -22,13 +23,16 @@ STEPS = [100, 200, 300, 400, 500]
 
 
 def human_bytes(n):
-    """The UI's humanBytes (binary units, 2 decimals; bytes as is)."""
+    """The UI's humanBytes (ui/src/lib/format.ts: binary units, three significant digits)."""
+    if n < 1024:
+        return f"{n} B"
     units = ["B", "KiB", "MiB", "GiB", "TiB"]
     v, u = float(n), 0
     while v >= 1024 and u < len(units) - 1:
         v /= 1024
         u += 1
-    return f"{n} B" if u == 0 else f"{v:.2f} {units[u]}"
+    digits = 0 if v >= 100 else 1 if v >= 10 else 2
+    return f"{v:.{digits}f} {units[u]}"
 
 
 def keys_under(s3, prefix):
@@ -74,9 +78,13 @@ def connect_moto(s, endpoint):
 
 def open_location(s, location, grace="0"):
     e2e.nav(s, "checkpoints", "view-checkpoints")
+    # The view scans the first bucket on its own first; wait for that, then scan ours.
+    s.wait('[data-testid="checkpoints-summary"], [data-testid="checkpoints-error"], [data-testid="checkpoints-empty"]', timeout=40)
     s.type('[data-testid="checkpoints-location"]', location)
     s.type('[data-testid="checkpoints-grace"]', grace)
+    s.wait('[data-testid="checkpoints-scan"]:not([disabled])')
     s.click('[data-testid="checkpoints-scan"]')
+    s.wait_until(lambda: s.attr('[data-testid="checkpoints-summary"]', "data-location") == location.rstrip("/") + "/", f"the scan of {location}", timeout=40)
 
 
 def plan_keep_last(s, n):
@@ -97,7 +105,7 @@ def test_checkpoint_planner_moto(driver_url, ctx):
         s.click(f'[data-testid="run-row"][data-run="{RUN}"]', timeout=30)
         s.wait_until(lambda: len(s.find_all('[data-testid="checkpoint-row"]')) == 6, "6 checkpoints on the timeline")
         incomplete = s.find_all('[data-testid="checkpoint-row"][data-complete="false"]')
-        assert len(incomplete) == 1, incomplete
+        assert len(incomplete) == 1, s.text('[data-testid="checkpoint-timeline"]')
         assert s.attr('[data-testid="checkpoint-row"][data-complete="false"]', "data-id") == f"{RUN}/checkpoint-600/"
         ctx["asserts"].append("Checkpoints view on moto: run-a shows 6 checkpoints, checkpoint-600/ badged incomplete")
 
@@ -162,6 +170,7 @@ def test_checkpoint_lifecycle_moto(driver_url, ctx):
         rule_id = s.attr('[data-testid="lifecycle-change"][data-change="added"]', "data-id")
         assert rule_id == "trainctl-ckpt-e2e", rule_id
         assert s.attr('[data-testid="lifecycle-change"][data-id="logs-expire"]', "data-change") == "kept_unrelated"
+        e2e.shot(s, "checkpoints-lifecycle")
         s.click('[data-testid="lifecycle-apply"]')
         s.wait('[data-testid="lifecycle-dialog"][open]')
         s.click('[data-testid="lifecycle-confirm"]')
@@ -185,6 +194,7 @@ def test_checkpoint_demo_shots(driver_url, ctx):
         s.wait('[data-testid="view-first-run"]', timeout=40)
         s.click('[data-testid="try-demo"]')
         s.wait('[data-testid="view-dashboard"]', timeout=40)
+        time.sleep(8)  # the demo was seeded just now: let its checkpoints age past the 5 s window
         open_location(s, "s3://demo-training/runs/", grace="5")
         s.click('[data-testid="run-row"][data-run="llama-7b-sft"]', timeout=40)
         s.wait('[data-testid="checkpoint-row"]', timeout=20)
@@ -201,7 +211,7 @@ def test_checkpoint_demo_shots(driver_url, ctx):
             s.type('[data-testid="lifecycle-expire-days"]', "180")
             s.click('[data-testid="lifecycle-plan"]')
             s.wait('[data-testid="lifecycle-diff"], [data-testid="lifecycle-error"]', timeout=30)
-        e2e.shot(s, "checkpoints-lifecycle")
+        e2e.shot(s, "checkpoints-lifecycle-demo")
         ctx["asserts"].append("demo: screenshots of the Checkpoints timeline, planner, confirm dialog and lifecycle editor")
     finally:
         s.quit()

@@ -22,7 +22,9 @@ from webdriver import Session
 
 ROOT = e2e.ROOT
 BUCKET = "demo-training"
-LOCATION = f"s3://{BUCKET}/"
+# The whole bucket by default; TRAINCTL_E2E_DASHBOARD_PREFIX=runs/ reviews a prefix instead.
+PREFIX = os.environ.get("TRAINCTL_E2E_DASHBOARD_PREFIX", "")
+LOCATION = f"s3://{BUCKET}/{PREFIX}"
 # The app prices the demo (a local server without prices of its own) as AWS us-east-1; the CLI is
 # given the same built-in table file (`--prices`).
 PRICES = os.path.join(ROOT, "crates", "trainctl-core", "data", "prices", "aws-us-east-1.toml")
@@ -129,14 +131,17 @@ def test_dashboard_review_matches_cli(driver_url, ctx):
         m = re.search(r"http://127\.0\.0\.1:\d+", s.text('[data-testid="nav-connection"]'))
         assert m, "no demo endpoint in the nav"
         endpoint = m.group(0)
-        # The demo is reviewed on arrival; wait for that one to end before starting ours.
+        # The demo is reviewed on arrival; stop that one (if still going) before starting ours.
+        s.wait('[data-testid="dashboard-review"]', timeout=20)
+        if s.find_all('[data-testid="review-cancel"]'):
+            s.click('[data-testid="review-cancel"]')
         s.wait('[data-testid="dashboard-review"]:not([data-state="running"])', timeout=60)
         s.js(
             "const el = document.querySelector('[data-testid=\"review-bucket\"]'); el.value = arguments[0];"
             "el.dispatchEvent(new Event('change', {bubbles: true}));",
             BUCKET,
         )
-        s.type('[data-testid="review-prefix"]', "")
+        s.type('[data-testid="review-prefix"]', PREFIX)
         for attempt in range(4):
             before = cli_review(endpoint, ctx["work"])
             s.click('[data-testid="review-run"]')

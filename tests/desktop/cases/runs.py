@@ -15,7 +15,13 @@ from webdriver import Session
 def test_runs_view_shows_demo_runs_and_a_curve(driver_url, ctx):
     s = Session(driver_url, e2e.APP)
     try:
-        s.wait('[data-testid="view-first-run"]', timeout=40, what="the first-run screen")
+        try:
+            s.wait('[data-testid="view-first-run"]', timeout=50, what="the first-run screen")
+        except Exception:
+            s.screenshot("/tmp/runs-e2e-debug.png")
+            e2e.log(s.js("return document.body.innerHTML.slice(0, 1500)"))
+            e2e.log(s.js_async("const src = [...document.scripts].map(x => x.src).find(Boolean); try { await import(src + '?again'); return 'imported ' + src; } catch (e) { return 'import failed: ' + String(e) + ' ' + (e && e.stack); }"))
+            raise
         s.click('[data-testid="try-demo"]')
         s.wait('[data-testid="view-dashboard"]', timeout=40)
         e2e.nav(s, "runs", "view-runs")

@@ -176,8 +176,8 @@ export function planRows(plan: CleanupPlan): PlanItem[] {
 
 /** "$0.42/month" — the plan carries USD at the S3 Standard list price. */
 export function usdPerMonth(usd: number): string {
-  if (usd > 0 && usd < 0.01) return '< $0.01/month';
-  return `$${usd.toFixed(2)}/month`;
+  if (usd > 0 && usd < 0.01) return 'under $0.01/month';
+  return `about $${usd.toFixed(2)}/month`;
 }
 
 // ---- the planner ------------------------------------------------------------------------------

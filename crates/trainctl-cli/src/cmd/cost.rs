@@ -1,13 +1,16 @@
-//! `trainctl cost estimate|tables`: what a prefix costs a month, from a streaming listing
-//! aggregated by storage class (constant memory) and a price table with its source and date.
+//! `trainctl cost estimate|tables`: what a prefix costs a month, from the review engine's
+//! listing aggregated by storage class (parallel, constant memory) and a price table with its
+//! source and date.
 
 use crate::render::{self, Mode};
 use crate::Globals;
 use clap::{Args, Subcommand};
-use futures::StreamExt;
 use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
 use trainctl_core::cost::{self, CostBreakdown, PriceTable, Usage};
-use trainctl_core::s3::{list, Connection, S3Url};
+use trainctl_core::event::NullSink;
+use trainctl_core::review::{self, ReviewOptions};
+use trainctl_core::s3::{Connection, S3Url};
 use trainctl_core::{Error, Result};
 
 #[derive(Debug, Subcommand)]
@@ -32,6 +35,10 @@ pub struct EstimateArgs {
     /// Monthly budget in USD: exit 48 with a warning when the estimate exceeds it
     #[arg(long, value_name = "USD")]
     pub budget: Option<f64>,
+    /// Also count what a listing misses and the bill includes: incomplete multipart uploads and
+    /// noncurrent versions (more requests)
+    #[arg(long)]
+    pub detailed: bool,
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +78,11 @@ struct Estimate<'a> {
     location: String,
     #[serde(flatten)]
     breakdown: &'a CostBreakdown,
+    /// Cost of the hidden bytes (`--detailed`), included in `total_monthly_usd`.
+    hidden_monthly_usd: Option<f64>,
+    hidden_bytes: Option<u64>,
+    /// `monthly_usd` (listed objects) + `hidden_monthly_usd`: what `--budget` is compared with.
+    total_monthly_usd: f64,
     budget_usd: Option<f64>,
     over_budget: bool,
 }
@@ -85,37 +97,42 @@ async fn estimate(a: EstimateArgs, g: &Globals) -> Result<i32> {
     let conn = super::s3::connect(g).await?;
     // The table first: a missing table fails before any listing is paid for.
     let table = choose_table(&a, g, &conn)?;
-    let usage = usage_of(&conn, &url).await?;
+    let (location, usage, hidden) = usage_of(&conn, &url, a.detailed).await?;
     let breakdown = table.breakdown(&usage);
-    let over_budget = a.budget.is_some_and(|b| breakdown.monthly_usd > b);
-    let location = format!("s3://{}/{}", url.bucket, url.key);
+    let hidden_monthly_usd = hidden.as_ref().map(|h| table.monthly_storage_usd(h));
+    let hidden_bytes = hidden.as_ref().map(|h| h.iter().map(|u| u.bytes).sum());
+    let total_monthly_usd = breakdown.monthly_usd + hidden_monthly_usd.unwrap_or(0.0);
+    let over_budget = a.budget.is_some_and(|b| total_monthly_usd > b);
     match Mode::from_globals(g) {
-        Mode::Json => render::print_json(&Estimate { event: "cost_estimate", location, breakdown: &breakdown, budget_usd: a.budget, over_budget }),
-        Mode::Human => print_breakdown(&location, &breakdown, a.budget),
+        Mode::Json => render::print_json(&Estimate {
+            event: "cost_estimate",
+            location,
+            breakdown: &breakdown,
+            hidden_monthly_usd,
+            hidden_bytes,
+            total_monthly_usd,
+            budget_usd: a.budget,
+            over_budget,
+        }),
+        Mode::Human => print_breakdown(&location, &breakdown, hidden_bytes.zip(hidden_monthly_usd), total_monthly_usd, a.budget),
         Mode::Quiet => {}
     }
     match a.budget {
-        Some(budget_usd) if over_budget => Err(Error::BudgetExceeded { estimate_usd: breakdown.monthly_usd, budget_usd }),
+        Some(budget_usd) if over_budget => Err(Error::BudgetExceeded { estimate_usd: total_monthly_usd, budget_usd }),
         _ => Ok(0),
     }
 }
 
-/// Lists `url` recursively and aggregates by storage class; never holds the listing.
-async fn usage_of(conn: &Connection, url: &S3Url) -> Result<Vec<Usage>> {
-    let mut by: std::collections::BTreeMap<String, Usage> = Default::default();
-    let mut stream = list::list_objects(conn, &url.bucket, &url.key, None);
-    while let Some(entry) = stream.next().await {
-        let o = entry?;
-        if o.is_prefix {
-            continue;
-        }
-        let class = cost::normalize_class(o.storage_class.as_deref());
-        by.entry(class.clone()).or_insert_with(|| Usage::new(&class)).add_object(o.size);
-    }
-    Ok(by.into_values().collect())
+/// Storage usage by class under `url`, from the review engine (the same listing and grouping as
+/// `trainctl s3 review`, so the two agree), plus the hidden usage when `detailed`.
+async fn usage_of(conn: &Connection, url: &S3Url, detailed: bool) -> Result<(String, Vec<Usage>, Option<Vec<Usage>>)> {
+    let opts = ReviewOptions { top_n: 1, detailed, ..ReviewOptions::default() };
+    let report = review::review(conn, url, &opts, &NullSink, &CancellationToken::new()).await?;
+    let hidden = if detailed { Some(report.hidden.map(|h| h.classes).unwrap_or_default()) } else { None };
+    Ok((report.location, report.totals.classes, hidden))
 }
 
-fn print_breakdown(location: &str, b: &CostBreakdown, budget: Option<f64>) {
+fn print_breakdown(location: &str, b: &CostBreakdown, hidden: Option<(u64, f64)>, total: f64, budget: Option<f64>) {
     println!("{location}: {} objects, {}", b.objects, render::bytes(b.bytes));
     if !b.classes.is_empty() {
         println!("  {:<20} {:>10} {:>12} {:>12} {:>10} {:>12}", "class", "objects", "stored", "billed", "$/GB-mo", "$/month");
@@ -132,9 +149,13 @@ fn print_breakdown(location: &str, b: &CostBreakdown, budget: Option<f64>) {
             usd(c.monthly_usd)
         );
     }
-    println!("  {:<20} {:>71}", "total", format!("{}/month", usd(b.monthly_usd)));
+    match hidden {
+        Some((bytes, monthly)) => println!("  {:<20} {:>10} {:>12} {:>12} {:>10} {:>12}", "hidden", "", render::bytes(bytes), "", "", usd(monthly)),
+        None => eprintln!("not counted: incomplete multipart uploads and old versions (add --detailed)"),
+    }
+    println!("  {:<20} {:>71}", "total", format!("{}/month", usd(total)));
     if let Some(budget) = budget {
-        let verdict = if b.monthly_usd > budget { "OVER" } else { "within" };
+        let verdict = if total > budget { "OVER" } else { "within" };
         println!("  budget {}/month: {verdict}", usd(budget));
     }
     eprintln!("prices: {} ({}, {}), dated {} — {}", b.table_name, b.table, b.table_origin, b.table_date, b.table_source);

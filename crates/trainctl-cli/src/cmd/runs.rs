@@ -227,10 +227,10 @@ async fn read_source(source: &str, g: &Globals) -> Result<(String, Vec<u8>)> {
         return Ok((url.key.clone(), bytes));
     }
     let path = PathBuf::from(source);
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
     if path.is_dir() {
-        return Err(Error::LocalKind { path, expected: "file" });
+        return Err(Error::LocalKind { path, expected: "file (trainer_state.json, metrics.csv or a log)" });
     }
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
     Ok((source.to_string(), bytes))
 }
 

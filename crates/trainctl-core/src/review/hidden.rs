@@ -17,20 +17,25 @@ const PARTS_CONCURRENCY: usize = 16;
 /// Looks for hidden bytes under `prefix`; what could not be seen is appended to `unseen`.
 pub async fn find_hidden(conn: &Connection, bucket: &str, prefix: &str, unseen: &mut Vec<String>) -> Hidden {
     let mut h = Hidden::default();
-    match multipart(conn, bucket, prefix, &mut h).await {
-        Ok(()) => {}
-        Err(e) => unseen.push(format!("incomplete multipart uploads not checked: ListMultipartUploads/ListParts failed ({e})")),
+    if let Err(e) = multipart(conn, bucket, prefix, &mut h, unseen).await {
+        unseen.push(format!("incomplete multipart uploads not checked: ListMultipartUploads failed ({e})"));
     }
-    match versioning(conn, bucket).await {
-        Ok(status) => {
-            h.versioning = status.clone();
-            if status.is_some() {
-                if let Err(e) = versions(conn, bucket, prefix, &mut h).await {
-                    unseen.push(format!("noncurrent versions and delete markers not checked: ListObjectVersions failed ({e})"));
-                }
-            }
+    let status = match versioning(conn, bucket).await {
+        Ok(status) => status,
+        Err(e @ Error::AccessDenied(_)) => {
+            unseen.push(format!("noncurrent versions and delete markers not checked: GetBucketVersioning denied ({e})"));
+            return h;
         }
-        Err(e) => unseen.push(format!("bucket versioning unknown, old versions not checked: GetBucketVersioning failed ({e})")),
+        // An answer the SDK cannot read (moto names its root element differently): look anyway.
+        Err(_) => Some("unknown".to_string()),
+    };
+    h.versioning = status.clone();
+    if status.is_some() {
+        match versions(conn, bucket, prefix, &mut h).await {
+            Ok(versioned) if status.as_deref() == Some("unknown") => h.versioning = versioned.then(|| "Enabled".to_string()),
+            Ok(_) => {}
+            Err(e) => unseen.push(format!("noncurrent versions and delete markers not checked: ListObjectVersions failed ({e})")),
+        }
     }
     h
 }
@@ -38,10 +43,11 @@ pub async fn find_hidden(conn: &Connection, bucket: &str, prefix: &str, unseen: 
 /// One incomplete upload (key, id, initiated).
 type Upload = (String, String, Option<i64>);
 
-async fn multipart(conn: &Connection, bucket: &str, prefix: &str, h: &mut Hidden) -> Result<()> {
+async fn multipart(conn: &Connection, bucket: &str, prefix: &str, h: &mut Hidden, unseen: &mut Vec<String>) -> Result<()> {
     let uploads = list_uploads(conn, bucket, prefix).await?;
     h.multipart_uploads = uploads.len() as u64;
     h.oldest_upload = uploads.iter().filter_map(|u| u.2).min();
+    let mut unparts: Vec<String> = Vec::new();
     let mut parts = futures::stream::iter(uploads.into_iter().map(|(key, id, _)| async move { upload_parts(conn, bucket, &key, &id).await }))
         .buffer_unordered(PARTS_CONCURRENCY);
     while let Some(r) = parts.next().await {
@@ -53,8 +59,11 @@ async fn multipart(conn: &Connection, bucket: &str, prefix: &str, h: &mut Hidden
             }
             // Completed or aborted since it was listed: nothing hidden any more.
             Err(Error::NotFound(_)) => {}
-            Err(e) => return Err(e),
+            Err(e) => unparts.push(e.to_string()),
         }
+    }
+    if let Some(first) = unparts.first() {
+        unseen.push(format!("parts of {} incomplete upload(s) not counted: ListParts failed ({first})", unparts.len()));
     }
     Ok(())
 }
@@ -124,7 +133,9 @@ async fn versioning(conn: &Connection, bucket: &str) -> Result<Option<String>> {
 }
 
 /// Counts noncurrent versions (and their bytes) and delete markers, streaming the pages.
-async fn versions(conn: &Connection, bucket: &str, prefix: &str, h: &mut Hidden) -> Result<()> {
+/// Returns whether any version had a real version id (the bucket is or was versioned).
+async fn versions(conn: &Connection, bucket: &str, prefix: &str, h: &mut Hidden) -> Result<bool> {
+    let mut versioned = false;
     let (mut key_marker, mut vid_marker): (Option<String>, Option<String>) = (None, None);
     loop {
         let mut req = conn.client.list_object_versions().bucket(bucket).set_key_marker(key_marker.take()).set_version_id_marker(vid_marker.take());
@@ -139,6 +150,7 @@ async fn versions(conn: &Connection, bucket: &str, prefix: &str, h: &mut Hidden)
             h.add_usage(class, 1, v.size().unwrap_or(0).max(0) as u64);
         }
         h.delete_markers += page.delete_markers().len() as u64;
+        versioned |= !page.delete_markers().is_empty() || page.versions().iter().any(|v| v.version_id().is_some_and(|id| id != "null"));
         if page.is_truncated() != Some(true) {
             break;
         }
@@ -148,5 +160,5 @@ async fn versions(conn: &Connection, bucket: &str, prefix: &str, h: &mut Hidden)
             break;
         }
     }
-    Ok(())
+    Ok(versioned)
 }

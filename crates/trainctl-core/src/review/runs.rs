@@ -154,8 +154,21 @@ fn merge_run(r: &mut RunGroup, o: RunGroup) {
     r.checkpoints += o.checkpoints;
     r.checkpoint_bytes += o.checkpoint_bytes;
     r.checkpoint_objects += o.checkpoint_objects;
-    r.checkpoint_sizes.extend(o.checkpoint_sizes);
-    r.checkpoint_sizes.truncate(MAX_CHECKPOINTS_PER_RUN);
+    // A checkpoint split across two units (e.g. two inventory data files) is one checkpoint.
+    for c in o.checkpoint_sizes {
+        let room = r.checkpoint_sizes.len() < MAX_CHECKPOINTS_PER_RUN;
+        match r.checkpoint_sizes.iter_mut().find(|x| x.id == c.id) {
+            Some(x) => {
+                x.objects += c.objects;
+                x.bytes += c.bytes;
+                x.last_modified = x.last_modified.max(c.last_modified);
+                r.checkpoints -= 1;
+            }
+            None if room => r.checkpoint_sizes.push(c),
+            None => {}
+        }
+    }
+    r.checkpoint_sizes.sort_by(|a, b| a.step.cmp(&b.step).then_with(|| a.id.cmp(&b.id)));
     r.last_modified = r.last_modified.max(o.last_modified);
 }
 

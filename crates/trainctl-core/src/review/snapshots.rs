@@ -57,7 +57,13 @@ pub fn save(report: &Report) -> Result<PathBuf> {
 pub fn save_in(dir: &Path, report: &Report) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let slug: String = report.location.trim_start_matches("s3://").chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).take(80).collect();
-    let path = dir.join(format!("{}-{slug}.json", report.generated_at));
+    let mut path = dir.join(format!("{}-{slug}.json", report.generated_at));
+    for n in 1.. {
+        if !path.exists() {
+            break;
+        }
+        path = dir.join(format!("{}-{slug}-{n}.json", report.generated_at));
+    }
     let body = serde_json::to_vec_pretty(&Snapshot::of(report)).map_err(|e| Error::Internal(e.to_string()))?;
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, body).map_err(|e| Error::io(&tmp, e))?;
