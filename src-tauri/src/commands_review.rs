@@ -73,7 +73,12 @@ pub async fn review_run(app: AppHandle, state: State<'_, AppState>, bucket: Stri
     let sink_app = app.clone();
     let sink = move |e: Event| dispatch(&sink_app, ShellEvent::Core(e));
     let opts = ReviewOptions { detailed: true, ..ReviewOptions::default() };
-    let result = review::review(&live.conn, &url, &opts, &sink, &cancel).await;
+    // Dropping the review future on cancel stops it at once (the core also checks the token
+    // between listing units, but a unit can be long).
+    let result = tokio::select! {
+        r = review::review(&live.conn, &url, &opts, &sink, &cancel) => r,
+        _ = cancel.cancelled() => Err(Error::Cancelled),
+    };
     {
         let mut running = RUNNING.lock().unwrap();
         if running.as_ref().is_some_and(|(mine, _)| *mine == id) {

@@ -211,7 +211,7 @@ def test_checkpoint_demo_shots(driver_url, ctx):
             s.type('[data-testid="lifecycle-expire-days"]', "180")
             s.click('[data-testid="lifecycle-plan"]')
             s.wait('[data-testid="lifecycle-diff"], [data-testid="lifecycle-error"]', timeout=30)
-        e2e.shot(s, "checkpoints-lifecycle-demo")
+        e2e.shot(s, "checkpoints-lifecycle-unsupported")
         ctx["asserts"].append("demo: screenshots of the Checkpoints timeline, planner, confirm dialog and lifecycle editor")
     finally:
         s.quit()

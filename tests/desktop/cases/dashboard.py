@@ -188,8 +188,13 @@ def test_dashboard_review_matches_cli(driver_url, ctx):
         assert sum(v for _, v in opt["top"]) == cli["bytes"], ("treemap areas must add up to the total", opt["top"], cli["bytes"])
         bar_opt = s.js(ECHARTS_DATA, '[data-testid="chart-classes"]')
         assert bar_opt and bar_opt["type"] == "bar" and bar_opt["series"] >= 1, bar_opt
+        # A second review a moment later is a second point of the growth chart (snapshots are
+        # kept per second).
+        time.sleep(1.2)
+        s.click('[data-testid="review-run"]')
+        s.wait_until(lambda: int(s.attr('[data-testid="chart-growth"]', "data-points") or 0) >= 2, "a second point on the growth chart", timeout=90)
         points = int(s.attr('[data-testid="chart-growth"]', "data-points"))
-        assert points >= 2, f"the growth chart should have this test's reviews as points, has {points}"
+        growth = assert_drawn(s, "chart-growth", "the growth chart")
         ctx["asserts"].append(
             f"charts drawn: treemap {tm['w']}x{tm['h']} ({opt['nodes']} nodes, areas sum to the total), "
             f"class bars ({bar_opt['series']} classes), growth ({points} snapshots)"

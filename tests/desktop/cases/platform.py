@@ -281,6 +281,7 @@ def test_close_with_transfers_asks(driver_url, ctx):
     finally:
         s.quit()
         e2e.wait_app_exit()
+    os.remove(os.path.join(ctx["work"], "config", "trainctl", "config.toml"))  # a first run again
     others = app_pids()  # other suites' apps may run on this machine: ours is the new one
     s = Session(driver_url, e2e.APP)
     try:

@@ -29,19 +29,23 @@ def test_runs_view_shows_demo_runs_and_a_curve(driver_url, ctx):
         names = s.wait_until(lambda: (lambda n: n if n and len(n) >= 3 else None)(s.js(run_names)), "three demo runs", timeout=40)
         assert "llama-7b-sft" in names, names
         assert any("resnet50-lightning" in n for n in names), names
-        s.click('[data-testid="runs-row"][data-run="llama-7b-sft"]')
+        s.click('[data-testid="runs-row"][data-run="llama-7b-sft"] td.name')
         s.wait('[data-testid="runs-row"].current[data-run="llama-7b-sft"]')
         status = s.js("return document.querySelector('[data-testid=\"runs-row\"].current [data-testid=\"runs-status\"]').textContent.trim()")
         assert status == "Finished", status
-        s.wait('[data-testid="runs-chart"] canvas', timeout=30, what="the loss chart")
-        points = int(s.attr('[data-testid="runs-chart"]', "data-points"))
-        series = s.attr('[data-testid="runs-chart"]', "data-series")
+        chart = '[data-testid="runs-curves"][data-run="llama-7b-sft"] [data-testid="runs-chart"]'
+        s.wait(f"{chart} canvas", timeout=30, what="the loss chart of llama-7b-sft")
+        points = int(s.attr(chart, "data-points"))
+        series = s.attr(chart, "data-series")
         assert points > 10 and "loss" in series.split(","), (points, series)
         e2e.shot(s, "runs")
         ctx["asserts"].append(f"demo Runs view: {len(names)} runs, llama-7b-sft Finished, curve of {points} points ({series})")
         lightning = next(n for n in names if "resnet50-lightning" in n)
-        s.click(f'[data-testid="runs-row"][data-run="{lightning}"]')
-        s.wait_until(lambda: "val_loss" in (s.attr('[data-testid="runs-chart"]', "data-series") or ""), "the Lightning run's val_loss curve", timeout=30)
+        s.click(f'[data-testid="runs-row"][data-run="{lightning}"] td.name')
+        lchart = f'[data-testid="runs-curves"][data-run="{lightning}"] [data-testid="runs-chart"]'
+        s.wait(f"{lchart} canvas", timeout=30, what="the Lightning run's chart")
+        lseries = s.attr(lchart, "data-series")
+        assert "val_loss" in lseries.split(","), lseries
         ctx["asserts"].append("Lightning run: curve from metrics.csv (val_loss)")
     finally:
         s.quit()

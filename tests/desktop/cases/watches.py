@@ -20,7 +20,10 @@ PREFIX = "watched/run1/"
 
 
 def connect_to_moto(s, endpoint):
-    s.wait('[data-testid="view-first-run"]', timeout=120)
+    try:
+        s.wait('[data-testid="view-first-run"]', timeout=120)
+    except Exception as e:
+        raise AssertionError(f"no first-run screen; the page says: {s.js('return document.body.innerText')!r}") from e
     s.click('[data-testid="first-run-add"]')
     s.wait('[data-testid="view-connections"]')
     if not s.find_all('[data-testid="profile-form"]'):

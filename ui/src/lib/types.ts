@@ -59,149 +59,30 @@ export type { Outcome } from './generated/Outcome';
 
 // ---- shell: src-tauri (types the desktop commands return; see docs/ipc.md) ------------------
 
-/** shell `AppInfo`: what `app_info` returns at start-up. */
-export interface AppInfo {
-  version: string;
-  /** Started with `--demo` (or the demo was started this session). */
-  demo: boolean;
-  /** No trainctl profile, no AWS profile and no AWS env credentials: show the first-run screen. */
-  first_run: boolean;
-  /** The profile the shell connected to at start-up, if any. */
-  connection: ConnectionInfo | null;
-}
+/** Generated from src-tauri/src/types.rs (docs/ipc.md has the field-level contract). */
+export type { AppInfo } from './generated/AppInfo';
+export type { ConnectionInfo } from './generated/ConnectionInfo';
+export type { ProfileSummary } from './generated/ProfileSummary';
+export type { ProfileForm } from './generated/ProfileForm';
+export type { TestReport } from './generated/TestReport';
+export type { BucketSummary } from './generated/BucketSummary';
+export type { ListPage } from './generated/ListPage';
+export type { DeleteItem } from './generated/DeleteItem';
+export type { DeletePlan } from './generated/DeletePlan';
+export type { DeleteFailure } from './generated/DeleteFailure';
+export type { DeleteReport } from './generated/DeleteReport';
+export type { TransferState } from './generated/TransferState';
+export type { TransferFailure } from './generated/TransferFailure';
+export type { TransferRecord } from './generated/TransferRecord';
+export type { NotificationLevel } from './generated/NotificationLevel';
+export type { ConnectionLost } from './generated/ConnectionLost';
+export type { ConnectionRestored } from './generated/ConnectionRestored';
+export type { ProfileOrigin } from './generated/ProfileOrigin';
+import type { DeleteFailure } from './generated/DeleteFailure';
+import type { NotificationLevel } from './generated/NotificationLevel';
 
-/** shell `ConnectionInfo`: the live connection the Browser and Transfers use. */
-export interface ConnectionInfo {
-  profile: string;
-  endpoint_url: string | null;
-  region: string;
-  provider: string | null;
-  demo: boolean;
-}
-
-/** shell `ProfileOrigin`: where a profile was found. */
-export type ProfileOrigin = 'trainctl' | 'aws';
-
-/** shell `ProfileSummary`: one row of the Connections view. */
-export interface ProfileSummary {
-  name: string;
-  origin: ProfileOrigin;
-  provider: string | null;
-  endpoint_url: string | null;
-  region: string | null;
-  credentials: CredentialSource;
-  /** A secret is stored in the OS keychain for this profile (trainctl keychain profiles only). */
-  secret_stored: boolean;
-}
-
-/** shell `ProfileForm`: the add-profile form. The shell puts `secret_access_key` in the OS keychain. */
-export interface ProfileForm {
-  name: string;
-  provider: string | null;
-  endpoint_url: string | null;
-  region: string | null;
-  access_key_id: string;
-  secret_access_key: string;
-}
-
-/** shell `TestReport`: the result of testing a profile (saved or still in the form). */
-export interface TestReport {
-  ok: boolean;
-  /** Buckets visible with these credentials, when listing them worked. */
-  bucket_count: number | null;
-  latency_ms: number | null;
-  /** Why it failed, in plain words (`null` when `ok`). */
-  diagnosis: ErrorInfo | null;
-}
-
-/** shell `BucketSummary`: one bucket; counts are `null` while unknown (too big, not computed yet). */
-export interface BucketSummary {
-  name: string;
-  /** Seconds since the Unix epoch. */
-  created: number | null;
-  object_count: number | null;
-  bytes: number | null;
-}
-
-/** shell `ListPage`: one page of a delimiter listing under `prefix`. */
-export interface ListPage {
-  bucket: string;
-  prefix: string;
-  /** Common prefixes, each ending in `/`, full keys (`runs/a/`). */
-  prefixes: string[];
-  objects: ObjectEntry[];
-  /** More pages follow; pass `next_token` back as `token`. */
-  truncated: boolean;
-  next_token: string | null;
-}
-
-/** shell `DeleteItem`. */
-export interface DeleteItem {
-  key: string;
-  size: number;
-}
-
-/** shell `DeletePlan`: exactly what `delete_apply` removes (prefixes already expanded). */
-export interface DeletePlan {
-  bucket: string;
-  items: DeleteItem[];
-  bytes: number;
-}
-
-/** shell `DeleteFailure`. */
-export interface DeleteFailure {
-  key: string;
-  error: ErrorInfo;
-}
-
-/** shell `DeleteReport`. */
-export interface DeleteReport {
-  deleted: number;
-  bytes: number;
-  failed: DeleteFailure[];
-}
-
-/** shell `TransferState`: where a job is in its life. */
-export type TransferState = 'planning' | 'running' | 'done' | 'partial' | 'failed' | 'cancelled';
-
-/** shell `TransferFailure`: one object that failed within a job. */
-export interface TransferFailure {
-  key: string;
-  error: ErrorInfo;
-}
-
-/** shell `TransferRecord`: one job as the Transfers view shows it (live or finished). */
-export interface TransferRecord {
-  job: JobId;
-  direction: Direction;
-  bucket: string;
-  /** Upload: destination prefix. Download: the local destination directory. */
-  prefix: string;
-  dest_dir: string | null;
-  /** Short human label ("checkpoint-500/ and 2 more"). */
-  label: string;
-  state: TransferState;
-  engine: string | null;
-  bytes_done: number;
-  bytes_total: number;
-  objects_done: number;
-  objects_total: number;
-  objects_failed: number;
-  objects_skipped: number;
-  bytes_per_sec: number;
-  eta_secs: number | null;
-  /** Seconds since the Unix epoch. */
-  started_at: number;
-  finished_at: number | null;
-  failures: TransferFailure[];
-  /** Whole-job error (state `failed`). */
-  error: ErrorInfo | null;
-}
-
-/** shell `NotificationLevel`. */
-export type NotificationLevel = 'info' | 'success' | 'warning' | 'error';
-
-/** shell `AppNotification`: every native popup, mirrored in the in-app list. */
+/** shell `AppNotification`: every native popup, mirrored in the in-app list. Hand-written (an
+ * interface) because other sections extend it by declaration merging (watches: `link`). */
 export interface AppNotification {
   id: number;
   level: NotificationLevel;
@@ -211,17 +92,8 @@ export interface AppNotification {
   at: number;
   job: JobId | null;
 }
-
-/** shell `ConnectionLost`: payload of `connection://lost`. */
-export interface ConnectionLost {
-  profile: string;
-  error: ErrorInfo;
-}
-
-/** shell `ConnectionRestored`: payload of `connection://restored`. */
-export interface ConnectionRestored {
-  profile: string;
-}
+import type { ConnectionLost } from './generated/ConnectionLost';
+import type { ConnectionRestored } from './generated/ConnectionRestored';
 
 /** shell `DragDrop`: what the drop handler sees (from the webview drag-drop event). */
 export type DragDrop =
@@ -529,9 +401,8 @@ export interface EventMap {
 // ---- platform (src-tauri/src/close.rs) ------------------------------------------------------
 
 /** shell `CloseRequest`: payload of `app://close-requested` (labels of the running transfers). */
-export interface CloseRequest {
-  active: string[];
-}
+export type { CloseRequest } from './generated/CloseRequest';
+import type { CloseRequest } from './generated/CloseRequest';
 
 // ---- watches (issue #6: src-tauri/src/commands_watch.rs, core `watch`) -------------------------
 

@@ -53,7 +53,13 @@ pub struct RunMetrics {
 
 /// Lists the runs under `loc` with their state. `now` is passed in for deterministic tests.
 pub async fn list_runs(loc: &Location, conn: Option<&Connection>, now: i64) -> Result<Vec<RunOverview>> {
-    let opts = DetectOptions { now, ..DetectOptions::new() };
+    // S3 objects appear whole, so a listed checkpoint with its marker is finished; a local
+    // folder may hold files still being written, hence a short window there.
+    let grace = match loc {
+        Location::S3(_) => std::time::Duration::ZERO,
+        Location::Local(_) => std::time::Duration::from_secs(10),
+    };
+    let opts = DetectOptions { now, grace, ..DetectOptions::new() };
     let found = checkpoint::discover(loc, conn, &opts).await?;
     let mut out = Vec::new();
     for run in &found.runs {
@@ -149,7 +155,9 @@ fn rate(complete: &[&Checkpoint]) -> Option<f64> {
     pts.sort();
     let (first, last) = (pts.first()?, pts.last()?);
     let dt = (last.1 - first.1) as f64;
-    (dt > 0.0 && last.0 > first.0).then(|| (last.0 - first.0) as f64 / dt)
+    // Modification times have one-second resolution: below a few seconds apart (a copied or
+    // seeded run) the ratio says nothing about training speed.
+    (dt >= 10.0 && last.0 > first.0).then(|| (last.0 - first.0) as f64 / dt)
 }
 
 /// trainer_state.json of the newest checkpoint, then metrics.csv, JSON lines, CSVs, logs.
@@ -221,7 +229,7 @@ mod tests {
         assert_eq!(r.name, "exp1");
         assert_eq!((r.latest_step, r.total_steps, r.complete), (Some(20), Some(40), 2));
         assert_eq!(r.metric_sources, ["exp1/checkpoint-20/trainer_state.json", "exp1/logs/train.log"]);
-        let m = run_metrics(&loc, None, "exp1", None).await.unwrap();
+        let m = run_metrics(&loc, None, "exp1", Some(&r.metric_sources[0])).await.unwrap();
         assert_eq!(m.series.iter().find(|s| s.name == "loss").unwrap().values, vec![1.0]);
         let m = run_metrics(&loc, None, "exp1", Some("exp1/logs/train.log")).await.unwrap();
         assert_eq!(m.series[0].steps, vec![5.0]);
