@@ -91,7 +91,8 @@ for r in $(seq 1 "$repeat"); do
     if [[ $tool == trainctl ]]; then
       "$trainctl" s3 cleanup "s3://$bucket/exp/" --keep-last-n "$keep" --yes --grace 0s -q >/dev/null
     else
-      sed "s|^|s3://$bucket/|" "$doomed" | xargs "$s5cmd_bin" --endpoint-url "$AWS_ENDPOINT_URL" rm >/dev/null
+      # one s5cmd process for all keys (-s: xargs would otherwise split the ~600 KB argument list)
+      sed "s|^|s3://$bucket/|" "$doomed" | xargs -s 1500000 "$s5cmd_bin" --endpoint-url "$AWS_ENDPOINT_URL" rm >/dev/null
     fi
     t1=$(now); after=$(deletes)
     left=$(s5 ls "s3://$bucket/*" | wc -l)

@@ -354,8 +354,8 @@ mod tests {
         assert_eq!(open(&state, "outputs").unwrap_err().code(), "usage");
         assert_eq!(open(&state, "  ").unwrap_err().code(), "usage");
         assert!(matches!(open(&state, "/tmp").unwrap().0, Location::Local(_)));
-        assert_eq!(open(&state, "s3://b/p").unwrap_err().code(), "usage", "no connection yet");
+        assert_eq!(open(&state, "s3://bkt/p").unwrap_err().code(), "usage", "no connection yet");
         assert_eq!(bucket_url("/tmp/runs").unwrap_err().code(), "usage");
-        assert_eq!(bucket_url("s3://b/runs").unwrap().dir_prefix(), "runs/");
+        assert_eq!(bucket_url("s3://bkt/runs").unwrap().dir_prefix(), "runs/");
     }
 }

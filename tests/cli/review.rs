@@ -65,6 +65,11 @@ conformance! {
         assert!(r["totals"]["monthly_usd"].is_null());
         assert!(r["pricing"]["missing"].as_str().is_some_and(|m| !m.is_empty()), "{}", r["pricing"]);
 
+        // One request at a time: every level is listed as whole subtrees; the same report.
+        let serial = review_json(b, &[&format!("s3://{bucket}/"), "--concurrency", "1"]);
+        assert_eq!(serial["totals"], r["totals"]);
+        assert_eq!(serial["by_run"], r["by_run"]);
+
         // The same prefix reviewed below the root: keys relative to it.
         let sub = review_json(b, &[&format!("s3://{bucket}/runs")]);
         assert_eq!(sub["location"], format!("s3://{bucket}/runs/"));

@@ -8,7 +8,9 @@ test_dashboard_review_matches_cli
     object equal `trainctl s3 review s3://demo-training/ --detailed --json` run against the same
     demo endpoint. The demo's simulated trainer writes a checkpoint every ~20 s, so the CLI runs
     before and after the app's review and the comparison is made only when both CLI runs agree
-    (otherwise the whole round is repeated).
+    (otherwise the whole round is repeated). A second review then gives the growth chart (uPlot)
+    its second snapshot. The screenshot is docs/screenshots/app-dashboard.png.
+    TRAINCTL_E2E_DASHBOARD_PREFIX=runs/ reviews a prefix instead of the whole bucket.
 """
 
 import json

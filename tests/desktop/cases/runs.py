@@ -16,7 +16,7 @@ def test_runs_view_shows_demo_runs_and_a_curve(driver_url, ctx):
     s = Session(driver_url, e2e.APP)
     try:
         try:
-            s.wait('[data-testid="view-first-run"]', timeout=50, what="the first-run screen")
+            s.wait('[data-testid="view-first-run"]', timeout=90, what="the first-run screen")
         except Exception:
             s.screenshot("/tmp/runs-e2e-debug.png")
             e2e.log(s.js("return document.body.innerHTML.slice(0, 1500)"))

@@ -36,7 +36,8 @@ enum Unit {
 /// What a finished unit hands back.
 struct Done {
     agg: Aggregator,
-    /// Sub-prefixes of a `Level` unit (`None` when it had too many and must be redone as a subtree).
+    /// Sub-prefixes of a `Level` unit (empty for a subtree; `None` when the level had too many
+    /// and must be redone as one subtree).
     children: Option<Vec<String>>,
     depth: usize,
     prefix: String,
@@ -131,5 +132,5 @@ async fn run_unit(conn: &Connection, bucket: &str, root: &str, unit: Unit, now: 
         }
     }
     children.sort();
-    Ok(Done { agg, children: delimiter.then_some(children), depth, prefix })
+    Ok(Done { agg, children: Some(children), depth, prefix })
 }

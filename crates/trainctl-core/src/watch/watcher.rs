@@ -171,12 +171,15 @@ impl Watcher {
             return Ok(());
         }
         self.report_growth(sink, &changed, seconds);
-        self.detect_and_report(sink, false).await
+        // After a StartAfter listing only the watermark's directory and what follows can have
+        // changed: re-detect that part, not the whole prefix (100k keys cost seconds).
+        let scope = after.as_deref().map(|a| a[..a.rfind('/').map_or(0, |i| i + 1)].to_string());
+        self.detect_and_report(sink, false, scope.as_deref()).await
     }
 
     /// The first successful poll: says what is there, takes it as the baseline.
     async fn start(&mut self, sink: &dyn Sink) -> Result<()> {
-        self.detect_and_report(sink, true).await?;
+        self.detect_and_report(sink, true, None).await?;
         let bytes = self.objects.values().map(|s| s.size).sum();
         sink.send(Event::WatchStarted {
             watch: self.label.clone(),
@@ -240,15 +243,19 @@ impl Watcher {
     /// Detects checkpoints over everything seen, reports the newly complete ones (exactly once)
     /// and finished runs. At the `baseline` (first poll) they are taken silently unless
     /// `report_existing`, and dated by their mtimes rather than by now.
-    async fn detect_and_report(&mut self, sink: &dyn Sink, baseline: bool) -> Result<()> {
+    async fn detect_and_report(&mut self, sink: &dyn Sink, baseline: bool, from: Option<&str>) -> Result<()> {
         let silent = baseline && !self.opts.report_existing;
-        let entries: Vec<FileEntry> = self.objects.iter().map(|(k, s)| FileEntry { path: k.clone(), size: s.size, mtime: s.mtime }).collect();
+        let scoped: Box<dyn Iterator<Item = (&String, &Seen)>> = match from {
+            Some(f) if !f.is_empty() => Box::new(self.objects.range::<str, _>((std::ops::Bound::Included(f), std::ops::Bound::Unbounded))),
+            _ => Box::new(self.objects.iter()),
+        };
+        let entries: Vec<FileEntry> = scoped.map(|(k, s)| FileEntry { path: k.clone(), size: s.size, mtime: s.mtime }).collect();
         self.fetch_contents(&detect::wanted_contents(&entries)).await;
         let contents = &self.contents;
         let fetch = |p: &str| contents.get(p).map(|(_, b)| b.clone());
         let opts = DetectOptions { pattern: self.opts.pattern.clone(), grace: Duration::ZERO, now: detect::now_secs() };
         self.checkpoints = detect::detect(&entries, &opts, &fetch).into_iter().flat_map(|r| r.checkpoints).collect();
-        let found = finishes(self.objects.keys().map(String::as_str), &self.checkpoints, &fetch, &self.opts.finish);
+        let found = finishes(entries.iter().map(|e| e.path.as_str()), &self.checkpoints, &fetch, &self.opts.finish);
         let now = now_f64();
         for c in self.checkpoints.iter().filter(|c| c.complete.is_complete()) {
             if !self.reported.insert(c.id.clone()) {
