@@ -14,6 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
+use trainctl_bench::ProxyProcess;
 use trainctl_testkit::{start_garage, S3Server};
 
 /// One workload: how many files of what size.
@@ -108,7 +109,7 @@ fn main() {
         let status = s5cmd_cmd(&setup, &setup.server.endpoint_url()).args(["cp", &format!("{}/*", src.display()), &canonical]).status().expect("s5cmd");
         assert!(status.success(), "seeding {canonical} failed");
         for &(net, rtt) in &networks {
-            let proxy = (rtt > 0).then(|| ProxyProcess::start(setup.server.socket_addr(), rtt));
+            let proxy = (rtt > 0).then(|| ProxyProcess::start(&std::env::current_exe().unwrap().with_file_name("trainctl-proxy"), setup.server.socket_addr(), rtt));
             let endpoint = proxy.as_ref().map(|p| p.url.clone()).unwrap_or_else(|| setup.server.endpoint_url());
             for dir in ["upload", "download"] {
                 let mut rows = Vec::new();
@@ -239,34 +240,6 @@ fn part_concurrency(w: &Workload) -> usize {
     (WORKERS / large.max(1)).clamp(2, WORKERS)
 }
 
-/// The testkit's latency proxy as a separate process, so its buffers do not inflate the
-/// bench process — whose RSS at spawn time would otherwise count in every child's peak RSS.
-struct ProxyProcess {
-    child: std::process::Child,
-    url: String,
-}
-
-impl ProxyProcess {
-    fn start(upstream: std::net::SocketAddr, rtt_ms: u64) -> ProxyProcess {
-        let bin = std::env::current_exe().unwrap().with_file_name("trainctl-proxy");
-        let mut child = Command::new(&bin)
-            .args(["--upstream", &upstream.to_string(), "--rtt-ms", &rtt_ms.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e} (cargo build --release -p trainctl-testkit)", bin.display()));
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-        let addr = line.trim().rsplit(' ').next().unwrap().to_string();
-        ProxyProcess { child, url: format!("http://{addr}") }
-    }
-}
-
-impl Drop for ProxyProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs a command and reads wall time, CPU and peak RSS of its process tree from wait4.
 fn measure(cmd: &mut Command) -> Sample {

@@ -23,6 +23,12 @@ use trainctl_core::transfer::TransferJob;
 
 type Res<T> = Result<T, ErrorInfo>;
 
+/// Errors become `ErrorInfo` for the UI; connection-class ones also raise the banner.
+pub fn fail(app: &AppHandle, e: Error) -> ErrorInfo {
+    note_connection(app, &e);
+    e.info()
+}
+
 /// Raises (`connection://lost`) or clears (`connection://restored`) the banner after a call.
 pub fn note_connection(app: &AppHandle, e: &Error) {
     let state = app.state::<AppState>();

@@ -8,7 +8,7 @@
 //! exactly what was shown. Before deleting, the core re-detects the location and refuses with
 //! `plan_stale` if anything changed; the UI then offers to plan again.
 
-use crate::commands::note_connection;
+use crate::commands::fail;
 use crate::events::{dispatch, ShellEvent};
 use crate::state::AppState;
 use crate::types::DeleteFailure;
@@ -24,7 +24,7 @@ use trainctl_core::checkpoint::{self, Action, DetectOptions, KeepBest, Location,
 use trainctl_core::error::{Error, ErrorInfo};
 use trainctl_core::event::Event;
 use trainctl_core::lifecycle::{self, ApplyReport, LifecycleConfig, LifecyclePlan, LifecycleRequest, Rule};
-use trainctl_core::s3::{Connection, S3Url};
+use trainctl_core::s3::S3Url;
 
 type Res<T> = Result<T, ErrorInfo>;
 
@@ -116,23 +116,6 @@ static PLANS: Mutex<BTreeMap<u64, Stored>> = Mutex::new(BTreeMap::new());
 static NEXT_PLAN: AtomicU64 = AtomicU64::new(1);
 const KEEP_PLANS: usize = 16;
 
-/// The location and, for `s3://`, the live connection.
-fn open(state: &AppState, location: &str) -> Result<(Location, Option<Connection>), Error> {
-    let location = location.trim();
-    if location.is_empty() {
-        return Err(Error::Usage("choose a location: an s3:// prefix or a local folder".into()));
-    }
-    let loc = Location::parse(location)?;
-    let conn = match &loc {
-        Location::S3(_) => Some(state.live()?.conn),
-        Location::Local(p) if !p.is_absolute() => {
-            return Err(Error::Usage(format!("`{location}` is neither an s3:// prefix nor an absolute folder path")));
-        }
-        Location::Local(_) => None,
-    };
-    Ok((loc, conn))
-}
-
 fn detect_options(form: &DetectForm) -> Result<DetectOptions, Error> {
     let pattern = form.pattern.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(checkpoint::compile_pattern).transpose()?;
     let grace = form.grace_secs.map(Duration::from_secs).unwrap_or(DEFAULT_GRACE);
@@ -150,15 +133,9 @@ fn policy_of(form: &PolicyForm, pins: BTreeSet<String>) -> Policy {
     }
 }
 
-/// Errors become `ErrorInfo`; connection-class ones also raise the banner.
-fn fail(app: &AppHandle, e: Error) -> ErrorInfo {
-    note_connection(app, &e);
-    e.info()
-}
-
 #[tauri::command(rename_all = "snake_case")]
 pub async fn checkpoints_discover(app: AppHandle, state: State<'_, AppState>, location: String, detect: Option<DetectForm>) -> Res<CheckpointListing> {
-    let (loc, conn) = open(&state, &location).map_err(|e| fail(&app, e))?;
+    let (loc, conn) = state.open_location(&location).map_err(|e| fail(&app, e))?;
     let opts = detect_options(&detect.unwrap_or_default()).map_err(|e| e.info())?;
     let found = checkpoint::discover(&loc, conn.as_ref(), &opts).await.map_err(|e| fail(&app, e))?;
     let bytes = found.runs.iter().flat_map(|r| &r.checkpoints).map(|c| c.bytes).sum();
@@ -180,7 +157,7 @@ pub async fn checkpoints_plan(
     policy: PolicyForm,
     detect: Option<DetectForm>,
 ) -> Res<CleanupPlan> {
-    let (loc, conn) = open(&state, &location).map_err(|e| fail(&app, e))?;
+    let (loc, conn) = state.open_location(&location).map_err(|e| fail(&app, e))?;
     let opts = detect_options(&detect.unwrap_or_default()).map_err(|e| e.info())?;
     let found = checkpoint::discover(&loc, conn.as_ref(), &opts).await.map_err(|e| fail(&app, e))?;
     if let Some(r) = &run {
@@ -280,7 +257,7 @@ pub async fn checkpoints_apply(app: AppHandle, state: State<'_, AppState>, plan_
 /// Pins (`pin = true`) or unpins checkpoint ids at the location; returns the new pin set.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn checkpoints_pin(app: AppHandle, state: State<'_, AppState>, location: String, ids: Vec<String>, pin: bool) -> Res<Vec<String>> {
-    let (loc, conn) = open(&state, &location).map_err(|e| fail(&app, e))?;
+    let (loc, conn) = state.open_location(&location).map_err(|e| fail(&app, e))?;
     let pins = checkpoint::pins::update_pins(&loc, conn.as_ref(), &ids, pin).await.map_err(|e| fail(&app, e))?;
     Ok(pins.into_iter().collect())
 }
@@ -351,10 +328,10 @@ mod tests {
     #[test]
     fn relative_local_paths_are_refused() {
         let state = AppState::default();
-        assert_eq!(open(&state, "outputs").unwrap_err().code(), "usage");
-        assert_eq!(open(&state, "  ").unwrap_err().code(), "usage");
-        assert!(matches!(open(&state, "/tmp").unwrap().0, Location::Local(_)));
-        assert_eq!(open(&state, "s3://bkt/p").unwrap_err().code(), "usage", "no connection yet");
+        assert_eq!(state.open_location("outputs").unwrap_err().code(), "usage");
+        assert_eq!(state.open_location("  ").unwrap_err().code(), "usage");
+        assert!(matches!(state.open_location("/tmp").unwrap().0, Location::Local(_)));
+        assert_eq!(state.open_location("s3://bkt/p").unwrap_err().code(), "usage", "no connection yet");
         assert_eq!(bucket_url("/tmp/runs").unwrap_err().code(), "usage");
         assert_eq!(bucket_url("s3://bkt/runs").unwrap().dir_prefix(), "runs/");
     }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use tokio_util::sync::CancellationToken;
+use trainctl_core::checkpoint::Location;
 use trainctl_core::demo::Demo;
 use trainctl_core::event::JobId;
 use trainctl_core::s3::Connection;
@@ -56,6 +57,25 @@ impl AppState {
             .unwrap()
             .clone()
             .ok_or_else(|| trainctl_core::Error::Usage("not connected: pick a connection in Connections (or try the demo)".into()))
+    }
+
+    /// Resolves a location typed or picked in a view: an `s3://` prefix (on the live connection)
+    /// or an absolute local folder. Shared by the Checkpoints and Runs views.
+    pub fn open_location(&self, location: &str) -> Result<(Location, Option<Connection>), trainctl_core::Error> {
+        use trainctl_core::Error;
+        let location = location.trim();
+        if location.is_empty() {
+            return Err(Error::Usage("choose a location: an s3:// prefix or a local folder".into()));
+        }
+        let loc = Location::parse(location)?;
+        let conn = match &loc {
+            Location::S3(_) => Some(self.live()?.conn),
+            Location::Local(p) if !p.is_absolute() => {
+                return Err(Error::Usage(format!("`{location}` is neither an s3:// prefix nor an absolute folder path")));
+            }
+            Location::Local(_) => None,
+        };
+        Ok((loc, conn))
     }
 
     pub fn set_live(&self, live: Live) {

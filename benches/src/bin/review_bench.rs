@@ -8,9 +8,10 @@
 //!
 //! Usage: `review_bench [--trainctl PATH] [--out FILE]` (release builds; benches/review.sh).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
+use trainctl_bench::ProxyProcess;
 use trainctl_testkit::start_garage;
 
 const RUNS: usize = 10;
@@ -64,7 +65,7 @@ fn main() {
     let total = RUNS * CHECKPOINTS * SHARDS;
     eprintln!("created {total} objects in {:.1}s", started.elapsed().as_secs_f64());
 
-    let proxy = ProxyProcess::start(&exe_dir, server.socket_addr(), 20);
+    let proxy = ProxyProcess::start(&exe_dir.join("trainctl-proxy"), server.socket_addr(), 20);
     let mut report = String::from("| objects | network | tool | wall s | vs s5cmd | peak RSS MB | objects seen |\n|---:|---|---|---:|---:|---:|---:|\n");
     for (net, endpoint) in [("direct", server.endpoint_url()), ("20ms RTT", proxy.url.clone())] {
         for (n, prefix) in [(total / RUNS, "runs/exp0/"), (total, "")] {
@@ -158,30 +159,3 @@ fn measure(cmd: &mut Command) -> Sample {
     }
 }
 
-/// The testkit's latency proxy as its own process (`trainctl-proxy`, built next to this binary).
-struct ProxyProcess {
-    child: std::process::Child,
-    url: String,
-}
-
-impl ProxyProcess {
-    fn start(dir: &Path, upstream: std::net::SocketAddr, rtt_ms: u64) -> ProxyProcess {
-        let bin = dir.join("trainctl-proxy");
-        let mut child = Command::new(&bin)
-            .args(["--upstream", &upstream.to_string(), "--rtt-ms", &rtt_ms.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e} (cargo build --release -p trainctl-testkit)", bin.display()));
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-        let addr = line.trim().rsplit(' ').next().unwrap().to_string();
-        ProxyProcess { child, url: format!("http://{addr}") }
-    }
-}
-
-impl Drop for ProxyProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
