@@ -19,7 +19,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tauri::{AppHandle, State};
 use trainctl_core::checkpoint::detect::{now_secs, DEFAULT_GRACE};
-use trainctl_core::checkpoint::policy::{monthly_cost, STANDARD_USD_PER_GB_MONTH};
 use trainctl_core::checkpoint::{self, Action, DetectOptions, KeepBest, Location, Mode, Plan, PlanItem, Policy, Run};
 use trainctl_core::error::{Error, ErrorInfo};
 use trainctl_core::event::Event;
@@ -185,7 +184,7 @@ pub async fn checkpoints_plan(
         checkpoints_deleted: shown.iter().map(|p| p.deletions().count() as u64).sum(),
         objects,
         bytes_reclaimed,
-        monthly_usd_saved: monthly_cost(bytes_reclaimed, STANDARD_USD_PER_GB_MONTH),
+        monthly_usd_saved: trainctl_core::cost::plan_savings(&shown, &trainctl_core::cost::savings_table(conn.as_ref()), now_secs()).monthly_usd,
         plans: shown,
     };
     let mut stored = PLANS.lock().unwrap();

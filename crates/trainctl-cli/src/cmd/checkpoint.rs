@@ -6,7 +6,7 @@ use crate::Globals;
 use clap::{Args, Subcommand, ValueEnum};
 use std::time::Duration;
 use trainctl_core::checkpoint::detect::now_secs;
-use trainctl_core::cost::{self, PriceTable};
+use trainctl_core::cost;
 use trainctl_core::checkpoint::{self, Action, Checkpoint, DetectOptions, Discovery, KeepBest, Location, Plan, Policy};
 use trainctl_core::event::{Event, Sink};
 use trainctl_core::s3::Connection;
@@ -339,7 +339,7 @@ fn show_plan(plans: &[Plan], conn: Option<&Connection>, now: i64, mode: Mode) {
         }
     }
     let (bytes, doomed): (u64, usize) = plans.iter().fold((0, 0), |(b, n), p| (b + p.bytes_reclaimed, n + p.deletions().count()));
-    let table = savings_table(conn);
+    let table = cost::savings_table(conn);
     let s = cost::plan_savings(plans, &table, now);
     match mode {
         Mode::Json => render::print_json(&serde_json::json!({
@@ -359,13 +359,6 @@ fn show_plan(plans: &[Plan], conn: Option<&Connection>, now: i64, mode: Mode) {
         }
         Mode::Quiet => {}
     }
-}
-
-/// The prices the savings line uses: the connection's table (`trainctl cost`), else S3 us-east-1
-/// — a local directory, or an endpoint without a table (MinIO, Garage), is priced as if on S3.
-fn savings_table(conn: Option<&Connection>) -> PriceTable {
-    conn.and_then(|c| cost::table_for_profile(&c.profile, None).ok())
-        .unwrap_or_else(|| cost::price_table("aws", "us-east-1").expect("the built-in aws/us-east-1 table exists"))
 }
 
 fn run_label(name: &str) -> String {

@@ -91,14 +91,6 @@ impl Plan {
     }
 }
 
-/// S3 Standard list price (USD per GB-month, us-east-1), for the "saves ~$X/month" line.
-pub const STANDARD_USD_PER_GB_MONTH: f64 = 0.023;
-
-/// Monthly storage cost of `bytes` at `usd_per_gb_month`.
-pub fn monthly_cost(bytes: u64, usd_per_gb_month: f64) -> f64 {
-    bytes as f64 / 1e9 * usd_per_gb_month
-}
-
 /// Plans every run with the same policy (after validating it once).
 pub fn plan_all(runs: &[Run], policy: &Policy, now: i64) -> Result<Vec<Plan>> {
     policy.validate()?;

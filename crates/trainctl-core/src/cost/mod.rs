@@ -21,7 +21,7 @@ mod savings;
 mod table;
 
 pub use model::{Aged, ClassCost, CostBreakdown, SMALL_OBJECT_BYTES};
-pub use savings::{plan_savings, plan_savings_in_class, transition_savings, PlanSavings, TransitionSavings};
+pub use savings::{plan_savings, plan_savings_in_class, savings_table, transition_savings, PlanSavings, TransitionSavings};
 pub use table::{
     builtin_tables, price_table, profile_prices_path, table_for_profile, tables, ClassPrice, PriceBasis, PriceTable, TableSummary,
     PRICES_ENV,

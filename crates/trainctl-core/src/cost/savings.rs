@@ -29,6 +29,15 @@ pub struct PlanSavings {
     pub unknown_age_objects: u64,
 }
 
+/// The prices a cleanup's savings are quoted in: the connection's table (`trainctl cost`), else
+/// S3 us-east-1 — a local directory, or an endpoint without a table (MinIO, Garage, the demo),
+/// is priced as if it were on S3, which is what moving it there would cost. One choice for the
+/// CLI and the app, so both quote the same figure.
+pub fn savings_table(conn: Option<&crate::s3::Connection>) -> PriceTable {
+    conn.and_then(|c| super::table_for_profile(&c.profile, None).ok())
+        .unwrap_or_else(|| super::price_table("aws", "us-east-1").expect("the built-in aws/us-east-1 table exists"))
+}
+
 /// The savings of deleting what `plans` mark `Delete`, priced in the table's default class
 /// (STANDARD: checkpoint listings carry no storage class). `now` is Unix seconds.
 pub fn plan_savings(plans: &[Plan], table: &PriceTable, now: i64) -> PlanSavings {
