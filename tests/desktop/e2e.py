@@ -158,6 +158,23 @@ def fill_form(s, name, provider, endpoint, access, secret):
     s.type('[data-testid="profile-form-secret"]', secret)
 
 
+def connect_profile(s, endpoint, name="lab"):
+    """First run → add a profile for `endpoint` (secret to the keychain store) → Save → Connect →
+    the Browser. The shared way in for tests that need a connection, not the Connections flow."""
+    try:
+        s.wait('[data-testid="view-first-run"]', timeout=60)
+    except Exception as e:
+        raise AssertionError(f"no first-run screen; the page says: {s.js('return document.body.innerText')!r}") from e
+    s.click('[data-testid="first-run-add"]')
+    s.wait('[data-testid="view-connections"]')
+    if not s.find_all('[data-testid="profile-form"]'):
+        s.click('[data-testid="profile-add"]')
+    fill_form(s, name, "other", endpoint, "testing", "testing")
+    s.click('[data-testid="profile-form-save"]')
+    s.click(f'[data-testid="profile-row"][data-profile="{name}"] [data-testid="profile-connect"]', timeout=20)
+    s.wait('[data-testid="view-browser"]', timeout=30)
+
+
 # ---- tests -------------------------------------------------------------------------------------
 
 

@@ -63,17 +63,6 @@ def seed_run(s3):
     s3.put_object(Bucket=e2e.BUCKET, Key=f"{PREFIX}{RUN}/checkpoint-600/model.safetensors", Body=os.urandom(41_000))
 
 
-def connect_moto(s, endpoint):
-    """First run → add a profile for moto → connect (as the round-trip test does)."""
-    s.wait('[data-testid="view-first-run"]', timeout=40)
-    s.click('[data-testid="first-run-add"]')
-    s.wait('[data-testid="view-connections"]')
-    if not s.find_all('[data-testid="profile-form"]'):
-        s.click('[data-testid="profile-add"]')
-    e2e.fill_form(s, "lab", "other", endpoint, "testing", "testing")
-    s.click('[data-testid="profile-form-save"]')
-    s.click('[data-testid="profile-row"][data-profile="lab"] [data-testid="profile-connect"]', timeout=20)
-    s.wait('[data-testid="view-browser"]', timeout=30)
 
 
 def open_location(s, location, grace="0"):
@@ -100,7 +89,7 @@ def test_checkpoint_planner_moto(driver_url, ctx):
     before = keys_under(s3, PREFIX)
     s = Session(driver_url, e2e.APP)
     try:
-        connect_moto(s, ctx["moto"])
+        e2e.connect_profile(s, ctx["moto"])
         open_location(s, f"s3://{e2e.BUCKET}/{PREFIX}")
         s.click(f'[data-testid="run-row"][data-run="{RUN}"]', timeout=30)
         s.wait_until(lambda: len(s.find_all('[data-testid="checkpoint-row"]')) == 6, "6 checkpoints on the timeline")
@@ -160,7 +149,7 @@ def test_checkpoint_lifecycle_moto(driver_url, ctx):
     ]})
     s = Session(driver_url, e2e.APP)
     try:
-        connect_moto(s, ctx["moto"])
+        e2e.connect_profile(s, ctx["moto"])
         open_location(s, f"s3://{e2e.BUCKET}/{PREFIX}")
         s.click('[data-testid="tab-lifecycle"]', timeout=30)
         s.wait('[data-testid="lifecycle-rule"][data-id="logs-expire"]', timeout=30, what="the existing rule")

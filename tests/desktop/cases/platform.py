@@ -33,19 +33,6 @@ BULK_FILES = 50_000
 # ---- helpers -------------------------------------------------------------------------------------
 
 
-def connect_profile(s, name, endpoint):
-    """First run → add a keychain profile for `endpoint` → Save → Connect → the Browser."""
-    s.wait('[data-testid="view-first-run"]', timeout=40)
-    s.click('[data-testid="first-run-add"]')
-    s.wait('[data-testid="view-connections"]')
-    if not s.find_all('[data-testid="profile-form"]'):
-        s.click('[data-testid="profile-add"]')
-    e2e.fill_form(s, name, "other", endpoint, "testing", "testing")
-    s.click('[data-testid="profile-form-save"]')
-    s.click(f'[data-testid="profile-row"][data-profile="{name}"] [data-testid="profile-connect"]', timeout=20)
-    s.wait('[data-testid="view-browser"]', timeout=30)
-
-
 def start_moto(port, log_name, work):
     p = e2e.spawn(["moto_server", "-H", "127.0.0.1", "-p", str(port)], os.path.join(work, log_name))
     e2e.wait_port(port)
@@ -162,7 +149,7 @@ def test_endpoint_down_banner(driver_url, ctx):
     seed()
     s = Session(driver_url, e2e.APP)
     try:
-        connect_profile(s, "flaky", endpoint)
+        e2e.connect_profile(s, endpoint, "flaky")
         s.click(f'[data-testid="bucket-row"][data-bucket="{bucket}"]', timeout=20)
         row = '[data-testid="object-row"][data-key="notes.txt"]'
         s.wait(row, timeout=20)
@@ -205,7 +192,7 @@ def test_drop_50k_files(driver_url, ctx):
     moto, endpoint = own_moto(ctx, "bulk")
     s = Session(driver_url, e2e.APP)
     try:
-        connect_profile(s, "bulk", endpoint)
+        e2e.connect_profile(s, endpoint, "bulk")
         s.js("location.hash = arguments[0];", "#/browser/bulk/incoming/")
         s.wait('[data-testid="view-browser"]')
         s.js("window.__trainctlDrop(arguments[0]);", [tree])
@@ -259,7 +246,7 @@ def test_close_with_transfers_asks(driver_url, ctx):
     moto, endpoint = own_moto(ctx, "close")
     s = Session(driver_url, e2e.APP)
     try:
-        connect_profile(s, "bulk", endpoint)
+        e2e.connect_profile(s, endpoint, "bulk")
         start_long_upload(s, ctx, "close-a/")
         x_close_window()
         s.wait('[data-testid="close-dialog"][open]', timeout=20, what="the close dialog")
@@ -287,7 +274,7 @@ def test_close_with_transfers_asks(driver_url, ctx):
     try:
         mine = app_pids() - others
         assert mine, "no app process of this session found"
-        connect_profile(s, "bulk", endpoint)
+        e2e.connect_profile(s, endpoint, "bulk")
         start_long_upload(s, ctx, "close-b/")
         x_close_window()
         s.click('[data-testid="close-quit"]', timeout=20)

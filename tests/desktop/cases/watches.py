@@ -19,20 +19,6 @@ from webdriver import Session
 PREFIX = "watched/run1/"
 
 
-def connect_to_moto(s, endpoint):
-    try:
-        s.wait('[data-testid="view-first-run"]', timeout=120)
-    except Exception as e:
-        raise AssertionError(f"no first-run screen; the page says: {s.js('return document.body.innerText')!r}") from e
-    s.click('[data-testid="first-run-add"]')
-    s.wait('[data-testid="view-connections"]')
-    if not s.find_all('[data-testid="profile-form"]'):
-        s.click('[data-testid="profile-add"]')
-    e2e.fill_form(s, "lab", "other", endpoint, "testing", "testing")
-    s.click('[data-testid="profile-form-save"]')
-    s.wait('[data-testid="profile-row"][data-profile="lab"]', timeout=20)
-    s.click('[data-testid="profile-row"][data-profile="lab"] [data-testid="profile-connect"]')
-    s.wait('[data-testid="view-browser"]', timeout=30)
 
 
 def test_watch_reports_a_new_checkpoint_with_a_popup(driver_url, ctx):
@@ -41,7 +27,7 @@ def test_watch_reports_a_new_checkpoint_with_a_popup(driver_url, ctx):
         s3.delete_object(Bucket=e2e.BUCKET, Key=o["Key"])
     s = Session(driver_url, e2e.APP)
     try:
-        connect_to_moto(s, endpoint)
+        e2e.connect_profile(s, endpoint)
         e2e.nav(s, "watches", "view-watches")
         s.type('[data-testid="watch-url"]', f"s3://{e2e.BUCKET}/{PREFIX}")
         s.js("const el = document.querySelector('[data-testid=\"watch-interval\"]'); el.value = '1'; el.dispatchEvent(new Event('input', {bubbles: true}));")

@@ -92,6 +92,16 @@ impl ParsedMetrics {
         self.series.entry(name.to_string()).or_insert_with(|| Series { name: name.to_string(), ..Default::default() }).push(step, value);
     }
 
+    /// Closes one row/entry: a record at `step` when it held a number, else a skipped line.
+    fn end_record(&mut self, step: f64, had_value: bool) {
+        if had_value {
+            self.records += 1;
+            self.saw_step(step);
+        } else {
+            self.skipped += 1;
+        }
+    }
+
     fn saw_step(&mut self, step: f64) {
         if step.is_finite() && step >= 0.0 {
             let s = step as u64;
@@ -170,12 +180,7 @@ pub fn parse_trainer_state(text: &str) -> Result<ParsedMetrics> {
                 any = true;
             }
         }
-        if any {
-            out.records += 1;
-            out.saw_step(step);
-        } else {
-            out.skipped += 1;
-        }
+        out.end_record(step, any);
     }
     if let Some(g) = v.get("global_step").and_then(|g| g.as_f64()) {
         out.saw_step(g);
@@ -212,12 +217,7 @@ pub fn parse_csv(text: &str) -> ParsedMetrics {
                 any = true;
             }
         }
-        if any {
-            out.records += 1;
-            out.saw_step(step);
-        } else {
-            out.skipped += 1;
-        }
+        out.end_record(step, any);
     }
     out
 }
