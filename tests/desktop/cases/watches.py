@@ -19,8 +19,6 @@ from webdriver import Session
 PREFIX = "watched/run1/"
 
 
-
-
 def test_watch_reports_a_new_checkpoint_with_a_popup(driver_url, ctx):
     endpoint, s3 = ctx["moto"], ctx["s3"]
     for o in s3.list_objects_v2(Bucket=e2e.BUCKET, Prefix=PREFIX).get("Contents", []):
@@ -33,7 +31,11 @@ def test_watch_reports_a_new_checkpoint_with_a_popup(driver_url, ctx):
         s.js("const el = document.querySelector('[data-testid=\"watch-interval\"]'); el.value = '1'; el.dispatchEvent(new Event('input', {bubbles: true}));")
         s.click('[data-testid="watch-add"]')
         row = '[data-testid^="watch-"][data-status]'
-        s.wait(f'{row}[data-status="waiting"]', timeout=30, what="the watch waiting for a prefix that does not exist yet")
+        try:
+            s.wait(f'{row}[data-status="waiting"]', timeout=30, what="the watch waiting for a prefix that does not exist yet")
+        except Exception as e:
+            seen = s.js("return [...document.querySelectorAll('[data-testid^=\"watch-\"][data-status]')].map(r => r.dataset.status + ': ' + r.innerText)")
+            raise AssertionError(f"no watch row says waiting; rows: {seen!r}; page: {s.js('return document.body.innerText')[:600]!r}") from e
         ctx["asserts"].append("Watches: a watch on a missing prefix says it waits")
         trainer = os.path.join(e2e.ROOT, "tests", "fixtures", "fake_trainer.py")
         env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
