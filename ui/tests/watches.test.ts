@@ -41,4 +41,17 @@ describe('watches', () => {
     handlers['watch://removed'](1 as never);
     expect(get(store).map((w) => w.checkpoints)).toEqual([3]);
   });
+  it('a command reply that arrives after the event does not roll the row back', async () => {
+    const handlers: Record<string, (p: never) => void> = {};
+    const store = createWatchStore({
+      watchesList: async () => [],
+      onEvent: async (name, cb) => { handlers[name] = cb as never; return () => {}; },
+    });
+    await store.start();
+    handlers['watch://updated']({ ...watch(1), status: 'waiting' } as never);
+    store.adopt({ ...watch(1), status: 'running' });
+    expect(get(store).map((w) => w.status)).toEqual(['waiting']);
+    store.adopt({ ...watch(2), status: 'running' });
+    expect(get(store).map((w) => w.id)).toEqual([1, 2]);
+  });
 });

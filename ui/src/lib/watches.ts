@@ -46,17 +46,22 @@ export interface WatchesApi {
 export interface WatchStore extends Readable<WatchInfo[]> {
   start(): Promise<() => void>;
   put(w: WatchInfo): void;
+  /** A command's answer: taken only for a watch the list does not have yet. The shell emits
+   *  `watch://updated` after every change, and that event can overtake the command's reply —
+   *  a reply that replaced the row would roll it back (e.g. "waiting" → "running"). */
+  adopt(w: WatchInfo): void;
   drop(id: number): void;
 }
 
 export function createWatchStore(api: WatchesApi): WatchStore {
   const { subscribe, set, update } = writable<WatchInfo[]>([]);
   const put = (w: WatchInfo) => update((l) => upsertWatch(l, w));
+  const adopt = (w: WatchInfo) => update((l) => (l.some((x) => x.id === w.id) ? l : upsertWatch(l, w)));
   const drop = (id: number) => update((l) => l.filter((w) => w.id !== id));
   async function start() {
     const offs = [await api.onEvent('watch://updated', put), await api.onEvent('watch://removed', drop)];
     set(await api.watchesList());
     return () => offs.forEach((off) => off());
   }
-  return { subscribe, start, put, drop };
+  return { subscribe, start, put, adopt, drop };
 }
