@@ -135,8 +135,8 @@ def test_dashboard_review_matches_cli(driver_url, ctx):
         endpoint = m.group(0)
         # The demo is reviewed on arrival; stop that one (if still going) before starting ours.
         s.wait('[data-testid="dashboard-review"]', timeout=20)
-        if s.find_all('[data-testid="review-cancel"]'):
-            s.click('[data-testid="review-cancel"]')
+        # In one script: the review may end (and its Cancel button go) between a find and a click.
+        s.js("document.querySelector('[data-testid=\"review-cancel\"]')?.click();")
         s.wait('[data-testid="dashboard-review"]:not([data-state="running"])', timeout=60)
         s.js(
             "const el = document.querySelector('[data-testid=\"review-bucket\"]'); el.value = arguments[0];"
