@@ -6,23 +6,16 @@ use aws_sdk_s3::primitives::ByteStream;
 use futures::StreamExt;
 use std::time::Duration;
 use trainctl_core::checkpoint::{self, DetectOptions, Location, Policy};
-use trainctl_core::config::{CredentialSource, ResolvedProfile};
 use trainctl_core::event::{CollectSink, Event};
 use trainctl_core::s3::{list, Connection, S3Url};
 use trainctl_core::Error;
 use trainctl_testkit::S3Server;
 
+mod common;
+use common::connection_as;
+
 fn connection(server: &S3Server) -> Connection {
-    let profile = ResolvedProfile {
-        name: "test".into(),
-        provider: server.kind().name().into(),
-        endpoint_url: Some(server.endpoint_url()),
-        region: server.region().to_string(),
-        path_style: true,
-        checksum_when_required: true,
-        credentials: CredentialSource::AwsChain,
-    };
-    Connection { client: server.client(), profile, credentials: None }
+    connection_as(server, server.kind().name())
 }
 
 fn servers() -> Vec<&'static S3Server> {

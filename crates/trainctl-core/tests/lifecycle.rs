@@ -3,24 +3,13 @@
 //! as `LifecycleUnsupported` with nothing changed.
 
 use aws_sdk_s3::types::{BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionTransition, Tag, TransitionStorageClass};
-use trainctl_core::config::{CredentialSource, ResolvedProfile};
 use trainctl_core::lifecycle::{self, ChangeKind, LifecycleRequest, Rule, StorageClass, Transition};
 use trainctl_core::s3::{Connection, S3Url};
 use trainctl_core::Error;
 use trainctl_testkit::S3Server;
 
-fn connection(server: &S3Server, provider: &str) -> Connection {
-    let profile = ResolvedProfile {
-        name: "test".into(),
-        provider: provider.into(),
-        endpoint_url: Some(server.endpoint_url()),
-        region: server.region().to_string(),
-        path_style: true,
-        checksum_when_required: true,
-        credentials: CredentialSource::AwsChain,
-    };
-    Connection { client: server.client(), profile, credentials: None }
-}
+mod common;
+use common::connection_as;
 
 fn url(bucket: &str) -> S3Url {
     S3Url::parse(&format!("s3://{bucket}")).unwrap()
@@ -47,7 +36,7 @@ async fn raw_rules(conn: &Connection, bucket: &str) -> Vec<LifecycleRule> {
 async fn merge_keeps_a_rule_written_with_the_sdk_byte_for_byte() {
     let server = trainctl_testkit::shared_moto();
     let bucket = server.new_bucket("lcmerge");
-    let conn = connection(server, "moto");
+    let conn = connection_as(server, "moto");
     let theirs = LifecycleRule::builder()
         .id("team-logs")
         .status(ExpirationStatus::Enabled)
@@ -78,7 +67,7 @@ async fn merge_keeps_a_rule_written_with_the_sdk_byte_for_byte() {
 async fn a_plan_made_before_someone_else_changed_the_rules_is_refused() {
     let server = trainctl_testkit::shared_moto();
     let bucket = server.new_bucket("lcstale");
-    let conn = connection(server, "moto");
+    let conn = connection_as(server, "moto");
     let existing = lifecycle::read(&conn, &url(&bucket)).await.unwrap();
     let mine = lifecycle::plan(&existing, &set(expire("mine", "a/", 10))).unwrap();
     let theirs = lifecycle::plan(&existing, &set(expire("theirs", "b/", 20))).unwrap();
@@ -93,7 +82,7 @@ async fn a_plan_made_before_someone_else_changed_the_rules_is_refused() {
 async fn removing_the_last_rule_deletes_the_configuration() {
     let server = trainctl_testkit::shared_moto();
     let bucket = server.new_bucket("lcremove");
-    let conn = connection(server, "moto");
+    let conn = connection_as(server, "moto");
     let p = lifecycle::plan(&lifecycle::read(&conn, &url(&bucket)).await.unwrap(), &set(expire("only", "", 30))).unwrap();
     lifecycle::apply(&conn, &p).await.unwrap();
     let p = lifecycle::plan(&lifecycle::read(&conn, &url(&bucket)).await.unwrap(), &LifecycleRequest { set: vec![], remove: vec!["only".into()] }).unwrap();
@@ -112,7 +101,7 @@ fn glacier_rule() -> Rule {
 async fn garage_expiry_and_abort_multipart_round_trip() {
     let Some(server) = trainctl_testkit::shared_garage_or_skip() else { return };
     let bucket = server.new_bucket("lcgarage");
-    let conn = connection(server, "garage");
+    let conn = connection_as(server, "garage");
     let mut r = expire("trainctl-runs", "runs/", 30);
     r.abort_multipart_days = Some(7);
     let p = lifecycle::plan(&lifecycle::read(&conn, &url(&bucket)).await.unwrap(), &set(r.clone())).unwrap();
@@ -124,7 +113,7 @@ async fn garage_expiry_and_abort_multipart_round_trip() {
 async fn garage_transitions_are_refused_before_sending_when_the_provider_is_known() {
     let Some(server) = trainctl_testkit::shared_garage_or_skip() else { return };
     let bucket = server.new_bucket("lcgknown");
-    let conn = connection(server, "garage");
+    let conn = connection_as(server, "garage");
     let err = lifecycle::plan(&lifecycle::read(&conn, &url(&bucket)).await.unwrap(), &set(glacier_rule())).unwrap_err();
     assert!(matches!(&err, Error::LifecycleUnsupported { detail, .. } if detail.contains("transition")), "{err:?}");
     assert_eq!(err.exit_code(), 40);
@@ -135,7 +124,7 @@ async fn garage_silently_dropping_a_transition_is_caught_and_rolled_back() {
     let Some(server) = trainctl_testkit::shared_garage_or_skip() else { return };
     let bucket = server.new_bucket("lcgdrop");
     // An unknown endpoint: nothing refuses up front; the server accepts and drops the transition.
-    let conn = connection(server, "other");
+    let conn = connection_as(server, "other");
     let keep = expire("keep-me", "logs/", 90);
     let p = lifecycle::plan(&lifecycle::read(&conn, &url(&bucket)).await.unwrap(), &set(keep.clone())).unwrap();
     lifecycle::apply(&conn, &p).await.unwrap();
