@@ -6,7 +6,6 @@ use aws_sdk_s3::types::{BucketLifecycleConfiguration, ExpirationStatus, Lifecycl
 use trainctl_core::lifecycle::{self, ChangeKind, LifecycleRequest, Rule, StorageClass, Transition};
 use trainctl_core::s3::{Connection, S3Url};
 use trainctl_core::Error;
-use trainctl_testkit::S3Server;
 
 mod common;
 use common::connection_as;
