@@ -301,16 +301,22 @@ fn local_forwards_ctrl_c_to_the_script_and_keeps_its_exit_code() {
         .trainctl()
         .args(["--json", "local", &local_train(), "--checkpoints"]).arg(&out_dir)
         .args(["--upload-to", &format!("s3://{bucket}/r/"), "--poll", "100ms", "--grace", "0s", "--log"]).arg(dir.path().join("x.log"))
-        .args(["--", "--out"]).arg(&out_dir).args(["--steps", "2000", "--save-every", "10", "--step-seconds", "0.01", "--on-interrupt", "42"])
+        .args(["--", "--out"]).arg(&out_dir).args(["--steps", "20000", "--save-every", "10", "--step-seconds", "0.01", "--on-interrupt", "42"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !out_dir.join("checkpoint-20/trainer_state.json").exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
+    // Interrupt once a state is reached, not after a delay: the script is mid-loop (it has
+    // saved a checkpoint) and at least one complete checkpoint is on S3 (so the upload path
+    // ran before the interrupt however loaded the machine is).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let uploaded = b.list_keys(&bucket, "r/").iter().any(|k| k.ends_with("/trainer_state.json"));
+        if uploaded && out_dir.join("checkpoint-20/trainer_state.json").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(300));
     trainctl_testkit::interrupt(&child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(42), "the script's own exit code\n{}\n{}", stdout(&out), stderr(&out));
