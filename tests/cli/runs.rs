@@ -79,9 +79,17 @@ fn logs_follow_local_file_reads_appends_truncation_and_rotation() {
     let log = dir.path().join("train.log");
     std::fs::write(&log, "old line\n").unwrap();
     let s = Streaming::start(b.trainctl().args(["--json", "logs", "follow"]).arg(&log).args(["--interval", "50ms"]));
-    std::thread::sleep(Duration::from_millis(400));
-    append(&log, "step=1 loss=0.9\n");
-    let seen = s.until_line("step=1 loss=0.9");
+    // The follower starts at the file's end whenever it gets going (a loaded machine may take a
+    // while): append until an append is seen rather than guessing a delay.
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !line_texts(&seen).contains(&"step=1 loss=0.9".to_string()) {
+        assert!(Instant::now() < deadline, "no appended line seen: {seen:?}");
+        append(&log, "step=1 loss=0.9\n");
+        while let Ok(l) = s.lines.recv_timeout(Duration::from_millis(300)) {
+            seen.push(serde_json::from_str(&l).unwrap());
+        }
+    }
     assert!(!line_texts(&seen).contains(&"old line".to_string()), "without --from-start only appends are shown");
     std::fs::write(&log, "after truncation\n").unwrap();
     let seen = s.until_line("after truncation");
