@@ -64,8 +64,15 @@ conformance! {
         // A local server has no price table: the report says which one is missing.
         assert!(r["totals"]["monthly_usd"].is_null());
         assert!(r["pricing"]["missing"].as_str().is_some_and(|m| !m.is_empty()), "{}", r["pricing"]);
+        // --provider prices it as `cost estimate --provider` does; an unknown table is named, not fatal.
+        let priced = review_json(b, &[&format!("s3://{bucket}/"), "--provider", "aws/us-east-1"]);
+        assert_eq!((priced["pricing"]["provider"].as_str(), priced["pricing"]["region"].as_str()), (Some("aws"), Some("us-east-1")));
+        let usd = priced["totals"]["monthly_usd"].as_f64().expect("priced");
+        assert!(usd > 0.0 && (usd - priced["by_prefix"].as_array().unwrap().iter().map(|g| g["monthly_usd"].as_f64().unwrap()).sum::<f64>()).abs() < 1e-9);
+        let unknown = review_json(b, &[&format!("s3://{bucket}/"), "--provider", "aws/mars-1"]);
+        assert!(unknown["pricing"]["missing"].as_str().is_some_and(|m| m.contains("aws/mars-1")), "{}", unknown["pricing"]);
 
-        // One request at a time: every level is listed as whole subtrees; the same report.
+        // One request at a time: one level, then one range over everything; the same report.
         let serial = review_json(b, &[&format!("s3://{bucket}/"), "--concurrency", "1"]);
         assert_eq!(serial["totals"], r["totals"]);
         assert_eq!(serial["by_run"], r["by_run"]);

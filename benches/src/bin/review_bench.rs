@@ -6,7 +6,8 @@
 //! while the object count grows tenfold. The 100k objects are created once per run (tiny objects
 //! in a local tree, uploaded by s5cmd with many workers); the 10k set is one run prefix of them.
 //!
-//! Usage: `review_bench [--trainctl PATH] [--out FILE]` (release builds; benches/review.sh).
+//! Usage: `review_bench [--trainctl PATH] [--out FILE] [--repeat N]` (release builds;
+//! benches/review.sh). trainctl and s5cmd run N times (default 3), alternating; the median counts.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -31,6 +32,9 @@ fn main() {
     let exe_dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
     let trainctl = opt("--trainctl").map(PathBuf::from).unwrap_or_else(|| exe_dir.join("trainctl"));
     let s5cmd = trainctl_testkit::tools::find_s5cmd().expect("s5cmd not found (make setup)");
+    let repeat: usize = opt("--repeat").and_then(|r| r.parse().ok()).unwrap_or(3).max(1);
+    TRAINCTL.set(trainctl.clone()).unwrap();
+    S5CMD.set(s5cmd.clone()).unwrap();
     let server = start_garage().expect("garage");
     let bucket = server.new_bucket("review-bench");
     let work = tempfile::Builder::new().prefix("trainctl-review-bench").tempdir().unwrap();
@@ -70,31 +74,26 @@ fn main() {
     for (net, endpoint) in [("direct", server.endpoint_url()), ("20ms RTT", proxy.url.clone())] {
         for (n, prefix) in [(total / RUNS, "runs/exp0/"), (total, "")] {
             let url = format!("s3://{bucket}/{prefix}");
-            let mut rows = Vec::new();
-            for tool in ["trainctl s3 review", "s5cmd du", "aws s3 ls --summarize"] {
-                let mut c = match tool {
-                    "trainctl s3 review" => {
-                        let mut c = Command::new(&trainctl);
-                        c.args(["--endpoint-url", &endpoint, "--json", "s3", "review", &url, "--no-snapshot"]);
-                        c
+            // trainctl and s5cmd alternate `repeat` times (the median counts: the machine is
+            // shared and its load drifts); aws, 4-5x slower, runs once.
+            let mut samples: Vec<(&str, Vec<Sample>, Option<u64>)> = Vec::new();
+            for round in 0..repeat {
+                for tool in ["trainctl s3 review", "s5cmd du", "aws s3 ls --summarize"] {
+                    if tool.starts_with("aws") && round > 0 {
+                        continue;
                     }
-                    "s5cmd du" => {
-                        let mut c = Command::new(&s5cmd);
-                        c.args(["--endpoint-url", &endpoint, "du", &format!("{url}*")]);
-                        c
+                    let mut c = command(tool, &endpoint, &url);
+                    env(&mut c);
+                    let s = measure(&mut c);
+                    let seen = objects_seen(tool, &s.out);
+                    eprintln!("{n} {net} {tool}: {:.2}s {:.1} MB ok={} seen={seen:?}", s.wall, s.rss_mb, s.ok);
+                    match samples.iter_mut().find(|r| r.0 == tool) {
+                        Some(r) => r.1.push(s),
+                        None => samples.push((tool, vec![s], seen)),
                     }
-                    _ => {
-                        let mut c = Command::new("aws");
-                        c.args(["s3", "ls", "--recursive", "--summarize", "--endpoint-url", &endpoint, &url]);
-                        c
-                    }
-                };
-                env(&mut c);
-                let s = measure(&mut c);
-                let seen = objects_seen(tool, &s.out);
-                eprintln!("{n} {net} {tool}: {:.2}s {:.1} MB ok={} seen={seen:?}", s.wall, s.rss_mb, s.ok);
-                rows.push((tool, s, seen));
+                }
             }
+            let rows: Vec<(&str, Sample, Option<u64>)> = samples.into_iter().map(|(t, v, seen)| (t, median(v), seen)).collect();
             let s5 = rows.iter().find(|r| r.0 == "s5cmd du").map(|r| r.1.wall).unwrap_or(f64::NAN);
             for (tool, s, seen) in rows {
                 let seen = seen.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
@@ -108,6 +107,40 @@ fn main() {
         std::fs::write(&out, &report).unwrap();
         eprintln!("wrote {out}");
     }
+}
+
+/// The command line of one tool reviewing `url` at `endpoint`.
+fn command(tool: &str, endpoint: &str, url: &str) -> Command {
+    match tool {
+        "trainctl s3 review" => {
+            let mut c = Command::new(TRAINCTL.get().unwrap());
+            c.args(["--endpoint-url", endpoint, "--json", "s3", "review", url, "--no-snapshot"]);
+            c
+        }
+        "s5cmd du" => {
+            let mut c = Command::new(S5CMD.get().unwrap());
+            c.args(["--endpoint-url", endpoint, "du", &format!("{url}*")]);
+            c
+        }
+        _ => {
+            let mut c = Command::new("aws");
+            c.args(["s3", "ls", "--recursive", "--summarize", "--endpoint-url", endpoint, url]);
+            c
+        }
+    }
+}
+
+static TRAINCTL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+static S5CMD: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The sample with the median wall time (peak RSS: the largest seen, the number that matters).
+fn median(mut v: Vec<Sample>) -> Sample {
+    let rss = v.iter().map(|s| s.rss_mb).fold(0.0, f64::max);
+    let ok = v.iter().all(|s| s.ok);
+    v.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+    let mid = v.len() / 2;
+    let m = v.swap_remove(mid);
+    Sample { rss_mb: rss, ok, ..m }
 }
 
 /// The object count each tool printed, to check they all saw the same listing.

@@ -206,6 +206,22 @@ def test_dashboard_review_matches_cli(driver_url, ctx):
         ctx["asserts"].append(f"cost card offers {len(savings)} savings actions")
         time.sleep(0.5)
         e2e.shot(s, "dashboard")
+        # A budget below the estimate: the cost card warns, and the review pops a notification
+        # (on the session bus and in the in-app list) — `cost estimate --budget`'s exit 48 in the app.
+        budget = cli["monthly_usd"] / 2
+        s.js(
+            "const el = document.querySelector('[data-testid=\"budget-input\"]'); el.value = arguments[0];"
+            "el.dispatchEvent(new Event('input', {bubbles: true})); el.dispatchEvent(new Event('change', {bubbles: true}));",
+            f"{budget:.6f}",
+        )
+        s.click('[data-testid="review-run"]')
+        s.wait('[data-testid="dashboard-review"][data-state="done"]', timeout=90, what="the review with a budget")
+        s.wait('[data-testid="cost-card"][data-over-budget="true"] [data-testid="budget-warning"]', timeout=20, what="the over-budget warning")
+        mon = ctx["monitor_log"]
+        s.wait_until(lambda: "Storage over budget" in open(mon, errors="replace").read() or None, "a Notify call for the budget", timeout=20)
+        e2e.nav(s, "notifications", "view-notifications")
+        s.wait_until(lambda: "Storage over budget" in s.text('[data-testid="view-notifications"]') or None, "the budget popup in the in-app list", timeout=20)
+        ctx["asserts"].append(f"budget ${budget:.6f}/month < ${cli['monthly_usd']:.6f}: cost card warns, 'Storage over budget' popup + in-app notification")
     finally:
         s.quit()
         e2e.wait_app_exit()

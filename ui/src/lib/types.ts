@@ -214,7 +214,7 @@ export interface ReviewReport {
   unseen: string[];
 }
 
-/** shell `SavingsAction`: a cleanup or lifecycle change and what it saves (priced by core `cost`). */
+/** core `cost::SavingsAction`: a cleanup or lifecycle change and what it saves (ranked by `cost::suggest_savings`). */
 export interface SavingsAction {
   kind: 'cleanup' | 'lifecycle';
   /** Human sentence: `Delete 4 old checkpoints of llama-7b-sft/ (keep the newest 2)`. */

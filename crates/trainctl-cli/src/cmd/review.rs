@@ -38,6 +38,10 @@ pub struct ReviewArgs {
     /// Price table file for the $/month figures (default: the profile's provider and region)
     #[arg(long, value_name = "FILE")]
     pub prices: Option<PathBuf>,
+    /// Price with this provider's table (`aws`, `r2`, `b2`) or a table id (`aws/eu-west-1`),
+    /// as `trainctl cost estimate --provider` does
+    #[arg(long, value_name = "P")]
+    pub provider: Option<String>,
     /// Do not keep a snapshot of this review (for the Dashboard's growth chart)
     #[arg(long)]
     pub no_snapshot: bool,
@@ -74,11 +78,7 @@ pub async fn run(a: ReviewArgs, g: &Globals) -> Result<i32> {
         }
     };
     progress.clear();
-    let table = match (&conn, &a.prices) {
-        (_, Some(p)) => trainctl_core::cost::PriceTable::load(p),
-        (Some(c), None) => review::table_for(c, None),
-        (None, None) => Err(Error::Usage("no connection profile to pick a price table from (pass --prices FILE)".into())),
-    };
+    let table = super::cost::choose_table(a.prices.as_deref(), a.provider.as_deref(), g, conn.as_ref());
     review::price(&mut report, table);
     if !a.no_snapshot {
         if let Err(e) = review::snapshots::save(&report) {
@@ -132,7 +132,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -13,14 +13,17 @@
 //! - [`PriceTable::early_deletion_usd`]: charge for deleting objects younger than the class minimum.
 //! - [`plan_savings`]: what a checkpoint cleanup plan saves per month, net of early deletion.
 //! - [`transition_savings`]: what moving usage to another class saves, and its payback time.
+//! - [`suggest_savings`]: the ranked cleanup and lifecycle actions for a review (the app's cost card).
 //!
 //! Design notes and data sources: `docs/cost.md`.
 
 mod model;
 mod savings;
+mod suggest;
 mod table;
 
 pub use model::{Aged, ClassCost, CostBreakdown, SMALL_OBJECT_BYTES};
+pub use suggest::{suggest_savings, SavingsAction, SavingsKind};
 pub use savings::{plan_savings, plan_savings_in_class, savings_table, transition_savings, PlanSavings, TransitionSavings};
 pub use table::{
     builtin_tables, price_table, profile_prices_path, table_for_profile, tables, ClassPrice, PriceBasis, PriceTable, TableSummary,

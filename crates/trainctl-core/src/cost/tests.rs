@@ -89,7 +89,7 @@ fn small_objects_in_ia_are_billed_as_128_kib() {
     let t = us_east_1();
     // 1000 × 1 KiB: billed as 1000 × 128 KiB = 131,072,000 bytes = 0.1220703125 GiB.
     let u = usage("STANDARD_IA", &[(1000, KIB)]);
-    close(t.monthly_storage_usd(&[u.clone()]), 0.1220703125 * 0.0125);
+    close(t.monthly_storage_usd(std::slice::from_ref(&u)), 0.1220703125 * 0.0125);
     assert_eq!(t.class_cost(&u).billable_bytes, 1000 * 128 * KIB);
     // The same in STANDARD costs only what it stores: IA is 9× dearer here despite the lower price.
     close(t.monthly_storage_usd(&[usage("STANDARD", &[(1000, KIB)])]), 1000.0 * 1024.0 / GIB as f64 * 0.023);
