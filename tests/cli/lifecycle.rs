@@ -119,3 +119,89 @@ fn garage_keeps_expiry_and_refuses_transitions_with_a_clear_error() {
     let err = json_lines(&out).into_iter().find(|v| v.get("error").is_some()).unwrap();
     assert_eq!(err["error"]["code"], "lifecycle_unsupported");
 }
+
+/// 3 objects of 200 KiB and 2 of 1 KiB under `runs/`, one elsewhere.
+fn savings_bucket(b: &Backend, hint: &str) -> String {
+    let bucket = b.new_bucket(hint);
+    for i in 0..3 {
+        b.put_object(&bucket, &format!("runs/exp/checkpoint-{i}/model.bin"), vec![7u8; 200 * 1024]);
+    }
+    b.put_object(&bucket, "runs/exp/trainer_state.json", vec![1u8; 1024]);
+    b.put_object(&bucket, "runs/exp/latest", vec![1u8; 1024]);
+    b.put_object(&bucket, "datasets/big.bin", vec![2u8; 300 * 1024]);
+    bucket
+}
+
+#[test]
+fn plan_prices_what_the_rule_saves_on_todays_objects_net_of_transition_requests() {
+    let b = Backend::moto();
+    let bucket = savings_bucket(&b, "lcsave");
+    let url = s3(&bucket, "runs/");
+    let args = ["--json", "s3", "lifecycle", "plan", &url, "--transition", "GLACIER_IR:30", "--provider", "aws/us-east-1"];
+    // As the objects are now (minutes old): nothing is due yet, the 3 large ones will be.
+    let out = ok(b.trainctl().args(args));
+    let s = &json_lines(&out)[0]["savings"];
+    assert_eq!(s["table"], "aws/us-east-1", "{s}");
+    let r = &s["rules"][0];
+    assert_eq!((r["rule_id"].as_str(), r["objects"].as_u64(), r["objects_later"].as_u64()), (Some("trainctl-runs"), Some(5), Some(3)), "{r}");
+    assert_eq!(r["monthly_savings_usd"], 0.0);
+    assert_eq!(s["listed_objects"], 5, "one listing of the rule's prefix only");
+
+    // As they will be in 40 days: the three 200 KiB objects move, the two small ones stay.
+    let out = ok(b.trainctl().args(args).args(["--after-days", "40"]));
+    let s = &json_lines(&out)[0]["savings"];
+    let r = &s["rules"][0];
+    assert_eq!((r["transitions"][0]["objects_moved"].as_u64(), r["small_objects_staying"].as_u64()), (Some(3), Some(2)), "{r}");
+    let gib = (1u64 << 30) as f64;
+    let monthly = 3.0 * 200.0 * 1024.0 / gib * (0.023 - 0.004);
+    let transition = 3.0 / 1000.0 * 0.02;
+    let got = |k: &str| r[k].as_f64().unwrap();
+    assert!((got("monthly_savings_usd") - monthly).abs() < 1e-12, "{r}");
+    assert!((got("transition_usd") - transition).abs() < 1e-12, "{r}");
+    assert!((got("net_first_month_usd") - (monthly - transition)).abs() < 1e-12, "{r}");
+    assert_eq!(s["after_days"], 40);
+
+    // The text names the table and the figures.
+    let out = ok(b.trainctl().args(&args[1..]).args(["--after-days", "40"]));
+    let text = stdout(&out);
+    assert!(text.contains("+ trainctl-runs [add]") && text.contains("move 3 objects") && text.contains("to GLACIER_IR"), "{text}");
+    assert!(text.contains("2 objects under 128 KiB stay") && text.contains("prices: Amazon S3") && text.contains("(aws/us-east-1)"), "{text}");
+}
+
+#[test]
+fn without_a_price_table_the_plan_says_so_and_is_shown_anyway() {
+    let b = Backend::moto();
+    let bucket = savings_bucket(&b, "lcnotable");
+    let url = s3(&bucket, "runs/");
+    let out = ok(b.trainctl().args(["s3", "lifecycle", "plan", &url, "--expire-days", "30"]));
+    let text = stdout(&out);
+    assert!(text.contains("+ trainctl-runs [add]"), "{text}");
+    assert!(text.contains("savings: not estimated") && text.contains("--provider"), "{text}");
+    let out = ok(b.trainctl().args(["--json", "s3", "lifecycle", "plan", &url, "--expire-days", "30"]));
+    let line = &json_lines(&out)[0];
+    assert_eq!(line["plan"]["changes"][0]["change"], "added");
+    assert!(line["savings"]["table"].is_null() && line["savings"]["not_estimated_because"].as_str().unwrap().contains("price table"), "{line}");
+    // Expiry: every object (small ones too) is priced, and --no-savings lists nothing.
+    let out = ok(b.trainctl().args(["--json", "s3", "lifecycle", "plan", &url, "--expire-days", "30", "--provider", "aws", "--after-days", "31"]));
+    let r = &json_lines(&out)[0]["savings"]["rules"][0];
+    assert_eq!((r["expired_objects"].as_u64(), r["expired_bytes"].as_u64()), (Some(5), Some(3 * 200 * 1024 + 2 * 1024)), "{r}");
+    let out = ok(b.trainctl().args(["--json", "s3", "lifecycle", "plan", &url, "--expire-days", "30", "--no-savings"]));
+    assert!(json_lines(&out)[0]["savings"].is_null());
+}
+
+conformance! {
+    /// Expiry is a lifecycle action every server here stores (Garage included): the savings of
+    /// expiring today's objects 31 days from now are their whole STANDARD storage, on both.
+    fn plan_prices_an_expiry_from_one_listing_on_every_server(b: &Backend) {
+        let bucket = savings_bucket(b, "lcsaveall");
+        let url = s3(&bucket, "runs/");
+        let out = ok(b.trainctl().args(["--json", "s3", "lifecycle", "plan", &url, "--expire-days", "30", "--provider", "aws/us-east-1", "--after-days", "31"]));
+        let s = &json_lines(&out)[0]["savings"];
+        let r = &s["rules"][0];
+        let bytes = 3 * 200 * 1024 + 2 * 1024;
+        assert_eq!((r["expired_objects"].as_u64(), r["expired_bytes"].as_u64(), s["listed_objects"].as_u64()), (Some(5), Some(bytes), Some(5)), "{s}");
+        let expected = bytes as f64 / (1u64 << 30) as f64 * 0.023;
+        assert!((r["monthly_savings_usd"].as_f64().unwrap() - expected).abs() < 1e-15, "{r}");
+        assert_eq!((r["early_deletion_usd"].as_f64(), r["transition_usd"].as_f64()), (Some(0.0), Some(0.0)), "STANDARD has no minimum duration");
+    }
+}

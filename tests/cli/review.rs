@@ -278,3 +278,54 @@ fn review_inventory_bad_input_has_distinct_exit_codes() {
     std::fs::write(&first, good).unwrap();
     ok(b.trainctl().args(["s3", "review", "--inventory", &manifest]));
 }
+
+/// A review by a user denied ListObjectVersions and ListMultipartUploads (moto enforcing IAM
+/// policies, `trainctl_testkit::start_moto_with_policy`): exit 0, correct totals, and the report
+/// says which hidden bytes it could not see.
+#[test]
+fn review_detailed_says_what_denied_hidden_listings_could_not_see() {
+    let moto = trainctl_testkit::start_moto_with_policy(trainctl_testkit::DENY_HIDDEN_LISTINGS_POLICY).expect("start a policy-enforcing moto");
+    let server = &moto.server;
+    let bucket = server.new_bucket("review-denied");
+    let client = server.client();
+    rt().block_on(async {
+        client
+            .put_bucket_versioning()
+            .bucket(&bucket)
+            .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+            .send()
+            .await
+            .unwrap();
+        for body in [vec![1u8; 100], vec![2u8; 300]] {
+            client.put_object().bucket(&bucket).key("runs/last.ckpt").body(ByteStream::from(body)).send().await.unwrap();
+        }
+        client.put_object().bucket(&bucket).key("runs/exp/checkpoint-1/model.bin").body(ByteStream::from(vec![3u8; 1000])).send().await.unwrap();
+        client.create_multipart_upload().bucket(&bucket).key("runs/big.ckpt").send().await.unwrap();
+    });
+    // The admin sees what the restricted user may not (the setup is real, the denial is the policy's).
+    rt().block_on(async {
+        assert_eq!(client.list_multipart_uploads().bucket(&bucket).send().await.unwrap().uploads().len(), 1);
+    });
+
+    let home = scratch();
+    std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+    for f in ["config", "credentials"] {
+        std::fs::write(home.path().join(".aws").join(f), "").unwrap();
+    }
+    let as_user = |args: &[&str]| {
+        let mut cmd = trainctl_with(server, &server.endpoint_url(), home.path());
+        cmd.envs(moto.user_env()).args(["s3", "review", &format!("s3://{bucket}/"), "--detailed"]).args(args);
+        ok(&mut cmd)
+    };
+    let out = as_user(&["--json"]);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    assert_eq!((r["totals"]["objects"].as_u64(), r["totals"]["bytes"].as_u64()), (Some(2), Some(1300)), "current objects only");
+    let unseen: Vec<&str> = r["unseen"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
+    assert!(unseen.iter().any(|u| u.contains("incomplete multipart uploads not checked") && u.contains("ListMultipartUploads") && u.to_lowercase().contains("denied")), "{unseen:?}");
+    assert!(unseen.iter().any(|u| u.contains("noncurrent versions and delete markers not checked") && u.contains("ListObjectVersions") && u.to_lowercase().contains("denied")), "{unseen:?}");
+    assert_eq!((r["hidden"]["multipart_uploads"].as_u64(), r["hidden"]["noncurrent_versions"].as_u64()), (Some(0), Some(0)), "nothing seen is nothing counted");
+    // The human report says it too.
+    let out = as_user(&[]);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("ListMultipartUploads") && all.contains("ListObjectVersions"), "{all}");
+}

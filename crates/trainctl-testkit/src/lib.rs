@@ -13,6 +13,7 @@
 //! ```
 
 mod garage;
+mod iam_moto;
 mod moto;
 mod process;
 mod runtime;
@@ -26,6 +27,7 @@ pub mod tree;
 
 pub use garage::start_garage;
 pub use moto::start_moto;
+pub use iam_moto::{start_moto_with_policy, PolicyMoto, DENY_HIDDEN_LISTINGS_POLICY};
 pub use process::{free_port, interrupt};
 pub use proxy::FaultProxy;
 pub use server::{Kind, S3Server};

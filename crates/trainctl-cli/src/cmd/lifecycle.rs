@@ -6,8 +6,8 @@
 use crate::render::{self, Mode};
 use crate::Globals;
 use clap::{Args, Subcommand, ValueEnum};
-use trainctl_core::lifecycle::{self, LifecycleConfig, LifecycleRequest, Rule, StorageClass, Transition};
-use trainctl_core::s3::S3Url;
+use trainctl_core::lifecycle::{self, LifecycleConfig, LifecyclePlan, LifecycleRequest, LifecycleSavings, Rule, StorageClass, Transition};
+use trainctl_core::s3::{Connection, S3Url};
 use trainctl_core::{Error, Result};
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +59,19 @@ pub struct RuleArgs {
     /// Remove the rule with this id (repeatable); other rules are kept
     #[arg(long, value_name = "ID")]
     pub remove: Vec<String>,
+    /// Price the savings with this provider's table (`aws`) or a table id (`aws/eu-west-1`)
+    #[arg(long, value_name = "P")]
+    pub provider: Option<String>,
+    /// Price the savings with a custom price table file (format: docs/cost.md)
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<std::path::PathBuf>,
+    /// Estimate the savings for today's objects as they will be DAYS from now (a 30-day rule
+    /// saves nothing today on week-old checkpoints)
+    #[arg(long, value_name = "DAYS", default_value_t = 0)]
+    pub after_days: u32,
+    /// Do not list the objects under the rule's prefix to estimate what the plan saves
+    #[arg(long)]
+    pub no_savings: bool,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +139,20 @@ async fn show(a: ShowArgs, g: &Globals) -> Result<i32> {
     Ok(0)
 }
 
+/// What the plan saves on the objects stored now (docs/lifecycle.md, "Savings"). Never fails the
+/// plan: without a price table, or when the listing is refused, it says so and the plan stands.
+async fn savings_of(conn: &Connection, plan: &LifecyclePlan, r: &RuleArgs, g: &Globals) -> LifecycleSavings {
+    let table = super::cost::choose_table(r.prices.as_deref(), r.provider.as_deref(), g, Some(conn));
+    if table.is_ok() && lifecycle::savings::needs_listing(plan) && Mode::from_globals(g) == Mode::Human {
+        eprintln!("listing the objects under the rule's prefix to estimate the savings (--no-savings skips this)…");
+    }
+    let now = trainctl_core::checkpoint::detect::now_secs();
+    match lifecycle::savings(conn, plan, table, now, r.after_days).await {
+        Ok(s) => s,
+        Err(e) => LifecycleSavings::not_estimated(&plan.bucket, format!("listing the objects failed: {e}"), now),
+    }
+}
+
 fn print_config(c: &LifecycleConfig) {
     if c.rules.is_empty() {
         println!("s3://{}: no lifecycle rules", c.bucket);
@@ -145,9 +172,15 @@ async fn apply(a: ApplyArgs, g: &Globals) -> Result<i32> {
     let existing = lifecycle::read(&conn, &url).await?;
     let plan = lifecycle::plan(&existing, &request)?;
     let mode = Mode::from_globals(g);
+    let savings = if a.rule.no_savings { None } else { Some(savings_of(&conn, &plan, &a.rule, g).await) };
     match mode {
-        Mode::Json => render::print_json(&serde_json::json!({ "event": "lifecycle_plan", "plan": plan })),
-        _ => print!("{}", plan.render_text()),
+        Mode::Json => render::print_json(&serde_json::json!({ "event": "lifecycle_plan", "plan": plan, "savings": savings })),
+        _ => {
+            print!("{}", plan.render_text());
+            if let Some(s) = &savings {
+                print!("{}", s.render_text());
+            }
+        }
     }
     if a.dry_run || plan.is_noop() {
         return Ok(0);

@@ -11,9 +11,11 @@
 pub mod model;
 pub mod plan;
 pub mod remote;
+pub mod savings;
 pub mod warnings;
 
 pub use model::{ApplyReport, ChangeKind, LifecycleConfig, LifecyclePlan, LifecycleRequest, Rule, RuleChange, StorageClass, Transition, Warning, WarningCode};
 pub use plan::{default_rule_id, plan, preset_checkpoints};
 pub use remote::{apply, read};
+pub use savings::{rule_savings, savings, LifecycleSavings, RuleSavings, Versioning};
 pub use warnings::warnings;
