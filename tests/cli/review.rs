@@ -328,4 +328,14 @@ fn review_detailed_says_what_denied_hidden_listings_could_not_see() {
     let out = as_user(&[]);
     let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(all.contains("ListMultipartUploads") && all.contains("ListObjectVersions"), "{all}");
+    // `cost estimate --detailed` prices the same listing: it says what it left out, never a bare $0.
+    let mut cmd = trainctl_with(server, &server.endpoint_url(), home.path());
+    cmd.envs(moto.user_env()).args(["--json", "cost", "estimate", &format!("s3://{bucket}/"), "--detailed", "--provider", "aws/us-east-1"]);
+    let e: Value = serde_json::from_slice(&ok(&mut cmd).stdout).unwrap();
+    let unseen = e["unseen"].as_array().unwrap();
+    assert!(unseen.iter().any(|u| u.as_str().unwrap().contains("ListMultipartUploads")), "{e}");
+    assert!(unseen.iter().any(|u| u.as_str().unwrap().contains("ListObjectVersions")), "{e}");
+    let mut cmd = trainctl_with(server, &server.endpoint_url(), home.path());
+    cmd.envs(moto.user_env()).args(["cost", "estimate", &format!("s3://{bucket}/"), "--detailed", "--provider", "aws/us-east-1"]);
+    assert!(stderr(&ok(&mut cmd)).contains("not seen: "), "the human estimate says it too");
 }

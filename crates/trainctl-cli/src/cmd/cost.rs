@@ -90,6 +90,9 @@ struct Estimate<'a> {
     total_monthly_usd: f64,
     budget_usd: Option<f64>,
     over_budget: bool,
+    /// What the listing could not see (a denied ListObjectVersions or ListMultipartUploads): the
+    /// estimate leaves those bytes out, so it says so rather than show a reassuring $0.
+    unseen: Vec<String>,
 }
 
 async fn estimate(a: EstimateArgs, g: &Globals) -> Result<i32> {
@@ -102,7 +105,7 @@ async fn estimate(a: EstimateArgs, g: &Globals) -> Result<i32> {
     let conn = super::s3::connect(g).await?;
     // The table first: a missing table fails before any listing is paid for.
     let table = choose_table(a.prices.as_deref(), a.provider.as_deref(), g, Some(&conn))?;
-    let (location, usage, hidden) = usage_of(&conn, &url, a.detailed).await?;
+    let (location, usage, hidden, unseen) = usage_of(&conn, &url, a.detailed).await?;
     let breakdown = table.breakdown(&usage);
     let hidden_monthly_usd = hidden.as_ref().map(|h| table.monthly_storage_usd(h));
     let hidden_bytes = hidden.as_ref().map(|h| h.iter().map(|u| u.bytes).sum());
@@ -118,8 +121,14 @@ async fn estimate(a: EstimateArgs, g: &Globals) -> Result<i32> {
             total_monthly_usd,
             budget_usd: a.budget,
             over_budget,
+            unseen,
         }),
-        Mode::Human => print_breakdown(&location, &breakdown, hidden_bytes.zip(hidden_monthly_usd), total_monthly_usd, a.budget),
+        Mode::Human => {
+            print_breakdown(&location, &breakdown, hidden_bytes.zip(hidden_monthly_usd), total_monthly_usd, a.budget);
+            for u in unseen.iter().filter(|u| a.detailed || !u.contains("--detailed")) {
+                eprintln!("not seen: {u}");
+            }
+        }
         Mode::Quiet => {}
     }
     match a.budget {
@@ -129,12 +138,13 @@ async fn estimate(a: EstimateArgs, g: &Globals) -> Result<i32> {
 }
 
 /// Storage usage by class under `url`, from the review engine (the same listing and grouping as
-/// `trainctl s3 review`, so the two agree), plus the hidden usage when `detailed`.
-async fn usage_of(conn: &Connection, url: &S3Url, detailed: bool) -> Result<(String, Vec<Usage>, Option<Vec<Usage>>)> {
+/// `trainctl s3 review`, so the two agree), plus the hidden usage when `detailed` and what the
+/// review could not see.
+async fn usage_of(conn: &Connection, url: &S3Url, detailed: bool) -> Result<(String, Vec<Usage>, Option<Vec<Usage>>, Vec<String>)> {
     let opts = ReviewOptions { top_n: 1, detailed, ..ReviewOptions::default() };
     let report = review::review(conn, url, &opts, &NullSink, &CancellationToken::new()).await?;
     let hidden = if detailed { Some(report.hidden.map(|h| h.classes).unwrap_or_default()) } else { None };
-    Ok((report.location, report.totals.classes, hidden))
+    Ok((report.location, report.totals.classes, hidden, report.unseen))
 }
 
 fn print_breakdown(location: &str, b: &CostBreakdown, hidden: Option<(u64, f64)>, total: f64, budget: Option<f64>) {
