@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Watch benchmark (#6): idle-poll LIST requests on a 100,000-object prefix counted by the server
-# (moto_server's request log), detection latency of a new checkpoint, watcher CPU while idle.
-# Usage: benches/watch.sh [--trainctl PATH] [--interval S] [--objects N]   (default: release build)
-# Needs moto_server, s5cmd, python3 + boto3. Prints a Markdown table (docs/benchmarks.md).
+# (Garage's admin /metrics, or moto's request log with --server moto), detection latency of a new
+# checkpoint, watcher CPU while idle; with --sqs-objects N also the SQS event mode (on moto).
+# Usage: benches/watch.sh [--trainctl PATH] [--interval S] [--objects N] [--server garage|moto]
+#        [--sqs-objects N]   (default binary: the release build)
+# Needs garage (or moto_server), s5cmd, python3 + boto3. Prints Markdown tables (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target_dir="${CARGO_TARGET_DIR:-target}"

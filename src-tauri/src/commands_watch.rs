@@ -134,6 +134,33 @@ pub fn restore(app: &AppHandle) {
             start(app, id);
         }
     }
+    start_when_connected(app);
+}
+
+/// Watches restored before any connection existed (the first-run screen, the demo chosen again,
+/// a profile that could not connect) wait as `no_connection`; they start by themselves as soon
+/// as a connection is made — checked every 2 s, until none waits — instead of needing Resume.
+fn start_when_connected(app: &AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let waiting: Vec<u64> = {
+                let watches = app.state::<Watches>();
+                let entries = watches.entries.lock().unwrap();
+                entries.iter().filter(|(_, e)| e.info.status == "no_connection" && e.cancel.is_none()).map(|(id, _)| *id).collect()
+            };
+            if waiting.is_empty() {
+                return;
+            }
+            if app.state::<AppState>().live().is_ok() {
+                for id in waiting {
+                    start(&app, id);
+                }
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
 }
 
 /// Starts the task of watch `id` on the live connection (or marks it `no_connection`).

@@ -17,3 +17,4 @@ mod profile;
 mod review;
 mod runs;
 mod watch;
+mod watch_events;

@@ -11,21 +11,21 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-const FAKE_TRAINER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/fake_trainer.py");
+pub(crate) const FAKE_TRAINER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/fake_trainer.py");
 
 /// A running `trainctl --json s3 watch` and the JSON lines it printed so far.
-struct Watch {
+pub(crate) struct Watch {
     child: Child,
     lines: Receiver<Value>,
     seen: Vec<Value>,
 }
 
 impl Watch {
-    fn start(b: &Backend, url: &str, extra: &[&str]) -> Watch {
+    pub(crate) fn start(b: &Backend, url: &str, extra: &[&str]) -> Watch {
         Watch::start_with(b.trainctl(), url, extra)
     }
 
-    fn start_with(mut cmd: Command, url: &str, extra: &[&str]) -> Watch {
+    pub(crate) fn start_with(mut cmd: Command, url: &str, extra: &[&str]) -> Watch {
         cmd.args(["--json", "s3", "watch", url, "--interval", "0.5", "--max-time", "60"]).args(extra);
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn trainctl s3 watch");
         let out = child.stdout.take().unwrap();
@@ -42,7 +42,7 @@ impl Watch {
     }
 
     /// Waits (at most `within`) for an event matching `pred`; returns it.
-    fn wait_for(&mut self, within: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait_for(&mut self, within: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         if let Some(v) = self.seen.iter().find(|v| pred(v)) {
             return v.clone();
         }
@@ -61,7 +61,7 @@ impl Watch {
         panic!("no {what} within {within:?}; events so far:\n{}", self.dump());
     }
 
-    fn stop(mut self) -> Vec<Value> {
+    pub(crate) fn stop(mut self) -> Vec<Value> {
         trainctl_testkit::interrupt(&self.child);
         let status = self.child.wait().unwrap();
         assert!(status.success(), "watch exited with {status}");
@@ -83,18 +83,18 @@ impl Drop for Watch {
     }
 }
 
-fn is(v: &Value, event: &str) -> bool {
+pub(crate) fn is(v: &Value, event: &str) -> bool {
     v["event"] == event
 }
 
 /// Runs the fake trainer to completion.
-fn train(b: &Backend, bucket: &str, prefix: &str, layout: &str, count: u32, cadence: f64, extra: &[&str]) {
+pub(crate) fn train(b: &Backend, bucket: &str, prefix: &str, layout: &str, count: u32, cadence: f64, extra: &[&str]) {
     let out = trainer(b, bucket, prefix, layout, count, cadence, extra).wait_with_output().unwrap();
     assert!(out.status.success(), "fake trainer failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Starts the fake trainer (python3 + boto3) against this backend.
-fn trainer(b: &Backend, bucket: &str, prefix: &str, layout: &str, count: u32, cadence: f64, extra: &[&str]) -> Child {
+pub(crate) fn trainer(b: &Backend, bucket: &str, prefix: &str, layout: &str, count: u32, cadence: f64, extra: &[&str]) -> Child {
     Command::new("python3")
         .arg(FAKE_TRAINER)
         .args([&b.endpoint_url(), bucket, prefix, layout, &count.to_string(), &cadence.to_string()])
@@ -106,7 +106,7 @@ fn trainer(b: &Backend, bucket: &str, prefix: &str, layout: &str, count: u32, ca
         .expect("run tests/fixtures/fake_trainer.py (python3 + boto3)")
 }
 
-fn ids(events: &[Value], event: &str) -> Vec<String> {
+pub(crate) fn ids(events: &[Value], event: &str) -> Vec<String> {
     events.iter().filter(|v| is(v, event)).map(|v| v["id"].as_str().unwrap().to_string()).collect()
 }
 
@@ -233,4 +233,89 @@ fn failed_polls_are_reported_and_retried_with_backoff_without_exiting() {
     assert_eq!(third["error"]["code"], "unreachable", "{third}");
     let events = w.stop();
     assert!(events.iter().all(|v| !is(v, "watch_started")), "no poll succeeded");
+}
+
+/// Credentials that stop working mid-watch (Garage only, the operator's way): first the key loses
+/// its permission on the bucket and gets it back — each failed poll says so with the error's code
+/// and hint, the wait doubles, the watch recovers and still reports the next checkpoint; then the
+/// key is deleted for good (Garage never lets a deleted key id back) — the watch keeps saying so
+/// and retrying, and exits cleanly on Ctrl-C.
+#[test]
+fn credentials_revoked_mid_watch_are_reported_retried_and_recovered_on_garage() {
+    let Some(b) = Backend::garage() else { return };
+    let Some(_) = garage_admin(b.server()) else { return };
+    let admin = |args: &[&str]| stdout(&ok(garage_admin(b.server()).unwrap().args(args)));
+    let bucket = format!("tk-garage-watch-creds-{}", std::process::id());
+    admin(&["bucket", "create", &bucket]);
+    admin(&["bucket", "allow", "--read", "--write", "--owner", &bucket, "--key", b.access_key()]);
+    let info = admin(&["key", "create", &format!("watch-{bucket}")]);
+    let field = |label: &str| {
+        info.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.trim() == label).then(|| v.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no {label} in {info}"))
+    };
+    let (id, secret) = (field("Key ID"), field("Secret key"));
+    admin(&["bucket", "allow", "--read", &bucket, "--key", &id]);
+    train(&b, &bucket, "run", "hf-padded", 1, 0.0, &["--max-steps", "100000"]);
+    let mut cmd = b.trainctl();
+    cmd.env("AWS_ACCESS_KEY_ID", &id).env("AWS_SECRET_ACCESS_KEY", &secret);
+    let mut w = Watch::start_with(cmd, &s3(&bucket, "run/"), &["--stall-after", "1000"]);
+    w.wait_for(Duration::from_secs(20), "watch_started", |v| is(v, "watch_started"));
+
+    admin(&["bucket", "deny", "--read", &bucket, "--key", &id]);
+    let first = w.wait_for(Duration::from_secs(20), "a first watch_error", |v| is(v, "watch_error"));
+    assert_eq!(first["error"]["code"], "access_denied", "{first}");
+    assert!(first["error"]["hint"].as_str().is_some_and(|h| !h.is_empty()), "{first}");
+    let third = w.wait_for(Duration::from_secs(20), "a third watch_error", |v| is(v, "watch_error") && v["failures"] == 3);
+    assert_eq!(third["retry_in_secs"].as_f64(), Some(2.0), "0.5 s doubled per failure: {third}");
+    admin(&["bucket", "allow", "--read", &bucket, "--key", &id]);
+    w.wait_for(Duration::from_secs(30), "watch_recovered", |v| is(v, "watch_recovered"));
+    train(&b, &bucket, "run", "hf-padded", 1, 0.0, &["--first-index", "2", "--max-steps", "100000"]);
+    w.wait_for(Duration::from_secs(15), "the next checkpoint", |v| is(v, "watch_checkpoint") && v["id"] == "checkpoint-000200/");
+
+    admin(&["key", "delete", "--yes", &id]);
+    w.wait_for(Duration::from_secs(20), "bad_access_key after the key is gone", |v| is(v, "watch_error") && v["error"]["code"] == "bad_access_key");
+    w.wait_for(Duration::from_secs(20), "a second failure in a row", |v| is(v, "watch_error") && v["error"]["code"] == "bad_access_key" && v["failures"] == 2);
+    let events = w.stop();
+    assert_eq!(ids(&events, "watch_checkpoint"), ["checkpoint-000200/"], "reported once, after the recovery");
+}
+
+/// `--notify` sends each popup to the freedesktop notification service on the session D-Bus:
+/// under Xvfb and a private bus (`xvfb-run … dbus-run-session`, dunst as the service, dbus-monitor
+/// listening), `--once` on a run with two checkpoints sends "New checkpoint" calls naming them,
+/// and "Run finished".
+#[test]
+fn notify_sends_popups_on_the_session_bus() {
+    let tools = ["xvfb-run", "dbus-run-session", "dbus-monitor", "dunst"];
+    if let Some(missing) = tools.iter().find(|t| which(t).is_none()) {
+        eprintln!("skipped: {missing} not installed (scripts/setup.sh)");
+        return;
+    }
+    let b = Backend::moto();
+    let bucket = b.new_bucket("watch-notify");
+    train(&b, &bucket, "run", "hf", 2, 0.0, &[]);
+    let dir = scratch();
+    let mon = dir.path().join("monitor.log");
+    let script = format!(
+        "dbus-monitor --session \"type=method_call,interface=org.freedesktop.Notifications,member=Notify\" > {mon} 2>&1 & m=$!; \
+         dunst >/dev/null 2>&1 & d=$!; sleep 1; \"$@\"; s=$?; sleep 0.5; kill $m $d; exit $s",
+        mon = mon.display()
+    );
+    let cmd = b.trainctl();
+    let envs: Vec<_> = cmd.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))).collect();
+    let mut run = Command::new("xvfb-run");
+    run.env_clear().envs(envs).args(["-a", "dbus-run-session", "--", "sh", "-c", &script, "sh"]).arg(cmd.get_program());
+    run.args(["s3", "watch", &s3(&bucket, "run/"), "--once", "--notify"]).stdin(Stdio::null());
+    let out = ok(&mut run);
+    let log = std::fs::read_to_string(&mon).unwrap_or_default();
+    assert!(log.contains("New checkpoint") && log.contains("checkpoint-200/"), "no Notify call for checkpoint-200/ on the bus:\n{log}\n{}", stderr(&out));
+    assert!(log.contains("Run finished"), "no Notify call for the finished run:\n{log}");
+    assert!(!stderr(&out).contains("going on without popups"), "{}", stderr(&out));
+}
+
+fn which(tool: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(tool)).find(|f| f.is_file()))
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alignSeries, formatDuration, lossSeries, progressText, rateText } from '../src/lib/runs';
+import { alignSeries, buildLevels, formatDuration, lossSeries, pickLevel, progressText, rateText } from '../src/lib/runs';
 import type { MetricSeries, RunOverview } from '../src/lib/types';
 
 const s = (name: string, steps: number[], values: number[]): MetricSeries => ({ name, steps, values });
@@ -66,5 +66,43 @@ describe('mock runs (?mock)', () => {
     expect(loss.values.length).toBe(100_000);
     const data = alignSeries(lossSeries(m.series));
     expect(data[0].length).toBe(100_000);
+  });
+});
+
+describe('levels of detail (buildLevels / pickLevel)', () => {
+  const n = 100_000;
+  const xs = Array.from({ length: n }, (_, i) => i + 1);
+  const ys = xs.map((x) => Math.sin(x / 50) + (x === 77_777 ? 10 : 0));
+
+  it('keeps small curves as they are', () => {
+    expect(buildLevels([xs.slice(0, 1000), ys.slice(0, 1000)])).toHaveLength(1);
+  });
+
+  it('coarser levels keep the ends, the order and every extreme (a one-step spike too)', () => {
+    const levels = buildLevels([xs, ys]);
+    expect(levels.length).toBeGreaterThan(2);
+    for (const [lx, ly] of levels.slice(1)) {
+      expect(lx.length).toBeLessThan(n);
+      expect([lx[0], lx[lx.length - 1]]).toEqual([1, n]);
+      expect((lx as number[]).every((x, i) => i === 0 || x > (lx[i - 1] as number))).toBe(true);
+      expect(Math.max(...(ly as number[]))).toBe(Math.max(...ys));
+    }
+  });
+
+  it('picks the coarsest level with two rows per pixel in view, the full data when zoomed in', () => {
+    const levels = buildLevels([xs, ys]);
+    const full = pickLevel(levels, 1, n, 800);
+    expect(full).toBeGreaterThan(0);
+    expect(levels[full][0].length).toBeGreaterThanOrEqual(1600);
+    expect(pickLevel(levels, 50_000, 50_400, 800)).toBe(0);
+    expect(pickLevel(levels, 1, n / 2, 800)).toBeLessThanOrEqual(full);
+  });
+
+  it('handles several series with gaps', () => {
+    const other = xs.map((x) => (x % 3 === 0 ? x : null));
+    const levels = buildLevels([xs, ys, other]);
+    const last = levels[levels.length - 1];
+    expect(last).toHaveLength(3);
+    expect(Math.max(...(last[2].filter((v) => v !== null) as number[]))).toBe(99_999);
   });
 });

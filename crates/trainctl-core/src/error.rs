@@ -166,6 +166,15 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(String),
 
+    /// `s3 watch --events`/`--setup-events`: the store sends no S3 Event Notifications to SQS
+    /// (Garage, MinIO…), known from the provider quirks or from its answer.
+    #[error("{target} does not send S3 event notifications to SQS: {detail}")]
+    WatchEventsUnsupported { target: String, detail: String },
+
+    /// `s3 watch --events`: the queue cannot be used (does not exist, not an SQS queue id…).
+    #[error("SQS queue `{queue}`: {reason}")]
+    WatchQueue { queue: String, reason: String },
+
     /// `trainctl local`: the script to run does not exist.
     #[error("script {0} does not exist")]
     ScriptMissing(PathBuf),
@@ -219,6 +228,8 @@ impl Error {
             Error::PriceTableMissing { .. } => "price_table_missing",
             Error::PriceTableInvalid { .. } => "price_table_invalid",
             Error::Internal(_) => "internal",
+            Error::WatchEventsUnsupported { .. } => "watch_events_unsupported",
+            Error::WatchQueue { .. } => "watch_queue",
             Error::ScriptMissing(_) => "script_missing",
             Error::ScriptNotRunnable { .. } => "script_not_runnable",
             Error::RunUploadsFailed { .. } => "run_uploads_failed",
@@ -264,6 +275,8 @@ impl Error {
             Error::BudgetExceeded { .. } => 48,
             Error::PriceTableMissing { .. } | Error::PriceTableInvalid { .. } => 49,
             Error::Cancelled => 130,
+            Error::WatchEventsUnsupported { .. } => 50,
+            Error::WatchQueue { .. } => 51,
             Error::ScriptMissing(_) => 55,
             Error::ScriptNotRunnable { .. } => 56,
             Error::RunUploadsFailed { .. } => 57,
@@ -309,6 +322,8 @@ impl Error {
             Error::LifecycleUnsupported { .. } => "nothing was changed; use only the actions this server implements (Garage: --expire-days and --abort-multipart-days, no --transition or --noncurrent-expire-days; see docs/lifecycle.md)".into(),
             Error::LifecycleRejected(_) => "nothing was changed; check the rule against the warnings of `trainctl s3 lifecycle plan` (docs/lifecycle.md)".into(),
             Error::Internal(_) => "this is a bug in trainctl; please report it with the output of -v".into(),
+            Error::WatchEventsUnsupported { .. } => "watch this prefix by polling instead: drop --events/--setup-events (docs/watch.md)".into(),
+            Error::WatchQueue { .. } => "pass the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME), its ARN or its name; check it with `aws sqs get-queue-url`".into(),
             Error::ScriptMissing(_) => "check the path of the script (relative to the current directory)".into(),
             Error::ScriptNotRunnable { .. } => "make it executable, or for Python set $PYTHON / put python3 on PATH".into(),
             Error::RunUploadsFailed { .. } => "the checkpoints are still on disk; upload them with `trainctl s3 upload --recursive`".into(),

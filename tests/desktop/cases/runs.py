@@ -6,6 +6,11 @@ test_runs_view_shows_demo_runs_and_a_curve
     each; the finished HF run (global_step == max_steps) says Finished; selecting it draws a loss
     curve with uPlot (a canvas, and `data-points` > 0 from the run's trainer_state.json); the
     Lightning run's curve comes from its metrics.csv.
+
+test_runs_loss_curve_with_100k_points_pans_and_zooms
+    A local run with a 100,000-step metrics.csv: all points counted, wheel zoom and shift+drag
+    pan redraw the canvas. Redraw times (levels of detail on and off, and the demo's small curve
+    as the floor) are logged for docs/benchmarks.md, never asserted.
 """
 
 import e2e
@@ -47,6 +52,116 @@ def test_runs_view_shows_demo_runs_and_a_curve(driver_url, ctx):
         lseries = s.attr(lchart, "data-series")
         assert "val_loss" in lseries.split(","), lseries
         ctx["asserts"].append("Lightning run: curve from metrics.csv (val_loss)")
+    finally:
+        s.quit()
+        e2e.wait_app_exit()
+
+
+ZOOM_AND_PAN_JS = """
+            const chart = document.querySelector(arguments[0]);
+            const over = chart.querySelector('.u-over');
+            const r = over.getBoundingClientRect();
+            const tick = () => new Promise((ok) => setTimeout(ok, 0));
+            const frame = () => new Promise((ok) => requestAnimationFrame(() => ok()));
+            const canvas = chart.querySelector('canvas');
+            const before = canvas.toDataURL();
+            const zoom = [], pan = [];
+            for (let i = 0; i < 8; i++) {
+              const x = r.left + r.width * (0.3 + 0.05 * i), y = r.top + r.height / 2;
+              const t0 = performance.now();
+              over.dispatchEvent(new WheelEvent('wheel', {deltaY: -120, clientX: x, clientY: y, bubbles: true, cancelable: true}));
+              await Promise.resolve(); await Promise.resolve();
+              zoom.push(performance.now() - t0);
+              await frame(); await tick();
+            }
+            for (let i = 0; i < 4; i++) {
+              over.dispatchEvent(new WheelEvent('wheel', {deltaY: 120, clientX: r.left + r.width / 2, clientY: r.top + 10, bubbles: true, cancelable: true}));
+              await tick();
+            }
+            const x0 = r.left + r.width / 2, y0 = r.top + r.height / 2;
+            over.dispatchEvent(new MouseEvent('mousedown', {shiftKey: true, clientX: x0, clientY: y0, bubbles: true, cancelable: true}));
+            for (let i = 1; i <= 8; i++) {
+              const t0 = performance.now();
+              window.dispatchEvent(new MouseEvent('mousemove', {shiftKey: true, clientX: x0 - 25 * i, clientY: y0, bubbles: true}));
+              await Promise.resolve(); await Promise.resolve();
+              pan.push(performance.now() - t0);
+              await frame(); await tick();
+            }
+            window.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
+            await frame();
+            const after = canvas.toDataURL();
+            return {zoom, pan, changed: after !== before, width: Math.round(r.width)};
+"""
+
+
+def test_runs_loss_curve_with_100k_points_pans_and_zooms(driver_url, ctx):
+    """A local run whose metrics.csv has 100,000 steps: the curve draws all of them, and zoom
+    (wheel) and pan (shift+drag) through the chart's own handlers redraw it. The time of each
+    redraw (uPlot commits in a microtask after the event) is measured in the page and logged —
+    not asserted (docs/benchmarks.md has the figures)."""
+    import os
+    import tempfile
+    import time
+
+    points = 100_000
+    root = tempfile.mkdtemp(prefix="trainctl-e2e-runs-")
+    run = os.path.join(root, "big")
+    os.makedirs(os.path.join(run, "checkpoints"))
+    ckpt = os.path.join(run, "checkpoints", f"epoch=0-step={points}.ckpt")
+    with open(ckpt, "wb") as f:
+        f.write(b"x" * 64)
+    os.utime(ckpt, (time.time() - 3600, time.time() - 3600))  # older than the local in-progress window
+    with open(os.path.join(run, "metrics.csv"), "w") as f:
+        f.write("epoch,step,train_loss\n")
+        for i in range(1, points + 1):
+            # A decaying loss with noise that differs per step, so every pixel column has a range.
+            f.write(f"0,{i},{2.5 * 0.99997 ** i + 0.1 + ((i * 7919) % 1000) / 5000:.5f}\n")
+    s = Session(driver_url, e2e.APP)
+    try:
+        s.wait('[data-testid="view-first-run"]', timeout=90, what="the first-run screen")
+        s.click('[data-testid="try-demo"]')
+        s.wait('[data-testid="view-dashboard"]', timeout=40)
+        e2e.nav(s, "runs", "view-runs")
+        # The floor, same app and moment: the demo's small curve (tens of points), same gestures.
+        small = '[data-testid="runs-curves"][data-run="llama-7b-sft"] [data-testid="runs-chart"]'
+        s.wait('[data-testid="runs-row"][data-run="llama-7b-sft"]', timeout=40, what="the demo runs")
+        s.click('[data-testid="runs-row"][data-run="llama-7b-sft"] td.name')
+        s.wait(f"{small} canvas", timeout=30, what="the demo's small chart")
+        floor = s.js_async(ZOOM_AND_PAN_JS, small)
+        small_points = s.attr(small, "data-points")
+        s.js("const el = document.querySelector('[data-testid=\"runs-location\"]'); el.value = arguments[0];"
+             "el.dispatchEvent(new Event('input', {bubbles: true}));", root)
+        s.click('[data-testid="runs-refresh"]')
+        row = '[data-testid="runs-row"][data-run="big/checkpoints"]'
+        try:
+            s.wait(row, timeout=40, what="the local 100k-point run")
+        except Exception:
+            e2e.log(s.js("return [...document.querySelectorAll('[data-testid=\"runs-row\"]')].map(r => r.dataset.run).join(' | ') + ' / ' + (document.querySelector('[data-testid=\"runs-error\"], [data-testid=\"runs-empty\"]')?.textContent || '') + ' / ' + document.querySelector('[data-testid=\"runs-location\"]').value"))
+            raise
+        s.click(f"{row} td.name")
+        chart = '[data-testid="runs-curves"][data-run="big/checkpoints"] [data-testid="runs-chart"]'
+        s.wait(f"{chart} canvas", timeout=60, what="the 100k-point chart")
+        drawn = int(s.attr(chart, "data-points"))
+        assert drawn == points, drawn
+        timing = s.js_async(ZOOM_AND_PAN_JS, chart)
+        # The same gestures with every row drawn (levels of detail off), to show what they save.
+        s.js("window.__trainctlChartLevels = false;")
+        for _ in range(2):  # series off and on again: the chart is built anew
+            s.click('[data-testid="runs-series-toggle"]')
+            time.sleep(0.5)
+        s.wait(f"{chart} canvas", timeout=30, what="the chart rebuilt with every row")
+        every_row = s.js_async(ZOOM_AND_PAN_JS, chart)
+        s.js("window.__trainctlChartLevels = true;")
+        assert len(timing["zoom"]) == 8 and len(timing["pan"]) == 8, timing
+        assert timing["changed"], "the chart did not redraw after zoom and pan"
+        s.wait(f"{chart} canvas", timeout=5, what="the chart after zoom and pan")
+        fmt = lambda xs: f"median {sorted(xs)[len(xs) // 2]:.1f} ms, max {max(xs):.1f} ms"
+        msg = (f"100k-point curve ({timing['width']} px wide): zoom redraw {fmt(timing['zoom'])}; pan redraw {fmt(timing['pan'])}"
+               f" | every row drawn: zoom {fmt(every_row['zoom'])}; pan {fmt(every_row['pan'])}"
+               f" | the demo's {small_points}-point curve: zoom {fmt(floor['zoom'])}; pan {fmt(floor['pan'])}")
+        e2e.log(msg)
+        ctx["asserts"].append(msg)
+        e2e.shot(s, "runs-100k")
     finally:
         s.quit()
         e2e.wait_app_exit()

@@ -7,6 +7,18 @@ test_watch_reports_a_new_checkpoint_with_a_popup
     checkpoint-200/ as the latest checkpoint and the run as finished; a Notify call with
     "New checkpoint" for it was captured on the session bus; the in-app notification list has
     it; a click on a history line opens the Browser at the run prefix.
+
+test_watches_persist_pause_resume_and_remove_across_restarts
+    On the demo: add two watches, pause one; quit the app. A new app (first-run screen, demo
+    chosen again) lists both from watches.json: the paused one still paused, the other one
+    started by itself once the demo connection exists (not stuck at "no connection"). Resume
+    the paused one, remove the other: watches.json keeps exactly the resumed one, unpaused.
+
+test_a_watch_keeps_running_in_the_tray_after_the_window_closes
+    Connected to moto, a watch on a prefix that does not exist yet; the window's close button
+    (WM_DELETE_WINDOW, as a window manager sends it) hides the window instead of quitting; the
+    fake trainer then writes a checkpoint and its "New checkpoint" popup reaches the session bus
+    while no window is visible.
 """
 
 import os
@@ -53,13 +65,128 @@ def test_watch_reports_a_new_checkpoint_with_a_popup(driver_url, ctx):
             timeout=20,
         )
         ctx["asserts"].append("org.freedesktop.Notifications.Notify captured with 'New checkpoint' … checkpoint-200/")
+        s.wait_until(lambda: "Run finished" in open(mon, errors="replace").read() or None, "a Notify call for the finished run on the session bus", timeout=20)
+        ctx["asserts"].append("org.freedesktop.Notifications.Notify captured with 'Run finished'")
         e2e.nav(s, "notifications", "view-notifications")
         s.wait_until(lambda: "New checkpoint" in s.text('[data-testid="view-notifications"]') or None, "the popup mirrored in the in-app list", timeout=20)
+        s.click('[data-testid="notification-open-run"]')
+        s.wait('[data-testid="view-browser"]', timeout=20)
+        s.wait_until(lambda: s.js("return location.hash") == f"#/browser/{e2e.BUCKET}/{PREFIX}" or None, "the Browser at the run prefix (from the notification)", timeout=10)
+        ctx["asserts"].append("Open run on the mirrored notification opens the Browser at the run prefix")
         e2e.nav(s, "watches", "view-watches")
         s.click('[data-testid="watch-line-checkpoint"]')
         s.wait('[data-testid="view-browser"]', timeout=20)
         s.wait_until(lambda: s.js("return location.hash") == f"#/browser/{e2e.BUCKET}/{PREFIX}" or None, "the Browser at the run prefix", timeout=10)
         ctx["asserts"].append("click on a watch line opens the Browser at the run prefix; popup mirrored in Notifications")
+        e2e.nav(s, "watches", "view-watches")
+        # No watch left running: the window's close would otherwise keep the app in the tray.
+        s.js("document.querySelectorAll('[data-testid^=\"watch-\"][data-testid$=\"-remove\"]').forEach((b) => b.click())")
+        s.wait('[data-testid="watches-empty"]', timeout=10)
     finally:
         s.quit()
         e2e.wait_app_exit()
+
+
+ROWS_JS = """return [...document.querySelectorAll('article[data-testid^="watch-"][data-status]')].map(r => ({
+  id: r.dataset.testid.slice(6), status: r.dataset.status,
+  url: r.querySelector('[data-testid$="-open"]').textContent.trim()}))"""
+
+
+def test_watches_persist_pause_resume_and_remove_across_restarts(driver_url, ctx):
+    import json
+
+    a, b = "s3://demo-training/runs/llama-7b-sft/", "s3://demo-training/runs/"
+    store = os.path.join(ctx["work"], "config", "trainctl", "watches.json")
+
+    def rows(s):
+        return {r["url"]: r for r in s.js(ROWS_JS)}
+
+    def demo(s):
+        s.wait('[data-testid="view-first-run"]', timeout=90, what="the first-run screen")
+        s.click('[data-testid="try-demo"]')
+        s.wait('[data-testid="view-dashboard"]', timeout=40)
+        e2e.nav(s, "watches", "view-watches")
+
+    if os.path.exists(store):  # earlier tests' watches (this file persists across launches)
+        os.remove(store)
+    s = Session(driver_url, e2e.APP)
+    try:
+        demo(s)
+        for url in (a, b):
+            s.js("const el = document.querySelector('[data-testid=\"watch-url\"]'); el.value = arguments[0]; el.dispatchEvent(new Event('input', {bubbles: true}));", url)
+            s.click('[data-testid="watch-add"]')
+            s.wait_until(lambda u=url: u in rows(s) or None, f"the row of {url}", timeout=20)
+        s.wait_until(lambda: rows(s)[a]["status"] not in ("no_connection", "error") or None, "watch A polling", timeout=20)
+        s.click(f'[data-testid="watch-{rows(s)[b]["id"]}-pause"]')
+        s.wait_until(lambda: rows(s)[b]["status"] == "paused" or None, "watch B paused", timeout=10)
+    finally:
+        s.quit()
+        e2e.wait_app_exit()
+    saved = {w["url"]: w for w in json.load(open(store))}
+    assert set(saved) == {a, b} and saved[b]["paused"] and not saved[a]["paused"], saved
+
+    s = Session(driver_url, e2e.APP)
+    try:
+        demo(s)
+        s.wait_until(lambda: set(rows(s)) == {a, b} or None, "both watches restored", timeout=20)
+        s.wait_until(lambda: rows(s)[a]["status"] not in ("no_connection", "error", "paused") or None,
+                     "the unpaused watch started once the demo connected", timeout=20)
+        assert rows(s)[b]["status"] == "paused", rows(s)
+        ctx["asserts"].append(f"after a restart: both watches listed, A {rows(s)[a]['status']} by itself, B still paused")
+        s.click(f'[data-testid="watch-{rows(s)[b]["id"]}-resume"]')
+        s.wait_until(lambda: rows(s)[b]["status"] not in ("paused", "no_connection") or None, "watch B resumed", timeout=20)
+        s.click(f'[data-testid="watch-{rows(s)[a]["id"]}-remove"]')
+        s.wait_until(lambda: set(rows(s)) == {b} or None, "watch A removed", timeout=10)
+        saved = json.load(open(store))
+        assert [(w["url"], w["paused"]) for w in saved] == [(b, False)], saved
+        ctx["asserts"].append("resume + remove saved: watches.json holds only B, unpaused")
+        # No watch left running: the window's close would otherwise keep the app in the tray.
+        s.js("document.querySelectorAll('[data-testid^=\"watch-\"][data-testid$=\"-remove\"]').forEach((b) => b.click())")
+        s.wait('[data-testid="watches-empty"]', timeout=10)
+    finally:
+        s.quit()
+        e2e.wait_app_exit()
+    if os.path.exists(store):
+        os.remove(store)  # later tests start without watches
+
+
+def test_a_watch_keeps_running_in_the_tray_after_the_window_closes(driver_url, ctx):
+    import importlib.util
+    import time
+
+    spec = importlib.util.spec_from_file_location("e2e_case_platform", os.path.join(os.path.dirname(__file__), "platform.py"))
+    plat = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plat)  # its X helpers: x_close_window, visible_windows
+    endpoint, s3 = ctx["moto"], ctx["s3"]
+    prefix = "tray/run1/"
+    store = os.path.join(ctx["work"], "config", "trainctl", "watches.json")
+    if os.path.exists(store):
+        os.remove(store)
+    for o in s3.list_objects_v2(Bucket=e2e.BUCKET, Prefix=prefix).get("Contents", []):
+        s3.delete_object(Bucket=e2e.BUCKET, Key=o["Key"])
+    s = Session(driver_url, e2e.APP)
+    try:
+        e2e.connect_profile(s, endpoint)
+        e2e.nav(s, "watches", "view-watches")
+        s.type('[data-testid="watch-url"]', f"s3://{e2e.BUCKET}/{prefix}")
+        s.js("const el = document.querySelector('[data-testid=\"watch-interval\"]'); el.value = '1'; el.dispatchEvent(new Event('input', {bubbles: true}));")
+        s.click('[data-testid="watch-add"]')
+        s.wait('[data-testid^="watch-"][data-status="waiting"]', timeout=30, what="the watch waiting for its prefix")
+        plat.x_close_window()
+        s.wait_until(lambda: not plat.visible_windows() or None, "the window to hide (a watch runs)", timeout=20)
+        trainer = os.path.join(e2e.ROOT, "tests", "fixtures", "fake_trainer.py")
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
+        subprocess.run([sys.executable, trainer, endpoint, e2e.BUCKET, prefix, "hf", "1", "0", "--max-steps", "1000"], env=env, check=True, capture_output=True, timeout=120)
+        mon = ctx["monitor_log"]
+        s.wait_until(lambda: f"{prefix}checkpoint-100/" in open(mon, errors="replace").read() or None,
+                     "the New checkpoint popup while the window is hidden", timeout=30)
+        assert not plat.visible_windows(), "the window came back"
+        ctx["asserts"].append("window closed with a watch running → hidden to the tray; the watch still popped up 'New checkpoint' for tray/run1/checkpoint-100/")
+        # No watch left running: the window's close would otherwise keep the app in the tray.
+        s.js("document.querySelectorAll('[data-testid^=\"watch-\"][data-testid$=\"-remove\"]').forEach((b) => b.click())")
+        s.wait('[data-testid="watches-empty"]', timeout=10)
+    finally:
+        s.quit()
+        e2e.wait_app_exit()
+        if os.path.exists(store):
+            os.remove(store)

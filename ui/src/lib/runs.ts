@@ -39,6 +39,75 @@ export function alignSeries(series: MetricSeries[]): (number | null)[][] {
   return [xs, ...cols];
 }
 
+/** Aligned data with fewer rows than this is drawn as it is. */
+export const DECIMATE_ABOVE = 20_000;
+
+/**
+ * Levels of detail for a long curve: level 0 is `data` itself; each next level halves the one
+ * before by keeping, per bucket of 4 rows per series, the rows holding each series' min and max
+ * (and the first and last row of the table), until a level would have fewer than 512 rows.
+ * Why: uPlot's redraw is linear in the rows in view, and WebKitGTK runs it at a few µs per row;
+ * two rows per pixel column look the same as a hundred. Extremes survive every level.
+ */
+export function buildLevels(data: (number | null)[][], above = DECIMATE_ABOVE): (number | null)[][][] {
+  const levels = [data];
+  if (data[0].length <= above) return levels;
+  let prev = data;
+  while (prev[0].length >= 1024) {
+    const next = halve(prev);
+    if (next[0].length >= prev[0].length * 0.75) break;
+    levels.push(next);
+    prev = next;
+  }
+  return levels;
+}
+
+/** One level coarser: per bucket of 4 rows per series, each series' min and max row. */
+function halve(data: (number | null)[][]): (number | null)[][] {
+  const n = data[0].length;
+  const k = 4 * Math.max(1, data.length - 1);
+  const keep: number[] = [0];
+  for (let b = 0; b < n; b += k) {
+    const end = Math.min(n, b + k);
+    const picks: number[] = [];
+    for (let c = 1; c < data.length; c++) {
+      const col = data[c];
+      let lo = -1, hi = -1;
+      for (let i = b; i < end; i++) {
+        const v = col[i];
+        if (v === null || v === undefined) continue;
+        if (lo < 0 || v < (col[lo] as number)) lo = i;
+        if (hi < 0 || v > (col[hi] as number)) hi = i;
+      }
+      if (lo >= 0) picks.push(lo);
+      if (hi >= 0) picks.push(hi);
+    }
+    picks.sort((x, y) => x - y);
+    for (const i of picks) if (i > keep[keep.length - 1]) keep.push(i);
+  }
+  if (keep[keep.length - 1] !== n - 1) keep.push(n - 1);
+  return data.map((col) => keep.map((i) => col[i]));
+}
+
+/** The coarsest level still giving at least two rows per pixel column over x in [min, max]. */
+export function pickLevel(levels: (number | null)[][][], min: number, max: number, widthPx: number): number {
+  for (let j = levels.length - 1; j > 0; j--) {
+    const xs = levels[j][0] as number[];
+    if (lowerBound(xs, max) - lowerBound(xs, min) >= 2 * widthPx) return j;
+  }
+  return 0;
+}
+
+function lowerBound(xs: ArrayLike<number>, v: number): number {
+  let lo = 0, hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 function finite(v: number): number | null {
   return Number.isFinite(v) ? v : null;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use trainctl_core::event::{Event, Sink};
 use trainctl_core::s3::S3Url;
-use trainctl_core::watch::{self, FinishRules, WatchOptions, Watcher};
+use trainctl_core::watch::{self, setup, FinishRules, QueueSpec, WatchOptions, Watcher};
 use trainctl_core::{Error, Result};
 
 #[derive(Debug, Args)]
@@ -47,6 +47,20 @@ pub struct WatchArgs {
     /// Stop after this many seconds (default: until Ctrl-C)
     #[arg(long, value_name = "SECONDS")]
     pub max_time: Option<f64>,
+    /// Consume S3 Event Notifications from this SQS queue (URL, ARN or name) instead of
+    /// polling: one reconciling listing at start, then changes as they happen
+    #[arg(long, value_name = "QUEUE")]
+    pub events: Option<String>,
+    /// Make the bucket send ObjectCreated/ObjectRemoved events for this prefix to the --events
+    /// queue (plan shown; --dry-run only shows it, --yes skips the question), then exit
+    #[arg(long, requires = "events")]
+    pub setup_events: bool,
+    /// With --setup-events: show the plan, change nothing
+    #[arg(long, requires = "setup_events")]
+    pub dry_run: bool,
+    /// With --setup-events: apply without asking
+    #[arg(long, short = 'y', requires = "setup_events")]
+    pub yes: bool,
 }
 
 /// Validated flags → core options.
@@ -81,7 +95,14 @@ fn regex_flag(flag: &str, p: &str) -> Result<regex::Regex> {
 pub async fn run(a: WatchArgs, g: &Globals) -> Result<i32> {
     let opts = options(&a)?;
     let url = S3Url::parse(&a.url)?;
+    let queue = a.events.as_deref().map(QueueSpec::parse).transpose()?;
+    if queue.is_some() && a.once {
+        return Err(Error::Usage("--once looks once by listing; it does not go with --events".into()));
+    }
     let conn = super::s3::connect(g).await?;
+    if let (true, Some(q)) = (a.setup_events, &queue) {
+        return setup_events(&conn, &url, q, &a, g).await;
+    }
     let out = WatchOutput::new(Mode::from_globals(g), g.verbose > 0, a.exec.clone(), a.notify);
     if a.once {
         let mut w = Watcher::new(conn, &url, opts);
@@ -100,7 +121,51 @@ pub async fn run(a: WatchArgs, g: &Globals) -> Result<i32> {
         }
         stopper.cancel();
     });
-    watch::watch(&conn, &url, opts, &out, &cancel).await?;
+    match &queue {
+        Some(q) => watch::watch_events(&conn, &url, q, opts, &out, &cancel).await?,
+        None => watch::watch(&conn, &url, opts, &out, &cancel).await?,
+    }
+    Ok(0)
+}
+
+/// `--setup-events`: plan, show, confirm, write the bucket notification configuration.
+async fn setup_events(conn: &trainctl_core::s3::Connection, url: &S3Url, q: &QueueSpec, a: &WatchArgs, g: &Globals) -> Result<i32> {
+    let (plan, queue) = setup::plan(conn, url, q).await?;
+    let mode = Mode::from_globals(g);
+    match mode {
+        Mode::Json => render::print_json(&serde_json::json!({ "event": "watch_events_plan", "plan": plan })),
+        Mode::Quiet => {}
+        Mode::Human => {
+            println!("bucket s3://{} → queue {}", plan.bucket, plan.queue_arn);
+            if plan.already_configured {
+                println!("  already configured: the bucket sends created/removed events under `{}` to this queue", plan.prefix);
+            } else {
+                println!("  add notification `{}`: {} for keys under `{}`", plan.configuration_id, setup::EVENTS.join(", "), plan.prefix);
+                println!("  keep the bucket's {} other notification target(s) as they are", plan.kept_configurations);
+            }
+            if plan.queue_policy.is_some() {
+                println!("  set the queue's access policy (it has none): allow s3.amazonaws.com to SendMessage from arn:aws:s3:::{}", plan.bucket);
+            }
+            for n in &plan.notes {
+                println!("  note: {n}");
+            }
+        }
+    }
+    if a.dry_run || !plan.changes_something() {
+        if mode == Mode::Human && a.dry_run {
+            println!("dry run: nothing was changed");
+        }
+        return Ok(0);
+    }
+    if !a.yes {
+        render::confirm(&format!("Write this notification configuration to s3://{}?", plan.bucket))?;
+    }
+    setup::apply(conn, &plan, &queue).await?;
+    match mode {
+        Mode::Json => render::print_json(&serde_json::json!({ "event": "watch_events_configured", "bucket": plan.bucket, "prefix": plan.prefix, "queue_arn": plan.queue_arn })),
+        Mode::Quiet => {}
+        Mode::Human => println!("done: watch it with `trainctl s3 watch {} --events {}`", a.url, a.events.as_deref().unwrap_or_default()),
+    }
     Ok(0)
 }
 

@@ -30,6 +30,9 @@ pub struct Quirks {
     /// `expiration`, `abort_multipart`, `noncurrent_expiration`. Empty = all of them.
     #[serde(default)]
     pub lifecycle_actions: Vec<String>,
+    /// The store can send S3 Event Notifications to an SQS queue (`s3 watch --events`).
+    #[serde(default = "yes")]
+    pub sqs_notifications: bool,
     /// Where the row's facts come from.
     pub source: String,
     /// When the row was last checked (YYYY-MM-DD).
@@ -41,6 +44,10 @@ impl Quirks {
     pub fn lifecycle_supports(&self, action: &str) -> bool {
         self.supports_lifecycle && (self.lifecycle_actions.is_empty() || self.lifecycle_actions.iter().any(|a| a == action))
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Provider id used when no endpoint is set: plain AWS.

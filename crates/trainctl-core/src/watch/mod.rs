@@ -7,12 +7,16 @@
 //! `start_after` / `diff` modes). Failures never end a watch: they are reported and retried
 //! with exponential backoff until the token is cancelled.
 
+pub mod events;
 pub mod finish;
 pub mod listing;
 pub mod runs;
+pub mod setup;
+pub mod sqs;
 pub mod watcher;
 
 pub use finish::{FinishRules, DEFAULT_MARKERS};
+pub use sqs::{watch_events, QueueSpec};
 pub use watcher::{PollMode, WatchOptions, Watcher};
 
 use crate::error::Result;

@@ -59,6 +59,9 @@ impl Default for WatchOptions {
 pub enum PollMode {
     Diff,
     StartAfter,
+    /// Changes come from S3 Event Notifications on an SQS queue ([`super::sqs`]); listings
+    /// only reconcile (at start, after errors, to confirm a stall).
+    Events,
 }
 
 impl PollMode {
@@ -66,6 +69,7 @@ impl PollMode {
         match self {
             PollMode::Diff => "diff",
             PollMode::StartAfter => "start_after",
+            PollMode::Events => "events",
         }
     }
 }
@@ -89,6 +93,11 @@ pub struct Watcher {
     waiting: bool,
     polls: u64,
     last_poll: Option<Instant>,
+    /// Fed by event notifications instead of polls (see [`Watcher::apply_changes`]).
+    events: bool,
+    /// Per key, the sequencer of the last event applied: an older event arriving late is
+    /// ignored (notifications are unordered).
+    sequencers: HashMap<String, String>,
     /// LIST requests sent so far (the benchmark and tests read it).
     pub list_requests: u64,
 }
@@ -113,8 +122,105 @@ impl Watcher {
             waiting: false,
             polls: 0,
             last_poll: None,
+            events: false,
+            sequencers: HashMap::new(),
             list_requests: 0,
         }
+    }
+
+    /// A watcher fed by S3 Event Notifications ([`super::sqs`]): same detection, same events.
+    pub fn for_events(conn: Connection, url: &S3Url, opts: WatchOptions) -> Watcher {
+        let mut w = Watcher::new(conn, url, opts);
+        w.events = true;
+        w.mode = PollMode::Events;
+        w
+    }
+
+    /// The watched bucket and prefix (`""` or ending in `/`).
+    pub fn target(&self) -> (&str, &str) {
+        (&self.bucket, &self.prefix)
+    }
+
+    /// One full listing folded in like a poll's (the first one is the baseline): what event
+    /// mode does at start, after an error, and when a stall is suspected, so nothing is missed.
+    pub async fn reconcile(&mut self, sink: &dyn Sink) -> Result<()> {
+        match self.poll_once(sink, true).await {
+            Err(Error::NoSuchBucket(b)) => {
+                self.say_waiting(sink, format!("bucket `{b}` does not exist (yet); waiting for it"));
+                self.started = true;
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    /// Folds object changes announced by event notifications into memory and reports what they
+    /// mean, exactly as a poll would: growth, checkpoints once complete, finished runs. Changes
+    /// outside the watched bucket/prefix, and changes older (by sequencer) than one already
+    /// applied to the same key, are ignored. Returns how many changes were applied.
+    pub async fn apply_changes(&mut self, changes: &[super::events::Change], sink: &dyn Sink) -> Result<usize> {
+        use super::events::{later, Change};
+        let mut changed = Vec::new();
+        let mut first: Option<String> = None;
+        for c in changes {
+            let Some(rel) = c.key().strip_prefix(self.prefix.as_str()) else { continue };
+            if c.bucket() != self.bucket || rel.is_empty() {
+                continue;
+            }
+            if let Some(seq) = c.sequencer() {
+                if self.sequencers.get(rel).is_some_and(|last| !later(seq, last)) {
+                    continue;
+                }
+                self.sequencers.insert(rel.to_string(), seq.to_string());
+            }
+            match c {
+                Change::Created { size, etag, time, .. } => {
+                    let seen = Seen { size: *size, etag: etag.clone(), mtime: *time };
+                    let before = self.objects.get(rel);
+                    if before.is_some_and(|b| b.size == seen.size && b.etag == seen.etag) {
+                        continue;
+                    }
+                    changed.push((rel.to_string(), *size, size.saturating_sub(before.map_or(0, |b| b.size))));
+                    self.objects.insert(rel.to_string(), seen);
+                }
+                Change::Removed { .. } => {
+                    if self.objects.remove(rel).is_none() {
+                        continue;
+                    }
+                }
+            }
+            if first.as_deref().is_none_or(|f| rel < f) {
+                first = Some(rel.to_string());
+            }
+        }
+        let Some(first) = first else { return Ok(0) };
+        if !self.started {
+            // Nothing to compare with yet: the reconciling listing will take it as the baseline.
+            return Ok(changed.len());
+        }
+        self.waiting = self.objects.is_empty() && self.waiting;
+        let seconds = self.last_poll.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+        self.last_poll = Some(Instant::now());
+        if !changed.is_empty() {
+            self.report_growth(sink, &changed, seconds);
+        }
+        // Only the directory of the first changed key and what sorts after it can have changed.
+        let scope = first[..first.rfind('/').map_or(0, |i| i + 1)].to_string();
+        self.detect_and_report(sink, false, Some(&scope)).await?;
+        Ok(changed.len())
+    }
+
+    /// The clock part of a watch: reports runs silent for too long. A suspected stall is first
+    /// confirmed by a full listing (a final marker or a lost event may explain it).
+    pub async fn check_stalls_confirmed(&mut self, sink: &dyn Sink, skip_listing: bool) -> Result<()> {
+        let now = now_f64();
+        let resolution = self.opts.interval.as_secs_f64();
+        let suspect = self.runs.values().any(|r| r.would_stall(now, self.opts.stall_after, resolution));
+        if suspect && self.mode != PollMode::Diff && !skip_listing {
+            self.poll_once(sink, true).await?;
+        }
+        self.check_stalls(sink, now_f64());
+        Ok(())
     }
 
     /// `s3://bucket/prefix/`, as events name the watch.
@@ -130,7 +236,7 @@ impl Watcher {
     /// an error; other failures are returned for the caller's retry loop.
     pub async fn poll(&mut self, sink: &dyn Sink) -> Result<()> {
         self.polls += 1;
-        let resync_due = self.opts.resync_every > 0 && self.polls % self.opts.resync_every as u64 == 0;
+        let resync_due = self.opts.resync_every > 0 && self.polls.is_multiple_of(self.opts.resync_every as u64);
         match self.poll_once(sink, resync_due).await {
             Err(Error::NoSuchBucket(b)) => {
                 self.say_waiting(sink, format!("bucket `{b}` does not exist (yet); waiting for it"));
@@ -139,19 +245,12 @@ impl Watcher {
             }
             r => r?,
         }
-        let now = now_f64();
-        let resolution = self.opts.interval.as_secs_f64();
-        let suspect = self.runs.values().any(|r| r.would_stall(now, self.opts.stall_after, resolution));
-        if suspect && self.mode == PollMode::StartAfter && !resync_due {
-            self.poll_once(sink, true).await?;
-        }
-        self.check_stalls(sink, now_f64());
-        Ok(())
+        self.check_stalls_confirmed(sink, resync_due).await
     }
 
     async fn poll_once(&mut self, sink: &dyn Sink, full: bool) -> Result<()> {
         let baseline = !self.started;
-        let after = if baseline || full || self.mode == PollMode::Diff { None } else { self.watermark() };
+        let after = if baseline || full || self.mode != PollMode::StartAfter { None } else { self.watermark() };
         let start_key = after.as_ref().map(|k| format!("{}{k}", self.prefix));
         let listing = list_after(&self.conn, &self.bucket, &self.prefix, start_key.as_deref(), &mut self.list_requests).await?;
         let seconds = self.last_poll.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
@@ -218,6 +317,12 @@ impl Watcher {
             if before == Some(&seen) {
                 continue;
             }
+            // Same size and ETag is the same object (an event-fed entry dated by its event
+            // time, a listing by LastModified): keep the listing's date, report nothing.
+            if before.is_some_and(|b| b.size == seen.size && b.etag.is_some() && b.etag == seen.etag) {
+                self.objects.insert(key, seen);
+                continue;
+            }
             let added = seen.size.saturating_sub(before.map_or(0, |b| b.size));
             changed.push((key.clone(), seen.size, added));
             self.objects.insert(key, seen);
@@ -253,7 +358,10 @@ impl Watcher {
         self.fetch_contents(&detect::wanted_contents(&entries)).await;
         let contents = &self.contents;
         let fetch = |p: &str| contents.get(p).map(|(_, b)| b.clone());
-        let opts = DetectOptions { pattern: self.opts.pattern.clone(), grace: Duration::ZERO, now: detect::now_secs() };
+        // Grace 0 and a `now` far ahead: the layout evidence alone decides. With the real clock a
+        // server whose clock runs ahead of ours would date the newest checkpoint "in the future"
+        // (still changing), and nothing would re-detect it once the prefix went quiet.
+        let opts = DetectOptions { pattern: self.opts.pattern.clone(), grace: Duration::ZERO, now: i64::MAX / 2 };
         self.checkpoints = detect::detect(&entries, &opts, &fetch).into_iter().flat_map(|r| r.checkpoints).collect();
         let found = finishes(entries.iter().map(|e| e.path.as_str()), &self.checkpoints, &fetch, &self.opts.finish);
         let now = now_f64();
@@ -344,6 +452,9 @@ impl Watcher {
     /// `start_after` when exactly one run has checkpoints and their names sort by step
     /// (zero-padded); `diff` otherwise.
     fn choose_mode(&self) -> PollMode {
+        if self.events {
+            return PollMode::Events;
+        }
         let runs: HashSet<&str> = self.checkpoints.iter().map(|c| c.run.as_str()).collect();
         if runs.len() != 1 || !sorts_by_step(&self.checkpoints) {
             return PollMode::Diff;
