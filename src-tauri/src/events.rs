@@ -10,7 +10,6 @@ use crate::types::{now_secs, AppNotification, ConnectionLost, ConnectionRestored
 use serde::Serialize;
 use std::sync::atomic::Ordering;
 use tauri::{AppHandle, Emitter, Manager};
-use tauri_plugin_notification::NotificationExt;
 use trainctl_core::error::ErrorInfo;
 use trainctl_core::event::{Direction, Event, JobId};
 
@@ -213,12 +212,43 @@ pub fn notify_linked(app: &AppHandle, level: NotificationLevel, title: String, b
         tracing::warn!("cannot emit notification://new: {e}");
     }
     let app = app.clone();
-    // The D-Bus round trip blocks; keep it off the async workers.
-    tauri::async_runtime::spawn_blocking(move || {
+    // The D-Bus round trip blocks, and on Linux the thread then waits for the popup's click or
+    // close: a thread of its own, off the async workers.
+    std::thread::spawn(move || popup(&app, &n));
+}
+
+/// Linux: the popup carries a default action (a click on it in most daemons), which brings the
+/// window up and opens what the notification is about (`notification://activated`; the UI
+/// routes a link to its run, a job to Transfers). notify-rust directly, because the
+/// notification plugin drops the handle and with it the click.
+#[cfg(target_os = "linux")]
+fn popup(app: &AppHandle, n: &AppNotification) {
+    let mut note = notify_rust::Notification::new();
+    note.appname("trainctl").summary(&n.title).body(&n.body).action("default", "Open");
+    match note.show() {
+        Ok(handle) => handle.wait_for_action(|action| {
+            if action == "default" {
+                activated(app, n);
+            }
+        }),
+        Err(e) => tracing::warn!("native notification failed: {e}"),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn popup(app: &AppHandle, n: &AppNotification) {
         if let Err(e) = app.notification().builder().title(&n.title).body(&n.body).show() {
-            tracing::warn!("native notification failed: {e}");
-        }
-    });
+        tracing::warn!("native notification failed: {e}");
+    }
+}
+
+/// A popup was clicked: show the window and tell the UI which notification.
+#[cfg(target_os = "linux")]
+fn activated(app: &AppHandle, n: &AppNotification) {
+    crate::tray::show_main(app);
+    if let Err(e) = app.emit("notification://activated", n) {
+        tracing::warn!("cannot emit notification://activated: {e}");
+    }
 }
 
 /// `1 object`, `3 objects`.

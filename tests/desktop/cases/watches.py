@@ -51,6 +51,9 @@ def test_watch_reports_a_new_checkpoint_with_a_popup(driver_url, ctx):
         ctx["asserts"].append("Watches: a watch on a missing prefix says it waits")
         trainer = os.path.join(e2e.ROOT, "tests", "fixtures", "fake_trainer.py")
         env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
+        # Only this run's popups on screen (the daemon keeps them until acted on): the oldest one
+        # left is the first new-checkpoint popup, which the click below acts on.
+        subprocess.run(["dunstctl", "close-all"], check=False, capture_output=True, timeout=10)
         subprocess.run([sys.executable, trainer, endpoint, e2e.BUCKET, PREFIX, "hf", "2", "1"], env=env, check=True, capture_output=True, timeout=120)
         latest = '[data-testid$="-last-checkpoint"]'
         s.wait_until(lambda: (s.find_all(latest) and s.text(latest).strip() == "checkpoint-200/") or None, "checkpoint-200/ as the latest checkpoint", timeout=30)
@@ -67,6 +70,16 @@ def test_watch_reports_a_new_checkpoint_with_a_popup(driver_url, ctx):
         ctx["asserts"].append("org.freedesktop.Notifications.Notify captured with 'New checkpoint' … checkpoint-200/")
         s.wait_until(lambda: "Run finished" in open(mon, errors="replace").read() or None, "a Notify call for the finished run on the session bus", timeout=20)
         ctx["asserts"].append("org.freedesktop.Notifications.Notify captured with 'Run finished'")
+        # A click on the popup itself (the daemon invokes its default action) opens the run.
+        e2e.nav(s, "dashboard", "view-dashboard")
+        shown = subprocess.run(["dunstctl", "count", "displayed"], capture_output=True, text=True, timeout=10).stdout.strip()
+        subprocess.run(["dunstctl", "action", "0"], check=True, capture_output=True, timeout=10)
+        s.wait_until(
+            lambda: s.js("return location.hash") == f"#/browser/{e2e.BUCKET}/{PREFIX}" or None,
+            f"the Browser at the run prefix after a click on the popup ({shown} popups displayed)",
+            timeout=20,
+        )
+        ctx["asserts"].append("a click on the native popup (dunst default action) opens the Browser at the run prefix")
         e2e.nav(s, "notifications", "view-notifications")
         s.wait_until(lambda: "New checkpoint" in s.text('[data-testid="view-notifications"]') or None, "the popup mirrored in the in-app list", timeout=20)
         s.click('[data-testid="notification-open-run"]')

@@ -5,6 +5,8 @@
 
 import { writable, type Readable } from 'svelte/store';
 import type { AppNotification, EventMap } from './types';
+import type { Route } from './route';
+import { routeForS3 } from './watches';
 
 export interface NotificationState {
   /** Newest first. */
@@ -65,4 +67,13 @@ export function createNotificationStore(api: NotificationsApi, toastMs = 6000): 
       return seen === s.seen ? s : { ...s, seen };
     });
   return { subscribe, start, push, dismissToast, markAllSeen };
+}
+
+/** Where a click on a popup goes (`notification://activated`): the run's prefix in the Browser
+ * when it names one, Transfers for a transfer, otherwise the Notifications list. */
+export function routeForNotification(n: AppNotification): Route {
+  const run = n.link ? routeForS3(n.link) : null;
+  if (run) return run;
+  if (n.job !== null && n.job !== undefined) return { view: 'transfers', bucket: null, prefix: '' };
+  return { view: 'notifications', bucket: null, prefix: '' };
 }
