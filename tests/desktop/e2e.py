@@ -381,7 +381,12 @@ def main():
     try:
         ctx["monitor_log"] = os.path.join(work, "notify.log")
         spawn(["dbus-monitor", "--session", "type=method_call,interface=org.freedesktop.Notifications,member=Notify"], ctx["monitor_log"])
-        spawn(["dunst"], os.path.join(work, "dunst.log"))
+        # A real notification daemon, with popups that stay until acted on: the watches case
+        # clicks one (`dunstctl action 0`) and expects the app to open the run.
+        dunstrc = os.path.join(work, "dunstrc")
+        with open(dunstrc, "w") as f:
+            f.write("[global]\n    sort = no\n[urgency_low]\n    timeout = 0\n[urgency_normal]\n    timeout = 0\n[urgency_critical]\n    timeout = 0\n")
+        spawn(["dunst", "-config", dunstrc], os.path.join(work, "dunst.log"))
         moto_port = free_port()
         spawn(["moto_server", "-H", "127.0.0.1", "-p", str(moto_port)], os.path.join(work, "moto.log"))
         wait_port(moto_port)
