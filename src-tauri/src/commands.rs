@@ -70,6 +70,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> trainctl_core::Result<T
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn app_info(state: State<'_, AppState>) -> Res<AppInfo> {
+    state.wait_started().await;
     let live = state.live.lock().unwrap().as_ref().map(|l| l.info.clone());
     Ok(AppInfo {
         version: env!("CARGO_PKG_VERSION").into(),

@@ -22,7 +22,7 @@ use trainctl_core::checkpoint::detect::{now_secs, DEFAULT_GRACE};
 use trainctl_core::checkpoint::{self, Action, DetectOptions, KeepBest, Location, Mode, Plan, PlanItem, Policy, Run};
 use trainctl_core::error::{Error, ErrorInfo};
 use trainctl_core::event::Event;
-use trainctl_core::lifecycle::{self, ApplyReport, LifecycleConfig, LifecyclePlan, LifecycleRequest, Rule};
+use trainctl_core::lifecycle::{self, ApplyReport, LifecycleConfig, LifecyclePlan, LifecycleRequest, LifecycleSavings, Rule};
 use trainctl_core::s3::S3Url;
 
 type Res<T> = Result<T, ErrorInfo>;
@@ -301,6 +301,21 @@ pub async fn lifecycle_plan(app: AppHandle, state: State<'_, AppState>, location
     let conn = state.live().map_err(|e| e.info())?.conn;
     let config = lifecycle::read(&conn, &url).await.map_err(|e| fail(&app, e))?;
     lifecycle::plan(&config, &request).map_err(|e| e.info())
+}
+
+/// What a plan saves on the objects stored now (core `lifecycle::savings`, docs/lifecycle.md
+/// "Savings"): one listing of the new rules' prefixes, priced with the connection's table. Without
+/// a table (a local test server, an unknown provider) the answer says which table is missing; a
+/// failed listing is said the same way (as in the CLI, the savings never fail the plan).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn lifecycle_savings(state: State<'_, AppState>, plan: LifecyclePlan, after_days: Option<u32>) -> Res<LifecycleSavings> {
+    let conn = state.live().map_err(|e| e.info())?.conn;
+    let table = trainctl_core::cost::table_for_profile(&conn.profile, None);
+    let now = now_secs();
+    Ok(match lifecycle::savings(&conn, &plan, table, now, after_days.unwrap_or(0)).await {
+        Ok(s) => s,
+        Err(e) => LifecycleSavings::not_estimated(&plan.bucket, format!("listing the objects failed: {e}"), now),
+    })
 }
 
 /// Writes exactly the plan the user confirmed (`plan_stale` if the bucket's rules changed since).

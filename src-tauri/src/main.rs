@@ -16,9 +16,11 @@ mod demo;
 mod e2e;
 mod events;
 mod jobs;
+mod startup;
 mod state;
 mod tray;
 mod types;
+mod webkit;
 
 use state::AppState;
 use std::sync::atomic::Ordering;
@@ -26,6 +28,7 @@ use std::time::Duration;
 use tauri::{AppHandle, Manager, WindowEvent};
 
 fn main() {
+    startup::init();
     messages_locale_for_webkit();
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("TRAINCTL_LOG")).with_writer(std::io::stderr).init();
     let demo_flag = std::env::args().skip(1).any(|a| a == "--demo");
@@ -36,6 +39,7 @@ fn main() {
             tray::show_main(app)
         }));
     }
+    startup::mark("builder: plugins registered");
     let builder = builder.plugin(tauri_plugin_notification::init());
     let builder = match e2e::download_dir() {
         Some(_) => builder.plugin(e2e::folder_picker()),
@@ -79,25 +83,42 @@ fn main() {
             commands_checkpoints::checkpoints_pin,
             commands_checkpoints::lifecycle_show,
             commands_checkpoints::lifecycle_plan,
+            commands_checkpoints::lifecycle_savings,
             commands_checkpoints::lifecycle_apply,
             commands_runs::runs_list,
             commands_runs::run_metrics,
+            startup::startup_trace,
         ])
+        .on_page_load(|_webview, payload| startup::mark(&format!("page load {:?}", payload.event())))
         .setup(move |app| {
+            startup::mark("setup: window created");
+            if let Some(window) = app.get_webview_window("main") {
+                webkit::tune(&window);
+            }
             let handle = app.handle().clone();
             if let Err(e) = tray::create(&handle) {
                 tracing::warn!("no tray icon: {e}");
             }
+            startup::mark("setup: tray created");
             if demo_flag {
                 handle.state::<AppState>().started_with_demo.store(true, Ordering::SeqCst);
-                if let Err(e) = tauri::async_runtime::block_on(demo::start(&handle)) {
-                    tracing::error!("the demo did not start: {e}");
-                }
-            } else {
-                tauri::async_runtime::block_on(connection::connect_at_start(&handle));
             }
-            // Saved watches resume on the connection just made (commands_watch.rs).
-            commands_watch::restore(&handle);
+            // Off the main thread: keychain reads, config files and the demo's server must not hold
+            // the event loop (the page loads meanwhile; `app_info` waits for `started`).
+            tauri::async_runtime::spawn(async move {
+                let _done = StartedGuard(handle.clone());
+                if demo_flag {
+                    if let Err(e) = demo::start(&handle).await {
+                        tracing::error!("the demo did not start: {e}");
+                    }
+                } else {
+                    connection::connect_at_start(&handle).await;
+                }
+                startup::mark("start-up connection done");
+                // Saved watches resume on the connection just made (commands_watch.rs).
+                commands_watch::restore(&handle);
+            });
+            startup::mark("setup: done");
             Ok(())
         })
         .on_window_event(|window, event| {
@@ -116,8 +137,12 @@ fn main() {
             }
         })
         .build(tauri::generate_context!())
+        .inspect(|_| startup::mark("app built"))
         .expect("error while building the trainctl desktop app")
         .run(|_app, event| {
+            if let tauri::RunEvent::Ready = event {
+                startup::mark("event loop ready");
+            }
             if let tauri::RunEvent::Exit = event {
                 tracing::info!("exiting");
             }
@@ -138,6 +163,16 @@ fn messages_locale_for_webkit() {
         let key = if var("LC_ALL").is_some() { "LC_ALL" } else { "LC_MESSAGES" };
         // Before any thread exists (first line of main), so changing the environment is sound.
         std::env::set_var(key, "en_US.UTF-8");
+    }
+}
+
+/// Marks start-up's connection work done when dropped, so a panic there cannot leave `app_info`
+/// (and with it the whole UI) waiting forever.
+struct StartedGuard(AppHandle);
+
+impl Drop for StartedGuard {
+    fn drop(&mut self) {
+        self.0.state::<AppState>().started.send_replace(true);
     }
 }
 

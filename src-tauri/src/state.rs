@@ -47,9 +47,18 @@ pub struct AppState {
     pub next_notification: AtomicU64,
     /// True after a call met a connection-class error, until one succeeds again.
     pub connection_lost: AtomicBool,
+    /// Becomes true once start-up's connection (or demo) and watch restore are done. They run off
+    /// the main thread, so the window and the page load meanwhile; `app_info` waits for this.
+    pub started: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
+    /// Waits until start-up's connection work is done (immediately after that).
+    pub async fn wait_started(&self) {
+        let mut rx = self.started.subscribe();
+        let _ = rx.wait_for(|done| *done).await;
+    }
+
     /// The live connection, or `NoCredentials`-style error telling the UI to connect first.
     pub fn live(&self) -> Result<Live, trainctl_core::Error> {
         self.live

@@ -216,13 +216,16 @@ export const watchPause = (id: number) => call<WatchInfo>('watch_pause', { id })
 export const watchResume = (id: number) => call<WatchInfo>('watch_resume', { id });
 export const watchRemove = (id: number) => call<void>('watch_remove', { id });
 
-import type { LifecycleApplyReport, LifecyclePlan, LifecycleRequest, LifecycleView } from './types';
+import type { LifecycleApplyReport, LifecyclePlan, LifecycleRequest, LifecycleSavings, LifecycleView } from './types';
 
 /** The bucket's lifecycle rules and the trainctl rule for the location's prefix. Errors:
  * `lifecycle_unsupported` when the server does not implement lifecycle rules. */
 export const lifecycleShow = (location: string) => call<LifecycleView>('lifecycle_show', { location });
 /** Merges the request into the bucket's current rules: the diff and warnings (nothing written). */
 export const lifecyclePlan = (location: string, request: LifecycleRequest) => call<LifecyclePlan>('lifecycle_plan', { location, request });
+/** What `plan` saves on the objects stored now (or `afterDays` from now), priced with the
+ * connection's table; `table: null` + `not_estimated_because` when none applies. */
+export const lifecycleSavings = (plan: LifecyclePlan, afterDays = 0) => call<LifecycleSavings>('lifecycle_savings', { plan, after_days: afterDays });
 /** Writes exactly `plan` (rejects with `plan_stale` if the rules changed since). */
 export const lifecycleApply = (plan: LifecyclePlan) => call<LifecycleApplyReport>('lifecycle_apply', { plan });
 
@@ -234,3 +237,8 @@ export const runsList = (location: string) => call<RunOverview[]>('runs_list', {
 /** One run's metric series, from `source` (relative to the location) or its best source. */
 export const runMetrics = (location: string, run: string, source: string | null = null) =>
   call<RunMetrics>('run_metrics', { location, run, source });
+
+// ---- desktop start-up trace (issue #3; src-tauri/src/startup.rs, ui/src/lib/startup.ts) ----------
+
+/** The page's start-up marks `[what, wall-clock ms]`; the shell prints them only when tracing. */
+export const startupTrace = (marks: [string, number][]) => call<void>('startup_trace', { marks });

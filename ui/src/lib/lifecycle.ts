@@ -3,7 +3,8 @@
  * `Rule`, the request it makes, and plain words for the diff and the server's refusals.
  */
 
-import type { LifecycleChangeKind, LifecycleRequest, LifecycleRule, LifecycleStorageClass } from './types';
+import { humanBytes, humanUsd } from './format';
+import type { LifecycleChangeKind, LifecycleRequest, LifecycleRule, LifecycleRuleSavings, LifecycleSavings, LifecycleStorageClass } from './types';
 
 export const STORAGE_CLASSES: { value: LifecycleStorageClass; label: string }[] = [
   { value: 'STANDARD_IA', label: 'Standard-IA' },
@@ -128,4 +129,23 @@ export function lifecycleErrorText(e: { code: string; message: string }): string
     default:
       return e.message;
   }
+}
+
+/** The headline of a plan's savings (core `lifecycle::savings`), one line. */
+export function savingsHeadline(s: LifecycleSavings): string {
+  if (s.rules.length === 0 && s.not_estimated_because === null) return 'No added or changed rule moves or expires objects: nothing to price on what is stored.';
+  if (s.table === null) return `Savings not estimated: ${s.not_estimated_because ?? 'no price table applies'}`;
+  const when = s.after_days > 0 ? ` in ${s.after_days} days` : ' now';
+  const payback = s.payback_months !== null && s.payback_months > 0 ? `, pays back in ${s.payback_months.toFixed(1)} months` : '';
+  return `Saves ${humanUsd(s.monthly_savings_usd)}/month on today's objects${when}; once ${humanUsd(s.one_time_usd)} (transition requests + early deletion); first month net ${humanUsd(s.net_first_month_usd)}${payback}`;
+}
+
+/** What one rule does to today's objects, in words (moves, expiries, what waits). */
+export function ruleSavingsDetails(r: LifecycleRuleSavings): string[] {
+  const out = r.transitions.map((t) => `move ${t.objects_moved} objects (${humanBytes(t.bytes_moved)}) to ${t.to_class}: ${humanUsd(t.monthly_savings_usd)}/month`);
+  if (r.expired_objects > 0) out.push(`expire ${r.expired_objects} objects (${humanBytes(r.expired_bytes)})`);
+  if (r.small_objects_staying > 0) out.push(`${r.small_objects_staying} objects under 128 KiB stay in their class`);
+  if (r.objects_later > 0) out.push(`${r.objects_later} objects (${humanBytes(r.bytes_later)}) are too young yet: not counted`);
+  out.push(...r.notes);
+  return out;
 }

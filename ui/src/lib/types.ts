@@ -110,6 +110,8 @@ export interface EventMap {
   'transfer://finished': EventOf<'transfer_finished'>;
   'transfer://failed': EventOf<'transfer_failed'>;
   'notification://new': AppNotification;
+  /** Linux: a popup's default action (a click) was invoked. */
+  'notification://activated': AppNotification;
   'connection://lost': ConnectionLost;
   'connection://restored': ConnectionRestored;
   'app://close-requested': CloseRequest;
@@ -528,6 +530,62 @@ export interface LifecycleView {
   /** The trainctl rule on the server, or the checkpoint preset when there is none yet. */
   suggested: LifecycleRule;
   exists: boolean;
+}
+
+/** core `cost::TransitionSavings` (one target class of a lifecycle rule). */
+export interface LifecycleTransitionSavings {
+  table: string;
+  to_class: string;
+  objects_moved: number;
+  bytes_moved: number;
+  objects_staying: number;
+  monthly_before_usd: number;
+  monthly_after_usd: number;
+  monthly_savings_usd: number;
+  transition_usd: number;
+  early_deletion_usd: number;
+  payback_months: number | null;
+}
+
+/** core `lifecycle::RuleSavings`: what one added/changed rule does to today's objects. */
+export interface LifecycleRuleSavings {
+  rule_id: string;
+  change: LifecycleChangeKind;
+  prefix: string;
+  objects: number;
+  bytes: number;
+  transitions: LifecycleTransitionSavings[];
+  expired_objects: number;
+  expired_bytes: number;
+  objects_later: number;
+  bytes_later: number;
+  small_objects_staying: number;
+  monthly_savings_usd: number;
+  transition_usd: number;
+  early_deletion_usd: number;
+  one_time_usd: number;
+  net_first_month_usd: number;
+  payback_months: number | null;
+  notes: string[];
+}
+
+/** core `lifecycle::LifecycleSavings` (`lifecycle_savings`): `table` null = not estimated, see why. */
+export interface LifecycleSavings {
+  bucket: string;
+  table: string | null;
+  table_name: string | null;
+  table_date: string | null;
+  table_source: string | null;
+  not_estimated_because: string | null;
+  rules: LifecycleRuleSavings[];
+  monthly_savings_usd: number | null;
+  one_time_usd: number | null;
+  net_first_month_usd: number | null;
+  payback_months: number | null;
+  listed_objects: number;
+  generated_at: number;
+  after_days: number;
+  notes: string[];
 }
 
 // ---- runs (issue #6: Runs view; core runs::overview, src-tauri/src/commands_runs.rs) ----------

@@ -131,6 +131,7 @@ export function createMockBackend(scenario: Set<string>): Backend {
   }
 
   const handlers: Record<string, (a: Record<string, any>) => unknown> = {
+    startup_trace: () => null,
     app_info: () => ({ version: '0.1.0-mock', demo: connection?.demo ?? false, first_run: profiles.length === 0, connection }),
     demo_start: () => {
       if (!profiles.some((p) => p.name === 'demo')) profiles = [demoProfiles()[0], ...profiles];

@@ -266,6 +266,16 @@ export function checkpointHandlers(objects: Map<string, ObjectEntry[]>, emit: Em
       }
       return { bucket, provider: 'garage', base_fingerprint: config.fingerprint, changes, warnings };
     },
+    lifecycle_savings: ({ plan, after_days }) => {
+      const p = plan as LifecyclePlan;
+      // The mock endpoint, like the demo's local store, has no price table: the editor shows why.
+      return {
+        bucket: p.bucket, table: null, table_name: null, table_date: null, table_source: null,
+        not_estimated_because: 'no price table for this endpoint (add a `prices` table to the profile)',
+        rules: [], monthly_savings_usd: null, one_time_usd: null, net_first_month_usd: null, payback_months: null,
+        listed_objects: 0, generated_at: Math.floor(Date.now() / 1000), after_days: (after_days as number) ?? 0, notes: [],
+      };
+    },
     lifecycle_apply: ({ plan }) => {
       const p = plan as LifecyclePlan;
       lifecycleSupported();
