@@ -11,6 +11,7 @@ use serde::Serialize;
 use std::sync::atomic::Ordering;
 use tauri::{AppHandle, Emitter, Manager};
 use trainctl_core::error::ErrorInfo;
+pub use trainctl_core::units::human_bytes;
 use trainctl_core::event::{Direction, Event, JobId};
 
 /// What the shell reports: core events plus the few the shell makes itself.
@@ -257,22 +258,6 @@ fn plural(n: u64, word: &str) -> String {
         format!("1 {word}")
     } else {
         format!("{n} {word}s")
-    }
-}
-
-/// `3.15 MiB`-style sizes for popup text (binary units, like the UI's `humanBytes`).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.2} {}", UNITS[u])
     }
 }
 

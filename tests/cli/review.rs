@@ -39,6 +39,11 @@ fn group<'a>(groups: &'a Value, name: &str) -> &'a Value {
     groups.as_array().unwrap().iter().find(|g| g["name"] == name).unwrap_or_else(|| panic!("no group {name} in {groups}"))
 }
 
+async fn enable_versioning(client: &aws_sdk_s3::Client, bucket: &str) {
+    let on = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+    client.put_bucket_versioning().bucket(bucket).versioning_configuration(on).send().await.unwrap();
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
@@ -137,13 +142,7 @@ fn review_detailed_counts_multipart_parts_versions_and_delete_markers_on_moto() 
     let bucket = b.new_bucket("review-hidden");
     let client = b.client();
     rt().block_on(async {
-        client
-            .put_bucket_versioning()
-            .bucket(&bucket)
-            .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
-            .send()
-            .await
-            .unwrap();
+        enable_versioning(&client, &bucket).await;
         for body in [vec![1u8; 100], vec![2u8; 200], vec![3u8; 300]] {
             client.put_object().bucket(&bucket).key("runs/last.ckpt").body(ByteStream::from(body)).send().await.unwrap();
         }
@@ -289,13 +288,7 @@ fn review_detailed_says_what_denied_hidden_listings_could_not_see() {
     let bucket = server.new_bucket("review-denied");
     let client = server.client();
     rt().block_on(async {
-        client
-            .put_bucket_versioning()
-            .bucket(&bucket)
-            .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
-            .send()
-            .await
-            .unwrap();
+        enable_versioning(&client, &bucket).await;
         for body in [vec![1u8; 100], vec![2u8; 300]] {
             client.put_object().bucket(&bucket).key("runs/last.ckpt").body(ByteStream::from(body)).send().await.unwrap();
         }

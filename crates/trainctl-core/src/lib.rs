@@ -13,6 +13,7 @@ pub mod review;
 pub mod runs;
 pub mod s3;
 pub mod transfer;
+pub mod units;
 pub mod watch;
 #[cfg(feature = "ts")]
 pub mod ts_bindings;

@@ -20,10 +20,10 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use crate::process::{free_port, http_answers, log_tail, spawn_guarded, wait_until, ChildGuard};
+use crate::process::log_tail;
 use crate::server::{Kind, S3Server, Started};
 use crate::tools::find_moto_server;
 
@@ -113,27 +113,13 @@ pub fn start_moto_with_policy(policy_json: &str) -> Result<PolicyMoto, String> {
 }
 
 fn try_start(bin: &std::path::Path, policy_json: &str) -> Result<PolicyMoto, String> {
-    let dir = crate::process::server_dir("moto-iam")?;
-    let log = dir.path().join("moto.log");
-    let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-    let port = free_port();
-    let mut cmd = Command::new(moto_python(bin));
-    cmd.args(["-c", LAUNCHER, "-H", "127.0.0.1", "-p", &port.to_string()])
-        .env("INITIAL_NO_AUTH_ACTION_COUNT", SETUP_ACTIONS.to_string())
-        .env("PYTHONUNBUFFERED", "1")
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log_file);
-    let child = spawn_guarded(cmd).map_err(|e| format!("spawn {}: {e}", bin.display()))?;
-    let mut child = ChildGuard(child);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let answered = wait_until(Duration::from_secs(60), || child.exited().is_some() || http_answers(addr, "/moto-api/"));
-    if let Some(status) = child.exited() {
-        return Err(format!("moto_server exited ({status}):\n{}", log_tail(&log, 20)));
-    }
-    if !answered {
-        return Err(format!("moto_server on {addr} did not answer within 60 s:\n{}", log_tail(&log, 20)));
-    }
+    let crate::moto::Launched { child, addr, dir, log } = crate::moto::launch("moto-iam", |port| {
+        let mut cmd = Command::new(moto_python(bin));
+        cmd.args(["-c", LAUNCHER, "-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", SETUP_ACTIONS.to_string())
+            .env("PYTHONUNBUFFERED", "1");
+        cmd
+    })?;
     let setup = |what: &str, e: String| format!("IAM setup ({what}) on {addr}: {e}\n{}", log_tail(&log, 20));
     let (admin_key, admin_secret) = create_user(addr, "trainctl-admin", ADMIN_POLICY).map_err(|e| setup("admin", e))?;
     let (user_key, user_secret) = create_user(addr, "trainctl-restricted", policy_json).map_err(|e| setup("restricted user", e))?;

@@ -94,3 +94,21 @@ pub fn usage_by_class<'a>(objects: impl IntoIterator<Item = (u64, Option<&'a str
 
 #[cfg(test)]
 mod tests;
+
+/// What every pricing test starts from: the us-east-1 table (so each expected value can be
+/// checked with a calculator), size units, and an exact float comparison.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{price_table, PriceTable};
+
+    pub const GIB: u64 = 1 << 30;
+    pub const KIB: u64 = 1024;
+
+    pub fn us_east_1() -> PriceTable {
+        price_table("aws", "us-east-1").unwrap()
+    }
+
+    pub fn close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-12 * b.abs().max(1.0), "{a} != {b}");
+    }
+}

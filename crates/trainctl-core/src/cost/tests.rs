@@ -5,16 +5,7 @@
 use super::*;
 use crate::checkpoint::{Action, Checkpoint, Completeness, FileEntry, Layout, Plan, PlanItem};
 
-const GIB: u64 = 1 << 30;
-const KIB: u64 = 1024;
-
-fn us_east_1() -> PriceTable {
-    price_table("aws", "us-east-1").unwrap()
-}
-
-fn close(a: f64, b: f64) {
-    assert!((a - b).abs() < 1e-12 * b.abs().max(1.0), "{a} != {b}");
-}
+use crate::cost::testing::{close, us_east_1, GIB, KIB};
 
 fn usage(class: &str, sizes: &[(u64, u64)]) -> Usage {
     let mut u = Usage::new(class);

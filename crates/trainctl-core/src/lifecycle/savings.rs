@@ -23,6 +23,7 @@ use super::model::{ChangeKind, LifecyclePlan, Rule, StorageClass};
 use crate::cost::{self, Aged, PriceTable, TransitionSavings, Usage};
 use crate::error::Result;
 use crate::s3::{list, Connection};
+use crate::units::human_bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -392,19 +393,19 @@ impl LifecycleSavings {
         };
         for r in &self.rules {
             let when = if self.after_days > 0 { format!(", as they will be in {} days", self.after_days) } else { String::new() };
-            let _ = writeln!(s, "savings of {} (today's {}, {} under {}{when}):", r.rule_id, objects(r.objects), bytes(r.bytes), if r.prefix.is_empty() { "the bucket" } else { &r.prefix });
+            let _ = writeln!(s, "savings of {} (today's {}, {} under {}{when}):", r.rule_id, objects(r.objects), human_bytes(r.bytes), if r.prefix.is_empty() { "the bucket" } else { &r.prefix });
             let at = if self.after_days > 0 { "then" } else { "now" };
             for t in &r.transitions {
-                let _ = writeln!(s, "  move {} ({}) to {} {at}: {}/month", objects(t.objects_moved), bytes(t.bytes_moved), t.to_class, usd(t.monthly_savings_usd));
+                let _ = writeln!(s, "  move {} ({}) to {} {at}: {}/month", objects(t.objects_moved), human_bytes(t.bytes_moved), t.to_class, usd(t.monthly_savings_usd));
             }
             if r.expired_objects > 0 {
-                let _ = writeln!(s, "  expire {} ({}) {at}", objects(r.expired_objects), bytes(r.expired_bytes));
+                let _ = writeln!(s, "  expire {} ({}) {at}", objects(r.expired_objects), human_bytes(r.expired_bytes));
             }
             if r.small_objects_staying > 0 {
                 let _ = writeln!(s, "  {} under 128 KiB stay in their class", objects(r.small_objects_staying));
             }
             if r.objects_later > 0 {
-                let _ = writeln!(s, "  {} ({}) too young: acted on later, not counted (see --after-days)", objects(r.objects_later), bytes(r.bytes_later));
+                let _ = writeln!(s, "  {} ({}) too young: acted on later, not counted (see --after-days)", objects(r.objects_later), human_bytes(r.bytes_later));
             }
             let payback = r.payback_months.filter(|m| *m > 0.0).map(payback_words).unwrap_or_default();
             let _ = writeln!(
@@ -465,21 +466,6 @@ fn usd(v: f64) -> String {
         format!("${v:.6}")
     } else {
         format!("${v:.2}")
-    }
-}
-
-fn bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
     }
 }
 

@@ -6,16 +6,7 @@ use super::*;
 use crate::cost::price_table;
 use crate::lifecycle::model::Transition;
 
-const GIB: u64 = 1 << 30;
-const KIB: u64 = 1024;
-
-fn us_east_1() -> PriceTable {
-    price_table("aws", "us-east-1").unwrap()
-}
-
-fn close(a: f64, b: f64) {
-    assert!((a - b).abs() < 1e-12 * b.abs().max(1.0), "{a} != {b}");
-}
+use crate::cost::testing::{close, us_east_1, GIB, KIB};
 
 /// `n` objects of `size` in `class`, `age` days old.
 fn aged(class: &str, n: u64, size: u64, age: f64) -> Aged {
@@ -160,7 +151,7 @@ fn the_text_names_the_table_or_says_why_there_is_no_estimate() {
     let per_rule = vec![save(&r, &[aged("STANDARD", 10, GIB, 45.0)])];
     let s = summarize("b", &us_east_1(), per_rule, 10, 0, vec![]);
     let text = s.render_text();
-    assert!(text.contains("move 10 objects (10.0 GiB) to GLACIER_IR now: $0.19/month"), "{text}");
+    assert!(text.contains("move 10 objects (10.00 GiB) to GLACIER_IR now: $0.19/month"), "{text}");
     assert!(text.contains("(aws/us-east-1), dated 2026-11-29"), "{text}");
     close(s.net_first_month_usd.unwrap(), 0.19 - 0.0002);
     let missing = LifecycleSavings::not_estimated("b", "no price table for `other/us-east-1`".into(), 0);
