@@ -31,17 +31,27 @@ from webdriver import Session
 PREFIX = "watched/run1/"
 
 
+def empty_prefix(s3, prefix):
+    """Deletes what an earlier run left under `prefix` (the suite shares one moto)."""
+    for o in s3.list_objects_v2(Bucket=e2e.BUCKET, Prefix=prefix).get("Contents", []):
+        s3.delete_object(Bucket=e2e.BUCKET, Key=o["Key"])
+
+
+def add_watch(s, prefix, interval="1"):
+    """Fills the Watches form for `s3://BUCKET/prefix` with a short interval and adds it."""
+    s.type('[data-testid="watch-url"]', f"s3://{e2e.BUCKET}/{prefix}")
+    s.js(f"const el = document.querySelector('[data-testid=\"watch-interval\"]'); el.value = '{interval}'; el.dispatchEvent(new Event('input', {{bubbles: true}}));")
+    s.click('[data-testid="watch-add"]')
+
+
 def test_watch_reports_a_new_checkpoint_with_a_popup(driver_url, ctx):
     endpoint, s3 = ctx["moto"], ctx["s3"]
-    for o in s3.list_objects_v2(Bucket=e2e.BUCKET, Prefix=PREFIX).get("Contents", []):
-        s3.delete_object(Bucket=e2e.BUCKET, Key=o["Key"])
+    empty_prefix(s3, PREFIX)
     s = Session(driver_url, e2e.APP)
     try:
         e2e.connect_profile(s, endpoint)
         e2e.nav(s, "watches", "view-watches")
-        s.type('[data-testid="watch-url"]', f"s3://{e2e.BUCKET}/{PREFIX}")
-        s.js("const el = document.querySelector('[data-testid=\"watch-interval\"]'); el.value = '1'; el.dispatchEvent(new Event('input', {bubbles: true}));")
-        s.click('[data-testid="watch-add"]')
+        add_watch(s, PREFIX)
         row = '[data-testid^="watch-"][data-status]'
         try:
             s.wait(f'{row}[data-status="waiting"]', timeout=30, what="the watch waiting for a prefix that does not exist yet")
@@ -175,15 +185,12 @@ def test_a_watch_keeps_running_in_the_tray_after_the_window_closes(driver_url, c
     store = os.path.join(ctx["work"], "config", "trainctl", "watches.json")
     if os.path.exists(store):
         os.remove(store)
-    for o in s3.list_objects_v2(Bucket=e2e.BUCKET, Prefix=prefix).get("Contents", []):
-        s3.delete_object(Bucket=e2e.BUCKET, Key=o["Key"])
+    empty_prefix(s3, prefix)
     s = Session(driver_url, e2e.APP)
     try:
         e2e.connect_profile(s, endpoint)
         e2e.nav(s, "watches", "view-watches")
-        s.type('[data-testid="watch-url"]', f"s3://{e2e.BUCKET}/{prefix}")
-        s.js("const el = document.querySelector('[data-testid=\"watch-interval\"]'); el.value = '1'; el.dispatchEvent(new Event('input', {bubbles: true}));")
-        s.click('[data-testid="watch-add"]')
+        add_watch(s, prefix)
         s.wait('[data-testid^="watch-"][data-status="waiting"]', timeout=30, what="the watch waiting for its prefix")
         plat.x_close_window()
         s.wait_until(lambda: not plat.visible_windows() or None, "the window to hide (a watch runs)", timeout=20)
