@@ -37,6 +37,12 @@ def empty_prefix(s3, prefix):
         s3.delete_object(Bucket=e2e.BUCKET, Key=o["Key"])
 
 
+def remove_all_watches(s):
+    """No watch left running: the window's close would otherwise keep the app in the tray."""
+    s.js("document.querySelectorAll('[data-testid^=\"watch-\"][data-testid$=\"-remove\"]').forEach((b) => b.click())")
+    s.wait('[data-testid="watches-empty"]', timeout=10)
+
+
 def add_watch(s, prefix, interval="1"):
     """Fills the Watches form for `s3://BUCKET/prefix` with a short interval and adds it."""
     s.type('[data-testid="watch-url"]', f"s3://{e2e.BUCKET}/{prefix}")
@@ -102,9 +108,7 @@ def test_watch_reports_a_new_checkpoint_with_a_popup(driver_url, ctx):
         s.wait_until(lambda: s.js("return location.hash") == f"#/browser/{e2e.BUCKET}/{PREFIX}" or None, "the Browser at the run prefix", timeout=10)
         ctx["asserts"].append("click on a watch line opens the Browser at the run prefix; popup mirrored in Notifications")
         e2e.nav(s, "watches", "view-watches")
-        # No watch left running: the window's close would otherwise keep the app in the tray.
-        s.js("document.querySelectorAll('[data-testid^=\"watch-\"][data-testid$=\"-remove\"]').forEach((b) => b.click())")
-        s.wait('[data-testid="watches-empty"]', timeout=10)
+        remove_all_watches(s)
     finally:
         s.quit()
         e2e.wait_app_exit()
@@ -163,9 +167,7 @@ def test_watches_persist_pause_resume_and_remove_across_restarts(driver_url, ctx
         saved = json.load(open(store))
         assert [(w["url"], w["paused"]) for w in saved] == [(b, False)], saved
         ctx["asserts"].append("resume + remove saved: watches.json holds only B, unpaused")
-        # No watch left running: the window's close would otherwise keep the app in the tray.
-        s.js("document.querySelectorAll('[data-testid^=\"watch-\"][data-testid$=\"-remove\"]').forEach((b) => b.click())")
-        s.wait('[data-testid="watches-empty"]', timeout=10)
+        remove_all_watches(s)
     finally:
         s.quit()
         e2e.wait_app_exit()
@@ -202,9 +204,7 @@ def test_a_watch_keeps_running_in_the_tray_after_the_window_closes(driver_url, c
                      "the New checkpoint popup while the window is hidden", timeout=30)
         assert not plat.visible_windows(), "the window came back"
         ctx["asserts"].append("window closed with a watch running → hidden to the tray; the watch still popped up 'New checkpoint' for tray/run1/checkpoint-100/")
-        # No watch left running: the window's close would otherwise keep the app in the tray.
-        s.js("document.querySelectorAll('[data-testid^=\"watch-\"][data-testid$=\"-remove\"]').forEach((b) => b.click())")
-        s.wait('[data-testid="watches-empty"]', timeout=10)
+        remove_all_watches(s)
     finally:
         s.quit()
         e2e.wait_app_exit()
