@@ -14,7 +14,10 @@ if [ ! -f ui/dist/index.html ]; then
   (cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build)
 fi
 if [ -z "${TRAINCTL_DESKTOP_BIN:-}" ]; then
-  cargo build -p trainctl-desktop --quiet
+  # The CLI too: the Dashboard case compares the app with `trainctl s3 review --json` from the
+  # same target dir, and a stale CLI there would fail it for the wrong reason.
+  cargo build -p trainctl-desktop -p trainctl-cli --quiet
   export TRAINCTL_DESKTOP_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/trainctl-desktop"
+  export TRAINCTL_CLI_BIN="${TRAINCTL_CLI_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/trainctl}"
 fi
 exec xvfb-run -a -s '-screen 0 1280x800x24' dbus-run-session -- python3 tests/desktop/e2e.py "$@"
