@@ -29,33 +29,51 @@ use tokio_util::sync::CancellationToken;
 /// `Ok(())` when cancelled; never returns an error for a failed poll (it reports and retries).
 pub async fn watch(conn: &Connection, url: &S3Url, opts: WatchOptions, sink: &dyn Sink, cancel: &CancellationToken) -> Result<()> {
     let interval = opts.interval;
-    let max_backoff = opts.max_backoff;
+    let mut failures = Failures::new(&opts);
     let mut w = Watcher::new(conn.clone(), url, opts);
-    let mut failures = 0u32;
     loop {
         let began = Instant::now();
         let result = tokio::select! {
             r = w.poll(sink) => r,
             _ = cancel.cancelled() => return Ok(()),
         };
-        let wait = match result {
-            Ok(()) => {
-                if failures > 0 {
-                    sink.send(Event::WatchRecovered { watch: w.label().to_string(), failures });
-                    failures = 0;
-                }
-                interval.saturating_sub(began.elapsed())
-            }
-            Err(e) => {
-                failures += 1;
-                let wait = backoff(interval, failures, max_backoff);
-                sink.send(Event::WatchError { watch: w.label().to_string(), error: e.info(), failures, retry_in_secs: wait.as_secs_f64() });
-                wait
-            }
-        };
+        let wait = failures.after(w.label(), result, sink).unwrap_or_else(|| interval.saturating_sub(began.elapsed()));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = cancel.cancelled() => return Ok(()),
+        }
+    }
+}
+
+/// Failed rounds in a row (polls or event receives), and what the user hears when that changes:
+/// one `watch_error` per failure with its retry delay, one `watch_recovered` after the streak.
+pub(crate) struct Failures {
+    count: u32,
+    interval: Duration,
+    max_backoff: Duration,
+}
+
+impl Failures {
+    pub(crate) fn new(opts: &WatchOptions) -> Failures {
+        Failures { count: 0, interval: opts.interval, max_backoff: opts.max_backoff }
+    }
+
+    /// Reports the round's outcome; after a failure, returns how long to wait before retrying.
+    pub(crate) fn after(&mut self, watch: &str, result: Result<()>, sink: &dyn Sink) -> Option<Duration> {
+        match result {
+            Ok(()) => {
+                if self.count > 0 {
+                    sink.send(Event::WatchRecovered { watch: watch.to_string(), failures: self.count });
+                    self.count = 0;
+                }
+                None
+            }
+            Err(e) => {
+                self.count += 1;
+                let wait = backoff(self.interval, self.count, self.max_backoff);
+                sink.send(Event::WatchError { watch: watch.to_string(), error: e.info(), failures: self.count, retry_in_secs: wait.as_secs_f64() });
+                Some(wait)
+            }
         }
     }
 }

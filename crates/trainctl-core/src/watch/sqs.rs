@@ -198,32 +198,21 @@ pub async fn watch_events(conn: &Connection, url: &S3Url, queue: &QueueSpec, opt
     check_provider(conn, &url.bucket)?;
     let q = Queue::open(conn, queue).await?;
     let interval = opts.interval;
-    let max_backoff = opts.max_backoff;
     let resync_every = opts.resync_every;
+    let mut failures = super::Failures::new(&opts);
     let mut w = Watcher::for_events(conn.clone(), url, opts);
     let mut state = Loop { reconcile: true, last_tick: Instant::now(), said_foreign: false, rounds: 0 };
-    let mut failures = 0u32;
     loop {
         let result = tokio::select! {
             r = state.round(&mut w, &q, conn, interval, resync_every, sink) => r,
             _ = cancel.cancelled() => return Ok(()),
         };
-        match result {
-            Ok(()) => {
-                if failures > 0 {
-                    sink.send(Event::WatchRecovered { watch: w.label().to_string(), failures });
-                    failures = 0;
-                }
-            }
-            Err(e) => {
-                failures += 1;
-                state.reconcile = true;
-                let wait = super::backoff(interval, failures, max_backoff);
-                sink.send(Event::WatchError { watch: w.label().to_string(), error: e.info(), failures, retry_in_secs: wait.as_secs_f64() });
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = cancel.cancelled() => return Ok(()),
-                }
+        if let Some(wait) = failures.after(w.label(), result, sink) {
+            // Events may have been missed while failing: list once before receiving again.
+            state.reconcile = true;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = cancel.cancelled() => return Ok(()),
             }
         }
     }
