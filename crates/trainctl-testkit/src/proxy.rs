@@ -1,11 +1,12 @@
-//! `FaultProxy`: a loopback TCP proxy that adds latency and cuts connections on demand.
+//! `FaultProxy`: a loopback TCP proxy that adds latency, cuts connections on demand, and can turn
+//! into a black hole (connections accepted, nothing ever answered: a half-open peer).
 //!
 //! Why: the failures researchers hit (long-distance links, connections dropped mid-upload)
 //! cannot be provoked against a local server without something in between. The proxy runs on
 //! its own thread and runtime, so sync and async tests drive it the same way.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,10 +35,19 @@ struct State {
     upstream: SocketAddr,
     one_way_delay_us: AtomicU64,
     accepted: AtomicU64,
-    bytes_down: AtomicU64,
     cuts: AtomicU64,
     /// (bytes forwarded upstream in total, absolute total at which to cut or DISARMED).
     upstream_bytes: Mutex<(u64, u64)>,
+    /// The same for bytes forwarded downstream (upstream → client).
+    downstream_bytes: Mutex<(u64, u64)>,
+    /// While set, nothing is forwarded in either direction and new connections are accepted
+    /// and read but never connected upstream.
+    black_hole: AtomicBool,
+    /// Faults applied to HTTP requests of connections opened while they are set.
+    http_faults: Mutex<Vec<HttpFault>>,
+    rng: Mutex<fastrand::Rng>,
+    slow_downs: AtomicU64,
+    black_holed: AtomicU64,
     cut_generation: watch::Sender<u64>,
 }
 
@@ -56,9 +66,14 @@ impl FaultProxy {
             upstream,
             one_way_delay_us: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
-            bytes_down: AtomicU64::new(0),
             cuts: AtomicU64::new(0),
             upstream_bytes: Mutex::new((0, DISARMED)),
+            downstream_bytes: Mutex::new((0, DISARMED)),
+            black_hole: Default::default(),
+            http_faults: Mutex::new(Vec::new()),
+            rng: Mutex::new(fastrand::Rng::with_seed(0x5eed)),
+            slow_downs: AtomicU64::new(0),
+            black_holed: AtomicU64::new(0),
             cut_generation: watch::channel(0).0,
         });
         let (shutdown, shutdown_rx) = oneshot::channel();
@@ -102,9 +117,42 @@ impl FaultProxy {
         up.1 = up.0.saturating_add(n);
     }
 
-    /// Disarms a pending cut.
+    /// Arms a one-shot cut on the other direction: once `n` more bytes have been forwarded
+    /// downstream (server → client, e.g. a download's body), every open connection is reset.
+    pub fn cut_after_downstream_bytes(&self, n: u64) {
+        let mut down = self.state.downstream_bytes.lock().unwrap_or_else(|p| p.into_inner());
+        down.1 = down.0.saturating_add(n);
+    }
+
+    /// Disarms pending cuts (both directions).
     pub fn disarm_cut(&self) {
         self.state.upstream_bytes.lock().unwrap_or_else(|p| p.into_inner()).1 = DISARMED;
+        self.state.downstream_bytes.lock().unwrap_or_else(|p| p.into_inner()).1 = DISARMED;
+    }
+
+    /// Turns the black hole on or off. On: every byte from now on is swallowed in both
+    /// directions and new connections are accepted but never answered — what a peer that went
+    /// away without closing (a half-open connection) looks like. Off ("healed"): new connections
+    /// work again; the ones that were swallowed stay dead, as they would on a real network.
+    pub fn set_black_hole(&self, on: bool) {
+        self.state.black_hole.store(on, Ordering::SeqCst);
+    }
+
+    /// Applies `faults` to the HTTP requests of connections opened from now on (the first
+    /// matching fault decides; an empty list turns HTTP inspection off). Requests are framed by
+    /// `Content-Length`; latency is still applied.
+    pub fn set_http_faults(&self, faults: Vec<HttpFault>) {
+        *self.state.http_faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
+    }
+
+    /// Requests answered `503 SlowDown` by the proxy so far.
+    pub fn slow_downs(&self) -> u64 {
+        self.state.slow_downs.load(Ordering::Relaxed)
+    }
+
+    /// Requests black-holed by an [`HttpFault`] so far.
+    pub fn black_holed_requests(&self) -> u64 {
+        self.state.black_holed.load(Ordering::Relaxed)
     }
 
     /// How many cuts have fired.
@@ -124,18 +172,19 @@ impl FaultProxy {
 
     /// Bytes forwarded upstream → client so far.
     pub fn bytes_downstream(&self) -> u64 {
-        self.state.bytes_down.load(Ordering::Relaxed)
+        self.state.downstream_bytes.lock().unwrap_or_else(|p| p.into_inner()).0
     }
 
     /// Zeroes the connection and byte counters (an armed cut keeps its remaining budget).
     pub fn reset_counters(&self) {
-        let mut up = self.state.upstream_bytes.lock().unwrap_or_else(|p| p.into_inner());
-        if up.1 != DISARMED {
-            up.1 -= up.0.min(up.1);
+        for counter in [&self.state.upstream_bytes, &self.state.downstream_bytes] {
+            let mut c = counter.lock().unwrap_or_else(|p| p.into_inner());
+            if c.1 != DISARMED {
+                c.1 -= c.0.min(c.1);
+            }
+            c.0 = 0;
         }
-        up.0 = 0;
         self.state.accepted.store(0, Ordering::Relaxed);
-        self.state.bytes_down.store(0, Ordering::Relaxed);
     }
 }
 
@@ -155,9 +204,10 @@ impl State {
         Duration::from_micros(self.one_way_delay_us.load(Ordering::Relaxed))
     }
 
-    /// How much of a `len`-byte chunk may go upstream, and whether the cut fires after it.
-    fn take_upstream_budget(&self, len: usize) -> (usize, bool) {
-        let mut up = self.upstream_bytes.lock().unwrap_or_else(|p| p.into_inner());
+    /// How much of a `len`-byte chunk may go in direction `dir`, and whether the cut fires after it.
+    fn take_budget(&self, dir: Dir, len: usize) -> (usize, bool) {
+        let counter = if dir == Dir::Up { &self.upstream_bytes } else { &self.downstream_bytes };
+        let mut up = counter.lock().unwrap_or_else(|p| p.into_inner());
         let (total, cut_at) = *up;
         let remaining = cut_at.saturating_sub(total);
         let (allowed, fire) = if (len as u64) < remaining { (len, false) } else { (remaining as usize, true) };
@@ -166,6 +216,17 @@ impl State {
             up.1 = DISARMED;
         }
         (allowed, fire)
+    }
+
+    /// The action of the first fault matching `head`, if its dice say so.
+    fn decide(&self, faults: &[HttpFault], head: &RequestHead) -> Option<HttpAction> {
+        let f = faults.iter().find(|f| {
+            f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(&head.method))
+                && f.target_contains.as_deref().is_none_or(|t| head.target.contains(t))
+                && f.header_contains.as_deref().is_none_or(|h| head.headers.contains(&h.to_ascii_lowercase()))
+        })?;
+        let roll = self.rng.lock().unwrap_or_else(|p| p.into_inner()).f64();
+        (roll < f.probability).then_some(f.action)
     }
 
     fn fire_cut(&self) {
@@ -203,18 +264,34 @@ enum Stop {
 }
 
 async fn serve(mut client: TcpStream, state: Arc<State>) {
+    if state.black_hole.load(Ordering::SeqCst) {
+        // Accept and read, never connect upstream nor answer.
+        let mut sink = vec![0u8; CHUNK];
+        while matches!(client.read(&mut sink).await, Ok(n) if n > 0) {}
+        return;
+    }
     let mut cut_rx = state.cut_generation.subscribe();
     let Ok(mut upstream) = TcpStream::connect(state.upstream).await else { return };
     let _ = (client.set_nodelay(true), upstream.set_nodelay(true));
     tokio::time::sleep(state.one_way_delay() * 2).await;
+    let faults = state.http_faults.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let outcome = {
         let (cr, cw) = client.split();
         let (ur, uw) = upstream.split();
-        let both = async {
-            tokio::try_join!(pump(cr, uw, &state, Dir::Up), pump(ur, cw, &state, Dir::Down))
+        let swallowed = AtomicBool::new(false);
+        let (up_tx, up_rx) = mpsc::channel(IN_FLIGHT);
+        let (down_tx, down_rx) = mpsc::channel(IN_FLIGHT);
+        let http = (!faults.is_empty()).then(|| (faults, down_tx.clone(), &swallowed));
+        let all = async {
+            tokio::try_join!(
+                read_side(cr, up_tx, &state, http),
+                write_side(up_rx, uw, &state, Dir::Up, &swallowed),
+                read_side(ur, down_tx, &state, None),
+                write_side(down_rx, cw, &state, Dir::Down, &swallowed),
+            )
         };
         tokio::select! {
-            r = both => r.map(|_| ()),
+            r = all => r.map(|_| ()),
             _ = cut_rx.changed() => Err(Stop::Cut),
         }
     };
@@ -226,47 +303,187 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
     }
 }
 
-/// Copies `from` → `to`, delaying each chunk by the one-way delay without serialising the
-/// delays: a reader stamps chunks with their due time, a writer sends each when due.
-async fn pump(
+/// What a reader hands its writer.
+enum Msg {
+    /// Bytes to forward once due.
+    Data(Instant, Vec<u8>),
+    /// An answer of the proxy's own (`503 SlowDown`): write it, then close this direction.
+    CloseAfter(Vec<u8>),
+}
+
+/// Reads `from` and stamps chunks with their due time (the one-way delay), so delays do not
+/// serialise. With `http` faults (client → server only), requests are framed and matched: a
+/// matching request is answered `503 SlowDown` (through the other direction's writer, `down`)
+/// or black-holed instead of being forwarded.
+async fn read_side(
     mut from: impl AsyncReadExt + Unpin,
-    mut to: impl AsyncWriteExt + Unpin,
+    tx: mpsc::Sender<Msg>,
     state: &State,
-    dir: Dir,
+    http: Option<(Vec<HttpFault>, mpsc::Sender<Msg>, &AtomicBool)>,
 ) -> Result<(), Stop> {
-    let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
-    let reader = async move {
-        loop {
-            let mut buf = vec![0u8; CHUNK];
-            let n = from.read(&mut buf).await.map_err(|_| Stop::Io)?;
-            if n == 0 {
-                return Ok(()); // EOF: dropping tx lets the writer finish and half-close
+    let mut framer = http.map(|(faults, down, swallowed)| (RequestFramer::default(), faults, down, swallowed));
+    loop {
+        let mut buf = vec![0u8; CHUNK];
+        let n = from.read(&mut buf).await.map_err(|_| Stop::Io)?;
+        if n == 0 {
+            return Ok(()); // EOF: dropping tx lets the writer finish and half-close
+        }
+        buf.truncate(n);
+        let due = Instant::now() + state.one_way_delay();
+        let Some((framer, faults, down, swallowed)) = framer.as_mut() else {
+            if tx.send(Msg::Data(due, buf)).await.is_err() {
+                return Ok(());
             }
-            buf.truncate(n);
-            if tx.send((Instant::now() + state.one_way_delay(), buf)).await.is_err() {
+            continue;
+        };
+        for (bytes, head) in framer.push(buf) {
+            match head.and_then(|h| state.decide(faults, &h)) {
+                Some(HttpAction::SlowDown) => {
+                    state.slow_downs.fetch_add(1, Ordering::Relaxed);
+                    let _ = down.send(Msg::CloseAfter(SLOW_DOWN.to_vec())).await;
+                    // Swallow the rest of what the client sends; it closes after the answer.
+                    while matches!(from.read(&mut vec![0u8; CHUNK]).await, Ok(n) if n > 0) {}
+                    return Ok(());
+                }
+                Some(HttpAction::BlackHole) => {
+                    state.black_holed.fetch_add(1, Ordering::Relaxed);
+                    swallowed.store(true, Ordering::SeqCst);
+                }
+                None => {}
+            }
+            if tx.send(Msg::Data(due, bytes)).await.is_err() {
                 return Ok(());
             }
         }
-    };
-    let writer = async move {
-        while let Some((due, chunk)) = rx.recv().await {
-            tokio::time::sleep_until(due).await;
-            forward(&mut to, &chunk, state, dir).await?;
-        }
-        let _ = to.shutdown().await;
-        Ok::<(), Stop>(())
-    };
-    tokio::try_join!(reader, writer).map(|_| ())
+    }
 }
 
-/// Writes one chunk, counting bytes and enforcing an armed cut on the upstream direction.
-async fn forward(to: &mut (impl AsyncWriteExt + Unpin), chunk: &[u8], state: &State, dir: Dir) -> Result<(), Stop> {
-    if dir == Dir::Down {
-        to.write_all(chunk).await.map_err(|_| Stop::Io)?;
-        state.bytes_down.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        return Ok(());
+/// Writes what its reader sends, each chunk when due, in order; swallows everything once the
+/// connection fell into the black hole.
+async fn write_side(mut rx: mpsc::Receiver<Msg>, mut to: impl AsyncWriteExt + Unpin, state: &State, dir: Dir, swallowed: &AtomicBool) -> Result<(), Stop> {
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Msg::Data(due, chunk) => {
+                tokio::time::sleep_until(due).await;
+                // Once a connection has swallowed a byte it stays dead, even after the heal.
+                if state.black_hole.load(Ordering::SeqCst) || swallowed.load(Ordering::SeqCst) {
+                    swallowed.store(true, Ordering::SeqCst);
+                    continue;
+                }
+                forward(&mut to, &chunk, state, dir).await?;
+            }
+            Msg::CloseAfter(answer) => {
+                let _ = to.write_all(&answer).await;
+                break;
+            }
+        }
     }
-    let (allowed, fire) = state.take_upstream_budget(chunk.len());
+    let _ = to.shutdown().await;
+    Ok(())
+}
+
+/// The answer S3 gives when it wants a client to slow down.
+const SLOW_DOWN: &[u8] = b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: 126\r\nConnection: close\r\n\r\n<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+
+/// A fault applied to HTTP requests that match it (see [`FaultProxy::set_http_faults`]).
+#[derive(Debug, Clone)]
+pub struct HttpFault {
+    /// Request method to match (`GET`, `PUT`, `POST`…); `None` matches any.
+    pub method: Option<String>,
+    /// A substring the request target (path and query) must contain; `None` matches any.
+    pub target_contains: Option<String>,
+    /// A substring (case-insensitive) the request's header lines must contain, e.g.
+    /// `ReceiveMessage` for SQS's `X-Amz-Target: AmazonSQS.ReceiveMessage`; `None` matches any.
+    pub header_contains: Option<String>,
+    /// Fraction of matching requests the fault applies to (0.0–1.0), drawn from a seeded
+    /// generator so a run is reproducible.
+    pub probability: f64,
+    pub action: HttpAction,
+}
+
+/// What happens to a request an [`HttpFault`] picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpAction {
+    /// Answered `503 Slow Down` (S3's throttling answer) by the proxy, never forwarded; the
+    /// connection is closed after the answer.
+    SlowDown,
+    /// Swallowed with everything after it on its connection: the server never sees it, the
+    /// client never gets an answer (a half-open connection at exactly that request).
+    BlackHole,
+}
+
+/// The start of one request: method and target.
+#[derive(Debug, Clone)]
+struct RequestHead {
+    method: String,
+    target: String,
+    /// The header lines, lower-cased.
+    headers: String,
+}
+
+/// Splits a client's byte stream into requests (HTTP/1.1 with `Content-Length` bodies). After a
+/// chunked body or an unparseable head it stops framing and passes bytes through.
+#[derive(Default)]
+struct RequestFramer {
+    pending: Vec<u8>,
+    body_left: u64,
+    transparent: bool,
+}
+
+impl RequestFramer {
+    /// Feeds bytes; returns them cut into pieces, each with the request head it starts, if any.
+    fn push(&mut self, data: Vec<u8>) -> Vec<(Vec<u8>, Option<RequestHead>)> {
+        if self.transparent {
+            return vec![(data, None)];
+        }
+        self.pending.extend_from_slice(&data);
+        let mut out = Vec::new();
+        loop {
+            if self.body_left > 0 {
+                let take = (self.body_left as usize).min(self.pending.len());
+                if take == 0 {
+                    break;
+                }
+                out.push((self.pending.drain(..take).collect(), None));
+                self.body_left -= take as u64;
+                continue;
+            }
+            let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4) else {
+                if self.pending.len() > 64 * 1024 {
+                    self.transparent = true;
+                    out.push((std::mem::take(&mut self.pending), None));
+                }
+                break;
+            };
+            let head_bytes: Vec<u8> = self.pending.drain(..end).collect();
+            let text = String::from_utf8_lossy(&head_bytes).into_owned();
+            let mut words = text.split_whitespace();
+            let head = RequestHead {
+                method: words.next().unwrap_or("").to_string(),
+                target: words.next().unwrap_or("").to_string(),
+                headers: text.to_ascii_lowercase(),
+            };
+            for line in text.lines().skip(1) {
+                let Some((name, value)) = line.split_once(':') else { continue };
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "content-length" => self.body_left = value.trim().parse().unwrap_or(0),
+                    "transfer-encoding" if value.to_ascii_lowercase().contains("chunked") => self.transparent = true,
+                    _ => {}
+                }
+            }
+            out.push((head_bytes, Some(head)));
+            if self.transparent {
+                out.push((std::mem::take(&mut self.pending), None));
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// Writes one chunk, counting bytes and enforcing an armed cut of its direction.
+async fn forward(to: &mut (impl AsyncWriteExt + Unpin), chunk: &[u8], state: &State, dir: Dir) -> Result<(), Stop> {
+    let (allowed, fire) = state.take_budget(dir, chunk.len());
     to.write_all(&chunk[..allowed]).await.map_err(|_| Stop::Io)?;
     if fire {
         let _ = to.flush().await;

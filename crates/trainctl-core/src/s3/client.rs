@@ -4,7 +4,7 @@
 use super::errors::ErrContext;
 use crate::config::{keychain, CredentialSource, ResolvedProfile};
 use crate::error::{Error, ErrorInfo, Result};
-use aws_config::timeout::TimeoutConfig;
+use super::network::NetworkPolicy;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
@@ -12,7 +12,8 @@ use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation}
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
-/// How long to wait for a TCP/TLS connection before calling the endpoint unreachable.
+/// How long to wait for a TCP/TLS connection before calling the endpoint unreachable (the
+/// default of [`NetworkPolicy::connect_timeout`]).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An S3 client plus the settings it was built from. Cheap to clone.
@@ -27,10 +28,11 @@ pub struct Connection {
 
 impl Connection {
     /// Builds a client: endpoint, region, path-style and checksum mode from the profile;
-    /// credentials from the profile's source (AWS chain, AWS profile, or keychain).
+    /// credentials from the profile's source (AWS chain, AWS profile, or keychain); timeouts and
+    /// retries from [`NetworkPolicy::from_env`].
     pub async fn open(profile: &ResolvedProfile) -> Result<Connection> {
-        let timeouts = TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).build();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(profile.region.clone())).timeout_config(timeouts);
+        let policy = NetworkPolicy::from_env()?;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(profile.region.clone())).timeout_config(policy.timeout_config());
         match &profile.credentials {
             CredentialSource::AwsChain => {}
             CredentialSource::AwsProfile { name } => loader = loader.profile_name(name),
@@ -43,13 +45,20 @@ impl Connection {
             loader = loader.endpoint_url(url);
         }
         let sdk = loader.load().await;
-        let mut b = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(profile.path_style);
+        let mut b = policy.apply_s3(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(profile.path_style));
         if profile.checksum_when_required {
             b = b
                 .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
                 .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
         }
         Ok(Connection { client: aws_sdk_s3::Client::from_conf(b.build()), profile: profile.clone(), credentials: sdk.credentials_provider() })
+    }
+
+    /// The same connection with `policy`'s timeouts and retries (for clients built elsewhere:
+    /// tests, the desktop's unsaved-profile check).
+    pub fn with_network(self, policy: &NetworkPolicy) -> Connection {
+        let b = policy.apply_s3(self.client.config().to_builder());
+        Connection { client: aws_sdk_s3::Client::from_conf(b.build()), ..self }
     }
 
     /// The environment a child process (s5cmd) needs to act with these credentials:

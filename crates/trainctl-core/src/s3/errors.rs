@@ -86,7 +86,7 @@ where
             map_service(&code, &message, se.raw().status().as_u16(), ctx)
         }
         SdkError::ResponseError(re) => map_service("", &chain_text(&err), re.raw().status().as_u16(), ctx),
-        SdkError::TimeoutError(_) => unreachable(ctx, "the request timed out"),
+        SdkError::TimeoutError(_) => timeout(ctx, "no response within the attempt/operation timeout (TRAINCTL_ATTEMPT_TIMEOUT, TRAINCTL_OPERATION_TIMEOUT)"),
         SdkError::DispatchFailure(_) => map_transport(&err, ctx),
         _ => Error::S3 { code: "client".into(), message: chain_text(&err) },
     }
@@ -126,6 +126,9 @@ pub fn map_service(code: &str, message: &str, status: u16, ctx: &ErrContext) -> 
 fn map_transport(err: &(dyn StdError + 'static), ctx: &ErrContext) -> Error {
     let text = chain_text(err);
     let lower = text.to_ascii_lowercase();
+    if is_stall(&lower) {
+        return timeout(ctx, "the transfer stalled (no byte moved within TRAINCTL_STALL_TIMEOUT)");
+    }
     if lower.contains("dns error") || lower.contains("failed to lookup address") || lower.contains("name or service not known") || lower.contains("nodename nor servname") {
         return Error::Dns(ctx.endpoint.clone());
     }
@@ -148,6 +151,16 @@ fn short_reason(lower: &str) -> String {
     } else {
         lower.to_string()
     }
+}
+
+/// The text of the SDK's stalled-stream protection ("minimum throughput was specified at 1 B/s,
+/// but throughput of 0 B/s was observed").
+pub(crate) fn is_stall(lower: &str) -> bool {
+    lower.contains("minimum throughput") || lower.contains("stalled stream")
+}
+
+fn timeout(ctx: &ErrContext, detail: &str) -> Error {
+    Error::Timeout { endpoint: ctx.endpoint.clone(), what: ctx.target(), detail: detail.to_string() }
 }
 
 fn unreachable(ctx: &ErrContext, reason: &str) -> Error {

@@ -4,7 +4,9 @@
 pub mod client;
 pub mod errors;
 pub mod list;
+pub mod network;
 pub mod url;
 
 pub use client::Connection;
+pub use network::NetworkPolicy;
 pub use url::S3Url;

@@ -4,6 +4,7 @@
 //! Both engines take the same job, send the same [`Event`](crate::event::Event)s and return
 //! the same [`Outcome`], so callers and tests do not care which one ran.
 
+pub mod local_write;
 pub mod native;
 pub mod plan;
 pub mod progress;

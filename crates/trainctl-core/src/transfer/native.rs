@@ -6,7 +6,8 @@
 //! ranged GET), so the number of requests in flight stays bounded however objects and parts mix.
 //!
 //! Nothing half-done is ever visible: uploads complete a multipart upload only when every part
-//! is there, downloads write to a hidden temp file that is verified before it is renamed.
+//! is there, downloads write to a private temp file that is verified before it is renamed
+//! (`transfer::local_write`).
 
 mod body;
 mod download;
@@ -21,7 +22,6 @@ use crate::transfer::progress::Tracker;
 use crate::transfer::{Engine, Outcome, TransferItem, TransferJob, TransferOptions};
 use futures::StreamExt;
 use std::future::Future;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +56,11 @@ pub struct EngineStats {
     pub objects_put: AtomicU64,
     /// `GetObject` requests (whole or ranged) that succeeded.
     pub gets: AtomicU64,
+    /// Download bodies that broke and were continued with a ranged GET for the missing bytes.
+    pub range_retries: AtomicU64,
+    /// Multipart uploads aborted after a failure that resume could not use (the file changed,
+    /// the server refused a part).
+    pub uploads_aborted: AtomicU64,
 }
 
 impl NativeEngine {
@@ -128,6 +133,7 @@ fn is_fatal(e: &Error) -> bool {
     matches!(
         e,
         Error::Unreachable { .. }
+            | Error::Timeout { .. }
             | Error::Dns(_)
             | Error::Tls { .. }
             | Error::NoCredentials(_)
@@ -235,11 +241,6 @@ fn flush_progress(ctx: &Ctx<'_>, tracker: &Tracker) {
 /// S3's minimum and to what keeps the object within [`MAX_PARTS`] parts.
 pub fn effective_part_size(requested: u64, size: u64) -> u64 {
     requested.max(MIN_PART_SIZE).max(size.div_ceil(MAX_PARTS))
-}
-
-/// Removes a file, ignoring "already gone". Used for temp files on every failure path.
-fn remove_quietly(path: &Path) {
-    let _ = std::fs::remove_file(path);
 }
 
 #[cfg(test)]

@@ -316,7 +316,51 @@ async fn plan_download_prefix(
             }
         }
     }
+    reject_name_collisions(&mut job, &listed);
     Ok((job, listed))
+}
+
+/// Refuses every item whose local name equals another listed name once case is folded and
+/// Unicode is normalised (NFC): `Model.pt` / `model.pt`, or `é` composed / decomposed.
+///
+/// Decided conservatively, per job and whatever the destination filesystem: probing for a
+/// case-insensitive or normalising filesystem (macOS APFS/HFS+, Windows volumes, SMB shares,
+/// ext4 `casefold` folders) needs a write before the plan and can differ folder by folder, while
+/// a collision on such a filesystem silently makes one object overwrite the other. So neither
+/// colliding item is written (no arbitrary winner); each gets a per-item
+/// [`Error::NameCollision`] naming the other. Names already complete on disk (skipped) take part
+/// in the comparison but are left as they are.
+fn reject_name_collisions(job: &mut TransferJob, listed: &HashSet<PathBuf>) {
+    let mut by_folded: HashMap<String, Vec<&PathBuf>> = HashMap::new();
+    for path in listed {
+        by_folded.entry(folded_name(path)).or_default().push(path);
+    }
+    let colliding: HashMap<&PathBuf, &PathBuf> = by_folded
+        .values()
+        .filter(|paths| paths.len() > 1)
+        .flat_map(|paths| paths.iter().map(move |p| (*p, *paths.iter().find(|o| *o != p).unwrap_or(p))))
+        .collect();
+    if colliding.is_empty() {
+        return;
+    }
+    let key_of: HashMap<&PathBuf, &str> = job.items.iter().map(|i| (&i.local, i.key.as_str())).collect();
+    let mut refused = Vec::new();
+    for item in &job.items {
+        if let Some(other) = colliding.get(&item.local) {
+            let other = key_of.get(other).map(|k| k.to_string()).unwrap_or_else(|| other.display().to_string());
+            refused.push((item.key.clone(), Error::NameCollision { key: item.key.clone(), other }.info()));
+        }
+    }
+    job.items.retain(|i| !colliding.contains_key(&i.local));
+    job.rejected.extend(refused);
+}
+
+/// A path as a case-insensitive, normalising filesystem compares it: NFC, then lower case, then
+/// NFC again (lower-casing can produce decomposed sequences).
+fn folded_name(path: &Path) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let nfc: String = path.to_string_lossy().nfc().collect();
+    nfc.to_lowercase().nfc().collect()
 }
 
 fn decide_download(job: &mut TransferJob, path: PathBuf, key: String, obj: RemoteObj, rule: SkipRule) {
@@ -603,6 +647,22 @@ mod tests {
         assert!(r.reason((5, Some(10)), (5, Some(10))).is_some());
         assert!(r.reason((5, Some(11)), (5, Some(10))).is_none(), "newer source is transferred");
         assert!(r.reason((5, None), (5, Some(10))).is_none());
+    }
+
+    #[test]
+    fn names_that_collide_by_case_or_normalisation_are_all_refused() {
+        let mut job = TransferJob::new(Direction::Download, "b", "/d");
+        let names = ["Model.pt", "model.pt", "caf\u{e9}.txt", "cafe\u{301}.txt", "other.txt"];
+        let listed: HashSet<PathBuf> = names.iter().map(|n| PathBuf::from("/d").join(n)).collect();
+        for n in names {
+            job.items.push(TransferItem { local: PathBuf::from("/d").join(n), key: n.to_string(), size: 1, etag: None });
+        }
+        reject_name_collisions(&mut job, &listed);
+        assert_eq!(job.items.iter().map(|i| i.key.as_str()).collect::<Vec<_>>(), ["other.txt"]);
+        assert_eq!(job.rejected.len(), 4);
+        assert!(job.rejected.iter().all(|(_, e)| e.code == "name_collision"), "{:?}", job.rejected);
+        let model = job.rejected.iter().find(|(k, _)| k == "Model.pt").unwrap();
+        assert!(model.1.message.contains("model.pt"), "names the other key: {}", model.1.message);
     }
 
     #[test]

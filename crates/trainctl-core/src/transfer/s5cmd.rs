@@ -6,10 +6,16 @@
 //!   and credential files are hidden from the child so it cannot pick up something else.
 //!   Addressing: s5cmd uses path-style for every custom endpoint and virtual-host style for AWS,
 //!   which is what the provider quirks want anyway;
-//! - **complete or absent**: downloads go to `.name.trainctl-part` next to the destination,
-//!   are verified (size, and checksum through [`verify::verify_download`]) and renamed into
-//!   place; failures and cancellation remove the temp files. Uploads that s5cmd does not finish
-//!   never become visible objects (a multipart upload is only visible once completed);
+//! - **complete or absent**: each download goes to a private temp file created exclusively in
+//!   its folder ([`local_write`]: `.<16 hex>.trainctl-part`, reached without following links);
+//!   once s5cmd reports it, the file is re-opened through the folder handle without following
+//!   links, verified through that handle (size, and checksum through [`verify::verify_handle`])
+//!   and committed (fsync, rename under the folder lock). Failures and cancellation remove the
+//!   temp files — only ours and s5cmd's own temps derived from our unique names, never another
+//!   process's. (s5cmd itself resolves the temp path by name; the folders on the way were made
+//!   and checked by us just before, and nothing it wrote is committed unless it is found through
+//!   our handles.) Uploads that s5cmd does not finish never become visible objects (a multipart
+//!   upload is only visible once completed);
 //! - **byte-level progress**: the child's `/proc/<pid>/io` `wchar` (bytes written: to sockets
 //!   while uploading, to files while downloading) is sampled every 200 ms. (`rchar` counts an
 //!   upload's file twice, because s5cmd reads each part once to sign it and once to send it.)
@@ -28,10 +34,11 @@ use crate::error::{Error, ErrorInfo, Result};
 use crate::event::{Direction, Event, Sink};
 use crate::s3::Connection;
 use crate::transfer::progress::Tracker;
-use crate::transfer::safe_path::ensure_no_symlink_escape;
+use crate::transfer::local_write::{DestDir, TempFile};
 use crate::transfer::{verify, Engine, Outcome, TransferItem, TransferJob, TransferOptions};
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -128,8 +135,11 @@ struct Line {
     /// Source and destination exactly as written (s5cmd echoes them in its JSON).
     src: String,
     dst: String,
-    /// Downloads: the temp file s5cmd writes, renamed to `item.local` once verified.
-    temp: Option<PathBuf>,
+    /// Downloads: the temp file s5cmd writes, committed as `item.local` once verified (taken
+    /// out when committed; whatever is left is removed by [`cleanup_temps`]).
+    temp: Option<std::sync::Mutex<Option<TempFile>>>,
+    /// Downloads: the temp file's folder and name, to find s5cmd's own temps derived from it.
+    temp_name: Option<(Arc<DestDir>, std::ffi::OsString)>,
 }
 
 struct Prepared {
@@ -166,59 +176,49 @@ fn prepare_item(job: &TransferJob, opts: &TransferOptions, item: &TransferItem, 
     if item.size > opts.part_size {
         flags.parts = Some((batch::part_concurrency(opts.concurrency, large), opts.part_size));
     }
-    let (src, dst, temp) = match job.direction {
+    let (src, dst) = match job.direction {
         Direction::Upload => {
             flags.storage_class = job.storage_class.clone();
-            (path_str(&local)?, remote, None)
+            (path_str(&local)?, remote)
         }
         Direction::Download => {
             let temp = prepare_download_target(job, &local)?;
-            (remote, path_str(&temp)?, Some(temp))
+            let dst = path_str(&temp.path())?;
+            let name = Some((temp.dir().clone(), temp.name().to_os_string()));
+            let cp = batch::cp_line(&remote, &dst, &flags)?;
+            return Ok((Line { item: 0, src: remote, dst, temp: Some(std::sync::Mutex::new(Some(temp))), temp_name: name }, cp));
         }
     };
     let cp = batch::cp_line(&src, &dst, &flags)?;
-    Ok((Line { item: 0, src, dst, temp }, cp))
+    Ok((Line { item: 0, src, dst, temp: None, temp_name: None }, cp))
 }
 
-/// Checks the destination for symlink tricks, creates its directory, and returns the temp path.
-fn prepare_download_target(job: &TransferJob, local: &Path) -> Result<PathBuf> {
-    let root = job.local_root.as_deref().map(std::path::absolute).transpose().map_err(|e| Error::io(local, e))?;
-    if let Some(root) = &root {
-        ensure_no_symlink_escape(root, local)?;
-    }
-    if let Some(parent) = local.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    }
-    if let Some(root) = &root {
-        ensure_no_symlink_escape(root, local)?;
-    }
-    Ok(temp_path(local))
-}
-
-/// `dir/.name.trainctl-part`: hidden, in the same directory so the final rename is atomic.
-fn temp_path(dest: &Path) -> PathBuf {
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    dest.with_file_name(format!(".{name}.trainctl-part"))
+/// Opens the destination folder without following links (creating it) and reserves a unique
+/// temp file in it for s5cmd to write.
+fn prepare_download_target(job: &TransferJob, local: &Path) -> Result<TempFile> {
+    let parent = local.parent().ok_or_else(|| Error::LocalKind { path: local.to_path_buf(), expected: "file path" })?;
+    let root = match job.local_root.as_deref() {
+        Some(r) => std::path::absolute(r).map_err(|e| Error::io(r, e))?,
+        None => parent.to_path_buf(),
+    };
+    Arc::new(DestDir::open(&root, parent)?).create_temp()
 }
 
 fn path_str(p: &Path) -> Result<String> {
     p.to_str().map(str::to_string).ok_or_else(|| Error::S5cmd(format!("{} is not valid UTF-8; use --engine native", p.display())))
 }
 
-/// Removes what is left of temp files: ours, and s5cmd's own (`<ours><random digits>`).
+/// Removes what is left of this job's temp files: ours (dropping an uncommitted [`TempFile`]
+/// removes it) and s5cmd's own, whose names start with one of ours (`<ours><random digits>`).
+/// Our names are unique, so another process's temp files are never touched.
 fn cleanup_temps(prepared: &Prepared) {
-    let mut by_dir: HashMap<PathBuf, Vec<String>> = HashMap::new();
-    for temp in prepared.lines.iter().filter_map(|l| l.temp.as_ref()) {
-        if let (Some(dir), Some(name)) = (temp.parent(), temp.file_name()) {
-            by_dir.entry(dir.to_path_buf()).or_default().push(name.to_string_lossy().into_owned());
+    for line in &prepared.lines {
+        if let Some(slot) = &line.temp {
+            drop(slot.lock().unwrap_or_else(|p| p.into_inner()).take());
         }
-    }
-    for (dir, names) in by_dir {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if names.iter().any(|n| name.starts_with(n.as_str())) {
-                let _ = std::fs::remove_file(entry.path());
+        if let Some((dir, name)) = &line.temp_name {
+            for leftover in dir.names_starting_with(name) {
+                dir.remove_quietly(&leftover);
             }
         }
     }
@@ -293,7 +293,8 @@ impl Run<'_> {
     async fn spawn(&self) -> Result<tokio::process::Child> {
         let env = self.engine.conn.credentials_env().await?;
         let numworkers = self.opts.concurrency.max(1);
-        let args = batch::global_args(numworkers, self.engine.conn.profile.endpoint_url.as_deref(), self.prepared.batch.path());
+        let retries = crate::s3::NetworkPolicy::of_s3_client(&self.engine.conn.client).max_attempts.saturating_sub(1);
+        let args = batch::global_args(numworkers, retries, self.engine.conn.profile.endpoint_url.as_deref(), self.prepared.batch.path());
         let mut cmd = tokio::process::Command::new(&self.engine.binary);
         cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         // Its own process group: Ctrl-C reaches trainctl, which stops s5cmd and cleans up.
@@ -346,9 +347,11 @@ impl Run<'_> {
     async fn complete(&self, line_idx: usize) -> ItemResult {
         let line = &self.prepared.lines[line_idx];
         let item = &self.job.items[line.item];
-        let res = match &line.temp {
+        let temp = line.temp.as_ref().map(|slot| slot.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let res = match temp {
             None => Ok(()),
-            Some(temp) => self.finish_download(item, temp).await,
+            Some(Some(temp)) => self.finish_download(item, temp).await,
+            Some(None) => Err(Error::Internal("download reported twice".into())),
         };
         if res.is_ok() {
             self.done_bytes.fetch_add(item.size, Ordering::Relaxed);
@@ -360,18 +363,18 @@ impl Run<'_> {
         (line_idx, res)
     }
 
-    async fn finish_download(&self, item: &TransferItem, temp: &Path) -> std::result::Result<(), Error> {
-        let checked = if self.opts.verify_checksum {
-            verify::verify_download(&self.engine.conn, &self.job.bucket, &item.key, temp, item.size, item.etag.as_deref()).await.map(|_| ())
-        } else {
-            let actual = tokio::fs::metadata(temp).await.map_err(|e| Error::io(temp, e))?.len();
-            verify::check_size(&format!("s3://{}/{}", self.job.bucket, item.key), item.size, actual)
-        };
-        let res = checked.and_then(|_| std::fs::rename(temp, &item.local).map_err(|e| Error::io(&item.local, e)));
-        if res.is_err() {
-            let _ = std::fs::remove_file(temp);
+    /// Re-opens what s5cmd wrote through the folder handle (no link followed), verifies it
+    /// through that handle and commits it; on any failure the temp file is removed (dropped).
+    async fn finish_download(&self, item: &TransferItem, mut temp: TempFile) -> std::result::Result<(), Error> {
+        temp.reopen()?;
+        let shown = temp.path();
+        if self.opts.verify_checksum {
+            let (conn, bucket) = (&self.engine.conn, &self.job.bucket);
+            verify::verify_handle(conn, bucket, &item.key, temp.file().clone(), &shown, item.size, item.etag.as_deref()).await?;
         }
-        res
+        let name = item.local.file_name().map(|n| n.to_os_string()).ok_or_else(|| Error::LocalKind { path: item.local.clone(), expected: "file path" })?;
+        let size = item.size;
+        tokio::task::spawn_blocking(move || temp.commit(&name, size)).await.map_err(|e| Error::Internal(format!("commit task: {e}")))?
     }
 
     /// Feeds the tracker from the child's I/O counters until `stop`.

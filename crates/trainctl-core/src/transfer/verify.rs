@@ -10,7 +10,6 @@
 use crate::error::{Error, Result};
 use crate::s3::Connection;
 use md5::{Digest, Md5};
-use std::io::Read;
 use std::path::Path;
 
 /// Read buffer for hashing files.
@@ -89,6 +88,11 @@ impl EtagHasher {
         }
     }
 
+    /// The part size this hasher cuts at (`None`: plain MD5).
+    pub fn part_size(&self) -> Option<u64> {
+        self.part_size
+    }
+
     pub fn update(&mut self, mut data: &[u8]) {
         let Some(part) = self.part_size else {
             self.current.update(data);
@@ -128,32 +132,39 @@ impl EtagHasher {
 /// Computes the MD5 ETag of a file: plain MD5 hex with `part_size = None`, the multipart form
 /// `hex(md5(concat(md5(part_i))))-N` with `Some(part_size)`. Blocking; see [`md5_etag_of_file_async`].
 pub fn md5_etag_of_file(path: &Path, part_size: Option<u64>) -> std::io::Result<String> {
+    md5_etag_of_handle(&std::fs::File::open(path)?, part_size)
+}
+
+/// [`md5_etag_of_file`] on a file already open: what was written through a handle is what is
+/// hashed, even if someone renamed or replaced the path meanwhile.
+pub fn md5_etag_of_handle(file: &std::fs::File, part_size: Option<u64>) -> std::io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
     if let Some(ps) = part_size.filter(|&ps| ps > 0) {
-        let len = std::fs::metadata(path)?.len();
         if len > ps {
-            return multipart_etag_parallel(path, len, ps);
+            return multipart_etag_parallel(file, len, ps);
         }
     }
-    let mut file = std::fs::File::open(path)?;
     let mut hasher = EtagHasher::new(part_size);
     let mut buf = vec![0u8; HASH_BUF];
+    let mut off = 0u64;
     loop {
-        let n = file.read(&mut buf)?;
+        let n = file.read_at(&mut buf, off)?;
         if n == 0 {
             return Ok(hasher.finish());
         }
         hasher.update(&buf[..n]);
+        off += n as u64;
     }
 }
 
 /// The multipart ETag with the parts hashed on every core: each part's MD5 is independent, so a
 /// 2 GiB checkpoint verifies in a fraction of the time one thread needs (verification is the
 /// main cost a verified download adds over s5cmd's unverified one).
-fn multipart_etag_parallel(path: &Path, len: u64, part_size: u64) -> std::io::Result<String> {
+fn multipart_etag_parallel(file: &std::fs::File, len: u64, part_size: u64) -> std::io::Result<String> {
     use std::os::unix::fs::FileExt;
     let parts = len.div_ceil(part_size) as usize;
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8).min(parts);
-    let file = std::fs::File::open(path)?;
     let next = std::sync::atomic::AtomicUsize::new(0);
     let digests = std::sync::Mutex::new(vec![[0u8; 16]; parts]);
     std::thread::scope(|scope| -> std::io::Result<()> {
@@ -178,7 +189,7 @@ fn multipart_etag_parallel(path: &Path, len: u64, part_size: u64) -> std::io::Re
                             md5.update(&buf[..n]);
                             off += n as u64;
                         }
-                        digests.lock().unwrap()[i] = md5.finalize().into();
+                        digests.lock().unwrap_or_else(|p| p.into_inner())[i] = md5.finalize().into();
                     }
                 })
             })
@@ -188,7 +199,7 @@ fn multipart_etag_parallel(path: &Path, len: u64, part_size: u64) -> std::io::Re
         }
         Ok(())
     })?;
-    let concat: Vec<u8> = digests.into_inner().unwrap().concat();
+    let concat: Vec<u8> = digests.into_inner().unwrap_or_else(|p| p.into_inner()).concat();
     Ok(format!("{}-{}", hex::encode(Md5::digest(&concat)), parts))
 }
 
@@ -199,6 +210,14 @@ pub async fn md5_etag_of_file_async(path: &Path, part_size: Option<u64>) -> Resu
         .await
         .map_err(|e| Error::Internal(format!("hash task: {e}")))?
         .map_err(|e| Error::io(path, e))
+}
+
+/// [`md5_etag_of_handle`] on a blocking thread; `shown` names the file in errors.
+pub async fn md5_etag_of_handle_async(file: std::sync::Arc<std::fs::File>, shown: &Path, part_size: Option<u64>) -> Result<String> {
+    tokio::task::spawn_blocking(move || md5_etag_of_handle(&file, part_size))
+        .await
+        .map_err(|e| Error::Internal(format!("hash task: {e}")))?
+        .map_err(|e| Error::io(shown, e))
 }
 
 /// Decides what checksum a download of `key` must have. Plain MD5 ETags need no request;
@@ -275,14 +294,29 @@ pub async fn verify_download(
     expected_size: u64,
     etag: Option<&str>,
 ) -> Result<Verified> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    verify_handle(conn, bucket, key, std::sync::Arc::new(file), path, expected_size, etag).await
+}
+
+/// [`verify_download`] of a file already open (size from the handle, bytes read through it), so
+/// what is checked is exactly what will be renamed into place.
+pub async fn verify_handle(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+    file: std::sync::Arc<std::fs::File>,
+    shown: &Path,
+    expected_size: u64,
+    etag: Option<&str>,
+) -> Result<Verified> {
     let what = format!("s3://{bucket}/{key}");
-    let actual = tokio::fs::metadata(path).await.map_err(|e| Error::io(path, e))?.len();
+    let actual = file.metadata().map_err(|e| Error::io(shown, e))?.len();
     check_size(&what, expected_size, actual)?;
     let exp = expectation(conn, bucket, key, expected_size, etag).await;
     let computed = match &exp {
         Expectation::SizeOnly { .. } => None,
-        Expectation::Md5 { .. } => Some(md5_etag_of_file_async(path, None).await?),
-        Expectation::Multipart { part_size, .. } => Some(md5_etag_of_file_async(path, Some(*part_size)).await?),
+        Expectation::Md5 { .. } => Some(md5_etag_of_handle_async(file, shown, None).await?),
+        Expectation::Multipart { part_size, .. } => Some(md5_etag_of_handle_async(file, shown, Some(*part_size)).await?),
     };
     check_checksum(&what, &exp, computed.as_deref())
 }

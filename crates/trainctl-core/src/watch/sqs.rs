@@ -14,7 +14,7 @@ use crate::config::quirks;
 use crate::error::{Error, Result};
 use crate::event::{Event, Sink};
 use crate::s3::errors::SdkResultExt;
-use crate::s3::{Connection, S3Url};
+use crate::s3::{Connection, NetworkPolicy, S3Url};
 use aws_config::BehaviorVersion;
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use std::time::{Duration, Instant};
@@ -103,6 +103,9 @@ pub struct Queue {
     pub arn: String,
     /// The queue's access policy (JSON), when it has one.
     pub policy: Option<String>,
+    /// Timeouts and retries (the S3 connection's), so a receive on a half-open connection
+    /// fails after its long-poll wait plus the attempt timeout instead of hanging.
+    network: NetworkPolicy,
 }
 
 impl Queue {
@@ -125,7 +128,8 @@ impl Queue {
         if let Some(e) = &endpoint {
             loader = loader.endpoint_url(e);
         }
-        let client = aws_sdk_sqs::Client::new(&loader.load().await);
+        let network = NetworkPolicy::of_s3_client(&conn.client);
+        let client = aws_sdk_sqs::Client::from_conf(network.apply_sqs(aws_sdk_sqs::config::Builder::from(&loader.load().await)).build());
         let shown = match spec {
             QueueSpec::Url(u) | QueueSpec::Name(u) => u.clone(),
             QueueSpec::Arn { region, account, name } => format!("arn:aws:sqs:{region}:{account}:{name}"),
@@ -154,13 +158,16 @@ impl Queue {
         let attrs = client.get_queue_attributes().queue_url(&url).attribute_names(A::QueueArn).attribute_names(A::Policy).send().await.or_s3(&ctx).map_err(queue_err)?;
         let attrs = attrs.attributes().cloned().unwrap_or_default();
         let arn = attrs.get(&A::QueueArn).cloned().ok_or_else(|| Error::WatchQueue { queue: shown.clone(), reason: "the queue has no ARN (not an SQS queue?)".into() })?;
-        Ok(Queue { client, url, arn, policy: attrs.get(&A::Policy).cloned() })
+        Ok(Queue { client, url, arn, policy: attrs.get(&A::Policy).cloned(), network })
     }
 
-    /// One long poll: up to 10 messages, waiting up to `wait` for the first.
+    /// One long poll: up to 10 messages, waiting up to `wait` for the first. Its attempt
+    /// timeout is the wait plus the policy's attempt timeout ([`NetworkPolicy::long_poll_timeouts`]).
     async fn receive(&self, conn: &Connection, wait: Duration) -> Result<Vec<(String, String)>> {
         let secs = (wait.as_secs_f64().ceil() as i32).clamp(1, MAX_WAIT_SECS);
-        let out = self.client.receive_message().queue_url(&self.url).max_number_of_messages(10).wait_time_seconds(secs).send().await.or_s3(&conn.ctx())?;
+        let timeouts = self.network.long_poll_timeouts(Duration::from_secs(secs as u64));
+        let request = self.client.receive_message().queue_url(&self.url).max_number_of_messages(10).wait_time_seconds(secs);
+        let out = request.customize().config_override(aws_sdk_sqs::config::Builder::default().timeout_config(timeouts)).send().await.or_s3(&conn.ctx())?;
         Ok(out.messages().iter().filter_map(|m| Some((m.receipt_handle()?.to_string(), m.body().unwrap_or_default().to_string()))).collect())
     }
 

@@ -93,18 +93,6 @@ pub(super) fn remove(ident: &UploadIdent) {
     let _ = std::fs::remove_file(ident.state_path());
 }
 
-/// Size and modification time of a local file, as recorded in [`UploadIdent`].
-pub(super) fn file_identity(path: &Path) -> Result<(u64, u128)> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    Ok((meta.len(), mtime))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,17 @@
 //! Uploads: one `PutObject` below the part size, a resumable multipart upload above it.
 //!
-//! A multipart upload is completed only when every part is on the server; on cancel or failure
-//! it is left open (with its resume state) so the next run continues it, and no partial object
-//! is ever visible under the key.
+//! Parts are streamed from the open file ([`body`](super::body)), never buffered whole. A
+//! multipart upload is completed only when every part is on the server and the file is still
+//! what it was when the upload started (size + mtime on the open handle); no partial or mixed
+//! object is ever visible under the key.
+//!
+//! When it fails: on cancellation or a connection-level failure (endpoint unreachable, timeout,
+//! a broken stream) the upload is left open with its resume state, so the next run sends only
+//! the missing parts; on any other failure (the file changed, the server refused a part, no
+//! permission) resuming could not help, so the upload is aborted and its state removed. A single
+//! PUT whose file changed while it was sent is deleted again.
 
-use super::body::counting_body;
+use super::body::{file_range_body, SourceFile};
 use super::resume::{self, DonePart, UploadIdent, UploadState};
 use super::{effective_part_size, sdk, Ctx};
 use crate::error::{Error, Result};
@@ -13,31 +20,47 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::list_parts::ListPartsOutput;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, StorageClass};
-use bytes::Bytes;
+use crate::s3::network::data_op_timeouts;
 use futures::{StreamExt, TryStreamExt};
-use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Uploads one file to `ctx.job.bucket`/`item.key`.
 pub(super) async fn upload(ctx: &Ctx<'_>, item: &TransferItem) -> Result<()> {
-    let (size, mtime_ns) = resume::file_identity(&item.local)?;
+    let src = Arc::new(SourceFile::open(&item.local)?);
+    let size = src.size;
     let part_size = effective_part_size(ctx.opts.part_size, size);
-    if size < part_size {
-        return put_single(ctx, item, size).await;
-    }
-    let local = std::fs::canonicalize(&item.local).map_err(|e| Error::io(&item.local, e))?;
-    let ident = UploadIdent { endpoint: ctx.endpoint(), bucket: ctx.job.bucket.clone(), key: item.key.clone(), local, size, mtime_ns };
-    multipart(ctx, item, ident, part_size).await
+    let result = if size < part_size {
+        put_single(ctx, item, &src).await
+    } else {
+        let local = std::fs::canonicalize(&item.local).map_err(|e| Error::io(&item.local, e))?;
+        let ident = UploadIdent { endpoint: ctx.endpoint(), bucket: ctx.job.bucket.clone(), key: item.key.clone(), local, size, mtime_ns: src.mtime_ns };
+        multipart(ctx, item, &src, ident, part_size).await
+    };
+    // A request that failed because the file changed under it reports the change, not the
+    // transport error the broken body surfaced as.
+    result.map_err(|e| match (&e, src.check_unchanged()) {
+        (Error::Cancelled, _) | (_, Ok(())) => e,
+        (_, Err(changed)) => changed,
+    })
+}
+
+/// Whether a failed multipart upload stays open for the next run to resume: after a cancel or
+/// a connection-level failure, yes; otherwise resuming cannot help and it is aborted.
+fn keeps_resume_state(e: &Error) -> bool {
+    matches!(e, Error::Cancelled | Error::Unreachable { .. } | Error::Timeout { .. } | Error::Dns(_) | Error::Tls { .. } | Error::Interrupted { .. })
 }
 
 fn storage_class(ctx: &Ctx<'_>) -> Option<StorageClass> {
     ctx.job.storage_class.as_deref().map(StorageClass::from)
 }
 
-async fn put_single(ctx: &Ctx<'_>, item: &TransferItem, size: u64) -> Result<()> {
+/// One PutObject streamed from the file. The body's last frame is released only if the file
+/// is unchanged; if it changed in the instant between that check and the server's answer, the
+/// object just written is deleted again.
+async fn put_single(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>) -> Result<()> {
     let _permit = ctx.permit().await?;
-    let data = read_range(&item.local, 0, size).await?;
+    let size = src.size;
     let request = ctx
         .conn
         .client
@@ -46,24 +69,16 @@ async fn put_single(ctx: &Ctx<'_>, item: &TransferItem, size: u64) -> Result<()>
         .key(&item.key)
         .set_storage_class(storage_class(ctx))
         .content_length(size as i64)
-        .body(counting_body(data, ctx.moved.clone()));
+        .body(file_range_body(src.clone(), 0, size, ctx.moved.clone()))
+        .customize()
+        .config_override(data_op_timeouts(&ctx.conn.client, size));
     ctx.cancellable(async { request.send().await.map_err(|e| sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key)) }).await?;
+    if let Err(changed) = src.check_unchanged() {
+        let _ = ctx.conn.client.delete_object().bucket(&ctx.job.bucket).key(&item.key).send().await;
+        return Err(changed);
+    }
     ctx.stats.objects_put.fetch_add(1, Ordering::Relaxed);
     Ok(())
-}
-
-/// Reads `len` bytes at `offset` on a blocking thread.
-async fn read_range(path: &Path, offset: u64, len: u64) -> Result<Bytes> {
-    let owned = path.to_path_buf();
-    let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-        use std::os::unix::fs::FileExt;
-        let file = std::fs::File::open(&owned)?;
-        let mut buf = vec![0u8; len as usize];
-        file.read_exact_at(&mut buf, offset)?;
-        Ok(buf)
-    });
-    let buf = read.await.map_err(|e| Error::Internal(format!("read task: {e}")))?.map_err(|e| Error::io(path, e))?;
-    Ok(Bytes::from(buf))
 }
 
 /// Size of part `number` (1-based) of an object of `size` bytes cut in `part_size` parts.
@@ -72,7 +87,7 @@ fn part_len(number: i32, part_size: u64, size: u64) -> u64 {
     part_size.min(size.saturating_sub(start))
 }
 
-async fn multipart(ctx: &Ctx<'_>, item: &TransferItem, ident: UploadIdent, part_size: u64) -> Result<()> {
+async fn multipart(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, ident: UploadIdent, part_size: u64) -> Result<()> {
     let state = resume_or_start(ctx, &ident, part_size).await?;
     let part_size = state.part_size;
     let count = ident.size.div_ceil(part_size) as i32;
@@ -86,14 +101,27 @@ async fn multipart(ctx: &Ctx<'_>, item: &TransferItem, ident: UploadIdent, part_
     let missing: Vec<i32> = (1..=count).filter(|n| !have.contains(n)).collect();
     let upload_id = state.upload_id.clone();
     let state = Mutex::new(state);
-    futures::stream::iter(missing)
-        .map(|n| upload_part(ctx, item, &upload_id, n, part_size, ident.size, &state))
+    let sent = futures::stream::iter(missing)
+        .map(|n| upload_part(ctx, item, src, &upload_id, n, part_size, &state))
         .buffer_unordered(ctx.opts.concurrency.max(1))
         .try_collect::<Vec<()>>()
-        .await?;
-    let parts = state.into_inner().unwrap().parts;
-    complete(ctx, item, &upload_id, parts).await?;
-    resume::remove(&ident);
+        .await;
+    let state = state.into_inner().unwrap_or_else(|p| p.into_inner());
+    // The last check before the object becomes visible: the file is still what was sent.
+    let result = match sent.and_then(|_| src.check_unchanged()) {
+        Ok(()) => complete(ctx, item, &upload_id, state.parts.clone()).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => resume::remove(&ident),
+        Err(e) if keeps_resume_state(&e) && src.check_unchanged().is_ok() => return Err(e),
+        Err(e) => {
+            abort_quietly(ctx, &state).await;
+            resume::remove(&ident);
+            ctx.stats.uploads_aborted.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
+        }
+    }
     Ok(())
 }
 
@@ -188,19 +216,10 @@ fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     Some(&xml[start..end])
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn upload_part(
-    ctx: &Ctx<'_>,
-    item: &TransferItem,
-    upload_id: &str,
-    number: i32,
-    part_size: u64,
-    size: u64,
-    state: &Mutex<UploadState>,
-) -> Result<()> {
+async fn upload_part(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, upload_id: &str, number: i32, part_size: u64, state: &Mutex<UploadState>) -> Result<()> {
     let _permit = ctx.permit().await?;
-    let len = part_len(number, part_size, size);
-    let data = read_range(&item.local, (number as u64 - 1) * part_size, len).await?;
+    let len = part_len(number, part_size, src.size);
+    let body = file_range_body(src.clone(), (number as u64 - 1) * part_size, len, ctx.moved.clone());
     let request = ctx
         .conn
         .client
@@ -210,11 +229,13 @@ async fn upload_part(
         .upload_id(upload_id)
         .part_number(number)
         .content_length(len as i64)
-        .body(counting_body(data, ctx.moved.clone()));
+        .body(body)
+        .customize()
+        .config_override(data_op_timeouts(&ctx.conn.client, len));
     let out = ctx.cancellable(async { request.send().await.map_err(|e| sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key)) }).await?;
     let etag = out.e_tag().ok_or_else(|| Error::Internal("UploadPart returned no ETag".into()))?;
     ctx.stats.parts_uploaded.fetch_add(1, Ordering::Relaxed);
-    let mut st = state.lock().unwrap();
+    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
     st.parts.push(DonePart { number, etag: etag.to_string() });
     resume::save(&st)
 }
@@ -247,7 +268,7 @@ async fn confirm_completed(ctx: &Ctx<'_>, item: &TransferItem, parts: usize) -> 
     let head = ctx.conn.client.head_object().bucket(&ctx.job.bucket).key(&item.key).send().await;
     let head = head.map_err(|e| sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key))?;
     let etag_parts = head.e_tag().and_then(|e| e.trim_matches('"').rsplit_once('-')).map(|(_, n)| n.to_string());
-    let size = resume::file_identity(&item.local)?.0;
+    let size = std::fs::metadata(&item.local).map_err(|e| Error::io(&item.local, e))?.len();
     if etag_parts.as_deref() == Some(parts.to_string().as_str()) && head.content_length() == Some(size as i64) {
         return Ok(());
     }

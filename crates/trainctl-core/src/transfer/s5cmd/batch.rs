@@ -59,10 +59,13 @@ pub fn cp_line(src: &str, dst: &str, flags: &CpFlags) -> Result<String> {
     Ok(line)
 }
 
-/// The process arguments: `--json --log info --numworkers N [--endpoint-url URL] run FILE`.
-/// Never credentials (those go through the environment) and never `--no-verify-ssl`.
-pub fn global_args(numworkers: usize, endpoint_url: Option<&str>, batch: &Path) -> Vec<OsString> {
+/// The process arguments: `--json --log info --numworkers N --retry-count R [--endpoint-url URL]
+/// run FILE`. `R` is the network policy's retries (its attempts minus the first), so both engines
+/// retry alike (s5cmd backs off exponentially and honours throttling answers itself). Never
+/// credentials (those go through the environment) and never `--no-verify-ssl`.
+pub fn global_args(numworkers: usize, retries: u32, endpoint_url: Option<&str>, batch: &Path) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["--json".into(), "--log".into(), "info".into(), "--numworkers".into(), numworkers.max(1).to_string().into()];
+    args.extend(["--retry-count".into(), retries.to_string().into()]);
     if let Some(url) = endpoint_url {
         args.push("--endpoint-url".into());
         args.push(url.into());
@@ -103,9 +106,9 @@ mod tests {
 
     #[test]
     fn global_args_never_disable_tls_checks() {
-        let a = global_args(8, Some("http://127.0.0.1:9000"), Path::new("/tmp/b"));
+        let a = global_args(8, 4, Some("http://127.0.0.1:9000"), Path::new("/tmp/b"));
         let s: Vec<_> = a.iter().map(|x| x.to_string_lossy().into_owned()).collect();
-        assert_eq!(s, ["--json", "--log", "info", "--numworkers", "8", "--endpoint-url", "http://127.0.0.1:9000", "run", "/tmp/b"]);
+        assert_eq!(s, ["--json", "--log", "info", "--numworkers", "8", "--retry-count", "4", "--endpoint-url", "http://127.0.0.1:9000", "run", "/tmp/b"]);
     }
 
     #[test]

@@ -1,0 +1,258 @@
+//! Writing downloads into the destination folder so that nothing can redirect or tear them.
+//!
+//! Both engines write every download the same way:
+//!
+//! 1. [`DestDir::open`] reaches the file's folder from the job's destination root one component
+//!    at a time, each `openat(O_DIRECTORY | O_NOFOLLOW)` relative to the previous handle
+//!    (creating missing folders with `mkdirat`). A symlink anywhere below the root — planted
+//!    before the job or swapped in during it — fails the open instead of being followed.
+//! 2. [`DestDir::create_temp`] creates a temp file `.<16 hex>.trainctl-part` in that folder with
+//!    `O_CREAT | O_EXCL | O_NOFOLLOW`: the name is unique per writer (two processes, two jobs, or
+//!    `Model.pt`/`model.pt` on a case-insensitive disk never share one), a planted file or link
+//!    at the name makes the create fail rather than be reused, and the name is short whatever
+//!    the target's length (a 255-byte file name still gets a valid temp name).
+//! 3. The engine writes and verifies through the handle, then [`TempFile::commit`]: `fsync` of
+//!    the file, its size checked on the handle (`fstat`), then — under an exclusive `flock` of
+//!    the folder handle — `renameat` onto the final name and `fsync` of the folder, so after a
+//!    crash the folder holds the old file or the complete new one.
+//!
+//! The lock serialises commits into one folder across processes (`flock` on the folder's own
+//! handle, so no lock file is left in the user's folder). It is held only for the commit: the
+//! bytes are written into private temp files, so parallel downloads into one folder stay
+//! parallel; two writers of one name each commit a complete, verified file and the last rename
+//! wins — never a torn one.
+//!
+//! A [`TempFile`] that is dropped without being committed (failure, cancellation, a dropped
+//! future) removes itself, through the folder handle.
+
+use crate::error::{Error, Result};
+use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, CWD};
+use rustix::io::Errno;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+/// Suffix of every temp file trainctl writes (the prefix is `.` and 16 random hex digits).
+pub const TEMP_SUFFIX: &str = ".trainctl-part";
+
+/// A folder under a download's destination root, held open by a handle reached without
+/// following links.
+#[derive(Debug)]
+pub struct DestDir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl DestDir {
+    /// Opens `dir` (which must lie under `root`), creating missing folders. `root` itself is
+    /// the user's choice and is created and opened as given (it may be a link); below it no
+    /// link is followed: a symlinked folder is [`Error::UnsafeKey`], a file in the way
+    /// [`Error::LocalKind`].
+    pub fn open(root: &Path, dir: &Path) -> Result<DestDir> {
+        let rel = dir.strip_prefix(root).map_err(|_| Error::UnsafeKey { key: dir.display().to_string(), reason: "path is outside the destination".into() })?;
+        std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let mut fd = rustix::fs::openat(CWD, root, flags, Mode::empty()).map_err(|e| io(root, e))?;
+        let mut path = root.to_path_buf();
+        for comp in rel.components() {
+            let Component::Normal(name) = comp else {
+                return Err(Error::UnsafeKey { key: dir.display().to_string(), reason: "path has a component that is not a plain name".into() });
+            };
+            path.push(name);
+            match rustix::fs::mkdirat(&fd, name, Mode::from_raw_mode(0o777)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(io(&path, e)),
+            }
+            fd = match rustix::fs::openat(&fd, name, flags | OFlags::NOFOLLOW, Mode::empty()) {
+                Ok(next) => next,
+                Err(Errno::LOOP | Errno::NOTDIR) => return Err(not_a_folder(&fd, name, &path)),
+                Err(e) => return Err(io(&path, e)),
+            };
+        }
+        Ok(DestDir { fd, path })
+    }
+
+    /// The folder's path (for messages; operations go through the handle).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates a new, empty temp file with a unique name (see the module documentation).
+    pub fn create_temp(self: &Arc<Self>) -> Result<TempFile> {
+        let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        for _ in 0..16 {
+            let name = format!(".{:016x}{TEMP_SUFFIX}", fastrand::u64(..));
+            match rustix::fs::openat(&self.fd, name.as_str(), flags, Mode::from_raw_mode(0o666)) {
+                Ok(fd) => return Ok(TempFile { dir: self.clone(), name: name.into(), file: Arc::new(File::from(fd)), armed: true }),
+                Err(Errno::EXIST) => continue,
+                Err(e) => return Err(io(&self.path.join(name), e)),
+            }
+        }
+        Err(Error::Internal(format!("no free temp file name in {}", self.path.display())))
+    }
+
+    /// Removes `name` from this folder (through the handle), ignoring "already gone".
+    pub fn remove_quietly(&self, name: &OsStr) {
+        let _ = rustix::fs::unlinkat(&self.fd, name, AtFlags::empty());
+    }
+
+    /// Names in this folder that start with `prefix` (read through the handle).
+    pub fn names_starting_with(&self, prefix: &OsStr) -> Vec<OsString> {
+        let Ok(dup) = rustix::fs::openat(&self.fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) else { return Vec::new() };
+        let Ok(dir) = rustix::fs::Dir::new(dup) else { return Vec::new() };
+        let prefix = prefix.as_encoded_bytes();
+        dir.filter_map(|e| e.ok())
+            .map(|e| OsString::from(<OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(e.file_name().to_bytes())))
+            .filter(|n| n.as_encoded_bytes().starts_with(prefix))
+            .collect()
+    }
+}
+
+/// Why `name` could not be opened as a folder: a symlink (refused) or something else in the way.
+fn not_a_folder(parent: &OwnedFd, name: &OsStr, path: &Path) -> Error {
+    let is_link = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink);
+    if is_link {
+        Error::UnsafeKey { key: path.display().to_string(), reason: format!("{} is a symlink; refusing to write through it", path.display()) }
+    } else {
+        Error::LocalKind { path: path.to_path_buf(), expected: "directory (a file is in the way)" }
+    }
+}
+
+fn io(path: &Path, e: Errno) -> Error {
+    Error::io(path, std::io::Error::from(e))
+}
+
+/// A private temp file in a [`DestDir`]; removed on drop unless committed.
+#[derive(Debug)]
+pub struct TempFile {
+    dir: Arc<DestDir>,
+    name: OsString,
+    file: Arc<File>,
+    armed: bool,
+}
+
+impl TempFile {
+    /// The folder it is in.
+    pub fn dir(&self) -> &Arc<DestDir> {
+        &self.dir
+    }
+
+    /// The open handle: write and read through it.
+    pub fn file(&self) -> &Arc<File> {
+        &self.file
+    }
+
+    /// The temp file's name in its folder.
+    pub fn name(&self) -> &OsStr {
+        &self.name
+    }
+
+    /// Its path, for a child process that writes it (s5cmd) and for messages.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path.join(&self.name)
+    }
+
+    /// Re-opens the name through the folder handle without following links, after another
+    /// process (s5cmd) replaced the file at it: from then on the new file is what is verified
+    /// and committed.
+    pub fn reopen(&mut self) -> Result<()> {
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.dir.fd, self.name.as_os_str(), flags, Mode::empty()).map_err(|e| io(&self.path(), e))?;
+        let file = File::from(fd);
+        let meta = file.metadata().map_err(|e| Error::io(self.path(), e))?;
+        if !meta.is_file() {
+            return Err(Error::LocalKind { path: self.path(), expected: "regular file" });
+        }
+        self.file = Arc::new(file);
+        Ok(())
+    }
+
+    /// Makes the temp file `final_name` in its folder: fsync, size check on the handle, then
+    /// under the folder lock `renameat` and fsync of the folder. Blocking (call it on a blocking
+    /// thread). On error the temp file is removed.
+    pub fn commit(mut self, final_name: &OsStr, expected_size: u64) -> Result<()> {
+        let shown = self.dir.path.join(final_name);
+        self.file.sync_all().map_err(|e| Error::io(&shown, e))?;
+        let actual = self.file.metadata().map_err(|e| Error::io(&shown, e))?.len();
+        if actual != expected_size {
+            let detail = format!("{actual} bytes on disk, object has {expected_size}");
+            return Err(Error::Integrity { what: shown.display().to_string(), detail });
+        }
+        let _lock = FolderLock::acquire(&self.dir)?;
+        rustix::fs::renameat(&self.dir.fd, self.name.as_os_str(), &self.dir.fd, final_name).map_err(|e| io(&shown, e))?;
+        self.armed = false;
+        rustix::fs::fsync(&self.dir.fd).map_err(|e| io(&self.dir.path, e))?;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed {
+            self.dir.remove_quietly(&self.name);
+        }
+    }
+}
+
+/// An exclusive `flock` on a folder, through a handle of its own (a lock belongs to an open
+/// file description, so each commit opens one: two jobs of one process exclude each other too).
+struct FolderLock(OwnedFd);
+
+impl FolderLock {
+    fn acquire(dir: &DestDir) -> Result<FolderLock> {
+        let fd = rustix::fs::openat(&dir.fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| io(&dir.path, e))?;
+        rustix::fs::flock(&fd, FlockOperation::LockExclusive).map_err(|e| io(&dir.path, e))?;
+        Ok(FolderLock(fd))
+    }
+}
+
+impl Drop for FolderLock {
+    fn drop(&mut self) {
+        let _ = rustix::fs::flock(&self.0, FlockOperation::Unlock);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileExt;
+
+    #[test]
+    fn commit_renames_a_complete_temp_file_and_leaves_nothing_else() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = Arc::new(DestDir::open(root.path(), &root.path().join("a/b")).unwrap());
+        let temp = dir.create_temp().unwrap();
+        assert!(temp.name().to_string_lossy().len() < 40, "short temp names: {:?}", temp.name());
+        temp.file().write_all_at(b"hello", 0).unwrap();
+        let long = "n".repeat(255);
+        temp.commit(OsStr::new(&long), 5).unwrap();
+        let names: Vec<_> = std::fs::read_dir(root.path().join("a/b")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![OsString::from(&long)]);
+        assert_eq!(std::fs::read(root.path().join("a/b").join(&long)).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn a_short_file_is_not_committed_and_a_dropped_temp_removes_itself() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = Arc::new(DestDir::open(root.path(), root.path()).unwrap());
+        let temp = dir.create_temp().unwrap();
+        temp.file().write_all_at(b"abc", 0).unwrap();
+        assert!(matches!(temp.commit(OsStr::new("x"), 4), Err(Error::Integrity { .. })));
+        drop(dir.create_temp().unwrap());
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn symlinked_folders_below_the_root_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("link")).unwrap();
+        let err = DestDir::open(root.path(), &root.path().join("link/sub")).unwrap_err();
+        assert!(matches!(err, Error::UnsafeKey { .. }), "{err:?}");
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "nothing created through the link");
+        std::fs::write(root.path().join("file"), b"").unwrap();
+        assert!(matches!(DestDir::open(root.path(), &root.path().join("file/sub")), Err(Error::LocalKind { .. })));
+    }
+}
