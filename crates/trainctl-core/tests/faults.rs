@@ -7,7 +7,6 @@
 //! failed test within seconds instead of a stuck suite. The bounds asserted below are the
 //! policy's operation timeout plus generous slack: they prove "does not hang", not speed.
 
-mod common;
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -280,7 +279,7 @@ async fn slow_down_for_30_percent_of_requests_still_completes_every_transfer_wit
     for server in servers() {
         let bucket = server.new_bucket("slowdown");
         let src = tempfile::tempdir().unwrap();
-        trainctl_testkit::write_tree(src.path(), &[("a.bin", 1000), ("b/c.bin", 3 * MIB as usize), ("b/d.bin", 0), ("big.bin", 12 * MIB as usize)]);
+        trainctl_testkit::write_tree(src.path(), &[("a.bin", 1000), ("b/c.bin", 3 * MIB), ("b/d.bin", 0), ("big.bin", 12 * MIB)]);
         let proxy = FaultProxy::start(server.socket_addr()).unwrap();
         proxy.set_http_faults(vec![HttpFault { method: None, target_contains: None, header_contains: None, probability: 0.3, action: HttpAction::SlowDown }]);
         // 10 tries per request: the chance that one of the ~40 requests meets ten 503s in a row

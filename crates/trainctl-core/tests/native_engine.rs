@@ -242,7 +242,12 @@ async fn cancelled_multipart_upload_resumes_sending_only_the_missing_parts() {
 }
 
 async fn resume_after_cancel(server: &S3Server) {
-    let conn = connection(server);
+    // Latency, so that the cancel (sent on a progress event, at most one per 200 ms) lands
+    // while parts are still in flight: parts stream from the file, and a local Garage takes
+    // 60 MiB faster than two progress events otherwise.
+    let proxy = trainctl_testkit::FaultProxy::start(server.socket_addr()).unwrap();
+    proxy.set_rtt(std::time::Duration::from_millis(50));
+    let conn = connection_to(server, &proxy.url());
     let bucket = server.new_bucket("native-resume");
     let src = tempfile::tempdir().unwrap();
     let file = src.path().join("model.pt");

@@ -100,8 +100,7 @@ impl DestDir {
 
     /// Names in this folder that start with `prefix` (read through the handle).
     pub fn names_starting_with(&self, prefix: &OsStr) -> Vec<OsString> {
-        let Ok(dup) = rustix::fs::openat(&self.fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) else { return Vec::new() };
-        let Ok(dir) = rustix::fs::Dir::new(dup) else { return Vec::new() };
+        let Ok(dir) = rustix::fs::Dir::read_from(&self.fd) else { return Vec::new() };
         let prefix = prefix.as_encoded_bytes();
         dir.filter_map(|e| e.ok())
             .map(|e| OsString::from(<OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(e.file_name().to_bytes())))

@@ -5,7 +5,11 @@
 //! - **credentials only in the environment** (never argv); the user's `AWS_PROFILE`, config
 //!   and credential files are hidden from the child so it cannot pick up something else.
 //!   Addressing: s5cmd uses path-style for every custom endpoint and virtual-host style for AWS,
-//!   which is what the provider quirks want anyway;
+//!   which is what the provider quirks want anyway. s5cmd cannot renew credentials, so a job on
+//!   temporary credentials (a session token) that could outlast them at a deliberately low
+//!   assumed rate runs in the native engine instead, with a notice — never an ExpiredToken
+//!   failure halfway;
+//! - **retries**: `--retry-count` from the connection's network policy (`s3::network`);
 //! - **complete or absent**: each download goes to a private temp file created exclusively in
 //!   its folder ([`local_write`]: `.<16 hex>.trainctl-part`, reached without following links);
 //!   once s5cmd reports it, the file is re-opened through the folder handle without following
@@ -91,6 +95,40 @@ impl S5cmdEngine {
     pub fn binary(&self) -> &Path {
         &self.binary
     }
+
+    fn engine_conn(&self) -> Connection {
+        self.conn.clone()
+    }
+
+    /// Why `job` should not run in s5cmd, if it should not: s5cmd gets one copy of the
+    /// credentials at start and cannot renew them, so temporary credentials (STS, SSO: a session
+    /// token) that may expire before the job ends would fail it halfway with ExpiredToken.
+    async fn credentials_may_expire_during(&self, job: &TransferJob) -> Result<Option<String>> {
+        let Some(provider) = &self.conn.credentials else { return Ok(None) };
+        use aws_credential_types::provider::ProvideCredentials;
+        let creds = provider.provide_credentials().await.map_err(|e| Error::NoCredentials(format!(": {}", crate::s3::errors::chain_text(&e))))?;
+        if creds.session_token().is_none() {
+            return Ok(None);
+        }
+        let lifetime = creds.expiry().map(|e| e.duration_since(std::time::SystemTime::now()).unwrap_or_default());
+        Ok(outlasts_credentials(job.bytes_total(), job.items.len() as u64, lifetime).then(|| {
+            let left = lifetime.map_or("an unknown time".to_string(), |l| format!("{} s", l.as_secs()));
+            format!("the credentials are temporary (valid for {left}) and this transfer may take longer")
+        }))
+    }
+}
+
+/// Throughput assumed when judging whether a job could outlast temporary credentials: low on
+/// purpose (a slow link must not be the case that fails).
+const TEMP_CREDENTIALS_FLOOR_RATE: u64 = 8 * 1024 * 1024;
+/// Lifetime assumed for temporary credentials that do not say when they expire (STS's minimum).
+const TEMP_CREDENTIALS_MIN_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// Whether a job of `bytes` in `items` objects could take more than half of `lifetime` (unknown:
+/// [`TEMP_CREDENTIALS_MIN_LIFETIME`]) at [`TEMP_CREDENTIALS_FLOOR_RATE`] plus 20 ms per object.
+fn outlasts_credentials(bytes: u64, items: u64, lifetime: Option<Duration>) -> bool {
+    let estimate = Duration::from_secs_f64(bytes as f64 / TEMP_CREDENTIALS_FLOOR_RATE as f64) + Duration::from_millis(20).saturating_mul(items.min(u32::MAX as u64) as u32);
+    estimate.saturating_mul(2) > lifetime.unwrap_or(TEMP_CREDENTIALS_MIN_LIFETIME)
 }
 
 #[async_trait::async_trait]
@@ -100,6 +138,10 @@ impl Engine for S5cmdEngine {
     }
 
     async fn run(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
+        if let Some(why) = self.credentials_may_expire_during(job).await? {
+            sink.send(Event::Notice { message: format!("{why}; using the native engine, which renews them as it goes") });
+            return super::native::NativeEngine::new(self.engine_conn()).run(job, opts, sink, cancel).await;
+        }
         let tracker = Tracker::new(job.id, job.bytes_total(), job.items.len() as u64);
         super::announce(job, sink, self.name());
         let mut results: Vec<Option<std::result::Result<(), Error>>> = (0..job.items.len()).map(|_| None).collect();
@@ -465,4 +507,19 @@ fn settle(
     }
     let job_wide = job_wide.filter(|_| outcome.done == 0 && all_same);
     (outcome, job_wide)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_jobs_on_short_lived_credentials_leave_s5cmd() {
+        let gib = 1024 * 1024 * 1024;
+        assert!(!outlasts_credentials(100 * 1024 * 1024, 10, Some(Duration::from_secs(3600))));
+        assert!(outlasts_credentials(20 * gib, 10, Some(Duration::from_secs(3600))), "20 GiB at 8 MiB/s is 43 min, more than half an hour");
+        assert!(outlasts_credentials(10, 1, Some(Duration::ZERO)), "already expired");
+        assert!(!outlasts_credentials(gib, 1, None), "unknown expiry: 15 min assumed, 1 GiB takes ~2 min");
+        assert!(outlasts_credentials(10 * gib, 1, None));
+    }
 }

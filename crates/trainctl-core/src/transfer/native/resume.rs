@@ -9,7 +9,7 @@
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Environment variable that overrides the state directory (tests, portable installs).
 pub const STATE_DIR_ENV: &str = "TRAINCTL_STATE_DIR";
