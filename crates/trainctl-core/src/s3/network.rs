@@ -139,7 +139,7 @@ impl NetworkPolicy {
             connect_timeout: t.and_then(|t| t.connect_timeout()).unwrap_or(d.connect_timeout),
             attempt_timeout: t.and_then(|t| t.operation_attempt_timeout()).unwrap_or(d.attempt_timeout),
             operation_timeout: t.and_then(|t| t.operation_timeout()).unwrap_or(d.operation_timeout),
-            stall_grace: d.stall_grace,
+            stall_grace: conf.stalled_stream_protection().map(|s| s.grace_period()).unwrap_or(d.stall_grace),
             max_attempts: r.map(|r| r.max_attempts()).unwrap_or(d.max_attempts),
             initial_backoff: r.map(|r| r.initial_backoff()).unwrap_or(d.initial_backoff),
             max_backoff: r.map(|r| r.max_backoff()).unwrap_or(d.max_backoff),

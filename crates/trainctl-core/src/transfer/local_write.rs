@@ -12,12 +12,12 @@
 //!    at the name makes the create fail rather than be reused, and the name is short whatever
 //!    the target's length (a 255-byte file name still gets a valid temp name).
 //! 3. The engine writes and verifies through the handle, then [`TempFile::commit`]: `fsync` of
-//!    the file, its size checked on the handle (`fstat`), then — under an exclusive `flock` of
-//!    the folder handle — `renameat` onto the final name and `fsync` of the folder, so after a
+//!    the file, its size checked on the handle (`fstat`), then `renameat` onto the final name
+//!    under an exclusive `flock` of the folder handle, then `fsync` of the folder, so after a
 //!    crash the folder holds the old file or the complete new one.
 //!
 //! The lock serialises commits into one folder across processes (`flock` on the folder's own
-//! handle, so no lock file is left in the user's folder). It is held only for the commit: the
+//! handle, so no lock file is left in the user's folder). It is held only for the rename: the
 //! bytes are written into private temp files, so parallel downloads into one folder stay
 //! parallel; two writers of one name each commit a complete, verified file and the last rename
 //! wins — never a torn one.
@@ -179,11 +179,13 @@ impl TempFile {
             let detail = format!("{actual} bytes on disk, object has {expected_size}");
             return Err(Error::Integrity { what: shown.display().to_string(), detail });
         }
-        let _lock = FolderLock::acquire(&self.dir)?;
-        rustix::fs::renameat(&self.dir.fd, self.name.as_os_str(), &self.dir.fd, final_name).map_err(|e| io(&shown, e))?;
-        self.armed = false;
-        rustix::fs::fsync(&self.dir.fd).map_err(|e| io(&self.dir.path, e))?;
-        Ok(())
+        {
+            let _lock = FolderLock::acquire(&self.dir)?;
+            rustix::fs::renameat(&self.dir.fd, self.name.as_os_str(), &self.dir.fd, final_name).map_err(|e| io(&shown, e))?;
+            self.armed = false;
+        }
+        // Outside the lock: parallel commits into one folder share one journal flush.
+        rustix::fs::fsync(&self.dir.fd).map_err(|e| io(&self.dir.path, e))
     }
 }
 

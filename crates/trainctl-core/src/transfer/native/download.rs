@@ -132,7 +132,11 @@ async fn fetch_into(ctx: &Ctx<'_>, item: &TransferItem, writer: &mut BlockWriter
                 }
                 ctx.stats.range_retries.fetch_add(1, Ordering::Relaxed);
                 let wait = policy.backoff(failures);
-                ctx.cancellable(async { Ok(tokio::time::sleep(wait).await) }).await?;
+                ctx.cancellable(async {
+                    tokio::time::sleep(wait).await;
+                    Ok(())
+                })
+                .await?;
             }
             Err(e) => return Err(e),
         }
