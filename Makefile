@@ -40,12 +40,15 @@ test: setup ui
 	@echo "==> [test] all suites passed"
 
 ## bindings: regenerate ui/src/lib/generated/ (TypeScript of the IPC types, ts-rs; docs/ipc.md)
+## and ui/tests/fixtures/ (what the core answers for the demo, for the UI's unit tests)
 bindings:
 	TRAINCTL_TS_WRITE=1 cargo test -p trainctl-core --features ts --test ts_bindings
+	TRAINCTL_TS_WRITE=1 cargo test -p trainctl-core --test ui_fixtures
 	TRAINCTL_TS_WRITE=1 cargo test -p trainctl-desktop --features ts ts_bindings
 	cd ui && npx svelte-check --tsconfig ./tsconfig.json --threshold error
 
 ## bindings-check: fail when ui/src/lib/generated/ no longer matches the Rust types
+## (the fixtures' shape is checked by `cargo test` itself: tests/ui_fixtures.rs)
 bindings-check:
 	@echo "==> [test] generated IPC types are current (make bindings rewrites them)"
 	cargo test -p trainctl-core --features ts --test ts_bindings

@@ -5,8 +5,16 @@
 //! like the rest of the app, and the e2e suite can see and click it (a GTK message box is invisible
 //! to WebDriver, so the old native prompt was switched off under test and never exercised).
 
-use crate::types::CloseRequest;
+use serde::Serialize;
 use tauri::{AppHandle, Emitter};
+
+/// Payload of `app://close-requested`: the window was closed while these transfers run.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Serialize)]
+pub struct CloseRequest {
+    /// Labels of the active transfers (what the dialog lists).
+    pub active: Vec<String>,
+}
 
 /// IPC event that opens the close dialog (docs/ipc.md).
 pub const CLOSE_REQUESTED: &str = "app://close-requested";

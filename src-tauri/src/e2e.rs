@@ -1,27 +1,27 @@
-//! TEST-ONLY: a stand-in for the dialog plugin's folder picker, for the desktop e2e suite.
-//!
-//! The Download button opens a native GTK folder chooser that WebDriver cannot see or drive.
-//! When `TRAINCTL_E2E_DOWNLOAD_DIR` is set, the app registers this plugin under the dialog
-//! plugin's name instead: `plugin:dialog|open` answers with that folder at once, and the rest
-//! (`download_keys`, the transfer, the files) is the real code path. Never set it otherwise.
+//! TEST-ONLY (cargo feature `e2e`, built by tests/desktop/run.sh; absent from release builds):
+//! what WebDriver cannot do itself. `e2e_drop` drops paths on the window exactly as the native
+//! drop handler does (grants, then `drop://dropped`); the folder dialog's stand-in is in
+//! `dialog.rs`. The commands are allowed by a capability added at start-up in this build only.
 
-use tauri::plugin::{Builder, TauriPlugin};
-use tauri::Runtime;
+use tauri::{AppHandle, Manager};
 
-/// Env var naming the folder the stand-in picker returns (tests/desktop/README.md).
-pub const DOWNLOAD_DIR_ENV: &str = "TRAINCTL_E2E_DOWNLOAD_DIR";
+/// The capability that allows the test-only commands (added at runtime, e2e builds only).
+const CAPABILITY: &str = r#"{
+  "identifier": "e2e",
+  "description": "Test-only commands of the desktop e2e suite (feature e2e).",
+  "windows": ["main"],
+  "permissions": ["allow-e2e-drop"]
+}"#;
 
-/// The folder to answer with, when the e2e suite asked for the stand-in.
-pub fn download_dir() -> Option<String> {
-    std::env::var(DOWNLOAD_DIR_ENV).ok().filter(|d| !d.is_empty())
+pub fn allow(app: &AppHandle) {
+    if let Err(e) = app.add_capability(CAPABILITY) {
+        tracing::error!("e2e capability not added: {e}");
+    }
 }
 
-#[tauri::command]
-fn open() -> Option<String> {
-    download_dir()
-}
-
-/// The stand-in plugin, named `dialog` so the UI's `open()` call reaches it.
-pub fn folder_picker<R: Runtime>() -> TauriPlugin<R> {
-    Builder::new("dialog").invoke_handler(tauri::generate_handler![open]).build()
+/// Drops `paths` on the window at (`x`, `y`) physical pixels.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn e2e_drop(app: AppHandle, paths: Vec<String>, x: f64, y: f64) {
+    let paths: Vec<std::path::PathBuf> = paths.into_iter().map(Into::into).collect();
+    crate::drop::dropped(&app, &paths, x, y);
 }

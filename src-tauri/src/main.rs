@@ -1,5 +1,7 @@
-//! trainctl-desktop: the Tauri shell. Commands are thin adapters over trainctl-core
-//! ([`commands`]); one function turns events into IPC events and popups ([`events::dispatch`]).
+//! trainctl-desktop: the Tauri shell over the core application layer (`trainctl_core::app`).
+//! Commands are one call each ([`commands`]); one sink turns what the app reports into IPC
+//! events and popups ([`events::ShellHost`]); the rest is the window: tray, close prompt, drops,
+//! the folder dialog.
 //!
 //! `trainctl-desktop --demo` starts on the embedded demo S3 (no credentials needed).
 
@@ -7,25 +9,36 @@
 
 mod close;
 mod commands;
-mod commands_review;
-mod commands_watch;
-mod commands_checkpoints;
-mod commands_runs;
-mod connection;
-mod demo;
+mod dialog;
+mod drop;
+#[cfg(feature = "e2e")]
 mod e2e;
 mod events;
-mod jobs;
+mod notify;
 mod startup;
-mod state;
 mod tray;
-mod types;
 mod webkit;
 
-use state::AppState;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
-use tauri::{AppHandle, Manager, WindowEvent};
+use tauri::{AppHandle, DragDropEvent, Manager, WindowEvent};
+use trainctl_core::app::App;
+
+/// What the shell holds: the core app, and whether start-up's connection work is done.
+pub struct Shell {
+    pub app: Arc<App>,
+    /// Becomes true once start-up's connection (or demo) and watch restore are done. They run off
+    /// the main thread, so the window and the page load meanwhile; `app_info` waits for this.
+    started: tokio::sync::watch::Sender<bool>,
+}
+
+impl Shell {
+    /// Waits until start-up's connection work is done (immediately after that).
+    pub async fn wait_started(&self) {
+        let mut rx = self.started.subscribe();
+        let _ = rx.wait_for(|done| *done).await;
+    }
+}
 
 fn main() {
     startup::init();
@@ -33,62 +46,18 @@ fn main() {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("TRAINCTL_LOG")).with_writer(std::io::stderr).init();
     let demo_flag = std::env::args().skip(1).any(|a| a == "--demo");
     let mut builder = tauri::Builder::default();
-    if e2e::download_dir().is_none() {
+    if cfg!(not(feature = "e2e")) {
         builder = builder.plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
             tracing::info!("another launch ({argv:?}): showing this window instead");
             tray::show_main(app)
         }));
     }
     startup::mark("builder: plugins registered");
-    let builder = builder.plugin(tauri_plugin_notification::init());
-    let builder = match e2e::download_dir() {
-        Some(_) => builder.plugin(e2e::folder_picker()),
-        None => builder.plugin(tauri_plugin_dialog::init()),
-    };
     builder
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_window_state::Builder::default().build())
-        .manage(AppState::default())
-        .invoke_handler(tauri::generate_handler![
-            commands::app_info,
-            commands::demo_start,
-            commands::profiles_list,
-            commands::profile_save,
-            commands::profile_test,
-            commands::profile_test_form,
-            commands::profile_remove,
-            commands::connect,
-            commands::buckets_list,
-            commands::objects_list,
-            commands::upload_paths,
-            commands::download_keys,
-            commands::delete_plan,
-            commands::delete_apply,
-            commands::transfer_cancel,
-            commands::transfer_retry,
-            commands::transfers_list,
-            commands::notifications_list,
-            commands_review::review_run,
-            commands_review::review_cancel,
-            commands_review::review_snapshots,
-            close::close_keep_in_tray,
-            close::close_cancel_and_quit,
-            commands_watch::watches_list,
-            commands_watch::watch_add,
-            commands_watch::watch_pause,
-            commands_watch::watch_resume,
-            commands_watch::watch_remove,
-            commands_checkpoints::checkpoints_discover,
-            commands_checkpoints::checkpoints_plan,
-            commands_checkpoints::checkpoints_apply,
-            commands_checkpoints::checkpoints_pin,
-            commands_checkpoints::lifecycle_show,
-            commands_checkpoints::lifecycle_plan,
-            commands_checkpoints::lifecycle_savings,
-            commands_checkpoints::lifecycle_apply,
-            commands_runs::runs_list,
-            commands_runs::run_metrics,
-            startup::startup_trace,
-        ])
+        .invoke_handler(handler())
         .on_page_load(|_webview, payload| startup::mark(&format!("page load {:?}", payload.event())))
         .setup(move |app| {
             startup::mark("setup: window created");
@@ -96,45 +65,41 @@ fn main() {
                 webkit::tune(&window);
             }
             let handle = app.handle().clone();
+            #[cfg(feature = "e2e")]
+            e2e::allow(&handle);
+            let core = App::new(Arc::new(events::ShellHost::new(handle.clone())), watches_file());
+            app.manage(Shell { app: core.clone(), started: tokio::sync::watch::channel(false).0 });
             if let Err(e) = tray::create(&handle) {
                 tracing::warn!("no tray icon: {e}");
             }
             startup::mark("setup: tray created");
-            if demo_flag {
-                handle.state::<AppState>().started_with_demo.store(true, Ordering::SeqCst);
-            }
             // Off the main thread: keychain reads, config files and the demo's server must not hold
             // the event loop (the page loads meanwhile; `app_info` waits for `started`).
             tauri::async_runtime::spawn(async move {
                 let _done = StartedGuard(handle.clone());
-                if demo_flag {
-                    if let Err(e) = demo::start(&handle).await {
-                        tracing::error!("the demo did not start: {e}");
-                    }
-                } else {
-                    connection::connect_at_start(&handle).await;
-                }
+                core.start(demo_flag).await;
                 startup::mark("start-up connection done");
-                // Saved watches resume on the connection just made (commands_watch.rs).
-                commands_watch::restore(&handle);
             });
             startup::mark("setup: done");
             Ok(())
         })
-        .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                // Transfers running: the UI asks "keep going in the tray, or cancel and quit" (close.rs).
-                let active = window.app_handle().state::<AppState>().active_labels();
+        .on_window_event(|window, event| match event {
+            WindowEvent::CloseRequested { api, .. } => {
+                let Some(shell) = window.app_handle().try_state::<Shell>() else { return };
+                // Transfers running: the UI asks "keep going in the tray, or cancel and quit".
+                let active = shell.app.transfers.active_labels();
                 if !active.is_empty() {
                     api.prevent_close();
                     return close::ask(window.app_handle(), active);
                 }
                 // Running watches go on from the tray; the tray's Quit ends them.
-                if window.app_handle().try_state::<commands_watch::Watches>().is_some_and(|w| w.any_running()) {
+                if shell.app.watches.any_running() {
                     api.prevent_close();
-                    return tray::hide_main(window.app_handle());
+                    tray::hide_main(window.app_handle());
                 }
             }
+            WindowEvent::DragDrop(DragDropEvent::Drop { paths, position }) => drop::dropped(window.app_handle(), paths, position.x, position.y),
+            _ => {}
         })
         .build(tauri::generate_context!())
         .inspect(|_| startup::mark("app built"))
@@ -147,6 +112,60 @@ fn main() {
                 tracing::info!("exiting");
             }
         });
+}
+
+/// The commands the page may call (each also needs its `allow-…` permission in
+/// capabilities/default.json; build.rs lists them for the app manifest).
+fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        commands::app_info,
+        commands::demo_start,
+        commands::profiles_list,
+        commands::profile_save,
+        commands::profile_test,
+        commands::profile_test_form,
+        commands::profile_remove,
+        commands::connect,
+        commands::buckets_list,
+        commands::objects_list,
+        commands::pick_folder,
+        commands::upload_dropped,
+        commands::download_keys,
+        commands::delete_plan,
+        commands::delete_apply,
+        commands::transfer_cancel,
+        commands::transfer_retry,
+        commands::transfers_list,
+        commands::notifications_list,
+        commands::review_run,
+        commands::review_cancel,
+        commands::review_snapshots,
+        commands::watches_list,
+        commands::watch_add,
+        commands::watch_pause,
+        commands::watch_resume,
+        commands::watch_remove,
+        commands::checkpoints_discover,
+        commands::checkpoints_plan,
+        commands::checkpoints_apply,
+        commands::checkpoints_pin,
+        commands::lifecycle_show,
+        commands::lifecycle_plan,
+        commands::lifecycle_savings,
+        commands::lifecycle_apply,
+        commands::runs_list,
+        commands::run_metrics,
+        close::close_keep_in_tray,
+        close::close_cancel_and_quit,
+        startup::startup_trace,
+        #[cfg(feature = "e2e")]
+        e2e::e2e_drop,
+    ]
+}
+
+/// `$XDG_CONFIG_HOME/trainctl/watches.json`, next to the config file.
+fn watches_file() -> Option<std::path::PathBuf> {
+    trainctl_core::config::file::config_path().ok().map(|c| c.with_file_name("watches.json"))
 }
 
 /// Under the POSIX locale (LANG unset, `C` or `C.UTF-8`, as in CI and minimal containers)
@@ -172,7 +191,9 @@ struct StartedGuard(AppHandle);
 
 impl Drop for StartedGuard {
     fn drop(&mut self) {
-        self.0.state::<AppState>().started.send_replace(true);
+        if let Some(shell) = self.0.try_state::<Shell>() {
+            shell.started.send_replace(true);
+        }
     }
 }
 
@@ -180,13 +201,28 @@ impl Drop for StartedGuard {
 pub fn quit_cleanly(app: &AppHandle) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        app.state::<AppState>().cancel_all();
-        for _ in 0..150 {
-            if app.state::<AppState>().active_labels().is_empty() {
-                break;
+        if let Some(shell) = app.try_state::<Shell>() {
+            shell.app.transfers.cancel_all();
+            for _ in 0..150 {
+                if shell.app.transfers.active_labels().is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         app.exit(0);
     });
+}
+
+/// Writes or checks `ui/src/lib/generated/` for the shell's own IPC types (`make bindings`).
+#[cfg(all(test, feature = "ts"))]
+mod ts_bindings {
+    #[test]
+    fn ts_bindings() {
+        use ts_rs::TS;
+        let roots: Vec<trainctl_core::ts_bindings::Exporter> = vec![crate::drop::Dropped::export_all, crate::close::CloseRequest::export_all];
+        if let Err(stale) = trainctl_core::ts_bindings::write_or_check(&roots) {
+            panic!("{stale}");
+        }
+    }
 }

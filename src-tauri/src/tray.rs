@@ -1,7 +1,7 @@
 //! The tray icon: a tooltip and a menu line that show the active transfers, plus Show / Quit.
 //! With transfers running, closing the window can leave the app here (see `main.rs`).
 
-use crate::state::AppState;
+use crate::Shell;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager, Wry};
@@ -48,7 +48,8 @@ pub fn hide_main(app: &AppHandle) {
 
 /// Updates the tooltip and the status line from the current jobs.
 pub fn refresh(app: &AppHandle) {
-    let active = app.state::<AppState>().active_labels();
+    let Some(shell) = app.try_state::<Shell>() else { return };
+    let active = shell.app.transfers.active_labels();
     let text = match active.as_slice() {
         [] => "No active transfers".to_string(),
         [one] => format!("Transferring {one}"),

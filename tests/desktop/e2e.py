@@ -9,7 +9,7 @@ Tests (each one launches the app afresh, with empty config/keychain):
                      a profile with a wrong secret against the demo's (authenticating) S3
                      explains the failure in the form.
   moto_round_trip    add + test + save a profile for moto, browse bucket → prefix → objects,
-                     upload through the drop handler (window.__trainctlDrop → upload_paths),
+                     upload through the drop handler (window.__trainctlDrop → e2e_drop → drop://dropped → upload_dropped),
                      watch it finish in Transfers, see it listed, download it, delete it through
                      the confirm dialog, and find a Notify call for the finished upload on the bus.
 
@@ -103,7 +103,7 @@ def isolated_env(work):
         # Test-only: the OS keychain is an in-memory store of the app process (no Secret Service here).
         TRAINCTL_KEYRING_MOCK="1",
         TRAINCTL_LOG="info,s3s=off",
-        # Test-only: the Download folder picker answers with this folder (src-tauri/src/e2e.rs).
+        # Test-only (e2e build): the folder dialog answers with this folder (src-tauri/src/dialog.rs).
         TRAINCTL_E2E_DOWNLOAD_DIR=os.path.join(work, "downloads"),
     )
     os.makedirs(env["TRAINCTL_E2E_DOWNLOAD_DIR"], exist_ok=True)
@@ -269,7 +269,7 @@ def test_moto_round_trip(driver_url, ctx):
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/exp1/").get("Contents", []))
         for k in ("runs/exp1/weights.bin", "runs/exp1/checkpoint-200/model.safetensors", "runs/exp1/checkpoint-200/optimizer.pt"):
             assert k in keys, (k, keys)
-        ctx["asserts"].append("drop (__trainctlDrop → upload_paths) of a file + a folder: Transfers row reaches `done`; 3 objects on the server")
+        ctx["asserts"].append("drop (__trainctlDrop → the shell grants the paths → drop://dropped → upload_dropped) of a file + a folder: Transfers row reaches `done`; 3 objects on the server")
         # See it listed.
         nav(s, "browser", "view-browser")
         s.js("location.hash = arguments[0];", f"#/browser/{BUCKET}/runs/exp1/")
@@ -278,8 +278,9 @@ def test_moto_round_trip(driver_url, ctx):
         s.wait(row, timeout=20, what="the uploaded object in the listing")
         s.wait('[data-testid="folder-row"][data-key="runs/exp1/checkpoint-200/"]')
         ctx["asserts"].append("Browser lists runs/exp1/weights.bin and checkpoint-200/ after the upload")
-        # Download it. The native folder picker is invisible to WebDriver: the app was started with
-        # TRAINCTL_E2E_DOWNLOAD_DIR, so the picker answers with that folder (src-tauri/src/e2e.rs).
+        # Download it. The native folder dialog is invisible to WebDriver: the app's e2e build was
+        # started with TRAINCTL_E2E_DOWNLOAD_DIR, so the dialog answers with that folder
+        # (src-tauri/src/dialog.rs) and the page gets its grant token.
         dl = ctx["download_dir"]
         s.click(f'{row} [data-testid="row-select"]')
         s.wait('[data-testid="selection-summary"]')

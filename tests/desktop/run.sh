@@ -16,7 +16,9 @@ fi
 if [ -z "${TRAINCTL_DESKTOP_BIN:-}" ]; then
   # The CLI too: the Dashboard case compares the app with `trainctl s3 review --json` from the
   # same target dir, and a stale CLI there would fail it for the wrong reason.
-  cargo build -p trainctl-desktop -p trainctl-cli --quiet
+  # The app's e2e build: the test-only drop command and folder-dialog stand-in (feature e2e;
+  # never in a release or `make run` build).
+  cargo build -p trainctl-desktop -p trainctl-cli --features trainctl-desktop/e2e --quiet
   export TRAINCTL_DESKTOP_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/trainctl-desktop"
   export TRAINCTL_CLI_BIN="${TRAINCTL_CLI_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/trainctl}"
 fi

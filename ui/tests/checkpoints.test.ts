@@ -7,7 +7,6 @@ import {
   bucketOf, createPlanner, detectForm, emptyDraft, formatMetric, metricNames, planRows, policyFromDraft, prefixOf, s3Location,
   shortName, timelineRows, usdPerMonth, type PlannerApi,
 } from '../src/lib/checkpoints';
-import { detectMock, planMock } from '../src/lib/mock/checkpoints';
 import type { Checkpoint, CheckpointListing, CheckpointRun, CleanupPlan, CleanupReport, EventMap, ObjectEntry } from '../src/lib/types';
 
 const NOW = 1_800_000_000;
@@ -154,58 +153,5 @@ describe('planner', () => {
     expect(body).toContain('2.93 KiB');
     expect(usdPerMonth(0.000069)).toBe('under $0.01/month');
     expect(usdPerMonth(1.5)).toBe('about $1.50/month');
-  });
-});
-
-describe('mock fixture (the ?mock mode follows the core rules)', () => {
-  const o = (key: string, size: number, age: number): ObjectEntry => ({ key, size, last_modified: NOW - age, etag: null, storage_class: 'STANDARD', is_prefix: false });
-  const objects = [
-    ...[100, 200, 300].flatMap((s) => [o(`r/checkpoint-${s}/model.bin`, 10, 5000 - s), o(`r/checkpoint-${s}/trainer_state.json`, 1, 5000 - s)]),
-    o('r/checkpoint-400/model.bin', 10, 10),
-  ];
-
-  it('detects HF checkpoints with completeness', () => {
-    const runs = detectMock(objects, '', 60, NOW);
-    expect(runs).toHaveLength(1);
-    expect(runs[0].checkpoints.map((c) => [c.step, c.complete.state])).toEqual([[100, 'complete'], [200, 'complete'], [300, 'complete'], [400, 'incomplete']]);
-  });
-
-  it('keeps the newest complete and the incomplete whatever the policy', () => {
-    const [r] = detectMock(objects, '', 60, NOW);
-    const p = planMock(r, { keep_last_n: 1, keep_best: null, keep_every: null, keep_since_secs: null, force_all: false }, new Set(['r/checkpoint-100/']), NOW);
-    expect(p.items.map((i) => i.action)).toEqual(['keep', 'delete', 'keep', 'keep']);
-    expect(p.items[0].reasons).toContain('pinned');
-    expect(p.items[3].reasons[0]).toMatch(/^incomplete/);
-    expect(p.bytes_reclaimed).toBe(11);
-  });
-});
-
-describe('mock backend checkpoints (the ?mock screens follow the shell contract)', async () => {
-  const { createMockBackend } = await import('../src/lib/mock/backend');
-  const policy = { keep_last_n: 2, keep_best: null, keep_every: null, keep_since_secs: null, force_all: false };
-  const loc = 's3://demo-training/runs/';
-
-  it('discovers, plans, applies with events, and the objects are gone', async () => {
-    const b = createMockBackend(new Set());
-    const listing: CheckpointListing = await b.invoke('checkpoints_discover', { location: loc, detect: null });
-    expect(listing.runs.map((r) => r.name)).toEqual(['llama3-8b-sft-2026-11', 'resnet50-ablation-lr3e-4/lightning_logs/version_0/checkpoints']);
-    const p: CleanupPlan = await b.invoke('checkpoints_plan', { location: loc, run: 'llama3-8b-sft-2026-11', policy, detect: null });
-    expect(p.checkpoints_deleted).toBe(2);
-    expect(p.objects.every((o) => o.key.startsWith('runs/llama3-8b-sft-2026-11/checkpoint-'))).toBe(true);
-    const seen: string[] = [];
-    await b.listen('checkpoint://deleted', (e) => seen.push(e.id));
-    const report: CleanupReport = await b.invoke('checkpoints_apply', { plan_id: p.plan_id });
-    expect(report.objects_deleted).toBe(p.objects.length);
-    expect(seen).toHaveLength(2);
-    const again: CheckpointListing = await b.invoke('checkpoints_discover', { location: loc, detect: null });
-    expect(again.checkpoints).toBe(listing.checkpoints - 2);
-    await expect(b.invoke('checkpoints_apply', { plan_id: p.plan_id })).rejects.toMatchObject({ code: 'plan_stale' });
-  });
-
-  it('answers plan_stale once with ?mock=stale, and lifecycle_unsupported with ?mock=nolifecycle', async () => {
-    const b = createMockBackend(new Set(['stale', 'nolifecycle']));
-    const p: CleanupPlan = await b.invoke('checkpoints_plan', { location: loc, run: null, policy, detect: null });
-    await expect(b.invoke('checkpoints_apply', { plan_id: p.plan_id })).rejects.toMatchObject({ code: 'plan_stale' });
-    await expect(b.invoke('lifecycle_show', { location: loc })).rejects.toMatchObject({ code: 'lifecycle_unsupported' });
   });
 });

@@ -2,8 +2,6 @@
 // draw, checked on small hand-made reports and on the mock fixture's report.
 import { describe, expect, it } from 'vitest';
 import { humanUsd } from '../src/lib/format';
-import { mockReview, mockSnapshots } from '../src/lib/mock/review';
-import { demoObjects } from '../src/lib/mock/fixture';
 import {
   classStacks, growthSeries, hiddenBytes, hiddenRows, OTHER, overBudget, parseLocation, rankSavings, relativeName, treemapTree, type TreeNode,
 } from '../src/lib/review';
@@ -139,29 +137,5 @@ describe('growth, hidden bytes, budget, dollars', () => {
     expect(humanUsd(0.0042)).toBe('$0.004');
     expect(humanUsd(-3)).toBe('-$3.00');
     expect(humanUsd(null)).toBe('—');
-  });
-});
-
-describe('the mock report (what ?mock shows)', () => {
-  const now = 1_800_000_000;
-  const objs = demoObjects(now).get('demo-training')!;
-  const { report: r, savings } = mockReview(objs, 'demo-training', '', now);
-  it('totals equal a brute-force sum, and every grouping adds up to them', () => {
-    expect(r.totals.objects).toBe(objs.length);
-    expect(r.totals.bytes).toBe(objs.reduce((a, o) => a + o.size, 0));
-    for (const groups of [r.by_prefix, r.by_storage_class, r.by_age]) {
-      expect(groups.reduce((a, g) => a + g.bytes, 0)).toBe(r.totals.bytes);
-    }
-    expect(sum(treemapTree(r))).toBe(r.totals.bytes);
-  });
-  it('offers a cleanup and a lifecycle action', () => {
-    const kinds = rankSavings(savings, 10).map((a) => a.kind);
-    expect(kinds).toContain('cleanup');
-    expect(kinds).toContain('lifecycle');
-  });
-  it('has a growing history ending below the current total', () => {
-    const s = mockSnapshots(r, now);
-    expect(s.length).toBeGreaterThan(3);
-    expect(s[s.length - 1].totals.bytes).toBeLessThan(r.totals.bytes);
   });
 });

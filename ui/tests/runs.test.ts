@@ -47,28 +47,6 @@ describe('texts', () => {
   });
 });
 
-import { runHandlers } from '../src/lib/mock/runs';
-import type { RunMetrics, RunOverview as Overview } from '../src/lib/types';
-
-describe('mock runs (?mock)', () => {
-  it('lists a running, a finished and a stalled run', () => {
-    const h = runHandlers(() => 1_000_000, new Set());
-    const runs = h.runs_list({ location: 's3://demo-training/runs/' }) as Overview[];
-    expect(runs.map((r) => r.status.status)).toEqual(['running', 'finished', 'stalled']);
-    expect(runs[0].eta_secs).toBeGreaterThan(0);
-  });
-
-  it('bigcurve gives the running run 100k loss points, which align for uPlot', () => {
-    const h = runHandlers(() => 1_000_000, new Set(['bigcurve']));
-    const m = h.run_metrics({ run: 'llama3-8b-sft-2026-11', source: null }) as RunMetrics;
-    const loss = lossSeries(m.series)[0];
-    expect(loss.name).toBe('loss');
-    expect(loss.values.length).toBe(100_000);
-    const data = alignSeries(lossSeries(m.series));
-    expect(data[0].length).toBe(100_000);
-  });
-});
-
 describe('levels of detail (buildLevels / pickLevel)', () => {
   const n = 100_000;
   const xs = Array.from({ length: n }, (_, i) => i + 1);

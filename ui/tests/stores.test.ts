@@ -4,7 +4,7 @@ import { createConnectionStore, type ConnectionApi } from '../src/lib/connection
 import { addNotification, createNotificationStore, unreadCount, type NotificationsApi } from '../src/lib/notifications';
 import type { AppNotification, ConnectionInfo } from '../src/lib/types';
 
-const note = (id: number, at = id): AppNotification => ({ id, level: 'success', title: `t${id}`, body: 'b', at, job: null });
+const note = (id: number, at = id): AppNotification => ({ id, level: 'success', title: `t${id}`, body: 'b', at, job: null, link: null });
 
 describe('notifications', () => {
   it('keeps newest first and ignores duplicates', () => {
@@ -49,7 +49,7 @@ describe('notifications', () => {
 
 describe('connection', () => {
   const info: ConnectionInfo = { profile: 'demo', endpoint_url: 'http://127.0.0.1:1', region: 'r', provider: null, demo: true };
-  const unreachable = { code: 'unreachable', message: 'cannot reach', hint: 'check', exit_code: 26 };
+  const unreachable = { code: 'unreachable', message: 'cannot reach', hint: 'check', exit_code: 26, scope: 'connection' as const };
 
   function fakeApi(connect: ConnectionApi['connect']) {
     const handlers = new Map<string, (p: never) => void>();
@@ -60,7 +60,7 @@ describe('connection', () => {
   it('raises the banner only for connection-class errors', () => {
     const store = createConnectionStore(fakeApi(async () => info).api);
     store.set(info);
-    expect(store.report({ code: 'access_denied', message: 'no', hint: 'h' })).toBe(false);
+    expect(store.report({ code: 'access_denied', message: 'no', hint: 'h', exit_code: 23, scope: 'item' })).toBe(false);
     expect(get(store).lost).toBeNull();
     expect(store.report(unreachable)).toBe(true);
     expect(get(store).lost?.code).toBe('unreachable');

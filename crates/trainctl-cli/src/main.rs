@@ -46,6 +46,11 @@ impl Globals {
     pub fn overrides(&self) -> Overrides {
         Overrides { profile: self.profile.clone(), endpoint_url: self.endpoint_url.clone(), region: self.region.clone() }
     }
+
+    /// The connection these flags name (no network call yet).
+    pub async fn connect(&self) -> trainctl_core::Result<trainctl_core::s3::Connection> {
+        trainctl_core::app::connection::open(&self.overrides()).await
+    }
 }
 
 fn main() {

@@ -75,7 +75,7 @@ impl Sink for Renderer {
         match self.mode {
             Mode::Json => print_json(&event),
             Mode::Quiet => {
-                if let Event::ObjectFailed { key, error, .. } = &event {
+                if let Event::ObjectFailed { key, error, .. } | Event::ObjectRejected { key, error, .. } = &event {
                     eprintln!("failed: {key}: {}", error.message);
                 }
             }
@@ -95,6 +95,7 @@ impl Sink for Renderer {
                     bar.set_message(format!("{}/{} objects", p.objects_done, p.objects_total));
                 }
                 Event::ObjectFailed { key, error, .. } => self.line(&format!("failed: {key}: {} ({})", error.message, error.hint)),
+                Event::ObjectRejected { key, error, .. } => self.line(&rejected_line(&key, &error)),
                 Event::ObjectDone { key, .. } => tracing::debug!("done: {key}"),
                 Event::ObjectSkipped { key, reason, .. } => tracing::debug!("skipped: {key}: {reason}"),
                 Event::Notice { message } => self.line(&message),
@@ -106,6 +107,11 @@ impl Sink for Renderer {
             },
         }
     }
+}
+
+/// How an item the plan refused is told (also in `--dry-run`).
+pub fn rejected_line(key: &str, error: &trainctl_core::error::ErrorInfo) -> String {
+    format!("skipped {key}: {} ({})", error.message, error.hint)
 }
 
 /// Prints any serializable value as one JSON line on stdout.

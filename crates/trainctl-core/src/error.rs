@@ -362,6 +362,22 @@ impl Error {
         }
     }
 
+    /// How far this failure reaches — the one answer to "does this end the job?", used by both
+    /// engines, the planners of multi-source jobs and both faces.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Error::Unreachable { .. } | Error::Timeout { .. } | Error::Dns(_) | Error::Tls { .. } => Scope::Connection,
+            Error::NoCredentials(_)
+            | Error::BadAccessKey
+            | Error::BadSecret
+            | Error::NoSuchBucket(_)
+            | Error::DiskFull(_)
+            | Error::Cancelled
+            | Error::S5cmdMissing(_) => Scope::Job,
+            _ => Scope::Item,
+        }
+    }
+
     /// Wraps an io::Error for `path`, recognising a full disk.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         let path = path.into();
@@ -376,7 +392,30 @@ impl Error {
 
     /// Serializable view for JSON output and IPC.
     pub fn info(&self) -> ErrorInfo {
-        ErrorInfo { code: self.code().to_string(), message: self.to_string(), hint: self.hint(), exit_code: self.exit_code() }
+        ErrorInfo { code: self.code().to_string(), message: self.to_string(), hint: self.hint(), exit_code: self.exit_code(), scope: self.scope() }
+    }
+}
+
+/// How far a failure reaches ([`Error::scope`]).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// This one object or file; the job goes on with the others.
+    #[default]
+    Item,
+    /// Every other item would fail the same way (no bucket, bad credentials, disk full,
+    /// cancelled): the job stops.
+    Job,
+    /// The endpoint cannot be reached at all (down, DNS, TLS): the job stops, and the faces show
+    /// the connection as lost until a call succeeds again.
+    Connection,
+}
+
+impl Scope {
+    /// True when the job cannot go on after this failure.
+    pub fn ends_job(self) -> bool {
+        self != Scope::Item
     }
 }
 
@@ -393,10 +432,43 @@ pub struct ErrorInfo {
     pub message: String,
     pub hint: String,
     pub exit_code: i32,
+    /// How far the failure reaches: the UI raises its connection banner on `connection`
+    /// instead of keeping its own list of codes. (Absent in records written before it existed.)
+    #[serde(default)]
+    pub scope: Scope,
 }
 
 impl std::fmt::Display for ErrorInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_failures_are_connection_scope_and_end_the_job() {
+        let e = Error::Unreachable { endpoint: "http://x".into(), reason: "refused".into() };
+        assert_eq!(e.scope(), Scope::Connection);
+        assert_eq!(e.info().scope, Scope::Connection);
+        assert!(Error::Dns("x".into()).scope().ends_job());
+    }
+
+    #[test]
+    fn credential_bucket_disk_and_cancel_end_the_job_but_item_failures_do_not() {
+        for e in [Error::BadSecret, Error::BadAccessKey, Error::NoSuchBucket("b".into()), Error::DiskFull("/x".into()), Error::Cancelled] {
+            assert_eq!(e.scope(), Scope::Job, "{e}");
+        }
+        for e in [Error::NotFound("k".into()), Error::AccessDenied("k".into()), Error::Integrity { what: "k".into(), detail: "d".into() }] {
+            assert!(!e.scope().ends_job(), "{e}");
+        }
+    }
+
+    #[test]
+    fn error_info_without_a_scope_still_reads() {
+        let info: ErrorInfo = serde_json::from_str(r#"{"code":"not_found","message":"m","hint":"h","exit_code":25}"#).unwrap();
+        assert_eq!(info.scope, Scope::Item);
     }
 }

@@ -49,6 +49,9 @@ pub enum Event {
     ObjectDone { job: JobId, key: String, local: String, bytes: u64 },
     /// One object was not transferred because it is already complete at the destination.
     ObjectSkipped { job: JobId, key: String, reason: String },
+    /// One item was refused by the plan before any transfer (an unsafe key, an unreadable file):
+    /// a failure of the job, reported by the engine right after `TransferStarted`.
+    ObjectRejected { job: JobId, key: String, error: ErrorInfo },
     /// One object failed; the job goes on with the others.
     ObjectFailed { job: JobId, key: String, error: ErrorInfo },
     /// A job ended (successfully or not); `failed` > 0 means a partial result.
@@ -85,6 +88,19 @@ pub enum Event {
     ReviewProgress { objects: u64, bytes: u64, units_done: u64, units_total: u64 },
     /// Something the user should know that is not an error (a fallback engine, a retry...).
     Notice { message: String },
+    // ---- the application layer (core `app`: the desktop's state, reported whole) ----
+    /// A transfer job's record changed (its state, progress, failures): the whole record.
+    TransferUpdated(crate::app::TransferRecord),
+    /// A watch's row changed.
+    WatchUpdated(crate::app::WatchInfo),
+    /// A watch was removed.
+    WatchRemoved { id: u64 },
+    /// A notification for the user (shown natively by the host, kept in the in-app list).
+    Notification(crate::app::AppNotification),
+    /// A call met a connection-scope error: the endpoint cannot be reached.
+    ConnectionLost { profile: String, error: ErrorInfo },
+    /// A call worked again after `ConnectionLost`.
+    ConnectionRestored { profile: String },
 }
 
 /// Where events go. Implemented by the CLI renderer, the desktop shell, and test collectors.

@@ -2,6 +2,7 @@
 //! adapters over one tested library. Nothing in this crate prints, draws or knows about a window:
 //! long work reports [`event::Event`]s through a [`event::Sink`] and fails with [`error::Error`].
 
+pub mod app;
 pub mod checkpoint;
 pub mod config;
 pub mod cost;

@@ -27,11 +27,14 @@ pub fn config(out_dir: &Path) -> Config {
     Config::new().with_large_int("number").with_out_dir(out_dir)
 }
 
-/// The core types that cross IPC (the desktop adds its own, see src-tauri/src/types.rs).
+/// The core types that cross IPC (the desktop adds its own: `Dropped`, `CloseRequest`). Each
+/// root exports every type it refers to.
 pub fn core_roots() -> Vec<Exporter> {
+    use crate::app::{browse, checkpoints, connection, profiles, review};
     use crate::config::profile::{CredentialSource, Profile, ProfileOrigin, ResolvedProfile};
     vec![
         crate::error::ErrorInfo::export_all,
+        crate::error::Scope::export_all,
         crate::event::Direction::export_all,
         crate::event::Progress::export_all,
         crate::event::Event::export_all,
@@ -42,6 +45,35 @@ pub fn core_roots() -> Vec<Exporter> {
         ProfileOrigin::export_all,
         crate::transfer::TransferItem::export_all,
         crate::transfer::Outcome::export_all,
+        // The application layer's calls (docs/ipc.md).
+        connection::AppInfo::export_all,
+        connection::ConnectionInfo::export_all,
+        crate::app::LocalGrant::export_all,
+        crate::app::TransferRecord::export_all,
+        crate::app::WatchInfo::export_all,
+        crate::app::AppNotification::export_all,
+        profiles::ProfileSummary::export_all,
+        profiles::ProfileForm::export_all,
+        profiles::TestReport::export_all,
+        browse::BucketSummary::export_all,
+        browse::ListPage::export_all,
+        browse::DeletePlan::export_all,
+        browse::DeleteReport::export_all,
+        checkpoints::CheckpointListing::export_all,
+        checkpoints::CleanupPlan::export_all,
+        checkpoints::CleanupReport::export_all,
+        checkpoints::DetectForm::export_all,
+        checkpoints::PolicyForm::export_all,
+        checkpoints::LifecycleView::export_all,
+        checkpoints::HeldLifecyclePlan::export_all,
+        crate::lifecycle::LifecyclePlan::export_all,
+        crate::lifecycle::LifecycleRequest::export_all,
+        crate::lifecycle::LifecycleSavings::export_all,
+        crate::lifecycle::ApplyReport::export_all,
+        review::ReviewOutcome::export_all,
+        crate::review::snapshots::Snapshot::export_all,
+        crate::runs::overview::RunOverview::export_all,
+        crate::runs::overview::RunMetrics::export_all,
     ]
 }
 

@@ -3,19 +3,11 @@
 //! Why one function: the CLI, the desktop popups and the UI all show sizes in binary units with
 //! two decimals (`3.15 MiB`), so a size reads the same wherever a researcher sees it.
 
-/// `999 B`, `3.15 MiB`, `10.00 GiB` (1024-based).
+/// `999 B`, `3.15 MiB`, `10.00 GiB` (1024-based), through `humansize`.
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.2} {}", UNITS[u])
+    match n {
+        0..1024 => format!("{n} B"),
+        _ => humansize::format_size(n, humansize::BINARY.decimal_zeroes(2)),
     }
 }
 

@@ -43,6 +43,7 @@ fn connection_to(server: &S3Server, endpoint: &str) -> Connection {
         path_style: true,
         checksum_when_required: true,
         credentials: CredentialSource::AwsChain,
+        prices: None,
     };
     Connection { client: server.client_for(endpoint), profile, credentials: None }
 }

@@ -127,6 +127,7 @@ fn profile(name: &str, endpoint: &str, key: &str, secret: Option<&str>) -> Resol
         path_style: true,
         checksum_when_required: true,
         credentials: CredentialSource::Keychain { access_key_id: key.into() },
+        prices: None,
     }
 }
 

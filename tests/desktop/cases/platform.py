@@ -6,7 +6,7 @@ test_endpoint_down_banner
     server comes back on the same port → the banner's Retry clears it and the listing reloads.
 test_drop_50k_files
     A folder of 50,000 tiny files dropped through the drop handler (window.__trainctlDrop →
-    upload_paths): the Transfers row is planned with exactly 50,000 objects, progress aggregates
+    e2e_drop → upload_dropped): the Transfers row is planned with exactly 50,000 objects, progress aggregates
     (objects_done grows), and the window stays responsive throughout (navigation clicks and a
     script round trip each answer within RESPONSIVE_S). Then the job is cancelled (a full 50k
     upload to moto would take minutes) and must end `cancelled`.

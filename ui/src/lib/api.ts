@@ -2,19 +2,19 @@
  * The ONE module that talks to the Tauri shell. Every command of docs/ipc.md is a typed function
  * here; every IPC event is subscribed through [`onEvent`]; errors come back as [`ApiError`].
  *
- * Without a shell (`window.__TAURI_INTERNALS__` absent) calls fail with code `no_shell`, unless the
- * page URL has `?mock`: then an in-memory demo fixture answers (screenshots, UI development).
- * Production never fakes data silently.
+ * Without a shell (`window.__TAURI_INTERNALS__` absent) calls fail with code `no_shell`: there is
+ * no second backend in TypeScript (the app's behaviour lives once, in the Rust core). To see the
+ * UI with data, run the app on the embedded demo (`make run`); unit tests pass their own backend.
  */
 
 import { invoke as tauriInvoke } from '@tauri-apps/api/core';
 import { listen as tauriListen } from '@tauri-apps/api/event';
 import { getCurrentWebview } from '@tauri-apps/api/webview';
-import { open as openDialog } from '@tauri-apps/plugin-dialog';
 import type {
   AppInfo, BucketSummary, ConnectionInfo, DeletePlan, DeleteReport, DragDrop, ErrorInfo, EventMap,
-  EventName, JobId, ListPage, AppNotification, ProfileForm, ProfileSummary, TestReport, TransferRecord,
+  EventName, JobId, ListPage, AppNotification, LocalGrant, ProfileForm, ProfileSummary, TestReport, TransferRecord,
 } from './types';
+import { locationArg, rememberGrant } from './grants';
 import type { ReviewOutcome, ReviewSnapshot } from './types';
 
 /** A failed command: the shell's `ErrorInfo` as a throwable with the stable `code`. */
@@ -22,18 +22,25 @@ export class ApiError extends Error {
   readonly code: string;
   readonly hint: string;
   readonly exitCode: number;
+  private readonly scopeValue: ErrorInfo['scope'];
 
-  constructor(info: ErrorInfo) {
+  constructor(info: Omit<ErrorInfo, 'scope'> & { scope?: ErrorInfo['scope'] }) {
     super(info.message);
     this.name = 'ApiError';
     this.code = info.code;
     this.hint = info.hint;
     this.exitCode = info.exit_code;
+    this.scopeValue = info.scope ?? 'item';
   }
 
   /** The wire form again (for views that show `{message, hint}`). */
   get info(): ErrorInfo {
-    return { code: this.code, message: this.message, hint: this.hint, exit_code: this.exitCode };
+    return { code: this.code, message: this.message, hint: this.hint, exit_code: this.exitCode, scope: this.scope };
+  }
+
+  /** How far the failure reaches (`connection`: the endpoint cannot be reached). */
+  get scope(): ErrorInfo['scope'] {
+    return this.scopeValue;
   }
 
   /** Whatever `invoke` rejected with: an `ErrorInfo` object from our commands, or a plain string
@@ -42,19 +49,18 @@ export class ApiError extends Error {
     if (e instanceof ApiError) return e;
     if (e && typeof e === 'object' && 'code' in e && 'message' in e) {
       const o = e as Partial<ErrorInfo>;
-      return new ApiError({ code: String(o.code), message: String(o.message), hint: o.hint ?? '', exit_code: o.exit_code ?? 1 });
+      return new ApiError({ code: String(o.code), message: String(o.message), hint: o.hint ?? '', exit_code: o.exit_code ?? 1, scope: o.scope ?? 'item' });
     }
     const message = e instanceof Error ? e.message : String(e);
     return new ApiError({ code: 'internal', message, hint: 'this is a bug in trainctl; please report it', exit_code: 1 });
   }
 }
 
-/** What actually carries calls: the Tauri shell, or the mock fixture. */
+/** What actually carries calls: the Tauri shell (unit tests pass their own). */
 export interface Backend {
   invoke<T>(cmd: string, args?: Record<string, unknown>): Promise<T>;
   listen<K extends EventName>(name: K, cb: (payload: EventMap[K]) => void): Promise<() => void>;
   onDragDrop(cb: (d: DragDrop) => void): Promise<() => void>;
-  pickFolder(title: string): Promise<string | null>;
 }
 
 const tauriBackend: Backend = {
@@ -69,50 +75,26 @@ const tauriBackend: Backend = {
       else if (p.type === 'over') cb({ type: 'over', x: p.position.x / ratio, y: p.position.y / ratio });
       else cb({ type: p.type, paths: p.paths, x: p.position.x / ratio, y: p.position.y / ratio });
     }),
-  pickFolder: async (title) => {
-    const picked = await openDialog({ directory: true, multiple: false, title });
-    return typeof picked === 'string' ? picked : null;
-  },
 };
 
 const noShell: ErrorInfo = {
   code: 'no_shell',
   message: 'the desktop shell is not running',
-  hint: 'open this UI through trainctl-desktop (or add ?mock to the URL for the demo fixture)',
+  hint: 'open this UI through trainctl-desktop (`make run` opens it on the embedded demo)',
   exit_code: 1,
+  scope: 'job',
 };
-
-/** Which backend this page uses. */
-export type Mode = 'tauri' | 'mock' | 'none';
-
-/** Decided once from the page: a real shell wins; `?mock` only applies in a plain browser. */
-export function detectMode(win: { __TAURI_INTERNALS__?: unknown; location: { search: string } } = window as never): Mode {
-  if (win.__TAURI_INTERNALS__) return 'tauri';
-  return new URLSearchParams(win.location.search).has('mock') ? 'mock' : 'none';
-}
 
 let backend: Promise<Backend> | null = null;
 
 function getBackend(): Promise<Backend> {
-  if (!backend) {
-    const mode = detectMode();
-    if (mode === 'tauri') backend = Promise.resolve(tauriBackend);
-    else if (mode === 'mock') backend = import('./mock/backend').then((m) => m.createMockBackend(mockScenario()));
-    else backend = Promise.reject(new ApiError(noShell));
-  }
+  backend ??= (window as { __TAURI_INTERNALS__?: unknown }).__TAURI_INTERNALS__ ? Promise.resolve(tauriBackend) : Promise.reject(new ApiError(noShell));
   return backend;
 }
 
 /** Replaces the backend (unit tests). */
 export function setBackend(b: Backend | null): void {
   backend = b ? Promise.resolve(b) : null;
-}
-
-/** Mock scenario words from the URL (`?mock=firstrun,lost`); empty outside mock mode. */
-export function mockScenario(): Set<string> {
-  if (typeof window === 'undefined' || detectMode() !== 'mock') return new Set();
-  const v = new URLSearchParams(window.location.search).get('mock') ?? '';
-  return new Set(v.split(',').map((s) => s.trim()).filter(Boolean));
 }
 
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
@@ -140,12 +122,15 @@ export const bucketsList = () => call<BucketSummary[]>('buckets_list');
 export const objectsList = (bucket: string, prefix: string, token: string | null = null) =>
   call<ListPage>('objects_list', { bucket, prefix, token });
 
-export const uploadPaths = (paths: string[], bucket: string, prefix: string) =>
-  call<TransferRecord>('upload_paths', { paths, bucket, prefix });
-export const downloadKeys = (bucket: string, keys: string[], dest_dir: string) =>
-  call<TransferRecord>('download_keys', { bucket, keys, dest_dir });
+/** Uploads what was dropped, named by the grant tokens of its `drop://dropped` event. */
+export const uploadDropped = (tokens: string[], bucket: string, prefix: string) =>
+  call<TransferRecord>('upload_dropped', { tokens, bucket, prefix });
+/** Downloads selected keys into a folder the user picked (`dest`: its grant token). */
+export const downloadKeys = (bucket: string, keys: string[], dest: string) =>
+  call<TransferRecord>('download_keys', { bucket, keys, dest });
+/** A delete plan the shell holds; `deleteApply(plan.plan_id)` deletes exactly it. */
 export const deletePlan = (bucket: string, keys: string[]) => call<DeletePlan>('delete_plan', { bucket, keys });
-export const deleteApply = (plan: DeletePlan) => call<DeleteReport>('delete_apply', { plan });
+export const deleteApply = (planId: number) => call<DeleteReport>('delete_apply', { plan_id: planId });
 
 export const transferCancel = (job: JobId) => call<void>('transfer_cancel', { job });
 export const transferRetry = (job: JobId) => call<TransferRecord>('transfer_retry', { job });
@@ -164,10 +149,16 @@ export async function onDragDrop(cb: (d: DragDrop) => void): Promise<() => void>
   return (await getBackend()).onDragDrop(cb);
 }
 
-/** Native folder picker; `null` when the user cancels. */
-export async function pickFolder(title: string): Promise<string | null> {
-  return (await getBackend()).pickFolder(title);
+/** The native folder dialog (in the shell); the folder comes back as a grant (token + path for
+ * display), `null` when the user cancels. */
+export async function pickFolder(title: string): Promise<LocalGrant | null> {
+  const grant = await call<LocalGrant | null>('pick_folder', { title });
+  if (grant) rememberGrant(grant);
+  return grant;
 }
+
+/** TEST-ONLY (e2e builds of the shell): drops paths on the window as an OS drop would. */
+export const e2eDrop = (paths: string[], x: number, y: number) => call<void>('e2e_drop', { paths, x, y });
 
 // ---- review & cost (issue #5: Dashboard) --------------------------------------------------------
 
@@ -188,16 +179,16 @@ import type { CheckpointListing, CleanupPlan, CleanupReport, DetectForm, PolicyF
 
 /** Runs and checkpoints at a location (plus the ids pinned there). */
 export const checkpointsDiscover = (location: string, detect: DetectForm | null = null) =>
-  call<CheckpointListing>('checkpoints_discover', { location, detect });
+  call<CheckpointListing>('checkpoints_discover', { location: locationArg(location), detect });
 /** A cleanup plan for one run (`run`) or every run (`null`); the shell keeps it under `plan_id`. */
 export const checkpointsPlan = (location: string, run: string | null, policy: PolicyForm, detect: DetectForm | null = null) =>
-  call<CleanupPlan>('checkpoints_plan', { location, run, policy, detect });
+  call<CleanupPlan>('checkpoints_plan', { location: locationArg(location), run, policy, detect });
 /** Deletes exactly the stored plan; rejects with code `plan_stale` (nothing deleted) when the
  * checkpoints changed since. Progress: `checkpoint://deleted`, `checkpoint://cleanup-finished`. */
 export const checkpointsApply = (plan_id: number) => call<CleanupReport>('checkpoints_apply', { plan_id });
 /** Pins (or unpins) checkpoint ids at the location; resolves to the new pin set. */
 export const checkpointsPin = (location: string, ids: string[], pin: boolean) =>
-  call<string[]>('checkpoints_pin', { location, ids, pin });
+  call<string[]>('checkpoints_pin', { location: locationArg(location), ids, pin });
 
 // ---- platform: closing the window with transfers running (src-tauri/src/close.rs) ----------------
 
@@ -216,27 +207,28 @@ export const watchPause = (id: number) => call<WatchInfo>('watch_pause', { id })
 export const watchResume = (id: number) => call<WatchInfo>('watch_resume', { id });
 export const watchRemove = (id: number) => call<void>('watch_remove', { id });
 
-import type { LifecycleApplyReport, LifecyclePlan, LifecycleRequest, LifecycleSavings, LifecycleView } from './types';
+import type { HeldLifecyclePlan, LifecycleApplyReport, LifecycleRequest, LifecycleSavings, LifecycleView } from './types';
 
 /** The bucket's lifecycle rules and the trainctl rule for the location's prefix. Errors:
  * `lifecycle_unsupported` when the server does not implement lifecycle rules. */
 export const lifecycleShow = (location: string) => call<LifecycleView>('lifecycle_show', { location });
-/** Merges the request into the bucket's current rules: the diff and warnings (nothing written). */
-export const lifecyclePlan = (location: string, request: LifecycleRequest) => call<LifecyclePlan>('lifecycle_plan', { location, request });
-/** What `plan` saves on the objects stored now (or `afterDays` from now), priced with the
- * connection's table; `table: null` + `not_estimated_because` when none applies. */
-export const lifecycleSavings = (plan: LifecyclePlan, afterDays = 0) => call<LifecycleSavings>('lifecycle_savings', { plan, after_days: afterDays });
-/** Writes exactly `plan` (rejects with `plan_stale` if the rules changed since). */
-export const lifecycleApply = (plan: LifecyclePlan) => call<LifecycleApplyReport>('lifecycle_apply', { plan });
+/** Merges the request into the bucket's current rules: the diff and warnings (nothing written),
+ * held by the shell under `plan_id`. */
+export const lifecyclePlan = (location: string, request: LifecycleRequest) => call<HeldLifecyclePlan>('lifecycle_plan', { location, request });
+/** What held plan `planId` saves on the objects stored now (or `afterDays` from now), priced with
+ * the connection's table; `table: null` + `not_estimated_because` when none applies. */
+export const lifecycleSavings = (planId: number, afterDays = 0) => call<LifecycleSavings>('lifecycle_savings', { plan_id: planId, after_days: afterDays });
+/** Writes exactly held plan `planId` (rejects with `plan_stale` if the rules changed since). */
+export const lifecycleApply = (planId: number) => call<LifecycleApplyReport>('lifecycle_apply', { plan_id: planId });
 
 // ---- runs (issue #6: Runs view; src-tauri/src/commands_runs.rs) --------------------------------
 import type { RunMetrics, RunOverview } from './types';
 
 /** Runs under a location (`s3://bucket/prefix/` or an absolute folder) with status and progress. */
-export const runsList = (location: string) => call<RunOverview[]>('runs_list', { location });
+export const runsList = (location: string) => call<RunOverview[]>('runs_list', { location: locationArg(location) });
 /** One run's metric series, from `source` (relative to the location) or its best source. */
 export const runMetrics = (location: string, run: string, source: string | null = null) =>
-  call<RunMetrics>('run_metrics', { location, run, source });
+  call<RunMetrics>('run_metrics', { location: locationArg(location), run, source });
 
 // ---- desktop start-up trace (issue #3; src-tauri/src/startup.rs, ui/src/lib/startup.ts) ----------
 

@@ -21,14 +21,11 @@ export interface ConnectionApi {
   onEvent(name: 'connection://restored', cb: (p: ConnectionRestored) => void): Promise<() => void>;
 }
 
-/** Codes that mean "cannot talk to the endpoint" (not "the request was wrong"). */
-export const CONNECTION_ERROR_CODES: ReadonlySet<string> = new Set(['unreachable', 'dns', 'tls']);
-
 export interface ConnectionStore extends Readable<ConnectionState> {
   start(): Promise<() => void>;
   set(info: ConnectionInfo | null): void;
-  /** Returns true when `e` was a connection error (and the banner is now up). */
-  report(e: { code: string; message: string; hint: string; exit_code?: number }): boolean;
+  /** Returns true when `e` was a connection-scope error (and the banner is now up). */
+  report(e: ErrorInfo): boolean;
   retry(): Promise<void>;
 }
 
@@ -39,8 +36,9 @@ export function createConnectionStore(api: ConnectionApi): ConnectionStore {
 
   const set = (info: ConnectionInfo | null) => store.update((s) => ({ ...s, info, lost: null, epoch: s.epoch + 1 }));
   const report: ConnectionStore['report'] = (e) => {
-    if (!CONNECTION_ERROR_CODES.has(e.code)) return false;
-    store.update((s) => ({ ...s, lost: { code: e.code, message: e.message, hint: e.hint, exit_code: e.exit_code ?? 26 } }));
+    // The core says how far an error reaches (`Error::scope`): no list of codes here.
+    if (e.scope !== 'connection') return false;
+    store.update((s) => ({ ...s, lost: e }));
     return true;
   };
 
@@ -52,8 +50,9 @@ export function createConnectionStore(api: ConnectionApi): ConnectionStore {
       const info = await api.connect(name);
       store.update((s) => ({ ...s, info, lost: null, retrying: false, epoch: s.epoch + 1 }));
     } catch (e) {
-      const err = e as { code?: string; message?: string; hint?: string };
-      store.update((s) => ({ ...s, retrying: false, lost: { code: err.code ?? 'unreachable', message: err.message ?? String(e), hint: err.hint ?? '', exit_code: 26 } }));
+      const err = e as Partial<ErrorInfo>;
+      const lost: ErrorInfo = { code: err.code ?? 'unreachable', message: err.message ?? String(e), hint: err.hint ?? '', exit_code: err.exit_code ?? 26, scope: 'connection' };
+      store.update((s) => ({ ...s, retrying: false, lost }));
     }
   }
 

@@ -1,8 +1,8 @@
 /**
- * Where a file drop goes: the folder row under the cursor, else the prefix on screen. The
- * webview's drag-drop event gives paths and a position; App.svelte finds the row element under
- * the position and asks these functions for the target. The upload itself is `api.uploadPaths`,
- * the same call an e2e test makes directly.
+ * Where a file drop goes: the folder row under the cursor, else the prefix on screen. The shell
+ * grants what was dropped and reports where (`drop://dropped`); App.svelte finds the row element
+ * under the position and asks these functions for the target, then uploads by grant token
+ * (`api.uploadDropped`).
  */
 
 /** A bucket and prefix to upload into. */

@@ -182,7 +182,7 @@ pub async fn s3_cleanup(a: S3CleanupArgs, g: &Globals) -> Result<i32> {
 async fn open(location: &str, g: &Globals) -> Result<(Location, Option<Connection>)> {
     let loc = Location::parse(location)?;
     let conn = match &loc {
-        Location::S3(_) => Some(super::s3::connect(g).await?),
+        Location::S3(_) => Some(g.connect().await?),
         Location::Local(_) => None,
     };
     Ok((loc, conn))

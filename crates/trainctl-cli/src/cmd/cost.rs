@@ -7,7 +7,7 @@ use crate::Globals;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
-use trainctl_core::cost::{self, CostBreakdown, PriceTable, Usage};
+use trainctl_core::cost::{self, CostBreakdown, Usage};
 use trainctl_core::event::NullSink;
 use trainctl_core::review::{self, ReviewOptions};
 use trainctl_core::s3::{Connection, S3Url};
@@ -55,27 +55,6 @@ pub async fn run(cmd: CostCmd, g: &Globals) -> Result<i32> {
     }
 }
 
-/// The table for an estimate or a review: `--prices` > `--provider[/region]` > what the
-/// connection's profile says (`$TRAINCTL_PRICES`, the profile's `prices` key, the detected
-/// provider/region). Without a connection (a local inventory manifest) a bare provider takes
-/// `--region`, else us-east-1.
-pub fn choose_table(prices: Option<&std::path::Path>, provider: Option<&str>, g: &Globals, conn: Option<&Connection>) -> Result<PriceTable> {
-    if let Some(p) = prices {
-        return PriceTable::load(p);
-    }
-    if let Some(p) = provider {
-        let (provider, region) = match p.split_once('/') {
-            Some((provider, region)) => (provider.to_string(), region.to_string()),
-            None => (p.to_string(), g.region.clone().or_else(|| conn.map(|c| c.profile.region.clone())).unwrap_or_else(|| "us-east-1".into())),
-        };
-        return cost::price_table(&provider, &region);
-    }
-    match conn {
-        Some(c) => cost::table_for_profile(&c.profile, None),
-        None => Err(trainctl_core::Error::Usage("no connection profile to pick a price table from (pass --provider or --prices FILE)".into())),
-    }
-}
-
 /// What `--json` prints: the breakdown plus where it was measured and the budget verdict.
 #[derive(serde::Serialize)]
 struct Estimate<'a> {
@@ -102,9 +81,9 @@ async fn estimate(a: EstimateArgs, g: &Globals) -> Result<i32> {
             return Err(Error::Usage(format!("--budget must be a number of USD per month, 0 or more (got {b})")));
         }
     }
-    let conn = super::s3::connect(g).await?;
+    let conn = g.connect().await?;
     // The table first: a missing table fails before any listing is paid for.
-    let table = choose_table(a.prices.as_deref(), a.provider.as_deref(), g, Some(&conn))?;
+    let table = cost::choose_table(a.prices.as_deref(), a.provider.as_deref(), g.region.as_deref(), Some(&conn.profile))?;
     let (location, usage, hidden, unseen) = usage_of(&conn, &url, a.detailed).await?;
     let breakdown = table.breakdown(&usage);
     let hidden_monthly_usd = hidden.as_ref().map(|h| table.monthly_storage_usd(h));

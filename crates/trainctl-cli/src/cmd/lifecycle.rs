@@ -130,7 +130,7 @@ impl RuleArgs {
 
 async fn show(a: ShowArgs, g: &Globals) -> Result<i32> {
     let url = S3Url::parse(&a.url)?;
-    let conn = super::s3::connect(g).await?;
+    let conn = g.connect().await?;
     let config = lifecycle::read(&conn, &url).await?;
     match Mode::from_globals(g) {
         Mode::Json => render::print_json(&config),
@@ -142,15 +142,11 @@ async fn show(a: ShowArgs, g: &Globals) -> Result<i32> {
 /// What the plan saves on the objects stored now (docs/lifecycle.md, "Savings"). Never fails the
 /// plan: without a price table, or when the listing is refused, it says so and the plan stands.
 async fn savings_of(conn: &Connection, plan: &LifecyclePlan, r: &RuleArgs, g: &Globals) -> LifecycleSavings {
-    let table = super::cost::choose_table(r.prices.as_deref(), r.provider.as_deref(), g, Some(conn));
+    let table = trainctl_core::cost::choose_table(r.prices.as_deref(), r.provider.as_deref(), g.region.as_deref(), Some(&conn.profile));
     if table.is_ok() && lifecycle::savings::needs_listing(plan) && Mode::from_globals(g) == Mode::Human {
         eprintln!("listing the objects under the rule's prefix to estimate the savings (--no-savings skips this)…");
     }
-    let now = trainctl_core::checkpoint::detect::now_secs();
-    match lifecycle::savings(conn, plan, table, now, r.after_days).await {
-        Ok(s) => s,
-        Err(e) => LifecycleSavings::not_estimated(&plan.bucket, format!("listing the objects failed: {e}"), now),
-    }
+    lifecycle::savings(conn, plan, table, trainctl_core::checkpoint::detect::now_secs(), r.after_days).await
 }
 
 fn print_config(c: &LifecycleConfig) {
@@ -168,7 +164,7 @@ fn print_config(c: &LifecycleConfig) {
 async fn apply(a: ApplyArgs, g: &Globals) -> Result<i32> {
     let url = S3Url::parse(&a.rule.url)?;
     let request = a.rule.request(&url)?;
-    let conn = super::s3::connect(g).await?;
+    let conn = g.connect().await?;
     let existing = lifecycle::read(&conn, &url).await?;
     let plan = lifecycle::plan(&existing, &request)?;
     let mode = Mode::from_globals(g);

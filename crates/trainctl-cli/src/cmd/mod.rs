@@ -8,6 +8,7 @@ pub mod profile;
 pub mod review;
 pub mod runs;
 pub mod s3;
+pub mod transfer;
 pub mod watch;
 
 use crate::Globals;

@@ -60,7 +60,7 @@ pub async fn run(a: ReviewArgs, g: &Globals) -> Result<i32> {
     let (mut report, conn) = match &a.inventory {
         Some(manifest) => {
             // A local manifest next to its data files needs no connection; open one when we can.
-            let conn = super::s3::connect(g).await;
+            let conn = g.connect().await;
             let conn = match (conn, manifest.starts_with("s3://")) {
                 (Ok(c), _) => Some(c),
                 (Err(e), true) => return Err(e),
@@ -72,13 +72,13 @@ pub async fn run(a: ReviewArgs, g: &Globals) -> Result<i32> {
         }
         None => {
             let url = url.expect("clap requires url without --inventory");
-            let conn = super::s3::connect(g).await?;
+            let conn = g.connect().await?;
             let r = review::review(&conn, &url, &opts, &progress, &CancellationToken::new()).await?;
             (r, Some(conn))
         }
     };
     progress.clear();
-    let table = super::cost::choose_table(a.prices.as_deref(), a.provider.as_deref(), g, conn.as_ref());
+    let table = trainctl_core::cost::choose_table(a.prices.as_deref(), a.provider.as_deref(), g.region.as_deref(), conn.as_ref().map(|c| &c.profile));
     review::price(&mut report, table);
     if !a.no_snapshot {
         if let Err(e) = review::snapshots::save(&report) {

@@ -1,7 +1,7 @@
 //! `trainctl logs follow`, `trainctl metrics`, `trainctl local`: a run seen from outside.
 //! Flags become core values here; behaviour lives in `trainctl_core::runs`.
 
-use super::s3::EngineChoice;
+use super::transfer::EngineChoice;
 use crate::render::{self, Mode};
 use crate::Globals;
 use clap::{Args, Subcommand};
@@ -96,7 +96,7 @@ pub async fn logs(cmd: LogsCmd, g: &Globals) -> Result<i32> {
 async fn follow_cmd(a: FollowArgs, g: &Globals) -> Result<i32> {
     let src = FollowSource::parse(&a.source)?;
     let conn = match &src {
-        FollowSource::S3(_) => Some(super::s3::connect(g).await?),
+        FollowSource::S3(_) => Some(g.connect().await?),
         FollowSource::Local(_) => None,
     };
     let opts = FollowOptions { from_start: a.from_start, interval: a.interval };
@@ -221,7 +221,7 @@ async fn read_source(source: &str, g: &Globals) -> Result<(String, Vec<u8>)> {
         if url.is_prefix() {
             return Err(Error::Usage(format!("{source} is a prefix; name a file (trainer_state.json, metrics.csv, a log)")));
         }
-        let conn: Connection = super::s3::connect(g).await?;
+        let conn: Connection = g.connect().await?;
         let head = trainctl_core::s3::list::head_object(&conn, &url.bucket, &url.key).await?;
         let bytes = trainctl_core::runs::follow::get_range(&conn, &url.bucket, &url.key, 0, head.size).await?;
         return Ok((url.key.clone(), bytes));
@@ -272,9 +272,9 @@ impl Sink for LocalNotices {
         match (&event, self.mode) {
             (_, Mode::Quiet) => {}
             (Event::Notice { message }, Mode::Human) => eprintln!("[trainctl] {message}"),
-            (Event::ObjectFailed { key, error, .. }, Mode::Human) => eprintln!("[trainctl] failed: {key}: {}", error.message),
+            (Event::ObjectFailed { key, error, .. } | Event::ObjectRejected { key, error, .. }, Mode::Human) => eprintln!("[trainctl] failed: {key}: {}", error.message),
             (Event::CheckpointDeleted { id, .. }, Mode::Human) => eprintln!("[trainctl] deleted {id}"),
-            (Event::Notice { .. } | Event::ObjectFailed { .. } | Event::CheckpointDeleted { .. }, Mode::Json) => render::print_json(&event),
+            (Event::Notice { .. } | Event::ObjectFailed { .. } | Event::ObjectRejected { .. } | Event::CheckpointDeleted { .. }, Mode::Json) => render::print_json(&event),
             _ => {}
         }
     }
@@ -306,7 +306,7 @@ pub async fn local_cmd(a: LocalArgs, g: &Globals) -> Result<i32> {
     }
     let conn = match &spec.upload_to {
         Some(u) => {
-            let c = super::s3::connect(g).await?;
+            let c = g.connect().await?;
             trainctl_core::s3::list::check_bucket(&c, &u.bucket).await?;
             Some(c)
         }

@@ -99,7 +99,7 @@ pub async fn run(a: WatchArgs, g: &Globals) -> Result<i32> {
     if queue.is_some() && a.once {
         return Err(Error::Usage("--once looks once by listing; it does not go with --events".into()));
     }
-    let conn = super::s3::connect(g).await?;
+    let conn = g.connect().await?;
     if let (true, Some(q)) = (a.setup_events, &queue) {
         return setup_events(&conn, &url, q, &a, g).await;
     }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 /// One file of a listing (a local walk or an S3 listing) relative to the listed root, with `/`
 /// separators. Detection works on these alone, so local and S3 discovery share one code path.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct FileEntry {
     /// Path relative to the root, `/`-separated (`run1/checkpoint-100/model.safetensors`).
@@ -41,6 +42,7 @@ pub enum Layout {
 }
 
 /// Whether a checkpoint can be trusted as finished, from the layout's own evidence.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Completeness {
@@ -56,6 +58,7 @@ impl Completeness {
 }
 
 /// One checkpoint: a directory prefix (`run1/checkpoint-100/`) or a file (`run1/last.ckpt`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Checkpoint {
     /// The run (the checkpoint's parent directory relative to the root; `""` for the root).
@@ -97,6 +100,7 @@ impl Checkpoint {
 }
 
 /// The checkpoints of one run, oldest first.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Run {
     pub name: String,

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Whether a lower or a higher metric value is better.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -61,6 +62,7 @@ impl Policy {
 }
 
 /// Keep or delete.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
@@ -69,6 +71,7 @@ pub enum Action {
 }
 
 /// One checkpoint's verdict and why.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlanItem {
     pub checkpoint: Checkpoint,
@@ -77,6 +80,7 @@ pub struct PlanItem {
 }
 
 /// The plan for one run: every checkpoint with its verdict, oldest first.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     pub run: String,

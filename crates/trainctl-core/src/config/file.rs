@@ -22,6 +22,9 @@ pub struct ConfigFile {
     /// Profiles by name; each profile's `name` equals its key.
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
+    /// The folder the file was loaded from: a relative `prices = "FILE"` is relative to it.
+    #[serde(skip)]
+    dir: Option<PathBuf>,
 }
 
 /// Where the config file lives: `$TRAINCTL_CONFIG`, else `$XDG_CONFIG_HOME/trainctl/config.toml`,
@@ -35,6 +38,19 @@ pub fn config_path() -> Result<PathBuf> {
         .or_else(dirs::config_dir)
         .ok_or_else(|| Error::Internal("cannot determine the config directory (no HOME?)".into()))?;
     Ok(base.join("trainctl").join("config.toml"))
+}
+
+/// Writes a file of trainctl's own (config, saved watches) atomically and privately: a temp file
+/// in the same folder (mode 0600, synced), then a rename, so a crash leaves the old file or the new.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    create_private_dir(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    set_private_mode(tmp.path())?;
+    tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
 }
 
 fn non_empty_env(name: &str) -> Option<String> {
@@ -54,7 +70,19 @@ impl ConfigFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
             Err(e) => return Err(Error::io(path, e)),
         };
-        Self::parse(path, &text)
+        let mut cfg = Self::parse(path, &text)?;
+        cfg.dir = path.parent().map(Path::to_path_buf);
+        Ok(cfg)
+    }
+
+    /// A profile's `prices` value as a table spec: a built-in id (`aws/us-east-1`) stays as is;
+    /// a relative file is made relative to the config file's folder.
+    pub fn prices_spec(&self, raw: &str) -> String {
+        let path = Path::new(raw);
+        match &self.dir {
+            Some(dir) if path.is_relative() && crate::cost::builtin_id(raw).is_none() => dir.join(path).display().to_string(),
+            _ => raw.to_string(),
+        }
     }
 
     /// Parses config text; `path` is only used in errors.
@@ -73,15 +101,7 @@ impl ConfigFile {
 
     /// Writes atomically to `path` (temp file in the same directory, then rename), mode 0600.
     pub fn save_to(&self, path: &Path) -> Result<()> {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        create_private_dir(dir)?;
-        let text = self.to_toml()?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-        set_private_mode(tmp.path())?;
-        tmp.write_all(text.as_bytes()).map_err(|e| Error::io(tmp.path(), e))?;
-        tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
-        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-        Ok(())
+        write_private(path, self.to_toml()?.as_bytes())
     }
 
     /// The TOML text of this config; profile names are the table keys, not repeated inside.
@@ -174,7 +194,7 @@ mod tests {
         let mut cfg = ConfigFile::default();
         cfg.upsert(keychain_profile());
         cfg.save_to(&path).unwrap();
-        assert_eq!(ConfigFile::load_from(&path).unwrap(), cfg);
+        assert_eq!(ConfigFile::load_from(&path).unwrap().profiles, cfg.profiles);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

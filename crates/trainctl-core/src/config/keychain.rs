@@ -3,8 +3,9 @@
 //! and there is deliberately no plaintext-file fallback.
 //!
 //! For tests and headless CI only, an in-memory store replaces the OS keychain under `cfg(test)`,
-//! when `TRAINCTL_KEYRING_MOCK=1` is set, or after [`use_mock`]. It lives in the memory of one
-//! process: nothing persists, which is the point.
+//! when `TRAINCTL_KEYRING_MOCK=1` is set in a debug build (the test suites'), or after
+//! [`use_mock`]. It lives in the memory of one process: nothing persists, which is the point. A
+//! release build ignores the variable: a stray environment cannot make it forget secrets.
 //!
 //! The calls block (D-Bus round trips); call them from `spawn_blocking` in async code.
 
@@ -26,7 +27,7 @@ pub fn use_mock() {
 }
 
 fn mock_active() -> bool {
-    cfg!(test) || FORCE_MOCK.load(Ordering::SeqCst) || std::env::var(MOCK_ENV).is_ok_and(|v| v == "1")
+    cfg!(test) || FORCE_MOCK.load(Ordering::SeqCst) || (cfg!(debug_assertions) && std::env::var(MOCK_ENV).is_ok_and(|v| v == "1"))
 }
 
 fn mock_store() -> &'static Mutex<HashMap<String, String>> {

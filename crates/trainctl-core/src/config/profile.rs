@@ -73,10 +73,18 @@ pub struct ResolvedProfile {
     pub path_style: bool,
     pub checksum_when_required: bool,
     pub credentials: CredentialSource,
+    /// The price table storage reached through this profile is priced with: a built-in table id
+    /// (`aws/us-east-1`) or a file. From `$TRAINCTL_PRICES`, else the profile's `prices` key;
+    /// `None` = the built-in table of `provider` and `region` (see `cost::table_for_profile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prices: Option<String>,
 }
 
 /// Env var naming the trainctl profile when `--profile` is not given.
 pub const PROFILE_ENV: &str = "TRAINCTL_PROFILE";
+
+/// Env var naming the price table for every profile: a built-in id or a file (docs/cost.md).
+pub const PRICES_ENV: &str = "TRAINCTL_PRICES";
 
 /// Resolves the settings a connection needs from the command line, the trainctl config file,
 /// the AWS config files and the AWS environment, in that order of precedence:
@@ -121,6 +129,7 @@ pub fn resolve_with(overrides: &Overrides, cfg: &ConfigFile, aws: &AwsProfiles, 
         region,
         path_style: base.path_style.unwrap_or(q.path_style),
         checksum_when_required: base.checksum_when_required.unwrap_or(q.checksum_when_required),
+        prices: env(PRICES_ENV).or_else(|| base.prices.as_deref().map(|p| cfg.prices_spec(p))),
         credentials: base.credentials,
     })
 }

@@ -8,7 +8,7 @@
 //! money. The numbers a researcher acts on have to include those rules.
 //!
 //! Entry points:
-//! - [`price_table`] / [`table_for_profile`] / [`tables`]: which prices apply.
+//! - [`choose_table`] (the one choice for CLI and app) / [`table_for_profile`] / [`tables`]: which prices apply.
 //! - [`PriceTable::monthly_storage_usd`] / [`PriceTable::breakdown`]: cost of usage by class.
 //! - [`PriceTable::early_deletion_usd`]: charge for deleting objects younger than the class minimum.
 //! - [`plan_savings`]: what a checkpoint cleanup plan saves per month, net of early deletion.
@@ -26,7 +26,7 @@ pub use model::{Aged, ClassCost, CostBreakdown, SMALL_OBJECT_BYTES};
 pub use suggest::{suggest_savings, SavingsAction, SavingsKind};
 pub use savings::{plan_savings, plan_savings_in_class, savings_table, transition_savings, PlanSavings, TransitionSavings};
 pub use table::{
-    builtin_tables, price_table, profile_prices_path, table_for_profile, tables, ClassPrice, PriceBasis, PriceTable, TableSummary,
+    builtin_id, builtin_tables, choose_table, price_table, table_for_profile, table_from_spec, tables, ClassPrice, PriceBasis, PriceTable, TableSummary,
     PRICES_ENV,
 };
 
@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 /// `small_*` count the objects below [`SMALL_OBJECT_BYTES`] (128 KiB): the classes with a minimum
 /// billable object size bill each of them as 128 KiB, and Intelligent-Tiering does not charge its
 /// monitoring fee for them.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// As S3 reports it (`STANDARD`, `GLACIER_IR`, ...); empty means STANDARD.

@@ -74,6 +74,7 @@ pub fn plan_savings_in_class(plans: &[Plan], table: &PriceTable, class: &str, no
 }
 
 /// What moving usage to another class with a lifecycle rule saves, and what it costs once.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransitionSavings {
     pub table: String,

@@ -20,6 +20,7 @@ pub const COLD_CLASS: &str = "GLACIER_IR";
 pub const TRANSITION_AFTER_DAYS: f64 = 30.0;
 
 /// What a savings action opens in the app.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SavingsKind {
@@ -30,6 +31,7 @@ pub enum SavingsKind {
 }
 
 /// A cleanup or lifecycle change, with what it saves.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavingsAction {
     pub kind: SavingsKind,

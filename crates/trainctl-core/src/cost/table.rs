@@ -7,16 +7,15 @@
 //! a trainctl profile), so a negotiated discount or a new provider is a data edit, not a release.
 
 use super::normalize_class;
-use crate::config::file::ConfigFile;
 use crate::config::profile::ResolvedProfile;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
-/// Env var naming a custom price table file; wins over the profile's `prices` key.
-pub const PRICES_ENV: &str = "TRAINCTL_PRICES";
+/// Env var naming the price table (a built-in id or a file); wins over the profile's `prices` key.
+pub use crate::config::profile::PRICES_ENV;
 
 /// Region value of a table that applies to every region of its provider (R2, B2).
 const ANY_REGION: &str = "*";
@@ -261,23 +260,27 @@ pub fn price_table(provider: &str, region: &str) -> Result<PriceTable> {
     })
 }
 
-/// The `prices = "FILE"` of trainctl profile `name`, if it sets one. A relative path is relative
-/// to the config file's directory.
-pub fn profile_prices_path(name: &str) -> Result<Option<PathBuf>> {
-    let path = crate::config::file::config_path()?;
-    let cfg = ConfigFile::load_from(&path)?;
-    Ok(cfg.profiles.get(name).and_then(|p| p.prices.as_ref()).map(|f| {
-        let f = PathBuf::from(f);
-        match path.parent() {
-            Some(dir) if f.is_relative() => dir.join(f),
-            _ => f,
-        }
-    }))
+/// The id of a built-in table when `spec` names one (`aws/us-east-1`), else `None` (a file).
+pub fn builtin_id(spec: &str) -> Option<String> {
+    let (provider, region) = spec.trim().split_once('/')?;
+    builtin_tables().iter().find(|t| t.matches(&canonical_provider(provider), region)).map(PriceTable::id)
 }
 
-/// The table that prices storage reached through `profile`:
-/// `custom` (e.g. `--prices FILE`) > `$TRAINCTL_PRICES` > the profile's `prices` key >
-/// the built-in table of the profile's provider (detected from the endpoint host) and region.
+/// A table spec as `--prices`, `$TRAINCTL_PRICES` and a profile's `prices` key take it: a
+/// built-in table id (`aws/us-east-1`) or a table file.
+pub fn table_from_spec(spec: &str) -> Result<PriceTable> {
+    match builtin_id(spec) {
+        Some(_) => {
+            let (provider, region) = spec.trim().split_once('/').expect("a built-in id has a slash");
+            price_table(provider, region)
+        }
+        None => PriceTable::load(Path::new(spec)),
+    }
+}
+
+/// The table that prices storage reached through `profile`: `custom` (e.g. `--prices`) > the
+/// profile's resolved `prices` (`$TRAINCTL_PRICES`, its `prices` key, the demo's table) > the
+/// built-in table of the profile's provider (detected from the endpoint host) and region.
 ///
 /// Local test servers (moto, Garage, MinIO) have no built-in table: the error says to pass a
 /// provider/region or a custom table.
@@ -285,11 +288,28 @@ pub fn table_for_profile(profile: &ResolvedProfile, custom: Option<&Path>) -> Re
     if let Some(p) = custom {
         return PriceTable::load(p);
     }
-    if let Some(p) = std::env::var_os(PRICES_ENV).filter(|v| !v.is_empty()) {
-        return PriceTable::load(Path::new(&p));
-    }
-    if let Some(p) = profile_prices_path(&profile.name)? {
-        return PriceTable::load(&p);
+    if let Some(spec) = &profile.prices {
+        return table_from_spec(spec);
     }
     price_table(&profile.provider, &profile.region)
+}
+
+/// The one choice of price table for an estimate, a review or a plan's savings, given what the
+/// user asked for: `--prices FILE` > `--provider P[/REGION]` (region from `region`, else the
+/// connection's, else us-east-1) > [`table_for_profile`] of the connection.
+pub fn choose_table(prices: Option<&Path>, provider: Option<&str>, region: Option<&str>, profile: Option<&ResolvedProfile>) -> Result<PriceTable> {
+    if let Some(p) = prices {
+        return PriceTable::load(p);
+    }
+    if let Some(p) = provider {
+        let (provider, region) = match p.split_once('/') {
+            Some((provider, region)) => (provider.to_string(), region.to_string()),
+            None => (p.to_string(), region.map(str::to_string).or_else(|| profile.map(|c| c.region.clone())).unwrap_or_else(|| "us-east-1".into())),
+        };
+        return price_table(&provider, &region);
+    }
+    match profile {
+        Some(c) => table_for_profile(c, None),
+        None => Err(Error::Usage("no connection profile to pick a price table from (pass --provider or --prices FILE)".into())),
+    }
 }

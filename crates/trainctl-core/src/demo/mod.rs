@@ -25,6 +25,27 @@ pub const DEMO_SECRET_KEY: &str = "trainctl-demo-secret";
 /// The bucket the demo seeds.
 pub const DEMO_BUCKET: &str = "demo-training";
 pub const DEMO_REGION: &str = "us-east-1";
+/// The profile name the demo connection shows.
+pub const DEMO_PROFILE: &str = "demo";
+/// The demo's storage is priced as AWS S3 us-east-1: a local server has no prices of its own,
+/// and a researcher trying cost commands on the demo should see real numbers, the same in the
+/// CLI (`TRAINCTL_PRICES` from [`Demo::env`]) and the app ([`profile`]).
+pub const DEMO_PRICES: &str = "aws/us-east-1";
+
+/// The resolved profile of a connection to the demo at `endpoint_url` (its keys are public:
+/// [`DEMO_ACCESS_KEY`]).
+pub fn profile(endpoint_url: &str) -> crate::config::ResolvedProfile {
+    crate::config::ResolvedProfile {
+        name: DEMO_PROFILE.into(),
+        provider: "other".into(),
+        endpoint_url: Some(endpoint_url.to_string()),
+        region: DEMO_REGION.into(),
+        path_style: true,
+        checksum_when_required: true,
+        credentials: crate::config::CredentialSource::AwsChain,
+        prices: Some(DEMO_PRICES.into()),
+    }
+}
 
 /// How to start the demo.
 #[derive(Debug, Clone)]
@@ -65,13 +86,15 @@ impl Demo {
         Ok(Demo { server, seed, cancel })
     }
 
-    /// Environment that points AWS-chain tools (trainctl, s5cmd, aws-cli) at the demo.
+    /// Environment that points AWS-chain tools (trainctl, s5cmd, aws-cli) at the demo, and
+    /// trainctl's cost commands at the demo's price table.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![
             ("AWS_ACCESS_KEY_ID".into(), DEMO_ACCESS_KEY.into()),
             ("AWS_SECRET_ACCESS_KEY".into(), DEMO_SECRET_KEY.into()),
             ("AWS_REGION".into(), DEMO_REGION.into()),
             ("AWS_ENDPOINT_URL".into(), self.server.endpoint_url()),
+            (crate::config::profile::PRICES_ENV.into(), DEMO_PRICES.into()),
         ]
     }
 

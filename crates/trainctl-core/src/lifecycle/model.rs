@@ -10,6 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A storage class a lifecycle rule can move objects to (the S3 `TransitionStorageClass` values).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StorageClass {
@@ -80,6 +81,7 @@ impl FromStr for StorageClass {
 }
 
 /// Move objects to `storage_class` `days` after they were created.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Transition {
     pub days: u32,
@@ -87,6 +89,7 @@ pub struct Transition {
 }
 
 /// One lifecycle rule as trainctl sees it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
     /// The rule's ID. trainctl finds "its" rules by id, so a merge never touches another rule.
@@ -167,6 +170,7 @@ impl Rule {
 }
 
 /// A bucket's lifecycle configuration as read from the server.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleConfig {
     pub bucket: String,
@@ -181,6 +185,7 @@ pub struct LifecycleConfig {
 
 /// What the user wants: rules to create or replace (matched by id) and rule ids to remove.
 /// Rules not named here are never touched.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleRequest {
     #[serde(default)]
@@ -190,6 +195,7 @@ pub struct LifecycleRequest {
 }
 
 /// How one rule fares in a plan.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
@@ -206,6 +212,7 @@ pub enum ChangeKind {
 }
 
 /// One line of the diff.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleChange {
     pub id: String,
@@ -220,6 +227,7 @@ pub struct RuleChange {
 }
 
 /// Why a warning was raised; the UI keys on this, never on the message.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WarningCode {
@@ -237,6 +245,7 @@ pub enum WarningCode {
 }
 
 /// A plain-words caveat about a rule in the plan.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
     pub rule_id: String,
@@ -246,6 +255,7 @@ pub struct Warning {
 
 /// A merge of the server's rules with a request: the diff to show, the warnings to read, and the
 /// fingerprint of the configuration it was made from. `apply` executes exactly this value.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecyclePlan {
     pub bucket: String,
@@ -258,6 +268,7 @@ pub struct LifecyclePlan {
 }
 
 /// What [`super::apply`] did.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApplyReport {
     pub bucket: String,

@@ -38,6 +38,7 @@ pub enum Versioning {
 }
 
 /// What one new or changed rule saves on the objects under its prefix today.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleSavings {
     pub rule_id: String,
@@ -73,6 +74,7 @@ pub struct RuleSavings {
 }
 
 /// What a lifecycle plan saves, with the table it was priced with (or why none was).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LifecycleSavings {
     pub bucket: String,
@@ -295,10 +297,18 @@ fn summarize(bucket: &str, table: &PriceTable, rules: Vec<RuleSavings>, listed_o
 /// which table is missing, so the plan can be shown anyway. `now` is Unix seconds; with
 /// `after_days` > 0 every object is priced as if that many days older (what the rules will have
 /// done to today's objects by then: young checkpoints are not due for a 30-day rule today).
-pub async fn savings(conn: &Connection, plan: &LifecyclePlan, table: Result<PriceTable>, now: i64, after_days: u32) -> Result<LifecycleSavings> {
-    let mut out = savings_at(conn, plan, table, now, now + after_days as i64 * 86_400).await?;
-    out.after_days = after_days;
-    Ok(out)
+///
+/// Never an error: savings are an estimate beside the plan, and must not stop it from being shown
+/// or applied — a refused listing is said in `not_estimated_because`, like a missing table.
+pub async fn savings(conn: &Connection, plan: &LifecyclePlan, table: Result<PriceTable>, now: i64, after_days: u32) -> LifecycleSavings {
+    let ages_at = now.saturating_add(i64::from(after_days) * 86_400);
+    match savings_at(conn, plan, table, now, ages_at).await {
+        Ok(mut out) => {
+            out.after_days = after_days;
+            out
+        }
+        Err(e) => LifecycleSavings::not_estimated(&plan.bucket, format!("listing the objects failed: {e}"), now),
+    }
 }
 
 async fn savings_at(conn: &Connection, plan: &LifecyclePlan, table: Result<PriceTable>, now: i64, ages_at: i64) -> Result<LifecycleSavings> {

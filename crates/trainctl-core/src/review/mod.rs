@@ -104,8 +104,3 @@ pub fn price(report: &mut Report, table: Result<PriceTable>) {
     }
 }
 
-/// Price table for a connection: `custom` file > `$TRAINCTL_PRICES` > the profile's `prices` >
-/// the built-in table of the profile's provider and region.
-pub fn table_for(conn: &Connection, custom: Option<&std::path::Path>) -> Result<PriceTable> {
-    crate::cost::table_for_profile(&conn.profile, custom)
-}

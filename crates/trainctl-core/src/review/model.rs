@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub const REPORT_VERSION: u32 = 1;
 
 /// Where a report's numbers came from.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
@@ -22,6 +23,7 @@ pub enum Source {
 }
 
 /// Everything a storage review found under one location.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// [`REPORT_VERSION`].
@@ -65,6 +67,7 @@ pub struct Report {
 }
 
 /// Objects and bytes of one group, with the monthly storage cost when a price table is known.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Group {
     /// The group's label: a prefix (`"runs/"`), a storage class, an age band, `"total"`.
@@ -99,6 +102,7 @@ pub const TOP_LEVEL: &str = "(top level)";
 pub const OTHER: &str = "(other)";
 
 /// A training run found by its checkpoints.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunGroup {
     /// The run directory relative to the location (`"exp1/"`; `""` when the location itself is
@@ -120,6 +124,7 @@ pub struct RunGroup {
 pub const MAX_CHECKPOINTS_PER_RUN: usize = 1000;
 
 /// The size of one checkpoint (a directory or a file) of a run.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointSize {
     /// Relative to the location; directories end with `/` (same ids as `checkpoint list`).
@@ -133,6 +138,7 @@ pub struct CheckpointSize {
 }
 
 /// One object of the largest-objects list (ordered by key, for deterministic ties).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ObjectItem {
     /// Full key in the bucket.
@@ -143,6 +149,7 @@ pub struct ObjectItem {
 }
 
 /// What a listing does not show and the bill still counts.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Hidden {
     /// Incomplete multipart uploads under the location (ListMultipartUploads).
@@ -186,6 +193,7 @@ impl Hidden {
 }
 
 /// Which price table was used.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Pricing {
     /// Provider and region of the table (`aws`/`us-east-1`), when one was found.

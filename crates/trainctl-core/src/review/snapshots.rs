@@ -14,6 +14,7 @@ pub const SNAPSHOT_PREFIXES: usize = 50;
 pub const SNAPSHOT_DIR_ENV: &str = "TRAINCTL_REVIEW_DIR";
 
 /// The summary of one review.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub generated_at: i64,

@@ -490,7 +490,7 @@ impl Uploader {
             }
             let mut job = TransferJob::new(Direction::Upload, &dest.bucket, dir);
             job.items = files.iter().map(|f| TransferItem { local: dir.join(&f.path), key: format!("{prefix}{}", f.path), size: f.size, etag: None }).collect();
-            let result = engine.run(&job, &TransferOptions::default(), self.sink.as_ref(), self.cancel.clone()).await.and_then(|o| o.into_result());
+            let result = engine.run(&job, &TransferOptions::default(), self.sink.as_ref(), self.cancel.clone()).await.and_then(|o| o.into_result(&job));
             match result {
                 Ok(o) => bytes += o.bytes_done,
                 Err(e) => {
@@ -538,7 +538,7 @@ impl Uploader {
         let key = format!("{}logs/{name}", prefix_of(&dest));
         let mut job = TransferJob::new(Direction::Upload, &dest.bucket, self.spec.log.parent().unwrap_or(Path::new(".")));
         job.items.push(TransferItem { local: self.spec.log.clone(), key: key.clone(), size: meta.len(), etag: None });
-        match engine.run(&job, &TransferOptions::default(), self.sink.as_ref(), self.cancel.clone()).await.and_then(|o| o.into_result()) {
+        match engine.run(&job, &TransferOptions::default(), self.sink.as_ref(), self.cancel.clone()).await.and_then(|o| o.into_result(&job)) {
             Ok(_) => self.stats.log_uploaded_to = Some(format!("s3://{}/{key}", dest.bucket)),
             Err(e) => self.notice(format!("upload of the log failed: {e}")),
         }

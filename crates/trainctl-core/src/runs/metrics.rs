@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 /// Which format a file was read as.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MetricsFormat {
@@ -27,6 +28,7 @@ pub enum MetricsFormat {
 
 /// One metric over steps. `steps[i]` is the x of `values[i]`: the training step when the source
 /// says it, otherwise the record number.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Series {
     pub name: String,

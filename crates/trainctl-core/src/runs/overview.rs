@@ -16,6 +16,7 @@ use serde::Serialize;
 const FINISH_MARKERS: &[&str] = &["_SUCCESS", "DONE", "_DONE", "COMPLETE", "FINISHED", "training_done"];
 
 /// One run as the Runs view lists it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct RunOverview {
     /// The run's directory relative to the location (`""` for the location itself).
@@ -40,6 +41,7 @@ pub struct RunOverview {
 }
 
 /// One run's series, read from one source.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct RunMetrics {
     pub run: String,

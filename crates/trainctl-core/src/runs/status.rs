@@ -14,6 +14,7 @@ pub const STALL_FACTOR: f64 = 3.0;
 pub const STALL_WITHOUT_CADENCE_SECS: f64 = 3600.0;
 
 /// A run's state.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -25,6 +26,7 @@ pub enum RunStatus {
 }
 
 /// What the judgement saw, for the UI to explain it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusJudgement {
     pub status: RunStatus,

@@ -45,17 +45,33 @@ impl Connection {
             loader = loader.endpoint_url(url);
         }
         let sdk = loader.load().await;
-        let mut b = policy.apply_s3(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(profile.path_style));
-        if profile.checksum_when_required {
-            b = b
-                .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-                .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        let b = policy.apply_s3(aws_sdk_s3::config::Builder::from(&sdk));
+        Ok(Connection { client: aws_sdk_s3::Client::from_conf(with_profile(b, profile).build()), profile: profile.clone(), credentials: sdk.credentials_provider() })
+    }
+
+    /// A connection with fixed keys that are not stored anywhere: the embedded demo's public
+    /// keys, and a connection form's "Test" before the user saves it. Same settings as [`open`]
+    /// (a malformed network override in the environment falls back to the defaults here: the
+    /// CLI, which reports it, does not make these connections).
+    ///
+    /// [`open`]: Connection::open
+    pub fn with_keys(profile: &ResolvedProfile, access_key_id: &str, secret: &str) -> Connection {
+        let policy = NetworkPolicy::from_env().unwrap_or_default();
+        let creds = Credentials::new(access_key_id, secret, None, None, "trainctl-keys");
+        let mut b = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(profile.region.clone()))
+            .credentials_provider(creds.clone());
+        if let Some(url) = &profile.endpoint_url {
+            b = b.endpoint_url(url);
         }
-        Ok(Connection { client: aws_sdk_s3::Client::from_conf(b.build()), profile: profile.clone(), credentials: sdk.credentials_provider() })
+        let provider = aws_credential_types::provider::SharedCredentialsProvider::new(creds);
+        let b = with_profile(policy.apply_s3(b), profile);
+        Connection { client: aws_sdk_s3::Client::from_conf(b.build()), profile: profile.clone(), credentials: Some(provider) }
     }
 
     /// The same connection with `policy`'s timeouts and retries (for clients built elsewhere:
-    /// tests, the desktop's unsaved-profile check).
+    /// tests with short bounds).
     pub fn with_network(self, policy: &NetworkPolicy) -> Connection {
         let b = policy.apply_s3(self.client.config().to_builder());
         Connection { client: aws_sdk_s3::Client::from_conf(b.build()), ..self }
@@ -87,6 +103,16 @@ impl Connection {
     pub fn ctx(&self) -> ErrContext {
         ErrContext::new(self.endpoint_display())
     }
+}
+
+/// The provider settings every client takes from the profile: path-style addressing and the
+/// checksum mode (S3-compatible stores reject the SDK's default request checksums).
+fn with_profile(b: aws_sdk_s3::config::Builder, profile: &ResolvedProfile) -> aws_sdk_s3::config::Builder {
+    let b = b.force_path_style(profile.path_style);
+    if !profile.checksum_when_required {
+        return b;
+    }
+    b.request_checksum_calculation(RequestChecksumCalculation::WhenRequired).response_checksum_validation(ResponseChecksumValidation::WhenRequired)
 }
 
 /// The endpoint a resolved profile talks to, as shown to the user.

@@ -62,8 +62,9 @@ pub fn list_objects(conn: &Connection, bucket: &str, prefix: &str, delimiter: Op
     pages.map_ok(|entries| stream::iter(entries.into_iter().map(Ok))).try_flatten().boxed()
 }
 
-/// One ListObjectsV2 page and the continuation token of the next, if any.
-async fn list_page(conn: &Connection, bucket: &str, prefix: &str, delimiter: Option<&str>, token: Option<String>) -> Result<(Vec<ObjectEntry>, Option<String>)> {
+/// One ListObjectsV2 page (objects and, with a delimiter, common prefixes, in key order) and the
+/// continuation token of the next, if any.
+pub async fn list_page(conn: &Connection, bucket: &str, prefix: &str, delimiter: Option<&str>, token: Option<String>) -> Result<(Vec<ObjectEntry>, Option<String>)> {
     let mut req = conn.client.list_objects_v2().bucket(bucket).set_continuation_token(token);
     if !prefix.is_empty() {
         req = req.prefix(prefix);

@@ -10,6 +10,7 @@ pub mod plan;
 pub mod progress;
 pub mod s5cmd;
 pub mod safe_path;
+pub mod selection;
 pub mod verify;
 
 use crate::error::{ErrorInfo, Result};
@@ -102,14 +103,41 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// `Ok` when every item completed; [`Error::Partial`](crate::Error::Partial) otherwise.
-    pub fn into_result(self) -> Result<Outcome> {
-        if self.failed.is_empty() {
-            Ok(self)
-        } else {
-            let total = self.done + self.failed.len() as u64;
-            Err(crate::Error::Partial { failed: self.failed.len() as u64, total })
+    /// The outcome before any byte moves: the plan's skipped items counted, and its rejected
+    /// items (unsafe keys, unreadable files) already failed — an engine reports them like any
+    /// other failure, so no caller has to add them back.
+    pub(crate) fn planned(job: &TransferJob) -> Outcome {
+        Outcome { skipped: job.skipped.len() as u64, failed: job.rejected.clone(), ..Outcome::default() }
+    }
+
+    /// The job's result as a whole: `Ok` when every item completed. When nothing completed and
+    /// every item failed the same way for a reason that is not about one item (no permission on
+    /// the bucket, bad credentials, disk full…), that reason is the error, so the exit code says
+    /// why instead of "partial" (which promises that the rest completed). Otherwise
+    /// [`Error::Partial`](crate::Error::Partial).
+    pub fn into_result(self, job: &TransferJob) -> Result<Outcome> {
+        let Some((_, first)) = self.failed.first() else { return Ok(self) };
+        let failed = self.failed.len() as u64;
+        if self.done == 0 && self.failed.iter().all(|(_, e)| e.code == first.code) {
+            if let Some(e) = whole_job_error(job, &first.code, failed) {
+                return Err(e);
+            }
         }
+        Err(crate::Error::Partial { failed, total: failed + self.done })
+    }
+}
+
+/// The job-wide error behind a code every item failed with, if that code is job-wide.
+fn whole_job_error(job: &TransferJob, code: &str, failed: u64) -> Option<crate::Error> {
+    use crate::Error;
+    let bucket = &job.bucket;
+    match code {
+        "access_denied" => Some(Error::AccessDenied(format!("s3://{bucket} ({failed} of {failed} items)"))),
+        "bad_secret" => Some(Error::BadSecret),
+        "bad_access_key" => Some(Error::BadAccessKey),
+        "no_such_bucket" => Some(Error::NoSuchBucket(bucket.clone())),
+        "disk_full" => job.local_root.clone().map(Error::DiskFull),
+        _ => None,
     }
 }
 
@@ -152,8 +180,9 @@ pub fn choose_engine(pref: EnginePref, conn: &crate::s3::Connection, sink: &dyn 
     }
 }
 
-/// The events every engine sends when a job starts: totals, then one `ObjectSkipped` per item the
-/// plan found complete. Shared so both engines report a job identically.
+/// The events every engine sends when a job starts: totals, one `ObjectSkipped` per item the
+/// plan found complete, and one `ObjectRejected` per item the plan refused. Shared so both engines
+/// report a job identically.
 pub(crate) fn announce(job: &TransferJob, sink: &dyn Sink, engine: &str) {
     sink.send(crate::event::Event::TransferStarted {
         job: job.id,
@@ -165,6 +194,9 @@ pub(crate) fn announce(job: &TransferJob, sink: &dyn Sink, engine: &str) {
     });
     for (key, reason) in &job.skipped {
         sink.send(crate::event::Event::ObjectSkipped { job: job.id, key: key.clone(), reason: reason.clone() });
+    }
+    for (key, error) in &job.rejected {
+        sink.send(crate::event::Event::ObjectRejected { job: job.id, key: key.clone(), error: error.clone() });
     }
 }
 

@@ -128,23 +128,6 @@ impl Ctx<'_> {
     }
 }
 
-/// Errors after which no other item can succeed either: the job stops and returns them.
-fn is_fatal(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Unreachable { .. }
-            | Error::Timeout { .. }
-            | Error::Dns(_)
-            | Error::Tls { .. }
-            | Error::NoCredentials(_)
-            | Error::BadAccessKey
-            | Error::BadSecret
-            | Error::NoSuchBucket(_)
-            | Error::DiskFull(_)
-            | Error::Cancelled
-    )
-}
-
 #[async_trait::async_trait]
 impl Engine for NativeEngine {
     fn name(&self) -> &'static str {
@@ -184,7 +167,7 @@ impl Engine for NativeEngine {
 /// Transfers every item, at most `concurrency` objects at a time. Returns the outcome and the
 /// first fatal error, if any (which also stops the remaining items).
 async fn run_items(ctx: &Ctx<'_>, tracker: &Tracker) -> (Outcome, Option<Error>) {
-    let mut outcome = Outcome { skipped: ctx.job.skipped.len() as u64, ..Outcome::default() };
+    let mut outcome = Outcome::planned(ctx.job);
     let mut fatal = None;
     // By index: a closure over `&TransferItem` trips the `Send` check of `async_trait`.
     let mut results = futures::stream::iter(0..ctx.job.items.len())
@@ -198,7 +181,7 @@ async fn run_items(ctx: &Ctx<'_>, tracker: &Tracker) -> (Outcome, Option<Error>)
                 let local = item.local.display().to_string();
                 ctx.sink.send(Event::ObjectDone { job: ctx.job.id, key: item.key.clone(), local, bytes: item.size });
             }
-            Err(e) if is_fatal(&e) => {
+            Err(e) if e.scope().ends_job() => {
                 if fatal.is_none() && !matches!(e, Error::Cancelled) {
                     fatal = Some(e);
                 }
@@ -253,13 +236,5 @@ mod tests {
         assert_eq!(effective_part_size(8 << 20, 100 << 20), 8 << 20);
         let huge = 1u64 << 40; // 1 TiB
         assert!(huge.div_ceil(effective_part_size(8 << 20, huge)) <= MAX_PARTS);
-    }
-
-    #[test]
-    fn transport_and_credential_errors_stop_the_job() {
-        assert!(is_fatal(&Error::BadSecret));
-        assert!(is_fatal(&Error::DiskFull("/x".into())));
-        assert!(!is_fatal(&Error::NotFound("k".into())));
-        assert!(!is_fatal(&Error::Integrity { what: "k".into(), detail: "d".into() }));
     }
 }

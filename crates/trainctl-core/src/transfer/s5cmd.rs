@@ -482,8 +482,11 @@ fn settle(
     unattributed: &[String],
     sink: &dyn Sink,
 ) -> (Outcome, Option<Error>) {
-    let mut outcome = Outcome { skipped: job.skipped.len() as u64, ..Outcome::default() };
+    let mut outcome = Outcome::planned(job);
+    // The first failure s5cmd reported, if it ends the job; kept only when every other item
+    // s5cmd tried failed with the same code (the plan's rejected items do not count).
     let mut job_wide: Option<Error> = None;
+    let mut first_code: Option<String> = None;
     let mut all_same = true;
     for (item, res) in job.items.iter().zip(results) {
         let err = match res {
@@ -499,9 +502,12 @@ fn settle(
         };
         let info: ErrorInfo = err.info();
         sink.send(Event::ObjectFailed { job: job.id, key: item.key.clone(), error: info.clone() });
-        all_same &= outcome.failed.first().is_none_or(|(_, first)| first.code == info.code);
-        if outcome.failed.is_empty() && output::is_job_wide(&err) {
-            job_wide = Some(err);
+        match &first_code {
+            Some(code) => all_same &= *code == info.code,
+            None => {
+                first_code = Some(info.code.clone());
+                job_wide = err.scope().ends_job().then_some(err);
+            }
         }
         outcome.failed.push((item.key.clone(), info));
     }

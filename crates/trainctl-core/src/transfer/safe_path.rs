@@ -64,6 +64,10 @@ pub fn ensure_no_symlink_escape(dest: &Path, path: &Path) -> Result<()> {
     })?;
     let mut cur = dest.to_path_buf();
     for comp in rel.components() {
+        // `dest/../x` starts with `dest` lexically: only plain names may follow the destination.
+        if !matches!(comp, Component::Normal(_)) {
+            return Err(Error::UnsafeKey { key: path.display().to_string(), reason: "path leaves the destination (`..` or `.`)".into() });
+        }
         cur.push(comp);
         match std::fs::symlink_metadata(&cur) {
             Ok(m) if m.file_type().is_symlink() => {
@@ -105,5 +109,13 @@ mod tests {
         }
         assert!(refused("runs/", "other/x"));
         assert!(refused("runs/", "runs/"));
+    }
+
+    #[test]
+    fn a_path_that_only_looks_inside_the_destination_is_refused() {
+        let dest = tempfile::tempdir().unwrap();
+        let sneaky = dest.path().join("models/../../.bashrc");
+        assert_eq!(ensure_no_symlink_escape(&dest.path().join("models"), &sneaky).unwrap_err().code(), "unsafe_key");
+        assert!(ensure_no_symlink_escape(dest.path(), &dest.path().join("a/b.bin")).is_ok());
     }
 }

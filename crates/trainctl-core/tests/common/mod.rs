@@ -15,6 +15,7 @@ pub fn connection_as(server: &S3Server, provider: &str) -> Connection {
         path_style: true,
         checksum_when_required: true,
         credentials: CredentialSource::AwsChain,
+        prices: None,
     };
     Connection { client: server.client(), profile, credentials: None }
 }

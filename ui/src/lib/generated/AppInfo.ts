@@ -2,7 +2,7 @@
 import type { ConnectionInfo } from "./ConnectionInfo";
 
 /**
- * What `app_info` returns at start-up: enough for the UI to pick its first screen.
+ * What `app_info` returns at start-up: enough for a window to pick its first screen.
  */
 export type AppInfo = { version: string, 
 /**
@@ -14,6 +14,6 @@ demo: boolean,
  */
 first_run: boolean, 
 /**
- * The profile the shell connected to at start-up, if any.
+ * The connection made at start-up, if any.
  */
 connection: ConnectionInfo | null, };

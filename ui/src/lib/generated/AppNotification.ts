@@ -2,14 +2,18 @@
 import type { NotificationLevel } from "./NotificationLevel";
 
 /**
- * A popup, mirrored in the in-app list (Linux daemons can swallow popups).
+ * A popup, mirrored in the in-app list.
  */
 export type AppNotification = { id: number, level: NotificationLevel, title: string, body: string, 
 /**
  * Seconds since the Unix epoch.
  */
-at: number, job: number | null, 
+at: number, 
 /**
- * An `s3://` prefix the item opens when clicked (watch popups: the run).
+ * The transfer job it is about (a click opens Transfers).
+ */
+job: number | null, 
+/**
+ * An `s3://` prefix a click opens (watch popups: the run).
  */
 link: string | null, };

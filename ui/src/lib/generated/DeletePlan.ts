@@ -2,6 +2,10 @@
 import type { DeleteItem } from "./DeleteItem";
 
 /**
- * Exactly what `delete_apply` removes; shown in the confirm dialog first.
+ * Exactly what `delete_apply(plan_id)` removes; shown in the confirm dialog first.
  */
-export type DeletePlan = { bucket: string, items: Array<DeleteItem>, bytes: number, };
+export type DeletePlan = { 
+/**
+ * Pass this to `delete_apply`; it names exactly this plan.
+ */
+plan_id: number, bucket: string, items: Array<DeleteItem>, bytes: number, };

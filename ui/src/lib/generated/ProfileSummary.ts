@@ -3,7 +3,7 @@ import type { CredentialSource } from "./CredentialSource";
 import type { ProfileOrigin } from "./ProfileOrigin";
 
 /**
- * One row of the Connections view (no secrets, only whether one is stored).
+ * One row of the Connections view.
  */
 export type ProfileSummary = { name: string, origin: ProfileOrigin, provider: string | null, endpoint_url: string | null, region: string | null, credentials: CredentialSource, 
 /**

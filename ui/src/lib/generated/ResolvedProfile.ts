@@ -12,4 +12,10 @@ name: string,
 /**
  * Provider id (row of data/quirks/providers.toml) the settings were derived from.
  */
-provider: string, endpoint_url: string | null, region: string, path_style: boolean, checksum_when_required: boolean, credentials: CredentialSource, };
+provider: string, endpoint_url: string | null, region: string, path_style: boolean, checksum_when_required: boolean, credentials: CredentialSource, 
+/**
+ * The price table storage reached through this profile is priced with: a built-in table id
+ * (`aws/us-east-1`) or a file. From `$TRAINCTL_PRICES`, else the profile's `prices` key;
+ * `None` = the built-in table of `provider` and `region` (see `cost::table_for_profile`).
+ */
+prices?: string | null, };

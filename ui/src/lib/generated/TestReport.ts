@@ -2,7 +2,7 @@
 import type { ErrorInfo } from "./ErrorInfo";
 
 /**
- * The result of a connection test, explained in the form when it fails.
+ * The result of a connection test, explained for the form when it fails.
  */
 export type TestReport = { ok: boolean, 
 /**
@@ -10,6 +10,6 @@ export type TestReport = { ok: boolean,
  */
 bucket_count: number | null, latency_ms: number | null, 
 /**
- * Why it failed, in plain words (`null` when `ok`).
+ * Why it failed, in plain words first (`null` when `ok`).
  */
 diagnosis: ErrorInfo | null, };

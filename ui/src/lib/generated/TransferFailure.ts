@@ -2,6 +2,6 @@
 import type { ErrorInfo } from "./ErrorInfo";
 
 /**
- * One object that failed within a job.
+ * One item that failed within a job.
  */
 export type TransferFailure = { key: string, error: ErrorInfo, };

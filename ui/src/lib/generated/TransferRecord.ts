@@ -5,15 +5,19 @@ import type { TransferFailure } from "./TransferFailure";
 import type { TransferState } from "./TransferState";
 
 /**
- * One job as the Transfers view shows it, live or finished.
+ * One job as every view shows it, live or finished.
  */
-export type TransferRecord = { job: number, direction: Direction, bucket: string, 
+export type TransferRecord = { job: number, 
+/**
+ * Grows with every change: a view keeps the record with the highest version.
+ */
+version: number, direction: Direction, bucket: string, 
 /**
  * Upload: destination prefix. Download: the source prefix (or `""`).
  */
 prefix: string, 
 /**
- * Download: the local destination directory.
+ * Download: the local destination folder.
  */
 dest_dir: string | null, 
 /**
@@ -23,8 +27,12 @@ label: string, state: TransferState, engine: string | null, bytes_done: number, 
 /**
  * Seconds since the Unix epoch.
  */
-started_at: number, finished_at: number | null, failures: Array<TransferFailure>, 
+started_at: number, finished_at: number | null, 
 /**
- * Whole-job error (state `failed`).
+ * The first failures (all of them are counted in `objects_failed`).
+ */
+failures: Array<TransferFailure>, 
+/**
+ * Whole-job error (state `failed`, or `cancelled`).
  */
 error: ErrorInfo | null, };

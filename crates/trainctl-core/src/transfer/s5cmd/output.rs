@@ -88,14 +88,6 @@ pub fn map_error(text: &str, bucket: &str, endpoint: &str, local: Option<&Path>)
     }
 }
 
-/// Errors that make every item fail the same way: the job as a whole cannot work.
-pub fn is_job_wide(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::NoSuchBucket(_) | Error::BadAccessKey | Error::BadSecret | Error::NoCredentials(_) | Error::Unreachable { .. } | Error::Dns(_) | Error::Tls { .. }
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,146 @@
+//! The Browser's calls: buckets with cheap counts, one folder page at a time, and deleting
+//! selected keys and folders from a plan the user confirmed.
+
+use super::App;
+use crate::error::{ErrorInfo, Result};
+use crate::s3::list::{self, ObjectEntry};
+use crate::transfer::plan::{apply_deletions, Deletion, SyncPlan};
+use crate::transfer::TransferJob;
+use futures::TryStreamExt;
+use serde::Serialize;
+
+/// Buckets with more objects than this show `null` counts (the list stays quick).
+const COUNT_LIMIT: u64 = 10_000;
+
+/// One bucket; counts are `null` when unknown or too large to count cheaply.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Serialize)]
+pub struct BucketSummary {
+    pub name: String,
+    /// Seconds since the Unix epoch.
+    pub created: Option<i64>,
+    pub object_count: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+/// One delimiter page of a folder listing.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Serialize)]
+pub struct ListPage {
+    pub bucket: String,
+    pub prefix: String,
+    /// Common prefixes, each ending in `/`, full keys (`runs/a/`).
+    pub prefixes: Vec<String>,
+    pub objects: Vec<ObjectEntry>,
+    /// More pages follow; pass `next_token` back as `token`.
+    pub truncated: bool,
+    pub next_token: Option<String>,
+}
+
+/// One object a delete removes.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Serialize)]
+pub struct DeleteItem {
+    pub key: String,
+    pub size: u64,
+}
+
+/// Exactly what `delete_apply(plan_id)` removes; shown in the confirm dialog first.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Serialize)]
+pub struct DeletePlan {
+    /// Pass this to `delete_apply`; it names exactly this plan.
+    pub plan_id: u64,
+    pub bucket: String,
+    pub items: Vec<DeleteItem>,
+    pub bytes: u64,
+}
+
+/// One object a delete could not remove.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Serialize)]
+pub struct DeleteFailure {
+    pub key: String,
+    pub error: ErrorInfo,
+}
+
+/// What `delete_apply` did.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Serialize)]
+pub struct DeleteReport {
+    pub deleted: u64,
+    pub bytes: u64,
+    pub failed: Vec<DeleteFailure>,
+}
+
+impl App {
+    /// The buckets of the connection, each counted unless it holds more than 10,000 objects.
+    pub async fn buckets_list(&self) -> Result<Vec<BucketSummary>> {
+        let conn = self.session.conn()?;
+        let buckets = self.watched(list::list_buckets(&conn).await)?;
+        let counts = futures::future::join_all(buckets.iter().map(|b| bounded_count(&conn, &b.name))).await;
+        Ok(buckets.into_iter().zip(counts).map(|(b, c)| BucketSummary { name: b.name, created: b.created, object_count: c.map(|c| c.0), bytes: c.map(|c| c.1) }).collect())
+    }
+
+    /// One page of the folder `prefix` (its own folder marker left out).
+    pub async fn objects_list(&self, bucket: &str, prefix: &str, token: Option<String>) -> Result<ListPage> {
+        let conn = self.session.conn()?;
+        let (entries, next_token) = self.watched(list::list_page(&conn, bucket, prefix, Some("/"), token).await)?;
+        let (prefixes, objects): (Vec<ObjectEntry>, Vec<ObjectEntry>) = entries.into_iter().partition(|e| e.is_prefix);
+        Ok(ListPage {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            prefixes: prefixes.into_iter().map(|p| p.key).collect(),
+            objects: objects.into_iter().filter(|o| prefix.is_empty() || o.key != prefix).collect(),
+            truncated: next_token.is_some(),
+            next_token,
+        })
+    }
+
+    /// Plans the deletion of selected keys and folders (everything under a folder key); held
+    /// until `delete_apply` takes it.
+    pub async fn delete_plan(&self, bucket: &str, keys: &[String]) -> Result<DeletePlan> {
+        let conn = self.session.conn()?;
+        let mut items = Vec::new();
+        for key in keys {
+            if key.ends_with('/') {
+                let under = self.watched(list::collect_objects(&conn, bucket, key, None).await)?;
+                items.extend(under.into_iter().map(|o| DeleteItem { key: o.key, size: o.size }));
+            } else {
+                let o = self.watched(list::head_object(&conn, bucket, key).await)?;
+                items.push(DeleteItem { key: o.key, size: o.size });
+            }
+        }
+        items.sort_by(|a, b| a.key.cmp(&b.key));
+        items.dedup_by(|a, b| a.key == b.key);
+        let bytes = items.iter().map(|i| i.size).sum();
+        Ok(self.delete_plans.insert_with(|plan_id| DeletePlan { plan_id, bucket: bucket.to_string(), items, bytes }))
+    }
+
+    /// Deletes exactly plan `plan_id` (once).
+    pub async fn delete_apply(&self, plan_id: u64) -> Result<DeleteReport> {
+        let plan = self.delete_plans.take(plan_id)?;
+        let conn = self.session.conn()?;
+        let deletions = plan.items.iter().map(|i| Deletion::Object { bucket: plan.bucket.clone(), key: i.key.clone() }).collect();
+        let sync = SyncPlan { job: TransferJob::new(crate::event::Direction::Upload, &plan.bucket, ""), deletions };
+        let out = self.watched(apply_deletions(&sync, &conn).await)?;
+        let failed_keys: std::collections::HashSet<&str> = out.failed.iter().map(|(k, _)| k.as_str()).collect();
+        let bytes = plan.items.iter().filter(|i| !failed_keys.contains(i.key.as_str())).map(|i| i.size).sum();
+        let failed = out.failed.into_iter().map(|(key, error)| DeleteFailure { key, error }).collect();
+        Ok(DeleteReport { deleted: out.deleted, bytes, failed })
+    }
+}
+
+/// (objects, bytes) of a bucket, or `None` when it holds more than [`COUNT_LIMIT`] objects.
+async fn bounded_count(conn: &crate::s3::Connection, bucket: &str) -> Option<(u64, u64)> {
+    let mut stream = list::list_objects(conn, bucket, "", None);
+    let (mut n, mut bytes) = (0u64, 0u64);
+    while let Ok(Some(o)) = stream.try_next().await {
+        n += 1;
+        bytes += o.size;
+        if n > COUNT_LIMIT {
+            return None;
+        }
+    }
+    Some((n, bytes))
+}

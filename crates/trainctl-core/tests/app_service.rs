@@ -1,0 +1,255 @@
+//! The application layer driven as a face drives it — no webview, no CLI — against moto and
+//! Garage: a saved profile connects, dropped folders upload, selected folders download (hostile
+//! folder names rejected one by one), plans are applied by id only and once, forged names are
+//! refused, watches report, the review prices, lifecycle rules apply.
+
+use std::path::Path;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+use trainctl_core::app::checkpoints::{DetectForm, PolicyForm};
+use trainctl_core::app::profiles::ProfileForm;
+use trainctl_core::app::{App, TransferRecord, TransferState};
+use trainctl_core::event::{CollectSink, Event};
+use trainctl_testkit::{pattern_bytes, write_tree, S3Server};
+
+/// One private config/state dir and the in-memory keychain for the whole test process.
+fn private_env() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        // SAFETY of set_var: before any test of this binary reads the environment (Once).
+        std::env::set_var("TRAINCTL_CONFIG", dir.join("config.toml"));
+        std::env::set_var("XDG_STATE_HOME", dir.join("state"));
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        trainctl_core::config::keychain::use_mock();
+    });
+}
+
+/// An app connected to `server` through a profile saved from the connection form.
+async fn connected_app(server: &S3Server, name: &str) -> (Arc<App>, CollectSink) {
+    private_env();
+    let sink = CollectSink::default();
+    let app = App::new(Arc::new(sink.clone()), None);
+    let form = ProfileForm {
+        name: name.into(),
+        provider: Some("other".into()),
+        endpoint_url: Some(server.endpoint_url()),
+        region: Some(server.region().into()),
+        access_key_id: server.access_key().into(),
+        secret_access_key: server.secret_key().into(),
+    };
+    app.profile_save(form).await.unwrap();
+    app.connect(name).await.unwrap();
+    (app, sink)
+}
+
+fn servers() -> Vec<(&'static str, &'static S3Server)> {
+    let mut out = vec![("moto", trainctl_testkit::shared_moto())];
+    if let Some(g) = trainctl_testkit::shared_garage_or_skip() {
+        out.push(("garage", g));
+    }
+    out
+}
+
+/// Waits for job `job` to finish; returns its final record.
+async fn finished(app: &App, job: u64) -> TransferRecord {
+    let end = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = app.transfers.list().into_iter().find(|r| r.job == job).expect("the job is listed");
+        if !r.state.is_active() {
+            return r;
+        }
+        assert!(Instant::now() < end, "job {job} did not finish: {r:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = walkdir::WalkDir::new(dir).into_iter().flatten().filter(|e| e.file_type().is_file()).map(|e| e.path().strip_prefix(dir).unwrap().display().to_string()).collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_folder_uploads_and_a_selected_folder_downloads_on_both_servers() {
+    for (kind, server) in servers() {
+        let (app, sink) = connected_app(server, &format!("rt-{kind}")).await;
+        let bucket = server.new_bucket("approundtrip");
+        let src = tempfile::tempdir().unwrap();
+        write_tree(&src.path().join("checkpoint-200"), &[("model.safetensors", 300_000), ("optimizer.pt", 70_000)]);
+        std::fs::write(src.path().join("weights.bin"), pattern_bytes("w", 2_000)).unwrap();
+        let folder = app.grants.grant(&src.path().join("checkpoint-200")).unwrap();
+        let file = app.grants.grant(&src.path().join("weights.bin")).unwrap();
+        let rec = app.upload_dropped(&[folder.token, file.token], &bucket, "runs/exp1").unwrap();
+        assert_eq!((rec.state, rec.label.as_str(), rec.prefix.as_str()), (TransferState::Planning, "checkpoint-200/ and 1 more", "runs/exp1/"));
+        let done = finished(&app, rec.job).await;
+        assert_eq!((done.state, done.objects_done), (TransferState::Done, 3), "{kind}: {done:?}");
+        let mut keys = server.list_keys(&bucket, "runs/exp1/");
+        keys.sort();
+        assert_eq!(keys, ["runs/exp1/checkpoint-200/model.safetensors", "runs/exp1/checkpoint-200/optimizer.pt", "runs/exp1/weights.bin"], "{kind}");
+        // The record was reported whole as it changed, and the end became a notification.
+        let events = sink.events();
+        assert!(events.iter().any(|e| matches!(e, Event::TransferUpdated(r) if r.job == rec.job && r.state == TransferState::Running)), "{kind}");
+        assert!(events.iter().any(|e| matches!(e, Event::Notification(n) if n.title == "Upload finished" && n.job == Some(rec.job))), "{kind}");
+
+        let dest = tempfile::tempdir().unwrap();
+        let grant = app.grants.grant(dest.path()).unwrap();
+        let rec = app.download_keys(&bucket, &["runs/exp1/checkpoint-200/".into()], &grant.token).unwrap();
+        let done = finished(&app, rec.job).await;
+        assert_eq!(done.state, TransferState::Done, "{kind}: {done:?}");
+        trainctl_testkit::assert_trees_equal(&src.path().join("checkpoint-200"), &dest.path().join("checkpoint-200"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_folder_names_are_rejected_one_by_one_and_nothing_lands_outside_the_folder() {
+    for (kind, server) in servers() {
+        let (app, _) = connected_app(server, &format!("hostile-{kind}")).await;
+        let bucket = server.new_bucket("apphostile");
+        for key in ["../evil.txt", "./dot.txt", "a//b.txt", "good/x.txt"] {
+            server.put_object(&bucket, key, pattern_bytes(key, 64));
+        }
+        let page = app.objects_list(&bucket, "", None).await.unwrap();
+        let stored: Vec<String> = server.list_keys(&bucket, "");
+        assert!(page.prefixes.contains(&"good/".to_string()), "{kind}: {page:?}");
+        let parent = tempfile::tempdir().unwrap();
+        let dest = parent.path().join("dest");
+        std::fs::create_dir(&dest).unwrap();
+        let grant = app.grants.grant(&dest).unwrap();
+        // Every folder the listing shows, selected at once (as a user could in the Browser).
+        let rec = app.download_keys(&bucket, &page.prefixes, &grant.token).unwrap();
+        let done = finished(&app, rec.job).await;
+        assert_eq!(std::fs::read(dest.join("good/x.txt")).unwrap(), pattern_bytes("good/x.txt", 64), "{kind}");
+        let outside: Vec<String> = std::fs::read_dir(parent.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n != "dest").collect();
+        assert!(outside.is_empty(), "{kind}: written outside the chosen folder: {outside:?}");
+        assert!(files_under(&dest).iter().all(|f| f == "good/x.txt" || stored.iter().any(|k| k.ends_with(f.as_str()) && !k.contains("..") && !k.contains("//") && !k.starts_with("./"))), "{kind}: {:?}", files_under(&dest));
+        let hostile = stored.iter().filter(|k| k.starts_with("../") || k.starts_with("./") || k.contains("//")).count();
+        if hostile > 0 {
+            assert_eq!(done.state, TransferState::Partial, "{kind}: {done:?}");
+            assert!(done.failures.iter().all(|f| f.error.code == "unsafe_key"), "{kind}: {:?}", done.failures);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_names_plans_and_sources_are_refused_and_change_nothing() {
+    let server = trainctl_testkit::shared_moto();
+    let (app, _) = connected_app(server, "forged").await;
+    let bucket = server.new_bucket("appforged");
+    server.put_object(&bucket, "keep/a.bin", b"a".to_vec());
+    // A path the user never dropped or picked, and a made-up token.
+    for forged in ["/etc/passwd", "grant-00000000000000000000000000000000"] {
+        assert_eq!(app.upload_dropped(&[forged.into()], &bucket, "x/").unwrap_err().code(), "usage");
+        assert_eq!(app.download_keys(&bucket, &["keep/a.bin".into()], forged).unwrap_err().code(), "usage");
+        assert_eq!(app.checkpoints_discover(forged, None).await.unwrap_err().code(), "usage");
+    }
+    // A file granted by a drop is not a download folder.
+    let f = tempfile::NamedTempFile::new().unwrap();
+    let g = app.grants.grant(f.path()).unwrap();
+    assert_eq!(app.download_keys(&bucket, &["keep/a.bin".into()], &g.token).unwrap_err().code(), "local_kind");
+    // Plans the app never made.
+    assert_eq!(app.delete_apply(4242).await.unwrap_err().code(), "plan_stale");
+    assert_eq!(app.checkpoints_apply(4242).await.unwrap_err().code(), "plan_stale");
+    assert_eq!(app.lifecycle_apply(4242).await.unwrap_err().code(), "plan_stale");
+    // A metrics source the Runs view did not offer.
+    let e = app.run_metrics(&format!("s3://{bucket}/"), "run", Some("../../etc/passwd")).await.unwrap_err();
+    assert_eq!(e.code(), "usage");
+    assert_eq!(server.list_keys(&bucket, ""), ["keep/a.bin"]);
+    assert!(app.transfers.list().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_plan_is_applied_by_id_exactly_once() {
+    for (kind, server) in servers() {
+        let (app, _) = connected_app(server, &format!("del-{kind}")).await;
+        let bucket = server.new_bucket("appdelete");
+        for k in ["old/a.bin", "old/b/c.bin", "keep.bin"] {
+            server.put_object(&bucket, k, pattern_bytes(k, 10));
+        }
+        let plan = app.delete_plan(&bucket, &["old/".into()]).await.unwrap();
+        assert_eq!((plan.items.len(), plan.bytes), (2, 20), "{kind}");
+        let report = app.delete_apply(plan.plan_id).await.unwrap();
+        assert_eq!((report.deleted, report.failed.len()), (2, 0), "{kind}");
+        assert_eq!(server.list_keys(&bucket, ""), ["keep.bin"], "{kind}");
+        assert_eq!(app.delete_apply(plan.plan_id).await.unwrap_err().code(), "plan_stale", "{kind}: applied twice");
+    }
+}
+
+/// An HF Trainer checkpoint as the Trainer writes it (trainer_state.json last).
+fn put_checkpoint(server: &S3Server, bucket: &str, prefix: &str, step: u64) {
+    let dir = format!("{prefix}checkpoint-{step}/");
+    server.put_object(bucket, &format!("{dir}model.safetensors"), pattern_bytes("m", 1000));
+    let state = format!(r#"{{"global_step": {step}, "max_steps": 1000, "log_history": [{{"step": {step}, "loss": 1.0}}], "best_metric": null}}"#);
+    server.put_object(bucket, &format!("{dir}trainer_state.json"), state.into_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cleanup_plan_deletes_what_it_showed_and_not_twice() {
+    for (kind, server) in servers() {
+        let (app, sink) = connected_app(server, &format!("clean-{kind}")).await;
+        let bucket = server.new_bucket("appclean");
+        for step in [100, 200, 300] {
+            put_checkpoint(server, &bucket, "runs/r1/", step);
+        }
+        let location = format!("s3://{bucket}/runs/");
+        let detect = Some(DetectForm { grace_secs: Some(0), pattern: None });
+        let listing = app.checkpoints_discover(&location, detect.clone()).await.unwrap();
+        assert_eq!(listing.checkpoints, 3, "{kind}: {listing:?}");
+        let policy = PolicyForm { keep_last_n: Some(1), ..Default::default() };
+        let plan = app.checkpoints_plan(&location, None, policy, detect).await.unwrap();
+        assert_eq!(plan.checkpoints_deleted, 2, "{kind}");
+        assert!(plan.monthly_usd_saved >= 0.0);
+        let report = app.checkpoints_apply(plan.plan_id).await.unwrap();
+        assert_eq!(report.checkpoints_deleted, 2, "{kind}: {report:?}");
+        let mut left = server.list_keys(&bucket, "runs/");
+        left.sort();
+        assert_eq!(left, ["runs/r1/checkpoint-300/model.safetensors", "runs/r1/checkpoint-300/trainer_state.json"], "{kind}");
+        assert!(sink.events().iter().any(|e| matches!(e, Event::CleanupFinished { .. })));
+        assert_eq!(app.checkpoints_apply(plan.plan_id).await.unwrap_err().code(), "plan_stale", "{kind}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watch_reports_a_new_checkpoint_as_a_row_and_a_notification() {
+    let server = trainctl_testkit::shared_moto();
+    let (app, sink) = connected_app(server, "watch").await;
+    let bucket = server.new_bucket("appwatch");
+    put_checkpoint(server, &bucket, "run/", 100);
+    let w = app.watch_add(&format!("s3://{bucket}/run/"), Some(0.2), None).unwrap();
+    assert_eq!(app.watch_add(&format!("s3://{bucket}/run"), None, None).unwrap_err().code(), "usage", "watched twice");
+    assert_eq!(app.watch_add("s3://other/x/", Some(0.0), None).unwrap_err().code(), "usage", "a zero interval");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    put_checkpoint(server, &bucket, "run/", 200);
+    let end = Instant::now() + Duration::from_secs(30);
+    while !sink.events().iter().any(|e| matches!(e, Event::Notification(n) if n.title == "New checkpoint")) {
+        assert!(Instant::now() < end, "no notification: {:?}", sink.events());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let row = app.watches.list().into_iter().find(|r| r.spec.id == w.spec.id).unwrap();
+    assert_eq!(row.last_step, Some(200));
+    app.watch_remove(w.spec.id).unwrap();
+    assert!(app.watches.list().is_empty());
+    assert!(sink.events().iter().any(|e| matches!(e, Event::WatchRemoved { id } if *id == w.spec.id)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_review_counts_the_bucket_and_lifecycle_rules_apply_by_plan_id() {
+    for (kind, server) in servers() {
+        let (app, _) = connected_app(server, &format!("review-{kind}")).await;
+        let bucket = server.new_bucket("appreview");
+        put_checkpoint(server, &bucket, "runs/r1/", 100);
+        let out = app.review_run(&bucket, "", None).await.unwrap();
+        assert_eq!(out.report.totals.objects, 2, "{kind}");
+        let location = format!("s3://{bucket}/runs/");
+        let view = app.lifecycle_show(&location).await.unwrap();
+        assert!(!view.exists, "{kind}");
+        let mut rule = trainctl_core::lifecycle::Rule::new(&view.suggested.id, "runs/");
+        rule.expire_days = Some(30);
+        let request = trainctl_core::lifecycle::LifecycleRequest { set: vec![rule], remove: vec![] };
+        let held = app.lifecycle_plan(&location, request).await.unwrap();
+        let savings = app.lifecycle_savings(held.plan_id, 0).await.unwrap();
+        assert!(savings.not_estimated_because.is_some(), "{kind}: a test server has no price table: {savings:?}");
+        app.lifecycle_apply(held.plan_id).await.unwrap();
+        assert!(app.lifecycle_show(&location).await.unwrap().exists, "{kind}");
+    }
+}
