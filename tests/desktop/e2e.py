@@ -158,6 +158,13 @@ def fill_form(s, name, provider, endpoint, access, secret):
     s.type('[data-testid="profile-form-secret"]', secret)
 
 
+def open_demo(s):
+    """First run → Try the demo → the Dashboard (the shared way in for tests on the demo)."""
+    s.wait('[data-testid="view-first-run"]', timeout=60, what="the first-run screen")
+    s.click('[data-testid="try-demo"]')
+    s.wait('[data-testid="view-dashboard"]', timeout=40)
+
+
 def connect_profile(s, endpoint, name="lab"):
     """First run → add a profile for `endpoint` (secret to the keychain store) → Save → Connect →
     the Browser. The shared way in for tests that need a connection, not the Connections flow."""

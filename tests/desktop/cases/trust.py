@@ -42,9 +42,7 @@ def forged(s, cmd, args):
 def test_forged_calls_from_the_page_are_refused(driver_url, ctx):
     s = Session(driver_url, e2e.APP)
     try:
-        s.wait('[data-testid="view-first-run"]', timeout=60, what="the first-run screen")
-        s.click('[data-testid="try-demo"]')
-        s.wait('[data-testid="view-dashboard"]', timeout=40)
+        e2e.open_demo(s)
         home = os.path.expanduser("~")
         secret = os.path.join(home, ".aws", "credentials")
         refusals = {

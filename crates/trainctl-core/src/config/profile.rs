@@ -347,6 +347,10 @@ endpoint_url = "https://acct.r2.cloudflarestorage.com"
     }
 }
 
+/// Serializes the config file's load → change → save within this process: two saves at once
+/// (two forms, two tasks) would otherwise each write the file without the other's profile.
+static CONFIG_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Checks a profile before it is saved: a usable name, an http(s) endpoint, a known provider,
 /// and a key id when the keychain holds the secret. Shared by `profile add` and the desktop form.
 pub fn validate(p: &Profile) -> Result<()> {
@@ -377,6 +381,7 @@ pub fn validate(p: &Profile) -> Result<()> {
 /// when the profile's credentials live there. If saving the file fails the secret is removed.
 pub fn save_profile(mut profile: Profile, secret: Option<&str>) -> Result<()> {
     validate(&profile)?;
+    let _one_writer = CONFIG_WRITER.lock().unwrap_or_else(|e| e.into_inner());
     let mut cfg = ConfigFile::load()?;
     // Neither `profile add` nor the desktop form edits the price table: re-saving keeps it.
     if profile.prices.is_none() {
@@ -405,6 +410,7 @@ pub fn save_profile(mut profile: Profile, secret: Option<&str>) -> Result<()> {
 
 /// Removes a trainctl profile and its keychain secret. AWS profiles are not trainctl's to edit.
 pub fn remove_profile(name: &str) -> Result<Profile> {
+    let _one_writer = CONFIG_WRITER.lock().unwrap_or_else(|e| e.into_inner());
     let mut cfg = ConfigFile::load()?;
     let Some(p) = cfg.remove(name) else {
         if AwsProfiles::load().contains(name) {
