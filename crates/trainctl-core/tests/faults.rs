@@ -53,6 +53,7 @@ fn connection_via(server: &S3Server, endpoint: &str, policy: &NetworkPolicy) -> 
         path_style: true,
         checksum_when_required: true,
         credentials: CredentialSource::AwsChain,
+        prices: None,
     };
     let creds = Credentials::new(server.access_key(), server.secret_key(), None, None, "test");
     Connection { client: server.client_for(endpoint), profile, credentials: Some(SharedCredentialsProvider::new(creds)) }.with_network(policy)

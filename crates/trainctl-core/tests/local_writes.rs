@@ -25,6 +25,7 @@ fn connection(server: &S3Server) -> Connection {
         path_style: true,
         checksum_when_required: true,
         credentials: CredentialSource::AwsChain,
+        prices: None,
     };
     let creds = Credentials::new(server.access_key(), server.secret_key(), None, None, "test");
     Connection { client: server.client(), profile, credentials: Some(SharedCredentialsProvider::new(creds)) }

@@ -100,13 +100,14 @@ def test_runs_loss_curve_with_100k_points_pans_and_zooms(driver_url, ctx):
     redraw (uPlot commits in a microtask after the event) is measured in the page and logged —
     not asserted (docs/benchmarks.md has the figures)."""
     import os
-    import tempfile
     import time
 
     points = 100_000
-    root = tempfile.mkdtemp(prefix="trainctl-e2e-runs-")
+    # The folder the e2e build's folder dialog answers with: the page can only name a local
+    # folder the user picked (a typed path is refused), so the run is picked, not typed.
+    root = ctx["download_dir"]
     run = os.path.join(root, "big")
-    os.makedirs(os.path.join(run, "checkpoints"))
+    os.makedirs(os.path.join(run, "checkpoints"), exist_ok=True)
     ckpt = os.path.join(run, "checkpoints", f"epoch=0-step={points}.ckpt")
     with open(ckpt, "wb") as f:
         f.write(b"x" * 64)
@@ -129,9 +130,7 @@ def test_runs_loss_curve_with_100k_points_pans_and_zooms(driver_url, ctx):
         s.wait(f"{small} canvas", timeout=30, what="the demo's small chart")
         floor = s.js_async(ZOOM_AND_PAN_JS, small)
         small_points = s.attr(small, "data-points")
-        s.js("const el = document.querySelector('[data-testid=\"runs-location\"]'); el.value = arguments[0];"
-             "el.dispatchEvent(new Event('input', {bubbles: true}));", root)
-        s.click('[data-testid="runs-refresh"]')
+        s.click('[data-testid="runs-pick-dir"]')
         row = '[data-testid="runs-row"][data-run="big/checkpoints"]'
         try:
             s.wait(row, timeout=40, what="the local 100k-point run")

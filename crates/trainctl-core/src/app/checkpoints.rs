@@ -189,7 +189,11 @@ impl App {
             .map(|r| if in_scope(&r.name) { checkpoint::plan_retention(r, &policy, opts.now) } else { Ok(keep_all(r)) })
             .collect::<Result<Vec<_>>>()?;
         let shown: Vec<Plan> = plans.iter().filter(|p| in_scope(&p.run)).cloned().collect();
-        let table = crate::cost::savings_table(conn.as_ref());
+        let table = match &conn {
+            Some(c) => self.price_table(c).await.ok(),
+            None => None,
+        }
+        .unwrap_or_else(crate::cost::default_savings_table);
         let monthly_usd_saved = crate::cost::plan_savings(&shown, &table, now_secs()).monthly_usd;
         let objects = objects_of(&loc, &shown);
         let stored = StoredCleanup { loc: loc.clone(), plans, opts };
@@ -267,7 +271,7 @@ impl App {
     pub async fn lifecycle_savings(&self, plan_id: u64, after_days: u32) -> Result<LifecycleSavings> {
         let plan = self.lifecycle_plans.get(plan_id)?;
         let conn = self.session.conn()?;
-        let table = crate::cost::table_for_profile(&conn.profile, None);
+        let table = self.price_table(&conn).await;
         Ok(lifecycle::savings(&conn, &plan, table, now_secs(), after_days).await)
     }
 

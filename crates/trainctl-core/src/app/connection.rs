@@ -141,6 +141,17 @@ impl App {
         Ok(info)
     }
 
+    /// The price table of `conn`'s storage, with the profile's `prices` read again: a table set
+    /// in config.toml while the app runs applies to the next estimate, as it would to the CLI's
+    /// next command. (A connection that is not a saved profile keeps what it was opened with.)
+    pub(crate) async fn price_table(&self, conn: &Connection) -> Result<crate::cost::PriceTable> {
+        let mut profile = conn.profile.clone();
+        if let Ok(fresh) = resolve_named(&profile.name).await {
+            profile.prices = fresh.prices;
+        }
+        crate::cost::table_for_profile(&profile, None)
+    }
+
     /// Starts the embedded demo once (later calls reuse it) and makes it the live connection.
     pub async fn start_demo(&self) -> Result<ConnectionInfo> {
         self.start_demo_with(DemoOptions::default()).await

@@ -56,7 +56,7 @@ impl App {
             }
         }
         let mut report = self.watched(result)?;
-        let table = cost::table_for_profile(&conn.profile, None);
+        let table = self.price_table(&conn).await;
         let savings = match &table {
             Ok(t) => cost::suggest_savings(&report, &url.bucket, &review::location_prefix(&url), t),
             Err(_) => Vec::new(),

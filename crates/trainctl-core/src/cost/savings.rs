@@ -34,8 +34,12 @@ pub struct PlanSavings {
 /// is priced as if it were on S3, which is what moving it there would cost. One choice for the
 /// CLI and the app, so both quote the same figure.
 pub fn savings_table(conn: Option<&crate::s3::Connection>) -> PriceTable {
-    conn.and_then(|c| super::table_for_profile(&c.profile, None).ok())
-        .unwrap_or_else(|| super::price_table("aws", "us-east-1").expect("the built-in aws/us-east-1 table exists"))
+    conn.and_then(|c| super::table_for_profile(&c.profile, None).ok()).unwrap_or_else(default_savings_table)
+}
+
+/// S3 us-east-1: what a cleanup is quoted in when its storage has no table of its own.
+pub fn default_savings_table() -> PriceTable {
+    super::price_table("aws", "us-east-1").expect("the built-in aws/us-east-1 table exists")
 }
 
 /// The savings of deleting what `plans` mark `Delete`, priced in the table's default class
