@@ -4,7 +4,7 @@
 //! indicatif bars or `--json` lines; the desktop shell turns them into IPC events and notifications
 //! in one function. Adding a capability means adding variants here, not a new channel.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::error::ErrorInfo;
@@ -90,17 +90,167 @@ pub enum Event {
     Notice { message: String },
     // ---- the application layer (core `app`: the desktop's state, reported whole) ----
     /// A transfer job's record changed (its state, progress, failures): the whole record.
-    TransferUpdated(crate::app::TransferRecord),
+    TransferUpdated(TransferRecord),
     /// A watch's row changed.
-    WatchUpdated(crate::app::WatchInfo),
+    WatchUpdated(WatchInfo),
     /// A watch was removed.
     WatchRemoved { id: u64 },
     /// A notification for the user (shown natively by the host, kept in the in-app list).
-    Notification(crate::app::AppNotification),
+    Notification(AppNotification),
     /// A call met a connection-scope error: the endpoint cannot be reached.
     ConnectionLost { profile: String, error: ErrorInfo },
     /// A call worked again after `ConnectionLost`.
     ConnectionRestored { profile: String },
+}
+
+// ---- the records the application layer reports whole (behaviour: `crate::app`) --------------
+// Defined here, beside the event that carries them, so `event` depends on nothing above it; the
+// fold of a record, the validation of a watch and the words of a notification live in `app`.
+
+/// Where a job is in its life.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferState {
+    Planning,
+    Running,
+    Done,
+    Partial,
+    Failed,
+    Cancelled,
+}
+
+impl TransferState {
+    /// True while the job may still move bytes.
+    pub fn is_active(self) -> bool {
+        matches!(self, TransferState::Planning | TransferState::Running)
+    }
+}
+
+/// One item that failed within a job.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TransferFailure {
+    pub key: String,
+    pub error: ErrorInfo,
+}
+
+/// One job as every view shows it, live or finished.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TransferRecord {
+    pub job: JobId,
+    /// Grows with every change: a view keeps the record with the highest version.
+    pub version: u64,
+    pub direction: Direction,
+    pub bucket: String,
+    /// Upload: destination prefix. Download: the source prefix (or `""`).
+    pub prefix: String,
+    /// Download: the local destination folder.
+    pub dest_dir: Option<String>,
+    /// Short human label ("checkpoint-500/ and 2 more").
+    pub label: String,
+    pub state: TransferState,
+    pub engine: Option<String>,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub objects_done: u64,
+    pub objects_total: u64,
+    pub objects_failed: u64,
+    pub objects_skipped: u64,
+    pub bytes_per_sec: f64,
+    pub eta_secs: Option<f64>,
+    /// Seconds since the Unix epoch.
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    /// The first failures (all of them are counted in `objects_failed`).
+    pub failures: Vec<TransferFailure>,
+    /// Whole-job error (state `failed`, or `cancelled`).
+    pub error: Option<ErrorInfo>,
+}
+
+/// What is saved of a watch (no secrets: the connection is the session's).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WatchSpec {
+    pub id: u64,
+    /// `s3://bucket/prefix/`
+    pub url: String,
+    pub interval_secs: f64,
+    pub stall_after: f64,
+    pub paused: bool,
+}
+
+/// Where a watch is.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchState {
+    Running,
+    Paused,
+    Waiting,
+    Stalled,
+    Finished,
+    Error,
+    /// Saved, but there is no connection yet: it starts by itself once there is one.
+    NoConnection,
+}
+
+/// A watch as the Watches view shows it (`watches_list`, `WatchUpdated`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WatchInfo {
+    #[serde(flatten)]
+    pub spec: WatchSpec,
+    pub status: WatchState,
+    /// One line about the newest event.
+    pub last_event: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub last_event_at: Option<i64>,
+    pub checkpoints: u64,
+    /// Id (relative to the watch) and step of the newest checkpoint reported.
+    pub last_checkpoint: Option<String>,
+    pub last_step: Option<u64>,
+    /// The newest events, newest first.
+    pub recent: Vec<WatchLine>,
+}
+
+/// One line of a watch's history; `link` is the S3 prefix of the run it is about.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WatchLine {
+    pub at: i64,
+    pub kind: String,
+    pub text: String,
+    pub link: String,
+}
+
+/// Severity of a notification.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationLevel {
+    Info,
+    Success,
+    Warning,
+    Error,
+}
+
+/// A popup, mirrored in the in-app list.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppNotification {
+    pub id: u64,
+    pub level: NotificationLevel,
+    pub title: String,
+    pub body: String,
+    /// Seconds since the Unix epoch.
+    pub at: i64,
+    /// The transfer job it is about (a click opens Transfers).
+    pub job: Option<JobId>,
+    /// An `s3://` prefix a click opens (watch popups: the run).
+    pub link: Option<String>,
 }
 
 /// Where events go. Implemented by the CLI renderer, the desktop shell, and test collectors.

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use trainctl_core::config::{CredentialSource, ResolvedProfile};
-use trainctl_core::s3::client::test_connection;
+use trainctl_core::s3::check::test_connection;
 use trainctl_core::s3::{list, Connection};
 use trainctl_core::Error;
 

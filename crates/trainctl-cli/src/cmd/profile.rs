@@ -8,7 +8,8 @@ use clap::{Args, Subcommand};
 use std::io::{IsTerminal, Read};
 use trainctl_core::config::profile::{self, ProfileOrigin};
 use trainctl_core::config::{keychain, CredentialSource, Overrides, Profile};
-use trainctl_core::s3::client::{endpoint_display, test_connection, TestReport};
+use trainctl_core::s3::check::{test_connection, TestReport};
+use trainctl_core::s3::client::endpoint_display;
 use trainctl_core::{Error, Result};
 
 #[derive(Debug, Subcommand)]

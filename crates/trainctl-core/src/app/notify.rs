@@ -4,42 +4,14 @@
 //! Why in core: "a transfer partly failed" or "a watched run stalled" is a rule about what a
 //! researcher needs to hear. The shell only shows what arrives as `Event::Notification`.
 
-use super::transfers::{TransferRecord, TransferState};
 use super::App;
-use crate::event::{Direction, Event, JobId};
-use serde::Serialize;
+pub use crate::event::{AppNotification, NotificationLevel};
+use crate::event::{Direction, Event, JobId, TransferRecord, TransferState};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
 /// Notifications kept in the in-app list; older ones drop off.
 const MAX_KEPT: usize = 500;
-
-/// Severity of a notification.
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NotificationLevel {
-    Info,
-    Success,
-    Warning,
-    Error,
-}
-
-/// A popup, mirrored in the in-app list.
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AppNotification {
-    pub id: u64,
-    pub level: NotificationLevel,
-    pub title: String,
-    pub body: String,
-    /// Seconds since the Unix epoch.
-    pub at: i64,
-    /// The transfer job it is about (a click opens Transfers).
-    pub job: Option<JobId>,
-    /// An `s3://` prefix a click opens (watch popups: the run).
-    pub link: Option<String>,
-}
 
 /// A notification before it gets its id and time.
 #[derive(Debug, Clone, PartialEq)]

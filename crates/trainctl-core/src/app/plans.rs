@@ -17,12 +17,15 @@ const MAX_PLANS: usize = 32;
 
 /// Plans of one kind (cleanup, delete, lifecycle…), by id.
 pub struct PlanStore<T> {
-    plans: Mutex<(BTreeMap<u64, (Instant, T)>, u64)>,
+    plans: Mutex<Held<T>>,
 }
+
+/// The plans (with when each was made) and the last id given out.
+struct Held<T>(BTreeMap<u64, (Instant, T)>, u64);
 
 impl<T> Default for PlanStore<T> {
     fn default() -> Self {
-        PlanStore { plans: Mutex::new((BTreeMap::new(), 0)) }
+        PlanStore { plans: Mutex::new(Held(BTreeMap::new(), 0)) }
     }
 }
 

@@ -8,7 +8,7 @@ use crate::config::file::ConfigFile;
 use crate::config::profile::{self as cfg_profile, resolve_with, ProfileOrigin};
 use crate::config::{aws_files::AwsProfiles, keychain, CredentialSource, Overrides, Profile, ResolvedProfile};
 use crate::error::{Error, ErrorInfo, Result};
-use crate::s3::client::{diagnose, test_connection};
+use crate::s3::check::{diagnose, test_connection};
 use crate::s3::Connection;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;

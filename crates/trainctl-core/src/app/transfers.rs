@@ -4,11 +4,11 @@
 
 use super::notify;
 use super::App;
-use crate::error::{Error, ErrorInfo, Result};
+use crate::error::{Error, Result};
+pub use crate::event::{TransferFailure, TransferRecord, TransferState};
 use crate::event::{next_job_id, Direction, Event, JobId, Sink};
 use crate::transfer::selection::{self, Source};
 use crate::transfer::{choose_engine, EnginePref, TransferJob, TransferOptions};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -23,73 +23,11 @@ const FINISHED_KEPT: usize = 200;
 /// Progress updates of one job are reported at most this often (state changes at once).
 const UPDATE_EVERY: Duration = Duration::from_millis(150);
 
-/// Where a job is in its life.
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransferState {
-    Planning,
-    Running,
-    Done,
-    Partial,
-    Failed,
-    Cancelled,
-}
-
-impl TransferState {
-    /// True while the job may still move bytes.
-    pub fn is_active(self) -> bool {
-        matches!(self, TransferState::Planning | TransferState::Running)
-    }
-}
-
-/// One item that failed within a job.
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TransferFailure {
-    pub key: String,
-    pub error: ErrorInfo,
-}
-
-/// One job as every view shows it, live or finished.
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TransferRecord {
-    pub job: JobId,
-    /// Grows with every change: a view keeps the record with the highest version.
-    pub version: u64,
-    pub direction: Direction,
-    pub bucket: String,
-    /// Upload: destination prefix. Download: the source prefix (or `""`).
-    pub prefix: String,
-    /// Download: the local destination folder.
-    pub dest_dir: Option<String>,
-    /// Short human label ("checkpoint-500/ and 2 more").
-    pub label: String,
-    pub state: TransferState,
-    pub engine: Option<String>,
-    pub bytes_done: u64,
-    pub bytes_total: u64,
-    pub objects_done: u64,
-    pub objects_total: u64,
-    pub objects_failed: u64,
-    pub objects_skipped: u64,
-    pub bytes_per_sec: f64,
-    pub eta_secs: Option<f64>,
-    /// Seconds since the Unix epoch.
-    pub started_at: i64,
-    pub finished_at: Option<i64>,
-    /// The first failures (all of them are counted in `objects_failed`).
-    pub failures: Vec<TransferFailure>,
-    /// Whole-job error (state `failed`, or `cancelled`).
-    pub error: Option<ErrorInfo>,
-}
-
 impl TransferRecord {
     fn new(job: JobId, request: &Request) -> TransferRecord {
         let (direction, bucket, prefix, dest_dir, names) = match request {
             Request::Upload { sources, bucket, prefix } => {
-                let names = sources.iter().map(|s| source_name(s)).collect::<Vec<_>>();
+                let names = sources.iter().map(source_name).collect::<Vec<_>>();
                 (Direction::Upload, bucket.clone(), selection::folder_prefix(prefix), None, names)
             }
             Request::Download { bucket, keys, dest } => {

@@ -4,10 +4,10 @@
 
 use super::App;
 use crate::error::{Error, Result};
+pub use crate::event::{WatchInfo, WatchLine, WatchSpec, WatchState};
 use crate::event::{Event, Sink};
 use crate::s3::S3Url;
 use crate::watch::{self, WatchOptions};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -24,19 +24,6 @@ const MAX_INTERVAL: f64 = 86_400.0;
 const MIN_STALL: f64 = 1.0;
 const MAX_STALL: f64 = 1000.0;
 
-/// What is saved of a watch (no secrets: the connection is the session's).
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct WatchSpec {
-    pub id: u64,
-    /// `s3://bucket/prefix/`
-    pub url: String,
-    pub interval_secs: f64,
-    pub stall_after: f64,
-    pub paused: bool,
-}
-
 impl WatchSpec {
     /// Refuses values a hand-edited file (or a forged call) could carry: a URL that is not one,
     /// an interval of 0, NaN or a year.
@@ -50,50 +37,6 @@ impl WatchSpec {
         }
         Ok(())
     }
-}
-
-/// Where a watch is.
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WatchState {
-    Running,
-    Paused,
-    Waiting,
-    Stalled,
-    Finished,
-    Error,
-    /// Saved, but there is no connection yet: it starts by itself once there is one.
-    NoConnection,
-}
-
-/// A watch as the Watches view shows it (`watches_list`, `WatchUpdated`).
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WatchInfo {
-    #[serde(flatten)]
-    pub spec: WatchSpec,
-    pub status: WatchState,
-    /// One line about the newest event.
-    pub last_event: Option<String>,
-    /// Seconds since the Unix epoch.
-    pub last_event_at: Option<i64>,
-    pub checkpoints: u64,
-    /// Id (relative to the watch) and step of the newest checkpoint reported.
-    pub last_checkpoint: Option<String>,
-    pub last_step: Option<u64>,
-    /// The newest events, newest first.
-    pub recent: Vec<WatchLine>,
-}
-
-/// One line of a watch's history; `link` is the S3 prefix of the run it is about.
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WatchLine {
-    pub at: i64,
-    pub kind: String,
-    pub text: String,
-    pub link: String,
 }
 
 impl WatchInfo {

@@ -1,6 +1,7 @@
 //! S3 access: URLs, a connected client built from a profile, listing streams, batch deletes, and
 //! the mapping of SDK errors to [`crate::Error`].
 
+pub mod check;
 pub mod client;
 pub mod errors;
 pub mod list;
