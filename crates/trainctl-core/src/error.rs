@@ -471,4 +471,24 @@ mod tests {
         let info: ErrorInfo = serde_json::from_str(r#"{"code":"not_found","message":"m","hint":"h","exit_code":25}"#).unwrap();
         assert_eq!(info.scope, Scope::Item);
     }
+
+    /// Exit codes are a public contract (`docs/exit-codes.md`): two kinds of failure must never
+    /// share a number by accident (variants added on parallel branches are the usual way). One
+    /// arm may list several variants on purpose (`|`, as the two price-table errors do).
+    #[test]
+    fn every_exit_code_arm_has_its_own_number() {
+        let src = include_str!("error.rs");
+        let start = src.find("pub fn exit_code(&self)").unwrap();
+        let end = start + src[start..].find("pub fn hint(&self)").unwrap();
+        let mut seen = std::collections::HashMap::new();
+        for line in src[start..end].lines().filter(|l| l.contains("=>")) {
+            let number = line.rsplit("=>").next().unwrap().trim().trim_end_matches(',');
+            if let Ok(n) = number.parse::<i32>() {
+                if let Some(other) = seen.insert(n, line.trim().to_string()) {
+                    panic!("exit code {n} is used twice:\n  {other}\n  {}", line.trim());
+                }
+            }
+        }
+        assert!(seen.len() > 40, "parsed the exit_code arms ({} found)", seen.len());
+    }
 }

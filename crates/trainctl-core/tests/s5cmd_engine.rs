@@ -370,3 +370,26 @@ async fn cancelling_an_upload_leaves_no_partial_object() {
         assert_eq!(o.size(), Some((150 * MIB) as i64), "only a complete object may be visible");
     }
 }
+
+#[tokio::test]
+async fn a_job_that_could_outlast_temporary_credentials_runs_in_the_native_engine() {
+    let server = shared_moto();
+    let bucket = server.new_bucket("s5-temp-creds");
+    let src = tempfile::tempdir().unwrap();
+    random_file(&src.path().join("a.bin"), 1000);
+    let mut conn = connection(server);
+    // A session token at the end of its life: s5cmd could not renew it mid-way (the native
+    // engine's SDK client renews through its provider; the testkit client here needs none).
+    let expiry = std::time::SystemTime::now();
+    let creds = Credentials::new(server.access_key(), server.secret_key(), Some("session-token".into()), Some(expiry), "test");
+    conn.credentials = Some(SharedCredentialsProvider::new(creds));
+    let url = S3Url::parse(&format!("s3://{bucket}/t/")).unwrap();
+    let job = plan::plan_upload(src.path(), &url, &upload_opts(), &conn).await.unwrap();
+    let sink = CollectSink::default();
+    let outcome = engine(&conn).run(&job, &opts(), &sink, CancellationToken::new()).await.unwrap();
+    assert_eq!(outcome.done, 1);
+    let events = sink.events();
+    assert!(events.iter().any(|e| matches!(e, Event::Notice { message } if message.contains("temporary"))), "{events:?}");
+    assert!(events.iter().any(|e| matches!(e, Event::TransferStarted { engine, .. } if engine == "native")), "{events:?}");
+    assert_eq!(server.get_object(&bucket, "t/a.bin"), std::fs::read(src.path().join("a.bin")).unwrap());
+}
