@@ -13,8 +13,12 @@
 //!    the target's length (a 255-byte file name still gets a valid temp name).
 //! 3. The engine writes and verifies through the handle, then [`TempFile::commit`]: `fsync` of
 //!    the file, its size checked on the handle (`fstat`), then `renameat` onto the final name
-//!    under an exclusive `flock` of the folder handle, then `fsync` of the folder, so after a
-//!    crash the folder holds the old file or the complete new one.
+//!    under an exclusive `flock` of the folder handle. After a crash the folder holds the old
+//!    file or the complete new one (its data was on disk before the rename).
+//! 4. At the end of the job every folder written into is fsynced once ([`Folders::sync_all`]),
+//!    so the renames are durable when the job reports them done. (Once per folder rather than
+//!    once per file: on ext4 each folder fsync is a journal commit, and a thousand of them cost
+//!    seconds on a download of a thousand small files.)
 //!
 //! The lock serialises commits into one folder across processes (`flock` on the folder's own
 //! handle, so no lock file is left in the user's folder). It is held only for the rename: the
@@ -123,6 +127,40 @@ fn io(path: &Path, e: Errno) -> Error {
     Error::io(path, std::io::Error::from(e))
 }
 
+/// The folders one job writes into, each opened once ([`DestDir::open`]) and fsynced once at
+/// the end ([`Folders::sync_all`]).
+#[derive(Debug, Default)]
+pub struct Folders {
+    open: std::sync::Mutex<std::collections::HashMap<PathBuf, Arc<DestDir>>>,
+}
+
+impl Folders {
+    /// The handle of `dir` under `root`, opened on first use (see [`DestDir::open`]).
+    pub fn open(&self, root: &Path, dir: &Path) -> Result<Arc<DestDir>> {
+        if let Some(d) = self.open.lock().unwrap_or_else(|p| p.into_inner()).get(dir) {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(DestDir::open(root, dir)?);
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).insert(dir.to_path_buf(), d.clone());
+        Ok(d)
+    }
+
+    /// Fsyncs every folder opened, so the renames into them are durable. Blocking.
+    pub fn sync_all(&self) -> Result<()> {
+        let dirs: Vec<Arc<DestDir>> = self.open.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for d in dirs {
+            rustix::fs::fsync(&d.fd).map_err(|e| io(&d.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// [`sync_all`](Self::sync_all) on a blocking thread.
+    pub async fn sync_all_async(self: &Arc<Self>) -> Result<()> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.sync_all()).await.map_err(|e| Error::Internal(format!("sync task: {e}")))?
+    }
+}
+
 /// A private temp file in a [`DestDir`]; removed on drop unless committed.
 #[derive(Debug)]
 pub struct TempFile {
@@ -169,8 +207,9 @@ impl TempFile {
     }
 
     /// Makes the temp file `final_name` in its folder: fsync, size check on the handle, then
-    /// under the folder lock `renameat` and fsync of the folder. Blocking (call it on a blocking
-    /// thread). On error the temp file is removed.
+    /// `renameat` under the folder lock. The folder itself is fsynced once per job
+    /// ([`Folders::sync_all`]), not once per file. Blocking (call it on a blocking thread). On
+    /// error the temp file is removed.
     pub fn commit(mut self, final_name: &OsStr, expected_size: u64) -> Result<()> {
         let shown = self.dir.path.join(final_name);
         self.file.sync_all().map_err(|e| Error::io(&shown, e))?;
@@ -179,13 +218,10 @@ impl TempFile {
             let detail = format!("{actual} bytes on disk, object has {expected_size}");
             return Err(Error::Integrity { what: shown.display().to_string(), detail });
         }
-        {
-            let _lock = FolderLock::acquire(&self.dir)?;
-            rustix::fs::renameat(&self.dir.fd, self.name.as_os_str(), &self.dir.fd, final_name).map_err(|e| io(&shown, e))?;
-            self.armed = false;
-        }
-        // Outside the lock: parallel commits into one folder share one journal flush.
-        rustix::fs::fsync(&self.dir.fd).map_err(|e| io(&self.dir.path, e))
+        let _lock = FolderLock::acquire(&self.dir)?;
+        rustix::fs::renameat(&self.dir.fd, self.name.as_os_str(), &self.dir.fd, final_name).map_err(|e| io(&shown, e))?;
+        self.armed = false;
+        Ok(())
     }
 }
 

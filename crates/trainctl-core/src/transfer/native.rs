@@ -87,6 +87,8 @@ struct Ctx<'a> {
     stats: &'a EngineStats,
     /// Whether the job already said that some download could only be checked by size.
     size_only_noticed: std::sync::atomic::AtomicBool,
+    /// Download folders of this job (opened once each, fsynced once at the end).
+    folders: Arc<crate::transfer::local_write::Folders>,
 }
 
 impl Ctx<'_> {
@@ -147,12 +149,16 @@ impl Engine for NativeEngine {
             sink,
             stats: &self.stats,
             size_only_noticed: Default::default(),
+            folders: Arc::default(),
         };
         let (outcome, fatal) = tokio::select! {
             r = run_items(&ctx, &tracker) => r,
             _ = pump_progress(&ctx, &tracker) => unreachable!("the pump never ends"),
         };
         flush_progress(&ctx, &tracker);
+        if let Err(e) = ctx.folders.sync_all_async().await {
+            sink.send(Event::Notice { message: format!("the downloaded files are in place, but flushing their folder to disk failed: {e}") });
+        }
         tracker.finish(sink);
         let outcome = Outcome { bytes_done: tracker.bytes_done(), seconds: tracker.elapsed().as_secs_f64(), ..outcome };
         super::announce_finished(job, &outcome, sink);

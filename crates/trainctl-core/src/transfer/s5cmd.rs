@@ -38,7 +38,7 @@ use crate::error::{Error, ErrorInfo, Result};
 use crate::event::{Direction, Event, Sink};
 use crate::s3::Connection;
 use crate::transfer::progress::Tracker;
-use crate::transfer::local_write::{DestDir, TempFile};
+use crate::transfer::local_write::{DestDir, Folders, TempFile};
 use crate::transfer::{verify, Engine, Outcome, TransferItem, TransferJob, TransferOptions};
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashMap;
@@ -152,6 +152,9 @@ impl Engine for S5cmdEngine {
             let run = Run { engine: self, job, opts, sink, tracker: &tracker, prepared: &prepared, done_bytes: AtomicU64::new(0) };
             let r = run.execute(cancel.clone(), &mut results).await;
             cleanup_temps(&prepared);
+            if let Err(e) = prepared.folders.sync_all_async().await {
+                sink.send(Event::Notice { message: format!("the downloaded files are in place, but flushing their folder to disk failed: {e}") });
+            }
             let r = r?;
             unattributed = r.unattributed;
             cancelled = r.cancelled;
@@ -187,6 +190,8 @@ struct Line {
 struct Prepared {
     batch: tempfile::NamedTempFile,
     lines: Vec<Line>,
+    /// Download folders (opened once each, fsynced once at the end).
+    folders: Arc<Folders>,
 }
 
 /// Writes the batch file. Items that cannot be expressed or written (a line break in a key, a
@@ -195,10 +200,11 @@ fn prepare(job: &TransferJob, opts: &TransferOptions, results: &mut [Option<std:
     let batch = tempfile::Builder::new().prefix("trainctl-s5cmd-").suffix(".txt").tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let path = batch.path().to_path_buf();
     let large = job.items.iter().filter(|i| i.size > opts.part_size).count();
+    let folders = Arc::new(Folders::default());
     let mut lines = Vec::with_capacity(job.items.len());
     let mut out = std::io::BufWriter::new(batch.as_file());
     for (idx, item) in job.items.iter().enumerate() {
-        match prepare_item(job, opts, item, large) {
+        match prepare_item(job, opts, item, large, &folders) {
             Ok((line, cp)) => {
                 writeln!(out, "{cp}").map_err(|e| Error::io(&path, e))?;
                 lines.push(Line { item: idx, ..line });
@@ -208,10 +214,10 @@ fn prepare(job: &TransferJob, opts: &TransferOptions, results: &mut [Option<std:
     }
     out.flush().map_err(|e| Error::io(&path, e))?;
     drop(out);
-    Ok(Prepared { batch, lines })
+    Ok(Prepared { batch, lines, folders })
 }
 
-fn prepare_item(job: &TransferJob, opts: &TransferOptions, item: &TransferItem, large: usize) -> Result<(Line, String)> {
+fn prepare_item(job: &TransferJob, opts: &TransferOptions, item: &TransferItem, large: usize, folders: &Folders) -> Result<(Line, String)> {
     let local = std::path::absolute(&item.local).map_err(|e| Error::io(&item.local, e))?;
     let remote = format!("s3://{}/{}", job.bucket, item.key);
     let mut flags = batch::CpFlags::default();
@@ -224,7 +230,7 @@ fn prepare_item(job: &TransferJob, opts: &TransferOptions, item: &TransferItem, 
             (path_str(&local)?, remote)
         }
         Direction::Download => {
-            let temp = prepare_download_target(job, &local)?;
+            let temp = prepare_download_target(job, &local, folders)?;
             let dst = path_str(&temp.path())?;
             let name = Some((temp.dir().clone(), temp.name().to_os_string()));
             let cp = batch::cp_line(&remote, &dst, &flags)?;
@@ -237,13 +243,13 @@ fn prepare_item(job: &TransferJob, opts: &TransferOptions, item: &TransferItem, 
 
 /// Opens the destination folder without following links (creating it) and reserves a unique
 /// temp file in it for s5cmd to write.
-fn prepare_download_target(job: &TransferJob, local: &Path) -> Result<TempFile> {
+fn prepare_download_target(job: &TransferJob, local: &Path, folders: &Folders) -> Result<TempFile> {
     let parent = local.parent().ok_or_else(|| Error::LocalKind { path: local.to_path_buf(), expected: "file path" })?;
     let root = match job.local_root.as_deref() {
         Some(r) => std::path::absolute(r).map_err(|e| Error::io(r, e))?,
         None => parent.to_path_buf(),
     };
-    Arc::new(DestDir::open(&root, parent)?).create_temp()
+    folders.open(&root, parent)?.create_temp()
 }
 
 fn path_str(p: &Path) -> Result<String> {

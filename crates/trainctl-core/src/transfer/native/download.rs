@@ -14,7 +14,7 @@
 use super::{effective_part_size, sdk, Ctx};
 use crate::error::{Error, Result};
 use crate::s3::NetworkPolicy;
-use crate::transfer::local_write::{DestDir, TempFile};
+use crate::transfer::local_write::TempFile;
 use crate::transfer::verify::{self, EtagHasher, Expectation, Verified};
 use crate::transfer::TransferItem;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
@@ -36,8 +36,7 @@ pub(super) async fn download(ctx: &Ctx<'_>, item: &TransferItem) -> Result<()> {
         _ => return Err(Error::LocalKind { path: dest.clone(), expected: "file path" }),
     };
     let root = ctx.job.local_root.as_deref().unwrap_or(parent);
-    let dir = Arc::new(DestDir::open(root, parent)?);
-    let temp = dir.create_temp()?;
+    let temp = ctx.folders.open(root, parent)?.create_temp()?;
     fetch_verified(ctx, item, &temp).await?;
     let size = item.size;
     tokio::task::spawn_blocking(move || temp.commit(&name, size)).await.map_err(|e| Error::Internal(format!("commit task: {e}")))?
