@@ -467,6 +467,18 @@ mod tests {
     }
 
     #[test]
+    fn a_timeout_ends_the_job_but_a_broken_stream_a_changed_file_or_a_name_collision_do_not() {
+        assert_eq!(Error::Timeout { endpoint: "e".into(), what: "w".into(), detail: "d".into() }.scope(), Scope::Connection);
+        for e in [
+            Error::Interrupted { what: "w".into(), reason: "r".into() },
+            Error::SourceChanged { path: "/x".into(), detail: "d".into() },
+            Error::NameCollision { key: "A".into(), other: "a".into() },
+        ] {
+            assert_eq!(e.scope(), Scope::Item, "{e}");
+        }
+    }
+
+    #[test]
     fn error_info_without_a_scope_still_reads() {
         let info: ErrorInfo = serde_json::from_str(r#"{"code":"not_found","message":"m","hint":"h","exit_code":25}"#).unwrap();
         assert_eq!(info.scope, Scope::Item);

@@ -14,7 +14,7 @@
 use super::body::{file_range_body, SourceFile};
 use super::resume::{self, DonePart, UploadIdent, UploadState};
 use super::{effective_part_size, sdk, Ctx};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Scope};
 use crate::transfer::TransferItem;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::list_parts::ListPartsOutput;
@@ -45,10 +45,11 @@ pub(super) async fn upload(ctx: &Ctx<'_>, item: &TransferItem) -> Result<()> {
     })
 }
 
-/// Whether a failed multipart upload stays open for the next run to resume: after a cancel or
-/// a connection-level failure, yes; otherwise resuming cannot help and it is aborted.
+/// Whether a failed multipart upload stays open for the next run to resume: after a cancel, a
+/// connection-scope failure (unreachable, timeout, DNS, TLS) or a broken stream, yes; otherwise
+/// resuming cannot help and it is aborted.
 fn keeps_resume_state(e: &Error) -> bool {
-    matches!(e, Error::Cancelled | Error::Unreachable { .. } | Error::Timeout { .. } | Error::Dns(_) | Error::Tls { .. } | Error::Interrupted { .. })
+    e.scope() == Scope::Connection || matches!(e, Error::Cancelled | Error::Interrupted { .. })
 }
 
 fn storage_class(ctx: &Ctx<'_>) -> Option<StorageClass> {
