@@ -4,10 +4,12 @@
 //! (main.rs) hand out, and plans only by id.
 
 use crate::Shell;
+use std::collections::BTreeMap;
 use tauri::State;
 use trainctl_core::app::browse::{BucketSummary, DeletePlan, DeleteReport, ListPage};
 use trainctl_core::app::checkpoints::{CheckpointListing, CleanupPlan, CleanupReport, DetectForm, HeldLifecyclePlan, LifecycleView, PolicyForm};
 use trainctl_core::app::connection::{AppInfo, ConnectionInfo};
+use trainctl_core::app::objects::RestorePlan;
 use trainctl_core::app::profiles::{ProfileForm, ProfileSummary, TestReport};
 use trainctl_core::app::review::ReviewOutcome;
 use trainctl_core::app::{AppNotification, LocalGrant, TransferRecord, WatchInfo};
@@ -16,6 +18,9 @@ use trainctl_core::event::JobId;
 use trainctl_core::lifecycle::{ApplyReport, LifecycleRequest, LifecycleSavings};
 use trainctl_core::review::snapshots::Snapshot;
 use trainctl_core::runs::overview::{RunMetrics, RunOverview};
+use trainctl_core::s3::share::ShareLink;
+use trainctl_core::s3::tags::ObjectDetails;
+use trainctl_core::s3::versions::ObjectVersion;
 
 type Res<T> = Result<T, ErrorInfo>;
 
@@ -124,6 +129,43 @@ pub async fn delete_plan(s: State<'_, Shell>, bucket: String, keys: Vec<String>)
 #[tauri::command(rename_all = "snake_case")]
 pub async fn delete_apply(s: State<'_, Shell>, plan_id: u64) -> Res<DeleteReport> {
     s.app.delete_apply(plan_id).await.map_err(info)
+}
+
+// ---- the object panel ----------------------------------------------------------------------------
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn object_details(s: State<'_, Shell>, bucket: String, key: String) -> Res<ObjectDetails> {
+    s.app.object_details(&bucket, &key).await.map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn object_tags_set(s: State<'_, Shell>, bucket: String, key: String, etag: Option<String>, tags: BTreeMap<String, String>) -> Res<ObjectDetails> {
+    s.app.object_tags_set(&bucket, &key, etag.as_deref(), &tags).await.map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn object_metadata_set(s: State<'_, Shell>, bucket: String, key: String, etag: String, metadata: BTreeMap<String, String>) -> Res<ObjectDetails> {
+    s.app.object_metadata_set(&bucket, &key, &etag, &metadata).await.map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn share_link(s: State<'_, Shell>, bucket: String, key: String, expires_secs: u64) -> Res<ShareLink> {
+    s.app.share_link(&bucket, &key, expires_secs).await.map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn object_versions(s: State<'_, Shell>, bucket: String, key: String) -> Res<Vec<ObjectVersion>> {
+    s.app.object_versions(&bucket, &key).await.map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn version_restore_plan(s: State<'_, Shell>, bucket: String, key: String, version_id: String) -> Res<RestorePlan> {
+    s.app.version_restore_plan(&bucket, &key, &version_id).await.map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn version_restore_apply(s: State<'_, Shell>, plan_id: u64) -> Res<Option<String>> {
+    s.app.version_restore_apply(plan_id).await.map_err(info)
 }
 
 // ---- review -------------------------------------------------------------------------------------

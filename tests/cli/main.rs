@@ -19,3 +19,4 @@ mod runs;
 mod watch;
 mod watch_events;
 mod concurrent;
+mod objects;

@@ -151,3 +151,9 @@ pub fn confirm(question: &str) -> Result<(), Error> {
 pub fn bytes(n: u64) -> String {
     indicatif::BinaryBytes(n).to_string()
 }
+
+/// A Unix time as RFC 3339 (UTC, seconds), for listings.
+pub fn time(secs: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}

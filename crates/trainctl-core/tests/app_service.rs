@@ -253,3 +253,110 @@ async fn the_review_counts_the_bucket_and_lifecycle_rules_apply_by_plan_id() {
         assert!(app.lifecycle_show(&location).await.unwrap().exists, "{kind}");
     }
 }
+
+/// `curl -sf URL` into a Vec (None when curl fails: an expired or bad link).
+fn curl(url: &str) -> Option<Vec<u8>> {
+    let out = std::process::Command::new("curl").args(["-sf", "--max-time", "20", url]).output().expect("curl runs");
+    out.status.success().then_some(out.stdout)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_share_link_downloads_an_awkward_key_with_plain_http_until_it_expires() {
+    for (kind, server) in servers() {
+        let (app, _) = connected_app(server, &format!("share-{kind}")).await;
+        let bucket = server.new_bucket("appshare");
+        let key = "runs/a b/ckpt #1?%ü.bin";
+        server.put_object(&bucket, key, pattern_bytes(key, 3000));
+        let link = app.share_link(&bucket, key, 120).await.unwrap();
+        assert!(!link.temporary_credentials && link.warning.is_none(), "{kind}: {link:?}");
+        assert_eq!(curl(&link.url), Some(pattern_bytes(key, 3000)), "{kind}: {}", link.url);
+        assert_eq!(app.share_link(&bucket, key, 8 * 24 * 3600).await.unwrap_err().code(), "usage", "over 7 days");
+        assert_eq!(app.share_link(&bucket, "runs/", 60).await.unwrap_err().code(), "usage", "a folder");
+        if kind == "garage" {
+            // Garage checks the signature's expiry (moto does not check signatures at all).
+            let short = app.share_link(&bucket, key, 1).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            assert_eq!(curl(&short.url), None, "{kind}: an expired link must not download");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_share_link_needs_credentials_to_sign_with() {
+    let server = trainctl_testkit::shared_moto();
+    let conn = trainctl_core::s3::Connection { credentials: None, ..common_connection(server) };
+    let e = trainctl_core::s3::share::share_link(&conn, "b", "k", Duration::from_secs(60)).await.unwrap_err();
+    assert_eq!(e.code(), "no_credentials");
+    assert!(e.to_string().contains("anonymous"), "{e}");
+}
+
+fn common_connection(server: &S3Server) -> trainctl_core::s3::Connection {
+    use trainctl_core::config::{CredentialSource, ResolvedProfile};
+    let profile = ResolvedProfile {
+        name: "t".into(),
+        provider: "other".into(),
+        endpoint_url: Some(server.endpoint_url()),
+        region: server.region().into(),
+        path_style: true,
+        checksum_when_required: true,
+        credentials: CredentialSource::AwsChain,
+        prices: None,
+    };
+    trainctl_core::s3::Connection { client: server.client(), profile, credentials: None }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tags_and_metadata_are_written_only_over_the_version_the_user_saw() {
+    for (kind, server) in servers() {
+        let (app, _) = connected_app(server, &format!("tags-{kind}")).await;
+        let bucket = server.new_bucket("apptags");
+        server.put_object(&bucket, "m.bin", b"one".to_vec());
+        let d = app.object_details(&bucket, "m.bin").await.unwrap();
+        let tags: std::collections::BTreeMap<String, String> = [("run".to_string(), "llama 7b".to_string()), ("keep".into(), "yes".into())].into();
+        match app.object_tags_set(&bucket, "m.bin", d.etag.as_deref(), &tags).await {
+            Ok(after) => {
+                assert_eq!(after.tags.as_ref(), Some(&tags), "{kind}");
+                let read = server.client().get_object_tagging().bucket(&bucket).key("m.bin").send().await.unwrap();
+                assert_eq!(read.tag_set().len(), 2, "{kind}: read back by the SDK");
+            }
+            Err(e) => assert!(kind == "garage" && d.tags.is_none(), "{kind}: tagging failed on a store that reads tags: {e}"),
+        }
+        // Someone else rewrote the object: an edit made from the old view is refused.
+        server.put_object(&bucket, "m.bin", b"two!".to_vec());
+        let stale = app.object_tags_set(&bucket, "m.bin", d.etag.as_deref(), &tags).await.unwrap_err();
+        assert_eq!(stale.code(), "plan_stale", "{kind}");
+        let meta: std::collections::BTreeMap<String, String> = [("framework".to_string(), "transformers".to_string())].into();
+        assert_eq!(app.object_metadata_set(&bucket, "m.bin", d.etag.as_deref().unwrap(), &meta).await.unwrap_err().code(), "plan_stale", "{kind}");
+        let fresh = app.object_details(&bucket, "m.bin").await.unwrap();
+        let after = app.object_metadata_set(&bucket, "m.bin", fresh.etag.as_deref().unwrap(), &meta).await.unwrap();
+        assert_eq!(after.metadata.get("framework").map(String::as_str), Some("transformers"), "{kind}: {after:?}");
+        assert_eq!(server.get_object(&bucket, "m.bin"), b"two!", "{kind}: the bytes are untouched");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_older_version_is_restored_from_a_plan_and_the_newer_one_stays() {
+    let server = trainctl_testkit::shared_moto();
+    let (app, _) = connected_app(server, "versions").await;
+    let bucket = server.new_bucket("appversions");
+    let on = aws_sdk_s3::types::VersioningConfiguration::builder().status(aws_sdk_s3::types::BucketVersioningStatus::Enabled).build();
+    server.client().put_bucket_versioning().bucket(&bucket).versioning_configuration(on).send().await.unwrap();
+    server.put_object(&bucket, "model.pt", b"v1".to_vec());
+    server.put_object(&bucket, "model.pt", b"v2-longer".to_vec());
+    server.put_object(&bucket, "model.pt.bak", b"other".to_vec());
+    let versions = app.object_versions(&bucket, "model.pt").await.unwrap();
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert!(versions[0].is_latest && versions[0].size == 9);
+    let old = versions[1].version_id.clone().unwrap();
+    let plan = app.version_restore_plan(&bucket, "model.pt", &old).await.unwrap();
+    assert_eq!(plan.current.as_ref().map(|v| v.size), Some(9));
+    app.version_restore_apply(plan.plan_id).await.unwrap();
+    assert_eq!(server.get_object(&bucket, "model.pt"), b"v1");
+    assert_eq!(app.object_versions(&bucket, "model.pt").await.unwrap().len(), 3, "nothing lost");
+    assert_eq!(app.version_restore_apply(plan.plan_id).await.unwrap_err().code(), "plan_stale", "applied twice");
+    // A plan made before someone wrote a newer version is refused.
+    let plan = app.version_restore_plan(&bucket, "model.pt", &old).await.unwrap();
+    server.put_object(&bucket, "model.pt", b"v4".to_vec());
+    assert_eq!(app.version_restore_apply(plan.plan_id).await.unwrap_err().code(), "plan_stale");
+    assert_eq!(server.get_object(&bucket, "model.pt"), b"v4");
+}

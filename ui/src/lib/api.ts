@@ -128,6 +128,23 @@ export const uploadDropped = (tokens: string[], bucket: string, prefix: string) 
 /** Downloads selected keys into a folder the user picked (`dest`: its grant token). */
 export const downloadKeys = (bucket: string, keys: string[], dest: string) =>
   call<TransferRecord>('download_keys', { bucket, keys, dest });
+// ---- the object panel (tags, metadata, share links, versions) --------------------------------
+import type { ObjectDetails, ObjectVersion, RestorePlan, ShareLink } from './types';
+
+export const objectDetails = (bucket: string, key: string) => call<ObjectDetails>('object_details', { bucket, key });
+/** Replaces the tags, unless the object is no longer the one with `etag` (`plan_stale`). */
+export const objectTagsSet = (bucket: string, key: string, etag: string | null, tags: Record<string, string>) =>
+  call<ObjectDetails>('object_tags_set', { bucket, key, etag, tags });
+/** Replaces the user metadata, unless the object is no longer the one with `etag` (`plan_stale`). */
+export const objectMetadataSet = (bucket: string, key: string, etag: string, metadata: Record<string, string>) =>
+  call<ObjectDetails>('object_metadata_set', { bucket, key, etag, metadata });
+/** A presigned download link valid for `expires_secs` (at most 7 days). */
+export const shareLink = (bucket: string, key: string, expires_secs: number) => call<ShareLink>('share_link', { bucket, key, expires_secs });
+export const objectVersions = (bucket: string, key: string) => call<ObjectVersion[]>('object_versions', { bucket, key });
+/** Plans making an older version current; `versionRestoreApply(plan.plan_id)` applies it. */
+export const versionRestorePlan = (bucket: string, key: string, version_id: string) => call<RestorePlan>('version_restore_plan', { bucket, key, version_id });
+export const versionRestoreApply = (planId: number) => call<string | null>('version_restore_apply', { plan_id: planId });
+
 /** A delete plan the shell holds; `deleteApply(plan.plan_id)` deletes exactly it. */
 export const deletePlan = (bucket: string, keys: string[]) => call<DeletePlan>('delete_plan', { bucket, keys });
 export const deleteApply = (planId: number) => call<DeleteReport>('delete_apply', { plan_id: planId });

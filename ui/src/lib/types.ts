@@ -57,6 +57,10 @@ export type { NotificationLevel } from './generated/NotificationLevel';
 export type { AppNotification } from './generated/AppNotification';
 export type { CloseRequest } from './generated/CloseRequest';
 export type { Dropped } from './generated/Dropped';
+export type { ObjectDetails } from './generated/ObjectDetails';
+export type { ObjectVersion } from './generated/ObjectVersion';
+export type { RestorePlan } from './generated/RestorePlan';
+export type { ShareLink } from './generated/ShareLink';
 
 /** Payload of `connection://lost` (core `Event::ConnectionLost`). */
 export type ConnectionLost = Omit<EventOf<'connection_lost'>, 'event'>;

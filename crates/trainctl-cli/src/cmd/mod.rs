@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod cost;
 pub mod demo;
 pub mod lifecycle;
+pub mod object;
 pub mod profile;
 pub mod review;
 pub mod runs;

@@ -1,7 +1,7 @@
 //! `trainctl s3 …`: the dispatcher of the verbs on S3. Each verb lives in its own module
 //! (`transfer` for upload/download/sync/ls, `checkpoint`, `review`, `lifecycle`, `watch`).
 
-use super::{checkpoint, lifecycle, review, transfer, watch};
+use super::{checkpoint, lifecycle, object, review, transfer, watch};
 use crate::Globals;
 use clap::Subcommand;
 use trainctl_core::Result;
@@ -14,8 +14,12 @@ pub enum S3Cmd {
     Download(transfer::DownloadArgs),
     /// Make one side match the other, incrementally (size + mtime)
     Sync(transfer::SyncArgs),
-    /// List buckets (s3://), prefixes and objects
+    /// List buckets (s3://), prefixes and objects (--versions: every version of a key)
     Ls(transfer::LsArgs),
+    /// A link anyone can download one object with, for a while: trainctl s3 presign s3://b/k --expires-in 1h
+    Presign(object::PresignArgs),
+    /// Show or replace an object's tags: trainctl s3 tag s3://b/k run=llama keep=yes
+    Tag(object::TagArgs),
     /// Delete old checkpoints under a prefix by a retention policy (plan shown first):
     /// trainctl s3 cleanup s3://bucket/runs/ --keep-last-n 10
     Cleanup(checkpoint::S3CleanupArgs),
@@ -37,6 +41,8 @@ pub async fn run(cmd: S3Cmd, g: &Globals) -> Result<i32> {
         S3Cmd::Download(a) => transfer::download(a, g).await,
         S3Cmd::Sync(a) => transfer::sync(a, g).await,
         S3Cmd::Ls(a) => transfer::ls(a, g).await,
+        S3Cmd::Presign(a) => object::presign(a, g).await,
+        S3Cmd::Tag(a) => object::tag(a, g).await,
         S3Cmd::Cleanup(a) => checkpoint::s3_cleanup(a, g).await,
         S3Cmd::Review(a) => review::run(a, g).await,
         S3Cmd::Lifecycle(c) => lifecycle::run(c, g).await,

@@ -105,6 +105,9 @@ pub struct LsArgs {
     pub url: String,
     #[arg(short, long)]
     pub recursive: bool,
+    /// Every version of the key (or of every key under the prefix), delete markers included
+    #[arg(long)]
+    pub versions: bool,
 }
 
 pub async fn upload(a: UploadArgs, g: &Globals) -> Result<i32> {
@@ -281,6 +284,10 @@ pub async fn ls(a: LsArgs, g: &Globals) -> Result<i32> {
     let url = S3Url::parse_any(&a.url)?;
     let conn = g.connect().await?;
     let mode = Mode::from_globals(g);
+    if a.versions {
+        let url = url.ok_or_else(|| Error::Usage("--versions lists the versions of a key or a prefix: s3://bucket/key".into()))?;
+        return super::object::print_versions(&conn, &url, mode).await;
+    }
     let Some(url) = url else {
         for b in list::list_buckets(&conn).await? {
             match mode {
@@ -304,7 +311,7 @@ pub async fn ls(a: LsArgs, g: &Globals) -> Result<i32> {
             _ if o.is_prefix => println!("{:>29}  {:>10}  s3://{}/{}", "", "PRE", url.bucket, o.key),
             _ => println!(
                 "{:>29}  {:>10}  s3://{}/{}",
-                o.last_modified.map(fmt_time).unwrap_or_default(),
+                o.last_modified.map(render::time).unwrap_or_default(),
                 render::bytes(o.size),
                 url.bucket,
                 o.key
@@ -317,7 +324,3 @@ pub async fn ls(a: LsArgs, g: &Globals) -> Result<i32> {
     Ok(0)
 }
 
-fn fmt_time(secs: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
-}

@@ -20,6 +20,7 @@ pub mod checkpoints;
 pub mod connection;
 pub mod grants;
 pub mod notify;
+pub mod objects;
 pub mod plans;
 pub mod profiles;
 pub mod review;
@@ -50,6 +51,7 @@ pub struct App {
     pub(crate) cleanup_plans: PlanStore<checkpoints::StoredCleanup>,
     pub(crate) delete_plans: PlanStore<browse::DeletePlan>,
     pub(crate) lifecycle_plans: PlanStore<crate::lifecycle::LifecyclePlan>,
+    pub(crate) restore_plans: PlanStore<objects::RestorePlan>,
     pub(crate) offered: runs::OfferedSources,
     pub(crate) review: review::Running,
 }
@@ -69,6 +71,7 @@ impl App {
             cleanup_plans: PlanStore::default(),
             delete_plans: PlanStore::default(),
             lifecycle_plans: PlanStore::default(),
+            restore_plans: PlanStore::default(),
             offered: runs::OfferedSources::default(),
             review: review::Running::default(),
         })

@@ -6,7 +6,10 @@ pub mod client;
 pub mod errors;
 pub mod list;
 pub mod network;
+pub mod share;
+pub mod tags;
 pub mod url;
+pub mod versions;
 
 pub use client::Connection;
 pub use network::NetworkPolicy;
