@@ -136,6 +136,18 @@ class Session:
             value,
         )
 
+    # W3C key codes of the special keys the tests press.
+    KEYS = {"down": "\ue015", "up": "\ue013", "enter": "\ue007", "backspace": "\ue003", "home": "\ue011", "delete": "\ue017", "escape": "\ue00c"}
+
+    def press(self, *keys):
+        """Presses keys on the focused element (names from KEYS, or single characters), as a user does."""
+        actions = []
+        for k in keys:
+            v = self.KEYS.get(k, k)
+            actions += [{"type": "keyDown", "value": v}, {"type": "keyUp", "value": v}]
+        self.cmd("POST", "/actions", {"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})
+        self.cmd("DELETE", "/actions")
+
     def screenshot(self, path):
         png = base64.b64decode(self.cmd("GET", "/screenshot"))
         with open(path, "wb") as f:

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clickSelect, emptySelection, retainListed, selectedInOrder, toggleAll, toggleKey } from '../src/lib/selection';
+import { clickSelect, emptySelection, keyAction, retainListed, selectedInOrder, toggleAll, toggleKey } from '../src/lib/selection';
 
 const order = ['a', 'b', 'c', 'd', 'e'];
 const keys = (s: { keys: ReadonlySet<string> }) => [...s.keys].sort();
@@ -46,5 +46,24 @@ describe('toggleAll, toggleKey, retainListed', () => {
   });
   it('returns selected keys in display order', () => {
     expect(selectedInOrder({ keys: new Set(['e', 'a', 'c']), anchor: null }, order)).toEqual(['a', 'c', 'e']);
+  });
+});
+
+describe('keyAction (the Browser keyboard)', () => {
+  it('moves within the list and extends with Shift', () => {
+    expect(keyAction({ key: 'ArrowDown' }, null, 5)).toEqual({ kind: 'move', to: 0, extend: false });
+    expect(keyAction({ key: 'ArrowDown', shiftKey: true }, 4, 5)).toEqual({ kind: 'move', to: 4, extend: true });
+    expect(keyAction({ key: 'ArrowUp' }, null, 5)).toEqual({ kind: 'move', to: 4, extend: false });
+    expect(keyAction({ key: 'End' }, 1, 5)).toEqual({ kind: 'move', to: 4, extend: false });
+    expect(keyAction({ key: 'ArrowDown' }, null, 0)).toBeNull();
+  });
+  it('opens, goes up, deletes, and types to filter (not with a modifier)', () => {
+    expect(keyAction({ key: 'Enter' }, 2, 5)).toEqual({ kind: 'open' });
+    expect(keyAction({ key: 'Enter' }, null, 5)).toBeNull();
+    expect(keyAction({ key: 'Backspace' }, null, 5)).toEqual({ kind: 'up' });
+    expect(keyAction({ key: 'Delete' }, 1, 5)).toEqual({ kind: 'delete' });
+    expect(keyAction({ key: 'c' }, 1, 5)).toEqual({ kind: 'type', text: 'c' });
+    expect(keyAction({ key: 'c', ctrlKey: true }, 1, 5)).toBeNull();
+    expect(keyAction({ key: ' ' }, 1, 5)).toBeNull();
   });
 });

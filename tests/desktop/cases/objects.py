@@ -58,3 +58,35 @@ def test_object_panel_shares_tags_and_restores_a_version(driver_url, ctx):
     finally:
         s.quit()
         e2e.wait_app_exit()
+
+
+def test_keyboard_reaches_and_opens_a_checkpoint(driver_url, ctx):
+    """On the demo: arrows move the cursor through a run's folders, Enter opens the checkpoint,
+    Backspace goes back up, typing filters the list."""
+    s = Session(driver_url, e2e.APP)
+    try:
+        e2e.open_demo(s)
+        run = "runs/llama-7b-sft/"
+        s.js("location.hash = arguments[0];", f"#/browser/demo-training/{run}")
+        target = f"{run}checkpoint-3000/"
+        s.wait(f'[data-testid="folder-row"][data-key="{target}"]', timeout=30, what="the run's checkpoints")
+        s.js("document.activeElement && document.activeElement.blur()")
+        s.press("home")
+        cursor = "return document.querySelector('.row.cursor')?.dataset.key"
+        for _ in range(20):
+            if s.js(cursor) == target:
+                break
+            s.press("down")
+        assert s.js(cursor) == target, s.js(cursor)
+        s.press("enter")
+        s.wait(f'[data-testid="crumb"][data-prefix="{target}"]', timeout=20, what="the checkpoint opened")
+        s.wait('[data-testid="object-row"]', timeout=20, what="the checkpoint's files")
+        s.press("backspace")
+        s.wait(f'[data-testid="folder-row"][data-key="{target}"]', timeout=20, what="back in the run")
+        s.js("document.activeElement && document.activeElement.blur()")
+        s.press("c", "h", "e", "c", "k")
+        s.wait_until(lambda: s.js("return document.querySelector('[data-testid=\"browser-filter\"]').value") == "check", "typing to filter")
+        ctx["asserts"].append("keyboard: arrows reach checkpoint-3000/, Enter opens it, Backspace goes up, typing filters")
+    finally:
+        s.quit()
+        e2e.wait_app_exit()

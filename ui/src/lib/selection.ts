@@ -59,3 +59,37 @@ export function retainListed(sel: Selection, listed: readonly string[]): Selecti
 export function selectedInOrder(sel: Selection, order: readonly string[]): string[] {
   return order.filter((k) => sel.keys.has(k));
 }
+
+/** What a key press does in a list (arrows, Home/End, Enter, Backspace, Delete, typing). */
+export type KeyAction =
+  | { kind: 'move'; to: number; extend: boolean }
+  | { kind: 'open' }
+  | { kind: 'up' }
+  | { kind: 'delete' }
+  | { kind: 'type'; text: string }
+  | null;
+
+/** The action of a key press over a list of `count` rows with the cursor at `cursor`. */
+export function keyAction(e: { key: string; shiftKey?: boolean; ctrlKey?: boolean; metaKey?: boolean; altKey?: boolean }, cursor: number | null, count: number): KeyAction {
+  const last = count - 1;
+  const from = cursor ?? -1;
+  const move = (to: number): KeyAction => (count === 0 ? null : { kind: 'move', to: Math.max(0, Math.min(last, to)), extend: !!e.shiftKey });
+  switch (e.key) {
+    case 'ArrowDown': return move(from + 1);
+    case 'ArrowUp': return move(cursor === null ? last : from - 1);
+    case 'PageDown': return move(from + 10);
+    case 'PageUp': return move(from - 10);
+    case 'Home': return move(0);
+    case 'End': return move(last);
+    case 'Enter': return cursor === null ? null : { kind: 'open' };
+    case 'Backspace': return { kind: 'up' };
+    case 'Delete': return { kind: 'delete' };
+  }
+  if (e.key.length === 1 && !e.ctrlKey && !e.metaKey && !e.altKey && e.key.trim() !== '') return { kind: 'type', text: e.key };
+  return null;
+}
+
+/** The selection after the cursor moved to `key`: that row alone, or (Shift) the range from the anchor. */
+export function cursorSelect(sel: Selection, key: string, extend: boolean, order: readonly string[]): Selection {
+  return clickSelect(sel, key, { shift: extend }, order);
+}
