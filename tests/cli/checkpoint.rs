@@ -35,6 +35,27 @@ conformance! {
         assert!(stderr(&out).contains("deleted 2 of 2 checkpoints"), "{}", stderr(&out));
     }
 
+    fn s3_cleanup_keeps_the_last_good_checkpoint_while_the_newest_has_an_upload_in_flight(b: &Backend) {
+        // `aws s3 sync` / s5cmd order: the small trainer_state.json is listed while the big
+        // weights are still a multipart upload, invisible to a listing.
+        let bucket = b.new_bucket("ckflight");
+        put_hf_run(b, &bucket);
+        b.put_object(&bucket, "exp/run1/checkpoint-600/trainer_state.json", b"{\"global_step\": 600}".to_vec());
+        let upload = b.start_multipart_upload(&bucket, "exp/run1/checkpoint-600/model.safetensors", vec![1u8; 4096]);
+        let url = format!("s3://{bucket}/exp/");
+        let out = ok(b.trainctl().args(["s3", "cleanup", &url, "--keep-last-n", "1", "--yes", "--grace", "0s"]));
+        assert_eq!(checkpoint_dirs(b, &bucket), ["checkpoint-400", "checkpoint-500", "checkpoint-600"], "{}", stderr(&out));
+        for f in ["model.safetensors", "optimizer.pt", "trainer_state.json"] {
+            assert!(b.list_keys(&bucket, "exp/run1/checkpoint-400/").contains(&format!("exp/run1/checkpoint-400/{f}")), "the last good checkpoint is kept whole");
+        }
+        let plan = stdout(&ok(b.trainctl().args(["s3", "cleanup", &url, "--keep-last-n", "1", "--dry-run", "--grace", "0s"])));
+        assert!(plan.lines().any(|l| l.contains("checkpoint-600") && l.contains("in flight")), "{plan}");
+
+        b.complete_multipart_upload(&upload);
+        ok(b.trainctl().args(["s3", "cleanup", &url, "--keep-last-n", "1", "--yes", "--grace", "0s"]));
+        assert_eq!(checkpoint_dirs(b, &bucket), ["checkpoint-500", "checkpoint-600"], "once complete, it is the newest");
+    }
+
     fn s3_cleanup_dry_run_shows_the_plan_and_deletes_nothing(b: &Backend) {
         let bucket = b.new_bucket("ckdry");
         let before = put_hf_run(b, &bucket);

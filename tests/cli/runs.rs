@@ -179,6 +179,31 @@ conformance! {
         let logged = std::fs::read_to_string(&log).unwrap();
         assert!(logged.contains("'loss'") && logged.contains("40/40"), "stdout and stderr land in the log");
     }
+
+    fn local_keep_last_n_prunes_only_its_own_uploads_under_a_shared_upload_to(b: &Backend) {
+        // Another run already uploaded to the same prefix, with newer step numbers.
+        let bucket = b.new_bucket("localtwo");
+        let other = ["runs/shared/checkpoint-500/model.safetensors", "runs/shared/checkpoint-500/trainer_state.json", "runs/shared/checkpoint-600/model.safetensors", "runs/shared/checkpoint-600/trainer_state.json", "runs/shared/other/checkpoint-1/trainer_state.json"];
+        for k in other {
+            b.put_object(&bucket, k, b"{\"global_step\": 1}".to_vec());
+        }
+        let dir = scratch();
+        let out_dir = dir.path().join("out");
+        let out = ok(b.trainctl()
+            .args(["--json", "local", &local_train(), "--checkpoints"]).arg(&out_dir)
+            .args(["--upload-to", &format!("s3://{bucket}/runs/shared/"), "--keep-last-n", "2", "--log"]).arg(dir.path().join("train.log"))
+            .args(["--poll", "200ms", "--grace", "1s", "--", "--out"]).arg(&out_dir)
+            .args(["--steps", "40", "--save-every", "10", "--step-seconds", "0.04"]));
+        let s = summary_of(&out);
+        assert_eq!(ids(&s["deleted_remote"]), ["checkpoint-10/", "checkpoint-20/"], "{s}");
+        let remote = b.list_keys(&bucket, "runs/shared/");
+        for k in other {
+            assert!(remote.contains(&k.to_string()), "the other run's {k} was touched: {remote:?}");
+        }
+        let mut mine: Vec<&str> = remote.iter().filter_map(|k| k.split('/').nth(2)).filter(|d| ["checkpoint-10", "checkpoint-20", "checkpoint-30", "checkpoint-40"].contains(d)).collect();
+        mine.dedup();
+        assert_eq!(mine, ["checkpoint-30", "checkpoint-40"]);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

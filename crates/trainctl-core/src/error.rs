@@ -206,6 +206,15 @@ pub enum Error {
     /// `trainctl local`: the script succeeded but some complete checkpoints were not uploaded.
     #[error("{failed} checkpoint upload(s) failed")]
     RunUploadsFailed { failed: u64 },
+
+    /// A state file trainctl itself wrote (resume state, watches, snapshots) holds a value it
+    /// cannot use: hand-edited, truncated, or from another version. Names the file and field.
+    #[error("state file {path} is corrupt: {reason}")]
+    StateCorrupt { path: PathBuf, reason: String },
+
+    /// A file trainctl has to read whole (one JSON document) is larger than it will hold.
+    #[error("{what} is too large ({size} bytes; at most {limit} are read)")]
+    TooLarge { what: String, size: u64, limit: u64 },
 }
 
 impl Error {
@@ -257,6 +266,8 @@ impl Error {
             Error::ScriptMissing(_) => "script_missing",
             Error::ScriptNotRunnable { .. } => "script_not_runnable",
             Error::RunUploadsFailed { .. } => "run_uploads_failed",
+            Error::StateCorrupt { .. } => "state_corrupt",
+            Error::TooLarge { .. } => "too_large",
         }
     }
 
@@ -308,6 +319,8 @@ impl Error {
             Error::ScriptMissing(_) => 55,
             Error::ScriptNotRunnable { .. } => 56,
             Error::RunUploadsFailed { .. } => 57,
+            Error::StateCorrupt { .. } => 19,
+            Error::TooLarge { .. } => 37,
         }
     }
 
@@ -359,6 +372,8 @@ impl Error {
             Error::ScriptMissing(_) => "check the path of the script (relative to the current directory)".into(),
             Error::ScriptNotRunnable { .. } => "make it executable, or for Python set $PYTHON / put python3 on PATH".into(),
             Error::RunUploadsFailed { .. } => "the checkpoints are still on disk; upload them with `trainctl s3 upload --recursive`".into(),
+            Error::StateCorrupt { path, .. } => format!("move {} aside (trainctl starts that state afresh without it) or fix the field named", path.display()),
+            Error::TooLarge { .. } => "point trainctl at a smaller file (for metrics: a log or metrics.csv, read from its end)".into(),
         }
     }
 

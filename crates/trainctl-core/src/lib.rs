@@ -10,12 +10,15 @@ pub mod demo;
 pub mod error;
 pub mod event;
 pub mod lifecycle;
+pub mod limits;
 pub mod review;
 pub mod runs;
 pub mod s3;
 pub mod transfer;
 pub mod units;
 pub mod watch;
+#[cfg(test)]
+mod props;
 #[cfg(feature = "ts")]
 pub mod ts_bindings;
 

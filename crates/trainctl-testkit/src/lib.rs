@@ -30,6 +30,6 @@ pub use moto::start_moto;
 pub use iam_moto::{start_moto_with_policy, PolicyMoto, DENY_HIDDEN_LISTINGS_POLICY};
 pub use process::{free_port, interrupt};
 pub use proxy::{FaultProxy, HttpAction, HttpFault};
-pub use server::{Kind, S3Server};
+pub use server::{Kind, PendingUpload, S3Server};
 pub use shared::{allow_skip, shared_garage, shared_garage_or_skip, shared_moto};
 pub use tree::{assert_trees_equal, pattern_bytes, random_file, write_tree};

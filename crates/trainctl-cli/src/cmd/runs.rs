@@ -216,22 +216,25 @@ fn num(v: f64) -> String {
 
 /// The bytes of a local file or an S3 object, with a name to guess the format from.
 async fn read_source(source: &str, g: &Globals) -> Result<(String, Vec<u8>)> {
-    if source.starts_with("s3://") || source.starts_with("S3://") {
+    use trainctl_core::runs::source::{read_metrics_file, MetricsFile};
+    let read = if source.starts_with("s3://") || source.starts_with("S3://") {
         let url = S3Url::parse(source)?;
         if url.is_prefix() {
             return Err(Error::Usage(format!("{source} is a prefix; name a file (trainer_state.json, metrics.csv, a log)")));
         }
         let conn: Connection = g.connect().await?;
-        let head = trainctl_core::s3::list::head_object(&conn, &url.bucket, &url.key).await?;
-        let bytes = trainctl_core::runs::follow::get_range(&conn, &url.bucket, &url.key, 0, head.size).await?;
-        return Ok((url.key.clone(), bytes));
+        (url.key.clone(), read_metrics_file(MetricsFile::S3 { conn: &conn, bucket: &url.bucket, key: &url.key }).await?)
+    } else {
+        let path = PathBuf::from(source);
+        if path.is_dir() {
+            return Err(Error::LocalKind { path, expected: "file (trainer_state.json, metrics.csv or a log)" });
+        }
+        (source.to_string(), read_metrics_file(MetricsFile::Local(&path)).await?)
+    };
+    if read.1.skipped > 0 && !g.json {
+        eprintln!("note: {source} is large; read its last {} (skipped the first {})", render::bytes(read.1.bytes.len() as u64), render::bytes(read.1.skipped));
     }
-    let path = PathBuf::from(source);
-    if path.is_dir() {
-        return Err(Error::LocalKind { path, expected: "file (trainer_state.json, metrics.csv or a log)" });
-    }
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    Ok((source.to_string(), bytes))
+    Ok((read.0, read.1.bytes))
 }
 
 // ---------------------------------------------------------------------------------------------

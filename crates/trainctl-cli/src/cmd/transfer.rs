@@ -160,9 +160,14 @@ pub async fn sync(a: SyncArgs, g: &Globals) -> Result<i32> {
     if !sync_plan.deletions.is_empty() && !a.engine.dry_run {
         let report = plan::apply_deletions(&sync_plan, &conn).await?;
         if mode == Mode::Json {
-            render::print_json(&serde_json::json!({ "deleted": report.deleted, "failed": report.failed }));
+            render::print_json(&serde_json::json!({ "deleted": report.deleted, "failed": report.failed, "skipped": report.skipped }));
         } else if mode == Mode::Human {
             eprintln!("deleted {} items", report.deleted);
+        }
+        if mode != Mode::Json {
+            for (what, why) in &report.skipped {
+                eprintln!("kept {what}: {why}");
+            }
         }
         if !report.failed.is_empty() {
             for (what, err) in &report.failed {
@@ -194,10 +199,7 @@ fn show_deletions(p: &plan::SyncPlan, mode: Mode) {
 }
 
 fn deletion_target(d: &plan::Deletion) -> String {
-    match d {
-        plan::Deletion::Object { bucket, key } => format!("s3://{bucket}/{key}"),
-        plan::Deletion::LocalFile { path } => path.display().to_string(),
-    }
+    d.target()
 }
 
 /// Runs a planned job (or prints it with --dry-run) and turns its outcome into an exit code.

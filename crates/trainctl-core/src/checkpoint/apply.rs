@@ -9,7 +9,7 @@
 
 use super::detect::{now_secs, DetectOptions};
 use super::model::Checkpoint;
-use super::policy::{plan_all, Plan, Policy};
+use super::policy::{plan_within, Plan, Policy, Scope};
 use super::source::{discover, fingerprint, Fingerprint, Location};
 use crate::error::{Error, ErrorInfo, Result};
 use crate::event::{next_job_id, Event, JobId, Sink};
@@ -95,6 +95,12 @@ pub struct Enforced {
 /// underneath. Why: `cleanup --watch` and the after-training hook of local runs need the same
 /// safe sequence as an interactive cleanup, minus the prompt. Pins stored at `loc` are honoured.
 pub async fn enforce(loc: &Location, conn: Option<&Connection>, policy: &Policy, opts: &DetectOptions, sink: &dyn Sink) -> Result<Enforced> {
+    enforce_within(loc, conn, policy, opts, &|_: &Checkpoint| true, "", sink).await
+}
+
+/// [`enforce`] limited to the checkpoints `in_scope` accepts (see [`plan_within`]); the others
+/// are kept with the reason `outside`.
+pub async fn enforce_within(loc: &Location, conn: Option<&Connection>, policy: &Policy, opts: &DetectOptions, in_scope: Scope<'_>, outside: &str, sink: &dyn Sink) -> Result<Enforced> {
     policy.validate()?;
     let mut attempt = 0;
     loop {
@@ -102,7 +108,7 @@ pub async fn enforce(loc: &Location, conn: Option<&Connection>, policy: &Policy,
         let opts = DetectOptions { now: now_secs(), ..opts.clone() };
         let found = discover(loc, conn, &opts).await?;
         let policy = Policy { pins: policy.pins.union(&found.pins).cloned().collect(), ..policy.clone() };
-        let plans = plan_all(&found.runs, &policy, opts.now)?;
+        let plans = plan_within(&found.runs, &policy, opts.now, in_scope, outside)?;
         if plans.iter().all(|p| p.deletions().next().is_none()) {
             return Ok(Enforced { plans, outcome: None });
         }

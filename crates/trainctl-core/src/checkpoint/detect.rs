@@ -43,7 +43,7 @@ impl Default for DetectOptions {
 
 /// Current time in seconds since the Unix epoch.
 pub fn now_secs() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(crate::limits::secs_i64).unwrap_or(0)
 }
 
 /// Compiles a `--pattern` (named groups `step`, `epoch`, `metric`, or any other numeric group);
@@ -55,12 +55,15 @@ pub fn compile_pattern(pattern: &str) -> Result<Regex> {
 /// Reads the contents of one listed file (relative path) or `None` when unavailable.
 pub type Fetch<'a> = &'a dyn Fn(&str) -> Option<Vec<u8>>;
 
+/// Largest file whose contents detection reads (a trainer_state.json of a long run is a few MB).
+pub const MAX_CONTENT: u64 = 16 << 20;
+
 /// Files whose contents refine detection: HF `trainer_state.json`, DeepSpeed `latest`, Megatron
 /// `latest_checkpointed_iteration.txt`, safetensors index JSON. Only small ones (< 16 MiB).
 pub fn wanted_contents(entries: &[FileEntry]) -> Vec<String> {
     entries
         .iter()
-        .filter(|e| e.size < 16 << 20)
+        .filter(|e| e.size < MAX_CONTENT)
         .filter(|e| {
             let name = file_name(&e.path);
             name == "trainer_state.json" || name == "latest" || name == "latest_checkpointed_iteration.txt" || name.ends_with(".safetensors.index.json")
@@ -112,7 +115,7 @@ impl Tree {
 }
 
 /// `a/b/c.bin` → (`a/b/`, `c.bin`); `c.bin` → (``, `c.bin`).
-fn split_dir(path: &str) -> (&str, &str) {
+pub(crate) fn split_dir(path: &str) -> (&str, &str) {
     match path.rfind('/') {
         Some(i) => (&path[..=i], &path[i + 1..]),
         None => ("", path),
@@ -242,7 +245,7 @@ fn detect_builtin(entries: &[&FileEntry], tree: &Tree, fetch: Fetch) -> Vec<Chec
 /// A new checkpoint with its totals computed from `files`.
 fn checkpoint(id: String, layout: Layout, files: Vec<FileEntry>) -> Checkpoint {
     let run = split_dir(id.trim_end_matches('/')).0.trim_end_matches('/').to_string();
-    let bytes = files.iter().map(|f| f.size).sum();
+    let bytes = crate::limits::sum_sizes(files.iter().map(|f| f.size));
     let last_modified = files.iter().filter_map(|f| f.mtime).max();
     Checkpoint {
         run,
@@ -329,33 +332,88 @@ fn pointer_complete(step: Option<u64>, pointer: &str, what: &str, fetch: Fetch) 
 /// every `i` of `-of-N`) must be present.
 fn shards_complete(dir: &str, tree: &Tree, fetch: Fetch) -> Completeness {
     let names: Vec<String> = tree.children.get(dir).map(|c| c.iter().cloned().collect()).unwrap_or_default();
-    let missing = missing_shards(dir, &names, fetch);
-    evidence(missing.is_empty(), &format!("missing shard(s): {}", missing.join(", ")))
+    shard_gaps(dir, &names, fetch).completeness()
 }
 
-fn missing_shards(dir: &str, names: &[String], fetch: Fetch) -> Vec<String> {
+/// Shard totals above this are not believed: the series is simply incomplete. Why a cap: the
+/// total comes from a file name anyone can write (`x-1-of-99999999999.safetensors`), and no real
+/// checkpoint has more than a few thousand shards; without it detection would enumerate 10¹¹
+/// names in every listing, cleanup, watch poll and `trainctl local` round.
+pub const MAX_SHARDS: u64 = 100_000;
+
+/// Missing shard names listed in a reason; the rest are counted.
+const SHOWN_MISSING: usize = 5;
+
+/// What is missing from a set of shards: a count, the first few names, or a total not believed.
+#[derive(Debug, Default)]
+struct ShardGaps {
+    missing: u64,
+    examples: Vec<String>,
+    implausible: Option<String>,
+}
+
+impl ShardGaps {
+    fn completeness(&self) -> Completeness {
+        if let Some(name) = &self.implausible {
+            return evidence(false, &format!("shard total in `{name}` is implausible (above {MAX_SHARDS}); treated as incomplete"));
+        }
+        let more = self.missing.saturating_sub(self.examples.len() as u64);
+        let suffix = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+        evidence(self.missing == 0, &format!("missing shard(s): {}{suffix}", self.examples.join(", ")))
+    }
+
+    fn add(&mut self, name: String) {
+        self.missing += 1;
+        if self.examples.len() < SHOWN_MISSING {
+            self.examples.push(name);
+        }
+    }
+}
+
+/// The shards missing from `names` (the files of `dir`): those the index names, or without a
+/// readable index those implied by `-0000x-of-0000y`. Work is bounded by the names present
+/// (and the index's size), never by a total read from a name.
+fn shard_gaps(dir: &str, names: &[String], fetch: Fetch) -> ShardGaps {
     let present: HashSet<&str> = names.iter().map(String::as_str).collect();
     let index = names.iter().find(|n| n.ends_with(".safetensors.index.json"));
-    let from_index: Option<HashSet<String>> = index.and_then(|i| fetch(&format!("{dir}{i}"))).and_then(|b| {
+    let from_index: Option<std::collections::BTreeSet<String>> = index.and_then(|i| fetch(&format!("{dir}{i}"))).and_then(|b| {
         let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
         Some(v.get("weight_map")?.as_object()?.values().filter_map(|f| f.as_str().map(str::to_string)).collect())
     });
-    let expected = from_index.unwrap_or_else(|| expected_by_count(names));
-    let mut missing: Vec<String> = expected.into_iter().filter(|s| !present.contains(s.as_str())).collect();
-    missing.sort();
-    missing
+    let mut gaps = ShardGaps::default();
+    match from_index {
+        Some(expected) => expected.into_iter().filter(|s| !present.contains(s.as_str())).for_each(|s| gaps.add(s)),
+        None => count_gaps(names, &mut gaps),
+    }
+    gaps
 }
 
-/// Shard names implied by `-0000x-of-0000y`: all of 1..=y, zero-padded like the ones present.
-fn expected_by_count(names: &[String]) -> HashSet<String> {
-    let series: HashSet<(String, usize, String)> =
-        names.iter().filter_map(|n| shard_file().captures(n)).map(|c| (c[1].to_string(), c[2].len(), c[3].to_string())).collect();
-    let mut out = HashSet::new();
-    for (stem, width, total) in series {
-        let y: u64 = total.parse().unwrap_or(0);
-        out.extend((1..=y).map(|i| format!("{stem}-{i:0width$}-of-{total}.safetensors")));
+/// Gaps in each `stem-i-of-total` series: every `i` in 1..=total must be present (compared as
+/// numbers, so `-1-of-10` and `-10-of-10` are one series), names shown zero-padded like the first
+/// one present.
+fn count_gaps(names: &[String], gaps: &mut ShardGaps) {
+    let mut series: BTreeMap<(String, String), (usize, HashSet<u64>)> = BTreeMap::new();
+    for n in names {
+        let Some(c) = shard_file().captures(n) else { continue };
+        let slot = series.entry((c[1].to_string(), c[3].to_string())).or_insert_with(|| (c[2].len(), HashSet::new()));
+        if let Ok(i) = c[2].parse::<u64>() {
+            slot.1.insert(i);
+        }
     }
-    out
+    for ((stem, total_text), (width, present)) in series {
+        let total = match total_text.parse::<u64>() {
+            Ok(t) if t <= MAX_SHARDS => t,
+            _ => {
+                gaps.implausible.get_or_insert_with(|| format!("{stem}-…-of-{total_text}.safetensors"));
+                continue;
+            }
+        };
+        let found = present.iter().filter(|i| (1..=total).contains(*i)).count() as u64;
+        gaps.missing += total - found;
+        // The first few gaps: at most |present| + SHOWN_MISSING numbers are looked at.
+        let shown = (1..=total).filter(|i| !present.contains(i)).take(SHOWN_MISSING.saturating_sub(gaps.examples.len()));
+        gaps.examples.extend(shown.map(|i| format!("{stem}-{i:0width$}-of-{total_text}.safetensors")).collect::<Vec<_>>());
+    }
 }
 
 /// Checkpoints that are single files (or groups of shard files) outside any checkpoint directory.
@@ -379,15 +437,18 @@ fn file_checkpoints(loose: &[&FileEntry], fetch: Fetch) -> Vec<Checkpoint> {
         let mut c = checkpoint(format!("{dir}{stem}-*.safetensors"), Layout::ShardedSafetensors, files);
         c.framework_keep = Some("a sharded model export without a step number; retention does not rotate it".into());
         let names: Vec<String> = c.files.iter().map(|f| file_name(&f.path).to_string()).collect();
-        let missing = missing_shards(&dir, &names, fetch);
-        c.complete = evidence(missing.is_empty() && names.iter().any(|n| shard_file().is_match(n)), &format!("missing shard(s): {}", missing.join(", ")));
+        c.complete = if names.iter().any(|n| shard_file().is_match(n)) {
+            shard_gaps(&dir, &names, fetch).completeness()
+        } else {
+            evidence(false, "an index without any shard yet")
+        };
         out.push(c);
     }
     out
 }
 
 /// `model-00001-of-00002.safetensors` / `model.safetensors.index.json` → `model`.
-fn shard_stem(name: &str) -> Option<String> {
+pub(crate) fn shard_stem(name: &str) -> Option<String> {
     if let Some(c) = shard_file().captures(name) {
         return Some(c[1].to_string());
     }
@@ -475,8 +536,8 @@ fn apply_groups(c: &mut Checkpoint, re: &Regex, caps: &regex::Captures<'_>) {
 /// A checkpoint whose newest file changed within the grace window is still being written.
 fn apply_grace(c: &mut Checkpoint, opts: &DetectOptions) {
     let Some(t) = c.last_modified else { return };
-    let age = opts.now - t;
-    if c.complete.is_complete() && age < opts.grace.as_secs() as i64 {
+    let age = opts.now.saturating_sub(t);
+    if c.complete.is_complete() && age < crate::limits::secs_i64(opts.grace) {
         c.complete = Completeness::Incomplete {
             reason: format!("still changing: last write {}s ago (grace window {}s)", age.max(0), opts.grace.as_secs()),
         };

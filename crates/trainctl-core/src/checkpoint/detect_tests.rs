@@ -255,3 +255,49 @@ fn an_experiment_directory_with_a_digit_holding_a_final_export_is_not_a_checkpoi
     assert_eq!(ids, ["out/exp1/model-*.safetensors", "out/exp1/checkpoint-100/", "out/exp2/model-*.safetensors"]);
     assert!(cs.iter().all(|c| !c.files.iter().any(|f| f.path.ends_with("config.json"))), "run files belong to no checkpoint");
 }
+
+#[test]
+fn a_shard_total_of_99999999999_is_incomplete_without_enumerating() {
+    // Found by review and pinned: `expected_by_count` built 10^11 names for this key.
+    let started = std::time::Instant::now();
+    let cs = run_detect(&[("exp/x-1-of-99999999999.safetensors", 10), ("exp/y-00001-of-999999999999999999999999.safetensors", 10)], &[]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let c = by_id(&cs, "exp/x-*.safetensors");
+    assert!(c.complete_reason().unwrap().contains("implausible"), "{:?}", c.complete);
+    assert!(incomplete(by_id(&cs, "exp/y-*.safetensors")), "a total beyond u64 is not \"no shards expected\"");
+}
+
+#[test]
+fn missing_shards_are_counted_and_only_the_first_few_named() {
+    let cs = run_detect(&[("step_5/model-00001-of-01000.safetensors", 10)], &[]);
+    let why = by_id(&cs, "step_5/").complete_reason().unwrap().to_string();
+    assert!(why.contains("model-00002-of-01000.safetensors") && why.contains("(and 994 more)"), "{why}");
+    assert!(why.len() < 400, "{why}");
+}
+
+#[test]
+fn unpadded_shard_numbers_are_one_series() {
+    let names: Vec<String> = (1..=10).map(|i| format!("step_1/m-{i}-of-10.safetensors")).collect();
+    let files: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), 1)).collect();
+    assert!(!incomplete(by_id(&run_detect(&files, &[]), "step_1/")));
+}
+
+#[test]
+fn a_huge_grace_window_means_still_changing_instead_of_wrapping_negative() {
+    // `grace.as_secs() as i64` wrapped to a negative window for u64::MAX and switched it off.
+    let o = DetectOptions { grace: std::time::Duration::from_secs(u64::MAX), ..opts() };
+    let cs = run_with(&listing(&[("r/step_100.pt", 1)]), &o, &[]);
+    assert!(incomplete(&cs[0]), "{:?}", cs[0].complete);
+    let far_past = vec![FileEntry { path: "r/step_1.pt".into(), size: 1, mtime: Some(i64::MIN) }];
+    let now_max = DetectOptions { now: i64::MAX, ..opts() };
+    assert!(!incomplete(&run_with(&far_past, &now_max, &[])[0]), "no overflow on extreme times");
+}
+
+#[test]
+fn sizes_near_i64_max_from_a_hostile_server_do_not_overflow_totals() {
+    // Found by props::checkpoints: summing two objects a server lists as i64::MAX bytes overflowed.
+    let cs = run_detect(&[("r/step_1/_SUCCESS", i64::MAX as u64), ("r/step_1/a.bin", i64::MAX as u64), ("r/step_1/b.bin", u64::MAX)], &[]);
+    assert_eq!(cs[0].bytes, u64::MAX);
+    let plan = crate::checkpoint::plan_retention(&crate::checkpoint::Run { name: "r".into(), checkpoints: vec![cs[0].clone(), cs[0].clone()] }, &crate::checkpoint::Policy { keep_last_n: Some(0), force_all: true, ..Default::default() }, NOW);
+    assert!(plan.is_ok());
+}

@@ -7,13 +7,14 @@
 
 pub mod apply;
 pub mod detect;
+pub mod inflight;
 pub mod model;
 pub mod pins;
 pub mod policy;
 pub mod source;
 
-pub use apply::{apply, enforce, ApplyOutcome, Enforced};
+pub use apply::{apply, enforce, enforce_within, ApplyOutcome, Enforced};
 pub use detect::{compile_pattern, detect, DetectOptions};
 pub use model::{Checkpoint, Completeness, FileEntry, Layout, Run};
-pub use policy::{plan_all, plan_retention, Action, KeepBest, Mode, Plan, PlanItem, Policy};
+pub use policy::{plan_all, plan_retention, plan_within, Action, KeepBest, Mode, Plan, PlanItem, Policy};
 pub use source::{discover, Discovery, Location};

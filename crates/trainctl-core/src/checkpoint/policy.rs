@@ -101,6 +101,27 @@ pub fn plan_all(runs: &[Run], policy: &Policy, now: i64) -> Result<Vec<Plan>> {
     runs.iter().map(|r| plan_retention(r, policy, now)).collect()
 }
 
+/// Which checkpoints a plan may touch ([`plan_within`]).
+pub type Scope<'a> = &'a (dyn Fn(&Checkpoint) -> bool + Send + Sync);
+
+/// Plans every run, but only over the checkpoints `in_scope` accepts; every other one is kept
+/// with the reason `outside`, and counts neither as the newest nor among the last N. Why: a
+/// `trainctl local` run prunes only what it uploaded itself, never another run's checkpoints
+/// under the same `--upload-to` (they are still in the plan, so apply's staleness check covers
+/// the whole location).
+pub fn plan_within(runs: &[Run], policy: &Policy, now: i64, in_scope: Scope<'_>, outside: &str) -> Result<Vec<Plan>> {
+    policy.validate()?;
+    let mut plans = Vec::with_capacity(runs.len());
+    for run in runs {
+        let (mine, others): (Vec<Checkpoint>, Vec<Checkpoint>) = run.checkpoints.iter().cloned().partition(|c| in_scope(c));
+        let mut plan = plan_retention(&Run { name: run.name.clone(), checkpoints: mine }, policy, now)?;
+        plan.items.extend(others.into_iter().map(|c| PlanItem { checkpoint: c, action: Action::Keep, reasons: vec![outside.to_string()] }));
+        plan.items.sort_by(|a, b| a.checkpoint.order_key().cmp(&b.checkpoint.order_key()).then_with(|| a.checkpoint.id.cmp(&b.checkpoint.id)));
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
 /// Decides keep/delete for each checkpoint of `run` under `policy` at time `now` (Unix seconds).
 pub fn plan_retention(run: &Run, policy: &Policy, now: i64) -> Result<Plan> {
     policy.validate()?;
@@ -124,7 +145,7 @@ pub fn plan_retention(run: &Run, policy: &Policy, now: i64) -> Result<Plan> {
             PlanItem { checkpoint: c.clone(), action, reasons }
         })
         .collect();
-    let bytes_reclaimed = items.iter().filter(|i| i.action == Action::Delete).map(|i| i.checkpoint.bytes).sum();
+    let bytes_reclaimed = crate::limits::sum_sizes(items.iter().filter(|i| i.action == Action::Delete).map(|i| i.checkpoint.bytes));
     Ok(Plan { run: run.name.clone(), items, bytes_reclaimed })
 }
 
@@ -174,7 +195,7 @@ fn keep_reasons(c: &Checkpoint, p: &Policy, now: i64, newest: Option<&str>, last
         }
     }
     if let (Some(d), Some(t)) = (p.keep_since, c.last_modified) {
-        if now - t <= d.as_secs() as i64 {
+        if now.saturating_sub(t) <= crate::limits::secs_i64(d) {
             r.push(format!("modified within the last {}", humantime::format_duration(d)));
         }
     }

@@ -153,3 +153,14 @@ fn a_run_without_any_numbers_is_ordered_by_modification_time() {
     let v: Vec<(&str, Action)> = plan.items.iter().map(|i| (i.checkpoint.id.as_str(), i.action)).collect();
     assert_eq!(v, [("run/a/", Delete), ("run/c/", Delete), ("run/b/", Keep)]);
 }
+
+#[test]
+fn a_huge_keep_since_keeps_everything_instead_of_wrapping_negative() {
+    // `d.as_secs() as i64` wrapped negative for u64::MAX seconds: the rule kept nothing.
+    let r = run(vec![ck(100, true, None, 400), ck(200, true, None, 300), ck(300, true, None, 200)]);
+    let p = Policy { keep_since: Some(std::time::Duration::from_secs(u64::MAX)), ..Default::default() };
+    let plan = plan_retention(&r, &p, NOW).unwrap();
+    assert_eq!(verdicts(&plan), [(100, Action::Keep), (200, Action::Keep), (300, Action::Keep)]);
+    let ancient = run(vec![ck(1, true, None, 0), ck(2, true, None, 0)]);
+    assert!(plan_retention(&ancient, &p, i64::MIN).is_ok(), "no overflow on extreme clocks");
+}

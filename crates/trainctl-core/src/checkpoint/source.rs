@@ -5,7 +5,7 @@
 //! (a symlink-safe walk, a streamed ListObjectsV2, parallel GetObjects) and hands it over.
 
 use super::detect::{self, DetectOptions, PINS_FILE};
-use super::model::{FileEntry, Run};
+use super::model::{Checkpoint, FileEntry, Run};
 use crate::error::{Error, Result};
 use crate::s3::errors::SdkResultExt;
 use crate::s3::{list, Connection, S3Url};
@@ -72,7 +72,17 @@ pub async fn discover(loc: &Location, conn: Option<&Connection>, opts: &DetectOp
         }
     };
     let fetch = |p: &str| contents.get(p).cloned();
-    let runs = detect::detect(&entries, opts, &fetch);
+    let mut runs = detect::detect(&entries, opts, &fetch);
+    if let (Location::S3(url), Some(conn)) = (loc, conn) {
+        // A marker can be listed while a shard is still a multipart upload (docs/checkpoints.md).
+        let mut all: Vec<Checkpoint> = runs.iter_mut().flat_map(|r| std::mem::take(&mut r.checkpoints)).collect();
+        super::inflight::check_in_flight(conn, &url.bucket, &s3_prefix(url), &mut all).await?;
+        for c in all {
+            if let Some(r) = runs.iter_mut().find(|r| r.name == c.run) {
+                r.checkpoints.push(c);
+            }
+        }
+    }
     let pins = contents.get(PINS_FILE).map(|b| super::pins::parse_pins(b)).transpose()?.unwrap_or_default();
     Ok(Discovery { location: loc.clone(), entries, runs, pins })
 }
@@ -128,14 +138,20 @@ fn mtime_secs(m: &std::fs::Metadata) -> Option<i64> {
 /// Reads small files detection asked for; unreadable ones are simply absent (the detector then
 /// falls back to weaker evidence, which only ever makes it keep more).
 fn read_local(root: &Path, paths: &[String]) -> HashMap<String, Vec<u8>> {
-    paths.iter().filter_map(|p| std::fs::read(root.join(p)).ok().map(|b| (p.clone(), b))).collect()
+    let read = |p: &String| crate::limits::read_capped(&root.join(p), detect::MAX_CONTENT, "checkpoint file").ok();
+    paths.iter().filter_map(|p| read(p).map(|b| (p.clone(), b))).collect()
+}
+
+/// The key prefix of an S3 location: `""` for a whole bucket, else ending in `/`.
+fn s3_prefix(url: &S3Url) -> String {
+    let prefix = url.dir_prefix();
+    if prefix == "/" { String::new() } else { prefix }
 }
 
 /// Every object under the prefix as a listing relative to it.
 pub async fn list_s3(conn: &Connection, url: &S3Url) -> Result<Vec<FileEntry>> {
     list::check_bucket(conn, &url.bucket).await?;
-    let prefix = url.dir_prefix();
-    let prefix = if prefix == "/" { String::new() } else { prefix };
+    let prefix = s3_prefix(url);
     let objects = list::collect_objects(conn, &url.bucket, &prefix, None).await?;
     let mut out: Vec<FileEntry> = objects
         .into_iter()
@@ -151,8 +167,7 @@ pub async fn list_s3(conn: &Connection, url: &S3Url) -> Result<Vec<FileEntry>> {
 /// GetObject of each wanted file, 16 at a time. A file that vanished or cannot be read is
 /// absent, like locally: weaker evidence only ever makes detection keep more.
 async fn fetch_s3(conn: &Connection, url: &S3Url, paths: &[String]) -> Result<HashMap<String, Vec<u8>>> {
-    let prefix = url.dir_prefix();
-    let prefix = if prefix == "/" { String::new() } else { prefix };
+    let prefix = s3_prefix(url);
     let found = futures::stream::iter(paths.iter().cloned())
         .map(|p| {
             let key = format!("{prefix}{p}");
@@ -168,6 +183,11 @@ async fn fetch_s3(conn: &Connection, url: &S3Url, paths: &[String]) -> Result<Ha
 async fn get_small(conn: &Connection, bucket: &str, key: &str) -> Result<Vec<u8>> {
     let ctx = conn.ctx().bucket(bucket).key(key);
     let out = conn.client.get_object().bucket(bucket).key(key).send().await.or_s3(&ctx)?;
+    // Listed below the cap, but it may have been replaced by something bigger since.
+    let size = out.content_length().unwrap_or(0).max(0) as u64;
+    if size > crate::checkpoint::detect::MAX_CONTENT {
+        return Err(Error::TooLarge { what: format!("s3://{bucket}/{key}"), size, limit: crate::checkpoint::detect::MAX_CONTENT });
+    }
     let body = out.body.collect().await.map_err(|e| Error::S3 { code: "ReadBody".into(), message: e.to_string() })?;
     Ok(body.into_bytes().to_vec())
 }

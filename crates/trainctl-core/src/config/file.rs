@@ -90,6 +90,9 @@ impl ConfigFile {
         let mut cfg: ConfigFile = toml::from_str(text).map_err(|e| corrupt(path, text, &e))?;
         for (name, p) in cfg.profiles.iter_mut() {
             p.name = name.clone();
+            // The checks `profile add` makes, so a hand edit fails here, naming the profile,
+            // rather than later as a confusing connection error.
+            super::profile::validate(p).map_err(|e| Error::ConfigCorrupt { path: path.to_path_buf(), reason: format!("[profiles.{name}]: {e}") })?;
         }
         Ok(cfg)
     }
@@ -132,7 +135,7 @@ impl ConfigFile {
 }
 
 fn corrupt(path: &Path, text: &str, e: &toml::de::Error) -> Error {
-    let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+    let line = e.span().map(|s| crate::limits::prefix_at_most(text, s.start).lines().count().max(1));
     let msg = e.message().trim().to_string();
     let reason = match line {
         Some(l) => format!("line {l}: {msg}"),
@@ -234,6 +237,24 @@ mod tests {
     fn unknown_structure_is_config_corrupt() {
         for text in ["[profile.a]\nregion = \"x\"\n", "[profiles.a]\nregoin = \"x\"\n", "profiles = 3\n"] {
             assert!(matches!(ConfigFile::parse(Path::new("c"), text), Err(Error::ConfigCorrupt { .. })), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_hand_edited_profile_value_is_config_corrupt_naming_the_profile_and_field() {
+        for (text, field) in [
+            ("[profiles.lab]\nendpoint_url = \"ftp://x\"\n", "endpoint"),
+            ("[profiles.lab]\nprovider = \"nope\"\n", "provider"),
+            ("[profiles.\"a b\"]\nregion = \"x\"\n", "profile name"),
+            ("[profiles.k]\ncredentials = { type = \"keychain\", access_key_id = \" \" }\n", "access key id"),
+        ] {
+            match ConfigFile::parse(Path::new("/c.toml"), text) {
+                Err(e @ Error::ConfigCorrupt { .. }) => {
+                    let m = e.to_string();
+                    assert!(m.contains("/c.toml") && m.contains("[profiles.") && m.contains(field), "{m}");
+                }
+                other => panic!("{text}: expected ConfigCorrupt, got {other:?}"),
+            }
         }
     }
 

@@ -11,5 +11,6 @@ pub mod file;
 pub mod keychain;
 pub mod profile;
 pub mod quirks;
+pub mod state;
 
 pub use profile::{CredentialSource, Overrides, Profile, ResolvedProfile};

@@ -33,6 +33,11 @@ pub struct Quirks {
     /// The store can send S3 Event Notifications to an SQS queue (`s3 watch --events`).
     #[serde(default = "yes")]
     pub sqs_notifications: bool,
+    /// DeleteObject honours `If-Match: <etag>` (answers 412 when the object changed), so
+    /// `sync --delete` can delete "only if unchanged" in one request. Absent = false: trainctl
+    /// then HEADs each victim right before deleting it (a small window remains).
+    #[serde(default)]
+    pub conditional_delete: bool,
     /// Where the row's facts come from.
     pub source: String,
     /// When the row was last checked (YYYY-MM-DD).

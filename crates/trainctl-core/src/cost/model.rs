@@ -97,8 +97,8 @@ impl PriceTable {
             table_date: self.date.clone(),
             table_source: self.source.clone(),
             table_origin: self.origin.clone(),
-            bytes: classes.iter().map(|c| c.bytes).sum(),
-            objects: classes.iter().map(|c| c.objects).sum(),
+            bytes: crate::limits::sum_sizes(classes.iter().map(|c| c.bytes)),
+            objects: crate::limits::sum_sizes(classes.iter().map(|c| c.objects)),
             monthly_usd: sum_usd(classes.iter().map(|c| c.monthly_usd)),
             classes,
             unpriced_classes,
@@ -111,7 +111,7 @@ impl PriceTable {
         let (price, fallback) = self.class(&class);
         let priced_as = if fallback { self.default_class.clone() } else { class.clone() };
         let billable_bytes = billable_bytes(price, u);
-        let standard_overhead_bytes = u.objects * price.overhead_standard_bytes;
+        let standard_overhead_bytes = u.objects.saturating_mul(price.overhead_standard_bytes);
         let storage_usd = self.gb(billable_bytes) * price.storage_gb_month;
         let monitored = u.objects.saturating_sub(u.small_objects);
         let overhead_usd =
@@ -169,6 +169,7 @@ fn sum_usd(values: impl Iterator<Item = f64>) -> f64 {
 /// approximated: `max(small bytes, small objects × minimum)` for the small objects.
 fn billable_bytes(price: &ClassPrice, u: &Usage) -> u64 {
     let large_bytes = u.bytes.saturating_sub(u.small_bytes);
-    let small_billed = if price.min_object_bytes > 0 { u.small_bytes.max(u.small_objects * price.min_object_bytes) } else { u.small_bytes };
-    large_bytes + small_billed + u.objects * price.overhead_bytes
+    // Saturating: a custom table's sizes are user input, and `u64` overflow would panic.
+    let small_billed = if price.min_object_bytes > 0 { u.small_bytes.max(u.small_objects.saturating_mul(price.min_object_bytes)) } else { u.small_bytes };
+    large_bytes.saturating_add(small_billed).saturating_add(u.objects.saturating_mul(price.overhead_bytes))
 }

@@ -167,6 +167,9 @@ impl PriceTable {
         if self.bytes_per_gb == 0 {
             return bad("bytes_per_gb must be above 0 (1073741824 for GiB billing, 1000000000 for GB)".into());
         }
+        if !self.egress_per_gb.is_finite() || self.egress_per_gb < 0.0 {
+            return bad("egress_per_gb is negative or not a number".into());
+        }
         for (name, c) in &self.classes {
             let prices = [c.storage_gb_month, c.put_per_1000, c.get_per_1000, c.retrieval_per_gb, c.transition_per_1000, c.monitoring_per_1000_objects];
             if prices.iter().any(|p| !p.is_finite() || *p < 0.0) {

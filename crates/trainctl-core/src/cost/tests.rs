@@ -277,3 +277,17 @@ fn a_shown_table_parses_back_as_the_same_table() {
         assert_eq!((back.id(), back.bytes_per_gb), (t.id(), t.bytes_per_gb));
     }
 }
+
+#[test]
+fn huge_sizes_and_overheads_price_without_overflow() {
+    // Found by props::cost: `objects * overhead_bytes` and the breakdown's byte total overflowed
+    // (a panic in debug builds) for a custom table's overhead or a server's absurd sizes.
+    let mut t = us_east_1();
+    for c in t.classes.values_mut() {
+        (c.overhead_bytes, c.overhead_standard_bytes, c.min_object_bytes) = (u64::MAX, u64::MAX, u64::MAX);
+    }
+    let rows = [Usage { storage_class: "GLACIER".into(), bytes: u64::MAX, objects: u64::MAX, small_objects: 3, small_bytes: 3 }, usage("STANDARD", &[(1, 1)])];
+    let b = t.breakdown(&rows);
+    assert_eq!(b.bytes, u64::MAX);
+    assert!(t.monthly_storage_usd(&rows).is_finite());
+}

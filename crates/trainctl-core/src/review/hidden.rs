@@ -68,32 +68,10 @@ async fn multipart(conn: &Connection, bucket: &str, prefix: &str, h: &mut Hidden
     Ok(())
 }
 
-/// Every incomplete upload under the prefix. Kept in memory: there are few (each is a started
-/// and never finished upload), unlike objects.
+/// Every incomplete upload under the prefix.
 async fn list_uploads(conn: &Connection, bucket: &str, prefix: &str) -> Result<Vec<Upload>> {
-    let mut out = Vec::new();
-    let (mut key_marker, mut id_marker): (Option<String>, Option<String>) = (None, None);
-    loop {
-        let mut req = conn.client.list_multipart_uploads().bucket(bucket).set_key_marker(key_marker.take()).set_upload_id_marker(id_marker.take());
-        if !prefix.is_empty() {
-            req = req.prefix(prefix);
-        }
-        let page = req.send().await.or_s3(&conn.ctx().bucket(bucket))?;
-        for u in page.uploads() {
-            if let (Some(k), Some(id)) = (u.key(), u.upload_id()) {
-                out.push((k.to_string(), id.to_string(), u.initiated().map(|d| d.secs())));
-            }
-        }
-        if page.is_truncated() != Some(true) {
-            break;
-        }
-        key_marker = page.next_key_marker().map(str::to_string);
-        id_marker = page.next_upload_id_marker().map(str::to_string);
-        if key_marker.is_none() {
-            break;
-        }
-    }
-    Ok(out)
+    let uploads = crate::s3::list::list_multipart_uploads(conn, bucket, prefix).await?;
+    Ok(uploads.into_iter().map(|u| (u.key, u.upload_id, u.initiated)).collect())
 }
 
 /// Parts and their bytes of one upload (ListParts, paginated).

@@ -173,13 +173,21 @@ pub async fn review_inventory(
     Ok(report)
 }
 
+/// Largest manifest read: one lists data files (a few hundred bytes each), so even a report of
+/// a billion objects stays far below this.
+const MAX_MANIFEST: u64 = 64 << 20;
+
 async fn read_manifest(conn: Option<&Connection>, origin: &Origin) -> Result<Vec<u8>> {
     match origin {
-        Origin::Local(p) => std::fs::read(p).map_err(|e| Error::io(p, e)),
+        Origin::Local(p) => crate::limits::read_capped(p, MAX_MANIFEST, "inventory manifest"),
         Origin::S3(url) => {
             let conn = conn.ok_or_else(|| Error::Internal("an s3:// manifest without a connection".into()))?;
             let ctx = conn.ctx().bucket(&url.bucket).key(&url.key);
             let out = conn.client.get_object().bucket(&url.bucket).key(&url.key).send().await.or_s3(&ctx)?;
+            let size = out.content_length().unwrap_or(0).max(0) as u64;
+            if size > MAX_MANIFEST {
+                return Err(Error::TooLarge { what: format!("inventory manifest {url}"), size, limit: MAX_MANIFEST });
+            }
             let body = out.body.collect().await.map_err(|e| Error::S3 { code: "ReadBody".into(), message: e.to_string() })?;
             Ok(body.into_bytes().to_vec())
         }
@@ -251,13 +259,13 @@ struct FilePart {
 
 /// One inventory row, as far as a review cares.
 #[derive(Debug, Default)]
-struct Row {
-    key: String,
-    size: u64,
-    mtime: Option<i64>,
-    class: Option<String>,
-    is_latest: Option<bool>,
-    is_delete_marker: Option<bool>,
+pub(crate) struct Row {
+    pub(crate) key: String,
+    pub(crate) size: u64,
+    pub(crate) mtime: Option<i64>,
+    pub(crate) class: Option<String>,
+    pub(crate) is_latest: Option<bool>,
+    pub(crate) is_delete_marker: Option<bool>,
 }
 
 fn read_file(path: &Path, file: &str, format: Format, columns: &[String], prefix: &str, now: i64, top_n: usize) -> Result<FilePart> {
@@ -291,7 +299,7 @@ fn add_row(part: &mut FilePart, row: Row, prefix: &str) {
 // ---------------------------------------------------------------------------------------------
 // CSV (gzip), columns as the manifest's fileSchema names them
 
-fn read_csv(path: &Path, file: &str, columns: &[String], add: &mut dyn FnMut(Row)) -> Result<()> {
+pub(crate) fn read_csv(path: &Path, file: &str, columns: &[String], add: &mut dyn FnMut(Row)) -> Result<()> {
     let bad = |reason: String| Error::InventoryData { file: file.to_string(), reason };
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut head = [0u8; 2];
@@ -333,7 +341,7 @@ fn read_csv(path: &Path, file: &str, columns: &[String], add: &mut dyn FnMut(Row
 }
 
 /// Splits one CSV line (fields optionally quoted, `""` inside quotes) into `out`.
-fn split_csv(line: &str, out: &mut Vec<String>) {
+pub(crate) fn split_csv(line: &str, out: &mut Vec<String>) {
     out.clear();
     let mut cur = String::new();
     let mut quoted = false;
@@ -399,7 +407,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 // ---------------------------------------------------------------------------------------------
 // Parquet, columns by their names in the file (`key`, `size`, `last_modified_date`, …)
 
-fn read_parquet(path: &Path, file: &str, add: &mut dyn FnMut(Row)) -> Result<()> {
+pub(crate) fn read_parquet(path: &Path, file: &str, add: &mut dyn FnMut(Row)) -> Result<()> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::record::Field;
     let bad = |reason: String| Error::InventoryData { file: file.to_string(), reason };

@@ -168,7 +168,9 @@ async fn run_unit(
         Unit::Range { lo, hi, .. } => (Some(lo.as_str()), hi.as_deref()),
         Unit::Level { .. } => (None, None),
     };
-    let mut agg = Aggregator::new(&parent[root.len()..], now, top_n);
+    // Units are built from the server's CommonPrefixes, which are filtered to lie under the
+    // root below; `strip_prefix` still, so a misbehaving server cannot make this panic.
+    let mut agg = Aggregator::new(parent.strip_prefix(root).unwrap_or(""), now, top_n);
     let mut children = Vec::new();
     let mut first = true;
     let more = loop {
@@ -208,7 +210,10 @@ async fn run_unit(
         }
         meter.counted(n, b);
         if level {
-            children.extend(out.common_prefixes().iter().filter_map(|p| p.prefix()).map(str::to_string));
+            // Only real children: a non-compliant server answering with prefixes outside the
+            // parent (or the parent itself, which would be listed again forever) is ignored.
+            let real = |p: &&str| p.strip_prefix(parent).is_some_and(|rest| !rest.is_empty());
+            children.extend(out.common_prefixes().iter().filter_map(|p| p.prefix()).filter(real).map(str::to_string));
         }
         let next = match (out.is_truncated(), out.next_continuation_token()) {
             (Some(true), Some(t)) if !past_end => Some(t.to_string()),

@@ -57,8 +57,15 @@ pub enum FollowUpdate {
     Notice(String),
 }
 
+/// Bytes read per step (a local read, one ranged GET): what a follow holds at once.
+const CHUNK: u64 = 8 << 20;
+
+/// A "line" longer than this (a binary file, a log without newlines) is passed on in pieces
+/// rather than held until its end.
+const MAX_LINE: usize = 1 << 20;
+
 /// Splits bytes into complete lines, holding back a trailing partial line (and never splitting a
-/// UTF-8 sequence, since lines split at `\n` only).
+/// UTF-8 sequence, since lines split at `\n` only — except in a line above [`MAX_LINE`]).
 #[derive(Debug, Default)]
 struct Lines {
     partial: Vec<u8>,
@@ -76,6 +83,11 @@ impl Lines {
             on(FollowUpdate::Line { text: String::from_utf8_lossy(line).into_owned(), offset });
         }
         self.partial.drain(..consumed);
+        while self.partial.len() > MAX_LINE {
+            let offset = end_offset - (self.partial.len() - MAX_LINE) as u64;
+            let piece: Vec<u8> = self.partial.drain(..MAX_LINE).collect();
+            on(FollowUpdate::Line { text: String::from_utf8_lossy(&piece).into_owned(), offset });
+        }
     }
 
     /// Emits the unterminated last line (when the follow ends).
@@ -198,10 +210,17 @@ fn read_new_local(f: &mut OpenFile, path: &PathBuf, lines: &mut Lines, on: &mut 
         return Ok(());
     }
     f.file.seek(SeekFrom::Start(f.pos)).map_err(|e| Error::io(path, e))?;
-    let mut buf = Vec::with_capacity((len - f.pos).min(8 << 20) as usize);
-    (&mut f.file).take(len - f.pos).read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
-    f.pos += buf.len() as u64;
-    lines.push(&buf, f.pos, on);
+    // In chunks: a file that grew by gigabytes (or `--from-start` on a big log) is never held
+    // whole.
+    while f.pos < len {
+        let mut buf = Vec::with_capacity((len - f.pos).min(CHUNK) as usize);
+        (&mut f.file).take((len - f.pos).min(CHUNK)).read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+        if buf.is_empty() {
+            break; // truncated meanwhile: the next poll sees it
+        }
+        f.pos += buf.len() as u64;
+        lines.push(&buf, f.pos, on);
+    }
     Ok(())
 }
 
@@ -288,24 +307,38 @@ async fn poll_s3(conn: &Connection, url: &S3Url, opts: &FollowOptions, remote: &
         on(FollowUpdate::Notice(format!("s3://{}/{key} was replaced by a shorter object; reading it from the start", url.bucket)));
         restart(r, lines);
     }
+    // The first chunk starts with the bytes already read: the new object must extend the old.
     let from = r.offset - r.tail.len() as u64;
-    let bytes = get_range(conn, &url.bucket, &key, from, head.size).await?;
-    let new = if bytes.len() >= r.tail.len() && bytes[..r.tail.len()] == r.tail[..] {
-        bytes[r.tail.len()..].to_vec()
+    let first = get_range(conn, &url.bucket, &key, from, head.size.min(from + CHUNK)).await?;
+    let new = if first.len() >= r.tail.len() && first[..r.tail.len()] == r.tail[..] {
+        first[r.tail.len()..].to_vec()
     } else {
         on(FollowUpdate::Notice(format!("s3://{}/{key} was replaced; reading it from the start", url.bucket)));
         restart(r, lines);
-        get_range(conn, &url.bucket, &key, 0, head.size).await?
+        get_range(conn, &url.bucket, &key, 0, head.size.min(CHUNK)).await?
     };
-    r.offset += new.len() as u64;
+    take_bytes(r, lines, &new, on);
+    // The rest in chunks, so a long object is never held whole.
+    while r.offset < head.size {
+        let chunk = get_range(conn, &url.bucket, &key, r.offset, head.size.min(r.offset + CHUNK)).await?;
+        if chunk.is_empty() {
+            break;
+        }
+        take_bytes(r, lines, &chunk, on);
+    }
     r.etag = head.etag.clone();
+    Ok(true)
+}
+
+/// Passes newly read bytes on as lines and remembers the last [`OVERLAP`] of them.
+fn take_bytes(r: &mut Remote, lines: &mut Lines, new: &[u8], on: &mut (dyn FnMut(FollowUpdate) + Send)) {
+    r.offset += new.len() as u64;
     let keep = new.len().min(OVERLAP as usize);
     let mut tail = std::mem::take(&mut r.tail);
     tail.extend_from_slice(&new[new.len() - keep..]);
     let cut = tail.len().saturating_sub(OVERLAP as usize);
     r.tail = tail.split_off(cut);
-    lines.push(&new, r.offset, on);
-    Ok(true)
+    lines.push(new, r.offset, on);
 }
 
 fn restart(r: &mut Remote, lines: &mut Lines) {
@@ -343,6 +376,14 @@ mod tests {
             }
         });
         out
+    }
+
+    #[test]
+    fn a_line_without_end_is_passed_on_in_pieces_instead_of_held_whole() {
+        let mut l = Lines::default();
+        let got = collect(&mut l, &vec![b'x'; MAX_LINE * 2 + 10], (MAX_LINE * 2 + 10) as u64);
+        assert_eq!(got.iter().map(String::len).collect::<Vec<_>>(), [MAX_LINE, MAX_LINE]);
+        assert_eq!(l.partial.len(), 10, "only the unfinished rest is held");
     }
 
     #[test]

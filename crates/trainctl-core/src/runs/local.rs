@@ -523,7 +523,12 @@ impl Uploader {
         let (Some(dest), Some(conn)) = (self.spec.upload_to.clone(), self.conn.clone()) else { return };
         let remote = Location::S3(dest.with_key(prefix_of(&dest)));
         let policy = Policy { keep_last_n: Some(n), ..Default::default() };
-        match checkpoint::enforce(&remote, Some(&conn), &policy, &opts, sink.as_ref()).await {
+        // Only what this run uploaded, exactly as uploaded: other runs (or a rerun that rewrote
+        // a checkpoint) under the same --upload-to are never pruned by this one.
+        let uploaded = self.done.clone();
+        let mine = move |c: &Checkpoint| uploaded.get(&c.id).is_some_and(|files| same_files(files, &c.files));
+        let outside = "not uploaded by this run: left alone";
+        match checkpoint::enforce_within(&remote, Some(&conn), &policy, &opts, &mine, outside, sink.as_ref()).await {
             Ok(e) => self.stats.deleted_remote.extend(deleted_ids(&e)),
             Err(e) => self.notice(format!("keep-last-n on {} failed: {e}", remote.display())),
         }
@@ -547,6 +552,15 @@ impl Uploader {
     fn notice(&self, message: String) {
         self.sink.send(Event::Notice { message });
     }
+}
+
+/// True when a listed checkpoint holds exactly the files (path, size) that were uploaded.
+fn same_files(uploaded: &[(String, u64)], listed: &[checkpoint::FileEntry]) -> bool {
+    let mut a: Vec<(&str, u64)> = uploaded.iter().map(|(p, s)| (p.as_str(), *s)).collect();
+    let mut b: Vec<(&str, u64)> = listed.iter().map(|f| (f.path.as_str(), f.size)).collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
 }
 
 fn prefix_of(dest: &S3Url) -> String {

@@ -141,7 +141,7 @@ pub fn parse_metrics(name: &str, bytes: &[u8]) -> Result<ParsedMetrics> {
 pub fn detect_format(name: &str, text: &str) -> MetricsFormat {
     let base = name.rsplit('/').next().unwrap_or(name);
     let head = text.trim_start();
-    if base == "trainer_state.json" || (head.starts_with('{') && head[..head.len().min(4096)].contains("\"log_history\"")) {
+    if base == "trainer_state.json" || (head.starts_with('{') && crate::limits::prefix_at_most(head, 4096).contains("\"log_history\"")) {
         return MetricsFormat::TrainerState;
     }
     if base.ends_with(".csv") {

@@ -125,3 +125,14 @@ fn summary_ignores_nan_for_min_and_max() {
     let sum = s.summary().unwrap();
     assert_eq!((sum.min, sum.max, sum.last, sum.count), (1.0, 2.0, 1.0, 3));
 }
+
+#[test]
+fn a_multibyte_character_across_byte_4096_does_not_panic() {
+    // `head[..4096]` panicked when byte 4096 fell inside a character.
+    for pad in 4090..4097 {
+        let text = format!("{{\"note\": \"{}é€😀\", \"log_history\": []}}", "x".repeat(pad));
+        assert_eq!(detect_format("state.json", &text), MetricsFormat::Lines, "log_history beyond 4096 bytes is not looked for");
+        let short = format!("{{\"log_history\": [], \"n\": \"{}é\"}}", "x".repeat(pad));
+        assert_eq!(detect_format("state.json", &short), MetricsFormat::TrainerState);
+    }
+}

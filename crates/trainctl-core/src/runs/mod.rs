@@ -11,6 +11,7 @@ pub mod follow;
 pub mod local;
 pub mod metrics;
 pub mod overview;
+pub mod source;
 pub mod status;
 
 pub use follow::{follow, FollowOptions, FollowSource, FollowUpdate};

@@ -190,18 +190,15 @@ fn metric_sources(files: &[&FileEntry], latest: Option<&Checkpoint>, inside_chec
     out
 }
 
-/// A whole small file at `loc/path`.
+/// A metrics file at `loc/path`: whole when small, else its tail ([`super::source`]).
 async fn read(loc: &Location, conn: Option<&Connection>, path: &str) -> Result<Vec<u8>> {
+    use super::source::{read_metrics_file, MetricsFile};
     match loc {
-        Location::Local(root) => {
-            let p = root.join(path);
-            std::fs::read(&p).map_err(|e| Error::io(p, e))
-        }
+        Location::Local(root) => Ok(read_metrics_file(MetricsFile::Local(&root.join(path))).await?.bytes),
         Location::S3(url) => {
             let conn = conn.ok_or_else(|| Error::Internal("S3 read without a connection".into()))?;
             let key = format!("{}{path}", if url.key.is_empty() { String::new() } else { url.dir_prefix() });
-            let head = crate::s3::list::head_object(conn, &url.bucket, &key).await?;
-            super::follow::get_range(conn, &url.bucket, &key, 0, head.size).await
+            Ok(read_metrics_file(MetricsFile::S3 { conn, bucket: &url.bucket, key: &key }).await?.bytes)
         }
     }
 }

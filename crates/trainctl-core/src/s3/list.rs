@@ -119,3 +119,44 @@ pub async fn check_bucket(conn: &Connection, bucket: &str) -> Result<()> {
 pub async fn collect_objects(conn: &Connection, bucket: &str, prefix: &str, delimiter: Option<&str>) -> Result<Vec<ObjectEntry>> {
     list_objects(conn, bucket, prefix, delimiter).try_collect().await
 }
+
+/// One multipart upload started and not yet completed or aborted: invisible to a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadEntry {
+    pub key: String,
+    pub upload_id: String,
+    /// When it was started (seconds since the epoch), when the server says.
+    pub initiated: Option<i64>,
+}
+
+/// Every incomplete multipart upload under `prefix` (ListMultipartUploads, all pages). Kept in
+/// memory: there are few (each is a started and never finished upload), unlike objects. Keys a
+/// non-compliant server returns outside the prefix are dropped.
+pub async fn list_multipart_uploads(conn: &Connection, bucket: &str, prefix: &str) -> Result<Vec<UploadEntry>> {
+    let mut out = Vec::new();
+    let mut markers: (Option<String>, Option<String>) = (None, None);
+    loop {
+        let mut req = conn.client.list_multipart_uploads().bucket(bucket).set_key_marker(markers.0.clone()).set_upload_id_marker(markers.1.clone());
+        if !prefix.is_empty() {
+            req = req.prefix(prefix);
+        }
+        let page = req.send().await.or_s3(&conn.ctx().bucket(bucket))?;
+        for u in page.uploads() {
+            if let (Some(k), Some(id)) = (u.key(), u.upload_id()) {
+                if k.starts_with(prefix) {
+                    out.push(UploadEntry { key: k.to_string(), upload_id: id.to_string(), initiated: u.initiated().map(|d| d.secs()) });
+                }
+            }
+        }
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        let next = (page.next_key_marker().map(str::to_string), page.next_upload_id_marker().map(str::to_string));
+        // No marker, or the same one again (a server that would be listed forever): done.
+        if next.0.is_none() || next == markers {
+            break;
+        }
+        markers = next;
+    }
+    Ok(out)
+}

@@ -23,6 +23,7 @@ use crate::s3::errors::map_sdk_error;
 use crate::s3::{Connection, S3Url};
 use crate::transfer::safe_path::{ensure_no_symlink_escape, local_path_for_key};
 use crate::transfer::{TransferItem, TransferJob};
+use futures::StreamExt;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -86,12 +87,34 @@ pub struct SyncOptions {
     pub storage_class: Option<String>,
 }
 
-/// One thing `sync --delete` would remove from the destination.
+/// One thing `sync --delete` would remove from the destination, with what the plan saw of it.
+/// Why carry it: a deletion may be applied long after it was planned (a prompt left open, a big
+/// transfer first); [`apply_deletions`] checks each victim is still what was seen and skips a
+/// changed one with a note instead of deleting data written since.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Deletion {
+    /// An object as listed at plan time: deleted only while it still has this ETag and size
+    /// (a conditional `If-Match` delete where the store honours it, a HEAD first elsewhere).
+    #[serde(rename = "object")]
+    SeenObject { bucket: String, key: String, size: u64, etag: Option<String> },
+    /// A local file as walked at plan time: deleted only while it still has this size and
+    /// modification time (nanoseconds since the epoch).
+    LocalFile { path: PathBuf, size: u64, mtime_ns: Option<i64> },
+    /// An object named without being looked at (the desktop browser's delete): deleted as is.
+    /// Planners in core produce [`Deletion::SeenObject`].
+    #[serde(rename = "object_unchecked")]
     Object { bucket: String, key: String },
-    LocalFile { path: PathBuf },
+}
+
+impl Deletion {
+    /// `s3://bucket/key` or the local path, as shown to the user.
+    pub fn target(&self) -> String {
+        match self {
+            Deletion::SeenObject { bucket, key, .. } | Deletion::Object { bucket, key } => format!("s3://{bucket}/{key}"),
+            Deletion::LocalFile { path, .. } => path.display().to_string(),
+        }
+    }
 }
 
 /// A sync: the transfers to make, and (with `--delete`) what to delete afterwards. The CLI shows
@@ -107,6 +130,8 @@ pub struct SyncPlan {
 pub struct DeletionOutcome {
     pub deleted: u64,
     pub failed: Vec<(String, ErrorInfo)>,
+    /// Victims left in place because they changed (or vanished) since the plan: target, why.
+    pub skipped: Vec<(String, String)>,
 }
 
 /// Plans an upload of a file or (with `recursive`) a directory's contents to `dest`.
@@ -152,29 +177,103 @@ pub async fn plan_sync(local: &Path, remote: &S3Url, direction: Direction, opts:
     }
 }
 
-/// Executes the deletions of a [`SyncPlan`]: `DeleteObjects` in batches of 1000 for S3; one
-/// `remove_file` per local file, refusing any path reached through a symlinked directory (a
-/// symlink that is itself the file is removed as a link, never followed).
+/// Executes the deletions of a [`SyncPlan`], re-checking each victim right before deleting it:
+/// a local file must still have the size and mtime the plan saw (removed one by one, refusing
+/// any path reached through a symlinked directory; a symlink that is itself the file is removed
+/// as a link); an object must still have its ETag — through a conditional delete (`If-Match`)
+/// where the provider is known to honour it (`conditional_delete` in the provider quirks), else
+/// a HEAD just before an (also `If-Match`) delete. Changed or vanished victims are skipped with
+/// a note in [`DeletionOutcome::skipped`].
 pub async fn apply_deletions(plan: &SyncPlan, conn: &Connection) -> Result<DeletionOutcome> {
     let mut out = DeletionOutcome::default();
-    let mut keys: Vec<&str> = Vec::new();
+    let mut unchecked: Vec<&str> = Vec::new();
+    let mut seen: Vec<(&str, &str, u64, Option<&str>)> = Vec::new();
     let mut bucket = "";
     for d in &plan.deletions {
         match d {
             Deletion::Object { bucket: b, key } => {
                 bucket = b;
-                keys.push(key);
+                unchecked.push(key);
             }
-            Deletion::LocalFile { path } => match &plan.job.local_root {
-                Some(root) => delete_local(root, path, &mut out),
+            Deletion::SeenObject { bucket, key, size, etag } => seen.push((bucket.as_str(), key.as_str(), *size, etag.as_deref())),
+            Deletion::LocalFile { path, size, mtime_ns } => match &plan.job.local_root {
+                Some(root) => delete_local(root, path, (*size, *mtime_ns), &mut out),
                 None => out.failed.push((path.display().to_string(), Error::Internal("local deletion in an upload plan".into()).info())),
             },
         }
     }
-    for chunk in keys.chunks(1000) {
+    for chunk in unchecked.chunks(1000) {
         delete_batch(conn, bucket, chunk, &mut out).await?;
     }
+    let conditional = crate::config::quirks::get_or_other(&conn.profile.provider).conditional_delete;
+    let verdicts: Vec<(String, Verdict)> = futures::stream::iter(seen)
+        .map(|(bucket, key, size, etag)| async move {
+            (format!("s3://{bucket}/{key}"), delete_if_unchanged(conn, bucket, key, (size, etag), conditional).await)
+        })
+        .buffer_unordered(CHECKED_DELETE_PARALLELISM)
+        .collect()
+        .await;
+    for (target, v) in verdicts {
+        match v {
+            Verdict::Deleted => out.deleted += 1,
+            Verdict::Skipped(why) => out.skipped.push((target, why)),
+            Verdict::Failed(info) => out.failed.push((target, info)),
+        }
+    }
     Ok(out)
+}
+
+/// Checked deletes in flight at once (each is one DeleteObject, plus a HEAD where the store does
+/// not honour `If-Match`).
+const CHECKED_DELETE_PARALLELISM: usize = 16;
+
+/// What happened to one victim.
+#[derive(Debug)]
+enum Verdict {
+    Deleted,
+    Skipped(String),
+    Failed(ErrorInfo),
+}
+
+/// Deletes `key` only while it is still the object seen at plan time (`size`, `etag`).
+async fn delete_if_unchanged(conn: &Connection, bucket: &str, key: &str, seen: (u64, Option<&str>), conditional: bool) -> Verdict {
+    if !conditional {
+        match head(conn, bucket, key).await {
+            Ok(None) => return Verdict::Skipped("already gone".into()),
+            Ok(Some(now)) => {
+                if let Some(change) = object_change(seen, (now.size, now.etag.as_deref())) {
+                    return Verdict::Skipped(change);
+                }
+            }
+            Err(e) => return Verdict::Failed(e.info()),
+        }
+    }
+    let send = |if_match: Option<&str>| conn.client.delete_object().bucket(bucket).key(key).set_if_match(if_match.map(str::to_string)).send();
+    let status = http_status::<aws_sdk_s3::operation::delete_object::DeleteObjectError>;
+    match send(seen.1).await {
+        Ok(_) => Verdict::Deleted,
+        Err(e) if status(&e) == Some(412) => Verdict::Skipped("changed since the plan (the store refused the conditional delete: its ETag differs)".into()),
+        Err(e) if status(&e) == Some(404) => Verdict::Skipped("already gone".into()),
+        // A store that rejects the header outright: the HEAD above already checked it.
+        Err(e) if !conditional && seen.1.is_some() && matches!(status(&e), Some(400 | 501)) => match send(None).await {
+            Ok(_) => Verdict::Deleted,
+            Err(e) => Verdict::Failed(map_sdk_error(e, &conn.ctx().bucket(bucket).key(key)).info()),
+        },
+        Err(e) => Verdict::Failed(map_sdk_error(e, &conn.ctx().bucket(bucket).key(key)).info()),
+    }
+}
+
+/// The HTTP status of a failed call, when the server answered at all.
+fn http_status<E>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+/// How an object differs from what the plan saw, or `None` when it is the same. ETags compare
+/// without their quotes (stores differ in quoting); without an ETag the size decides.
+fn object_change(seen: (u64, Option<&str>), now: (u64, Option<&str>)) -> Option<String> {
+    let bare = |e: Option<&str>| e.map(|e| e.trim_matches('"').to_string());
+    let etag_differs = matches!((bare(seen.1), bare(now.1)), (Some(a), Some(b)) if a != b);
+    (etag_differs || seen.0 != now.0).then(|| format!("changed since the plan ({} bytes then, {} now{})", seen.0, now.0, if etag_differs { ", another ETag" } else { "" }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -197,7 +296,7 @@ async fn plan_upload_file(
         return Ok(job);
     }
     let key = if dest.is_prefix() { format!("{}{name}", dest.key) } else { dest.key.clone() };
-    let file = LocalFile { path: local.to_path_buf(), rel: name.to_string(), size: meta.len(), mtime: mtime_secs(meta) };
+    let file = LocalFile { path: local.to_path_buf(), rel: name.to_string(), size: meta.len(), mtime: mtime_secs(meta), mtime_ns: mtime_nanos(meta) };
     if let Err(e) = std::fs::File::open(local) {
         job.rejected.push((local.display().to_string(), Error::io(local, e).info()));
         return Ok(job);
@@ -243,14 +342,19 @@ async fn plan_sync_up(local: &Path, remote_url: &S3Url, opts: &SyncOptions, filt
     plan_upload_files(&mut job, files, &prefix, &mut remote, SkipRule::SameSizeNotNewer);
     let mut deletions = Vec::new();
     if opts.delete {
-        let mut only_remote: Vec<String> = remote
-            .into_keys()
-            .filter(|k| !k.ends_with('/') && filter.allows(&k[prefix.len()..]))
-            .collect();
-        only_remote.sort();
-        deletions = only_remote.into_iter().map(|key| Deletion::Object { bucket: remote_url.bucket.clone(), key }).collect();
+        deletions = remote_victims(remote, &remote_url.bucket, &prefix, filter);
     }
     Ok(SyncPlan { job, deletions })
+}
+
+/// The objects left in `remote` (those no local file maps to) as deletions, in key order, each
+/// with what the listing said of it. `strip_prefix`: a key a non-compliant server listed outside
+/// the prefix is never a victim (and never a panic, as `&k[prefix.len()..]` was).
+fn remote_victims(remote: HashMap<String, RemoteObj>, bucket: &str, prefix: &str, filter: &PathFilter) -> Vec<Deletion> {
+    let mut victims: Vec<(String, RemoteObj)> =
+        remote.into_iter().filter(|(k, _)| !k.ends_with('/') && k.strip_prefix(prefix).is_some_and(|rel| filter.allows(rel))).collect();
+    victims.sort_by(|a, b| a.0.cmp(&b.0));
+    victims.into_iter().map(|(key, o)| Deletion::SeenObject { bucket: bucket.to_string(), key, size: o.size, etag: o.etag }).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -388,7 +492,7 @@ async fn plan_sync_down(local: &Path, remote_url: &S3Url, opts: &SyncOptions, fi
         let mut scratch = TransferJob::new(Direction::Download, &remote_url.bucket, local);
         for f in walk_local(local, filter, &mut scratch) {
             if !listed.contains(&f.path) {
-                deletions.push(Deletion::LocalFile { path: f.path });
+                deletions.push(Deletion::LocalFile { path: f.path, size: f.size, mtime_ns: f.mtime_ns });
             }
         }
     }
@@ -404,6 +508,8 @@ struct LocalFile {
     rel: String,
     size: u64,
     mtime: Option<i64>,
+    /// The same time to the nanosecond: what `sync --delete` re-checks before removing.
+    mtime_ns: Option<i64>,
 }
 
 /// Walks `root` in name order: regular files and symlinks to files that pass `filter`.
@@ -462,7 +568,7 @@ fn local_file(path: &Path, rel: String, is_link: bool, job: &mut TransferJob) ->
         job.rejected.push((shown, Error::io(path, e).info()));
         return None;
     }
-    Some(LocalFile { path: path.to_path_buf(), rel, size: meta.len(), mtime: mtime_secs(&meta) })
+    Some(LocalFile { path: path.to_path_buf(), rel, size: meta.len(), mtime: mtime_secs(&meta), mtime_ns: mtime_nanos(&meta) })
 }
 
 fn relative_slash_path(root: &Path, path: &Path) -> Option<String> {
@@ -471,22 +577,48 @@ fn relative_slash_path(root: &Path, path: &Path) -> Option<String> {
     Some(parts?.join("/"))
 }
 
-fn delete_local(root: &Path, path: &Path, out: &mut DeletionOutcome) {
+/// Removes one planned local file if it still has the size and mtime the plan saw (the stat
+/// and the unlink are as close as POSIX allows: there is no conditional unlink).
+fn delete_local(root: &Path, path: &Path, seen: (u64, Option<i64>), out: &mut DeletionOutcome) {
     let shown = path.display().to_string();
+    if !path.starts_with(root) {
+        let e = Error::UnsafeKey { key: shown.clone(), reason: "path is outside the sync directory".into() };
+        return out.failed.push((shown, e.info()));
+    }
     let parent = path.parent().unwrap_or(root);
-    let res = if path.starts_with(root) {
-        ensure_no_symlink_escape(root, parent).and_then(|_| std::fs::remove_file(path).map_err(|e| Error::io(path, e)))
-    } else {
-        Err(Error::UnsafeKey { key: shown.clone(), reason: "path is outside the sync directory".into() })
-    };
-    match res {
+    if let Err(e) = ensure_no_symlink_escape(root, parent) {
+        return out.failed.push((shown, e.info()));
+    }
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out.skipped.push((shown, "already gone".into())),
+        Err(e) => return out.failed.push((shown, Error::io(path, e).info())),
+        Ok(_) => {}
+    }
+    // Followed, as the walk that planned it followed a symlinked file.
+    let now = std::fs::metadata(path).ok().map(|m| (m.len(), mtime_nanos(&m)));
+    if now != Some(seen) {
+        let (size, _) = now.unwrap_or((0, None));
+        let note = match now {
+            None => "changed since the plan (no longer a readable file)".to_string(),
+            Some(n) if n.0 != seen.0 => format!("changed since the plan ({} bytes then, {size} now)", seen.0),
+            Some(_) => "changed since the plan (modified since)".to_string(),
+        };
+        return out.skipped.push((shown, note));
+    }
+    match std::fs::remove_file(path) {
         Ok(()) => out.deleted += 1,
-        Err(e) => out.failed.push((shown, e.info())),
+        Err(e) => out.failed.push((shown, Error::io(path, e).info())),
     }
 }
 
 fn local_metadata(local: &Path) -> Result<std::fs::Metadata> {
     std::fs::metadata(local).map_err(|e| Error::io(local, e))
+}
+
+/// Modification time in nanoseconds since the epoch (`None` before 1970 or after 2262).
+fn mtime_nanos(m: &std::fs::Metadata) -> Option<i64> {
+    let d = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_nanos()).ok()
 }
 
 fn mtime_secs(m: &std::fs::Metadata) -> Option<i64> {
@@ -623,6 +755,15 @@ mod tests {
         assert!(f.allows("a/b/w.bin"));
         assert!(!f.allows("tmp/w.bin"), "exclude wins over include");
         assert!(!f.allows("notes.txt"));
+    }
+
+    #[test]
+    fn a_key_listed_outside_the_prefix_is_never_a_victim_nor_a_panic() {
+        let obj = |size| RemoteObj { size, mtime: None, etag: Some("\"e\"".into()) };
+        let remote: HashMap<String, RemoteObj> =
+            [("runs/a/x.bin".to_string(), obj(3)), ("ru".to_string(), obj(1)), ("other/y".to_string(), obj(2)), ("runs/a/dir/".to_string(), obj(0))].into();
+        let v = remote_victims(remote, "b", "runs/a/", &PathFilter::everything());
+        assert_eq!(v, [Deletion::SeenObject { bucket: "b".into(), key: "runs/a/x.bin".into(), size: 3, etag: Some("\"e\"".into()) }]);
     }
 
     #[test]

@@ -100,6 +100,15 @@ pub struct Watcher {
     sequencers: HashMap<String, String>,
     /// LIST requests sent so far (the benchmark and tests read it).
     pub list_requests: u64,
+    /// ListMultipartUploads requests sent so far: one per detection that found a checkpoint
+    /// newly complete by its marker, and one per poll while such a checkpoint is held back.
+    pub upload_checks: u64,
+    /// Checkpoints complete by their layout's evidence but held back because an upload into
+    /// them is still in flight; re-checked every poll until reported.
+    held: HashSet<String>,
+    /// The store would not list uploads in flight: said once, then checkpoints are reported on
+    /// their marker alone.
+    uploads_unknown: bool,
 }
 
 impl Watcher {
@@ -125,6 +134,9 @@ impl Watcher {
             events: false,
             sequencers: HashMap::new(),
             list_requests: 0,
+            upload_checks: 0,
+            held: HashSet::new(),
+            uploads_unknown: false,
         }
     }
 
@@ -267,7 +279,7 @@ impl Watcher {
             self.waiting = false;
         }
         if changed.is_empty() {
-            return Ok(());
+            return self.recheck_held(sink).await;
         }
         self.report_growth(sink, &changed, seconds);
         // After a StartAfter listing only the watermark's directory and what follows can have
@@ -356,14 +368,41 @@ impl Watcher {
         };
         let entries: Vec<FileEntry> = scoped.map(|(k, s)| FileEntry { path: k.clone(), size: s.size, mtime: s.mtime }).collect();
         self.fetch_contents(&detect::wanted_contents(&entries)).await;
-        let contents = &self.contents;
+        // Taken out for the detection (and put back below), so the in-flight check can borrow
+        // the watcher mutably in between.
+        let contents = std::mem::take(&mut self.contents);
         let fetch = |p: &str| contents.get(p).map(|(_, b)| b.clone());
         // Grace 0 and a `now` far ahead: the layout evidence alone decides. With the real clock a
         // server whose clock runs ahead of ours would date the newest checkpoint "in the future"
         // (still changing), and nothing would re-detect it once the prefix went quiet.
         let opts = DetectOptions { pattern: self.opts.pattern.clone(), grace: Duration::ZERO, now: i64::MAX / 2 };
         self.checkpoints = detect::detect(&entries, &opts, &fetch).into_iter().flat_map(|r| r.checkpoints).collect();
+        let held = self.hold_in_flight(sink).await;
         let found = finishes(entries.iter().map(|e| e.path.as_str()), &self.checkpoints, &fetch, &self.opts.finish);
+        self.contents = contents;
+        held?;
+        self.report_checkpoints(sink, baseline, silent);
+        for f in found {
+            if !self.finished.insert(f.run.clone()) {
+                continue;
+            }
+            self.runs.entry(f.run.clone()).or_default();
+            for (name, r) in self.runs.iter_mut() {
+                if f.run.is_empty() || name == &f.run || name.starts_with(&format!("{}/", f.run)) {
+                    r.finished = true;
+                }
+            }
+            if !silent {
+                sink.send(Event::WatchRunFinished { watch: self.label.clone(), run: f.run, reason: f.reason, step: f.step });
+            }
+        }
+        self.mode = self.choose_mode();
+        Ok(())
+    }
+
+    /// Reports the complete checkpoints not reported yet (exactly once each); see
+    /// [`Watcher::detect_and_report`] for `baseline` and `silent`.
+    fn report_checkpoints(&mut self, sink: &dyn Sink, baseline: bool, silent: bool) {
         let now = now_f64();
         for c in self.checkpoints.iter().filter(|c| c.complete.is_complete()) {
             if !self.reported.insert(c.id.clone()) {
@@ -390,20 +429,50 @@ impl Watcher {
                 sink.send(Event::WatchRunResumed { watch: self.label.clone(), run: c.run.clone(), id: c.id.clone(), silent_secs });
             }
         }
-        for f in found {
-            if !self.finished.insert(f.run.clone()) {
-                continue;
-            }
-            self.runs.entry(f.run.clone()).or_default();
-            for (name, r) in self.runs.iter_mut() {
-                if f.run.is_empty() || name == &f.run || name.starts_with(&format!("{}/", f.run)) {
-                    r.finished = true;
-                }
-            }
-            if !silent {
-                sink.send(Event::WatchRunFinished { watch: self.label.clone(), run: f.run, reason: f.reason, step: f.step });
+    }
+
+    /// Holds back checkpoints that just became complete by their marker while an upload into
+    /// them is still in flight (docs/checkpoints.md). Only those: a watch whose checkpoints were
+    /// all reported already sends no ListMultipartUploads, so an idle poll stays one LIST.
+    async fn hold_in_flight(&mut self, sink: &dyn Sink) -> Result<()> {
+        use crate::checkpoint::inflight::{could_be_in_flight, list_in_flight, mark_in_flight, InFlight};
+        let reported = &self.reported;
+        let fresh = |c: &Checkpoint| could_be_in_flight(c) && !reported.contains(&c.id);
+        if self.uploads_unknown || !self.checkpoints.iter().any(fresh) {
+            self.held.clear();
+            return Ok(());
+        }
+        self.upload_checks += 1;
+        let found = list_in_flight(&self.conn, &self.bucket, &self.prefix).await?;
+        if let InFlight::Unknown(why) = &found {
+            self.uploads_unknown = true;
+            self.held.clear();
+            let message = format!("{}: {why}; checkpoints are reported on their marker alone", self.label);
+            sink.send(Event::Notice { message });
+            return Ok(());
+        }
+        let mut candidates: Vec<Checkpoint> = self.checkpoints.iter().filter(|c| fresh(c)).cloned().collect();
+        let held: HashSet<String> = mark_in_flight(&mut candidates, &found).into_iter().collect();
+        for c in self.checkpoints.iter_mut().filter(|c| held.contains(&c.id)) {
+            if let Some(m) = candidates.iter().find(|m| m.id == c.id) {
+                c.complete = m.complete.clone();
             }
         }
+        self.held = held;
+        Ok(())
+    }
+
+    /// On a poll that saw no change: checkpoints held back for an upload in flight are checked
+    /// again (a completed upload usually changes the listing; an aborted one does not).
+    async fn recheck_held(&mut self, sink: &dyn Sink) -> Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        for c in self.checkpoints.iter_mut().filter(|c| self.held.contains(&c.id)) {
+            c.complete = crate::checkpoint::Completeness::Complete;
+        }
+        self.hold_in_flight(sink).await?;
+        self.report_checkpoints(sink, false, false);
         self.mode = self.choose_mode();
         Ok(())
     }
@@ -529,6 +598,11 @@ fn digit_runs(s: &str) -> Vec<&str> {
 async fn get_small(conn: &Connection, bucket: &str, key: &str) -> Result<Vec<u8>> {
     let ctx = conn.ctx().bucket(bucket).key(key);
     let out = conn.client.get_object().bucket(bucket).key(key).send().await.or_s3(&ctx)?;
+    // Listed below the cap, but it may have been replaced by something bigger since.
+    let size = out.content_length().unwrap_or(0).max(0) as u64;
+    if size > crate::checkpoint::detect::MAX_CONTENT {
+        return Err(Error::TooLarge { what: format!("s3://{bucket}/{key}"), size, limit: crate::checkpoint::detect::MAX_CONTENT });
+    }
     let body = out.body.collect().await.map_err(|e| Error::S3 { code: "ReadBody".into(), message: e.to_string() })?;
     Ok(body.into_bytes().to_vec())
 }

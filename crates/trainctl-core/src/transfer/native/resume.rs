@@ -70,11 +70,35 @@ impl UploadIdent {
     }
 }
 
-/// Reads the state file of `ident`'s upload; `None` if there is none or it is unreadable
-/// (a corrupt state file only costs a fresh upload).
+/// Reads the state file of `ident`'s upload; `None` if there is none, or it is unreadable or
+/// fails [`UploadState`]'s check (a corrupt state file only costs a fresh upload).
 pub(super) fn load(ident: &UploadIdent) -> Option<UploadState> {
-    let text = std::fs::read_to_string(ident.state_path()).ok()?;
-    serde_json::from_str(&text).ok()
+    crate::config::state::load_json(&ident.state_path(), 4 << 20).ok().flatten()
+}
+
+/// S3's limits on a multipart upload: what a state file may claim.
+const MAX_PARTS: u64 = 10_000;
+const MAX_PART_SIZE: u64 = 5 << 30;
+
+impl crate::config::state::Checked for UploadState {
+    /// Values an edited or foreign file could use to make the upload divide by zero, overflow
+    /// or send parts S3 refuses.
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.upload_id.is_empty() {
+            return Err("upload_id: empty".into());
+        }
+        if self.part_size == 0 || self.part_size > MAX_PART_SIZE {
+            return Err(format!("part_size: {} is not between 1 and {MAX_PART_SIZE}", self.part_size));
+        }
+        let count = self.ident.size.div_ceil(self.part_size);
+        if count > MAX_PARTS {
+            return Err(format!("part_size: {} cuts {} bytes into {count} parts (S3 allows {MAX_PARTS})", self.part_size, self.ident.size));
+        }
+        match self.parts.iter().find(|p| p.number < 1 || p.number as u64 > count) {
+            Some(p) => Err(format!("parts: number {} is outside 1..={count}", p.number)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Writes the state atomically (temp file + rename), so a crash never leaves half a file.
