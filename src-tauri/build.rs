@@ -14,6 +14,7 @@ const COMMANDS: &[&str] = &[
     "connect",
     "buckets_list",
     "objects_list",
+    "folder_insights",
     "pick_folder",
     "upload_dropped",
     "download_keys",

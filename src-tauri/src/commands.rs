@@ -9,6 +9,7 @@ use tauri::State;
 use trainctl_core::app::browse::{BucketSummary, DeletePlan, DeleteReport, ListPage};
 use trainctl_core::app::checkpoints::{CheckpointListing, CleanupPlan, CleanupReport, DetectForm, HeldLifecyclePlan, LifecycleView, PolicyForm};
 use trainctl_core::app::connection::{AppInfo, ConnectionInfo};
+use trainctl_core::app::insights::FolderInsights;
 use trainctl_core::app::objects::RestorePlan;
 use trainctl_core::app::profiles::{ProfileForm, ProfileSummary, TestReport};
 use trainctl_core::app::review::ReviewOutcome;
@@ -81,6 +82,12 @@ pub async fn buckets_list(s: State<'_, Shell>) -> Res<Vec<BucketSummary>> {
 #[tauri::command(rename_all = "snake_case")]
 pub async fn objects_list(s: State<'_, Shell>, bucket: String, prefix: String, token: Option<String>) -> Res<ListPage> {
     s.app.objects_list(&bucket, &prefix, token).await.map_err(info)
+}
+
+/// Checkpoints, runs and folder sizes of a folder (capped unless `full`).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn folder_insights(s: State<'_, Shell>, bucket: String, prefix: String, full: bool) -> Res<FolderInsights> {
+    s.app.folder_insights(&bucket, &prefix, full).await.map_err(info)
 }
 
 /// The native folder dialog; the folder comes back as a grant the page can name.

@@ -128,6 +128,7 @@ fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
         commands::connect,
         commands::buckets_list,
         commands::objects_list,
+        commands::folder_insights,
         commands::pick_folder,
         commands::upload_dropped,
         commands::download_keys,

@@ -60,6 +60,7 @@ pub fn core_roots() -> Vec<Exporter> {
         browse::DeletePlan::export_all,
         browse::DeleteReport::export_all,
         crate::app::objects::RestorePlan::export_all,
+        crate::app::insights::FolderInsights::export_all,
         crate::s3::tags::ObjectDetails::export_all,
         crate::s3::share::ShareLink::export_all,
         checkpoints::CheckpointListing::export_all,

@@ -360,3 +360,37 @@ async fn an_older_version_is_restored_from_a_plan_and_the_newer_one_stays() {
     assert_eq!(app.version_restore_apply(plan.plan_id).await.unwrap_err().code(), "plan_stale");
     assert_eq!(server.get_object(&bucket, "model.pt"), b"v4");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_browser_knows_checkpoints_runs_and_folder_sizes() {
+    for (kind, server) in servers() {
+        let (app, _) = connected_app(server, &format!("insights-{kind}")).await;
+        let bucket = server.new_bucket("appinsights");
+        for (step, loss) in [(100, 0.9), (200, 0.5), (300, 0.7)] {
+            let dir = format!("runs/r1/checkpoint-{step}/");
+            server.put_object(&bucket, &format!("{dir}model.safetensors"), pattern_bytes("m", 1000));
+            let state = format!(
+                r#"{{"global_step": {step}, "max_steps": 1000, "best_model_checkpoint": "out/checkpoint-200", "best_metric": 0.5, "log_history": [{{"step": {step}, "eval_loss": {loss}}}]}}"#
+            );
+            server.put_object(&bucket, &format!("{dir}trainer_state.json"), state.into_bytes());
+        }
+        server.put_object(&bucket, "runs/r1/train.log", b"step 300 loss 0.7\n".to_vec());
+        let ins = app.folder_insights(&bucket, "runs/r1/", false).await.unwrap();
+        assert!(!ins.too_large && ins.objects_listed == 7, "{kind}: {ins:?}");
+        let row = |k: &str| ins.checkpoints.iter().find(|c| c.key == format!("runs/r1/{k}")).unwrap_or_else(|| panic!("{kind}: no row {k}: {ins:?}"));
+        assert_eq!(ins.checkpoints.len(), 3, "{kind}");
+        assert!(row("checkpoint-300/").newest && !row("checkpoint-200/").newest, "{kind}");
+        assert!(row("checkpoint-200/").best, "{kind}: the Trainer's best_model_checkpoint");
+        assert_eq!(row("checkpoint-100/").metric.as_ref().map(|m| (m.name.as_str(), m.value)), Some(("eval_loss", 0.9)), "{kind}");
+        assert!(row("checkpoint-300/").resume_command.contains("--resume_from_checkpoint ./checkpoint-300"), "{kind}");
+        assert_eq!(ins.folders.iter().find(|f| f.key == "runs/r1/checkpoint-100/").map(|f| (f.objects, f.bytes > 1000)), Some((2, true)), "{kind}");
+        // One level up, the run folder is summarised.
+        let up = app.folder_insights(&bucket, "runs/", false).await.unwrap();
+        let run = up.runs.iter().find(|r| r.key == "runs/r1/").unwrap_or_else(|| panic!("{kind}: {up:?}"));
+        assert_eq!((run.checkpoints, run.complete), (3, 3), "{kind}");
+        // Pinning from the Browser shows at once.
+        app.checkpoints_pin(&format!("s3://{bucket}/runs/r1/"), &["checkpoint-100/".into()], true).await.unwrap();
+        let again = app.folder_insights(&bucket, "runs/r1/", false).await.unwrap();
+        assert!(again.checkpoints.iter().any(|c| c.key == "runs/r1/checkpoint-100/" && c.pinned), "{kind}");
+    }
+}

@@ -90,3 +90,35 @@ def test_keyboard_reaches_and_opens_a_checkpoint(driver_url, ctx):
     finally:
         s.quit()
         e2e.wait_app_exit()
+
+
+def test_run_folder_shows_checkpoints_with_steps_sizes_and_markers(driver_url, ctx):
+    """On the demo: a run's folder lists its checkpoints as checkpoints (step, size, completeness,
+    newest and best markers); selecting one offers its download estimate, resume command, pin and
+    the planner; the runs/ folder shows each run's checkpoint count."""
+    s = Session(driver_url, e2e.APP)
+    try:
+        e2e.open_demo(s)
+        s.js("location.hash = arguments[0];", "#/browser/demo-training/runs/")
+        s.wait('[data-testid="folder-row"][data-key="runs/llama-7b-sft/"] [data-testid="run-info"]', timeout=40, what="the run summary")
+        count = int(s.attr('[data-testid="folder-row"][data-key="runs/llama-7b-sft/"] [data-testid="run-info"]', "data-checkpoints"))
+        assert count >= 3, count
+        s.click('[data-testid="folder-row"][data-key="runs/llama-7b-sft/"] [data-testid="folder-open"]')
+        row = '[data-testid="folder-row"][data-key="runs/llama-7b-sft/checkpoint-3000/"]'
+        s.wait(f"{row} [data-testid=\"checkpoint-info\"]", timeout=40, what="checkpoint-3000 shown as a checkpoint")
+        assert s.attr(f"{row} [data-testid=\"checkpoint-info\"]", "data-step") == "3000"
+        marks = s.js("return [...document.querySelectorAll('[data-testid=\"checkpoint-info\"]')].map(e => e.dataset.markers).join(' ')")
+        assert "newest" in marks and "best" in marks, marks
+        size = s.text(f"{row} [data-testid=\"row-size\"]")
+        assert size and size != "", size
+        s.click(f"{row} [data-testid=\"row-select\"]")
+        s.wait('[data-testid="checkpoint-estimate"]', timeout=10)
+        est = s.text('[data-testid="checkpoint-estimate"]')
+        assert "egress" in est, est
+        for b in ("checkpoint-copy-resume", "checkpoint-pin", "checkpoint-plan-cleanup", "checkpoint-open-runs"):
+            s.wait(f'[data-testid="{b}"]', timeout=5)
+        e2e.shot(s, "browser-checkpoints")
+        ctx["asserts"].append(f"Browser knows checkpoints: runs/ shows {count} checkpoints for llama-7b-sft; checkpoint-3000 step/size/markers ({marks.split()[:3]}); estimate: {est}")
+    finally:
+        s.quit()
+        e2e.wait_app_exit()

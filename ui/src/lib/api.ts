@@ -145,6 +145,10 @@ export const objectVersions = (bucket: string, key: string) => call<ObjectVersio
 export const versionRestorePlan = (bucket: string, key: string, version_id: string) => call<RestorePlan>('version_restore_plan', { bucket, key, version_id });
 export const versionRestoreApply = (planId: number) => call<string | null>('version_restore_apply', { plan_id: planId });
 
+import type { FolderInsights } from './types';
+/** Checkpoints, runs and folder sizes of a folder (one capped recursive listing; `full` lifts the cap). */
+export const folderInsights = (bucket: string, prefix: string, full = false) => call<FolderInsights>('folder_insights', { bucket, prefix, full });
+
 /** A delete plan the shell holds; `deleteApply(plan.plan_id)` deletes exactly it. */
 export const deletePlan = (bucket: string, keys: string[]) => call<DeletePlan>('delete_plan', { bucket, keys });
 export const deleteApply = (planId: number) => call<DeleteReport>('delete_apply', { plan_id: planId });

@@ -61,6 +61,10 @@ export type { ObjectDetails } from './generated/ObjectDetails';
 export type { ObjectVersion } from './generated/ObjectVersion';
 export type { RestorePlan } from './generated/RestorePlan';
 export type { ShareLink } from './generated/ShareLink';
+export type { FolderInsights } from './generated/FolderInsights';
+export type { CheckpointRow } from './generated/CheckpointRow';
+export type { RunRow } from './generated/RunRow';
+export type { FolderSize } from './generated/FolderSize';
 
 /** Payload of `connection://lost` (core `Event::ConnectionLost`). */
 export type ConnectionLost = Omit<EventOf<'connection_lost'>, 'event'>;

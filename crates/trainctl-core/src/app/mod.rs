@@ -19,6 +19,7 @@ pub mod browse;
 pub mod checkpoints;
 pub mod connection;
 pub mod grants;
+pub mod insights;
 pub mod notify;
 pub mod objects;
 pub mod plans;

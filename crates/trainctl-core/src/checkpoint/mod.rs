@@ -17,4 +17,4 @@ pub use apply::{apply, enforce, enforce_within, ApplyOutcome, Enforced};
 pub use detect::{compile_pattern, detect, DetectOptions};
 pub use model::{Checkpoint, Completeness, FileEntry, Layout, Run};
 pub use policy::{plan_all, plan_retention, plan_within, Action, KeepBest, Mode, Plan, PlanItem, Policy};
-pub use source::{discover, Discovery, Location};
+pub use source::{discover, discover_listed, Discovery, Location};

@@ -58,18 +58,19 @@ impl Discovery {
 /// Lists `loc`, fetches the contents detection wants, detects runs and reads pins.
 /// `conn` is needed for S3 locations only.
 pub async fn discover(loc: &Location, conn: Option<&Connection>, opts: &DetectOptions) -> Result<Discovery> {
-    let (entries, contents) = match loc {
-        Location::Local(root) => {
-            let entries = list_local(root)?;
-            let contents = read_local(root, &wanted(&entries));
-            (entries, contents)
-        }
-        Location::S3(url) => {
-            let conn = conn.ok_or_else(|| Error::Internal("S3 discovery without a connection".into()))?;
-            let entries = list_s3(conn, url).await?;
-            let contents = fetch_s3(conn, url, &wanted(&entries)).await?;
-            (entries, contents)
-        }
+    let entries = match loc {
+        Location::Local(root) => list_local(root)?,
+        Location::S3(url) => list_s3(s3_conn(conn)?, url).await?,
+    };
+    discover_listed(loc, conn, entries, opts).await
+}
+
+/// [`discover`] over a listing the caller already made (the Browser lists a folder once for its
+/// sizes and its checkpoints): fetches what detection wants, detects runs and reads pins.
+pub async fn discover_listed(loc: &Location, conn: Option<&Connection>, entries: Vec<FileEntry>, opts: &DetectOptions) -> Result<Discovery> {
+    let contents = match loc {
+        Location::Local(root) => read_local(root, &wanted(&entries)),
+        Location::S3(url) => fetch_s3(s3_conn(conn)?, url, &wanted(&entries)).await?,
     };
     let fetch = |p: &str| contents.get(p).cloned();
     let mut runs = detect::detect(&entries, opts, &fetch);
@@ -85,6 +86,10 @@ pub async fn discover(loc: &Location, conn: Option<&Connection>, opts: &DetectOp
     }
     let pins = contents.get(PINS_FILE).map(|b| super::pins::parse_pins(b)).transpose()?.unwrap_or_default();
     Ok(Discovery { location: loc.clone(), entries, runs, pins })
+}
+
+fn s3_conn(conn: Option<&Connection>) -> Result<&Connection> {
+    conn.ok_or_else(|| Error::Internal("S3 discovery without a connection".into()))
 }
 
 fn wanted(entries: &[FileEntry]) -> Vec<String> {

@@ -80,6 +80,12 @@ impl PriceTable {
         sum_usd(usage.iter().map(|u| self.class_cost(u).monthly_usd))
     }
 
+    /// What downloading `bytes` to the internet costs once (egress at the table's first paid
+    /// tier); `None` when the table has no egress price (it is 0 for stores without egress fees).
+    pub fn egress_usd(&self, bytes: u64) -> Option<f64> {
+        (self.egress_per_gb >= 0.0).then(|| bytes as f64 / self.bytes_per_gb.max(1) as f64 * self.egress_per_gb)
+    }
+
     /// [`Self::monthly_storage_usd`] with the detail: one [`ClassCost`] per usage row (rows of
     /// the same class are merged), sorted by cost, dearest first.
     pub fn breakdown(&self, usage: &[Usage]) -> CostBreakdown {
