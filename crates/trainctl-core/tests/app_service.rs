@@ -172,6 +172,14 @@ async fn a_delete_plan_is_applied_by_id_exactly_once() {
         assert_eq!((report.deleted, report.failed.len()), (2, 0), "{kind}");
         assert_eq!(server.list_keys(&bucket, ""), ["keep.bin"], "{kind}");
         assert_eq!(app.delete_apply(plan.plan_id).await.unwrap_err().code(), "plan_stale", "{kind}: applied twice");
+        // An object rewritten after the plan was shown: nothing is deleted.
+        for k in ["old2/a.bin", "old2/b.bin"] {
+            server.put_object(&bucket, k, pattern_bytes(k, 10));
+        }
+        let plan = app.delete_plan(&bucket, &["old2/".into()]).await.unwrap();
+        server.put_object(&bucket, "old2/b.bin", pattern_bytes("changed", 10));
+        assert_eq!(app.delete_apply(plan.plan_id).await.unwrap_err().code(), "plan_stale", "{kind}");
+        assert_eq!(server.list_keys(&bucket, "old2/").len(), 2, "{kind}: nothing deleted");
     }
 }
 

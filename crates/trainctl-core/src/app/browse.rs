@@ -37,12 +37,13 @@ pub struct ListPage {
     pub next_token: Option<String>,
 }
 
-/// One object a delete removes.
+/// One object a delete removes, as it was when the plan was made.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeleteItem {
     pub key: String,
     pub size: u64,
+    pub etag: Option<String>,
 }
 
 /// Exactly what `delete_apply(plan_id)` removes; shown in the confirm dialog first.
@@ -52,6 +53,8 @@ pub struct DeletePlan {
     /// Pass this to `delete_apply`; it names exactly this plan.
     pub plan_id: u64,
     pub bucket: String,
+    /// The selection the plan was made from (folders end with `/`).
+    pub selection: Vec<String>,
     pub items: Vec<DeleteItem>,
     pub bytes: u64,
 }
@@ -101,34 +104,57 @@ impl App {
     /// until `delete_apply` takes it.
     pub async fn delete_plan(&self, bucket: &str, keys: &[String]) -> Result<DeletePlan> {
         let conn = self.session.conn()?;
-        let mut items = Vec::new();
-        for key in keys {
-            if key.ends_with('/') {
-                let under = self.watched(list::collect_objects(&conn, bucket, key, None).await)?;
-                items.extend(under.into_iter().map(|o| DeleteItem { key: o.key, size: o.size }));
-            } else {
-                let o = self.watched(list::head_object(&conn, bucket, key).await)?;
-                items.push(DeleteItem { key: o.key, size: o.size });
-            }
-        }
-        items.sort_by(|a, b| a.key.cmp(&b.key));
-        items.dedup_by(|a, b| a.key == b.key);
-        let bytes = items.iter().map(|i| i.size).sum();
-        Ok(self.delete_plans.insert_with(|plan_id| DeletePlan { plan_id, bucket: bucket.to_string(), items, bytes }))
+        let items = self.watched(selection_items(&conn, bucket, keys).await)?;
+        let bytes = items.iter().map(|i| i.size).fold(0, u64::saturating_add);
+        Ok(self.delete_plans.insert_with(|plan_id| DeletePlan { plan_id, bucket: bucket.to_string(), selection: keys.to_vec(), items, bytes }))
     }
 
-    /// Deletes exactly plan `plan_id` (once).
+    /// Deletes exactly plan `plan_id` (once) — unless one of its objects changed or vanished since
+    /// it was shown (`plan_stale`, nothing deleted): the selection is listed again first, which
+    /// costs ⌈N/1000⌉ LISTs and keeps the deletion itself in batches of 1000.
     pub async fn delete_apply(&self, plan_id: u64) -> Result<DeleteReport> {
         let plan = self.delete_plans.take(plan_id)?;
         let conn = self.session.conn()?;
+        let now = self.watched(selection_items(&conn, &plan.bucket, &plan.selection).await)?;
+        let now: std::collections::HashMap<&str, &DeleteItem> = now.iter().map(|i| (i.key.as_str(), i)).collect();
+        let changed = plan.items.iter().filter(|i| now.get(i.key.as_str()).is_none_or(|n| *n != *i)).count();
+        if changed > 0 {
+            return Err(crate::Error::PlanStale(format!("{changed} of the {} objects changed or vanished since the plan", plan.items.len())));
+        }
         let deletions = plan.items.iter().map(|i| Deletion::Object { bucket: plan.bucket.clone(), key: i.key.clone() }).collect();
         let sync = SyncPlan { job: TransferJob::new(crate::event::Direction::Upload, &plan.bucket, ""), deletions };
-        let out = self.watched(apply_deletions(&sync, &conn).await)?;
+        // The deletion future borrows the plan across awaits and is not `Send`, which a caller's
+        // future (a Tauri command) must be: run it on a blocking thread of this runtime.
+        let handle = tokio::runtime::Handle::current();
+        let out = tokio::task::spawn_blocking(move || handle.block_on(apply_deletions(&sync, &conn)))
+            .await
+            .map_err(|e| crate::Error::Internal(format!("delete task: {e}")))?;
+        let out = self.watched(out)?;
         let failed_keys: std::collections::HashSet<&str> = out.failed.iter().map(|(k, _)| k.as_str()).collect();
         let bytes = plan.items.iter().filter(|i| !failed_keys.contains(i.key.as_str())).map(|i| i.size).sum();
         let failed = out.failed.into_iter().map(|(key, error)| DeleteFailure { key, error }).collect();
         Ok(DeleteReport { deleted: out.deleted, bytes, failed })
     }
+}
+
+/// Every object a selection names (a folder key: everything under it), sorted, each once.
+async fn selection_items(conn: &crate::s3::Connection, bucket: &str, keys: &[String]) -> Result<Vec<DeleteItem>> {
+    let mut items = Vec::new();
+    for key in keys {
+        if key.ends_with('/') {
+            let under = list::collect_objects(conn, bucket, key, None).await?;
+            items.extend(under.into_iter().map(|o| DeleteItem { key: o.key, size: o.size, etag: o.etag }));
+        } else {
+            match list::head_object(conn, bucket, key).await {
+                Ok(o) => items.push(DeleteItem { key: o.key, size: o.size, etag: o.etag }),
+                Err(crate::Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    items.sort_by(|a, b| a.key.cmp(&b.key));
+    items.dedup_by(|a, b| a.key == b.key);
+    Ok(items)
 }
 
 /// (objects, bytes) of a bucket, or `None` when it holds more than [`COUNT_LIMIT`] objects.

@@ -8,4 +8,8 @@ export type DeletePlan = {
 /**
  * Pass this to `delete_apply`; it names exactly this plan.
  */
-plan_id: number, bucket: string, items: Array<DeleteItem>, bytes: number, };
+plan_id: number, bucket: string, 
+/**
+ * The selection the plan was made from (folders end with `/`).
+ */
+selection: Array<string>, items: Array<DeleteItem>, bytes: number, };
