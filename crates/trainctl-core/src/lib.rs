@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod event;
 pub mod lifecycle;
+pub mod platform;
 pub mod limits;
 pub mod review;
 pub mod runs;

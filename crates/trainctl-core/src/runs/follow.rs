@@ -131,15 +131,8 @@ struct OpenFile {
     pos: u64,
 }
 
-#[cfg(unix)]
 fn inode(m: &std::fs::Metadata) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    m.ino()
-}
-
-#[cfg(not(unix))]
-fn inode(_m: &std::fs::Metadata) -> u64 {
-    0
+    crate::platform::file_id(m)
 }
 
 async fn follow_local(path: &PathBuf, opts: &FollowOptions, on: &mut (dyn FnMut(FollowUpdate) + Send), cancel: CancellationToken) -> Result<()> {

@@ -226,12 +226,9 @@ fn on_interrupt(count: u32, pid: Option<u32>, phase: &watch::Sender<Phase>, canc
     }
 }
 
+/// The child leads its own process group: signal the group, so its workers hear it too.
 fn forward_sigint(pid: u32) {
-    #[cfg(unix)]
-    unsafe {
-        // The child leads its own process group: signal the group, so its workers hear it too.
-        libc::kill(-(pid as i32), libc::SIGINT);
-    }
+    crate::platform::interrupt_group(pid);
 }
 
 fn spawn(spec: &LocalSpec) -> Result<tokio::process::Child> {

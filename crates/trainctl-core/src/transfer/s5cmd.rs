@@ -349,14 +349,7 @@ impl Run<'_> {
         cmd.process_group(0);
         // If trainctl itself is killed (SIGKILL, OOM), take s5cmd down too instead of leaving an
         // orphan transfer running.
-        #[cfg(target_os = "linux")]
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec here.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
+        crate::platform::die_with_parent(&mut cmd);
         for k in SCRUBBED_ENV {
             cmd.env_remove(k);
         }
@@ -434,16 +427,10 @@ impl Run<'_> {
                 _ = tick.tick() => {}
             }
             let floor = self.done_bytes.load(Ordering::Relaxed);
-            let io = proc_written_bytes(pid).unwrap_or(0);
+            let io = crate::platform::process_bytes_written(pid).unwrap_or(0);
             self.tracker.set_bytes(io.max(floor), self.sink);
         }
     }
-}
-
-/// `wchar` of `/proc/<pid>/io`: bytes the process passed to write-like calls.
-fn proc_written_bytes(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    text.lines().find_map(|l| l.strip_prefix("wchar:")).and_then(|v| v.trim().parse().ok())
 }
 
 /// Collects error lines from stderr as `(command, error)`.
@@ -461,10 +448,7 @@ async fn read_stderr(stderr: tokio::process::ChildStderr) -> Vec<(Option<String>
 /// SIGTERM, then SIGKILL after [`TERM_GRACE`].
 async fn terminate(child: &mut tokio::process::Child) -> Option<std::process::ExitStatus> {
     if let Some(pid) = child.id() {
-        // SAFETY: plain kill(2) on our own child's pid, which has not been reaped yet.
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGTERM);
-        }
+        crate::platform::terminate(pid);
     }
     match tokio::time::timeout(TERM_GRACE, child.wait()).await {
         Ok(s) => s.ok(),

@@ -1,0 +1,76 @@
+//! The operating-system specifics of the core, in one place, so that a macOS or Windows port
+//! changes this file (and the other files listed in docs/architecture.md, "Ports") rather than
+//! hunting `cfg`s through the engines.
+//!
+//! Each function says what it gives on Linux and what the fallback means elsewhere: progress
+//! from the kernel's I/O counters, a child that dies with its parent, signals to a process group.
+
+/// Bytes process `pid` has passed to write calls so far (Linux: `wchar` of `/proc/<pid>/io`), used
+/// for s5cmd's byte progress. `None` elsewhere: progress then advances per completed object.
+pub fn process_bytes_written(pid: u32) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+        text.lines().find_map(|l| l.strip_prefix("wchar:")).and_then(|v| v.trim().parse().ok())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+/// Makes a child started by `cmd` die (SIGTERM) when this process dies, even by SIGKILL or the
+/// OOM killer, so no orphan transfer goes on writing (Linux: `PR_SET_PDEATHSIG`). Elsewhere
+/// nothing: `kill_on_drop` still covers every exit that unwinds.
+pub fn die_with_parent(cmd: &mut tokio::process::Command) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec here.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
+}
+
+/// Asks process `pid` to stop (SIGTERM on Unix; elsewhere nothing, and callers kill after a
+/// grace period anyway).
+pub fn terminate(pid: u32) {
+    #[cfg(unix)]
+    // SAFETY: plain kill(2) on a child of ours that has not been reaped yet.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
+/// Forwards an interrupt to the process group led by `pid` (a training script and its workers),
+/// as a terminal's Ctrl-C would (SIGINT to the group on Unix).
+pub fn interrupt_group(pid: u32) {
+    #[cfg(unix)]
+    // SAFETY: kill(2) with a negative pid signals the group our child leads.
+    unsafe {
+        libc::kill(-(pid as i32), libc::SIGINT);
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
+/// A file's identity beyond its name (Unix: the inode), to tell a rotated log from the same one.
+/// 0 where the platform has none (rotation is then seen by size and time only).
+pub fn file_id(meta: &std::fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        meta.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        0
+    }
+}
