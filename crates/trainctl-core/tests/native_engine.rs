@@ -405,9 +405,14 @@ async fn cancelled_download_leaves_neither_file_nor_temp_file() {
 
     let dest = tempfile::tempdir().unwrap();
     let job = download_job(&conn, &bucket, "", dest.path()).await;
+    // Latency, so that the cancel (sent on a progress event) lands while ranges are in flight: a
+    // local moto serves 40 MiB faster than a progress event otherwise (the test was flaky).
+    let proxy = trainctl_testkit::FaultProxy::start(server.socket_addr()).unwrap();
+    proxy.set_rtt(std::time::Duration::from_millis(50));
+    let slow = connection_to(server, &proxy.url());
     let token = CancellationToken::new();
-    let (sink, _events) = cancelling_sink(token.clone(), 6 * MIB);
-    let r = NativeEngine::new(conn).run(&job, &opts(5 * MIB, 2), &sink, token).await;
+    let (sink, _events) = cancelling_sink(token.clone(), 1);
+    let r = NativeEngine::new(slow).run(&job, &opts(5 * MIB, 2), &sink, token).await;
     assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
     let left: Vec<_> = std::fs::read_dir(dest.path()).unwrap().collect();
     assert!(left.is_empty(), "nothing may be left behind: {left:?}");
