@@ -118,6 +118,13 @@ class Session:
         self.cmd("POST", f"/element/{el}/click", {})
         return el
 
+    def click_hiding(self, css, timeout=None):
+        """Clicks a button that hides or closes the window. A WebDriver click waits for the page to settle,
+        which a hidden window never reports (WebKitWebDriver then times out or crashes), so the click is
+        dispatched from a script that returns at once."""
+        self.wait(css, timeout)
+        self.js("setTimeout(() => document.querySelector(arguments[0]).click(), 0); return true;", css)
+
     def text(self, css):
         """The element's text content (WebKitWebDriver's /text is empty for some layouts)."""
         self.wait(css)

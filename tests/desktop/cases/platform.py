@@ -258,7 +258,7 @@ def test_close_with_transfers_asks(driver_url, ctx):
         assert visible_windows(), "Stay hid the window"
         ctx["asserts"].append(f"window close with an upload running → in-app dialog lists it ({listed[:40]!r}); Stay keeps the window")
         x_close_window()
-        s.click('[data-testid="close-tray"]', timeout=20)
+        s.click_hiding('[data-testid="close-tray"]', timeout=20)
         s.wait_until(lambda: not visible_windows(), "the window to hide", timeout=20)
         before = row_numbers(s)[1]
         time.sleep(2)
@@ -277,7 +277,7 @@ def test_close_with_transfers_asks(driver_url, ctx):
         e2e.connect_profile(s, endpoint, "bulk")
         start_long_upload(s, ctx, "close-b/")
         x_close_window()
-        s.click('[data-testid="close-quit"]', timeout=20)
+        s.click_hiding('[data-testid="close-quit"]', timeout=20)
         t = time.time()
         s.wait_until(lambda: not (app_pids() & mine), "the app to exit after Cancel transfers and quit", timeout=30)
         ctx["asserts"].append(f"Cancel transfers and quit → the transfers are cancelled and the app process exits ({time.time() - t:.1f}s)")
