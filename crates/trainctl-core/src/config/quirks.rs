@@ -38,6 +38,14 @@ pub struct Quirks {
     /// then HEADs each victim right before deleting it (a small window remains).
     #[serde(default)]
     pub conditional_delete: bool,
+    /// PutObject honours `If-None-Match: *` (412 when the key exists): two-way sync creates a
+    /// key "only if still absent" in one request. Absent = false: a HEAD right before the write.
+    #[serde(default)]
+    pub conditional_put: bool,
+    /// PutObject honours `If-Match: <etag>` (412 when the object changed): two-way sync
+    /// overwrites "only if unchanged since the snapshot". Absent = false: a HEAD right before.
+    #[serde(default)]
+    pub conditional_overwrite: bool,
     /// Where the row's facts come from.
     pub source: String,
     /// When the row was last checked (YYYY-MM-DD).
