@@ -11,6 +11,7 @@ mod smoke;
 mod transfers;
 mod safety;
 mod sync;
+mod sync_both;
 mod bad_input;
 mod interrupt;
 mod profile;

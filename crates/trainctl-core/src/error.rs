@@ -215,6 +215,37 @@ pub enum Error {
     /// A file trainctl has to read whole (one JSON document) is larger than it will hold.
     #[error("{what} is too large ({size} bytes; at most {limit} are read)")]
     TooLarge { what: String, size: u64, limit: u64 },
+    /// Two-way sync: the pass would delete more than `--max-delete` on one side, or a side looks
+    /// emptied (every file gone: an unmounted disk, a wrong prefix). Nothing was changed.
+    #[error("refusing the whole sync pass: {detail}")]
+    DeleteGuard { detail: String },
+
+    /// Two-way sync: a snapshot or journal of the pair cannot be used (corrupt, truncated, or
+    /// written for another pair). Nothing was changed.
+    #[error("sync state {} cannot be used: {reason}", path.display())]
+    SnapshotCorrupt { path: PathBuf, reason: String },
+
+    /// Two-way sync: another pass of this pair is running (a live process holds its lock).
+    #[error("another sync pass of this pair is running ({holder})")]
+    SyncLocked { holder: String },
+
+    /// Two-way sync with `--conflict fail`: these paths changed on both sides; they were left
+    /// as they are, everything else was synced.
+    #[error("{count} conflict(s) left undecided: {first}")]
+    SyncConflicts { count: u64, first: String },
+
+    /// A conditional write was refused: the object changed since it was looked at (another
+    /// writer). Nothing was overwritten; the next pass treats it as a conflict.
+    #[error("s3://{bucket}/{key} changed while this pass ran (another writer); it was not overwritten")]
+    RemoteChanged { bucket: String, key: String },
+
+    /// A local file changed while this pass ran: it was not overwritten or deleted.
+    #[error("{} changed while this pass ran; it was not overwritten", path.display())]
+    LocalChanged { path: PathBuf },
+
+    /// Two-way sync: both the folder and the prefix are empty, and no earlier pass is known.
+    #[error("nothing to sync: both {local} and {remote} are empty")]
+    NothingToSync { local: String, remote: String },
 }
 
 impl Error {
@@ -268,6 +299,13 @@ impl Error {
             Error::RunUploadsFailed { .. } => "run_uploads_failed",
             Error::StateCorrupt { .. } => "state_corrupt",
             Error::TooLarge { .. } => "too_large",
+            Error::DeleteGuard { .. } => "delete_guard",
+            Error::SnapshotCorrupt { .. } => "snapshot_corrupt",
+            Error::SyncLocked { .. } => "sync_locked",
+            Error::SyncConflicts { .. } => "sync_conflicts",
+            Error::RemoteChanged { .. } => "remote_changed",
+            Error::LocalChanged { .. } => "local_changed",
+            Error::NothingToSync { .. } => "nothing_to_sync",
         }
     }
 
@@ -321,6 +359,13 @@ impl Error {
             Error::RunUploadsFailed { .. } => 57,
             Error::StateCorrupt { .. } => 19,
             Error::TooLarge { .. } => 37,
+            Error::DeleteGuard { .. } => 60,
+            Error::SnapshotCorrupt { .. } => 61,
+            Error::SyncLocked { .. } => 62,
+            Error::SyncConflicts { .. } => 63,
+            Error::RemoteChanged { .. } => 64,
+            Error::LocalChanged { .. } => 65,
+            Error::NothingToSync { .. } => 66,
         }
     }
 
@@ -374,6 +419,12 @@ impl Error {
             Error::RunUploadsFailed { .. } => "the checkpoints are still on disk; upload them with `trainctl s3 upload --recursive`".into(),
             Error::StateCorrupt { path, .. } => format!("move {} aside (trainctl starts that state afresh without it) or fix the field named", path.display()),
             Error::TooLarge { .. } => "point trainctl at a smaller file (for metrics: a log or metrics.csv, read from its end)".into(),
+            Error::DeleteGuard { .. } => "check that the folder is mounted and the prefix is right; if the deletions are intended, rerun with --force (or raise --max-delete)".into(),
+            Error::SnapshotCorrupt { .. } => "rerun with --resync to start the pair afresh (a first pass: a union, nothing deleted)".into(),
+            Error::SyncLocked { .. } => "wait for that pass to end; a lock left by a process that died is taken over by itself".into(),
+            Error::SyncConflicts { .. } => "decide each one: rerun with --conflict keep-both, local, remote or newer".into(),
+            Error::RemoteChanged { .. } | Error::LocalChanged { .. } => "run the sync again: the change is then compared as a conflict".into(),
+            Error::NothingToSync { .. } => "check the folder and the prefix (a typo in either gives an empty side)".into(),
         }
     }
 
@@ -388,7 +439,11 @@ impl Error {
             | Error::NoSuchBucket(_)
             | Error::DiskFull(_)
             | Error::Cancelled
-            | Error::S5cmdMissing(_) => Scope::Job,
+            | Error::S5cmdMissing(_)
+            | Error::DeleteGuard { .. }
+            | Error::SnapshotCorrupt { .. }
+            | Error::SyncLocked { .. }
+            | Error::NothingToSync { .. } => Scope::Job,
             _ => Scope::Item,
         }
     }

@@ -46,7 +46,9 @@ pub enum Event {
     /// Periodic progress of a job.
     Progress(Progress),
     /// One object moved completely (and was verified, for downloads).
-    ObjectDone { job: JobId, key: String, local: String, bytes: u64 },
+    /// `etag`: the object's ETag when the engine knows it (native uploads: the server's answer;
+    /// verified downloads: the planned one), so two-way sync records it without a HEAD.
+    ObjectDone { job: JobId, key: String, local: String, bytes: u64, etag: Option<String> },
     /// One object was not transferred because it is already complete at the destination.
     ObjectSkipped { job: JobId, key: String, reason: String },
     /// One item was refused by the plan before any transfer (an unsafe key, an unreadable file):

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod review;
 pub mod runs;
 pub mod s3;
+pub mod sync;
 pub mod transfer;
 pub mod units;
 pub mod watch;

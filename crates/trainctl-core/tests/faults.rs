@@ -80,7 +80,7 @@ fn state_dir() {
 
 fn upload_job(bucket: &str, file: &Path, key: &str) -> TransferJob {
     let mut job = TransferJob::new(Direction::Upload, bucket, file.parent().unwrap());
-    job.items.push(TransferItem { local: file.to_path_buf(), key: key.into(), size: std::fs::metadata(file).unwrap().len(), etag: None });
+    job.items.push(TransferItem { local: file.to_path_buf(), key: key.into(), size: std::fs::metadata(file).unwrap().len(), etag: None, write_if: None });
     job
 }
 
@@ -90,7 +90,7 @@ async fn download_job(conn: &Connection, bucket: &str, prefix: &str, dest: &Path
     for o in out.contents() {
         let key = o.key().unwrap().to_string();
         let local = dest.join(key.strip_prefix(prefix).unwrap());
-        job.items.push(TransferItem { local, key, size: o.size().unwrap() as u64, etag: o.e_tag().map(str::to_string) });
+        job.items.push(TransferItem { local, key, size: o.size().unwrap() as u64, etag: o.e_tag().map(str::to_string), write_if: None });
     }
     job
 }
@@ -290,7 +290,7 @@ async fn slow_down_for_30_percent_of_requests_still_completes_every_transfer_wit
         let mut job = TransferJob::new(Direction::Upload, &bucket, src.path());
         for (rel, _) in [("a.bin", 0), ("b/c.bin", 0), ("b/d.bin", 0), ("big.bin", 0)] {
             let local = src.path().join(rel);
-            job.items.push(TransferItem { size: std::fs::metadata(&local).unwrap().len(), local, key: format!("up/{rel}"), etag: None });
+            job.items.push(TransferItem { size: std::fs::metadata(&local).unwrap().len(), local, key: format!("up/{rel}"), etag: None, write_if: None });
         }
         let up = engine.run(&job, &opts(5 * MIB, 4), &CollectSink::default(), CancellationToken::new()).await.unwrap();
         assert_eq!((up.done, up.failed.len()), (4, 0), "{:?}: {:?}", server.kind(), up.failed);

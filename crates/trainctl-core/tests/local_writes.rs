@@ -50,7 +50,7 @@ fn opts() -> TransferOptions {
 fn job_for(bucket: &str, dest: &Path, keys: &[(&str, usize)]) -> TransferJob {
     let mut job = TransferJob::new(Direction::Download, bucket, dest);
     for (k, n) in keys {
-        job.items.push(TransferItem { local: dest.join(k), key: k.to_string(), size: *n as u64, etag: None });
+        job.items.push(TransferItem { local: dest.join(k), key: k.to_string(), size: *n as u64, etag: None, write_if: None });
     }
     job
 }

@@ -61,7 +61,7 @@ fn upload_job(bucket: &str, root: &Path, prefix: &str) -> TransferJob {
         if entry.file_type().is_file() {
             let rel = entry.path().strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
             let size = entry.metadata().unwrap().len();
-            job.items.push(TransferItem { local: entry.path().to_path_buf(), key: format!("{prefix}{rel}"), size, etag: None });
+            job.items.push(TransferItem { local: entry.path().to_path_buf(), key: format!("{prefix}{rel}"), size, etag: None, write_if: None });
         }
     }
     job
@@ -75,7 +75,7 @@ async fn download_job(conn: &Connection, bucket: &str, prefix: &str, dest: &Path
     for o in out.contents() {
         let key = o.key().unwrap().to_string();
         let local = dest.join(key.strip_prefix(prefix).unwrap());
-        job.items.push(TransferItem { local, key, size: o.size().unwrap() as u64, etag: o.e_tag().map(str::to_string) });
+        job.items.push(TransferItem { local, key, size: o.size().unwrap() as u64, etag: o.e_tag().map(str::to_string), write_if: None });
     }
     job
 }

@@ -342,7 +342,7 @@ async fn an_object_gone_since_planning_fails_alone_and_a_missing_bucket_fails_th
     assert_no_temp_files(down.path());
 
     let mut job = TransferJob::new(Direction::Upload, "no-such-bucket-s5gone", down.path());
-    job.items.push(trainctl_core::transfer::TransferItem { local: down.path().join("1.txt"), key: "1.txt".into(), size: 3, etag: None });
+    job.items.push(trainctl_core::transfer::TransferItem { local: down.path().join("1.txt"), key: "1.txt".into(), size: 3, etag: None, write_if: None });
     let (r, _) = run(&conn, &job).await;
     assert!(matches!(r, Err(Error::NoSuchBucket(_))), "{r:?}");
 }

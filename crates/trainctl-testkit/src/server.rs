@@ -175,6 +175,13 @@ impl S3Server {
         .unwrap_or_else(|e| panic!("put s3://{bucket}/{key}: {}", fmt_err(&e)));
     }
 
+    /// Deletes `bucket/key` (a missing key is not an error, as in S3).
+    pub fn delete_object(&self, bucket: &str, key: &str) {
+        let (client, b, k) = (self.client.clone(), bucket.to_string(), key.to_string());
+        run(async move { client.delete_object().bucket(b).key(k).send().await })
+            .unwrap_or_else(|e| panic!("delete s3://{bucket}/{key}: {}", fmt_err(&e)));
+    }
+
     /// Downloads `bucket/key` whole; panics if it does not exist.
     pub fn get_object(&self, bucket: &str, key: &str) -> Vec<u8> {
         self.try_get_object(bucket, key)

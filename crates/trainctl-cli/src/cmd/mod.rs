@@ -9,6 +9,7 @@ pub mod profile;
 pub mod review;
 pub mod runs;
 pub mod s3;
+pub mod sync;
 pub mod transfer;
 pub mod watch;
 

@@ -76,6 +76,8 @@ pub enum SyncDirection {
     Up,
     /// S3 → local
     Down,
+    /// both ways: each side against its own snapshot (conflicts, delete guard, journal)
+    Both,
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +96,8 @@ pub struct SyncArgs {
     pub include: Vec<String>,
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+    #[command(flatten)]
+    pub two_way: super::sync::TwoWayArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -139,7 +143,9 @@ pub async fn sync(a: SyncArgs, g: &Globals) -> Result<i32> {
     let direction = match a.direction {
         SyncDirection::Up => Direction::Upload,
         SyncDirection::Down => Direction::Download,
+        SyncDirection::Both => return super::sync::both(a, remote, g).await,
     };
+    a.two_way.refuse_for_one_way()?;
     if direction == Direction::Upload && !a.local.exists() {
         return Err(Error::LocalMissing(a.local));
     }

@@ -486,7 +486,7 @@ impl Uploader {
                 continue;
             }
             let mut job = TransferJob::new(Direction::Upload, &dest.bucket, dir);
-            job.items = files.iter().map(|f| TransferItem { local: dir.join(&f.path), key: format!("{prefix}{}", f.path), size: f.size, etag: None }).collect();
+            job.items = files.iter().map(|f| TransferItem { local: dir.join(&f.path), key: format!("{prefix}{}", f.path), size: f.size, etag: None, write_if: None }).collect();
             let result = engine.run(&job, &TransferOptions::default(), self.sink.as_ref(), self.cancel.clone()).await.and_then(|o| o.into_result(&job));
             match result {
                 Ok(o) => bytes += o.bytes_done,
@@ -539,7 +539,7 @@ impl Uploader {
         let name = self.spec.log.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "train.log".into());
         let key = format!("{}logs/{name}", prefix_of(&dest));
         let mut job = TransferJob::new(Direction::Upload, &dest.bucket, self.spec.log.parent().unwrap_or(Path::new(".")));
-        job.items.push(TransferItem { local: self.spec.log.clone(), key: key.clone(), size: meta.len(), etag: None });
+        job.items.push(TransferItem { local: self.spec.log.clone(), key: key.clone(), size: meta.len(), etag: None, write_if: None });
         match engine.run(&job, &TransferOptions::default(), self.sink.as_ref(), self.cancel.clone()).await.and_then(|o| o.into_result(&job)) {
             Ok(_) => self.stats.log_uploaded_to = Some(format!("s3://{}/{key}", dest.bucket)),
             Err(e) => self.notice(format!("upload of the log failed: {e}")),

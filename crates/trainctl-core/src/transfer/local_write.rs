@@ -30,6 +30,7 @@
 //! future) removes itself, through the folder handle.
 
 use crate::error::{Error, Result};
+use crate::transfer::WriteIf;
 use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, CWD};
 use rustix::io::Errno;
 use std::ffi::{OsStr, OsString};
@@ -210,7 +211,15 @@ impl TempFile {
     /// `renameat` under the folder lock. The folder itself is fsynced once per job
     /// ([`Folders::sync_all`]), not once per file. Blocking (call it on a blocking thread). On
     /// error the temp file is removed.
-    pub fn commit(mut self, final_name: &OsStr, expected_size: u64) -> Result<()> {
+    pub fn commit(self, final_name: &OsStr, expected_size: u64) -> Result<()> {
+        self.commit_if(final_name, expected_size, None)
+    }
+
+    /// [`commit`](TempFile::commit), and only if the destination name is still what `write_if`
+    /// says (checked under the folder lock right before the rename; `Absent` renames with
+    /// `RENAME_NOREPLACE` where the filesystem has it, so nothing can slip in between). A
+    /// destination that changed is [`Error::LocalChanged`] and is left as it is.
+    pub fn commit_if(mut self, final_name: &OsStr, expected_size: u64, write_if: Option<&WriteIf>) -> Result<()> {
         let shown = self.dir.path.join(final_name);
         self.file.sync_all().map_err(|e| Error::io(&shown, e))?;
         let actual = self.file.metadata().map_err(|e| Error::io(&shown, e))?.len();
@@ -219,9 +228,41 @@ impl TempFile {
             return Err(Error::Integrity { what: shown.display().to_string(), detail });
         }
         let _lock = FolderLock::acquire(&self.dir)?;
-        rustix::fs::renameat(&self.dir.fd, self.name.as_os_str(), &self.dir.fd, final_name).map_err(|e| io(&shown, e))?;
+        match write_if {
+            None => rustix::fs::renameat(&self.dir.fd, self.name.as_os_str(), &self.dir.fd, final_name).map_err(|e| io(&shown, e))?,
+            Some(cond) => self.rename_if(final_name, cond, &shown)?,
+        }
         self.armed = false;
         Ok(())
+    }
+}
+
+impl TempFile {
+    /// The rename of [`commit_if`](TempFile::commit_if), under the folder lock.
+    fn rename_if(&self, final_name: &OsStr, cond: &WriteIf, shown: &Path) -> Result<()> {
+        let changed = || Error::LocalChanged { path: shown.to_path_buf() };
+        let now = rustix::fs::statat(&self.dir.fd, final_name, AtFlags::SYMLINK_NOFOLLOW);
+        match (cond, now) {
+            (WriteIf::Absent, Err(Errno::NOENT)) => {
+                match rustix::fs::renameat_with(&self.dir.fd, self.name.as_os_str(), &self.dir.fd, final_name, rustix::fs::RenameFlags::NOREPLACE) {
+                    Ok(()) => Ok(()),
+                    Err(Errno::EXIST) => Err(changed()),
+                    // A filesystem without RENAME_NOREPLACE: the check above under the lock.
+                    Err(Errno::INVAL | Errno::NOSYS) => rustix::fs::renameat(&self.dir.fd, self.name.as_os_str(), &self.dir.fd, final_name).map_err(|e| io(shown, e)),
+                    Err(e) => Err(io(shown, e)),
+                }
+            }
+            (WriteIf::FileIs { size, mtime_ns, ino }, Ok(st)) => {
+                let st_mtime_ns = st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64;
+                let is_file = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
+                if !(is_file && st.st_size as u64 == *size && st_mtime_ns == *mtime_ns && st.st_ino as u64 == *ino) {
+                    return Err(changed());
+                }
+                rustix::fs::renameat(&self.dir.fd, self.name.as_os_str(), &self.dir.fd, final_name).map_err(|e| io(shown, e))
+            }
+            (_, Err(e)) if e != Errno::NOENT => Err(io(shown, e)),
+            _ => Err(changed()),
+        }
     }
 }
 

@@ -31,6 +31,32 @@ pub struct TransferItem {
     pub size: u64,
     /// ETag of the object (downloads only), used for verification.
     pub etag: Option<String>,
+    /// What the destination must still be for the item to be written (two-way sync); `None`
+    /// writes whatever is there. Only the native engine honours it (s5cmd refuses such items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub write_if: Option<WriteIf>,
+}
+
+/// A condition on the destination of one write: what it must still be when the bytes land, so
+/// a change made by someone else since it was looked at is never overwritten.
+///
+/// Uploads: `If-None-Match: *` / `If-Match: <etag>` on PutObject where the provider honours them
+/// (quirks `conditional_put`, `conditional_overwrite`), a HEAD right before the write elsewhere
+/// and before completing a multipart upload. Downloads: checked on the destination name under the
+/// folder lock right before the rename (`Absent` renames with `RENAME_NOREPLACE`).
+/// A refused write is [`Error::RemoteChanged`](crate::Error::RemoteChanged) /
+/// [`Error::LocalChanged`](crate::Error::LocalChanged), an item failure.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WriteIf {
+    /// Nothing exists at the destination.
+    Absent,
+    /// Upload: the object still has this ETag.
+    ObjectIs { etag: String },
+    /// Download: the local file is still this one.
+    FileIs { size: u64, mtime_ns: i64, ino: u64 },
 }
 
 /// A planned transfer: exactly what an engine will do. Produced by [`plan`], shown by

@@ -181,11 +181,11 @@ async fn run_items(ctx: &Ctx<'_>, tracker: &Tracker) -> (Outcome, Option<Error>)
         .buffer_unordered(ctx.opts.concurrency.max(1));
     while let Some((item, result)) = results.next().await {
         match result {
-            Ok(()) => {
+            Ok(etag) => {
                 outcome.done += 1;
                 tracker.object_done(ctx.sink);
                 let local = item.local.display().to_string();
-                ctx.sink.send(Event::ObjectDone { job: ctx.job.id, key: item.key.clone(), local, bytes: item.size });
+                ctx.sink.send(Event::ObjectDone { job: ctx.job.id, key: item.key.clone(), local, bytes: item.size, etag });
             }
             Err(e) if e.scope().ends_job() => {
                 if fatal.is_none() && !matches!(e, Error::Cancelled) {
@@ -202,7 +202,8 @@ async fn run_items(ctx: &Ctx<'_>, tracker: &Tracker) -> (Outcome, Option<Error>)
     (outcome, fatal)
 }
 
-async fn transfer_one(ctx: &Ctx<'_>, item: &TransferItem) -> Result<()> {
+/// Moves one item; returns the object's ETag when known (see `Event::ObjectDone`).
+async fn transfer_one(ctx: &Ctx<'_>, item: &TransferItem) -> Result<Option<String>> {
     if ctx.cancel.is_cancelled() {
         return Err(Error::Cancelled);
     }

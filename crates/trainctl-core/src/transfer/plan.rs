@@ -327,7 +327,7 @@ fn decide_upload(job: &mut TransferJob, f: LocalFile, key: String, remote: &mut 
             return;
         }
     }
-    job.items.push(TransferItem { local: f.path, key, size: f.size, etag: None });
+    job.items.push(TransferItem { local: f.path, key, size: f.size, etag: None, write_if: None });
 }
 
 async fn plan_sync_up(local: &Path, remote_url: &S3Url, opts: &SyncOptions, filter: &PathFilter, conn: &Connection) -> Result<SyncPlan> {
@@ -482,7 +482,7 @@ fn decide_download(job: &mut TransferJob, path: PathBuf, key: String, obj: Remot
         }
         Err(_) => {}
     }
-    job.items.push(TransferItem { local: path, key, size: obj.size, etag: obj.etag });
+    job.items.push(TransferItem { local: path, key, size: obj.size, etag: obj.etag, write_if: None });
 }
 
 async fn plan_sync_down(local: &Path, remote_url: &S3Url, opts: &SyncOptions, filter: &PathFilter, conn: &Connection) -> Result<SyncPlan> {
@@ -796,7 +796,7 @@ mod tests {
         let names = ["Model.pt", "model.pt", "caf\u{e9}.txt", "cafe\u{301}.txt", "other.txt"];
         let listed: HashSet<PathBuf> = names.iter().map(|n| PathBuf::from("/d").join(n)).collect();
         for n in names {
-            job.items.push(TransferItem { local: PathBuf::from("/d").join(n), key: n.to_string(), size: 1, etag: None });
+            job.items.push(TransferItem { local: PathBuf::from("/d").join(n), key: n.to_string(), size: 1, etag: None, write_if: None });
         }
         reject_name_collisions(&mut job, &listed);
         assert_eq!(job.items.iter().map(|i| i.key.as_str()).collect::<Vec<_>>(), ["other.txt"]);

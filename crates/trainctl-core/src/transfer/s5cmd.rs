@@ -142,6 +142,11 @@ impl Engine for S5cmdEngine {
             sink.send(Event::Notice { message: format!("{why}; using the native engine, which renews them as it goes") });
             return super::native::NativeEngine::new(self.engine_conn()).run(job, opts, sink, cancel).await;
         }
+        if job.items.iter().any(|i| i.write_if.is_some()) {
+            // s5cmd cannot make a write conditional; ignoring the condition could overwrite a
+            // concurrent writer's change, so such jobs always go through the native engine.
+            return super::native::NativeEngine::new(self.engine_conn()).run(job, opts, sink, cancel).await;
+        }
         let tracker = Tracker::new(job.id, job.bytes_total(), job.items.len() as u64);
         super::announce(job, sink, self.name());
         let mut results: Vec<Option<std::result::Result<(), Error>>> = (0..job.items.len()).map(|_| None).collect();
@@ -399,7 +404,7 @@ impl Run<'_> {
             self.tracker.set_bytes(self.done_bytes.load(Ordering::Relaxed), self.sink);
             self.tracker.object_done(self.sink);
             let local = item.local.display().to_string();
-            self.sink.send(Event::ObjectDone { job: self.job.id, key: item.key.clone(), local, bytes: item.size });
+            self.sink.send(Event::ObjectDone { job: self.job.id, key: item.key.clone(), local, bytes: item.size, etag: None });
         }
         (line_idx, res)
     }

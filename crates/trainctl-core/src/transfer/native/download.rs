@@ -28,8 +28,8 @@ use std::sync::Arc;
 /// Bytes buffered before a write is handed to a blocking thread.
 const WRITE_BLOCK: usize = 1024 * 1024;
 
-/// Downloads `item.key` to `item.local`.
-pub(super) async fn download(ctx: &Ctx<'_>, item: &TransferItem) -> Result<()> {
+/// Downloads `item.key` to `item.local`; returns the (verified) ETag it was planned with.
+pub(super) async fn download(ctx: &Ctx<'_>, item: &TransferItem) -> Result<Option<String>> {
     let dest = &item.local;
     let (parent, name) = match (dest.parent(), dest.file_name()) {
         (Some(p), Some(n)) => (p, n.to_os_string()),
@@ -39,7 +39,9 @@ pub(super) async fn download(ctx: &Ctx<'_>, item: &TransferItem) -> Result<()> {
     let temp = ctx.folders.open(root, parent)?.create_temp()?;
     fetch_verified(ctx, item, &temp).await?;
     let size = item.size;
-    tokio::task::spawn_blocking(move || temp.commit(&name, size)).await.map_err(|e| Error::Internal(format!("commit task: {e}")))?
+    let write_if = item.write_if.clone();
+    tokio::task::spawn_blocking(move || temp.commit_if(&name, size, write_if.as_ref())).await.map_err(|e| Error::Internal(format!("commit task: {e}")))??;
+    Ok(item.etag.clone())
 }
 
 async fn fetch_verified(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile) -> Result<()> {

@@ -15,7 +15,7 @@ use super::body::{file_range_body, SourceFile};
 use super::resume::{self, DonePart, UploadIdent, UploadState};
 use super::{effective_part_size, sdk, Ctx};
 use crate::error::{Error, Result, Scope};
-use crate::transfer::TransferItem;
+use crate::transfer::{TransferItem, WriteIf};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::list_parts::ListPartsOutput;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
@@ -25,8 +25,8 @@ use futures::{StreamExt, TryStreamExt};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-/// Uploads one file to `ctx.job.bucket`/`item.key`.
-pub(super) async fn upload(ctx: &Ctx<'_>, item: &TransferItem) -> Result<()> {
+/// Uploads one file to `ctx.job.bucket`/`item.key`; returns the new object's ETag.
+pub(super) async fn upload(ctx: &Ctx<'_>, item: &TransferItem) -> Result<Option<String>> {
     let src = Arc::new(SourceFile::open(&item.local)?);
     let size = src.size;
     let part_size = effective_part_size(ctx.opts.part_size, size);
@@ -56,30 +56,85 @@ fn storage_class(ctx: &Ctx<'_>) -> Option<StorageClass> {
     ctx.job.storage_class.as_deref().map(StorageClass::from)
 }
 
+/// How `item.write_if` is enforced on this store: request headers `(If-None-Match, If-Match)`
+/// where the provider honours them, otherwise a HEAD right before the write (`true`).
+fn write_conditions(ctx: &Ctx<'_>, item: &TransferItem) -> (Option<String>, Option<String>, bool) {
+    let q = crate::config::quirks::get_or_other(&ctx.conn.profile.provider);
+    match &item.write_if {
+        None | Some(WriteIf::FileIs { .. }) => (None, None, false),
+        Some(WriteIf::Absent) if q.conditional_put => (Some("*".into()), None, false),
+        Some(WriteIf::ObjectIs { etag }) if q.conditional_overwrite => (None, Some(etag.clone()), false),
+        Some(_) => (None, None, true),
+    }
+}
+
+/// The HEAD that stands in for a conditional write: the key is still what `item.write_if`
+/// says, else [`Error::RemoteChanged`].
+async fn ensure_destination_unchanged(ctx: &Ctx<'_>, item: &TransferItem) -> Result<()> {
+    let expected = match &item.write_if {
+        Some(WriteIf::Absent) => None,
+        Some(WriteIf::ObjectIs { etag }) => Some(etag.as_str()),
+        None | Some(WriteIf::FileIs { .. }) => return Ok(()),
+    };
+    let head = ctx.conn.client.head_object().bucket(&ctx.job.bucket).key(&item.key).send().await;
+    let now = match head {
+        Ok(h) => h.e_tag().map(str::to_string),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => None,
+        Err(e) => return Err(sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key)),
+    };
+    let same = match (expected, now.as_deref()) {
+        (None, None) => true,
+        (Some(want), Some(have)) => want.trim_matches('"') == have.trim_matches('"'),
+        _ => false,
+    };
+    if same { Ok(()) } else { Err(remote_changed(ctx, item)) }
+}
+
+fn remote_changed(ctx: &Ctx<'_>, item: &TransferItem) -> Error {
+    Error::RemoteChanged { bucket: ctx.job.bucket.clone(), key: item.key.clone() }
+}
+
+/// A refused conditional write (412) is a concurrent change, not a broken transfer.
+fn map_write<E>(ctx: &Ctx<'_>, item: &TransferItem, e: SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if item.write_if.is_some() && e.raw_response().is_some_and(|r| r.status().as_u16() == 412) {
+        return remote_changed(ctx, item);
+    }
+    sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key)
+}
+
 /// One PutObject streamed from the file. The body's last frame is released only if the file
 /// is unchanged; if it changed in the instant between that check and the server's answer, the
 /// object just written is deleted again.
-async fn put_single(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>) -> Result<()> {
+async fn put_single(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>) -> Result<Option<String>> {
     let _permit = ctx.permit().await?;
     let size = src.size;
+    let (if_none_match, if_match, head_first) = write_conditions(ctx, item);
+    if head_first {
+        ensure_destination_unchanged(ctx, item).await?;
+    }
     let request = ctx
         .conn
         .client
         .put_object()
         .bucket(&ctx.job.bucket)
         .key(&item.key)
+        .set_if_none_match(if_none_match)
+        .set_if_match(if_match)
         .set_storage_class(storage_class(ctx))
         .content_length(size as i64)
         .body(file_range_body(src.clone(), 0, size, ctx.moved.clone()))
         .customize()
         .config_override(data_op_timeouts(&ctx.conn.client, size));
-    ctx.cancellable(async { request.send().await.map_err(|e| sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key)) }).await?;
+    let out = ctx.cancellable(async { request.send().await.map_err(|e| map_write(ctx, item, e)) }).await?;
     if let Err(changed) = src.check_unchanged() {
         let _ = ctx.conn.client.delete_object().bucket(&ctx.job.bucket).key(&item.key).send().await;
         return Err(changed);
     }
     ctx.stats.objects_put.fetch_add(1, Ordering::Relaxed);
-    Ok(())
+    Ok(out.e_tag().map(str::to_string))
 }
 
 /// Size of part `number` (1-based) of an object of `size` bytes cut in `part_size` parts.
@@ -88,7 +143,7 @@ fn part_len(number: i32, part_size: u64, size: u64) -> u64 {
     part_size.min(size.saturating_sub(start))
 }
 
-async fn multipart(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, ident: UploadIdent, part_size: u64) -> Result<()> {
+async fn multipart(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, ident: UploadIdent, part_size: u64) -> Result<Option<String>> {
     let state = resume_or_start(ctx, &ident, part_size).await?;
     let part_size = state.part_size;
     let count = ident.size.div_ceil(part_size) as i32;
@@ -108,13 +163,20 @@ async fn multipart(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, id
         .try_collect::<Vec<()>>()
         .await;
     let state = state.into_inner().unwrap_or_else(|p| p.into_inner());
-    // The last check before the object becomes visible: the file is still what was sent.
+    // The last checks before the object becomes visible: the file is still what was sent, and
+    // (two-way sync) the key is still what the write is conditional on.
     let result = match sent.and_then(|_| src.check_unchanged()) {
-        Ok(()) => complete(ctx, item, &upload_id, state.parts.clone()).await,
+        Ok(()) => match ensure_destination_unchanged(ctx, item).await {
+            Ok(()) => complete(ctx, item, &upload_id, state.parts.clone()).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
-    match result {
-        Ok(()) => resume::remove(&ident),
+    let etag = match result {
+        Ok(etag) => {
+            resume::remove(&ident);
+            etag
+        }
         Err(e) if keeps_resume_state(&e) && src.check_unchanged().is_ok() => return Err(e),
         Err(e) => {
             abort_quietly(ctx, &state).await;
@@ -122,8 +184,8 @@ async fn multipart(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, id
             ctx.stats.uploads_aborted.fetch_add(1, Ordering::Relaxed);
             return Err(e);
         }
-    }
-    Ok(())
+    };
+    Ok(etag)
 }
 
 /// Continues the upload recorded for `ident` if the server still has it and the file is
@@ -241,7 +303,7 @@ async fn upload_part(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, 
     resume::save(&st)
 }
 
-async fn complete(ctx: &Ctx<'_>, item: &TransferItem, upload_id: &str, mut parts: Vec<DonePart>) -> Result<()> {
+async fn complete(ctx: &Ctx<'_>, item: &TransferItem, upload_id: &str, mut parts: Vec<DonePart>) -> Result<Option<String>> {
     if ctx.cancel.is_cancelled() {
         return Err(Error::Cancelled);
     }
@@ -250,7 +312,7 @@ async fn complete(ctx: &Ctx<'_>, item: &TransferItem, upload_id: &str, mut parts
     let body = CompletedMultipartUpload::builder().set_parts(Some(completed)).build();
     let request = ctx.conn.client.complete_multipart_upload().bucket(&ctx.job.bucket).key(&item.key).upload_id(upload_id).multipart_upload(body);
     match request.send().await {
-        Ok(_) => Ok(()),
+        Ok(out) => Ok(out.e_tag().map(str::to_string)),
         Err(e) if unreadable_ok(&e) => confirm_completed(ctx, item, parts.len()).await,
         Err(e) => Err(sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key)),
     }
@@ -265,13 +327,13 @@ fn unreadable_ok<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool
 /// A `200 OK` to CompleteMultipartUpload whose body the SDK cannot parse (moto 5.2 names the
 /// root element `CompleteMultipartUploadResponse`): the upload succeeded if the object now
 /// exists with a multipart ETag of `parts` parts and the file's size.
-async fn confirm_completed(ctx: &Ctx<'_>, item: &TransferItem, parts: usize) -> Result<()> {
+async fn confirm_completed(ctx: &Ctx<'_>, item: &TransferItem, parts: usize) -> Result<Option<String>> {
     let head = ctx.conn.client.head_object().bucket(&ctx.job.bucket).key(&item.key).send().await;
     let head = head.map_err(|e| sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key))?;
     let etag_parts = head.e_tag().and_then(|e| e.trim_matches('"').rsplit_once('-')).map(|(_, n)| n.to_string());
     let size = std::fs::metadata(&item.local).map_err(|e| Error::io(&item.local, e))?.len();
     if etag_parts.as_deref() == Some(parts.to_string().as_str()) && head.content_length() == Some(size as i64) {
-        return Ok(());
+        return Ok(head.e_tag().map(str::to_string));
     }
     let detail = format!("completing the multipart upload returned an unreadable answer and the object is not the upload ({:?})", head.e_tag());
     Err(Error::Integrity { what: format!("s3://{}/{}", ctx.job.bucket, item.key), detail })
