@@ -149,7 +149,7 @@ pub fn run_scenario(b: &Backend, name: &str, s: Scenario) {
         panic!("{e}\n{}", diag());
     }
     (s.check)(&p, &out);
-    if s.code == 0 {
+    if s.code == 0 && !s.args.contains(&"--dry-run") {
         let again = ok(&mut p.sync(&[]));
         let d = done(&again);
         let moved = ["uploaded", "downloaded", "deleted_local", "deleted_remote", "renamed"].iter().map(|k| d[*k].as_u64().unwrap()).sum::<u64>();

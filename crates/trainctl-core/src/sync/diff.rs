@@ -32,6 +32,9 @@ pub struct Change {
     pub base: Option<(LocalEntry, RemoteEntry)>,
     pub local: Option<LocalEntry>,
     pub remote: Option<RemoteEntry>,
+    /// A folder that is empty now because what was in it at the last pass was deleted (on
+    /// either side): not a new empty folder to mirror.
+    pub emptied: bool,
 }
 
 impl Change {
@@ -46,6 +49,12 @@ impl Change {
     pub fn is_dir(&self) -> bool {
         self.path.ends_with('/')
     }
+}
+
+/// True when the snapshot held something below folder `dir`.
+fn had_below(prev: &[LocalEntry], dir: &str) -> bool {
+    let i = prev.partition_point(|e| e.path.as_str() <= dir);
+    prev.get(i).is_some_and(|e| e.path.starts_with(dir))
 }
 
 fn kind<E>(base: Option<&E>, now: Option<&E>, same: impl Fn(&E, &E) -> bool) -> Kind {
@@ -102,7 +111,8 @@ pub fn diff(prev_local: &[LocalEntry], prev_remote: &[RemoteEntry], local: &Scan
         if base.is_none() && nl.is_none() && nr.is_none() {
             continue;
         }
-        out.changes.push(Change { path, base: base.map(|(l, r)| (l.clone(), r.clone())), local: nl.cloned(), remote: nr.cloned() });
+        let emptied = base.is_none() && path.ends_with('/') && nl.is_some() != nr.is_some() && had_below(prev_local, &path);
+        out.changes.push(Change { path, base: base.map(|(l, r)| (l.clone(), r.clone())), local: nl.cloned(), remote: nr.cloned(), emptied });
     }
     out
 }

@@ -183,6 +183,11 @@ pub enum Step {
 /// The step of one changed path.
 pub fn step(c: &Change) -> Step {
     use Kind::*;
+    if c.emptied {
+        // A folder left empty by deletions since the last pass: S3 keeps no empty folders, so
+        // neither side keeps this one (it is not a new empty folder to mirror).
+        return if c.local.is_some() { Step::DeleteLocal } else { Step::DeleteRemote };
+    }
     let base_etag = || WriteIf::ObjectIs { etag: c.base.as_ref().map(|b| b.1.etag.clone()).unwrap_or_default() };
     let base_file = || c.base.as_ref().map(|b| file_is(&b.0)).unwrap_or(WriteIf::Absent);
     match (c.local_kind(), c.remote_kind()) {
@@ -422,6 +427,16 @@ fn plan_step(c: &Change, s: &Step, cx: &Context, plan: &mut Plan) {
                 plan.actions.push(Action::Download { path: c.path.clone(), bytes: r.size, reason, write_if: w.clone(), src: r.clone() });
             }
         }
+        Step::DeleteRemote if c.emptied => {
+            if let Some(r) = remote {
+                plan.actions.push(Action::DeleteRemote { path: c.path.clone(), bytes: 0, reason: "folder marker left empty by deletions".into(), etag: r.etag.clone() });
+            }
+        }
+        Step::DeleteLocal if c.emptied => {
+            if let Some(l) = local {
+                plan.actions.push(Action::DeleteLocal { path: c.path.clone(), bytes: 0, reason: "folder left empty by deletions".into(), expect: l.clone() });
+            }
+        }
         Step::DeleteRemote => {
             if let Some((_, b)) = &c.base {
                 plan.actions.push(Action::DeleteRemote { path: c.path.clone(), bytes: b.size, reason: "deleted locally".into(), etag: b.etag.clone() });
@@ -546,14 +561,15 @@ fn refuse_case_collisions(plan: &mut Plan, cx: &Context) {
 
 /// Counts deletions per side (folders and the halves of renames aside) against the limit.
 fn guard(plan: &Plan, cx: &Context, changes: &[Change]) -> Guard {
-    let new_local: HashSet<(u64, u64)> = changes.iter().filter(|c| c.local_kind() == Kind::New || c.local_kind() == Kind::Changed).filter_map(|c| c.local.as_ref()).map(|l| (l.ino, l.size)).collect();
+    // A rename keeps the inode and the mtime; a new file that merely reuses a freed inode does not.
+    let new_local: HashSet<(u64, u64, i64)> = changes.iter().filter(|c| c.local_kind() == Kind::New || c.local_kind() == Kind::Changed).filter_map(|c| c.local.as_ref()).map(|l| (l.ino, l.size, l.mtime_ns)).collect();
     let new_remote: HashSet<(&str, u64)> = changes.iter().filter(|c| c.remote_kind() == Kind::New || c.remote_kind() == Kind::Changed).filter_map(|c| c.remote.as_ref()).map(|r| (r.etag.as_str(), r.size)).collect();
     let base: HashMap<&str, &(LocalEntry, RemoteEntry)> = changes.iter().filter_map(|c| c.base.as_ref().map(|b| (c.path.as_str(), b))).collect();
     let mut g = Guard { local_before: cx.local_before, remote_before: cx.remote_before, ..Guard::default() };
     for a in &plan.actions {
         match a {
             Action::DeleteRemote { path, .. } if !path.ends_with('/') => {
-                if base.get(path.as_str()).is_some_and(|b| new_local.contains(&(b.0.ino, b.0.size))) {
+                if base.get(path.as_str()).is_some_and(|b| new_local.contains(&(b.0.ino, b.0.size, b.0.mtime_ns))) {
                     g.renames += 1;
                 } else {
                     g.remote_deletes += 1;
