@@ -12,6 +12,7 @@ mod transfers;
 mod safety;
 mod sync;
 mod sync_both;
+mod sync_both_faults;
 mod bad_input;
 mod interrupt;
 mod profile;

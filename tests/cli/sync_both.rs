@@ -14,11 +14,14 @@ pub struct P<'a> {
     pub bucket: String,
     pub prefix: String,
     pub dir: tempfile::TempDir,
+    /// Reach the server through this endpoint (a fault proxy). The endpoint is part of a pair's
+    /// identity, so every pass of a test goes the same way.
+    pub via: Option<String>,
 }
 
 impl<'a> P<'a> {
     pub fn new(b: &'a Backend, hint: &str) -> P<'a> {
-        P { b, bucket: b.new_bucket(hint), prefix: "pair/".into(), dir: scratch() }
+        P { b, bucket: b.new_bucket(hint), prefix: "pair/".into(), dir: scratch(), via: None }
     }
     pub fn url(&self) -> String {
         s3(&self.bucket, &self.prefix)
@@ -31,7 +34,10 @@ impl<'a> P<'a> {
     }
     /// `trainctl --json s3 sync DIR URL --direction both --yes --grace 0 EXTRA…`
     pub fn sync(&self, extra: &[&str]) -> std::process::Command {
-        let mut cmd = self.b.trainctl();
+        let mut cmd = match &self.via {
+            Some(url) => self.b.trainctl_via(url),
+            None => self.b.trainctl(),
+        };
         cmd.args(["--json", "s3", "sync"]).arg(self.root()).arg(self.url()).args(["--direction", "both", "--yes", "--grace", "0"]).args(extra);
         cmd
     }
@@ -49,10 +55,11 @@ impl<'a> P<'a> {
     pub fn del(&self, rel: &str) {
         self.b.delete_object(&self.bucket, &format!("{}{rel}", self.prefix));
     }
-    /// Local files → content (folders that are empty as `dir/` → "").
+    /// Local files → content. Hidden temp files a killed download left (never a real name,
+    /// never synced) are not files of the folder.
     pub fn local(&self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
-        for f in local_files(self.root()) {
+        for f in local_files(self.root()).into_iter().filter(|f| !f.ends_with(".trainctl-part")) {
             out.insert(f.clone(), String::from_utf8_lossy(&std::fs::read(self.path(&f)).unwrap()).into_owned());
         }
         out

@@ -376,7 +376,7 @@ impl Error {
             Error::BadUrl { .. } => "write it as s3://bucket/prefix (bucket names are 3-63 lowercase letters, digits, dots or dashes)".into(),
             Error::ConfigCorrupt { path, .. } => format!("fix or move {} (it holds no secrets) and run `trainctl profile list`", path.display()),
             Error::UnknownProfile(_) => "run `trainctl profile list` to see the profiles trainctl and ~/.aws/config know".into(),
-            Error::LocalMissing(_) => "check the path; use an absolute path if in doubt".into(),
+            Error::LocalMissing(_) => "check the path; use an absolute path if in doubt (`s3 sync --direction both --create` creates a missing folder)".into(),
             Error::LocalKind { .. } => "check the path, or add/drop --recursive".into(),
             Error::LocalIo { .. } => "check permissions on the path".into(),
             Error::DiskFull(_) => "free some space or download to another disk; the partial file was removed".into(),
