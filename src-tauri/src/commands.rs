@@ -13,7 +13,8 @@ use trainctl_core::app::insights::FolderInsights;
 use trainctl_core::app::objects::RestorePlan;
 use trainctl_core::app::profiles::{ProfileForm, ProfileSummary, TestReport};
 use trainctl_core::app::review::ReviewOutcome;
-use trainctl_core::app::{AppNotification, LocalGrant, TransferRecord, WatchInfo};
+use trainctl_core::app::{AppNotification, LocalGrant, SyncPairInfo, TransferRecord, WatchInfo};
+use trainctl_core::sync::ConflictPolicy;
 use trainctl_core::error::ErrorInfo;
 use trainctl_core::event::JobId;
 use trainctl_core::lifecycle::{ApplyReport, LifecycleRequest, LifecycleSavings};
@@ -191,6 +192,43 @@ pub async fn review_cancel(s: State<'_, Shell>) -> Res<()> {
 #[tauri::command(rename_all = "snake_case")]
 pub async fn review_snapshots(s: State<'_, Shell>, location: String) -> Res<Vec<Snapshot>> {
     s.app.review_snapshots(location).await.map_err(info)
+}
+
+// ---- sync pairs ---------------------------------------------------------------------------------
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sync_pairs_list(s: State<'_, Shell>) -> Res<Vec<SyncPairInfo>> {
+    Ok(s.app.sync_pairs_list())
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sync_pair_add(s: State<'_, Shell>, local: String, remote: String) -> Res<SyncPairInfo> {
+    s.app.sync_pair_add(&local, &remote).map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sync_pair_remove(s: State<'_, Shell>, id: u64) -> Res<()> {
+    s.app.sync_pair_remove(id).map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sync_run(s: State<'_, Shell>, id: u64) -> Res<SyncPairInfo> {
+    s.app.sync_run(id).map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sync_confirm(s: State<'_, Shell>, plan_id: u64) -> Res<SyncPairInfo> {
+    s.app.sync_confirm(plan_id).map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sync_resolve(s: State<'_, Shell>, id: u64, path: String, choice: ConflictPolicy) -> Res<SyncPairInfo> {
+    s.app.sync_resolve(id, &path, choice).map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sync_set_continuous(s: State<'_, Shell>, id: u64, on: bool) -> Res<SyncPairInfo> {
+    s.app.sync_set_continuous(id, on).map_err(info)
 }
 
 // ---- watches ------------------------------------------------------------------------------------

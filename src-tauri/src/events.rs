@@ -49,6 +49,8 @@ impl Sink for ShellHost {
             }
             Event::WatchUpdated(w) => self.app.emit("watch://updated", w),
             Event::WatchRemoved { id } => self.app.emit("watch://removed", id),
+            Event::SyncUpdated(p) => self.app.emit("sync://updated", p),
+            Event::SyncRemoved { id } => self.app.emit("sync://removed", id),
             Event::Notification(n) => {
                 self.popup(n);
                 self.app.emit("notification://new", n)

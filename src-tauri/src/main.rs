@@ -93,7 +93,7 @@ fn main() {
                     return close::ask(window.app_handle(), active);
                 }
                 // Running watches go on from the tray; the tray's Quit ends them.
-                if shell.app.watches.any_running() {
+                if shell.app.watches.any_running() || shell.app.syncs.any_running() {
                     api.prevent_close();
                     tray::hide_main(window.app_handle());
                 }
@@ -148,6 +148,13 @@ fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
         commands::review_run,
         commands::review_cancel,
         commands::review_snapshots,
+        commands::sync_pairs_list,
+        commands::sync_pair_add,
+        commands::sync_pair_remove,
+        commands::sync_run,
+        commands::sync_confirm,
+        commands::sync_resolve,
+        commands::sync_set_continuous,
         commands::watches_list,
         commands::watch_add,
         commands::watch_pause,

@@ -97,6 +97,10 @@ pub enum Event {
     WatchUpdated(WatchInfo),
     /// A watch was removed.
     WatchRemoved { id: u64 },
+    /// A sync pair's row changed (a pass started or ended, a decision is needed).
+    SyncUpdated(SyncPairInfo),
+    /// A sync pair was removed.
+    SyncRemoved { id: u64 },
     /// A notification for the user (shown natively by the host, kept in the in-app list).
     Notification(AppNotification),
     /// A call met a connection-scope error: the endpoint cannot be reached.
@@ -226,6 +230,68 @@ pub struct WatchLine {
     pub kind: String,
     pub text: String,
     pub link: String,
+}
+
+/// What is saved of a sync pair (`syncs.json`; the snapshots live with the pair's state).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SyncPairSpec {
+    pub id: u64,
+    /// The local folder (shown; the page chose it with the folder dialog).
+    pub local: String,
+    /// `s3://bucket/prefix/`
+    pub remote: String,
+    /// Sync on every local change and every `interval_secs` while the app runs (tray too).
+    pub continuous: bool,
+    pub interval_secs: f64,
+}
+
+/// Where a sync pair is.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    Idle,
+    Running,
+    /// Deletions (or the delete guard) wait for the user's confirmation: see `prompt`.
+    NeedsConfirmation,
+    /// Conflicts wait for a decision: see `conflicts`.
+    NeedsDecision,
+    Error,
+    NoConnection,
+}
+
+/// A pass's deletions held for confirmation (by `plan_id`, once, 30 minutes).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncPrompt {
+    pub plan_id: u64,
+    /// `local:path` / `remote:path`, with bytes.
+    pub deletions: Vec<(String, u64)>,
+    pub bytes: u64,
+    /// Set when the delete guard refuses the pass (confirming goes past it).
+    pub guard: Option<String>,
+}
+
+/// A sync pair as the Sync view shows it (`sync_pairs_list`, `SyncUpdated`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncPairInfo {
+    #[serde(flatten)]
+    pub spec: SyncPairSpec,
+    pub state: SyncState,
+    /// Seconds since the Unix epoch of the last pass that ran.
+    pub last_pass_at: Option<i64>,
+    /// One line about the last pass.
+    pub last_pass: Option<String>,
+    /// Changes waiting on each side, from the last look (a dry run).
+    pub pending_local: u64,
+    pub pending_remote: u64,
+    /// Conflicts waiting for a decision.
+    pub conflicts: Vec<crate::sync::Conflict>,
+    pub prompt: Option<SyncPrompt>,
+    pub error: Option<ErrorInfo>,
 }
 
 /// Severity of a notification.

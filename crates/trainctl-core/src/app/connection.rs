@@ -138,6 +138,7 @@ impl App {
         let (conn, info) = self.watched(r)?;
         self.session.set(conn, info.clone());
         self.watches.start_waiting(self);
+        self.syncs.start_waiting(self);
         Ok(info)
     }
 
@@ -171,6 +172,7 @@ impl App {
         self.session.set(conn, info.clone());
         drop(demo);
         self.watches.start_waiting(self);
+        self.syncs.start_waiting(self);
         Ok(info)
     }
 
@@ -189,6 +191,7 @@ impl App {
             }
         }
         self.watches.restore(self);
+        self.syncs.restore(self);
     }
 }
 

@@ -26,6 +26,7 @@ pub mod plans;
 pub mod profiles;
 pub mod review;
 pub mod runs;
+pub mod sync;
 pub mod transfers;
 pub mod watches;
 
@@ -36,6 +37,7 @@ pub use connection::{ConnectionInfo, Session};
 pub use grants::{Grants, LocalGrant};
 pub use notify::{AppNotification, NotificationLevel, Notifications};
 pub use plans::PlanStore;
+pub use sync::{SyncPairInfo, SyncPairSpec, SyncPrompt, SyncState, Syncs};
 pub use transfers::{TransferFailure, TransferRecord, TransferState, Transfers};
 pub use watches::{WatchInfo, WatchLine, WatchSpec, WatchState, Watches};
 
@@ -48,6 +50,7 @@ pub struct App {
     pub grants: Grants,
     pub transfers: Transfers,
     pub watches: Watches,
+    pub syncs: Syncs,
     pub notifications: Notifications,
     pub(crate) cleanup_plans: PlanStore<checkpoints::StoredCleanup>,
     pub(crate) delete_plans: PlanStore<browse::DeletePlan>,
@@ -59,7 +62,8 @@ pub struct App {
 
 impl App {
     /// A new application reporting to `host` (the shell's one event mapping, or a test sink).
-    /// Watches are loaded from `watches_file` (none when `None`: nothing is persisted).
+    /// Watches are loaded from `watches_file`, sync pairs from `syncs.json` beside it (none
+    /// when `None`: nothing is persisted).
     pub fn new(host: Arc<dyn Sink>, watches_file: Option<std::path::PathBuf>) -> Arc<App> {
         Arc::new_cyclic(|me| App {
             me: me.clone(),
@@ -67,6 +71,7 @@ impl App {
             session: Session::default(),
             grants: Grants::default(),
             transfers: Transfers::default(),
+            syncs: Syncs::new(watches_file.as_ref().map(|w| w.with_file_name("syncs.json"))),
             watches: Watches::new(watches_file),
             notifications: Notifications::default(),
             cleanup_plans: PlanStore::default(),

@@ -281,8 +281,13 @@ async fn delete(t: &Target<'_>, plan: &Plan, journal: &Journal, done: &Mutex<Don
         Action::DeleteRemote { path, etag, .. } => Some((path.as_str(), etag.as_str())),
         _ => None,
     }).collect();
-    let results: Vec<(&str, Result<()>)> = futures::stream::iter(remote)
-        .map(|(path, etag)| async move { (path, if cancel.is_cancelled() { Err(Error::Cancelled) } else { delete_remote(t, path, etag).await }) })
+    // By index: a closure over borrowed tuples trips the `Send` check of spawned passes.
+    let remote = &remote;
+    let results: Vec<(&str, Result<()>)> = futures::stream::iter(0..remote.len())
+        .map(|i| async move {
+            let (path, etag) = remote[i];
+            (path, if cancel.is_cancelled() { Err(Error::Cancelled) } else { delete_remote(t, path, etag).await })
+        })
         .buffer_unordered(DELETE_PARALLEL)
         .collect()
         .await;

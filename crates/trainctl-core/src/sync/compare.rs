@@ -19,8 +19,11 @@ const PARALLEL: usize = 8;
 /// Compares what the steps of `changes` need compared.
 pub async fn compare(conn: &Connection, bucket: &str, prefix: &str, root: &Path, changes: &[Change]) -> Compared {
     let wanted: Vec<&Change> = changes.iter().filter(|c| !c.is_dir() && matches!(step(c), Step::Compare | Step::Touched)).collect();
-    let results: Vec<(String, bool, Option<String>)> = futures::stream::iter(wanted)
-        .map(|c| async move {
+    // By index: a closure over `&Change` items trips the `Send` check of spawned passes.
+    let wanted = &wanted;
+    let results: Vec<(String, bool, Option<String>)> = futures::stream::iter(0..wanted.len())
+        .map(|i| async move {
+            let c = wanted[i];
             let (eq, md5) = compare_one(conn, bucket, prefix, root, c).await;
             (c.path.clone(), eq, md5)
         })

@@ -1,0 +1,382 @@
+//! The Sync view's service: sync pairs (a granted folder ↔ a prefix) kept in `syncs.json`,
+//! passes run as background jobs reporting their row through [`App::emit`], conflicts decided
+//! by path from the list the app showed, deletions confirmed by plan id, continuous sync.
+//!
+//! The rules are the core `sync` module's (the CLI runs the same passes); what lives here is
+//! what a window does over time: a pass the user starts first looks (a dry run); deletions are
+//! held as a plan and shown with their bytes; conflicts wait for a decision (the view's pairs
+//! use `--conflict fail` until the user picks keep local / keep remote / keep both). A
+//! continuous pair agreed to its deletions when it was switched on (the delete guard still
+//! stops a pass that would empty a side).
+
+use super::notify::NewNotification;
+use super::{App, NotificationLevel, PlanStore};
+use crate::error::{Error, Result};
+pub use crate::event::{SyncPairInfo, SyncPairSpec, SyncPrompt, SyncState};
+use crate::event::{Event, Sink};
+use crate::s3::S3Url;
+use crate::sync::{self, ConflictPolicy, Pair, PassReport, SyncOptions};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const MAX_PAIRS: usize = 50;
+
+/// A pass's deletions, held for `sync_confirm`.
+#[derive(Clone)]
+pub(crate) struct HeldPass {
+    pair: u64,
+    deletions: Vec<String>,
+    force: bool,
+}
+
+struct Entry {
+    info: SyncPairInfo,
+    /// The running pass or continuous loop.
+    cancel: Option<CancellationToken>,
+}
+
+/// Every sync pair of the session.
+pub struct Syncs {
+    entries: Mutex<BTreeMap<u64, Entry>>,
+    file: Mutex<Option<PathBuf>>,
+    pub(crate) held: PlanStore<HeldPass>,
+}
+
+impl Syncs {
+    pub(crate) fn new(file: Option<PathBuf>) -> Syncs {
+        Syncs { entries: Mutex::default(), file: Mutex::new(file), held: PlanStore::default() }
+    }
+
+    pub fn list(&self) -> Vec<SyncPairInfo> {
+        self.entries.lock().unwrap().values().map(|e| e.info.clone()).collect()
+    }
+
+    /// True while a continuous pair runs (closing the window keeps the app in the tray).
+    pub fn any_running(&self) -> bool {
+        self.entries.lock().unwrap().values().any(|e| e.cancel.is_some())
+    }
+
+    fn get(&self, id: u64) -> Result<SyncPairInfo> {
+        self.entries.lock().unwrap().get(&id).map(|e| e.info.clone()).ok_or_else(|| Error::NotFound(format!("sync pair {id}")))
+    }
+
+    fn save(&self) -> Result<()> {
+        let Some(path) = self.file.lock().unwrap().clone() else { return Ok(()) };
+        let specs: Vec<SyncPairSpec> = self.entries.lock().unwrap().values().map(|e| e.info.spec.clone()).collect();
+        let body = serde_json::to_vec_pretty(&specs).map_err(|e| Error::Internal(e.to_string()))?;
+        crate::config::file::write_private(&path, &body)
+    }
+
+    /// Loads `syncs.json` (a bad file is left alone and reported) and starts continuous pairs.
+    pub(crate) fn restore(&self, app: &App) {
+        let path = self.file.lock().unwrap().clone();
+        let specs = match path.as_deref().map(load_specs).transpose() {
+            Ok(s) => s.unwrap_or_default(),
+            Err(e) => {
+                *self.file.lock().unwrap() = None;
+                app.notify(NewNotification::new(NotificationLevel::Warning, "Sync pairs not restored", format!("{e} — {}", e.hint())));
+                return;
+            }
+        };
+        for spec in specs {
+            let (id, continuous) = (spec.id, spec.continuous);
+            self.entries.lock().unwrap().insert(id, Entry { info: new_info(spec), cancel: None });
+            if continuous {
+                app.start_continuous(id);
+            }
+        }
+    }
+
+    /// After a (re)connection: every continuous pair runs on the new connection.
+    pub(crate) fn start_waiting(&self, app: &App) {
+        let ids: Vec<u64> = self.entries.lock().unwrap().iter().filter(|(_, e)| e.info.spec.continuous).map(|(id, _)| *id).collect();
+        for id in ids {
+            if let Some(c) = self.entries.lock().unwrap().get_mut(&id).and_then(|e| e.cancel.take()) {
+                c.cancel();
+            }
+            app.start_continuous(id);
+        }
+    }
+
+    fn update(&self, id: u64, f: impl FnOnce(&mut SyncPairInfo)) -> Option<SyncPairInfo> {
+        let mut g = self.entries.lock().unwrap();
+        let e = g.get_mut(&id)?;
+        f(&mut e.info);
+        Some(e.info.clone())
+    }
+}
+
+fn new_info(spec: SyncPairSpec) -> SyncPairInfo {
+    SyncPairInfo { spec, state: SyncState::Idle, last_pass_at: None, last_pass: None, pending_local: 0, pending_remote: 0, conflicts: Vec::new(), prompt: None, error: None }
+}
+
+fn validate(spec: &SyncPairSpec) -> Result<()> {
+    S3Url::parse(&spec.remote)?;
+    if !Path::new(&spec.local).is_absolute() {
+        return Err(Error::Usage(format!("sync pair {}: the local folder must be an absolute path", spec.id)));
+    }
+    if !(spec.interval_secs.is_finite() && (5.0..=86_400.0).contains(&spec.interval_secs)) {
+        return Err(Error::Usage(format!("sync pair {}: interval_secs must be between 5 and 86400", spec.id)));
+    }
+    Ok(())
+}
+
+fn load_specs(path: &Path) -> Result<Vec<SyncPairSpec>> {
+    let corrupt = |reason: String| Error::ConfigCorrupt { path: path.to_path_buf(), reason };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let specs: Vec<SyncPairSpec> = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    for s in &specs {
+        validate(s).map_err(|e| corrupt(e.to_string()))?;
+    }
+    if specs.len() > MAX_PAIRS {
+        return Err(corrupt(format!("{} pairs (at most {MAX_PAIRS})", specs.len())));
+    }
+    Ok(specs)
+}
+
+/// Counts of a plan's changes per side: what each side will receive.
+fn pending(r: &PassReport) -> (u64, u64) {
+    let t = &r.totals;
+    (t.downloads + t.local_deletes + t.renames, t.uploads + t.remote_deletes)
+}
+
+impl App {
+    pub fn sync_pairs_list(&self) -> Vec<SyncPairInfo> {
+        self.syncs.list()
+    }
+
+    /// Adds a pair of a granted folder and an `s3://` prefix.
+    pub fn sync_pair_add(&self, local_token: &str, remote: &str) -> Result<SyncPairInfo> {
+        let local = self.grants.folder(local_token)?;
+        let url = S3Url::parse(remote.trim())?;
+        let remote = format!("s3://{}/{}", url.bucket, if url.key.is_empty() { String::new() } else { url.dir_prefix() });
+        let local = local.display().to_string();
+        let id = {
+            let mut g = self.syncs.entries.lock().unwrap();
+            if let Some(e) = g.values().find(|e| e.info.spec.local == local && e.info.spec.remote == remote) {
+                return Err(Error::Usage(format!("{local} and {remote} are already a pair (pair {})", e.info.spec.id)));
+            }
+            if g.len() >= MAX_PAIRS {
+                return Err(Error::Usage(format!("at most {MAX_PAIRS} sync pairs: remove one first")));
+            }
+            let id = g.keys().max().map_or(1, |m| m + 1);
+            let spec = SyncPairSpec { id, local, remote, continuous: false, interval_secs: 60.0 };
+            validate(&spec)?;
+            g.insert(id, Entry { info: new_info(spec), cancel: None });
+            id
+        };
+        self.syncs.save()?;
+        self.emit_sync(id);
+        self.syncs.get(id)
+    }
+
+    pub fn sync_pair_remove(&self, id: u64) -> Result<()> {
+        let e = self.syncs.entries.lock().unwrap().remove(&id).ok_or_else(|| Error::NotFound(format!("sync pair {id}")))?;
+        if let Some(c) = e.cancel {
+            c.cancel();
+        }
+        self.syncs.save()?;
+        self.emit(Event::SyncRemoved { id });
+        Ok(())
+    }
+
+    /// "Sync now": looks first; deletions wait for `sync_confirm`, conflicts for `sync_resolve`.
+    pub fn sync_run(&self, id: u64) -> Result<SyncPairInfo> {
+        self.start_pass(id, BTreeMap::new(), None)
+    }
+
+    /// Applies the held deletions of plan `plan_id` (exactly those, or `plan_stale`).
+    pub fn sync_confirm(&self, plan_id: u64) -> Result<SyncPairInfo> {
+        let held = self.syncs.held.take(plan_id)?;
+        self.syncs.update(held.pair, |i| i.prompt = None);
+        self.start_pass(held.pair, BTreeMap::new(), Some((held.deletions, held.force)))
+    }
+
+    /// Decides one listed conflict: `keep-both`, `local` or `remote`.
+    pub fn sync_resolve(&self, id: u64, path: &str, choice: ConflictPolicy) -> Result<SyncPairInfo> {
+        let info = self.syncs.get(id)?;
+        if !info.conflicts.iter().any(|c| c.path == path) {
+            return Err(Error::PlanStale(format!("{path} is not a conflict of this pair any more: sync again to see the current ones")));
+        }
+        if !matches!(choice, ConflictPolicy::KeepBoth | ConflictPolicy::Local | ConflictPolicy::Remote) {
+            return Err(Error::Usage("decide a conflict with keep-both, local or remote".into()));
+        }
+        self.start_pass(id, BTreeMap::from([(path.to_string(), choice)]), None)
+    }
+
+    /// Switches continuous sync on (a pass on every local change and every interval) or off.
+    pub fn sync_set_continuous(&self, id: u64, on: bool) -> Result<SyncPairInfo> {
+        self.syncs.update(id, |i| i.spec.continuous = on).ok_or_else(|| Error::NotFound(format!("sync pair {id}")))?;
+        self.syncs.save()?;
+        if let Some(c) = self.syncs.entries.lock().unwrap().get_mut(&id).and_then(|e| e.cancel.take()) {
+            c.cancel();
+        }
+        if on {
+            self.start_continuous(id);
+        } else {
+            self.syncs.update(id, |i| i.state = SyncState::Idle);
+        }
+        self.emit_sync(id);
+        self.syncs.get(id)
+    }
+
+    fn emit_sync(&self, id: u64) {
+        if let Ok(info) = self.syncs.get(id) {
+            self.emit(Event::SyncUpdated(info));
+        }
+    }
+
+    fn pair_of(&self, spec: &SyncPairSpec, conn: &crate::s3::Connection) -> Result<Pair> {
+        Pair::new(Path::new(&spec.local), &S3Url::parse(&spec.remote)?, conn)
+    }
+
+    /// One pass in the background (manual: look first, hold deletions; confirmed: apply).
+    fn start_pass(&self, id: u64, resolve: BTreeMap<String, ConflictPolicy>, confirmed: Option<(Vec<String>, bool)>) -> Result<SyncPairInfo> {
+        let spec = self.syncs.get(id)?.spec;
+        let conn = self.session.conn()?;
+        let pair = self.pair_of(&spec, &conn)?;
+        let cancel = CancellationToken::new();
+        {
+            let mut g = self.syncs.entries.lock().unwrap();
+            let e = g.get_mut(&id).ok_or_else(|| Error::NotFound(format!("sync pair {id}")))?;
+            if e.info.state == SyncState::Running {
+                return Err(Error::SyncLocked { holder: "a pass of this pair started in this window".into() });
+            }
+            e.info.state = SyncState::Running;
+            e.info.error = None;
+        }
+        self.emit_sync(id);
+        let app = self.me();
+        tokio::spawn(async move {
+            let opts = SyncOptions { conflict: ConflictPolicy::Fail, resolve, grace: Duration::from_secs(60), ..SyncOptions::default() };
+            let sink = PassSink { app: app.clone() };
+            let result = match confirmed {
+                Some((deletions, force)) => sync::run(&conn, &pair, &SyncOptions { expect_deletes: Some(deletions), force, ..opts }, &sink, &cancel).await,
+                None => app.look_then_run(&conn, &pair, id, opts, &sink, &cancel).await,
+            };
+            let result = app.watched(result);
+            app.end_pass(id, result);
+        });
+        self.syncs.get(id)
+    }
+
+    /// A manual pass: a dry run first; deletions are held for confirmation, else it runs.
+    async fn look_then_run(&self, conn: &crate::s3::Connection, pair: &Pair, id: u64, opts: SyncOptions, sink: &dyn Sink, cancel: &CancellationToken) -> Result<PassReport> {
+        let look = sync::pass(conn, pair, &SyncOptions { dry_run: true, ..opts.clone() }, sink, cancel).await?;
+        let deletions = look.deletions();
+        if deletions.is_empty() && look.guard.refused.is_none() {
+            return sync::run(conn, pair, &SyncOptions { expect_deletes: Some(Vec::new()), ..opts }, sink, cancel).await;
+        }
+        let sizes: BTreeMap<String, u64> = look
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                sync::Action::DeleteLocal { path, bytes, .. } => Some((format!("local:{path}"), *bytes)),
+                sync::Action::DeleteRemote { path, bytes, .. } => Some((format!("remote:{path}"), *bytes)),
+                _ => None,
+            })
+            .collect();
+        let force = look.guard.refused.is_some();
+        let plan_id = self.syncs.held.insert(HeldPass { pair: id, deletions: deletions.clone(), force });
+        let listed: Vec<(String, u64)> = deletions.iter().map(|d| (d.clone(), sizes.get(d).copied().unwrap_or(0))).collect();
+        let bytes = listed.iter().map(|(_, b)| b).sum();
+        let prompt = SyncPrompt { plan_id, deletions: listed, bytes, guard: look.guard.refused.clone() };
+        let (pl, pr) = pending(&look);
+        self.syncs.update(id, |i| {
+            (i.pending_local, i.pending_remote) = (pl, pr);
+            i.prompt = Some(prompt);
+        });
+        Ok(look)
+    }
+
+    /// Records how a pass ended on the pair's row, and asks for decisions when needed.
+    fn end_pass(&self, id: u64, result: Result<PassReport>) {
+        let now = crate::checkpoint::detect::now_secs();
+        let mut ask = None;
+        self.syncs.update(id, |i| {
+            match &result {
+                Ok(r) if r.done.is_none() => {
+                    i.state = if i.prompt.is_some() { SyncState::NeedsConfirmation } else { SyncState::Idle };
+                    i.conflicts = r.conflicts.iter().filter(|c| c.policy == ConflictPolicy::Fail).cloned().collect();
+                }
+                Ok(r) => {
+                    let d = r.done.clone().unwrap_or_default();
+                    i.conflicts = r.conflicts.iter().filter(|c| c.policy == ConflictPolicy::Fail).cloned().collect();
+                    i.state = if i.conflicts.is_empty() { SyncState::Idle } else { SyncState::NeedsDecision };
+                    (i.pending_local, i.pending_remote) = (0, 0);
+                    i.last_pass_at = Some(now);
+                    i.last_pass = Some(format!(
+                        "{} up, {} down, {} deleted here, {} deleted on S3{}{}",
+                        d.uploaded,
+                        d.downloaded,
+                        d.deleted_local,
+                        d.deleted_remote,
+                        if d.failed.is_empty() { String::new() } else { format!(", {} failed", d.failed.len()) },
+                        if i.conflicts.is_empty() { String::new() } else { format!(", {} conflict(s) to decide", i.conflicts.len()) }
+                    ));
+                    if !i.conflicts.is_empty() {
+                        ask = Some(format!("{} conflict(s) between {} and {}: keep local, keep remote or keep both", i.conflicts.len(), i.spec.local, i.spec.remote));
+                    }
+                }
+                Err(e) => {
+                    i.state = if e.scope() == crate::error::Scope::Connection { SyncState::NoConnection } else { SyncState::Error };
+                    i.error = Some(e.info());
+                }
+            }
+        });
+        if let Some(body) = ask {
+            self.notify(NewNotification::new(NotificationLevel::Warning, "Sync needs a decision", body));
+        }
+        self.emit_sync(id);
+    }
+
+    /// The continuous loop of pair `id` (on the live connection).
+    fn start_continuous(&self, id: u64) {
+        let Ok(spec) = self.syncs.get(id).map(|i| i.spec) else { return };
+        let Ok(conn) = self.session.conn() else {
+            self.syncs.update(id, |i| i.state = SyncState::NoConnection);
+            return self.emit_sync(id);
+        };
+        let pair = match self.pair_of(&spec, &conn) {
+            Ok(p) => p,
+            Err(e) => {
+                self.syncs.update(id, |i| (i.state, i.error) = (SyncState::Error, Some(e.info())));
+                return self.emit_sync(id);
+            }
+        };
+        let cancel = CancellationToken::new();
+        if let Some(e) = self.syncs.entries.lock().unwrap().get_mut(&id) {
+            e.cancel = Some(cancel.clone());
+        }
+        let app = self.me();
+        tokio::spawn(async move {
+            let opts = SyncOptions { conflict: ConflictPolicy::Fail, ..SyncOptions::default() };
+            let sink = PassSink { app: app.clone() };
+            let on_pass = |r: Result<PassReport>| app.end_pass(id, r);
+            let interval = Duration::from_secs_f64(spec.interval_secs);
+            if let Err(e) = sync::watch::run(&conn, &pair, &opts, interval, &sink, &cancel, &on_pass).await {
+                app.end_pass(id, Err(e));
+            }
+        });
+    }
+}
+
+/// Engine events of a pass: transfers' progress is not a row of this view; notices are.
+struct PassSink {
+    app: std::sync::Arc<App>,
+}
+
+impl Sink for PassSink {
+    fn send(&self, event: Event) {
+        if let Event::Notice { .. } = event {
+            self.app.emit(event);
+        }
+    }
+}
