@@ -34,6 +34,7 @@ pub struct SyncFailure {
 
 /// What a pass did.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "SyncDone"))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Done {
     pub uploaded: u64,

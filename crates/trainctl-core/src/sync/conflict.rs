@@ -50,6 +50,7 @@ impl ConflictPolicy {
 
 /// One side's version of a conflicting path, as shown.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "SyncVersion"))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Version {
     pub bytes: u64,
@@ -61,6 +62,7 @@ pub struct Version {
 
 /// A conflict of a pass: what it is and what was (or will be) done.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "SyncConflict"))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Conflict {
     /// The file, or the checkpoint folder (ending in `/`) that conflicts as one unit.

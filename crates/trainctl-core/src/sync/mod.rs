@@ -89,6 +89,7 @@ impl Default for SyncOptions {
 
 /// Planned totals of a pass.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "SyncTotals"))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Totals {
     pub uploads: u64,

@@ -67,6 +67,7 @@ impl MaxDelete {
 
 /// One step of a pass.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "SyncAction"))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Action {
@@ -116,6 +117,7 @@ impl Action {
 
 /// The delete guard's count of a pass.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "SyncGuard"))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Guard {
     pub local_deletes: u64,

@@ -20,6 +20,7 @@ use std::path::Path;
 
 /// A path left alone, and why (shown in the plan).
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "SyncSkipped"))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Skipped {
     pub path: String,

@@ -206,8 +206,12 @@ pub async fn apply_deletions(plan: &SyncPlan, conn: &Connection) -> Result<Delet
         delete_batch(conn, bucket, chunk, &mut out).await?;
     }
     let conditional = crate::config::quirks::get_or_other(&conn.profile.provider).conditional_delete;
-    let verdicts: Vec<(String, Verdict)> = futures::stream::iter(seen)
-        .map(|(bucket, key, size, etag)| async move {
+    // By index: a closure over borrowed tuples is not provably `Send` for every lifetime, which
+    // the desktop's command futures need.
+    let seen = &seen;
+    let verdicts: Vec<(String, Verdict)> = futures::stream::iter(0..seen.len())
+        .map(|i| async move {
+            let (bucket, key, size, etag) = seen[i];
             (format!("s3://{bucket}/{key}"), delete_if_unchanged(conn, bucket, key, (size, etag), conditional).await)
         })
         .buffer_unordered(CHECKED_DELETE_PARALLELISM)
