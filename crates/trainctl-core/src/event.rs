@@ -292,6 +292,18 @@ pub struct SyncPairInfo {
     pub conflicts: Vec<crate::sync::Conflict>,
     pub prompt: Option<SyncPrompt>,
     pub error: Option<ErrorInfo>,
+    /// Bytes and files copied so far by the pass that runs (both directions), `None` between passes.
+    pub progress: Option<SyncProgress>,
+}
+
+/// How far the running pass of a pair has copied (uploads and downloads together).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SyncProgress {
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub objects_done: u64,
+    pub objects_total: u64,
 }
 
 /// Severity of a notification.

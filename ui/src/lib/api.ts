@@ -255,3 +255,20 @@ export const runMetrics = (location: string, run: string, source: string | null 
 
 /** The page's start-up marks `[what, wall-clock ms]`; the shell prints them only when tracing. */
 export const startupTrace = (marks: [string, number][]) => call<void>('startup_trace', { marks });
+
+// ---- two-way sync (issue #12: Sync view; docs/sync.md) -----------------------------------------
+import type { ConflictPolicy, SyncPairInfo } from './types';
+
+export const syncPairsList = () => call<SyncPairInfo[]>('sync_pairs_list');
+/** Pairs a folder the user picked or dropped (`localToken`: its grant) with `s3://bucket/prefix/`. */
+export const syncPairAdd = (localToken: string, remote: string) => call<SyncPairInfo>('sync_pair_add', { local: localToken, remote });
+export const syncPairRemove = (id: number) => call<void>('sync_pair_remove', { id });
+/** "Sync now": the shell looks first; deletions come back as the row's `prompt`, conflicts as its
+ * `conflicts`; the row follows on `sync://updated`. */
+export const syncRun = (id: number) => call<SyncPairInfo>('sync_run', { id });
+/** Applies exactly the deletions the prompt `planId` listed (`plan_stale` when the world moved). */
+export const syncConfirm = (planId: number) => call<SyncPairInfo>('sync_confirm', { plan_id: planId });
+/** Decides one listed conflict: `keep-both`, `local` or `remote`, then syncs. */
+export const syncResolve = (id: number, path: string, choice: ConflictPolicy) => call<SyncPairInfo>('sync_resolve', { id, path, choice });
+/** Continuous sync on (a pass on every local change and every interval, tray too) or off. */
+export const syncSetContinuous = (id: number, on: boolean) => call<SyncPairInfo>('sync_set_continuous', { id, on });

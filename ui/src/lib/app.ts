@@ -8,11 +8,14 @@ import * as api from './api';
 import { createConnectionStore } from './connection';
 import { createNotificationStore } from './notifications';
 import { formatHash, parseHash, type Route } from './route';
+import { createSyncStore } from './sync';
 import { createTransferStore } from './transfers';
 
 export const transfers = createTransferStore(api);
 export const notifications = createNotificationStore(api);
 export const connection = createConnectionStore(api);
+/** The sync pairs (the Sync view, and the nav's badge for pairs waiting on a decision). */
+export const syncPairs = createSyncStore(api);
 
 /** The view on screen, kept in sync with `location.hash`. */
 export const route = writable<Route>(parseHash(typeof location === 'undefined' ? '' : location.hash));

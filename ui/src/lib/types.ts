@@ -16,6 +16,7 @@ import type { Dropped } from './generated/Dropped';
 import type { ErrorInfo } from './generated/ErrorInfo';
 import type { TransferRecord } from './generated/TransferRecord';
 import type { WatchInfo } from './generated/WatchInfo';
+import type { SyncPairInfo } from './generated/SyncPairInfo';
 
 // ---- core: errors, events, listings, profiles, transfers ------------------------------------
 export type { ErrorInfo } from './generated/ErrorInfo';
@@ -138,6 +139,15 @@ export type { Series as MetricSeries } from './generated/Series';
 export type { MetricsFormat } from './generated/MetricsFormat';
 export type { RunMetrics } from './generated/RunMetrics';
 
+// ---- two-way sync (docs/sync.md) ------------------------------------------------------------
+export type { SyncPairInfo } from './generated/SyncPairInfo';
+export type { SyncState } from './generated/SyncState';
+export type { SyncPrompt } from './generated/SyncPrompt';
+export type { SyncProgress } from './generated/SyncProgress';
+export type { SyncConflict } from './generated/SyncConflict';
+export type { SyncVersion } from './generated/SyncVersion';
+export type { ConflictPolicy } from './generated/ConflictPolicy';
+
 // ---- hand-written: the page's own shapes -----------------------------------------------------
 
 /** The webview's drag-drop event (position in CSS pixels): drives the drop overlay. The drop
@@ -153,6 +163,8 @@ export interface EventMap {
   'transfer://updated': TransferRecord;
   'watch://updated': WatchInfo;
   'watch://removed': number;
+  'sync://updated': SyncPairInfo;
+  'sync://removed': number;
   'notification://new': AppNotification;
   /** Linux: a popup's default action (a click) was invoked. */
   'notification://activated': AppNotification;

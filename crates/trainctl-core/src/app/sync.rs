@@ -12,7 +12,7 @@
 use super::notify::NewNotification;
 use super::{App, NotificationLevel, PlanStore};
 use crate::error::{Error, Result};
-pub use crate::event::{SyncPairInfo, SyncPairSpec, SyncPrompt, SyncState};
+pub use crate::event::{SyncPairInfo, SyncPairSpec, SyncProgress, SyncPrompt, SyncState};
 use crate::event::{Event, Sink};
 use crate::s3::S3Url;
 use crate::sync::{self, ConflictPolicy, Pair, PassReport, SyncOptions};
@@ -110,7 +110,7 @@ impl Syncs {
 }
 
 fn new_info(spec: SyncPairSpec) -> SyncPairInfo {
-    SyncPairInfo { spec, state: SyncState::Idle, last_pass_at: None, last_pass: None, pending_local: 0, pending_remote: 0, conflicts: Vec::new(), prompt: None, error: None }
+    SyncPairInfo { spec, state: SyncState::Idle, last_pass_at: None, last_pass: None, pending_local: 0, pending_remote: 0, conflicts: Vec::new(), prompt: None, error: None, progress: None }
 }
 
 fn validate(spec: &SyncPairSpec) -> Result<()> {
@@ -251,12 +251,13 @@ impl App {
             }
             e.info.state = SyncState::Running;
             e.info.error = None;
+            e.info.progress = None;
         }
         self.emit_sync(id);
         let app = self.me();
         tokio::spawn(async move {
             let opts = SyncOptions { conflict: ConflictPolicy::Fail, resolve, grace: Duration::from_secs(60), ..SyncOptions::default() };
-            let sink = PassSink { app: app.clone() };
+            let sink = PassSink::new(app.clone(), id);
             let result = match confirmed {
                 Some((deletions, force)) => sync::run(&conn, &pair, &SyncOptions { expect_deletes: Some(deletions), force, ..opts }, &sink, &cancel).await,
                 None => app.look_then_run(&conn, &pair, id, opts, &sink, &cancel).await,
@@ -301,6 +302,7 @@ impl App {
         let now = crate::checkpoint::detect::now_secs();
         let mut ask = None;
         self.syncs.update(id, |i| {
+            i.progress = None;
             match &result {
                 Ok(r) if r.done.is_none() => {
                     i.state = if i.prompt.is_some() { SyncState::NeedsConfirmation } else { SyncState::Idle };
@@ -358,7 +360,7 @@ impl App {
         let app = self.me();
         tokio::spawn(async move {
             let opts = SyncOptions { conflict: ConflictPolicy::Fail, ..SyncOptions::default() };
-            let sink = PassSink { app: app.clone() };
+            let sink = PassSink::new(app.clone(), id);
             let on_pass = |r: Result<PassReport>| app.end_pass(id, r);
             let interval = Duration::from_secs_f64(spec.interval_secs);
             if let Err(e) = sync::watch::run(&conn, &pair, &opts, interval, &sink, &cancel, &on_pass).await {
@@ -368,15 +370,40 @@ impl App {
     }
 }
 
-/// Engine events of a pass: transfers' progress is not a row of this view; notices are.
+/// Engine events of a pass: the copy jobs' progress becomes the pair's `progress` (both
+/// directions summed); notices go on; per-object events are not rows of this view.
 struct PassSink {
     app: std::sync::Arc<App>,
+    pair: u64,
+    jobs: Mutex<BTreeMap<crate::event::JobId, SyncProgress>>,
+}
+
+impl PassSink {
+    fn new(app: std::sync::Arc<App>, pair: u64) -> PassSink {
+        PassSink { app, pair, jobs: Mutex::default() }
+    }
 }
 
 impl Sink for PassSink {
     fn send(&self, event: Event) {
-        if let Event::Notice { .. } = event {
-            self.app.emit(event);
+        match event {
+            Event::Notice { .. } => self.app.emit(event),
+            Event::Progress(p) => {
+                let sum = {
+                    let mut jobs = self.jobs.lock().unwrap();
+                    jobs.insert(p.job, SyncProgress { bytes_done: p.bytes_done, bytes_total: p.bytes_total, objects_done: p.objects_done, objects_total: p.objects_total });
+                    jobs.values().fold(SyncProgress::default(), |a, j| SyncProgress {
+                        bytes_done: a.bytes_done + j.bytes_done,
+                        bytes_total: a.bytes_total + j.bytes_total,
+                        objects_done: a.objects_done + j.objects_done,
+                        objects_total: a.objects_total + j.objects_total,
+                    })
+                };
+                if self.app.syncs.update(self.pair, |i| i.progress = Some(sum)).is_some() {
+                    self.app.emit_sync(self.pair);
+                }
+            }
+            _ => {}
         }
     }
 }
