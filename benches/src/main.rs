@@ -245,6 +245,7 @@ fn part_concurrency(w: &Workload) -> usize {
 fn measure(cmd: &mut Command) -> Sample {
     cmd.stderr(Stdio::piped());
     let start = Instant::now();
+    #[allow(clippy::zombie_processes)] // reaped by wait4 on its pid below (for the rusage)
     let child = cmd.spawn().expect("spawn");
     let pid = child.id() as libc::pid_t;
     let mut stderr = child.stderr.unwrap();
@@ -291,7 +292,7 @@ fn median(mut v: Vec<Sample>) -> Sample {
 
 fn header(setup: &Setup, quick: bool, repeat: usize) -> String {
     let s5 = Command::new(&setup.s5cmd).arg("version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
-    let aws = Command::new("aws").arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string() + &String::from_utf8_lossy(&o.stderr).trim().to_string()).unwrap_or_default();
+    let aws = Command::new("aws").arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string() + String::from_utf8_lossy(&o.stderr).trim()).unwrap_or_default();
     format!(
         "## Transfer benchmark ({})\n\nGarage 2.5.0 single node on loopback; {} cores; s5cmd {s5}; {aws}; workers {WORKERS}, part size {PART_MIB} MiB, \
          s5cmd per-file part concurrency as trainctl passes it (16 ÷ multipart files, ≥ 2); median of {repeat} run(s). CPU = user+sys of the whole process tree \

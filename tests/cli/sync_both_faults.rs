@@ -122,7 +122,7 @@ conformance! {
 
     fn both_sides_empty_is_said(b: &Backend) {
         let p = P::new(b, "empty");
-        let out = fails_with(&mut b.trainctl().args(["s3", "sync"]).arg(p.root()).arg(p.url()).args(["--direction", "both", "--yes"]), 66);
+        let out = fails_with(b.trainctl().args(["s3", "sync"]).arg(p.root()).arg(p.url()).args(["--direction", "both", "--yes"]), 66);
         assert_error_shape(&out);
     }
 

@@ -1,7 +1,8 @@
 //! The application layer driven as a face drives it — no webview, no CLI — against moto and
 //! Garage: a saved profile connects, dropped folders upload, selected folders download (hostile
 //! folder names rejected one by one), plans are applied by id only and once, forged names are
-//! refused, watches report, the review prices, lifecycle rules apply.
+//! refused, watches report, the review prices, lifecycle rules apply, a sync pair decides a
+//! conflict by path and deletes only a confirmed plan.
 
 use std::path::Path;
 use std::sync::{Arc, Once};
@@ -400,5 +401,88 @@ async fn the_browser_knows_checkpoints_runs_and_folder_sizes() {
         app.checkpoints_pin(&format!("s3://{bucket}/runs/r1/"), &["checkpoint-100/".into()], true).await.unwrap();
         let again = app.folder_insights(&bucket, "runs/r1/", false).await.unwrap();
         assert!(again.checkpoints.iter().any(|c| c.key == "runs/r1/checkpoint-100/" && c.pinned), "{kind}");
+    }
+}
+
+/// Waits until sync pair `id` is no longer running; returns its row.
+async fn pass_ended(app: &App, id: u64) -> trainctl_core::app::SyncPairInfo {
+    let end = Instant::now() + Duration::from_secs(120);
+    loop {
+        let p = app.sync_pairs_list().into_iter().find(|p| p.spec.id == id).expect("the pair is listed");
+        if p.state != trainctl_core::app::SyncState::Running {
+            return p;
+        }
+        assert!(Instant::now() < end, "pair {id}: the pass did not end: {p:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_pair_decides_a_conflict_by_path_and_deletes_only_a_confirmed_plan() {
+    use trainctl_core::app::SyncState;
+    use trainctl_core::sync::ConflictPolicy;
+    for (kind, server) in servers() {
+        let (app, sink) = connected_app(server, &format!("sync-{kind}")).await;
+        let bucket = server.new_bucket("appsync");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "written on the laptop\n").unwrap();
+        std::fs::write(dir.path().join("weights.bin"), pattern_bytes("w", 300_000)).unwrap();
+        server.put_object(&bucket, "p/notes.txt", "written on the cluster, longer\n");
+        server.put_object(&bucket, "p/remote-only.txt", "from the cluster\n");
+        // Only a granted folder can be paired; a typed path is refused.
+        let forged = app.sync_pair_add(&dir.path().display().to_string(), &format!("s3://{bucket}/p"));
+        assert_eq!(forged.unwrap_err().code(), "usage", "{kind}");
+        let grant = app.grants.grant(dir.path()).unwrap();
+        let pair = app.sync_pair_add(&grant.token, &format!("s3://{bucket}/p")).unwrap();
+        assert_eq!(pair.spec.remote, format!("s3://{bucket}/p/"), "{kind}");
+        let id = pair.spec.id;
+
+        // First pass: a union; notes.txt differs → a conflict waiting for a decision, and a popup.
+        app.sync_run(id).unwrap();
+        let p = pass_ended(&app, id).await;
+        assert_eq!(p.state, SyncState::NeedsDecision, "{kind}: {p:?}");
+        assert_eq!(p.conflicts.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(), ["notes.txt"], "{kind}");
+        assert!(sink.events().iter().any(|e| matches!(e, Event::Notification(n) if n.title == "Sync needs a decision")), "{kind}");
+        // The copies' progress reached the row while the pass ran (both directions summed).
+        let progress: Vec<_> = sink
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::SyncUpdated(i) if i.spec.id == id => i.progress,
+                _ => None,
+            })
+            .collect();
+        assert!(progress.last().is_some_and(|p| p.bytes_done == p.bytes_total && p.bytes_total >= 300_000), "{kind}");
+        assert!(server.list_keys(&bucket, "p/").contains(&"p/weights.bin".to_string()), "{kind}");
+        assert!(dir.path().join("remote-only.txt").exists(), "{kind}");
+
+        // A path that is not a listed conflict is refused; "keep both" keeps both on both sides.
+        assert_eq!(app.sync_resolve(id, "weights.bin", ConflictPolicy::KeepBoth).unwrap_err().code(), "plan_stale", "{kind}");
+        app.sync_resolve(id, "notes.txt", ConflictPolicy::KeepBoth).unwrap();
+        let p = pass_ended(&app, id).await;
+        assert_eq!((p.state, p.conflicts.len()), (SyncState::Idle, 0), "{kind}: {p:?}");
+        let local = files_under(dir.path());
+        let kept: Vec<&String> = local.iter().filter(|f| f.starts_with("notes.conflict-") && f.ends_with("-local.txt")).collect();
+        assert_eq!(kept.len(), 1, "{kind}: {local:?}");
+        assert_eq!(std::fs::read_to_string(dir.path().join(kept[0])).unwrap(), "written on the laptop\n", "{kind}");
+        assert_eq!(server.get_object(&bucket, &format!("p/{}", kept[0])), b"written on the laptop\n", "{kind}");
+        assert_eq!(std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(), "written on the cluster, longer\n", "{kind}");
+
+        // A deletion on S3 is held as a plan with its bytes; nothing is deleted until confirmed.
+        server.delete_object(&bucket, "p/remote-only.txt");
+        app.sync_run(id).unwrap();
+        let p = pass_ended(&app, id).await;
+        assert_eq!(p.state, SyncState::NeedsConfirmation, "{kind}: {p:?}");
+        let prompt = p.prompt.expect("held deletions");
+        assert_eq!((prompt.deletions.clone(), prompt.bytes), (vec![("local:remote-only.txt".to_string(), 17)], 17), "{kind}");
+        assert!(dir.path().join("remote-only.txt").exists(), "{kind}: deleted before the confirmation");
+        app.sync_confirm(prompt.plan_id).unwrap();
+        let p = pass_ended(&app, id).await;
+        assert_eq!(p.state, SyncState::Idle, "{kind}: {p:?}");
+        assert!(!dir.path().join("remote-only.txt").exists(), "{kind}");
+        // A plan applies once.
+        assert_eq!(app.sync_confirm(prompt.plan_id).unwrap_err().code(), "plan_stale", "{kind}");
+        app.sync_pair_remove(id).unwrap();
+        assert!(app.sync_pairs_list().is_empty(), "{kind}");
     }
 }

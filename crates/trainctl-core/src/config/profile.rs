@@ -214,6 +214,84 @@ pub fn list_profiles_with(cfg: &ConfigFile, aws: &AwsProfiles) -> Vec<ProfileSum
     out
 }
 
+/// Serializes the config file's load → change → save within this process: two saves at once
+/// (two forms, two tasks) would otherwise each write the file without the other's profile.
+static CONFIG_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Checks a profile before it is saved: a usable name, an http(s) endpoint, a known provider,
+/// and a key id when the keychain holds the secret. Shared by `profile add` and the desktop form.
+pub fn validate(p: &Profile) -> Result<()> {
+    let name_ok = !p.name.is_empty() && p.name.len() <= 64 && p.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !name_ok {
+        return Err(Error::Usage(format!("profile name `{}` must be 1-64 letters, digits, '-', '_' or '.'", p.name)));
+    }
+    if let Some(u) = &p.endpoint_url {
+        let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
+        if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+            return Err(Error::Usage(format!("endpoint URL `{u}` must look like https://host[:port]")));
+        }
+    }
+    if let Some(id) = &p.provider {
+        if quirks::get(id).is_none() {
+            let known: Vec<&str> = quirks::all().keys().map(String::as_str).collect();
+            return Err(Error::Usage(format!("unknown provider `{id}`; known: {}", known.join(", "))));
+        }
+    }
+    match &p.credentials {
+        CredentialSource::Keychain { access_key_id } if access_key_id.trim().is_empty() => Err(Error::Usage("the access key id is empty".into())),
+        CredentialSource::AwsProfile { name } if name.trim().is_empty() => Err(Error::Usage("the AWS profile name is empty".into())),
+        _ => Ok(()),
+    }
+}
+
+/// Validates and saves `profile` to the config file, storing `secret` in the OS keychain first
+/// when the profile's credentials live there. If saving the file fails the secret is removed.
+pub fn save_profile(mut profile: Profile, secret: Option<&str>) -> Result<()> {
+    validate(&profile)?;
+    let _one_writer = CONFIG_WRITER.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cfg = ConfigFile::load()?;
+    // Neither `profile add` nor the desktop form edits the price table: re-saving keeps it.
+    if profile.prices.is_none() {
+        profile.prices = cfg.profiles.get(&profile.name).and_then(|p| p.prices.clone());
+    }
+    let uses_keychain = matches!(profile.credentials, CredentialSource::Keychain { .. });
+    match (uses_keychain, secret) {
+        (true, Some(s)) if !s.is_empty() => super::keychain::set_secret(&profile.name, s)?,
+        (true, _) => return Err(Error::Usage("a secret access key is needed for a keychain profile".into())),
+        (false, _) => {}
+    }
+    let name = profile.name.clone();
+    let old = cfg.profiles.get(&name).cloned();
+    cfg.upsert(profile);
+    if let Err(e) = cfg.save() {
+        if uses_keychain {
+            let _ = super::keychain::delete_secret(&name);
+        }
+        return Err(e);
+    }
+    if !uses_keychain && matches!(old.map(|o| o.credentials), Some(CredentialSource::Keychain { .. })) {
+        super::keychain::delete_secret(&name)?;
+    }
+    Ok(())
+}
+
+/// Removes a trainctl profile and its keychain secret. AWS profiles are not trainctl's to edit.
+pub fn remove_profile(name: &str) -> Result<Profile> {
+    let _one_writer = CONFIG_WRITER.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cfg = ConfigFile::load()?;
+    let Some(p) = cfg.remove(name) else {
+        if AwsProfiles::load().contains(name) {
+            return Err(Error::Usage(format!("`{name}` is an AWS profile (~/.aws); trainctl does not edit AWS files")));
+        }
+        return Err(Error::UnknownProfile(name.to_string()));
+    };
+    cfg.save()?;
+    if matches!(p.credentials, CredentialSource::Keychain { .. }) {
+        super::keychain::delete_secret(name)?;
+    }
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,82 +423,4 @@ endpoint_url = "https://acct.r2.cloudflarestorage.com"
         let default = l.iter().find(|p| p.name == "default").unwrap();
         assert_eq!(default.aws_files, vec!["config".to_string(), "credentials".to_string()]);
     }
-}
-
-/// Serializes the config file's load → change → save within this process: two saves at once
-/// (two forms, two tasks) would otherwise each write the file without the other's profile.
-static CONFIG_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Checks a profile before it is saved: a usable name, an http(s) endpoint, a known provider,
-/// and a key id when the keychain holds the secret. Shared by `profile add` and the desktop form.
-pub fn validate(p: &Profile) -> Result<()> {
-    let name_ok = !p.name.is_empty() && p.name.len() <= 64 && p.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !name_ok {
-        return Err(Error::Usage(format!("profile name `{}` must be 1-64 letters, digits, '-', '_' or '.'", p.name)));
-    }
-    if let Some(u) = &p.endpoint_url {
-        let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
-        if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
-            return Err(Error::Usage(format!("endpoint URL `{u}` must look like https://host[:port]")));
-        }
-    }
-    if let Some(id) = &p.provider {
-        if quirks::get(id).is_none() {
-            let known: Vec<&str> = quirks::all().keys().map(String::as_str).collect();
-            return Err(Error::Usage(format!("unknown provider `{id}`; known: {}", known.join(", "))));
-        }
-    }
-    match &p.credentials {
-        CredentialSource::Keychain { access_key_id } if access_key_id.trim().is_empty() => Err(Error::Usage("the access key id is empty".into())),
-        CredentialSource::AwsProfile { name } if name.trim().is_empty() => Err(Error::Usage("the AWS profile name is empty".into())),
-        _ => Ok(()),
-    }
-}
-
-/// Validates and saves `profile` to the config file, storing `secret` in the OS keychain first
-/// when the profile's credentials live there. If saving the file fails the secret is removed.
-pub fn save_profile(mut profile: Profile, secret: Option<&str>) -> Result<()> {
-    validate(&profile)?;
-    let _one_writer = CONFIG_WRITER.lock().unwrap_or_else(|e| e.into_inner());
-    let mut cfg = ConfigFile::load()?;
-    // Neither `profile add` nor the desktop form edits the price table: re-saving keeps it.
-    if profile.prices.is_none() {
-        profile.prices = cfg.profiles.get(&profile.name).and_then(|p| p.prices.clone());
-    }
-    let uses_keychain = matches!(profile.credentials, CredentialSource::Keychain { .. });
-    match (uses_keychain, secret) {
-        (true, Some(s)) if !s.is_empty() => super::keychain::set_secret(&profile.name, s)?,
-        (true, _) => return Err(Error::Usage("a secret access key is needed for a keychain profile".into())),
-        (false, _) => {}
-    }
-    let name = profile.name.clone();
-    let old = cfg.profiles.get(&name).cloned();
-    cfg.upsert(profile);
-    if let Err(e) = cfg.save() {
-        if uses_keychain {
-            let _ = super::keychain::delete_secret(&name);
-        }
-        return Err(e);
-    }
-    if !uses_keychain && matches!(old.map(|o| o.credentials), Some(CredentialSource::Keychain { .. })) {
-        super::keychain::delete_secret(&name)?;
-    }
-    Ok(())
-}
-
-/// Removes a trainctl profile and its keychain secret. AWS profiles are not trainctl's to edit.
-pub fn remove_profile(name: &str) -> Result<Profile> {
-    let _one_writer = CONFIG_WRITER.lock().unwrap_or_else(|e| e.into_inner());
-    let mut cfg = ConfigFile::load()?;
-    let Some(p) = cfg.remove(name) else {
-        if AwsProfiles::load().contains(name) {
-            return Err(Error::Usage(format!("`{name}` is an AWS profile (~/.aws); trainctl does not edit AWS files")));
-        }
-        return Err(Error::UnknownProfile(name.to_string()));
-    };
-    cfg.save()?;
-    if matches!(p.credentials, CredentialSource::Keychain { .. }) {
-        super::keychain::delete_secret(name)?;
-    }
-    Ok(p)
 }

@@ -253,9 +253,9 @@ impl TempFile {
                 }
             }
             (WriteIf::FileIs { size, mtime_ns, ino }, Ok(st)) => {
-                let st_mtime_ns = st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64;
+                let st_mtime_ns = st.st_mtime * 1_000_000_000 + st.st_mtime_nsec as i64;
                 let is_file = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
-                if !(is_file && st.st_size as u64 == *size && st_mtime_ns == *mtime_ns && st.st_ino as u64 == *ino) {
+                if !(is_file && st.st_size as u64 == *size && st_mtime_ns == *mtime_ns && st.st_ino == *ino) {
                     return Err(changed());
                 }
                 rustix::fs::renameat(&self.dir.fd, self.name.as_os_str(), &self.dir.fd, final_name).map_err(|e| io(shown, e))
