@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { get } from 'svelte/store';
-import { createSyncStore, deletionSummary, describeVersion, heldDeletions, looksLikeS3Prefix, progressPercent, stateLook, upsertPair } from '../src/lib/sync';
+import { createSyncStore, deletionSummary, describeVersion, heldDeletions, looksLikeS3Prefix, progressPercent, stateLook } from '../src/lib/sync';
+import { upsertRow } from '../src/lib/rows';
 import type { SyncPairInfo, SyncPrompt } from '../src/lib/types';
 
 function pair(id: number, state: SyncPairInfo['state'] = 'idle'): SyncPairInfo {
@@ -51,7 +52,7 @@ describe('sync', () => {
     expect(looksLikeS3Prefix('/home/me/runs')).toBe(false);
   });
   it('keeps one row per pair, ordered by id', () => {
-    const l = upsertPair(upsertPair([pair(2)], pair(1)), pair(2, 'running'));
+    const l = upsertRow(upsertRow([pair(2)], pair(1)), pair(2, 'running'));
     expect(l.map((p) => [p.id, p.state])).toEqual([[1, 'idle'], [2, 'running']]);
   });
   it('the store follows sync://updated and sync://removed, and a late reply does not roll a row back', async () => {

@@ -5,14 +5,10 @@
  * the core; the page only shows rows and sends ids, grant tokens and a choice per path.
  */
 
-import { writable, type Readable } from 'svelte/store';
+import { writable } from 'svelte/store';
 import { humanBytes, plural } from './format';
+import { createRowStore, type RowStore } from './rows';
 import type { ConflictPolicy, EventMap, LocalGrant, SyncPairInfo, SyncProgress, SyncPrompt, SyncState, SyncVersion } from './types';
-
-/** Inserts or replaces one pair, keeping the list ordered by id. */
-export function upsertPair(list: SyncPairInfo[], p: SyncPairInfo): SyncPairInfo[] {
-  return [...list.filter((x) => x.id !== p.id), p].sort((a, b) => a.id - b.id);
-}
 
 /** Pill style and words for a pair's state. */
 export function stateLook(state: SyncState, continuous = false): { cls: string; label: string } {
@@ -83,27 +79,11 @@ export interface SyncApi {
   onEvent<K extends 'sync://updated' | 'sync://removed'>(name: K, cb: (payload: EventMap[K]) => void): Promise<() => void>;
 }
 
-export interface SyncStore extends Readable<SyncPairInfo[]> {
-  start(): Promise<() => void>;
-  put(p: SyncPairInfo): void;
-  /** A command's answer: taken only for a pair the list does not have yet. The shell emits
-   *  `sync://updated` after every change, and a pass can end (its event sent) before the
-   *  command's reply arrives — a reply that replaced the row would roll it back to "syncing". */
-  adopt(p: SyncPairInfo): void;
-  drop(id: number): void;
-}
+export type SyncStore = RowStore<SyncPairInfo>;
 
 export function createSyncStore(api: SyncApi): SyncStore {
-  const { subscribe, update } = writable<SyncPairInfo[]>([]);
-  const put = (p: SyncPairInfo) => update((l) => upsertPair(l, p));
-  const adopt = (p: SyncPairInfo) => update((l) => (l.some((x) => x.id === p.id) ? l : upsertPair(l, p)));
-  const drop = (id: number) => update((l) => l.filter((p) => p.id !== id));
-  async function start() {
-    const offs = [await api.onEvent('sync://updated', put), await api.onEvent('sync://removed', drop)];
-    const listed = await api.syncPairsList();
-    // Rows that arrived by event while the list was on its way are newer than the list.
-    update((l) => listed.reduce((acc, p) => (acc.some((x) => x.id === p.id) ? acc : upsertPair(acc, p)), l));
-    return () => offs.forEach((off) => off());
-  }
-  return { subscribe, start, put, adopt, drop };
+  return createRowStore(
+    () => api.syncPairsList(),
+    async (put, drop) => [await api.onEvent('sync://updated', put), await api.onEvent('sync://removed', drop)],
+  );
 }

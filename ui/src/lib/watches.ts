@@ -3,14 +3,12 @@
  * the small pure helpers it needs (where a click goes, how a status reads).
  */
 
-import { writable, type Readable } from 'svelte/store';
+import { createRowStore, upsertRow, type RowStore } from './rows';
 import type { EventMap, WatchInfo } from './types';
 import type { Route } from './route';
 
 /** Inserts or replaces one watch, keeping the list ordered by id. */
-export function upsertWatch(list: WatchInfo[], w: WatchInfo): WatchInfo[] {
-  return [...list.filter((x) => x.id !== w.id), w].sort((a, b) => a.id - b.id);
-}
+export const upsertWatch = (list: WatchInfo[], w: WatchInfo): WatchInfo[] => upsertRow(list, w);
 
 /** `s3://bucket/a/b/` → the Browser at that prefix (what a click on a watch line opens). */
 export function routeForS3(url: string): Route | null {
@@ -43,25 +41,11 @@ export interface WatchesApi {
   onEvent<K extends 'watch://updated' | 'watch://removed'>(name: K, cb: (payload: EventMap[K]) => void): Promise<() => void>;
 }
 
-export interface WatchStore extends Readable<WatchInfo[]> {
-  start(): Promise<() => void>;
-  put(w: WatchInfo): void;
-  /** A command's answer: taken only for a watch the list does not have yet. The shell emits
-   *  `watch://updated` after every change, and that event can overtake the command's reply —
-   *  a reply that replaced the row would roll it back (e.g. "waiting" → "running"). */
-  adopt(w: WatchInfo): void;
-  drop(id: number): void;
-}
+export type WatchStore = RowStore<WatchInfo>;
 
 export function createWatchStore(api: WatchesApi): WatchStore {
-  const { subscribe, set, update } = writable<WatchInfo[]>([]);
-  const put = (w: WatchInfo) => update((l) => upsertWatch(l, w));
-  const adopt = (w: WatchInfo) => update((l) => (l.some((x) => x.id === w.id) ? l : upsertWatch(l, w)));
-  const drop = (id: number) => update((l) => l.filter((w) => w.id !== id));
-  async function start() {
-    const offs = [await api.onEvent('watch://updated', put), await api.onEvent('watch://removed', drop)];
-    set(await api.watchesList());
-    return () => offs.forEach((off) => off());
-  }
-  return { subscribe, start, put, adopt, drop };
+  return createRowStore(
+    () => api.watchesList(),
+    async (put, drop) => [await api.onEvent('watch://updated', put), await api.onEvent('watch://removed', drop)],
+  );
 }

@@ -137,8 +137,8 @@ impl App {
         .await;
         let (conn, info) = self.watched(r)?;
         self.session.set(conn, info.clone());
-        self.watches.start_waiting(self);
-        self.syncs.start_waiting(self);
+        self.restart_watches();
+        self.restart_syncs();
         Ok(info)
     }
 
@@ -171,8 +171,8 @@ impl App {
         self.session.started_with_demo.store(true, Ordering::SeqCst);
         self.session.set(conn, info.clone());
         drop(demo);
-        self.watches.start_waiting(self);
-        self.syncs.start_waiting(self);
+        self.restart_watches();
+        self.restart_syncs();
         Ok(info)
     }
 
@@ -190,8 +190,8 @@ impl App {
                 self.session.set(conn, info);
             }
         }
-        self.watches.restore(self);
-        self.syncs.restore(self);
+        self.restore_watches();
+        self.restore_syncs();
     }
 }
 

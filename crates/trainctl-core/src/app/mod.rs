@@ -24,6 +24,7 @@ pub mod notify;
 pub mod objects;
 pub mod plans;
 pub mod profiles;
+pub mod registry;
 pub mod review;
 pub mod runs;
 pub mod sync;

@@ -10,6 +10,7 @@
 //! stops a pass that would empty a side).
 
 use super::notify::NewNotification;
+use super::registry::{Registry, Row, Spec};
 use super::{App, NotificationLevel, PlanStore};
 use crate::error::{Error, Result};
 pub use crate::event::{SyncPairInfo, SyncPairSpec, SyncProgress, SyncPrompt, SyncState};
@@ -32,113 +33,54 @@ pub(crate) struct HeldPass {
     force: bool,
 }
 
-struct Entry {
-    info: SyncPairInfo,
-    /// The running pass or continuous loop.
-    cancel: Option<CancellationToken>,
-}
-
-/// Every sync pair of the session.
+/// Every sync pair of the session (`syncs.json`) and the deletions held for confirmation.
 pub struct Syncs {
-    entries: Mutex<BTreeMap<u64, Entry>>,
-    file: Mutex<Option<PathBuf>>,
+    pub(crate) pairs: Registry<SyncPairInfo>,
     pub(crate) held: PlanStore<HeldPass>,
 }
 
 impl Syncs {
     pub(crate) fn new(file: Option<PathBuf>) -> Syncs {
-        Syncs { entries: Mutex::default(), file: Mutex::new(file), held: PlanStore::default() }
+        Syncs { pairs: Registry::new(file), held: PlanStore::default() }
     }
 
     pub fn list(&self) -> Vec<SyncPairInfo> {
-        self.entries.lock().unwrap().values().map(|e| e.info.clone()).collect()
+        self.pairs.list()
     }
 
     /// True while a continuous pair runs (closing the window keeps the app in the tray).
     pub fn any_running(&self) -> bool {
-        self.entries.lock().unwrap().values().any(|e| e.cancel.is_some())
+        self.pairs.any_running()
     }
+}
 
-    fn get(&self, id: u64) -> Result<SyncPairInfo> {
-        self.entries.lock().unwrap().get(&id).map(|e| e.info.clone()).ok_or_else(|| Error::NotFound(format!("sync pair {id}")))
+impl Spec for SyncPairSpec {
+    const ONE: &'static str = "sync pair";
+    const MANY: &'static str = "sync pairs";
+    const MAX: usize = MAX_PAIRS;
+    fn id(&self) -> u64 {
+        self.id
     }
-
-    fn save(&self) -> Result<()> {
-        let Some(path) = self.file.lock().unwrap().clone() else { return Ok(()) };
-        let specs: Vec<SyncPairSpec> = self.entries.lock().unwrap().values().map(|e| e.info.spec.clone()).collect();
-        let body = serde_json::to_vec_pretty(&specs).map_err(|e| Error::Internal(e.to_string()))?;
-        crate::config::file::write_private(&path, &body)
-    }
-
-    /// Loads `syncs.json` (a bad file is left alone and reported) and starts continuous pairs.
-    pub(crate) fn restore(&self, app: &App) {
-        let path = self.file.lock().unwrap().clone();
-        let specs = match path.as_deref().map(load_specs).transpose() {
-            Ok(s) => s.unwrap_or_default(),
-            Err(e) => {
-                *self.file.lock().unwrap() = None;
-                app.notify(NewNotification::new(NotificationLevel::Warning, "Sync pairs not restored", format!("{e} — {}", e.hint())));
-                return;
-            }
-        };
-        for spec in specs {
-            let (id, continuous) = (spec.id, spec.continuous);
-            self.entries.lock().unwrap().insert(id, Entry { info: new_info(spec), cancel: None });
-            if continuous {
-                app.start_continuous(id);
-            }
+    fn validate(&self) -> Result<()> {
+        S3Url::parse(&self.remote)?;
+        if !Path::new(&self.local).is_absolute() {
+            return Err(Error::Usage("the local folder must be an absolute path".into()));
         }
-    }
-
-    /// After a (re)connection: every continuous pair runs on the new connection.
-    pub(crate) fn start_waiting(&self, app: &App) {
-        let ids: Vec<u64> = self.entries.lock().unwrap().iter().filter(|(_, e)| e.info.spec.continuous).map(|(id, _)| *id).collect();
-        for id in ids {
-            if let Some(c) = self.entries.lock().unwrap().get_mut(&id).and_then(|e| e.cancel.take()) {
-                c.cancel();
-            }
-            app.start_continuous(id);
+        if !(self.interval_secs.is_finite() && (5.0..=86_400.0).contains(&self.interval_secs)) {
+            return Err(Error::Usage(format!("interval_secs must be between 5 and 86400 (got {})", self.interval_secs)));
         }
-    }
-
-    fn update(&self, id: u64, f: impl FnOnce(&mut SyncPairInfo)) -> Option<SyncPairInfo> {
-        let mut g = self.entries.lock().unwrap();
-        let e = g.get_mut(&id)?;
-        f(&mut e.info);
-        Some(e.info.clone())
+        Ok(())
     }
 }
 
-fn new_info(spec: SyncPairSpec) -> SyncPairInfo {
-    SyncPairInfo { spec, state: SyncState::Idle, last_pass_at: None, last_pass: None, pending_local: 0, pending_remote: 0, conflicts: Vec::new(), prompt: None, error: None, progress: None }
-}
-
-fn validate(spec: &SyncPairSpec) -> Result<()> {
-    S3Url::parse(&spec.remote)?;
-    if !Path::new(&spec.local).is_absolute() {
-        return Err(Error::Usage(format!("sync pair {}: the local folder must be an absolute path", spec.id)));
+impl Row for SyncPairInfo {
+    type Spec = SyncPairSpec;
+    fn new(spec: SyncPairSpec) -> SyncPairInfo {
+        SyncPairInfo { spec, state: SyncState::Idle, last_pass_at: None, last_pass: None, pending_local: 0, pending_remote: 0, conflicts: Vec::new(), prompt: None, error: None, progress: None }
     }
-    if !(spec.interval_secs.is_finite() && (5.0..=86_400.0).contains(&spec.interval_secs)) {
-        return Err(Error::Usage(format!("sync pair {}: interval_secs must be between 5 and 86400", spec.id)));
+    fn spec(&self) -> &SyncPairSpec {
+        &self.spec
     }
-    Ok(())
-}
-
-fn load_specs(path: &Path) -> Result<Vec<SyncPairSpec>> {
-    let corrupt = |reason: String| Error::ConfigCorrupt { path: path.to_path_buf(), reason };
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let specs: Vec<SyncPairSpec> = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-    for s in &specs {
-        validate(s).map_err(|e| corrupt(e.to_string()))?;
-    }
-    if specs.len() > MAX_PAIRS {
-        return Err(corrupt(format!("{} pairs (at most {MAX_PAIRS})", specs.len())));
-    }
-    Ok(specs)
 }
 
 /// Counts of a plan's changes per side: what each side will receive.
@@ -152,37 +94,39 @@ impl App {
         self.syncs.list()
     }
 
+    /// Loads `syncs.json` and starts the continuous pairs.
+    pub(crate) fn restore_syncs(&self) {
+        for p in self.syncs.pairs.restore(self, "Sync pairs not restored") {
+            if p.spec.continuous {
+                self.start_continuous(p.spec.id);
+            }
+        }
+    }
+
+    /// After a (re)connection: every continuous pair runs on the new connection.
+    pub(crate) fn restart_syncs(&self) {
+        for id in self.syncs.pairs.ids_where(|p| p.spec.continuous) {
+            self.syncs.pairs.stop(id);
+            self.start_continuous(id);
+        }
+    }
+
     /// Adds a pair of a granted folder and an `s3://` prefix.
     pub fn sync_pair_add(&self, local_token: &str, remote: &str) -> Result<SyncPairInfo> {
         let local = self.grants.folder(local_token)?;
         let url = S3Url::parse(remote.trim())?;
         let remote = format!("s3://{}/{}", url.bucket, if url.key.is_empty() { String::new() } else { url.dir_prefix() });
         let local = local.display().to_string();
-        let id = {
-            let mut g = self.syncs.entries.lock().unwrap();
-            if let Some(e) = g.values().find(|e| e.info.spec.local == local && e.info.spec.remote == remote) {
-                return Err(Error::Usage(format!("{local} and {remote} are already a pair (pair {})", e.info.spec.id)));
-            }
-            if g.len() >= MAX_PAIRS {
-                return Err(Error::Usage(format!("at most {MAX_PAIRS} sync pairs: remove one first")));
-            }
-            let id = g.keys().max().map_or(1, |m| m + 1);
-            let spec = SyncPairSpec { id, local, remote, continuous: false, interval_secs: 60.0 };
-            validate(&spec)?;
-            g.insert(id, Entry { info: new_info(spec), cancel: None });
-            id
-        };
-        self.syncs.save()?;
+        let id = self.syncs.pairs.add(
+            |id| SyncPairSpec { id, local: local.clone(), remote: remote.clone(), continuous: false, interval_secs: 60.0 },
+            |s| (s.local == local && s.remote == remote).then(|| format!("{local} and {remote} are already a pair (pair {})", s.id)),
+        )?;
         self.emit_sync(id);
-        self.syncs.get(id)
+        self.syncs.pairs.get(id)
     }
 
     pub fn sync_pair_remove(&self, id: u64) -> Result<()> {
-        let e = self.syncs.entries.lock().unwrap().remove(&id).ok_or_else(|| Error::NotFound(format!("sync pair {id}")))?;
-        if let Some(c) = e.cancel {
-            c.cancel();
-        }
-        self.syncs.save()?;
+        self.syncs.pairs.remove(id)?;
         self.emit(Event::SyncRemoved { id });
         Ok(())
     }
@@ -195,13 +139,13 @@ impl App {
     /// Applies the held deletions of plan `plan_id` (exactly those, or `plan_stale`).
     pub fn sync_confirm(&self, plan_id: u64) -> Result<SyncPairInfo> {
         let held = self.syncs.held.take(plan_id)?;
-        self.syncs.update(held.pair, |i| i.prompt = None);
+        self.syncs.pairs.update(held.pair, |i| i.prompt = None);
         self.start_pass(held.pair, BTreeMap::new(), Some((held.deletions, held.force)))
     }
 
     /// Decides one listed conflict: `keep-both`, `local` or `remote`.
     pub fn sync_resolve(&self, id: u64, path: &str, choice: ConflictPolicy) -> Result<SyncPairInfo> {
-        let info = self.syncs.get(id)?;
+        let info = self.syncs.pairs.get(id)?;
         if !info.conflicts.iter().any(|c| c.path == path) {
             return Err(Error::PlanStale(format!("{path} is not a conflict of this pair any more: sync again to see the current ones")));
         }
@@ -213,22 +157,20 @@ impl App {
 
     /// Switches continuous sync on (a pass on every local change and every interval) or off.
     pub fn sync_set_continuous(&self, id: u64, on: bool) -> Result<SyncPairInfo> {
-        self.syncs.update(id, |i| i.spec.continuous = on).ok_or_else(|| Error::NotFound(format!("sync pair {id}")))?;
-        self.syncs.save()?;
-        if let Some(c) = self.syncs.entries.lock().unwrap().get_mut(&id).and_then(|e| e.cancel.take()) {
-            c.cancel();
-        }
+        self.syncs.pairs.update(id, |i| i.spec.continuous = on).ok_or_else(|| Error::NotFound(format!("sync pair {id}")))?;
+        self.syncs.pairs.save()?;
+        self.syncs.pairs.stop(id);
         if on {
             self.start_continuous(id);
         } else {
-            self.syncs.update(id, |i| i.state = SyncState::Idle);
+            self.syncs.pairs.update(id, |i| i.state = SyncState::Idle);
         }
         self.emit_sync(id);
-        self.syncs.get(id)
+        self.syncs.pairs.get(id)
     }
 
     fn emit_sync(&self, id: u64) {
-        if let Ok(info) = self.syncs.get(id) {
+        if let Ok(info) = self.syncs.pairs.get(id) {
             self.emit(Event::SyncUpdated(info));
         }
     }
@@ -239,12 +181,12 @@ impl App {
 
     /// One pass in the background (manual: look first, hold deletions; confirmed: apply).
     fn start_pass(&self, id: u64, resolve: BTreeMap<String, ConflictPolicy>, confirmed: Option<(Vec<String>, bool)>) -> Result<SyncPairInfo> {
-        let spec = self.syncs.get(id)?.spec;
+        let spec = self.syncs.pairs.get(id)?.spec;
         let conn = self.session.conn()?;
         let pair = self.pair_of(&spec, &conn)?;
         let cancel = CancellationToken::new();
         {
-            let mut g = self.syncs.entries.lock().unwrap();
+            let mut g = self.syncs.pairs.entries.lock().unwrap();
             let e = g.get_mut(&id).ok_or_else(|| Error::NotFound(format!("sync pair {id}")))?;
             if e.info.state == SyncState::Running {
                 return Err(Error::SyncLocked { holder: "a pass of this pair started in this window".into() });
@@ -265,7 +207,7 @@ impl App {
             let result = app.watched(result);
             app.end_pass(id, result);
         });
-        self.syncs.get(id)
+        self.syncs.pairs.get(id)
     }
 
     /// A manual pass: a dry run first; deletions are held for confirmation, else it runs.
@@ -290,7 +232,7 @@ impl App {
         let bytes = listed.iter().map(|(_, b)| b).sum();
         let prompt = SyncPrompt { plan_id, deletions: listed, bytes, guard: look.guard.refused.clone() };
         let (pl, pr) = pending(&look);
-        self.syncs.update(id, |i| {
+        self.syncs.pairs.update(id, |i| {
             (i.pending_local, i.pending_remote) = (pl, pr);
             i.prompt = Some(prompt);
         });
@@ -301,7 +243,7 @@ impl App {
     fn end_pass(&self, id: u64, result: Result<PassReport>) {
         let now = crate::checkpoint::detect::now_secs();
         let mut ask = None;
-        self.syncs.update(id, |i| {
+        self.syncs.pairs.update(id, |i| {
             i.progress = None;
             match &result {
                 Ok(r) if r.done.is_none() => {
@@ -341,22 +283,20 @@ impl App {
 
     /// The continuous loop of pair `id` (on the live connection).
     fn start_continuous(&self, id: u64) {
-        let Ok(spec) = self.syncs.get(id).map(|i| i.spec) else { return };
+        let Ok(spec) = self.syncs.pairs.get(id).map(|i| i.spec) else { return };
         let Ok(conn) = self.session.conn() else {
-            self.syncs.update(id, |i| i.state = SyncState::NoConnection);
+            self.syncs.pairs.update(id, |i| i.state = SyncState::NoConnection);
             return self.emit_sync(id);
         };
         let pair = match self.pair_of(&spec, &conn) {
             Ok(p) => p,
             Err(e) => {
-                self.syncs.update(id, |i| (i.state, i.error) = (SyncState::Error, Some(e.info())));
+                self.syncs.pairs.update(id, |i| (i.state, i.error) = (SyncState::Error, Some(e.info())));
                 return self.emit_sync(id);
             }
         };
         let cancel = CancellationToken::new();
-        if let Some(e) = self.syncs.entries.lock().unwrap().get_mut(&id) {
-            e.cancel = Some(cancel.clone());
-        }
+        self.syncs.pairs.set_task(id, cancel.clone(), |_| {});
         let app = self.me();
         tokio::spawn(async move {
             let opts = SyncOptions { conflict: ConflictPolicy::Fail, ..SyncOptions::default() };
@@ -399,7 +339,7 @@ impl Sink for PassSink {
                         objects_total: a.objects_total + j.objects_total,
                     })
                 };
-                if self.app.syncs.update(self.pair, |i| i.progress = Some(sum)).is_some() {
+                if self.app.syncs.pairs.update(self.pair, |i| i.progress = Some(sum)).is_some() {
                     self.app.emit_sync(self.pair);
                 }
             }

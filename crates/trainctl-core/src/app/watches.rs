@@ -2,15 +2,14 @@
 //! closed (the app stays in the tray), survive a restart (a small JSON file, validated on load),
 //! follow the connection (restarted on the new one when it changes), and show one row each.
 
+use super::registry::{Registry, Row, Spec};
 use super::App;
 use crate::error::{Error, Result};
 pub use crate::event::{WatchInfo, WatchLine, WatchSpec, WatchState};
 use crate::event::{Event, Sink};
 use crate::s3::S3Url;
 use crate::watch::{self, WatchOptions};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -27,7 +26,7 @@ const MAX_STALL: f64 = 1000.0;
 impl WatchSpec {
     /// Refuses values a hand-edited file (or a forged call) could carry: a URL that is not one,
     /// an interval of 0, NaN or a year.
-    fn validate(&self) -> Result<()> {
+    fn check(&self) -> Result<()> {
         S3Url::parse(&self.url)?;
         if !(self.interval_secs.is_finite() && (MIN_INTERVAL..=MAX_INTERVAL).contains(&self.interval_secs)) {
             return Err(Error::Usage(format!("interval_secs must be between {MIN_INTERVAL} and {MAX_INTERVAL} (got {})", self.interval_secs)));
@@ -39,12 +38,30 @@ impl WatchSpec {
     }
 }
 
-impl WatchInfo {
+impl Spec for WatchSpec {
+    const ONE: &'static str = "watch";
+    const MANY: &'static str = "watches";
+    const MAX: usize = MAX_WATCHES;
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn validate(&self) -> Result<()> {
+        self.check()
+    }
+}
+
+impl Row for WatchInfo {
+    type Spec = WatchSpec;
     fn new(spec: WatchSpec) -> WatchInfo {
         let status = if spec.paused { WatchState::Paused } else { WatchState::Running };
         WatchInfo { spec, status, last_event: None, last_event_at: None, checkpoints: 0, last_checkpoint: None, last_step: None, recent: Vec::new() }
     }
+    fn spec(&self) -> &WatchSpec {
+        &self.spec
+    }
+}
 
+impl WatchInfo {
     fn say(&mut self, status: WatchState, line: Option<String>) {
         self.status = status;
         if line.is_some() {
@@ -99,129 +116,18 @@ impl WatchInfo {
     }
 }
 
-struct Entry {
-    info: WatchInfo,
-    cancel: Option<CancellationToken>,
-}
-
-/// Every watch of the session.
-pub struct Watches {
-    entries: Mutex<BTreeMap<u64, Entry>>,
-    /// `watches.json`; `None` = not persisted (tests), or not writable because the file on disk
-    /// is invalid (it is then left as the user wrote it).
-    file: Mutex<Option<PathBuf>>,
-}
-
-impl Watches {
-    pub(crate) fn new(file: Option<PathBuf>) -> Watches {
-        Watches { entries: Mutex::default(), file: Mutex::new(file) }
-    }
-
-    pub fn list(&self) -> Vec<WatchInfo> {
-        self.entries.lock().unwrap().values().map(|e| e.info.clone()).collect()
-    }
-
-    /// True while a watch is running: closing the window then keeps the app in the tray.
-    pub fn any_running(&self) -> bool {
-        self.entries.lock().unwrap().values().any(|e| e.cancel.is_some())
-    }
-
-    fn get(&self, id: u64) -> Result<WatchInfo> {
-        self.entries.lock().unwrap().get(&id).map(|e| e.info.clone()).ok_or_else(|| Error::NotFound(format!("watch {id}")))
-    }
-
-    fn save(&self) -> Result<()> {
-        let Some(path) = self.file.lock().unwrap().clone() else { return Ok(()) };
-        let specs: Vec<WatchSpec> = self.entries.lock().unwrap().values().map(|e| e.info.spec.clone()).collect();
-        let body = serde_json::to_vec_pretty(&specs).map_err(|e| Error::Internal(e.to_string()))?;
-        crate::config::file::write_private(&path, &body)
-    }
-
-    /// Stops watch `id`'s task, if it runs.
-    fn stop(&self, id: u64) {
-        if let Some(c) = self.entries.lock().unwrap().get_mut(&id).and_then(|e| e.cancel.take()) {
-            c.cancel();
-        }
-    }
-
-    /// Loads the saved watches and starts the unpaused ones.
-    pub(crate) fn restore(&self, app: &App) {
-        let path = self.file.lock().unwrap().clone();
-        let specs = match path.as_deref().map(load_specs).transpose() {
-            Ok(specs) => specs.unwrap_or_default(),
-            Err(e) => {
-                // Keep the user's file as it is; say what is wrong and do not overwrite it.
-                *self.file.lock().unwrap() = None;
-                app.notify(super::notify::NewNotification::new(super::NotificationLevel::Warning, "Watches not restored", format!("{e} — {}", e.hint())));
-                return;
-            }
-        };
-        for spec in specs {
-            let id = spec.id;
-            let paused = spec.paused;
-            self.entries.lock().unwrap().insert(id, Entry { info: WatchInfo::new(spec), cancel: None });
-            if !paused {
-                app.start_watch(id);
-            }
-        }
-    }
-
-    /// After a (re)connection: every unpaused watch runs on the new connection.
-    pub(crate) fn start_waiting(&self, app: &App) {
-        let ids: Vec<u64> = self.entries.lock().unwrap().iter().filter(|(_, e)| !e.info.spec.paused).map(|(id, _)| *id).collect();
-        for id in ids {
-            self.stop(id);
-            app.start_watch(id);
-        }
-    }
-}
-
-/// Reads `watches.json`; a missing file is no watches. Every entry is validated: a bad one names
-/// the file, the watch and the field.
-fn load_specs(path: &Path) -> Result<Vec<WatchSpec>> {
-    let corrupt = |reason: String| Error::ConfigCorrupt { path: path.to_path_buf(), reason };
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    if bytes.len() > 1 << 20 {
-        return Err(corrupt("larger than 1 MiB".into()));
-    }
-    let specs: Vec<WatchSpec> = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-    let mut seen = std::collections::BTreeSet::new();
-    for s in &specs {
-        s.validate().map_err(|e| corrupt(format!("watch {}: {e}", s.id)))?;
-        if !seen.insert(s.id) {
-            return Err(corrupt(format!("watch id {} appears twice", s.id)));
-        }
-    }
-    if specs.len() > MAX_WATCHES {
-        return Err(corrupt(format!("{} watches (at most {MAX_WATCHES})", specs.len())));
-    }
-    Ok(specs)
-}
+/// Every watch of the session (`watches.json`).
+pub type Watches = Registry<WatchInfo>;
 
 impl App {
     /// Adds a watch on `url` (an `s3://` prefix; it may not exist yet) and starts it.
     pub fn watch_add(&self, url: &str, interval_secs: Option<f64>, stall_after: Option<f64>) -> Result<WatchInfo> {
         let parsed = S3Url::parse(url.trim())?;
         let url = format!("s3://{}/{}", parsed.bucket, if parsed.key.is_empty() { String::new() } else { parsed.dir_prefix() });
-        let id = {
-            let mut entries = self.watches.entries.lock().unwrap();
-            if let Some(e) = entries.values().find(|e| e.info.spec.url == url) {
-                return Err(Error::Usage(format!("{url} is already watched (watch {})", e.info.spec.id)));
-            }
-            if entries.len() >= MAX_WATCHES {
-                return Err(Error::Usage(format!("at most {MAX_WATCHES} watches: remove one first")));
-            }
-            let id = entries.keys().max().map_or(1, |m| m + 1);
-            let spec = WatchSpec { id, url, interval_secs: interval_secs.unwrap_or(30.0), stall_after: stall_after.unwrap_or(3.0), paused: false };
-            spec.validate()?;
-            entries.insert(id, Entry { info: WatchInfo::new(spec), cancel: None });
-            id
-        };
-        self.watches.save()?;
+        let id = self.watches.add(
+            |id| WatchSpec { id, url: url.clone(), interval_secs: interval_secs.unwrap_or(30.0), stall_after: stall_after.unwrap_or(3.0), paused: false },
+            |s| (s.url == url).then(|| format!("{url} is already watched (watch {})", s.id)),
+        )?;
         self.start_watch(id);
         self.watches.get(id)
     }
@@ -241,20 +147,31 @@ impl App {
     }
 
     pub fn watch_remove(&self, id: u64) -> Result<()> {
-        self.watches.stop(id);
-        self.watches.entries.lock().unwrap().remove(&id).ok_or_else(|| Error::NotFound(format!("watch {id}")))?;
-        self.watches.save()?;
+        self.watches.remove(id)?;
         self.emit(Event::WatchRemoved { id });
         Ok(())
     }
 
     fn set_paused(&self, id: u64, paused: bool) -> Result<()> {
-        {
-            let mut entries = self.watches.entries.lock().unwrap();
-            let e = entries.get_mut(&id).ok_or_else(|| Error::NotFound(format!("watch {id}")))?;
-            e.info.spec.paused = paused;
-        }
+        self.watches.update(id, |w| w.spec.paused = paused).ok_or_else(|| Error::NotFound(format!("watch {id}")))?;
         self.watches.save()
+    }
+
+    /// Loads the saved watches and starts the unpaused ones.
+    pub(crate) fn restore_watches(&self) {
+        for w in self.watches.restore(self, "Watches not restored") {
+            if !w.spec.paused {
+                self.start_watch(w.spec.id);
+            }
+        }
+    }
+
+    /// After a (re)connection: every unpaused watch runs on the new connection.
+    pub(crate) fn restart_watches(&self) {
+        for id in self.watches.ids_where(|w| !w.spec.paused) {
+            self.watches.stop(id);
+            self.start_watch(id);
+        }
     }
 
     /// Starts watch `id`'s task on the live connection (or marks it waiting for one).
@@ -268,10 +185,7 @@ impl App {
             Err(e) => return self.set_watch_status(id, WatchState::Error, Some(e.to_string())),
         };
         let cancel = CancellationToken::new();
-        if let Some(e) = self.watches.entries.lock().unwrap().get_mut(&id) {
-            e.cancel = Some(cancel.clone());
-            e.info.status = WatchState::Running;
-        }
+        self.watches.set_task(id, cancel.clone(), |w| w.status = WatchState::Running);
         let opts = WatchOptions { interval: Duration::from_secs_f64(spec.interval_secs), stall_after: spec.stall_after, ..WatchOptions::default() };
         let sink = WatchSink { app: self.me(), id };
         tokio::spawn(async move {
@@ -283,9 +197,7 @@ impl App {
     }
 
     fn set_watch_status(&self, id: u64, status: WatchState, line: Option<String>) {
-        if let Some(e) = self.watches.entries.lock().unwrap().get_mut(&id) {
-            e.info.say(status, line);
-        }
+        self.watches.update(id, |w| w.say(status, line));
         self.emit_watch(id);
     }
 
@@ -365,10 +277,10 @@ mod tests {
             (r#"{"id":1}"#, "watches.json"),
         ] {
             std::fs::write(&path, body).unwrap();
-            let e = load_specs(&path).unwrap_err();
+            let e = crate::app::registry::load_specs::<WatchSpec>(&path).unwrap_err();
             assert_eq!(e.code(), "config_corrupt", "{body}");
             assert!(e.to_string().contains(needle) && e.to_string().contains("watches.json"), "{e}");
         }
-        assert!(load_specs(&dir.path().join("none.json")).unwrap().is_empty());
+        assert!(crate::app::registry::load_specs::<WatchSpec>(&dir.path().join("none.json")).unwrap().is_empty());
     }
 }
