@@ -209,3 +209,87 @@ conformance! {
 fn unsafe_is_root() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
 }
+
+/// Polls `cond` every 100 ms for up to 40 s (a --watch pass waits 2 s of quiet after a local
+/// change, and polls S3 every --interval).
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(40), "not reached in 40 s: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+conformance! {
+    fn watch_mode_follows_both_sides_until_stopped(b: &Backend) {
+        let p = P::new(b, "watch");
+        p.write("a.txt", "a");
+        p.write("b.txt", "b");
+        p.write("c.txt", "c");
+        let child = p.sync(&["--watch", "--interval", "1"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = Killed(child);
+        eventually("the first pass uploads", || p.remote().len() == 3);
+        p.write("l/new.txt", "from the laptop");
+        eventually("a local change is uploaded (file-system event)", || p.remote().get("l/new.txt").map(String::as_str) == Some("from the laptop"));
+        p.put("r/new.txt", "from the cluster");
+        eventually("a remote change is downloaded (poll)", || p.local().get("r/new.txt").map(String::as_str) == Some("from the cluster"));
+        p.rm("a.txt");
+        eventually("a local delete reaches S3 (--yes agreed to deletions)", || !p.remote().contains_key("a.txt"));
+        assert!(child.0.try_wait().unwrap().is_none(), "--watch keeps running");
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        assert_eq!(p.local(), p.remote(), "converged");
+    }
+}
+
+/// Kills the child when the test ends, passed or not.
+struct Killed(std::process::Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// AccessDenied on one deletion (moto enforcing an IAM policy that denies DeleteObject under
+/// `pair/keep/`): that item fails with its own error, the other deletion goes on, the pass
+/// exits 3, and the snapshot stays true — the next pass tries exactly that deletion again and
+/// neither re-downloads the file nor touches the rest.
+#[test]
+fn access_denied_on_one_delete_fails_that_item_and_the_rest_goes_on() {
+    const POLICY: &str = r#"{"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::*/pair/keep/*"}]}"#;
+    let moto = trainctl_testkit::start_moto_with_policy(POLICY).expect("start a policy-enforcing moto");
+    let server = &moto.server;
+    let bucket = server.new_bucket("sync-denied");
+    let (dir, home) = (scratch(), scratch());
+    for f in ["a.txt", "c.txt", "d.txt", "e.txt", "keep/b.txt"] {
+        std::fs::create_dir_all(dir.path().join(f).parent().unwrap()).unwrap();
+        std::fs::write(dir.path().join(f), f).unwrap();
+    }
+    let pass = || {
+        let mut cmd = trainctl_with(server, &server.endpoint_url(), home.path());
+        cmd.envs(moto.user_env()).args(["--json", "s3", "sync"]).arg(dir.path()).arg(format!("s3://{bucket}/pair/")).args(["--direction", "both", "--yes", "--grace", "0"]);
+        cmd
+    };
+    ok(&mut pass());
+    assert_eq!(server.list_keys(&bucket, "pair/").len(), 5);
+    std::fs::remove_file(dir.path().join("keep/b.txt")).unwrap();
+    std::fs::remove_file(dir.path().join("c.txt")).unwrap();
+    let out = fails_with(&mut pass(), 3);
+    let d = done(&out);
+    assert_eq!(d["deleted_remote"], 1, "{d}");
+    let failed = d["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{d}");
+    assert_eq!((failed[0]["path"].as_str(), failed[0]["error"]["code"].as_str()), (Some("keep/b.txt"), Some("access_denied")), "{d}");
+    let keys = server.list_keys(&bucket, "pair/");
+    assert!(keys.contains(&"pair/keep/b.txt".to_string()) && !keys.contains(&"pair/c.txt".to_string()), "{keys:?}");
+    // The snapshot still holds the denied object as it was: the next pass tries that deletion
+    // again, and only that.
+    let out = fails_with(&mut pass(), 3);
+    let d = done(&out);
+    assert_eq!((d["deleted_remote"].as_u64(), d["downloaded"].as_u64(), d["uploaded"].as_u64()), (Some(0), Some(0), Some(0)), "{d}");
+    assert_eq!(d["failed"].as_array().unwrap().len(), 1, "{d}");
+    assert!(!dir.path().join("keep/b.txt").exists(), "the deleted file is not brought back");
+}
