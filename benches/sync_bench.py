@@ -25,7 +25,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from watch import Garage, env_for, free_port, s3_client  # noqa: E402
+from watch import Garage, create_bench_bucket, env_for, free_port, s3_client  # noqa: E402
 
 
 def counts(g):
@@ -113,13 +113,7 @@ def main():
     g = Garage(os.path.join(work, "garage"))
     rows = []
     try:
-        s3 = s3_client(g)
-        for _ in range(100):
-            try:
-                s3.create_bucket(Bucket="bench")
-                break
-            except Exception:
-                time.sleep(0.2)
+        create_bench_bucket(s3_client(g))
         env, cmd, local = tools(a, g, work, g.endpoint)
         for d in local.values():
             make_tree(d, a.files)

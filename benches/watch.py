@@ -131,13 +131,18 @@ def s3_client(server):
                         aws_secret_access_key=server.secret, config=Config(s3={"addressing_style": "path"}))
 
 
-def seed(server, s3, work, objects):
+def create_bench_bucket(s3):
+    """Creates the bucket `bench`, retrying while a just-started server is not ready yet."""
     for _ in range(100):
         try:
             s3.create_bucket(Bucket="bench")
-            break
+            return
         except Exception:
             time.sleep(0.2)
+
+
+def seed(server, s3, work, objects):
+    create_bench_bucket(s3)
     dirs = objects // SHARDS
     tree = os.path.join(work, "tree")
     t0 = time.time()
