@@ -204,23 +204,7 @@ conformance! {
         fails_with(b.trainctl().args(["s3", "sync"]).arg(p.root()).arg(p.url()).args(["--direction", "up", "--force"]), 2);
         assert!(p.remote().is_empty());
     }
-}
 
-fn unsafe_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
-}
-
-/// Polls `cond` every 100 ms for up to 40 s (a --watch pass waits 2 s of quiet after a local
-/// change, and polls S3 every --interval).
-fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(40), "not reached in 40 s: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-conformance! {
     fn watch_mode_follows_both_sides_until_stopped(b: &Backend) {
         let p = P::new(b, "watch");
         p.write("a.txt", "a");
@@ -239,6 +223,20 @@ conformance! {
         child.0.kill().unwrap();
         child.0.wait().unwrap();
         assert_eq!(p.local(), p.remote(), "converged");
+    }
+}
+
+fn unsafe_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+}
+
+/// Polls `cond` every 100 ms for up to 40 s (a --watch pass waits 2 s of quiet after a local
+/// change, and polls S3 every --interval).
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(40), "not reached in 40 s: {what}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
