@@ -73,7 +73,7 @@ pub enum Event {
     /// The prefix grew since the previous poll (data or checkpoint uploads).
     WatchGrowth { watch: String, objects_added: u64, bytes_added: u64, objects_total: u64, bytes_total: u64, seconds: f64 },
     /// A checkpoint became complete; sent exactly once per checkpoint (`id` relative to the watch).
-    WatchCheckpoint { watch: String, run: String, id: String, layout: crate::checkpoint::Layout, step: Option<u64>, epoch: Option<u64>, bytes: u64, files: u64, metrics: std::collections::BTreeMap<String, f64> },
+    WatchCheckpoint { watch: String, run: String, id: String, layout: crate::checkpoint::Layout, step: Option<u64>, epoch: Option<f64>, bytes: u64, files: u64, metrics: std::collections::BTreeMap<String, f64> },
     /// A run finished: a final marker, a `trainer_state.json` at max_steps, or the user's rule.
     WatchRunFinished { watch: String, run: String, reason: String, step: Option<u64> },
     /// No new checkpoint for `stall_after` × the observed cadence; sent once per stall.

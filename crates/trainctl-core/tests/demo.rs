@@ -24,7 +24,7 @@ async fn demo_seeds_runs_checkpoints_logs_and_a_dataset() {
         "runs/llama-7b-sft/checkpoint-3000/trainer_state.json",
         "runs/llama-7b-sft/checkpoint-500/model.safetensors",
         "runs/llama-7b-sft/logs/train.log",
-        "runs/resnet50-lightning/checkpoints/epoch=9-step=3899.ckpt",
+        "runs/resnet50-lightning/checkpoints/epoch=9-step=3900.ckpt",
         "runs/resnet50-lightning/checkpoints/last.ckpt",
         "runs/resnet50-lightning/lightning_logs/version_0/metrics.csv",
         "datasets/imagenet-mini/train-00000.tar",
@@ -65,4 +65,27 @@ async fn demo_rejects_wrong_credentials() {
         .build();
     let bad = aws_sdk_s3::Client::from_conf(conf);
     assert!(bad.list_objects_v2().bucket(DEMO_BUCKET).send().await.is_err());
+}
+
+/// A newcomer's first look (issue #16): right after the seed, with the CLI's default 60 s grace,
+/// every seeded checkpoint is complete except the one crashed save (abandoned, days old); the
+/// Lightning run is named by its folder, its metrics come from metrics.csv, and last.ckpt is the
+/// same bytes as the newest numbered checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_checkpoints_carry_the_ages_of_a_real_run_from_the_first_look() {
+    use trainctl_core::checkpoint::{self, DetectOptions, Location};
+    let demo = Demo::start(DemoOptions { checkpoint_every: None, ..Default::default() }).await.unwrap();
+    let profile = trainctl_core::demo::profile(&demo.server.endpoint_url());
+    let conn = trainctl_core::s3::Connection::with_keys(&profile, trainctl_core::demo::DEMO_ACCESS_KEY, trainctl_core::demo::DEMO_SECRET_KEY);
+    let loc = Location::parse("s3://demo-training/runs/").unwrap();
+    let found = checkpoint::discover(&loc, Some(&conn), &DetectOptions::new()).await.unwrap();
+    let all: Vec<&checkpoint::Checkpoint> = found.runs.iter().flat_map(|r| &r.checkpoints).collect();
+    let not_complete: Vec<(&str, &str)> = all.iter().filter(|c| !c.complete.is_complete()).map(|c| (c.id.as_str(), c.complete.state())).collect();
+    assert_eq!(not_complete, [("llama-7b-sft/checkpoint-3500/", "abandoned")]);
+    let names: Vec<&str> = found.runs.iter().map(|r| r.name.as_str()).collect();
+    assert!(names.contains(&"resnet50-lightning"), "{names:?}");
+    let last = all.iter().find(|c| c.id == "resnet50-lightning/checkpoints/last.ckpt").unwrap();
+    assert_eq!(last.same_as.as_deref(), Some("resnet50-lightning/checkpoints/epoch=9-step=3900.ckpt"));
+    let e9 = all.iter().find(|c| c.id == "resnet50-lightning/checkpoints/epoch=9-step=3900.ckpt").unwrap();
+    assert!(e9.metrics.contains_key("val_loss") && e9.metrics.contains_key("train_loss"), "{:?}", e9.metrics);
 }

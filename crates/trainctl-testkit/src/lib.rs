@@ -32,4 +32,4 @@ pub use process::{free_port, interrupt};
 pub use proxy::{FaultProxy, HttpAction, HttpFault};
 pub use server::{Kind, PendingUpload, S3Server};
 pub use shared::{allow_skip, shared_garage, shared_garage_or_skip, shared_moto};
-pub use tree::{assert_trees_equal, pattern_bytes, random_file, write_tree};
+pub use tree::{assert_trees_equal, pattern_bytes, random_file, tree_digest, write_tree};

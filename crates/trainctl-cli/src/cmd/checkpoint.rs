@@ -44,12 +44,16 @@ pub struct DetectArgs {
     /// A checkpoint whose newest file is younger than this is treated as still being written
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub grace: Duration,
+    /// An incomplete checkpoint nothing was written to for this long (and, on S3, with no upload
+    /// into it) is shown as abandoned: a crashed save
+    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = humantime::parse_duration)]
+    pub abandoned_after: Duration,
 }
 
 impl DetectArgs {
     fn options(&self) -> Result<DetectOptions> {
         let pattern = self.pattern.as_deref().map(checkpoint::compile_pattern).transpose()?;
-        Ok(DetectOptions { pattern, grace: self.grace, now: now_secs() })
+        Ok(DetectOptions { pattern, grace: self.grace, abandoned_after: self.abandoned_after, now: now_secs() })
     }
 }
 
@@ -93,6 +97,10 @@ pub struct PolicyArgs {
     /// Allow --keep-last-n 0 (the newest complete and incomplete checkpoints are still kept)
     #[arg(long)]
     pub force_all: bool,
+    /// Also delete abandoned checkpoints (crashed saves: incomplete, nothing written for
+    /// --abandoned-after); off by default. In-progress ones are never deleted
+    #[arg(long)]
+    pub delete_abandoned: bool,
     /// Show the plan and change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -129,6 +137,7 @@ impl PolicyArgs {
             keep_since: self.keep_since,
             pins: Default::default(),
             force_all: self.force_all,
+            delete_abandoned: self.delete_abandoned,
         }
     }
 }
@@ -341,13 +350,17 @@ fn show_plan(plans: &[Plan], conn: Option<&Connection>, now: i64, mode: Mode) {
     let (bytes, doomed): (u64, usize) = plans.iter().fold((0, 0), |(b, n), p| (b + p.bytes_reclaimed, n + p.deletions().count()));
     let table = cost::savings_table(conn);
     let s = cost::plan_savings(plans, &table, now);
+    let abandoned = checkpoint::policy::abandoned_note(plans);
     match mode {
         Mode::Json => render::print_json(&serde_json::json!({
             "event": "plan_summary", "delete": doomed, "bytes_reclaimed": bytes, "monthly_usd_saved": s.monthly_usd,
             "early_deletion_usd": s.early_deletion_usd, "net_first_month_usd": s.net_first_month_usd,
-            "price_table": s.table, "storage_class": s.storage_class,
+            "price_table": s.table, "storage_class": s.storage_class, "abandoned": abandoned,
         })),
         Mode::Human => {
+            if let Some(note) = &abandoned {
+                eprintln!("abandoned: {note}");
+            }
             let early = if s.early_deletion_usd > 0.0 { format!(", minus ${:.2} once for early deletion", s.early_deletion_usd) } else { String::new() };
             eprintln!(
                 "plan: delete {doomed} checkpoints, reclaim {} (≈ ${:.2}/month at {} {} prices{early})",
@@ -371,14 +384,20 @@ fn checkpoint_row(c: &Checkpoint, run: &str, why_incomplete: bool) -> String {
     let mut parts = vec![format!("{name:<28}")];
     parts.push(c.step.map(|s| format!("step {s}")).unwrap_or_else(|| "step -".into()));
     if let Some(e) = c.epoch {
+        // `{}` of an f64 is its shortest exact form: 2.5, 3 (never 2.4999999).
         parts.push(format!("epoch {e}"));
     }
     parts.push(render::bytes(c.bytes));
+    let state = if c.complete.is_abandoned() { "ABANDONED" } else { "INCOMPLETE" };
     parts.push(match c.complete_reason() {
         None => "complete".into(),
-        Some(r) if why_incomplete => format!("INCOMPLETE ({r})"),
-        Some(_) => "INCOMPLETE".into(),
+        Some(r) if why_incomplete => format!("{state} ({r})"),
+        Some(_) => state.into(),
     });
+    if let Some(twin) = &c.same_as {
+        let twin = twin.strip_prefix(run).map(|s| s.trim_start_matches('/')).unwrap_or(twin);
+        parts.push(format!("same bytes as {twin}"));
+    }
     parts.extend(c.metrics.iter().map(|(k, v)| format!("{k}={v}")));
     parts.join("  ")
 }
@@ -388,6 +407,7 @@ fn checkpoint_json(c: &Checkpoint) -> serde_json::Value {
     serde_json::json!({
         "run": c.run, "id": c.id, "layout": c.layout, "step": c.step, "epoch": c.epoch, "metrics": c.metrics,
         "files": c.files.len(), "bytes": c.bytes, "last_modified": c.last_modified,
-        "complete": c.complete.is_complete(), "incomplete_reason": c.complete_reason(), "framework_keep": c.framework_keep,
+        "complete": c.complete.is_complete(), "state": c.complete.state(), "incomplete_reason": c.complete_reason(),
+        "framework_keep": c.framework_keep, "same_as": c.same_as,
     })
 }

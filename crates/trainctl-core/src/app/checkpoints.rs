@@ -5,7 +5,7 @@
 //! (its grant token: the page cannot name a local path itself).
 
 use super::App;
-use crate::checkpoint::detect::{now_secs, DEFAULT_GRACE};
+use crate::checkpoint::detect::{now_secs, DEFAULT_ABANDONED_AFTER, DEFAULT_GRACE};
 use crate::checkpoint::{self, Action, DetectOptions, KeepBest, Location, Mode, Plan, PlanItem, Policy, Run};
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -22,6 +22,9 @@ pub struct DetectForm {
     /// Seconds; `null` → the CLI's default (60 s).
     pub grace_secs: Option<u64>,
     pub pattern: Option<String>,
+    /// Seconds after which an incomplete checkpoint nobody writes to is abandoned; `null` → 6 h.
+    #[serde(default)]
+    pub abandoned_after_secs: Option<u64>,
 }
 
 /// `--keep-best K --metric NAME --mode min|max`.
@@ -43,6 +46,9 @@ pub struct PolicyForm {
     pub keep_since_secs: Option<u64>,
     #[serde(default)]
     pub force_all: bool,
+    /// Delete abandoned checkpoints (crashed saves): the CLI's `--delete-abandoned`.
+    #[serde(default)]
+    pub delete_abandoned: bool,
 }
 
 /// What `checkpoints_discover` returns.
@@ -84,6 +90,8 @@ pub struct CleanupPlan {
     pub bytes_reclaimed: u64,
     /// Priced with the connection's table (S3 us-east-1 for a local folder).
     pub monthly_usd_saved: f64,
+    /// What the plan does with abandoned checkpoints, in the CLI's words (`null`: none).
+    pub abandoned_note: Option<String>,
 }
 
 /// What `checkpoints_apply` did.
@@ -132,7 +140,8 @@ impl DetectForm {
     fn options(&self) -> Result<DetectOptions> {
         let pattern = self.pattern.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(checkpoint::compile_pattern).transpose()?;
         let grace = self.grace_secs.map(Duration::from_secs).unwrap_or(DEFAULT_GRACE);
-        Ok(DetectOptions { pattern, grace, now: now_secs() })
+        let abandoned_after = self.abandoned_after_secs.map(Duration::from_secs).unwrap_or(DEFAULT_ABANDONED_AFTER);
+        Ok(DetectOptions { pattern, grace, abandoned_after, now: now_secs() })
     }
 }
 
@@ -145,6 +154,7 @@ impl PolicyForm {
             keep_since: self.keep_since_secs.map(Duration::from_secs),
             pins,
             force_all: self.force_all,
+            delete_abandoned: self.delete_abandoned,
         }
     }
 }
@@ -206,6 +216,7 @@ impl App {
             objects,
             bytes_reclaimed: shown.iter().map(|p| p.bytes_reclaimed).sum(),
             monthly_usd_saved,
+            abandoned_note: checkpoint::policy::abandoned_note(&shown),
             plans: shown,
         })
     }

@@ -27,13 +27,17 @@ pub struct CheckpointRow {
     pub run: String,
     pub layout: Layout,
     pub step: Option<u64>,
-    pub epoch: Option<u64>,
+    pub epoch: Option<f64>,
     pub bytes: u64,
     pub files: u64,
     pub last_modified: Option<i64>,
     pub complete: bool,
-    /// Why it is incomplete.
+    /// A crashed save: incomplete, nothing written for the abandoned-after window, no writer.
+    pub abandoned: bool,
+    /// Why it is incomplete (or abandoned).
     pub reason: Option<String>,
+    /// A `last.ckpt` byte-identical to this numbered checkpoint (full key).
+    pub same_as: Option<String>,
     /// The metric the run is ranked by, when it has one (`eval_loss`, `val_loss`…).
     pub metric: Option<MetricValue>,
     /// The newest complete checkpoint of its run (the one retention never deletes).
@@ -171,7 +175,9 @@ fn rows_of_run(run: &Run, bucket: &str, prefix: &str, pins: &std::collections::B
             files: c.files.len() as u64,
             last_modified: c.last_modified,
             complete: c.complete.is_complete(),
+            abandoned: c.complete.is_abandoned(),
             reason: c.complete_reason().map(str::to_string),
+            same_as: c.same_as.as_ref().map(|s| format!("{prefix}{s}")),
             metric,
             newest: newest.as_deref() == Some(c.id.as_str()),
             best: best.as_deref() == Some(c.id.as_str()),
@@ -244,7 +250,7 @@ mod tests {
     use super::*;
 
     fn ckpt(id: &str, layout: Layout) -> Checkpoint {
-        Checkpoint { run: String::new(), id: id.into(), layout, step: Some(5), epoch: None, metrics: Default::default(), files: vec![], bytes: 1, last_modified: None, complete: checkpoint::Completeness::Complete, framework_keep: None }
+        Checkpoint { run: String::new(), id: id.into(), layout, step: Some(5), epoch: None, metrics: Default::default(), files: vec![], bytes: 1, last_modified: None, complete: checkpoint::Completeness::Complete, framework_keep: None, same_as: None }
     }
 
     #[test]

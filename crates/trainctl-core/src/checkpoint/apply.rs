@@ -69,7 +69,7 @@ fn describe_change(planned: &Fingerprint, now: &Fingerprint) -> Option<String> {
     for (id, v) in now {
         match planned.get(id) {
             None => changes.push(format!("{id} appeared")),
-            Some(p) if p.0 != v.0 => changes.push(format!("{id} is now {}", if v.0 { "complete" } else { "incomplete" })),
+            Some(p) if p.0 != v.0 => changes.push(format!("{id} is now {}", v.0)),
             Some(p) if p != v => changes.push(format!("{id} changed")),
             _ => {}
         }

@@ -19,19 +19,25 @@ pub const PINS_FILE: &str = ".trainctl-pins.json";
 /// Default window in which a checkpoint whose newest file changed counts as still being written.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(60);
 
-/// How to detect: an optional user pattern, the "still changing" window and the clock.
+/// Default age after which an incomplete checkpoint nobody writes to is abandoned (a crashed save).
+pub const DEFAULT_ABANDONED_AFTER: Duration = Duration::from_secs(6 * 3600);
+
+/// How to detect: an optional user pattern, the "still changing" window, the "abandoned" age
+/// and the clock.
 #[derive(Debug, Clone)]
 pub struct DetectOptions {
     pub pattern: Option<Regex>,
     pub grace: Duration,
+    /// An incomplete checkpoint whose newest file is older than this is abandoned (`--abandoned-after`).
+    pub abandoned_after: Duration,
     /// "Now" in seconds since the Unix epoch (passed in so tests and re-plans are deterministic).
     pub now: i64,
 }
 
 impl DetectOptions {
-    /// Built-in layouts, the default grace window, the current time.
+    /// Built-in layouts, the default grace and abandoned windows, the current time.
     pub fn new() -> Self {
-        DetectOptions { pattern: None, grace: DEFAULT_GRACE, now: now_secs() }
+        DetectOptions { pattern: None, grace: DEFAULT_GRACE, abandoned_after: DEFAULT_ABANDONED_AFTER, now: now_secs() }
     }
 }
 
@@ -59,14 +65,20 @@ pub type Fetch<'a> = &'a dyn Fn(&str) -> Option<Vec<u8>>;
 pub const MAX_CONTENT: u64 = 16 << 20;
 
 /// Files whose contents refine detection: HF `trainer_state.json`, DeepSpeed `latest`, Megatron
-/// `latest_checkpointed_iteration.txt`, safetensors index JSON. Only small ones (< 16 MiB).
+/// `latest_checkpointed_iteration.txt`, safetensors index JSON, Lightning's CSVLogger
+/// `metrics.csv` (when the listing holds `.ckpt` files). Only small ones (< 16 MiB).
 pub fn wanted_contents(entries: &[FileEntry]) -> Vec<String> {
+    let lightning = entries.iter().any(|e| e.path.ends_with(".ckpt"));
     entries
         .iter()
         .filter(|e| e.size < MAX_CONTENT)
         .filter(|e| {
             let name = file_name(&e.path);
-            name == "trainer_state.json" || name == "latest" || name == "latest_checkpointed_iteration.txt" || name.ends_with(".safetensors.index.json")
+            name == "trainer_state.json"
+                || name == "latest"
+                || name == "latest_checkpointed_iteration.txt"
+                || name.ends_with(".safetensors.index.json")
+                || (lightning && name == "metrics.csv")
         })
         .map(|e| e.path.clone())
         .collect()
@@ -80,8 +92,10 @@ pub fn detect(entries: &[FileEntry], opts: &DetectOptions, fetch: Fetch) -> Vec<
         Some(re) => detect_pattern(&entries, re, &tree),
         None => detect_builtin(&entries, &tree, fetch),
     };
+    super::lightning_logs::apply_metrics(&mut checkpoints, &entries, fetch);
     for c in &mut checkpoints {
         apply_grace(c, opts);
+        apply_abandoned(c, opts);
     }
     mark_hf_best(&mut checkpoints, fetch);
     into_runs(checkpoints)
@@ -93,6 +107,16 @@ pub fn detect(entries: &[FileEntry], opts: &DetectOptions, fetch: Fetch) -> Vec<
 /// Direct children (file names) of every directory prefix (`""` is the root, others end in `/`).
 struct Tree {
     children: HashMap<String, HashSet<String>>,
+    /// Parents of `checkpoint-N/` folders holding any of the HF Trainer's own files: every
+    /// `checkpoint-N/` there is a Trainer checkpoint (one that crashed before writing them is too).
+    trainer_runs: HashSet<String>,
+}
+
+/// Files only the HF Trainer writes into a `checkpoint-N/` (a `save_pretrained` folder has none).
+fn is_trainer_file(name: &str) -> bool {
+    matches!(name, "trainer_state.json" | "training_args.bin" | "optimizer.pt" | "scheduler.pt" | "scaler.pt")
+        || (name.starts_with("rng_state") && name.ends_with(".pth"))
+        || name.starts_with("optimizer.")
 }
 
 impl Tree {
@@ -102,7 +126,12 @@ impl Tree {
             let (dir, name) = split_dir(&e.path);
             children.entry(dir.to_string()).or_default().insert(name.to_string());
         }
-        Tree { children }
+        let trainer_runs = children
+            .iter()
+            .filter(|(dir, names)| hf_dir().is_match(dir_name(dir)) && names.iter().any(|n| is_trainer_file(n)))
+            .map(|(dir, _)| split_dir(dir.trim_end_matches('/')).0.to_string())
+            .collect();
+        Tree { children, trainer_runs }
     }
 
     fn has(&self, dir: &str, name: &str) -> bool {
@@ -242,9 +271,20 @@ fn detect_builtin(entries: &[&FileEntry], tree: &Tree, fetch: Fetch) -> Vec<Chec
     out
 }
 
+/// The run a checkpoint belongs to: its parent folder; for Lightning `.ckpt` files in a
+/// `checkpoints/` folder, the folder holding it (where `lightning_logs/` and `metrics.csv` live).
+pub(crate) fn run_of(id: &str, layout: Layout) -> String {
+    let parent = split_dir(id.trim_end_matches('/')).0.trim_end_matches('/');
+    match (layout, parent.rsplit_once('/')) {
+        (Layout::Lightning, Some((run, "checkpoints"))) => run.to_string(),
+        (Layout::Lightning, None) if parent == "checkpoints" => String::new(),
+        _ => parent.to_string(),
+    }
+}
+
 /// A new checkpoint with its totals computed from `files`.
 fn checkpoint(id: String, layout: Layout, files: Vec<FileEntry>) -> Checkpoint {
-    let run = split_dir(id.trim_end_matches('/')).0.trim_end_matches('/').to_string();
+    let run = run_of(&id, layout);
     let bytes = crate::limits::sum_sizes(files.iter().map(|f| f.size));
     let last_modified = files.iter().filter_map(|f| f.mtime).max();
     Checkpoint {
@@ -259,6 +299,7 @@ fn checkpoint(id: String, layout: Layout, files: Vec<FileEntry>) -> Checkpoint {
         last_modified,
         complete: Completeness::Complete,
         framework_keep: None,
+        same_as: None,
     }
 }
 
@@ -271,7 +312,12 @@ fn dir_checkpoint(id: String, layout: Layout, files: Vec<FileEntry>, tree: &Tree
     let mut c = checkpoint(id, layout, files);
     c.step = named_dir(&c.id).map(|(_, s)| s).or_else(|| last_number(dir_name(&c.id)));
     let parent = split_dir(c.id.trim_end_matches('/')).0.to_string();
+    let parent_has_trainer = tree.trainer_runs.contains(&parent);
     c.complete = match layout {
+        Layout::HfTrainer if !parent_has_trainer => {
+            c.layout = Layout::HfPretrained;
+            pretrained_complete(&c.id, tree, fetch)
+        }
         Layout::HfTrainer => hf_complete(&mut c, tree, fetch),
         Layout::DeepSpeed => pointer_complete(c.step, &format!("{parent}latest"), "`latest`", fetch),
         Layout::Megatron => pointer_complete(c.step, &format!("{parent}latest_checkpointed_iteration.txt"), "`latest_checkpointed_iteration.txt`", fetch),
@@ -292,21 +338,41 @@ fn evidence(ok: bool, missing: &str) -> Completeness {
 }
 
 /// HF Trainer: complete once `trainer_state.json` exists; it also carries step, epoch, metrics.
+/// One that was read and does not parse (cut short by a crash) is not evidence of a finished save.
 fn hf_complete(c: &mut Checkpoint, tree: &Tree, fetch: Fetch) -> Completeness {
     if !tree.has(&c.id, "trainer_state.json") {
         return evidence(false, "no trainer_state.json yet (the HF Trainer writes it last)");
     }
-    if let Some(state) = fetch(&format!("{}trainer_state.json", c.id)).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()) {
-        apply_trainer_state(c, &state);
+    match fetch(&format!("{}trainer_state.json", c.id)).map(|b| serde_json::from_slice::<serde_json::Value>(&b)) {
+        Some(Ok(state)) => apply_trainer_state(c, &state),
+        Some(Err(e)) => return evidence(false, &format!("trainer_state.json does not parse ({e}): cut short while being written?")),
+        // Too big to read (over 16 MiB) or gone since the listing: it exists, which is the marker.
+        None => {}
     }
     Completeness::Complete
+}
+
+/// Weights file names `save_pretrained` writes when it does not shard.
+const SINGLE_WEIGHTS: &[&str] = &["model.safetensors", "pytorch_model.bin", "adapter_model.safetensors", "adapter_model.bin", "tf_model.h5", "flax_model.msgpack"];
+
+/// A `save_pretrained` folder: complete when every shard its index names is there, or (unsharded)
+/// its single weights file.
+fn pretrained_complete(dir: &str, tree: &Tree, fetch: Fetch) -> Completeness {
+    let sharded = tree.any(dir, |n| n.ends_with(".index.json") || shard_file().is_match(n));
+    if sharded {
+        return shards_complete(dir, tree, fetch);
+    }
+    evidence(
+        SINGLE_WEIGHTS.iter().any(|w| tree.has(dir, w)),
+        "no weights yet (neither a shard index nor model.safetensors / pytorch_model.bin): save_pretrained has not finished",
+    )
 }
 
 /// Step, epoch and the metrics logged at that step, from a `trainer_state.json` value.
 fn apply_trainer_state(c: &mut Checkpoint, state: &serde_json::Value) {
     let step = state.get("global_step").and_then(|v| v.as_u64()).or(c.step);
     c.step = step;
-    c.epoch = state.get("epoch").and_then(|v| v.as_f64()).map(|e| e.floor() as u64);
+    c.epoch = state.get("epoch").and_then(|v| v.as_f64()).filter(|e| e.is_finite());
     let logs = state.get("log_history").and_then(|v| v.as_array()).cloned().unwrap_or_default();
     for entry in logs.iter().filter(|e| e.get("step").and_then(|s| s.as_u64()) == step) {
         for (k, v) in entry.as_object().into_iter().flatten() {
@@ -350,10 +416,20 @@ struct ShardGaps {
     missing: u64,
     examples: Vec<String>,
     implausible: Option<String>,
+    /// A shard the index names outside the checkpoint's folder (refused, not followed).
+    outside: Option<String>,
+}
+
+/// A bare file name: no separator, not `.`/`..`, not empty.
+fn plain_file_name(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('\\') && !s.contains('\0')
 }
 
 impl ShardGaps {
     fn completeness(&self) -> Completeness {
+        if let Some(name) = &self.outside {
+            return evidence(false, &format!("the shard index names `{name}`, outside the checkpoint's folder: refused, not followed"));
+        }
         if let Some(name) = &self.implausible {
             return evidence(false, &format!("shard total in `{name}` is implausible (above {MAX_SHARDS}); treated as incomplete"));
         }
@@ -375,12 +451,18 @@ impl ShardGaps {
 /// (and the index's size), never by a total read from a name.
 fn shard_gaps(dir: &str, names: &[String], fetch: Fetch) -> ShardGaps {
     let present: HashSet<&str> = names.iter().map(String::as_str).collect();
-    let index = names.iter().find(|n| n.ends_with(".safetensors.index.json"));
+    let index = names.iter().find(|n| n.ends_with(".index.json"));
     let from_index: Option<std::collections::BTreeSet<String>> = index.and_then(|i| fetch(&format!("{dir}{i}"))).and_then(|b| {
         let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
         Some(v.get("weight_map")?.as_object()?.values().filter_map(|f| f.as_str().map(str::to_string)).collect())
     });
     let mut gaps = ShardGaps::default();
+    // An index is a file anyone can write: a shard named outside the folder (`../x.safetensors`,
+    // `/etc/x`, `a/b`) is never looked for elsewhere; the checkpoint is simply not complete.
+    if let Some(outside) = from_index.as_ref().and_then(|e| e.iter().find(|s| !plain_file_name(s))) {
+        gaps.outside = Some(crate::limits::prefix_at_most(outside, 80).to_string());
+        return gaps;
+    }
     match from_index {
         Some(expected) => expected.into_iter().filter(|s| !present.contains(s.as_str())).for_each(|s| gaps.add(s)),
         None => count_gaps(names, &mut gaps),
@@ -426,8 +508,8 @@ fn file_checkpoints(loose: &[&FileEntry], fetch: Fetch) -> Vec<Checkpoint> {
             out.push(lightning(e, stem));
         } else if let Some(c) = step_file().captures(name) {
             let mut ck = checkpoint(e.path.clone(), Layout::StepFile, vec![(*e).clone()]);
-            let n = c[2].parse().ok();
-            if &c[1] == "epoch" { ck.epoch = n } else { ck.step = n }
+            let n: Option<u64> = c[2].parse().ok();
+            if &c[1] == "epoch" { ck.epoch = n.map(|e| e as f64) } else { ck.step = n }
             out.push(ck);
         } else if let Some(stem) = shard_stem(name) {
             groups.entry((dir.to_string(), stem)).or_default().push((*e).clone());
@@ -461,7 +543,7 @@ fn lightning(e: &FileEntry, stem: &str) -> Checkpoint {
     for cap in lightning_pair().captures_iter(stem) {
         let (name, value) = (&cap[1], &cap[2]);
         match name {
-            "epoch" => c.epoch = value.parse().ok(),
+            "epoch" => c.epoch = value.parse::<f64>().ok().filter(|e| e.is_finite()),
             "step" => c.step = value.parse().ok(),
             _ => {
                 if let Ok(v) = value.parse() {
@@ -520,7 +602,7 @@ fn apply_groups(c: &mut Checkpoint, re: &Regex, caps: &regex::Captures<'_>) {
         let Some(m) = caps.name(name) else { continue };
         match name {
             "step" => c.step = m.as_str().parse().ok(),
-            "epoch" => c.epoch = m.as_str().parse().ok(),
+            "epoch" => c.epoch = m.as_str().parse::<f64>().ok().filter(|e| e.is_finite()),
             _ => {
                 if let Ok(v) = m.as_str().parse() {
                     c.metrics.insert(name.to_string(), v);
@@ -541,6 +623,18 @@ fn apply_grace(c: &mut Checkpoint, opts: &DetectOptions) {
         c.complete = Completeness::Incomplete {
             reason: format!("still changing: last write {}s ago (grace window {}s)", age.max(0), opts.grace.as_secs()),
         };
+    }
+}
+
+/// An incomplete checkpoint nothing was written to for `abandoned_after` is abandoned: its writer
+/// is gone (a crashed save). Without a time it cannot be judged and stays incomplete.
+fn apply_abandoned(c: &mut Checkpoint, opts: &DetectOptions) {
+    let (Completeness::Incomplete { reason }, Some(t)) = (&c.complete, c.last_modified) else { return };
+    let age = opts.now.saturating_sub(t);
+    // Never sooner than the grace window: a checkpoint written to within it is in progress.
+    if age >= crate::limits::secs_i64(opts.abandoned_after.max(opts.grace)) {
+        let idle = humantime::format_duration(Duration::from_secs(age.max(0) as u64 / 60 * 60));
+        c.complete = Completeness::Abandoned { reason: format!("{reason}; nothing written for {idle} (abandoned after {})", humantime::format_duration(opts.abandoned_after)) };
     }
 }
 

@@ -10,7 +10,7 @@ fn listing(files: &[(&str, u64)]) -> Vec<FileEntry> {
 }
 
 fn opts() -> DetectOptions {
-    DetectOptions { pattern: None, grace: DEFAULT_GRACE, now: NOW }
+    DetectOptions { pattern: None, grace: DEFAULT_GRACE, abandoned_after: crate::checkpoint::detect::DEFAULT_ABANDONED_AFTER, now: NOW }
 }
 
 fn run_detect(files: &[(&str, u64)], contents: &[(&str, &str)]) -> Vec<Checkpoint> {
@@ -31,7 +31,7 @@ fn incomplete(c: &Checkpoint) -> bool {
     matches!(c.complete, Completeness::Incomplete { .. })
 }
 
-const HF_STATE_200: &str = r#"{"global_step": 200, "epoch": 2.0, "best_model_checkpoint": "out/run1/checkpoint-100",
+const HF_STATE_200: &str = r#"{"global_step": 200, "epoch": 2.5, "best_model_checkpoint": "out/run1/checkpoint-100",
   "log_history": [{"step": 100, "loss": 0.9, "epoch": 1.0}, {"step": 200, "loss": 0.5, "epoch": 2.0},
                   {"step": 200, "eval_loss": 0.42, "epoch": 2.0}]}"#;
 
@@ -51,7 +51,7 @@ fn hf_checkpoint_is_complete_only_with_trainer_state_and_reads_step_and_metrics(
     );
     assert_eq!(cs.len(), 3);
     let c200 = by_id(&cs, "run1/checkpoint-200/");
-    assert_eq!((c200.layout, c200.run.as_str(), c200.step, c200.epoch, c200.bytes), (Layout::HfTrainer, "run1", Some(200), Some(2), 160));
+    assert_eq!((c200.layout, c200.run.as_str(), c200.step, c200.epoch, c200.bytes), (Layout::HfTrainer, "run1", Some(200), Some(2.5), 160));
     assert_eq!(c200.metrics.get("eval_loss"), Some(&0.42));
     assert_eq!(c200.metrics.get("loss"), Some(&0.5));
     assert!(!incomplete(c200));
@@ -87,9 +87,9 @@ fn lightning_names_give_epoch_step_and_metrics_and_last_is_kept_by_the_framework
     );
     assert_eq!(cs.len(), 4);
     let a = by_id(&cs, "lightning_logs/version_0/checkpoints/epoch=0-step=100.ckpt");
-    assert_eq!((a.layout, a.epoch, a.step, a.run.as_str()), (Layout::Lightning, Some(0), Some(100), "lightning_logs/version_0/checkpoints"));
+    assert_eq!((a.layout, a.epoch, a.step, a.run.as_str()), (Layout::Lightning, Some(0.0), Some(100), "lightning_logs/version_0"));
     let b = by_id(&cs, "lightning_logs/version_0/checkpoints/epoch=3-val_loss=0.21.ckpt");
-    assert_eq!((b.epoch, b.step, b.metrics.get("val_loss")), (Some(3), None, Some(&0.21)));
+    assert_eq!((b.epoch, b.step, b.metrics.get("val_loss")), (Some(3.0), None, Some(&0.21)));
     let c = by_id(&cs, "lightning_logs/version_0/checkpoints/epoch=4-step=500-val_acc=0.9-v1.ckpt");
     assert_eq!((c.step, c.metrics.get("val_acc")), (Some(500), Some(&0.9)));
     assert!(by_id(&cs, "lightning_logs/version_0/checkpoints/last.ckpt").framework_keep.is_some());
@@ -215,7 +215,7 @@ fn user_pattern_matching_a_file_makes_file_checkpoints() {
     let re = compile_pattern(r"weights_e(?P<epoch>\d+)\.bin$").unwrap();
     let o = DetectOptions { pattern: Some(re), ..opts() };
     let cs = run_with(&listing(&[("weights_e1.bin", 1), ("weights_e2.bin", 1)]), &o, &[]);
-    assert_eq!(by_id(&cs, "weights_e2.bin").epoch, Some(2));
+    assert_eq!(by_id(&cs, "weights_e2.bin").epoch, Some(2.0));
 }
 
 #[test]

@@ -18,9 +18,9 @@ use crate::s3::list::{list_multipart_uploads, UploadEntry};
 use crate::s3::Connection;
 
 /// True when an in-flight upload could contradict `c`'s completeness: a complete directory or
-/// shard group.
+/// shard group, or an abandoned one (an upload into it means a writer is still there).
 pub fn could_be_in_flight(c: &Checkpoint) -> bool {
-    c.complete.is_complete() && (c.is_dir() || c.layout == Layout::ShardedSafetensors)
+    (c.complete.is_complete() || c.complete.is_abandoned()) && (c.is_dir() || c.layout == Layout::ShardedSafetensors)
 }
 
 /// Whether an upload of `rel` (a key relative to the listed location) writes into `c`.
@@ -97,7 +97,7 @@ mod tests {
 
     fn detected(paths: &[&str]) -> Vec<Checkpoint> {
         let entries: Vec<FileEntry> = paths.iter().map(|p| FileEntry { path: p.to_string(), size: 10, mtime: Some(0) }).collect();
-        let opts = DetectOptions { pattern: None, grace: std::time::Duration::ZERO, now: 1000 };
+        let opts = DetectOptions { grace: std::time::Duration::ZERO, now: 1000, ..DetectOptions::new() };
         detect(&entries, &opts, &|_: &str| None).into_iter().flat_map(|r| r.checkpoints).collect()
     }
 

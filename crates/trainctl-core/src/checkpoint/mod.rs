@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod detect;
 pub mod inflight;
+pub mod lightning_logs;
 pub mod model;
 pub mod pins;
 pub mod policy;

@@ -23,6 +23,10 @@ pub struct FileEntry {
 pub enum Layout {
     /// Hugging Face Trainer `checkpoint-<step>/` (complete once `trainer_state.json` exists).
     HfTrainer,
+    /// A `save_pretrained` folder named `checkpoint-<step>/` without the Trainer's files (no
+    /// optimizer, scheduler, rng state or training args): complete when its weights are all there
+    /// (every shard its index names, or the single weights file).
+    HfPretrained,
     /// PyTorch Lightning `*.ckpt` files (`epoch=E-step=S.ckpt`, `last.ckpt`, metric names).
     Lightning,
     /// DeepSpeed `global_step<N>/`, judged against the `latest` file.
@@ -49,11 +53,46 @@ pub enum Completeness {
     Complete,
     /// Missing its last-written file, a shard, a marker, or still being written.
     Incomplete { reason: String },
+    /// Incomplete, and nothing was written to it for longer than the abandoned-after window with
+    /// no writer in sight (on S3: no multipart upload into it): a save that crashed. Kept like
+    /// any incomplete checkpoint unless the user asks to delete abandoned ones.
+    Abandoned { reason: String },
 }
 
 impl Completeness {
     pub fn is_complete(&self) -> bool {
         matches!(self, Completeness::Complete)
+    }
+
+    pub fn is_abandoned(&self) -> bool {
+        matches!(self, Completeness::Abandoned { .. })
+    }
+
+    /// `complete`, `incomplete` or `abandoned` (as serialized in `state`).
+    pub fn state(&self) -> &'static str {
+        match self {
+            Completeness::Complete => "complete",
+            Completeness::Incomplete { .. } => "incomplete",
+            Completeness::Abandoned { .. } => "abandoned",
+        }
+    }
+}
+
+/// An epoch (HF epochs are fractional: 2.5) ordered totally, for "newest" orderings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochKey(pub f64);
+
+impl Eq for EpochKey {}
+
+impl PartialOrd for EpochKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for EpochKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
     }
 }
 
@@ -67,7 +106,9 @@ pub struct Checkpoint {
     pub id: String,
     pub layout: Layout,
     pub step: Option<u64>,
-    pub epoch: Option<u64>,
+    /// Fractional for HF (`2.5` after two and a half epochs), whole for Lightning.
+    pub epoch: Option<f64>,
+    /// Exactly as the framework wrote them (round-trip float parsing).
     pub metrics: BTreeMap<String, f64>,
     pub files: Vec<FileEntry>,
     pub bytes: u64,
@@ -77,6 +118,10 @@ pub struct Checkpoint {
     /// Set when the framework itself relies on this checkpoint (Lightning `last.ckpt`, the HF
     /// Trainer's `best_model_checkpoint`): retention always keeps it, with this reason.
     pub framework_keep: Option<String>,
+    /// A Lightning `last.ckpt` has no step in its name (it lives inside the file): when it is
+    /// byte-identical to a numbered checkpoint of its run (a link, a copy, the same ETag on S3),
+    /// that checkpoint's id.
+    pub same_as: Option<String>,
 }
 
 impl Checkpoint {
@@ -89,13 +134,13 @@ impl Checkpoint {
     pub fn complete_reason(&self) -> Option<&str> {
         match &self.complete {
             Completeness::Complete => None,
-            Completeness::Incomplete { reason } => Some(reason),
+            Completeness::Incomplete { reason } | Completeness::Abandoned { reason } => Some(reason),
         }
     }
 
     /// Ordering key for "newest": step (or epoch), then modification time.
-    pub fn order_key(&self) -> (Option<u64>, Option<u64>, Option<i64>) {
-        (self.step, self.epoch, self.last_modified)
+    pub fn order_key(&self) -> (Option<u64>, Option<EpochKey>, Option<i64>) {
+        (self.step, self.epoch.map(EpochKey), self.last_modified)
     }
 }
 

@@ -5,7 +5,7 @@
 //! cannot be turned off: the newest complete checkpoint, every incomplete one (it may be in
 //! flight) and the ones the framework itself relies on are always kept.
 
-use super::model::{Checkpoint, Run};
+use super::model::{Checkpoint, Completeness, Run};
 use crate::error::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -39,15 +39,23 @@ pub struct Policy {
     pub pins: BTreeSet<String>,
     /// Allows `keep_last_n == 0` (everything but the safety rules may go).
     pub force_all: bool,
+    /// Deletes abandoned checkpoints (incomplete, nothing written for the abandoned-after window,
+    /// no writer): off unless the user asks (`--delete-abandoned`); an in-progress one never goes.
+    pub delete_abandoned: bool,
 }
 
 impl Policy {
+    /// A rule that decides about complete checkpoints (without one, `--delete-abandoned` alone
+    /// cleans only abandoned checkpoints and keeps every complete one).
+    pub fn has_keep_rule(&self) -> bool {
+        self.keep_last_n.is_some() || self.keep_best.is_some() || self.keep_every_n_steps.is_some() || self.keep_since.is_some()
+    }
+
     /// Refuses policies that are surely a mistake: no rule at all, `--keep-last-n 0` without
     /// `--force-all`, zero-sized `--keep-best` / `--keep-every`.
     pub fn validate(&self) -> Result<()> {
-        let has_rule = self.keep_last_n.is_some() || self.keep_best.is_some() || self.keep_every_n_steps.is_some() || self.keep_since.is_some();
-        if !has_rule {
-            return Err(Error::Usage("give a retention rule: --keep-last-n, --keep-best, --keep-every or --keep-since".into()));
+        if !self.has_keep_rule() && !self.delete_abandoned {
+            return Err(Error::Usage("give a retention rule: --keep-last-n, --keep-best, --keep-every, --keep-since or --delete-abandoned".into()));
         }
         if self.keep_last_n == Some(0) && !self.force_all {
             return Err(Error::Usage(
@@ -92,6 +100,25 @@ impl Plan {
     /// The items to delete.
     pub fn deletions(&self) -> impl Iterator<Item = &PlanItem> {
         self.items.iter().filter(|i| i.action == Action::Delete)
+    }
+
+    /// Abandoned checkpoints (crashed saves) in the plan: (deleted, kept).
+    pub fn abandoned(&self) -> (usize, usize) {
+        let ab = self.items.iter().filter(|i| i.checkpoint.complete.is_abandoned());
+        ab.fold((0, 0), |(d, k), i| if i.action == Action::Delete { (d + 1, k) } else { (d, k + 1) })
+    }
+}
+
+/// What a plan says about abandoned checkpoints, in the words both faces show: how many the plan
+/// deletes because `--delete-abandoned` was given, or how many it keeps and how to remove them.
+/// `None` when there are none.
+pub fn abandoned_note(plans: &[Plan]) -> Option<String> {
+    let (deleted, kept) = plans.iter().map(Plan::abandoned).fold((0, 0), |(d, k), (d2, k2)| (d + d2, k + k2));
+    match (deleted, kept) {
+        (0, 0) => None,
+        (0, k) => Some(format!("{k} abandoned checkpoint(s) (crashed saves) kept; delete them with --delete-abandoned")),
+        (d, 0) => Some(format!("deleting {d} abandoned checkpoint(s) (crashed saves): --delete-abandoned")),
+        (d, k) => Some(format!("deleting {d} abandoned checkpoint(s) (crashed saves): --delete-abandoned; {k} pinned or kept by a rule")),
     }
 }
 
@@ -157,7 +184,8 @@ fn is_numbered(c: &Checkpoint) -> bool {
 /// Ids of the best `k` complete checkpoints that carry the metric.
 fn best_ids(complete: &[&Checkpoint], best: Option<&KeepBest>) -> BTreeSet<String> {
     let Some(b) = best else { return BTreeSet::new() };
-    let mut scored: Vec<(f64, &Checkpoint)> = complete.iter().filter_map(|c| c.metrics.get(&b.metric).map(|v| (*v, *c))).collect();
+    // NaN and ±inf never rank (a diverged run's NaN must not become "the best").
+    let mut scored: Vec<(f64, &Checkpoint)> = complete.iter().filter_map(|c| c.metrics.get(&b.metric).filter(|v| v.is_finite()).map(|v| (*v, *c))).collect();
     scored.sort_by(|x, y| {
         let ord = x.0.partial_cmp(&y.0).unwrap_or(std::cmp::Ordering::Equal);
         if b.mode == Mode::Min { ord } else { ord.reverse() }
@@ -167,8 +195,12 @@ fn best_ids(complete: &[&Checkpoint], best: Option<&KeepBest>) -> BTreeSet<Strin
 
 fn keep_reasons(c: &Checkpoint, p: &Policy, now: i64, newest: Option<&str>, last_n: &BTreeSet<&str>, best: &BTreeSet<String>) -> Vec<String> {
     let mut r = Vec::new();
-    if let Some(reason) = c.complete_reason() {
-        r.push(format!("incomplete, may still be written: {reason}"));
+    match &c.complete {
+        Completeness::Incomplete { reason } => r.push(format!("incomplete, may still be written: {reason}")),
+        Completeness::Abandoned { reason } if !p.delete_abandoned => r.push(format!("abandoned ({reason}); kept: pass --delete-abandoned to remove it")),
+        Completeness::Abandoned { .. } => return pins_only(c, p),
+        Completeness::Complete if !p.has_keep_rule() => r.push("complete; only abandoned checkpoints are cleaned (no retention rule given)".into()),
+        Completeness::Complete => {}
     }
     if let Some(why) = &c.framework_keep {
         r.push(why.clone());
@@ -202,14 +234,30 @@ fn keep_reasons(c: &Checkpoint, p: &Policy, now: i64, newest: Option<&str>, last
     r
 }
 
+/// An abandoned checkpoint the user asked to delete is kept only when pinned or the framework
+/// itself names it (retention rules about complete checkpoints do not apply to a crashed save).
+fn pins_only(c: &Checkpoint, p: &Policy) -> Vec<String> {
+    let mut r: Vec<String> = c.framework_keep.iter().cloned().collect();
+    if p.pins.contains(&c.id) {
+        r.push("pinned".into());
+    }
+    r
+}
+
 /// Why a checkpoint no rule keeps goes: the rules it falls outside of.
 fn delete_reasons(c: &Checkpoint, p: &Policy) -> Vec<String> {
     let mut r = Vec::new();
+    if let Completeness::Abandoned { reason } = &c.complete {
+        return vec![format!("abandoned: {reason} (--delete-abandoned)")];
+    }
     if let Some(n) = p.keep_last_n {
         r.push(format!("older than the last {n} complete"));
     }
     if let Some(b) = &p.keep_best {
-        r.push(format!("not among the best {} by {}", b.k, b.metric));
+        match c.metrics.get(&b.metric) {
+            Some(v) if !v.is_finite() => r.push(format!("{} is {v}, which never ranks among the best {}", b.metric, b.k)),
+            _ => r.push(format!("not among the best {} by {}", b.k, b.metric)),
+        }
     }
     if let Some(n) = p.keep_every_n_steps {
         r.push(match c.step {

@@ -25,6 +25,7 @@ fn ck(step: u64, complete: bool, metric: Option<f64>, age_days: i64) -> Checkpoi
         last_modified: Some(NOW - age_days * DAY),
         complete: if complete { Completeness::Complete } else { Completeness::Incomplete { reason: "no trainer_state.json yet".into() } },
         framework_keep: None,
+        same_as: None,
     }
 }
 

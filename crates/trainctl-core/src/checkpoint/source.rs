@@ -84,6 +84,7 @@ pub async fn discover_listed(loc: &Location, conn: Option<&Connection>, entries:
             }
         }
     }
+    mark_copies(loc, conn, &mut runs).await;
     let pins = contents.get(PINS_FILE).map(|b| super::pins::parse_pins(b)).transpose()?.unwrap_or_default();
     Ok(Discovery { location: loc.clone(), entries, runs, pins })
 }
@@ -197,14 +198,108 @@ async fn get_small(conn: &Connection, bucket: &str, key: &str) -> Result<Vec<u8>
     Ok(body.into_bytes().to_vec())
 }
 
-/// What the plan depends on: each checkpoint's id, completeness and files (path, size). Apply
-/// compares this before deleting; any difference means the plan is stale.
-pub type Fingerprint = BTreeMap<String, (bool, Vec<(String, u64)>)>;
+/// Local files larger than this are not compared byte by byte to find a `last.ckpt`'s twin.
+const MAX_COMPARE: u64 = 2 << 30;
+
+/// Sets `same_as` of each Lightning `last*.ckpt` that is byte-identical to a numbered checkpoint
+/// of its run: a link to it (`save_last="link"`), or the same bytes (a local copy compared byte
+/// by byte; on S3 the same size and ETag, a few HEADs). Unknown (`None`) when nothing says so.
+async fn mark_copies(loc: &Location, conn: Option<&Connection>, runs: &mut [Run]) {
+    for run in runs.iter_mut() {
+        let mut numbered: Vec<(u64, String, u64)> = run
+            .checkpoints
+            .iter()
+            .filter(|c| c.layout == super::Layout::Lightning && c.step.is_some() && !is_last(&c.id))
+            .map(|c| (c.step.unwrap_or(0), c.id.clone(), c.bytes))
+            .collect();
+        numbered.sort_by(|a, b| b.cmp(a));
+        for c in run.checkpoints.iter_mut().filter(|c| c.layout == super::Layout::Lightning && is_last(&c.id)) {
+            c.same_as = match loc {
+                Location::Local(root) => local_twin(root, &c.id, &numbered),
+                Location::S3(url) => match conn {
+                    Some(conn) => s3_twin(conn, url, &c.id, c.bytes, &numbered).await,
+                    None => None,
+                },
+            };
+        }
+    }
+}
+
+fn is_last(id: &str) -> bool {
+    let name = detect::split_dir(id).1;
+    name == "last.ckpt" || (name.starts_with("last-v") && name.ends_with(".ckpt"))
+}
+
+/// The numbered sibling a local `last.ckpt` links to or equals byte for byte.
+fn local_twin(root: &Path, id: &str, numbered: &[(u64, String, u64)]) -> Option<String> {
+    let path = root.join(id);
+    let dir = detect::split_dir(id).0;
+    let meta = std::fs::symlink_metadata(&path).ok()?;
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(&path).ok()?;
+        let name = target.to_str()?.trim_start_matches("./");
+        let twin = format!("{dir}{name}");
+        return numbered.iter().any(|(_, n, _)| *n == twin).then_some(twin);
+    }
+    let size = meta.len();
+    if size > MAX_COMPARE {
+        return None;
+    }
+    numbered.iter().filter(|(_, _, bytes)| *bytes == size).find(|(_, n, _)| same_bytes(&path, &root.join(n))).map(|(_, n, _)| n.clone())
+}
+
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (Ok(mut fa), Ok(mut fb)) = (std::fs::File::open(a), std::fs::File::open(b)) else { return false };
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let (Ok(na), Ok(nb)) = (read_full(&mut fa, &mut ba), read_full(&mut fb, &mut bb)) else { return false };
+        if na != nb || ba[..na] != bb[..nb] {
+            return false;
+        }
+        if na == 0 {
+            return true;
+        }
+    }
+    fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            match f.read(&mut buf[n..])? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// The numbered sibling with the same size and ETag as `last.ckpt` on S3.
+async fn s3_twin(conn: &Connection, url: &S3Url, id: &str, size: u64, numbered: &[(u64, String, u64)]) -> Option<String> {
+    let candidates: Vec<&String> = numbered.iter().filter(|(_, _, b)| *b == size).map(|(_, n, _)| n).take(4).collect();
+    if candidates.is_empty() {
+        return None;
+    }
+    let prefix = s3_prefix(url);
+    let prefix = prefix.as_str();
+    let etag = |rel: String| async move { list::head_object(conn, &url.bucket, &format!("{prefix}{rel}")).await.ok().and_then(|o| o.etag) };
+    let last = etag(id.to_string()).await?;
+    for c in candidates {
+        if etag(c.clone()).await.as_deref() == Some(last.as_str()) {
+            return Some(c.clone());
+        }
+    }
+    None
+}
+
+/// What the plan depends on: each checkpoint's id, state (`complete`, `incomplete`,
+/// `abandoned`) and files (path, size). Apply compares this before deleting; any difference
+/// means the plan is stale.
+pub type Fingerprint = BTreeMap<String, (&'static str, Vec<(String, u64)>)>;
 
 /// The fingerprint of some checkpoints.
 pub fn fingerprint<'a>(checkpoints: impl IntoIterator<Item = &'a super::model::Checkpoint>) -> Fingerprint {
     checkpoints
         .into_iter()
-        .map(|c| (c.id.clone(), (c.complete.is_complete(), c.files.iter().map(|f| (f.path.clone(), f.size)).collect())))
+        .map(|c| (c.id.clone(), (c.complete.state(), c.files.iter().map(|f| (f.path.clone(), f.size)).collect())))
         .collect()
 }

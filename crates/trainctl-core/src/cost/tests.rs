@@ -204,6 +204,7 @@ fn checkpoint(id: &str, files: &[(u64, Option<i64>)]) -> Checkpoint {
         last_modified: files.iter().filter_map(|f| f.1).max(),
         complete: Completeness::Complete,
         framework_keep: None,
+        same_as: None,
     }
 }
 

@@ -22,33 +22,57 @@ pub struct SeedSummary {
     pub seeded: bool,
 }
 
-/// Creates and fills `bucket` unless it exists already.
-pub async fn seed_bucket(client: &Client, bucket: &str) -> Result<SeedSummary> {
+/// Creates and fills `bucket` unless it exists already. With the store's folder (`data_dir`, the
+/// embedded server keeps each object as a file and reports its time), every object is dated as a
+/// real bucket's would be: the finished runs days and hours ago, the live run minutes ago — so a
+/// first `checkpoint list` shows complete checkpoints, one crashed save as abandoned, and only
+/// the simulated trainer's newest checkpoint in flight.
+pub async fn seed_bucket(client: &Client, bucket: &str, data_dir: Option<&std::path::Path>) -> Result<SeedSummary> {
     let live = "runs/gpt2-live/".to_string();
     if client.head_bucket().bucket(bucket).send().await.is_ok() {
         let next = next_live_step(client, bucket, &live).await;
         return Ok(SeedSummary { bucket: bucket.into(), objects: 0, bytes: 0, live_run_prefix: live, live_run_next_step: next, seeded: false });
     }
     client.create_bucket().bucket(bucket).send().await.map_err(|e| Error::Internal(format!("demo: create bucket: {e:?}")))?;
-    let mut w = Writer { client, bucket, objects: 0, bytes: 0 };
-    seed_hf_run(&mut w, "runs/llama-7b-sft/", &[500, 1000, 1500, 2000, 2500, 3000], 3000).await?;
+    let mut w = Writer::new(client, bucket);
+    // A run finished two days ago, a checkpoint every ~50 minutes; then a save that crashed
+    // (no trainer_state.json) and was never resumed: abandoned.
+    seed_hf_run(&mut w, "runs/llama-7b-sft/", &[500, 1000, 1500, 2000, 2500, 3000], 3000, |step| 2 * DAY + (3000 - step.min(3000)) * 6).await?;
+    w.age = 2 * DAY - 3000;
+    write_crashed_hf_checkpoint(&mut w, "runs/llama-7b-sft/", 3500).await?;
     seed_lightning_run(&mut w, "runs/resnet50-lightning/").await?;
-    seed_hf_run(&mut w, &live, &[100, 200, 300], 20_000).await?;
+    // The live run: its seeded checkpoints a few minutes old, older than the 60 s grace window.
+    seed_hf_run(&mut w, &live, &[100, 200, 300], 20_000, |step| 70 + (300 - step.min(300)) * 2 / 5).await?;
+    w.age = 30 * DAY;
     seed_dataset(&mut w, "datasets/imagenet-mini/").await?;
+    if let Some(dir) = data_dir {
+        backdate(&dir.join(bucket), &w.ages);
+    }
     Ok(SeedSummary { bucket: bucket.into(), objects: w.objects, bytes: w.bytes, live_run_prefix: live, live_run_next_step: 400, seeded: true })
 }
+
+const DAY: u64 = 86_400;
 
 pub(super) struct Writer<'a> {
     pub client: &'a Client,
     pub bucket: &'a str,
     pub objects: u64,
     pub bytes: u64,
+    /// Seconds before now that the next objects are dated (seeding only).
+    pub age: u64,
+    /// Every key written with its age.
+    pub ages: Vec<(String, u64)>,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    pub fn new(client: &'a Client, bucket: &'a str) -> Self {
+        Writer { client, bucket, objects: 0, bytes: 0, age: 0, ages: Vec::new() }
+    }
+
     pub async fn put(&mut self, key: &str, body: Vec<u8>) -> Result<()> {
         self.bytes += body.len() as u64;
         self.objects += 1;
+        self.ages.push((key.to_string(), self.age));
         self.client
             .put_object()
             .bucket(self.bucket)
@@ -80,6 +104,27 @@ pub(super) fn loss_at(step: u64) -> f64 {
     let s = step as f64;
     let noise = ((s * 12.9898).sin() * 43758.5453).fract() * 0.04;
     2.8 * (-s / 2500.0).exp() + 0.35 + noise
+}
+
+/// Dates each seeded object's file (the embedded store reports a file's time as LastModified).
+/// Best effort: a file that cannot be dated keeps "now", which only makes it look fresher.
+fn backdate(bucket_dir: &std::path::Path, ages: &[(String, u64)]) {
+    let now = std::time::SystemTime::now();
+    for (key, age) in ages {
+        let when = now - std::time::Duration::from_secs(*age);
+        if let Ok(f) = std::fs::File::options().write(true).open(bucket_dir.join(key)) {
+            let _ = f.set_modified(when);
+        }
+    }
+}
+
+/// A Trainer checkpoint whose save crashed: weights, optimizer and arguments, no trainer_state.json.
+async fn write_crashed_hf_checkpoint(w: &mut Writer<'_>, run: &str, step: u64) -> Result<()> {
+    let dir = format!("{run}checkpoint-{step}/");
+    w.put(&format!("{dir}config.json"), br#"{"architectures":["LlamaForCausalLM"],"hidden_size":4096,"num_hidden_layers":32}"#.to_vec()).await?;
+    w.put(&format!("{dir}model.safetensors"), filler(step, 3 * MIB)).await?;
+    w.put(&format!("{dir}training_args.bin"), filler(step + 4, 5 * KIB)).await?;
+    w.put(&format!("{dir}optimizer.pt"), filler(step + 1, 2 * MIB)).await
 }
 
 /// Writes one HF Trainer checkpoint; `trainer_state.json` last, as the Trainer does.
@@ -125,26 +170,34 @@ pub(super) fn hf_log_lines(from: u64, to: u64) -> String {
     s
 }
 
-async fn seed_hf_run(w: &mut Writer<'_>, run: &str, steps: &[u64], max_steps: u64) -> Result<()> {
+async fn seed_hf_run(w: &mut Writer<'_>, run: &str, steps: &[u64], max_steps: u64, age_of: impl Fn(u64) -> u64) -> Result<()> {
     for &step in steps {
+        w.age = age_of(step);
         write_hf_checkpoint(w, run, step, max_steps).await?;
     }
     let last = *steps.last().unwrap();
     w.put(&format!("{run}logs/train.log"), hf_log_lines(0, last).into_bytes()).await
 }
 
+/// A Lightning run that finished five hours ago, an epoch every 12 minutes. Its `metrics.csv`
+/// rows of a checkpoint saved at global step N are logged at step N − 1, as Lightning does, and
+/// `last.ckpt` holds the same bytes as the newest numbered checkpoint (`save_last=True`).
 async fn seed_lightning_run(w: &mut Writer<'_>, run: &str) -> Result<()> {
     let mut csv = String::from("epoch,step,train_loss,val_loss\n");
+    let age_of = |epoch: u64| 5 * 3600 + (9 - epoch) * 720;
     for epoch in 0..10u64 {
-        let step = (epoch + 1) * 390 - 1;
+        let step = (epoch + 1) * 390;
         let val = loss_at(step * 3) * 0.4;
-        csv.push_str(&format!("{epoch},{step},{:.4},\n{epoch},{step},,{val:.4}\n", loss_at(step * 3) * 0.45));
+        csv.push_str(&format!("{epoch},{},{:.4},\n{epoch},{},,{val:.4}\n", step - 1, loss_at(step * 3) * 0.45, step - 1));
         if epoch % 2 == 1 || epoch >= 7 {
+            w.age = age_of(epoch);
             w.put(&format!("{run}checkpoints/epoch={epoch}-step={step}.ckpt"), filler(10_000 + epoch, 3 * MIB / 2)).await?;
         }
     }
+    w.age = age_of(8);
     w.put(&format!("{run}checkpoints/epoch=8-val_loss=0.21.ckpt"), filler(20_000, 3 * MIB / 2)).await?;
-    w.put(&format!("{run}checkpoints/last.ckpt"), filler(20_001, 3 * MIB / 2)).await?;
+    w.age = age_of(9);
+    w.put(&format!("{run}checkpoints/last.ckpt"), filler(10_009, 3 * MIB / 2)).await?;
     w.put(&format!("{run}lightning_logs/version_0/metrics.csv"), csv.into_bytes()).await?;
     w.put(&format!("{run}lightning_logs/version_0/hparams.yaml"), b"lr: 0.1\nbatch_size: 256\nmax_epochs: 10\n".to_vec()).await
 }

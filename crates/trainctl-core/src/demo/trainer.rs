@@ -26,7 +26,7 @@ pub async fn run_trainer(client: Client, opts: TrainerOptions, cancel: Cancellat
             _ = tokio::time::sleep(opts.every) => {}
             _ = cancel.cancelled() => return,
         }
-        let mut w = Writer { client: &client, bucket: &opts.bucket, objects: 0, bytes: 0 };
+        let mut w = Writer::new(&client, &opts.bucket);
         if let Err(e) = write_hf_checkpoint(&mut w, &opts.run_prefix, step, opts.total_steps).await {
             tracing::warn!("demo trainer: {e}");
             continue;
@@ -35,6 +35,6 @@ pub async fn run_trainer(client: Client, opts: TrainerOptions, cancel: Cancellat
         let _ = w.put(&format!("{}logs/train.log", opts.run_prefix), log.clone().into_bytes()).await;
         step += 100;
     }
-    let mut w = Writer { client: &client, bucket: &opts.bucket, objects: 0, bytes: 0 };
+    let mut w = Writer::new(&client, &opts.bucket);
     let _ = w.put(&format!("{}_SUCCESS", opts.run_prefix), Vec::new()).await;
 }

@@ -58,7 +58,7 @@ proptest! {
         keep_since in prop_oneof![Just(None), any::<u64>().prop_map(Some)],
     ) {
         let started = Instant::now();
-        let opts = DetectOptions { pattern: None, grace: Duration::from_secs(grace), now };
+        let opts = DetectOptions { grace: Duration::from_secs(grace), now, ..DetectOptions::new() };
         let fetch = |_: &str| Some(content.clone());
         let runs = detect(&entries, &opts, &fetch);
         prop_assert!(started.elapsed() < Duration::from_secs(5), "detection took {:?}", started.elapsed());

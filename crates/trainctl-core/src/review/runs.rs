@@ -304,6 +304,12 @@ fn close_into(mut d: DirState, parent: Option<&mut DirState>, out: &mut RunsOut,
 
 fn run_group(mut d: DirState) -> RunGroup {
     d.checkpoints.sort_by(|a, b| a.step.cmp(&b.step).then_with(|| a.id.cmp(&b.id)));
+    // Lightning keeps its `.ckpt` files in `<run>/checkpoints/` next to `lightning_logs/`: the run
+    // is the folder holding both (as `checkpoint list` and the app name it).
+    let lightning = layout_name(Layout::Lightning);
+    if dir_name(&d.path) == "checkpoints" && d.checkpoints.iter().all(|c| c.layout == lightning) {
+        d.path = split_dir(d.path.trim_end_matches('/')).0.to_string();
+    }
     RunGroup {
         total: d.tally.group(&d.path),
         run: d.path,

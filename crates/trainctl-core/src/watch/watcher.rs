@@ -375,7 +375,7 @@ impl Watcher {
         // Grace 0 and a `now` far ahead: the layout evidence alone decides. With the real clock a
         // server whose clock runs ahead of ours would date the newest checkpoint "in the future"
         // (still changing), and nothing would re-detect it once the prefix went quiet.
-        let opts = DetectOptions { pattern: self.opts.pattern.clone(), grace: Duration::ZERO, now: i64::MAX / 2 };
+        let opts = DetectOptions { pattern: self.opts.pattern.clone(), grace: Duration::ZERO, now: i64::MAX / 2, abandoned_after: Duration::MAX };
         self.checkpoints = detect::detect(&entries, &opts, &fetch).into_iter().flat_map(|r| r.checkpoints).collect();
         let held = self.hold_in_flight(sink).await;
         let found = finishes(entries.iter().map(|e| e.path.as_str()), &self.checkpoints, &fetch, &self.opts.finish);
@@ -630,6 +630,7 @@ mod tests {
             last_modified: None,
             complete: Completeness::Complete,
             framework_keep: None,
+            same_as: None,
         }
     }
 
