@@ -15,7 +15,7 @@ function ckpt(step: number, opts: Partial<Checkpoint> = {}): Checkpoint {
   return {
     run: 'runs/a', id: `runs/a/checkpoint-${step}/`, layout: 'hf_trainer', step, epoch: null, metrics: { eval_loss: 1 / step },
     files: [{ path: `runs/a/checkpoint-${step}/model.safetensors`, size: step * 10, mtime: NOW - 1000 + step }],
-    bytes: step * 10, last_modified: NOW - 1000 + step, complete: { state: 'complete' }, framework_keep: null, ...opts,
+    bytes: step * 10, last_modified: NOW - 1000 + step, complete: { state: 'complete' }, framework_keep: null, same_as: null, ...opts,
   };
 }
 
@@ -55,12 +55,30 @@ describe('timeline', () => {
     expect(body).toContain('data-testid="checkpoint-pinned"');
     expect(body).toContain('step 300');
   });
+
+  it('badges a crashed save as abandoned, shows fractional epochs and a last.ckpt twin', () => {
+    const crashed: CheckpointRun = {
+      name: 'runs/a',
+      checkpoints: [
+        ckpt(100, { epoch: 2.5 }),
+        ckpt(200, { complete: { state: 'abandoned', reason: 'no trainer_state.json yet; nothing written for 2days' }, metrics: {} }),
+        { ...ckpt(0), id: 'runs/a/last.ckpt', step: null, layout: 'lightning', same_as: 'runs/a/epoch=1-step=100.ckpt' },
+      ],
+    };
+    const rows = timelineRows(crashed, []);
+    expect(rows.find((r) => r.step === 200)).toMatchObject({ complete: false, abandoned: true, incomplete_reason: expect.stringContaining('nothing written') });
+    expect(rows.find((r) => r.step === null)?.same_as).toBe('epoch=1-step=100.ckpt');
+    const { body } = render(CheckpointTimeline, { props: { run: crashed, pins: [], onpin: () => undefined } });
+    expect(body).toContain('data-state="abandoned"');
+    expect(body).toContain('epoch 2.5');
+    expect(body).toContain('= epoch=1-step=100.ckpt');
+  });
 });
 
 describe('policy form', () => {
   it('turns the draft into a PolicyForm', () => {
     const r = policyFromDraft({ ...emptyDraft(), keepLastN: '2', keepBest: '1', metric: 'eval_loss', keepSinceDays: '1.5' });
-    expect(r).toEqual({ policy: { keep_last_n: 2, keep_best: { k: 1, metric: 'eval_loss', mode: 'min' }, keep_every: null, keep_since_secs: 129600, force_all: false } });
+    expect(r).toEqual({ policy: { keep_last_n: 2, keep_best: { k: 1, metric: 'eval_loss', mode: 'min' }, keep_every: null, keep_since_secs: 129600, force_all: false, delete_abandoned: false } });
   });
 
   it('explains what is wrong', () => {
@@ -69,8 +87,10 @@ describe('policy form', () => {
     expect(policyFromDraft({ ...emptyDraft(), keepLastN: '0' })).toMatchObject({ error: expect.stringContaining('allow keep last 0') });
     expect(policyFromDraft({ ...emptyDraft(), keepLastN: '0', forceAll: true })).toHaveProperty('policy');
     expect(policyFromDraft({ ...emptyDraft(), keepBest: '2' })).toMatchObject({ error: expect.stringContaining('metric') });
-    expect(detectForm('0')).toEqual({ grace_secs: 0, pattern: null });
-    expect(detectForm('')).toEqual({ grace_secs: null, pattern: null });
+    expect(detectForm('0')).toEqual({ grace_secs: 0, pattern: null, abandoned_after_secs: null });
+    expect(detectForm('')).toEqual({ grace_secs: null, pattern: null, abandoned_after_secs: null });
+    expect(policyFromDraft(emptyDraft())).toMatchObject({ error: expect.stringContaining('delete abandoned') });
+    expect(policyFromDraft({ ...emptyDraft(), deleteAbandoned: true })).toMatchObject({ policy: { delete_abandoned: true, keep_last_n: null } });
   });
 });
 
@@ -79,7 +99,7 @@ function plan(overrides: Partial<CleanupPlan> = {}): CleanupPlan {
   return {
     plan_id: 7, location: 's3://b/', run: 'runs/a', plans: [{ run: 'runs/a', items, bytes_reclaimed: 3000 }], checkpoints_deleted: 2,
     objects: [{ checkpoint: 'runs/a/checkpoint-100/', key: 'runs/a/checkpoint-100/model.safetensors', size: 1000 }, { checkpoint: 'runs/a/checkpoint-200/', key: 'runs/a/checkpoint-200/model.safetensors', size: 2000 }],
-    bytes_reclaimed: 3000, monthly_usd_saved: 0.000069, ...overrides,
+    bytes_reclaimed: 3000, monthly_usd_saved: 0.000069, abandoned_note: null, ...overrides,
   };
 }
 
@@ -103,7 +123,7 @@ function fakeApi(applyResult: 'ok' | 'stale'): PlannerApi & { applied: number[] 
 }
 
 describe('planner', () => {
-  const policy = { keep_last_n: 1, keep_best: null, keep_every: null, keep_since_secs: null, force_all: false };
+  const policy = { keep_last_n: 1, keep_best: null, keep_every: null, keep_since_secs: null, force_all: false, delete_abandoned: false };
 
   it('plans, confirms and applies exactly the plan id', async () => {
     const api = fakeApi('ok');

@@ -22,7 +22,7 @@ import type { CheckpointRow } from '../src/lib/types';
 describe('checkpoint-aware rows', () => {
   const row = (over: Partial<CheckpointRow> = {}): CheckpointRow => ({
     key: 'runs/r/checkpoint-5/', run: 'runs/r/', layout: 'hf_trainer', step: 5, epoch: null, bytes: 10, files: 2, last_modified: 1,
-    complete: true, reason: null, metric: { name: 'eval_loss', value: 0.412345 }, newest: true, best: false, pinned: true,
+    complete: true, abandoned: false, reason: null, same_as: null, metric: { name: 'eval_loss', value: 0.412345 }, newest: true, best: false, pinned: true,
     resume_command: 'x', download_usd: 0.5, ...over,
   });
   it('index rows by key and name their markers', () => {

@@ -201,7 +201,7 @@ async fn a_cleanup_plan_deletes_what_it_showed_and_not_twice() {
             put_checkpoint(server, &bucket, "runs/r1/", step);
         }
         let location = format!("s3://{bucket}/runs/");
-        let detect = Some(DetectForm { grace_secs: Some(0), pattern: None });
+        let detect = Some(DetectForm { grace_secs: Some(0), ..Default::default() });
         let listing = app.checkpoints_discover(&location, detect.clone()).await.unwrap();
         assert_eq!(listing.checkpoints, 3, "{kind}: {listing:?}");
         let policy = PolicyForm { keep_last_n: Some(1), ..Default::default() };

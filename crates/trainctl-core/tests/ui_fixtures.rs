@@ -44,7 +44,7 @@ async fn ui_fixtures_are_what_the_core_answers_for_the_demo() {
     let app = App::new(Arc::new(NullSink), None);
     app.start_demo_with(DemoOptions { data_dir: Some(data.path().to_path_buf()), port: 0, checkpoint_every: None }).await.unwrap();
     let runs_at = "s3://demo-training/runs/";
-    let detect = Some(DetectForm { grace_secs: Some(0), pattern: None });
+    let detect = Some(DetectForm { grace_secs: Some(0), ..Default::default() });
     let listing = app.checkpoints_discover(runs_at, detect.clone()).await.unwrap();
     let policy = PolicyForm { keep_last_n: Some(2), ..Default::default() };
     let plan = app.checkpoints_plan(runs_at, None, policy, detect).await.unwrap();

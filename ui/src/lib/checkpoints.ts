@@ -49,11 +49,15 @@ export interface TimelineRow {
   metrics: [string, number][];
   last_modified: number | null;
   complete: boolean;
-  /** Why incomplete, when it is. */
+  /** A crashed save: incomplete, nothing written for the abandoned-after window, no writer. */
+  abandoned: boolean;
+  /** Why incomplete (or abandoned), when it is. */
   incomplete_reason: string | null;
   pinned: boolean;
   framework_keep: string | null;
   layout: string;
+  /** A `last.ckpt` byte-identical to this numbered checkpoint (its short name). */
+  same_as: string | null;
 }
 
 export function shortName(id: string): string {
@@ -76,10 +80,12 @@ export function timelineRows(run: CheckpointRun, pins: Iterable<string>): Timeli
       metrics: Object.entries(c.metrics).sort(([a], [b]) => a.localeCompare(b)),
       last_modified: c.last_modified,
       complete: c.complete.state === 'complete',
-      incomplete_reason: c.complete.state === 'incomplete' ? c.complete.reason : null,
+      abandoned: c.complete.state === 'abandoned',
+      incomplete_reason: c.complete.state === 'complete' ? null : c.complete.reason,
       pinned: pinned.has(c.id),
       framework_keep: c.framework_keep,
       layout: c.layout,
+      same_as: c.same_as === null ? null : shortName(c.same_as),
     }))
     .reverse();
 }
@@ -92,12 +98,18 @@ export function metricNames(run: CheckpointRun | null): string[] {
 }
 
 /** Bytes and counts of a run. */
-export function runTotals(run: CheckpointRun): { checkpoints: number; bytes: number; incomplete: number } {
+export function runTotals(run: CheckpointRun): { checkpoints: number; bytes: number; incomplete: number; abandoned: number } {
   return {
     checkpoints: run.checkpoints.length,
     bytes: run.checkpoints.reduce((a, c) => a + c.bytes, 0),
-    incomplete: run.checkpoints.filter((c) => c.complete.state !== 'complete').length,
+    incomplete: run.checkpoints.filter((c) => c.complete.state === 'incomplete').length,
+    abandoned: run.checkpoints.filter((c) => c.complete.state === 'abandoned').length,
   };
+}
+
+/** An epoch as the frameworks write it: HF's are fractional (`2.5`), Lightning's whole. */
+export function formatEpoch(e: number): string {
+  return Number.isInteger(e) ? String(e) : String(Number(e.toPrecision(6)));
 }
 
 /** `4.2` → `4.2`, `0.000123` → `1.23e-4`: metrics in little space. */
@@ -124,9 +136,11 @@ export interface PolicyDraft {
   keepEvery: string;
   keepSinceDays: string;
   forceAll: boolean;
+  /** `--delete-abandoned`: also delete crashed saves (off unless ticked). */
+  deleteAbandoned: boolean;
 }
 
-export const emptyDraft = (): PolicyDraft => ({ keepLastN: '', keepBest: '', metric: '', mode: 'min', keepEvery: '', keepSinceDays: '', forceAll: false });
+export const emptyDraft = (): PolicyDraft => ({ keepLastN: '', keepBest: '', metric: '', mode: 'min', keepEvery: '', keepSinceDays: '', forceAll: false, deleteAbandoned: false });
 
 /** A whole number ≥ 0 from a text field; `null` when empty; `NaN` when not a number. */
 function count(s: string): number | null {
@@ -146,7 +160,7 @@ export function policyFromDraft(d: PolicyDraft): { policy: PolicyForm } | { erro
   if (Number.isNaN(k)) return { error: 'Keep best: type a whole number of checkpoints' };
   if (Number.isNaN(every)) return { error: 'Keep every: type a whole number of steps' };
   if (since !== null && (!Number.isFinite(since) || since <= 0)) return { error: 'Keep since: type a number of days above 0' };
-  if (n === null && k === null && every === null && since === null) return { error: 'Choose at least one rule: keep last, keep best, keep every or keep since' };
+  if (n === null && k === null && every === null && since === null && !d.deleteAbandoned) return { error: 'Choose at least one rule: keep last, keep best, keep every, keep since or delete abandoned' };
   if (n === 0 && !d.forceAll) return { error: 'Keep last 0 deletes every checkpoint but the newest complete one: tick "allow keep last 0" if you mean it' };
   if (k === 0 || every === 0) return { error: 'Keep best and keep every need a number above 0' };
   if (k !== null && !d.metric.trim()) return { error: 'Keep best: choose the metric' };
@@ -157,6 +171,7 @@ export function policyFromDraft(d: PolicyDraft): { policy: PolicyForm } | { erro
       keep_every: every,
       keep_since_secs: since === null ? null : Math.round(since * 86400),
       force_all: d.forceAll,
+      delete_abandoned: d.deleteAbandoned,
     },
   };
 }
@@ -164,7 +179,7 @@ export function policyFromDraft(d: PolicyDraft): { policy: PolicyForm } | { erro
 /** The detection options from the view's "still being written" window (seconds). */
 export function detectForm(graceSecs: string, pattern = ''): DetectForm {
   const g = count(graceSecs);
-  return { grace_secs: g === null || Number.isNaN(g) ? null : g, pattern: pattern.trim() || null };
+  return { grace_secs: g === null || Number.isNaN(g) ? null : g, pattern: pattern.trim() || null, abandoned_after_secs: null };
 }
 
 // ---- plan views -------------------------------------------------------------------------------

@@ -14,7 +14,15 @@ run: string,
 /**
  * Unique within a listing: the relative path; directories end with `/`.
  */
-id: string, layout: Layout, step: number | null, epoch: number | null, metrics: { [key in string]: number }, files: Array<FileEntry>, bytes: number, 
+id: string, layout: Layout, step: number | null, 
+/**
+ * Fractional for HF (`2.5` after two and a half epochs), whole for Lightning.
+ */
+epoch: number | null, 
+/**
+ * Exactly as the framework wrote them (round-trip float parsing).
+ */
+metrics: { [key in string]: number }, files: Array<FileEntry>, bytes: number, 
 /**
  * Newest mtime of its files (seconds since the Unix epoch).
  */
@@ -23,4 +31,10 @@ last_modified: number | null, complete: Completeness,
  * Set when the framework itself relies on this checkpoint (Lightning `last.ckpt`, the HF
  * Trainer's `best_model_checkpoint`): retention always keeps it, with this reason.
  */
-framework_keep: string | null, };
+framework_keep: string | null, 
+/**
+ * A Lightning `last.ckpt` has no step in its name (it lives inside the file): when it is
+ * byte-identical to a numbered checkpoint of its run (a link, a copy, the same ETag on S3),
+ * that checkpoint's id.
+ */
+same_as: string | null, };

@@ -15,9 +15,17 @@ key: string,
  */
 run: string, layout: Layout, step: number | null, epoch: number | null, bytes: number, files: number, last_modified: number | null, complete: boolean, 
 /**
- * Why it is incomplete.
+ * A crashed save: incomplete, nothing written for the abandoned-after window, no writer.
+ */
+abandoned: boolean, 
+/**
+ * Why it is incomplete (or abandoned).
  */
 reason: string | null, 
+/**
+ * A `last.ckpt` byte-identical to this numbered checkpoint (full key).
+ */
+same_as: string | null, 
 /**
  * The metric the run is ranked by, when it has one (`eval_loss`, `val_loss`…).
  */

@@ -22,4 +22,8 @@ plans: Array<Plan>, checkpoints_deleted: number, objects: Array<CleanupObject>, 
 /**
  * Priced with the connection's table (S3 us-east-1 for a local folder).
  */
-monthly_usd_saved: number, };
+monthly_usd_saved: number, 
+/**
+ * What the plan does with abandoned checkpoints, in the CLI's words (`null`: none).
+ */
+abandoned_note: string | null, };

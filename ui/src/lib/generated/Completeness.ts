@@ -3,4 +3,4 @@
 /**
  * Whether a checkpoint can be trusted as finished, from the layout's own evidence.
  */
-export type Completeness = { "state": "complete" } | { "state": "incomplete", reason: string, };
+export type Completeness = { "state": "complete" } | { "state": "incomplete", reason: string, } | { "state": "abandoned", reason: string, };

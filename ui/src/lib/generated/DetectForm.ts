@@ -7,4 +7,8 @@ export type DetectForm = {
 /**
  * Seconds; `null` → the CLI's default (60 s).
  */
-grace_secs: number | null, pattern: string | null, };
+grace_secs: number | null, pattern: string | null, 
+/**
+ * Seconds after which an incomplete checkpoint nobody writes to is abandoned; `null` → 6 h.
+ */
+abandoned_after_secs: number | null, };

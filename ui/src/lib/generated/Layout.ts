@@ -3,4 +3,4 @@
 /**
  * Which framework's layout a checkpoint was recognised by; decides how completeness is judged.
  */
-export type Layout = "hf_trainer" | "lightning" | "deep_speed" | "megatron" | "torch_dcp" | "step_file" | "sharded_safetensors" | "success_marker" | "pattern";
+export type Layout = "hf_trainer" | "hf_pretrained" | "lightning" | "deep_speed" | "megatron" | "torch_dcp" | "step_file" | "sharded_safetensors" | "success_marker" | "pattern";

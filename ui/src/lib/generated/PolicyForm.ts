@@ -4,4 +4,8 @@ import type { KeepBestForm } from "./KeepBestForm";
 /**
  * The planner's policy form (the CLI's retention flags).
  */
-export type PolicyForm = { keep_last_n: number | null, keep_best: KeepBestForm | null, keep_every: number | null, keep_since_secs: number | null, force_all: boolean, };
+export type PolicyForm = { keep_last_n: number | null, keep_best: KeepBestForm | null, keep_every: number | null, keep_since_secs: number | null, force_all: boolean, 
+/**
+ * Delete abandoned checkpoints (crashed saves): the CLI's `--delete-abandoned`.
+ */
+delete_abandoned: boolean, };
