@@ -22,3 +22,4 @@ mod watch;
 mod watch_events;
 mod concurrent;
 mod objects;
+mod frameworks;
