@@ -355,12 +355,16 @@ fn hf_complete(c: &mut Checkpoint, tree: &Tree, fetch: Fetch) -> Completeness {
 /// Weights file names `save_pretrained` writes when it does not shard.
 const SINGLE_WEIGHTS: &[&str] = &["model.safetensors", "pytorch_model.bin", "adapter_model.safetensors", "adapter_model.bin", "tf_model.h5", "flax_model.msgpack"];
 
-/// A `save_pretrained` folder: complete when every shard its index names is there, or (unsharded)
-/// its single weights file.
+/// A `save_pretrained` folder: complete when its index (written after the shards) is there and
+/// every shard it names is, or (unsharded) its single weights file. Shards without an index are
+/// a save in progress — or the first checkpoint of a Trainer that has not written its own files
+/// yet, which must not look finished either.
 fn pretrained_complete(dir: &str, tree: &Tree, fetch: Fetch) -> Completeness {
-    let sharded = tree.any(dir, |n| n.ends_with(".index.json") || shard_file().is_match(n));
-    if sharded {
+    if tree.any(dir, |n| n.ends_with(".index.json")) {
         return shards_complete(dir, tree, fetch);
+    }
+    if tree.any(dir, |n| shard_file().is_match(n)) {
+        return evidence(false, "shards without their index yet (save_pretrained writes the index after the shards)");
     }
     evidence(
         SINGLE_WEIGHTS.iter().any(|w| tree.has(dir, w)),

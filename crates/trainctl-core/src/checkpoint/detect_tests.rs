@@ -301,3 +301,31 @@ fn sizes_near_i64_max_from_a_hostile_server_do_not_overflow_totals() {
     let plan = crate::checkpoint::plan_retention(&crate::checkpoint::Run { name: "r".into(), checkpoints: vec![cs[0].clone(), cs[0].clone()] }, &crate::checkpoint::Policy { keep_last_n: Some(0), force_all: true, ..Default::default() }, NOW);
     assert!(plan.is_ok());
 }
+
+#[test]
+fn a_checkpoint_folder_without_trainer_files_is_judged_as_save_pretrained_unless_its_siblings_are_trainer_checkpoints() {
+    let index = r#"{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}"#;
+    let cs = run_detect(
+        &[
+            ("export/checkpoint-1/model-00001-of-00002.safetensors", 10),
+            ("export/checkpoint-1/model-00002-of-00002.safetensors", 10),
+            ("export/checkpoint-1/model.safetensors.index.json", 1),
+            ("export/checkpoint-2/model-00001-of-00002.safetensors", 10),
+            ("export/checkpoint-2/model-00002-of-00002.safetensors", 10),
+            ("export/checkpoint-3/config.json", 1),
+            ("export/checkpoint-3/model.safetensors", 10),
+            ("train/checkpoint-1/model.safetensors", 10),
+            ("train/checkpoint-1/optimizer.pt", 10),
+            ("train/checkpoint-1/trainer_state.json", 10),
+            ("train/checkpoint-2/model.safetensors", 10),
+        ],
+        &[("export/checkpoint-1/model.safetensors.index.json", index)],
+    );
+    let c1 = by_id(&cs, "export/checkpoint-1/");
+    assert_eq!((c1.layout, c1.step, c1.complete.is_complete()), (Layout::HfPretrained, Some(1), true));
+    assert!(by_id(&cs, "export/checkpoint-2/").complete_reason().unwrap().contains("without their index"), "shards first, index last");
+    assert!(by_id(&cs, "export/checkpoint-3/").complete.is_complete(), "a single weights file");
+    let t2 = by_id(&cs, "train/checkpoint-2/");
+    assert_eq!(t2.layout, Layout::HfTrainer, "its sibling has the Trainer's files: a Trainer save that crashed early");
+    assert!(t2.complete_reason().unwrap().contains("trainer_state.json"));
+}
