@@ -50,7 +50,7 @@ pub fn apply_metrics(checkpoints: &mut [Checkpoint], entries: &[&FileEntry], fet
         let logs = parsed.entry(c.run.clone()).or_insert_with(|| {
             csv_files(&c.run, entries)
                 .into_iter()
-                .filter_map(|p| fetch(p))
+                .filter_map(fetch)
                 .filter_map(|b| parse_log(&String::from_utf8_lossy(&b)))
                 .collect()
         });
