@@ -184,6 +184,27 @@ impl Pattern {
     }
 }
 
+/// A digest of everything under `dir`: each entry's relative path, kind, size, mtime and (for
+/// files) MD5 of the bytes, links as their target. Equal digests before and after an operation
+/// mean it changed no byte, name or time (a dry run).
+pub fn tree_digest(dir: &Path) -> String {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    let mut entries: Vec<walkdir::DirEntry> = walkdir::WalkDir::new(dir).follow_links(false).into_iter().map(|e| e.unwrap()).collect();
+    entries.sort_by(|a, b| a.path().cmp(b.path()));
+    for e in entries {
+        let meta = e.path().symlink_metadata().unwrap();
+        h.update(e.path().strip_prefix(dir).unwrap().to_string_lossy().as_bytes());
+        h.update(format!("|{:?}|{}|{:?}|", meta.file_type(), meta.len(), meta.modified().ok()).as_bytes());
+        if meta.file_type().is_symlink() {
+            h.update(std::fs::read_link(e.path()).unwrap().to_string_lossy().as_bytes());
+        } else if meta.is_file() {
+            h.update(std::fs::read(e.path()).unwrap());
+        }
+    }
+    hex::encode(h.finalize())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,25 +251,4 @@ mod tests {
         assert!(msg.contains("only-a") && msg.contains("only-b"), "{msg}");
         assert!(msg.contains("changed: first difference at byte 42"), "{msg}");
     }
-}
-
-/// A digest of everything under `dir`: each entry's relative path, kind, size, mtime and (for
-/// files) MD5 of the bytes, links as their target. Equal digests before and after an operation
-/// mean it changed no byte, name or time (a dry run).
-pub fn tree_digest(dir: &Path) -> String {
-    use md5::{Digest, Md5};
-    let mut h = Md5::new();
-    let mut entries: Vec<walkdir::DirEntry> = walkdir::WalkDir::new(dir).follow_links(false).into_iter().map(|e| e.unwrap()).collect();
-    entries.sort_by(|a, b| a.path().cmp(b.path()));
-    for e in entries {
-        let meta = e.path().symlink_metadata().unwrap();
-        h.update(e.path().strip_prefix(dir).unwrap().to_string_lossy().as_bytes());
-        h.update(format!("|{:?}|{}|{:?}|", meta.file_type(), meta.len(), meta.modified().ok()).as_bytes());
-        if meta.file_type().is_symlink() {
-            h.update(std::fs::read_link(e.path()).unwrap().to_string_lossy().as_bytes());
-        } else if meta.is_file() {
-            h.update(std::fs::read(e.path()).unwrap());
-        }
-    }
-    hex::encode(h.finalize())
 }
