@@ -187,8 +187,14 @@ def test_checkpoint_demo_shots(driver_url, ctx):
         open_location(s, "s3://demo-training/runs/", grace="5")
         s.click('[data-testid="run-row"][data-run="llama-7b-sft"]', timeout=40)
         s.wait('[data-testid="checkpoint-row"]', timeout=20)
+        badge = '[data-testid="checkpoint-row"][data-id="llama-7b-sft/checkpoint-3500/"] [data-testid="checkpoint-badge"]'
+        s.wait(badge, timeout=10, what="the crashed save on the timeline")
+        assert s.attr(badge, "data-state") == "abandoned", s.attr(badge, "data-state")
         e2e.shot(s, "checkpoints")
         plan_keep_last(s, 2)
+        s.wait('[data-testid="planner-abandoned"]', timeout=10, what="the plan's word on abandoned checkpoints")
+        note = s.text('[data-testid="planner-abandoned"]')
+        assert "--delete-abandoned" in note and "kept" in note, note
         e2e.shot(s, "checkpoints-planner")
         s.click('[data-testid="planner-apply"]')
         s.wait('[data-testid="cleanup-dialog"][open]')
@@ -201,7 +207,7 @@ def test_checkpoint_demo_shots(driver_url, ctx):
             s.click('[data-testid="lifecycle-plan"]')
             s.wait('[data-testid="lifecycle-diff"], [data-testid="lifecycle-error"]', timeout=30)
         e2e.shot(s, "checkpoints-lifecycle-unsupported")
-        ctx["asserts"].append("demo: screenshots of the Checkpoints timeline, planner, confirm dialog and lifecycle editor")
+        ctx["asserts"].append(f"demo: checkpoint-3500/ badged abandoned, the planner says: {note}; screenshots of the Checkpoints timeline, planner, confirm dialog and lifecycle editor")
     finally:
         s.quit()
         e2e.wait_app_exit()

@@ -107,6 +107,10 @@ def test_run_folder_shows_checkpoints_with_steps_sizes_and_markers(driver_url, c
         row = '[data-testid="folder-row"][data-key="runs/llama-7b-sft/checkpoint-3000/"]'
         s.wait(f"{row} [data-testid=\"checkpoint-info\"]", timeout=40, what="checkpoint-3000 shown as a checkpoint")
         assert s.attr(f"{row} [data-testid=\"checkpoint-info\"]", "data-step") == "3000"
+        crashed = '[data-testid="folder-row"][data-key="runs/llama-7b-sft/checkpoint-3500/"] [data-testid="checkpoint-info"]'
+        s.wait(crashed, timeout=20, what="the crashed save shown as a checkpoint")
+        assert s.attr(crashed, "data-abandoned") == "true", s.attr(crashed, "data-abandoned")
+        assert s.text(f"{crashed} [data-testid=\"checkpoint-state\"]") == "abandoned"
         marks = s.js("return [...document.querySelectorAll('[data-testid=\"checkpoint-info\"]')].map(e => e.dataset.markers).join(' ')")
         assert "newest" in marks and "best" in marks, marks
         size = s.text(f"{row} [data-testid=\"row-size\"]")
