@@ -131,14 +131,14 @@ def test_runs_loss_curve_with_100k_points_pans_and_zooms(driver_url, ctx):
         floor = s.js_async(ZOOM_AND_PAN_JS, small)
         small_points = s.attr(small, "data-points")
         s.click('[data-testid="runs-pick-dir"]')
-        row = '[data-testid="runs-row"][data-run="big/checkpoints"]'
+        row = '[data-testid="runs-row"][data-run="big"]'
         try:
             s.wait(row, timeout=40, what="the local 100k-point run")
         except Exception:
             e2e.log(s.js("return [...document.querySelectorAll('[data-testid=\"runs-row\"]')].map(r => r.dataset.run).join(' | ') + ' / ' + (document.querySelector('[data-testid=\"runs-error\"], [data-testid=\"runs-empty\"]')?.textContent || '') + ' / ' + document.querySelector('[data-testid=\"runs-location\"]').value"))
             raise
         s.click(f"{row} td.name")
-        chart = '[data-testid="runs-curves"][data-run="big/checkpoints"] [data-testid="runs-chart"]'
+        chart = '[data-testid="runs-curves"][data-run="big"] [data-testid="runs-chart"]'
         s.wait(f"{chart} canvas", timeout=60, what="the 100k-point chart")
         drawn = int(s.attr(chart, "data-points"))
         assert drawn == points, drawn
