@@ -210,12 +210,48 @@ fn assert_best_as_the_frameworks_say(found: &[Checkpoint], where_: &str) {
     }
 }
 
+/// The Runs view on the framework runs: a Lightning run is the folder holding `checkpoints/` and
+/// `lightning_logs/`, its curves come from `metrics.csv` (the lowest val_loss there is Lightning's
+/// best score, bit-exact); an HF run's come from its newest `trainer_state.json`.
+async fn assert_runs_view(loc: &Location, conn: Option<&Connection>, now: i64, where_: &str) {
+    use trainctl_core::runs::overview::{list_runs, run_metrics};
+    let runs = list_runs(loc, conn, now).await.unwrap();
+    let names: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.name.as_str()).collect();
+    let exp = expected();
+    let want: std::collections::BTreeSet<&str> = exp["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["run"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, want, "{where_}: the runs listed");
+    for b in exp["best"].as_array().unwrap() {
+        let run = b["run"].as_str().unwrap();
+        let r = runs.iter().find(|r| r.name == run).unwrap();
+        let (source, metric, best) = match b["best_model_checkpoint"].as_str() {
+            Some(_) => (format!("{run}/checkpoint-10/trainer_state.json"), "eval_loss", b["best_metric"].as_f64().unwrap()),
+            None => {
+                let logs = if run.ends_with("version_0") { run.to_string() } else { format!("{run}/lightning_logs/version_0") };
+                assert!(b["best_model_path"].as_str().unwrap().starts_with(&format!("{run}/checkpoints/")), "{where_}: {b}");
+                (format!("{logs}/metrics.csv"), "val_loss", b["best_model_score"].as_f64().unwrap())
+            }
+        };
+        assert_eq!(r.metric_sources.first(), Some(&source), "{where_}: the first metric source of {run}");
+        let m = run_metrics(loc, conn, run, None).await.unwrap();
+        let series = m.series.iter().find(|s| s.name == metric).unwrap_or_else(|| panic!("{where_}: {metric} of {run}"));
+        let lowest = series.values.iter().copied().filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
+        assert_eq!(lowest.to_bits(), best.to_bits(), "{where_}: the lowest {metric} of {run} is the framework's best ({lowest} vs {best})");
+    }
+}
+
 #[tokio::test]
 async fn every_framework_checkpoint_is_found_with_its_exact_step_epoch_metrics_and_state() {
     let tree = copy_runs(Duration::from_secs(3 * DAY as u64));
     let found = discover_local(tree.path(), &opts()).await;
     assert_matches_expected(&found, "local");
     assert_best_as_the_frameworks_say(&found, "local");
+    let loc = Location::Local(tree.path().to_path_buf());
+    assert_runs_view(&loc, None, opts().now, "local").await;
 }
 
 #[tokio::test]
@@ -464,5 +500,6 @@ async fn s3_copies_of_the_framework_runs_give_the_same_answers_as_local() {
         let name = format!("{:?}", server.kind());
         assert_matches_expected(&found, &name);
         assert_best_as_the_frameworks_say(&found, &name);
+        assert_runs_view(&loc, Some(&conn), later.now, &name).await;
     }
 }
