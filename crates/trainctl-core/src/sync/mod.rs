@@ -377,7 +377,7 @@ async fn units(conn: &Connection, pair: &Pair, root: &Path, local: &[LocalEntry]
     .into_iter()
     .filter_map(|(p, b)| b.map(|b| (p, b)))
     .collect();
-    let opts = DetectOptions { pattern: None, grace, now: detect::now_secs() };
+    let opts = DetectOptions { pattern: None, grace, ..DetectOptions::new() };
     let root = root.to_path_buf();
     let local_read = move |p: &str| std::fs::read(root.join(p)).ok();
     let remote_read = |p: &str| fetched.get(p).cloned();
