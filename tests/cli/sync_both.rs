@@ -331,13 +331,15 @@ scenarios! {
         ..Default::default()
     };
     an_incomplete_checkpoint_waits_until_complete => Scenario {
-        local: &[("keep.txt", "k")], change: |p| p.write("run/checkpoint-5/model.safetensors", "weights"),
-        want_local: &[("keep.txt", "k"), ("run/checkpoint-5/model.safetensors", "weights")], want_remote: Some(&[("keep.txt", "k")]),
+        // A Trainer checkpoint mid-save (its optimizer is there, trainer_state.json not yet); weights
+        // alone would be a finished save_pretrained folder (issue #16).
+        local: &[("keep.txt", "k")], change: |p| { p.write("run/checkpoint-5/model.safetensors", "weights"); p.write("run/checkpoint-5/optimizer.pt", "opt"); },
+        want_local: &[("keep.txt", "k"), ("run/checkpoint-5/model.safetensors", "weights"), ("run/checkpoint-5/optimizer.pt", "opt")], want_remote: Some(&[("keep.txt", "k")]),
         check: |p, out| {
             assert!(stdout(out).contains("checkpoint incomplete"), "{}", stdout(out));
             p.write("run/checkpoint-5/trainer_state.json", "{\"global_step\": 5}");
             ok(&mut p.sync(&[]));
-            assert_eq!(p.remote().len(), 3, "complete now: uploaded");
+            assert_eq!(p.remote().len(), 4, "complete now: uploaded");
         },
         ..Default::default()
     };
