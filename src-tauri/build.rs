@@ -20,6 +20,8 @@ const COMMANDS: &[&str] = &[
     "download_keys",
     "delete_plan",
     "delete_apply",
+    "rename_plan",
+    "rename_apply",
     "object_details",
     "object_tags_set",
     "object_metadata_set",

@@ -6,7 +6,7 @@
 use crate::Shell;
 use std::collections::BTreeMap;
 use tauri::State;
-use trainctl_core::app::browse::{BucketSummary, DeletePlan, DeleteReport, ListPage};
+use trainctl_core::app::browse::{BucketSummary, DeletePlan, DeleteReport, ListPage, RenamePlan};
 use trainctl_core::app::checkpoints::{CheckpointListing, CleanupPlan, CleanupReport, DetectForm, HeldLifecyclePlan, LifecycleView, PolicyForm};
 use trainctl_core::app::connection::{AppInfo, ConnectionInfo};
 use trainctl_core::app::insights::FolderInsights;
@@ -20,6 +20,7 @@ use trainctl_core::event::JobId;
 use trainctl_core::lifecycle::{ApplyReport, LifecycleRequest, LifecycleSavings};
 use trainctl_core::review::snapshots::Snapshot;
 use trainctl_core::runs::overview::{RunMetrics, RunOverview};
+use trainctl_core::s3::rename::RenameReport;
 use trainctl_core::s3::share::ShareLink;
 use trainctl_core::s3::tags::ObjectDetails;
 use trainctl_core::s3::versions::ObjectVersion;
@@ -111,7 +112,7 @@ pub async fn download_keys(s: State<'_, Shell>, bucket: String, keys: Vec<String
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn transfer_cancel(s: State<'_, Shell>, job: JobId) -> Res<()> {
-    s.app.transfers.cancel(job).map_err(info)
+    s.app.transfer_cancel(job).map_err(info)
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -137,6 +138,16 @@ pub async fn delete_plan(s: State<'_, Shell>, bucket: String, keys: Vec<String>)
 #[tauri::command(rename_all = "snake_case")]
 pub async fn delete_apply(s: State<'_, Shell>, plan_id: u64) -> Res<DeleteReport> {
     s.app.delete_apply(plan_id).await.map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn rename_plan(s: State<'_, Shell>, bucket: String, from: String, to: String) -> Res<RenamePlan> {
+    s.app.rename_plan(&bucket, &from, &to).await.map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn rename_apply(s: State<'_, Shell>, plan_id: u64) -> Res<RenameReport> {
+    s.app.rename_apply(plan_id).await.map_err(info)
 }
 
 // ---- the object panel ----------------------------------------------------------------------------

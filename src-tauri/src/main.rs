@@ -134,6 +134,8 @@ fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
         commands::download_keys,
         commands::delete_plan,
         commands::delete_apply,
+        commands::rename_plan,
+        commands::rename_apply,
         commands::object_details,
         commands::object_tags_set,
         commands::object_metadata_set,
@@ -217,7 +219,7 @@ pub fn quit_cleanly(app: &AppHandle) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         if let Some(shell) = app.try_state::<Shell>() {
-            shell.app.transfers.cancel_all();
+            shell.app.transfers.stop_for_quit();
             for _ in 0..150 {
                 if shell.app.transfers.active_labels().is_empty() {
                     break;

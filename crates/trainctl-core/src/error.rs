@@ -135,10 +135,14 @@ pub enum Error {
     #[error("{0}")]
     NotConfirmed(String),
 
-    /// What a deletion plan was made from changed before it was applied (a checkpoint appeared,
-    /// grew or finished): deleting from the old plan could remove the wrong thing.
-    #[error("the checkpoints changed since the plan was made: {0}")]
+    /// What a plan was made from changed before it was applied (a checkpoint appeared, grew or
+    /// finished; an object changed): applying the old plan could remove the wrong thing.
+    #[error("what the plan was made from changed since: {0}")]
     PlanStale(String),
+
+    /// A rename or move would replace an object that exists at the new name. Nothing was moved.
+    #[error("{0} exists already")]
+    DestinationExists(String),
 
     /// The server answered with an error we have no better variant for.
     #[error("S3 error {code}: {message}")]
@@ -276,6 +280,7 @@ impl Error {
             Error::Interrupted { .. } => "interrupted",
             Error::SourceChanged { .. } => "source_changed",
             Error::NameCollision { .. } => "name_collision",
+            Error::DestinationExists(_) => "destination_exists",
             Error::UnsafeKey { .. } => "unsafe_key",
             Error::Partial { .. } => "partial",
             Error::Cancelled => "cancelled",
@@ -343,6 +348,7 @@ impl Error {
             Error::Interrupted { .. } => 35,
             Error::SourceChanged { .. } => 36,
             Error::NameCollision { .. } => 18,
+            Error::DestinationExists(_) => 38,
             Error::Keychain(_) => 33,
             Error::InventoryManifest { .. } => 45,
             Error::InventoryMissing { .. } => 46,
@@ -395,6 +401,7 @@ impl Error {
             Error::Timeout { .. } => "the server accepted the connection but did not answer; check it and the network, or raise TRAINCTL_ATTEMPT_TIMEOUT on a very slow link".into(),
             Error::Interrupted { .. } => "the connection kept breaking; rerun the same command (complete items are skipped)".into(),
             Error::SourceChanged { .. } => "upload the file once the program writing it has finished (for a growing log, upload a copy)".into(),
+            Error::DestinationExists(_) => "choose a new name that is free, or delete what is there first (nothing was moved)".into(),
             Error::NameCollision { .. } => "download the colliding keys into separate folders (one `trainctl s3 download` each), or rename one in the bucket".into(),
             Error::UnsafeKey { .. } => "the key tries to write outside the destination; it was skipped".into(),
             Error::Partial { .. } => "the failures are listed above; rerun the same command to retry just those".into(),

@@ -124,6 +124,9 @@ pub enum TransferState {
     Partial,
     Failed,
     Cancelled,
+    /// Cut off by a crash, a kill or a quit before it ended; listed again after a restart with
+    /// Resume (the request runs again; complete objects are skipped) and Dismiss.
+    Interrupted,
 }
 
 impl TransferState {

@@ -61,6 +61,8 @@ pub fn core_roots() -> Vec<Exporter> {
         browse::BucketSummary::export_all,
         browse::ListPage::export_all,
         browse::DeletePlan::export_all,
+        browse::RenamePlan::export_all,
+        crate::s3::rename::RenameReport::export_all,
         browse::DeleteReport::export_all,
         crate::app::objects::RestorePlan::export_all,
         crate::app::insights::FolderInsights::export_all,

@@ -28,13 +28,18 @@ fn private_env() {
 
 /// An app connected to `server` through a profile saved from the connection form.
 async fn connected_app(server: &S3Server, name: &str) -> (Arc<App>, CollectSink) {
+    connected_app_at(server, &server.endpoint_url(), name).await
+}
+
+/// [`connected_app`] through `endpoint` (a proxy in front of `server`).
+async fn connected_app_at(server: &S3Server, endpoint: &str, name: &str) -> (Arc<App>, CollectSink) {
     private_env();
     let sink = CollectSink::default();
     let app = App::new(Arc::new(sink.clone()), None);
     let form = ProfileForm {
         name: name.into(),
         provider: Some("other".into()),
-        endpoint_url: Some(server.endpoint_url()),
+        endpoint_url: Some(endpoint.to_string()),
         region: Some(server.region().into()),
         access_key_id: server.access_key().into(),
         secret_access_key: server.secret_key().into(),
@@ -485,4 +490,241 @@ async fn a_sync_pair_decides_a_conflict_by_path_and_deletes_only_a_confirmed_pla
         app.sync_pair_remove(id).unwrap();
         assert!(app.sync_pairs_list().is_empty(), "{kind}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rename_moves_a_folder_by_server_side_copies_from_a_plan_and_refuses_to_overwrite() {
+    for (kind, server) in servers() {
+        let (app, _) = connected_app(server, &format!("mv-{kind}")).await;
+        let bucket = server.new_bucket("apprename");
+        for k in ["runs/old/checkpoint-100/model.safetensors", "runs/old/checkpoint-100/trainer_state.json", "runs/old/a b#?.txt", "runs/older/x.bin"] {
+            server.put_object(&bucket, k, pattern_bytes(k, 100));
+        }
+        let plan = app.rename_plan(&bucket, "runs/old/", "runs/new/").await.unwrap();
+        assert_eq!((plan.rename.moves.len(), plan.rename.bytes, plan.rename.conflicts.len()), (3, 300, 0), "{kind}: `older/` is not under `old/`");
+        let report = app.rename_apply(plan.plan_id).await.unwrap();
+        assert_eq!(report.moved, 3, "{kind}");
+        assert_eq!(server.list_keys(&bucket, "runs/old/"), Vec::<String>::new(), "{kind}");
+        assert_eq!(server.get_object(&bucket, "runs/new/a b#?.txt"), pattern_bytes("runs/old/a b#?.txt", 100), "{kind}: awkward key copied byte for byte");
+        assert_eq!(app.rename_apply(plan.plan_id).await.unwrap_err().code(), "plan_stale", "{kind}: applied twice");
+
+        // A destination that exists: shown as a conflict, refused, nothing moved.
+        server.put_object(&bucket, "keep.bin", b"mine".to_vec());
+        let plan = app.rename_plan(&bucket, "runs/older/x.bin", "keep.bin").await.unwrap();
+        assert_eq!(plan.rename.conflicts, ["keep.bin"], "{kind}");
+        assert_eq!(app.rename_apply(plan.plan_id).await.unwrap_err().code(), "destination_exists", "{kind}");
+        assert_eq!(server.get_object(&bucket, "keep.bin"), b"mine", "{kind}");
+        assert_eq!(server.list_keys(&bucket, "runs/older/"), ["runs/older/x.bin"], "{kind}");
+
+        // A destination that appears, or a source that changes, after the plan was shown.
+        let plan = app.rename_plan(&bucket, "runs/new/", "runs/final/").await.unwrap();
+        server.put_object(&bucket, "runs/final/a b#?.txt", b"someone else".to_vec());
+        assert_eq!(app.rename_apply(plan.plan_id).await.unwrap_err().code(), "destination_exists", "{kind}");
+        assert_eq!(server.list_keys(&bucket, "runs/new/").len(), 3, "{kind}: nothing moved");
+        let plan = app.rename_plan(&bucket, "runs/new/", "runs/v2/").await.unwrap();
+        server.put_object(&bucket, "runs/new/checkpoint-100/trainer_state.json", b"rewritten".to_vec());
+        assert_eq!(app.rename_apply(plan.plan_id).await.unwrap_err().code(), "plan_stale", "{kind}");
+        assert_eq!(server.list_keys(&bucket, "runs/v2/"), Vec::<String>::new(), "{kind}: nothing copied");
+
+        // Bad requests change nothing.
+        for (from, to) in [("runs/new/", "runs/new/sub/"), ("runs/new/", "file.bin"), ("missing/", "x/"), ("", "x")] {
+            let e = app.rename_plan(&bucket, from, to).await.unwrap_err();
+            assert!(["usage", "not_found"].contains(&e.code()), "{kind}: {from} → {to}: {e}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_object_moves_in_copied_parts_with_its_metadata() {
+    use trainctl_core::s3::rename::{apply_rename_with, plan_rename, CopySizes};
+    for (kind, server) in servers() {
+        let bucket = server.new_bucket("mvparts");
+        let body = pattern_bytes("big", 12 * 1024 * 1024 + 17);
+        server.client().put_object().bucket(&bucket).key("big.pt").body(body.clone().into()).content_type("application/x-pt").metadata("framework", "torch").send().await.unwrap();
+        let conn = common_connection(server);
+        let plan = plan_rename(&conn, &bucket, "big.pt", "moved/big.pt").await.unwrap();
+        let sizes = CopySizes { single_max: 5 * 1024 * 1024, part: 5 * 1024 * 1024 };
+        apply_rename_with(&conn, &plan, sizes).await.unwrap();
+        assert_eq!(server.get_object(&bucket, "moved/big.pt"), body, "{kind}: three copied parts, byte for byte");
+        assert_eq!(server.list_keys(&bucket, ""), ["moved/big.pt"], "{kind}");
+        let head = server.client().head_object().bucket(&bucket).key("moved/big.pt").send().await.unwrap();
+        assert_eq!(head.metadata().and_then(|m| m.get("framework")).map(String::as_str), Some("torch"), "{kind}");
+        assert_eq!(head.content_type(), Some("application/x-pt"), "{kind}");
+        assert!(head.e_tag().unwrap_or_default().contains('-'), "{kind}: a multipart object");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listing_a_10000_key_folder_costs_ten_lists_and_no_head() {
+    use futures::StreamExt;
+    let server = trainctl_testkit::shared_moto();
+    let bucket = server.new_bucket("listcount");
+    let client = server.client();
+    futures::stream::iter(0..10_000)
+        .map(|i| client.put_object().bucket(&bucket).key(format!("shards/part-{i:05}.bin")).body(vec![1u8; 8].into()).send())
+        .buffer_unordered(32)
+        .for_each(|r| async move { r.unwrap(); })
+        .await;
+    let proxy = trainctl_testkit::FaultProxy::start(server.socket_addr()).unwrap();
+    proxy.log_requests();
+    let (app, _) = connected_app_at(server, &proxy.url(), "listcount").await;
+    let mut token = None;
+    let mut rows = 0;
+    loop {
+        let page = app.objects_list(&bucket, "shards/", token).await.unwrap();
+        rows += page.objects.len();
+        token = page.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(rows, 10_000);
+    let insights = app.folder_insights(&bucket, "shards/", false).await.unwrap();
+    assert_eq!(insights.objects_listed, 10_000);
+    let requests = proxy.requests();
+    let lists = requests.iter().filter(|(m, t)| m == "GET" && t.contains("list-type=2")).count();
+    let heads = requests.iter().filter(|(m, _)| m == "HEAD").count();
+    // The page listing (10) and the insights' recursive listing (10); the connect may add one.
+    assert!((20..=21).contains(&lists), "{lists} LISTs for two listings of 10,000 keys: {:?}", &requests[..requests.len().min(5)]);
+    assert_eq!(heads, 0, "no HEAD per object");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn editing_tags_without_permission_is_access_denied_and_changes_nothing() {
+    const POLICY: &str = r#"{"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject", "s3:GetObjectTagging", "s3:HeadBucket", "s3:ListAllMyBuckets", "s3:GetBucketLocation"], "Resource": "*"},
+        {"Effect": "Deny", "Action": ["s3:PutObjectTagging", "s3:PutObject"], "Resource": "*"}]}"#;
+    private_env();
+    let pm = trainctl_testkit::start_moto_with_policy(POLICY).expect("a policy-enforcing moto");
+    let bucket = pm.server.new_bucket("denytags");
+    pm.server.put_object(&bucket, "m.bin", b"bytes".to_vec());
+    pm.server.client().put_object_tagging().bucket(&bucket).key("m.bin")
+        .tagging(aws_sdk_s3::types::Tagging::builder().tag_set(aws_sdk_s3::types::Tag::builder().key("run").value("a").build().unwrap()).build().unwrap())
+        .send().await.unwrap();
+    let app = App::new(Arc::new(CollectSink::default()), None);
+    let form = ProfileForm {
+        name: "denied".into(),
+        provider: Some("other".into()),
+        endpoint_url: Some(pm.server.endpoint_url()),
+        region: Some(pm.server.region().into()),
+        access_key_id: pm.user_access_key.clone(),
+        secret_access_key: pm.user_secret_key.clone(),
+    };
+    app.profile_save(form).await.unwrap();
+    app.connect("denied").await.unwrap();
+    let d = app.object_details(&bucket, "m.bin").await.unwrap();
+    let tags: std::collections::BTreeMap<String, String> = [("run".to_string(), "b".to_string())].into();
+    let e = app.object_tags_set(&bucket, "m.bin", d.etag.as_deref(), &tags).await.unwrap_err();
+    assert_eq!(e.code(), "access_denied", "{e}");
+    let meta: std::collections::BTreeMap<String, String> = [("k".to_string(), "v".to_string())].into();
+    let e = app.object_metadata_set(&bucket, "m.bin", d.etag.as_deref().unwrap(), &meta).await.unwrap_err();
+    assert_eq!(e.code(), "access_denied", "{e}");
+    let read = pm.server.client().get_object_tagging().bucket(&bucket).key("m.bin").send().await.unwrap();
+    assert_eq!(read.tag_set().iter().map(|t| (t.key(), t.value())).collect::<Vec<_>>(), [("run", "a")]);
+    assert_eq!(pm.server.get_object(&bucket, "m.bin"), b"bytes");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_cut_off_by_a_quit_is_offered_after_a_restart_and_resumes() {
+    let server = trainctl_testkit::shared_moto();
+    private_env();
+    let state = tempfile::tempdir().unwrap();
+    let watches = state.path().join("watches.json");
+    let bucket = server.new_bucket("appqueue");
+    let src = tempfile::tempdir().unwrap();
+    write_tree(&src.path().join("checkpoint-300"), &[("model.safetensors", 3_000_000), ("optimizer.pt", 2_000_000), ("config.json", 300)]);
+    let one = tempfile::tempdir().unwrap();
+    std::fs::write(one.path().join("notes.txt"), b"dismiss me").unwrap();
+
+    // The first run: two uploads start, the app quits at once (the jobs are cut off, not given up).
+    let app = App::new(Arc::new(CollectSink::default()), Some(watches.clone()));
+    let form = |name: &str| ProfileForm {
+        name: name.into(),
+        provider: Some("other".into()),
+        endpoint_url: Some(server.endpoint_url()),
+        region: Some(server.region().into()),
+        access_key_id: server.access_key().into(),
+        secret_access_key: server.secret_key().into(),
+    };
+    app.profile_save(form("queue")).await.unwrap();
+    app.connect("queue").await.unwrap();
+    let folder = app.grants.grant(&src.path().join("checkpoint-300")).unwrap();
+    let big = app.upload_dropped(&[folder.token], &bucket, "runs/q").unwrap();
+    let file = app.grants.grant(&one.path().join("notes.txt")).unwrap();
+    let small = app.upload_dropped(&[file.token], &bucket, "runs/q").unwrap();
+    app.transfers.stop_for_quit();
+    for job in [big.job, small.job] {
+        finished(&app, job).await;
+    }
+    let on_disk = std::fs::read_to_string(state.path().join("transfers.json")).unwrap();
+    assert!(on_disk.contains("checkpoint-300") && on_disk.contains("notes.txt"), "{on_disk}");
+    drop(app);
+
+    // The next run lists both as interrupted (nothing moves by itself) and says so.
+    let sink = CollectSink::default();
+    let app = App::new(Arc::new(sink.clone()), Some(watches.clone()));
+    app.connect("queue").await.unwrap();
+    let listed = app.transfers.list();
+    let interrupted: Vec<_> = listed.iter().filter(|r| r.state == TransferState::Interrupted).collect();
+    assert_eq!(interrupted.len(), 2, "{listed:?}");
+    assert!(sink.events().iter().any(|e| matches!(e, Event::Notification(n) if n.title == "Transfers interrupted")));
+    let big_again = interrupted.iter().find(|r| r.label == big.label).expect("the folder upload is offered");
+    let small_again = interrupted.iter().find(|r| r.label == small.label).expect("the file upload is offered");
+
+    // Resume runs in the same row and finishes the folder; Dismiss drops the other for good.
+    let resumed = app.transfer_retry(big_again.job).unwrap();
+    assert_eq!(resumed.job, big_again.job);
+    assert!(resumed.version > big_again.version);
+    assert_eq!(finished(&app, resumed.job).await.state, TransferState::Done);
+    app.transfer_cancel(small_again.job).unwrap();
+    let mut keys = server.list_keys(&bucket, "runs/q/");
+    keys.sort();
+    assert!(keys.starts_with(&["runs/q/checkpoint-300/config.json".to_string(), "runs/q/checkpoint-300/model.safetensors".into(), "runs/q/checkpoint-300/optimizer.pt".into()]), "{keys:?}");
+    trainctl_testkit::assert_trees_equal(&src.path().join("checkpoint-300"), &{
+        let dest = tempfile::tempdir().unwrap().keep();
+        for k in &keys[..3] {
+            let p = dest.join(k.trim_start_matches("runs/q/"));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, server.get_object(&bucket, k)).unwrap();
+        }
+        dest.join("checkpoint-300")
+    });
+    drop(app);
+
+    // A third run offers nothing: the queue holds only what has not ended.
+    let app = App::new(Arc::new(CollectSink::default()), Some(watches.clone()));
+    app.connect("queue").await.unwrap();
+    assert!(app.transfers.list().is_empty(), "{:?}", app.transfers.list());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_transfer_queue_is_reported_and_left_alone() {
+    let server = trainctl_testkit::shared_moto();
+    private_env();
+    let state = tempfile::tempdir().unwrap();
+    let watches = state.path().join("watches.json");
+    let queue = state.path().join("transfers.json");
+    // A queued upload of a relative path is not trusted (the file names local paths).
+    std::fs::write(&queue, r#"[{"profile":"corruptq","started_at":0,"request":{"kind":"upload","sources":[{"path":"../etc","is_dir":true}],"bucket":"b","prefix":""}}]"#).unwrap();
+    let sink = CollectSink::default();
+    let app = App::new(Arc::new(sink.clone()), Some(watches));
+    let form = ProfileForm {
+        name: "corruptq".into(),
+        provider: Some("other".into()),
+        endpoint_url: Some(server.endpoint_url()),
+        region: Some(server.region().into()),
+        access_key_id: server.access_key().into(),
+        secret_access_key: server.secret_key().into(),
+    };
+    app.profile_save(form).await.unwrap();
+    app.connect("corruptq").await.unwrap();
+    assert!(app.transfers.list().is_empty());
+    assert!(sink.events().iter().any(|e| matches!(e, Event::Notification(n) if n.title == "Interrupted transfers not restored")));
+    let bucket = server.new_bucket("corruptq");
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.txt"), b"a").unwrap();
+    let g = app.grants.grant(&src.path().join("a.txt")).unwrap();
+    let rec = app.upload_dropped(&[g.token], &bucket, "").unwrap();
+    finished(&app, rec.job).await;
+    assert!(std::fs::read_to_string(&queue).unwrap().contains("../etc"), "the unreadable file is left for the user");
 }

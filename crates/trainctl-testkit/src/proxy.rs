@@ -45,6 +45,8 @@ struct State {
     black_hole: AtomicBool,
     /// Faults applied to HTTP requests of connections opened while they are set.
     http_faults: Mutex<Vec<HttpFault>>,
+    /// While `Some`, every request of connections opened since is logged as (method, target).
+    request_log: Mutex<Option<Vec<(String, String)>>>,
     rng: Mutex<fastrand::Rng>,
     slow_downs: AtomicU64,
     black_holed: AtomicU64,
@@ -71,6 +73,7 @@ impl FaultProxy {
             downstream_bytes: Mutex::new((0, DISARMED)),
             black_hole: Default::default(),
             http_faults: Mutex::new(Vec::new()),
+            request_log: Mutex::new(None),
             rng: Mutex::new(fastrand::Rng::with_seed(0x5eed)),
             slow_downs: AtomicU64::new(0),
             black_holed: AtomicU64::new(0),
@@ -143,6 +146,17 @@ impl FaultProxy {
     /// `Content-Length`; latency is still applied.
     pub fn set_http_faults(&self, faults: Vec<HttpFault>) {
         *self.state.http_faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
+    }
+
+    /// Logs the method and target of every request of connections opened from now on (to count
+    /// what a client asks a server: LISTs, HEADs); [`FaultProxy::requests`] reads the log.
+    pub fn log_requests(&self) {
+        *self.state.request_log.lock().unwrap_or_else(|p| p.into_inner()) = Some(Vec::new());
+    }
+
+    /// The requests logged since [`FaultProxy::log_requests`], as (method, target).
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.state.request_log.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default()
     }
 
     /// Requests answered `503 SlowDown` by the proxy so far.
@@ -281,7 +295,8 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
         let swallowed = AtomicBool::new(false);
         let (up_tx, up_rx) = mpsc::channel(IN_FLIGHT);
         let (down_tx, down_rx) = mpsc::channel(IN_FLIGHT);
-        let http = (!faults.is_empty()).then(|| (faults, down_tx.clone(), &swallowed));
+        let logging = state.request_log.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        let http = (!faults.is_empty() || logging).then(|| (faults, down_tx.clone(), &swallowed));
         let all = async {
             tokio::try_join!(
                 read_side(cr, up_tx, &state, http),
@@ -337,6 +352,9 @@ async fn read_side(
             continue;
         };
         for (bytes, head) in framer.push(buf) {
+            if let (Some(h), Some(log)) = (&head, state.request_log.lock().unwrap_or_else(|p| p.into_inner()).as_mut()) {
+                log.push((h.method.clone(), h.target.clone()));
+            }
             match head.and_then(|h| state.decide(faults, &h)) {
                 Some(HttpAction::SlowDown) => {
                     state.slow_downs.fetch_add(1, Ordering::Relaxed);

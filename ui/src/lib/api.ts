@@ -129,7 +129,7 @@ export const uploadDropped = (tokens: string[], bucket: string, prefix: string) 
 export const downloadKeys = (bucket: string, keys: string[], dest: string) =>
   call<TransferRecord>('download_keys', { bucket, keys, dest });
 // ---- the object panel (tags, metadata, share links, versions) --------------------------------
-import type { ObjectDetails, ObjectVersion, RestorePlan, ShareLink } from './types';
+import type { ObjectDetails, ObjectVersion, RenamePlan, RenameReport, RestorePlan, ShareLink } from './types';
 
 export const objectDetails = (bucket: string, key: string) => call<ObjectDetails>('object_details', { bucket, key });
 /** Replaces the tags, unless the object is no longer the one with `etag` (`plan_stale`). */
@@ -152,6 +152,8 @@ export const folderInsights = (bucket: string, prefix: string, full = false) => 
 /** A delete plan the shell holds; `deleteApply(plan.plan_id)` deletes exactly it. */
 export const deletePlan = (bucket: string, keys: string[]) => call<DeletePlan>('delete_plan', { bucket, keys });
 export const deleteApply = (planId: number) => call<DeleteReport>('delete_apply', { plan_id: planId });
+export const renamePlan = (bucket: string, from: string, to: string) => call<RenamePlan>('rename_plan', { bucket, from, to });
+export const renameApply = (planId: number) => call<RenameReport>('rename_apply', { plan_id: planId });
 
 export const transferCancel = (job: JobId) => call<void>('transfer_cancel', { job });
 export const transferRetry = (job: JobId) => call<TransferRecord>('transfer_retry', { job });

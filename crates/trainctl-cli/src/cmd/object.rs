@@ -1,11 +1,11 @@
-//! `trainctl s3 presign` and `trainctl s3 tag`, and the `--versions` listing of `s3 ls`: the
+//! `trainctl s3 presign`, `s3 tag`, `s3 mv` and the `--versions` listing of `s3 ls`: the
 //! Browser's object panel on the command line, over the same core calls.
 
 use crate::render::{self, Mode};
 use crate::Globals;
 use clap::Args;
 use std::collections::BTreeMap;
-use trainctl_core::s3::{share, tags, versions, Connection, S3Url};
+use trainctl_core::s3::{rename, share, tags, versions, Connection, S3Url};
 use trainctl_core::{Error, Result};
 
 #[derive(Debug, Args)]
@@ -23,6 +23,62 @@ pub struct TagArgs {
     pub url: String,
     /// Tags to set, KEY=VALUE (replaces every tag of the object); none: show its tags
     pub tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MvArgs {
+    /// What to move: s3://bucket/key, or a folder s3://bucket/prefix/ (everything under it)
+    pub from: String,
+    /// The new name in the same bucket (a folder ends in /)
+    pub to: String,
+    /// Show what would move; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before moving a folder
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// Renames a key or a folder with server-side copies; the old keys go only once every copy landed.
+pub async fn mv(a: MvArgs, g: &Globals) -> Result<i32> {
+    let (from, to) = (S3Url::parse(&a.from)?, S3Url::parse(&a.to)?);
+    if from.bucket != to.bucket {
+        return Err(Error::Usage(format!("`{}` and `{}` are in different buckets: s3 mv renames within one bucket (copy across with download + upload)", a.from, a.to)));
+    }
+    let conn = g.connect().await?;
+    let plan = rename::plan_rename(&conn, &from.bucket, &from.key, &to.key).await?;
+    let mode = Mode::from_globals(g);
+    match mode {
+        Mode::Json if a.dry_run => render::print_json(&plan),
+        Mode::Human => {
+            for m in plan.moves.iter().take(20) {
+                eprintln!("  s3://{b}/{}  →  s3://{b}/{}  ({})", m.from, m.to, render::bytes(m.size), b = plan.bucket);
+            }
+            if plan.moves.len() > 20 {
+                eprintln!("  … and {} more", plan.moves.len() - 20);
+            }
+        }
+        _ => {}
+    }
+    if let Some(first) = plan.conflicts.first() {
+        return Err(Error::DestinationExists(format!("s3://{}/{first} (and {} more)", plan.bucket, plan.conflicts.len() - 1)));
+    }
+    if a.dry_run {
+        if mode == Mode::Human {
+            eprintln!("dry run: would move {} objects ({}); nothing was changed", plan.moves.len(), render::bytes(plan.bytes));
+        }
+        return Ok(0);
+    }
+    if plan.moves.len() > 1 && !a.yes {
+        render::confirm(&format!("Move these {} objects ({})?", plan.moves.len(), render::bytes(plan.bytes)))?;
+    }
+    let report = rename::apply_rename(&conn, &plan).await?;
+    match mode {
+        Mode::Json => render::print_json(&report),
+        Mode::Human => eprintln!("moved {} objects ({}) to s3://{}/{}", report.moved, render::bytes(report.bytes), plan.bucket, plan.to),
+        Mode::Quiet => {}
+    }
+    Ok(0)
 }
 
 /// Prints a presigned link (stdout: the URL only, so `$(trainctl s3 presign …)` works).

@@ -18,6 +18,9 @@ pub enum S3Cmd {
     Ls(transfer::LsArgs),
     /// A link anyone can download one object with, for a while: trainctl s3 presign s3://b/k --expires-in 1h
     Presign(object::PresignArgs),
+    /// Rename or move a key or folder within a bucket (server-side copies, then the old keys go):
+    /// trainctl s3 mv s3://b/runs/old/ s3://b/runs/new/
+    Mv(object::MvArgs),
     /// Show or replace an object's tags: trainctl s3 tag s3://b/k run=llama keep=yes
     Tag(object::TagArgs),
     /// Delete old checkpoints under a prefix by a retention policy (plan shown first):
@@ -43,6 +46,7 @@ pub async fn run(cmd: S3Cmd, g: &Globals) -> Result<i32> {
         S3Cmd::Ls(a) => transfer::ls(a, g).await,
         S3Cmd::Presign(a) => object::presign(a, g).await,
         S3Cmd::Tag(a) => object::tag(a, g).await,
+        S3Cmd::Mv(a) => object::mv(a, g).await,
         S3Cmd::Cleanup(a) => checkpoint::s3_cleanup(a, g).await,
         S3Cmd::Review(a) => review::run(a, g).await,
         S3Cmd::Lifecycle(c) => lifecycle::run(c, g).await,

@@ -1,9 +1,10 @@
-//! The Browser's calls: buckets with cheap counts, one folder page at a time, and deleting
-//! selected keys and folders from a plan the user confirmed.
+//! The Browser's calls: buckets with cheap counts, one folder page at a time, and deleting or
+//! renaming selected keys and folders from a plan the user confirmed.
 
 use super::App;
 use crate::error::{ErrorInfo, Result};
 use crate::s3::list::{self, ObjectEntry};
+use crate::s3::rename::{self, RenamePlanned, RenameReport};
 use crate::transfer::plan::{apply_deletions, Deletion, SyncPlan};
 use crate::transfer::TransferJob;
 use futures::TryStreamExt;
@@ -57,6 +58,14 @@ pub struct DeletePlan {
     pub selection: Vec<String>,
     pub items: Vec<DeleteItem>,
     pub bytes: u64,
+}
+
+/// A rename or move as the confirm dialog shows it; `rename_apply` takes the id.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Serialize)]
+pub struct RenamePlan {
+    pub plan_id: u64,
+    pub rename: RenamePlanned,
 }
 
 /// One object a delete could not remove.
@@ -134,6 +143,27 @@ impl App {
         let bytes = plan.items.iter().filter(|i| !failed_keys.contains(i.key.as_str())).map(|i| i.size).sum();
         let failed = out.failed.into_iter().map(|(key, error)| DeleteFailure { key, error }).collect();
         Ok(DeleteReport { deleted: out.deleted, bytes, failed })
+    }
+}
+
+impl App {
+    /// Plans renaming `from` to `to` in `bucket` (a key, or a folder ending in `/`: everything
+    /// under it); held until `rename_apply`. A plan with conflicts is shown but cannot be applied.
+    pub async fn rename_plan(&self, bucket: &str, from: &str, to: &str) -> Result<RenamePlan> {
+        let conn = self.session.conn()?;
+        let rename = self.watched(rename::plan_rename(&conn, bucket, from, to).await)?;
+        Ok(self.rename_plans.insert_with(|plan_id| RenamePlan { plan_id, rename }))
+    }
+
+    /// Applies held rename plan `plan_id` (once): server-side copies, then the old keys go —
+    /// refused (`plan_stale`, nothing moved) when a source changed or a destination appeared.
+    pub async fn rename_apply(&self, plan_id: u64) -> Result<RenameReport> {
+        let plan = self.rename_plans.take(plan_id)?;
+        if let Some(first) = plan.rename.conflicts.first() {
+            return Err(crate::Error::DestinationExists(format!("s3://{}/{first}", plan.rename.bucket)));
+        }
+        let conn = self.session.conn()?;
+        self.watched(rename::apply_rename(&conn, &plan.rename).await)
     }
 }
 

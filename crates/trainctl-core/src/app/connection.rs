@@ -139,6 +139,7 @@ impl App {
         self.session.set(conn, info.clone());
         self.restart_watches();
         self.restart_syncs();
+        self.offer_interrupted();
         Ok(info)
     }
 
@@ -173,6 +174,7 @@ impl App {
         drop(demo);
         self.restart_watches();
         self.restart_syncs();
+        self.offer_interrupted();
         Ok(info)
     }
 
@@ -192,6 +194,7 @@ impl App {
         }
         self.restore_watches();
         self.restore_syncs();
+        self.offer_interrupted();
     }
 }
 

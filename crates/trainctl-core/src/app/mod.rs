@@ -23,6 +23,7 @@ pub mod insights;
 pub mod notify;
 pub mod objects;
 pub mod plans;
+mod queue;
 pub mod profiles;
 pub mod registry;
 pub mod review;
@@ -52,11 +53,13 @@ pub struct App {
     pub transfers: Transfers,
     pub watches: Watches,
     pub syncs: Syncs,
+    pub(crate) queue: queue::Queue,
     pub notifications: Notifications,
     pub(crate) cleanup_plans: PlanStore<checkpoints::StoredCleanup>,
     pub(crate) delete_plans: PlanStore<browse::DeletePlan>,
     pub(crate) lifecycle_plans: PlanStore<crate::lifecycle::LifecyclePlan>,
     pub(crate) restore_plans: PlanStore<objects::RestorePlan>,
+    pub(crate) rename_plans: PlanStore<browse::RenamePlan>,
     pub(crate) offered: runs::OfferedSources,
     pub(crate) review: review::Running,
 }
@@ -73,12 +76,14 @@ impl App {
             grants: Grants::default(),
             transfers: Transfers::default(),
             syncs: Syncs::new(watches_file.as_ref().map(|w| w.with_file_name("syncs.json"))),
+            queue: queue::Queue::new(watches_file.as_ref().map(|w| w.with_file_name("transfers.json"))),
             watches: Watches::new(watches_file),
             notifications: Notifications::default(),
             cleanup_plans: PlanStore::default(),
             delete_plans: PlanStore::default(),
             lifecycle_plans: PlanStore::default(),
             restore_plans: PlanStore::default(),
+            rename_plans: PlanStore::default(),
             offered: runs::OfferedSources::default(),
             review: review::Running::default(),
         })

@@ -107,11 +107,32 @@ impl TransferRecord {
     }
 }
 
-/// What a job was asked to do, kept so Retry asks again.
-#[derive(Debug, Clone)]
-enum Request {
+/// What a job was asked to do, kept so Retry asks again (and on disk so Resume can: queue.rs).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum Request {
     Upload { sources: Vec<Source>, bucket: String, prefix: String },
     Download { bucket: String, keys: Vec<String>, dest: PathBuf },
+}
+
+impl Request {
+    /// A request read back from disk names local paths: each must be absolute and plain (no
+    /// `..`), the bucket valid, the lists bounded.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let plain = |p: &std::path::Path| p.is_absolute() && p.components().all(|c| !matches!(c, std::path::Component::ParentDir));
+        let (bucket, paths, n) = match self {
+            Request::Upload { sources, bucket, .. } => (bucket, sources.iter().map(|s| s.path.as_path()).collect::<Vec<_>>(), sources.len()),
+            Request::Download { bucket, keys, dest } => (bucket, vec![dest.as_path()], keys.len()),
+        };
+        crate::s3::S3Url::parse(&format!("s3://{bucket}/"))?;
+        if n == 0 || n > 100_000 {
+            return Err(Error::Usage(format!("a queued transfer names {n} items")));
+        }
+        match paths.iter().find(|p| !plain(p)) {
+            Some(p) => Err(Error::Usage(format!("a queued transfer names `{}`, not an absolute plain path", p.display()))),
+            None => Ok(()),
+        }
+    }
 }
 
 struct Job {
@@ -125,6 +146,9 @@ struct Job {
 #[derive(Default)]
 pub struct Transfers {
     jobs: Mutex<BTreeMap<JobId, Job>>,
+    /// Set when the app quits: jobs cancelled by the quit stay in the queue on disk (they were
+    /// interrupted, not given up), so the next start offers to resume them.
+    quitting: std::sync::atomic::AtomicBool,
 }
 
 impl Transfers {
@@ -136,6 +160,12 @@ impl Transfers {
     /// Labels of the jobs still moving bytes (tray tooltip, close prompt).
     pub fn active_labels(&self) -> Vec<String> {
         self.jobs.lock().unwrap().values().filter(|j| j.record.state.is_active()).map(|j| j.record.label.clone()).collect()
+    }
+
+    /// Stops every active job because the app quits; they are offered again after a restart.
+    pub fn stop_for_quit(&self) -> usize {
+        self.quitting.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.cancel_all()
     }
 
     /// Cancels every active job; returns how many were asked to stop.
@@ -172,6 +202,11 @@ impl Transfers {
         None
     }
 
+    /// True when `job` waits for Resume or Dismiss.
+    fn interrupted(&self, job: JobId) -> bool {
+        self.jobs.lock().unwrap().get(&job).is_some_and(|j| j.record.state == TransferState::Interrupted)
+    }
+
     fn insert(&self, record: TransferRecord, cancel: CancellationToken, request: Request) {
         let mut jobs = self.jobs.lock().unwrap();
         jobs.insert(record.job, Job { record, cancel, request, last_update: Instant::now() });
@@ -205,20 +240,73 @@ impl App {
         self.start_transfer(Request::Download { bucket: bucket.to_string(), keys: keys.to_vec(), dest })
     }
 
-    /// Runs job `job`'s request again as a new job (what is complete is skipped).
+    /// Runs job `job`'s request again (what is complete is skipped): an interrupted job resumes
+    /// in its own row, a failed or cancelled one runs as a new job.
     pub fn transfer_retry(&self, job: JobId) -> Result<TransferRecord> {
         let request = self.transfers.request(job)?;
+        if self.transfers.interrupted(job) {
+            return self.start_transfer_as(job, request);
+        }
         self.start_transfer(request)
+    }
+
+    /// Cancels job `job`; an interrupted one is dismissed (ends `cancelled`, not offered again).
+    pub fn transfer_cancel(&self, job: JobId) -> Result<()> {
+        if !self.transfers.interrupted(job) {
+            return self.transfers.cancel(job);
+        }
+        self.queue.ended(job);
+        if let Some(r) = self.transfers.update(job, |r| {
+            r.state = TransferState::Cancelled;
+            Some(true)
+        }) {
+            self.emit(Event::TransferUpdated(r));
+        }
+        Ok(())
+    }
+
+    /// Lists the jobs a previous run left unfinished on the connected profile as `interrupted`
+    /// (once per start), with a notification that says where to resume them.
+    pub(crate) fn offer_interrupted(&self) {
+        let Some(profile) = self.session.info().map(|i| i.profile) else { return };
+        let queued = match self.queue.take_interrupted(&profile) {
+            Ok(q) => q,
+            Err(e) => {
+                let text = format!("{e} — {}", e.hint());
+                return self.notify(notify::NewNotification::new(super::NotificationLevel::Warning, "Interrupted transfers not restored", text));
+            }
+        };
+        for q in &queued {
+            let id = next_job_id();
+            let mut record = TransferRecord::new(id, &q.request);
+            record.state = TransferState::Interrupted;
+            record.started_at = q.started_at;
+            self.transfers.insert(record.clone(), CancellationToken::new(), q.request.clone());
+            self.queue.offered(id, q.clone());
+            self.emit(Event::TransferUpdated(record));
+        }
+        if !queued.is_empty() {
+            let text = format!("{} did not finish before trainctl stopped. Resume or dismiss in Transfers.", if queued.len() == 1 { "1 transfer".to_string() } else { format!("{} transfers", queued.len()) });
+            self.notify(notify::NewNotification::new(super::NotificationLevel::Warning, "Transfers interrupted", text));
+        }
     }
 
     /// Registers a job, starts it in the background and returns its first record (`planning`);
     /// everything after that arrives as `TransferUpdated`.
     fn start_transfer(&self, request: Request) -> Result<TransferRecord> {
+        self.start_transfer_as(next_job_id(), request)
+    }
+
+    /// [`App::start_transfer`] under id `id` (an interrupted job resumes in its own row: the
+    /// record starts over with a higher version, so every view replaces the old one).
+    fn start_transfer_as(&self, id: JobId, request: Request) -> Result<TransferRecord> {
         let conn = self.session.conn()?;
-        let id = next_job_id();
-        let record = TransferRecord::new(id, &request);
+        let mut record = TransferRecord::new(id, &request);
+        record.version = self.transfers.list().iter().find(|r| r.job == id).map_or(0, |r| r.version + 1);
         let cancel = CancellationToken::new();
         self.transfers.insert(record.clone(), cancel.clone(), request.clone());
+        let profile = self.session.info().map(|i| i.profile).unwrap_or_default();
+        self.queue.started(id, super::queue::Queued { profile, started_at: record.started_at, request: request.clone() });
         self.emit(Event::TransferUpdated(record.clone()));
         let app = self.me();
         tokio::spawn(async move {
@@ -241,8 +329,11 @@ impl App {
         self.watched(result).map(|_| ())
     }
 
-    /// Records how the job ended and tells the user.
+    /// Records how the job ended and tells the user. A job stopped by a quit stays queued.
     fn end_transfer(&self, id: JobId, result: Result<()>) {
+        if !self.transfers.quitting.load(std::sync::atomic::Ordering::SeqCst) {
+            self.queue.ended(id);
+        }
         let record = match result {
             Ok(()) => self.transfers.update(id, |_| Some(true)),
             Err(e) => self.transfers.update(id, |r| {

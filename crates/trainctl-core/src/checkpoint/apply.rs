@@ -13,7 +13,6 @@ use super::policy::{plan_within, Plan, Policy, Scope};
 use super::source::{discover, fingerprint, Fingerprint, Location};
 use crate::error::{Error, ErrorInfo, Result};
 use crate::event::{next_job_id, Event, JobId, Sink};
-use crate::s3::errors::map_sdk_error;
 use crate::s3::{Connection, S3Url};
 use crate::transfer::safe_path::ensure_no_symlink_escape;
 use futures::StreamExt;
@@ -21,9 +20,6 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Instant;
-
-/// DeleteObjects accepts at most this many keys per call.
-pub const DELETE_BATCH: usize = 1000;
 
 /// DeleteObjects calls in flight at once.
 pub const DELETE_PARALLELISM: usize = 4;
@@ -208,7 +204,7 @@ pub async fn apply_s3(conn: &Connection, url: &S3Url, plans: &[Plan], sink: &dyn
     let prefix = url.dir_prefix();
     let doomed = to_delete(plans);
     let keys: Vec<String> = doomed.iter().flat_map(|c| c.files.iter().map(|f| format!("{prefix}{}", f.path))).collect();
-    let failures: Vec<(String, ErrorInfo)> = futures::stream::iter(keys.chunks(DELETE_BATCH))
+    let failures: Vec<(String, ErrorInfo)> = futures::stream::iter(keys.chunks(crate::s3::delete::BATCH))
         .map(|chunk| delete_batch(conn, &url.bucket, chunk))
         .buffer_unordered(DELETE_PARALLELISM)
         .flat_map(futures::stream::iter)
@@ -240,29 +236,8 @@ async fn delete_batch(conn: &Connection, bucket: &str, keys: &[String]) -> Vec<(
 }
 
 async fn try_delete_batch(conn: &Connection, bucket: &str, keys: &[String]) -> Result<Vec<(String, ErrorInfo)>> {
-    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-    let objects = keys
-        .iter()
-        .map(|k| ObjectIdentifier::builder().key(k).build().map_err(|e| Error::Internal(e.to_string())))
-        .collect::<Result<Vec<_>>>()?;
-    let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(|e| Error::Internal(e.to_string()))?;
-    let res = conn.client.delete_objects().bucket(bucket).delete(delete).send().await.map_err(|e| map_sdk_error(e, &conn.ctx().bucket(bucket)))?;
-    Ok(res
-        .errors()
-        .iter()
-        .map(|e| {
-            let err = per_key_error(e.code().unwrap_or("Error"), e.message().unwrap_or_default(), bucket, e.key().unwrap_or_default());
-            (e.key().unwrap_or_default().to_string(), err.info())
-        })
-        .collect())
-}
-
-/// A DeleteObjects per-key error in the user's terms (AccessDenied keeps its own variant).
-fn per_key_error(code: &str, message: &str, bucket: &str, key: &str) -> Error {
-    match code {
-        "AccessDenied" => Error::AccessDenied(format!("delete s3://{bucket}/{key}: {message}")),
-        _ => Error::S3 { code: code.to_string(), message: message.to_string() },
-    }
+    let failed = crate::s3::delete::delete_batch(conn, bucket, keys).await?;
+    Ok(failed.into_iter().map(|(k, e)| (k, e.info())).collect())
 }
 
 // ---------------------------------------------------------------------------------------------

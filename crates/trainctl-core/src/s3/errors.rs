@@ -71,6 +71,13 @@ where
     }
 }
 
+/// A `200 OK` the SDK could not parse — as opposed to AWS's `200` carrying an `<Error>` body,
+/// which parses into an error code and is a real failure. (moto 5.2 answers
+/// CompleteMultipartUpload with a root element the SDK does not expect.)
+pub(crate) fn unreadable_ok<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    e.code().is_none() && e.raw_response().is_some_and(|r| r.status().as_u16() == 200)
+}
+
 /// THE mapping of an SDK failure to a trainctl error.
 pub fn map_sdk_error<E>(err: SdkError<E, HttpResponse>, ctx: &ErrContext) -> Error
 where

@@ -3,9 +3,11 @@
 
 pub mod check;
 pub mod client;
+pub mod delete;
 pub mod errors;
 pub mod list;
 pub mod network;
+pub mod rename;
 pub mod share;
 pub mod tags;
 pub mod url;

@@ -202,7 +202,7 @@ pub async fn apply_deletions(plan: &SyncPlan, conn: &Connection) -> Result<Delet
             },
         }
     }
-    for chunk in unchecked.chunks(1000) {
+    for chunk in unchecked.chunks(crate::s3::delete::BATCH) {
         delete_batch(conn, bucket, chunk, &mut out).await?;
     }
     let conditional = crate::config::quirks::get_or_other(&conn.profile.provider).conditional_delete;
@@ -731,19 +731,9 @@ async fn head(conn: &Connection, bucket: &str, key: &str) -> Result<Option<Remot
 }
 
 async fn delete_batch(conn: &Connection, bucket: &str, keys: &[&str], out: &mut DeletionOutcome) -> Result<()> {
-    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-    let objects = keys
-        .iter()
-        .map(|k| ObjectIdentifier::builder().key(*k).build().map_err(|e| Error::Internal(e.to_string())))
-        .collect::<Result<Vec<_>>>()?;
-    let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(|e| Error::Internal(e.to_string()))?;
-    let res = conn.client.delete_objects().bucket(bucket).delete(delete).send().await.map_err(|e| map_sdk_error(e, &conn.ctx().bucket(bucket)))?;
-    let errors = res.errors();
-    for e in errors {
-        let info = Error::S3 { code: e.code().unwrap_or("Error").into(), message: e.message().unwrap_or_default().into() }.info();
-        out.failed.push((e.key().unwrap_or_default().to_string(), info));
-    }
-    out.deleted += (keys.len() - errors.len()) as u64;
+    let failed = crate::s3::delete::delete_batch(conn, bucket, keys).await?;
+    out.deleted += (keys.len() - failed.len()) as u64;
+    out.failed.extend(failed.into_iter().map(|(k, e)| (k, e.info())));
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use crate::s3::{Connection, S3Url};
 use std::path::{Path, PathBuf};
 
 /// One local source of an upload: a path and whether it was a folder when the user chose it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Source {
     pub path: PathBuf,
     pub is_dir: bool,
