@@ -35,7 +35,8 @@ pub async fn close_keep_in_tray(app: AppHandle) {
     crate::tray::hide_main(&app);
 }
 
-/// "Cancel transfers and quit": every job is cancelled (objects stay complete or absent), then exit.
+/// "Stop transfers and quit": every job stops (objects stay complete or absent) and stays in the
+/// queue on disk, offered as interrupted at the next start; then exit.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn close_cancel_and_quit(app: AppHandle) {
     crate::quit_cleanly(&app);

@@ -40,6 +40,17 @@ describe('activeJobs / finishedJobs / fraction', () => {
   });
 });
 
+describe('interrupted jobs', () => {
+  it('wait among the active ones until resumed (same row, higher version) or dismissed', () => {
+    let jobs = putRecord(new Map(), rec(7, { state: 'interrupted', version: 0, bytes_done: 0 }));
+    expect(activeJobs(jobs).map((r) => r.job)).toEqual([7]);
+    jobs = putRecord(jobs, rec(7, { state: 'planning', version: 1 }));
+    expect(jobs.get(7)!.state).toBe('planning');
+    jobs = putRecord(jobs, rec(7, { state: 'cancelled', version: 2, finished_at: NOW }));
+    expect(finishedJobs(jobs).map((r) => r.job)).toEqual([7]);
+  });
+});
+
 describe('createTransferStore with a mocked IPC', () => {
   it('loads the shell\'s records and follows transfer://updated', async () => {
     let cb: ((r: TransferRecord) => void) | null = null;

@@ -138,7 +138,8 @@ def test_rename_moves_a_folder_and_refuses_to_overwrite(driver_url, ctx):
     s3 = ctx["s3"]
     bucket = "renames"
     s3.create_bucket(Bucket=bucket)
-    files = {"runs/exp-1/checkpoint-100/model.safetensors": b"w" * 4096, "runs/exp-1/train.log": b"step 100\n", "runs/taken.log": b"mine"}
+    awkward = "runs/exp-1/notes #1 ?%é.txt"  # URL- and file-name-awkward characters move too
+    files = {"runs/exp-1/checkpoint-100/model.safetensors": b"w" * 4096, "runs/exp-1/train.log": b"step 100\n", awkward: b"odd", "runs/taken.log": b"mine"}
     for k, v in files.items():
         s3.put_object(Bucket=bucket, Key=k, Body=v)
     s = Session(driver_url, e2e.APP)
@@ -159,10 +160,11 @@ def test_rename_moves_a_folder_and_refuses_to_overwrite(driver_url, ctx):
         s.click('[data-testid="rename-confirm"]')
         s.wait_gone('[data-testid="rename-dialog"]', timeout=30)
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
-        assert keys == ["runs/exp-2/checkpoint-100/model.safetensors", "runs/exp-2/train.log", "runs/taken.log"], keys
+        assert keys == ["runs/exp-2/checkpoint-100/model.safetensors", "runs/exp-2/notes #1 ?%é.txt", "runs/exp-2/train.log", "runs/taken.log"], keys
+        assert s3.get_object(Bucket=bucket, Key="runs/exp-2/notes #1 ?%é.txt")["Body"].read() == b"odd"
         assert s3.get_object(Bucket=bucket, Key="runs/exp-2/checkpoint-100/model.safetensors")["Body"].read() == b"w" * 4096
         s.wait('[data-testid="object-row"][data-key="runs/exp-2/"]', timeout=20, what="the renamed folder listed")
-        ctx["asserts"].append("Rename dialog: runs/exp-1/ → runs/exp-2/ lists 2 moves; after Move boto3 reads the bytes at the new keys, the old ones are gone")
+        ctx["asserts"].append("Rename dialog: runs/exp-1/ → runs/exp-2/ lists 3 moves (one key with ' #?%é'); after Move boto3 lists exactly the renamed keys with their bytes, the old ones gone")
 
         s.js("location.hash = arguments[0];", f"#/browser/{bucket}/runs/exp-2/")
         row = '[data-testid="object-row"][data-key="runs/exp-2/train.log"]'

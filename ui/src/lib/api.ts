@@ -217,7 +217,7 @@ export const checkpointsPin = (location: string, ids: string[], pin: boolean) =>
 
 /** "Keep going in the tray": hides the window, transfers go on. */
 export const closeKeepInTray = () => call<void>('close_keep_in_tray');
-/** "Cancel transfers and quit": cancels every job cleanly, then the app exits. */
+/** "Stop transfers and quit": stops every job cleanly (each is offered again, as interrupted, at the next start), then the app exits. */
 export const closeCancelAndQuit = () => call<void>('close_cancel_and_quit');
 
 // ---- watches (issue #6: src-tauri/src/commands_watch.rs) ----------------------------------------

@@ -258,6 +258,7 @@ impl App {
         self.queue.ended(job);
         if let Some(r) = self.transfers.update(job, |r| {
             r.state = TransferState::Cancelled;
+            r.finish();
             Some(true)
         }) {
             self.emit(Event::TransferUpdated(r));
