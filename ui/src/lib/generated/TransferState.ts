@@ -3,4 +3,4 @@
 /**
  * Where a job is in its life.
  */
-export type TransferState = "planning" | "running" | "done" | "partial" | "failed" | "cancelled";
+export type TransferState = "planning" | "running" | "done" | "partial" | "failed" | "cancelled" | "interrupted";
