@@ -127,14 +127,16 @@ pub async fn apply_rename_with(conn: &Connection, plan: &RenamePlanned, sizes: C
     if fresh.moves.len() != plan.moves.len() || plan.moves.iter().any(|m| now.get(m.from.as_str()).is_none_or(|n| n.etag != m.etag || n.size != m.size)) {
         return Err(Error::PlanStale(format!("objects under s3://{}/{} changed since the plan", plan.bucket, plan.from)));
     }
-    let results: Vec<(&Move, Result<()>)> = futures::stream::iter(&plan.moves)
-        .map(|m| async move { (m, copy_one(conn, &plan.bucket, m, sizes).await) })
+    // By index, not `&Move`: a closure over a borrowed item makes the future higher-ranked,
+    // and the desktop's command futures must be Send.
+    let results: Vec<(usize, Result<()>)> = futures::stream::iter(0..plan.moves.len())
+        .map(|i| async move { (i, copy_one(conn, &plan.bucket, &plan.moves[i], sizes).await) })
         .buffer_unordered(COPY_PARALLELISM)
         .collect()
         .await;
     let (done, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(|(_, r)| r.is_ok());
     if let Some((_, Err(e))) = failed.into_iter().next() {
-        let undo: Vec<&str> = done.iter().map(|(m, _)| m.to.as_str()).collect();
+        let undo: Vec<&str> = done.iter().map(|(i, _)| plan.moves[*i].to.as_str()).collect();
         super::delete::delete_all(conn, &plan.bucket, &undo).await.ok();
         return Err(e);
     }
