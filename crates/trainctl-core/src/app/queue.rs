@@ -48,10 +48,11 @@ impl Queue {
         Queue { file: Mutex::new(file), state: Mutex::default() }
     }
 
-    /// Records that job `id` runs `q` (written at once: a kill a second later still finds it).
-    pub fn started(&self, id: u64, q: Queued) {
+    /// Records that job `id` runs `request` on `profile` (written at once: a kill a second later
+    /// still finds it).
+    pub fn started(&self, id: u64, profile: String, started_at: i64, request: Request) {
         self.load();
-        self.state.lock().unwrap().live.insert(id, q);
+        self.state.lock().unwrap().live.insert(id, Queued { profile, started_at, request });
         self.save();
     }
 

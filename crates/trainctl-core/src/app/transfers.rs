@@ -307,7 +307,7 @@ impl App {
         let cancel = CancellationToken::new();
         self.transfers.insert(record.clone(), cancel.clone(), request.clone());
         let profile = self.session.info().map(|i| i.profile).unwrap_or_default();
-        self.queue.started(id, super::queue::Queued { profile, started_at: record.started_at, request: request.clone() });
+        self.queue.started(id, profile, record.started_at, request.clone());
         self.emit(Event::TransferUpdated(record.clone()));
         let app = self.me();
         tokio::spawn(async move {
