@@ -1,4 +1,4 @@
-//! `s3 presign`, `s3 tag` and `s3 ls --versions`: the Browser's object panel on the command line.
+//! `s3 presign`, `s3 tag`, `s3 ls --versions` and `s3 mv`: the Browser's object panel on the command line.
 
 use crate::common::*;
 
@@ -8,6 +8,41 @@ fn curl(url: &str) -> Option<Vec<u8>> {
 }
 
 conformance! {
+    fn mv_renames_a_folder_from_its_plan_and_bad_input_changes_nothing(b: &Backend) {
+        let bucket = b.new_bucket("mv");
+        let keys = ["runs/exp-1/checkpoint-100/model.safetensors", "runs/exp-1/train.log", "runs/exp-1/notes #1 ?%é.txt"];
+        for k in keys {
+            b.put_object(&bucket, k, pattern_bytes(k, 300));
+        }
+        b.put_object(&bucket, "runs/taken.log", b"mine".to_vec());
+        let all = |b: &Backend| {
+            let mut k = b.list_keys(&bucket, "");
+            k.sort();
+            k
+        };
+        let before = all(b);
+        // A dry run shows the moves and changes nothing.
+        let out = ok(b.trainctl().args(["s3", "mv", &s3(&bucket, "runs/exp-1/"), &s3(&bucket, "runs/exp-2/"), "--dry-run"]));
+        assert!(stderr(&out).contains("runs/exp-2/train.log") && stderr(&out).contains("nothing was changed"), "{}", stderr(&out));
+        assert_eq!(all(b), before);
+        // Bad input: one readable line, a distinct exit code, nothing moved.
+        let out = fails_with(b.trainctl().args(["s3", "mv", &s3(&bucket, "runs/exp-1/train.log"), &s3(&bucket, "runs/taken.log")]), 38);
+        assert!(stderr(&out).contains("runs/taken.log") && !stderr(&out).contains("more)"), "{}", stderr(&out));
+        fails_with(b.trainctl().args(["s3", "mv", &s3(&bucket, "runs/exp-1/"), &s3("other-bucket", "runs/exp-1/")]), 2);
+        fails_with(b.trainctl().args(["s3", "mv", &s3(&bucket, "runs/missing/"), &s3(&bucket, "runs/x/")]), 25);
+        fails_with(b.trainctl().args(["s3", "mv", &s3(&bucket, "runs/exp-1/"), &s3(&bucket, "runs/exp-1/sub/")]), 2);
+        fails_with(b.trainctl().args(["s3", "mv", "not-a-url", &s3(&bucket, "x")]), 10);
+        assert_eq!(all(b), before, "refused moves change nothing");
+        // --yes moves exactly the folder's keys, bytes intact.
+        ok(b.trainctl().args(["s3", "mv", &s3(&bucket, "runs/exp-1/"), &s3(&bucket, "runs/exp-2/"), "--yes"]));
+        let mut want: Vec<String> = keys.iter().map(|k| k.replace("exp-1", "exp-2")).chain(["runs/taken.log".to_string()]).collect();
+        want.sort();
+        assert_eq!(all(b), want);
+        for k in keys {
+            assert_eq!(b.get_object(&bucket, &k.replace("exp-1", "exp-2")), pattern_bytes(k, 300), "{k}");
+        }
+    }
+
     fn presign_prints_a_link_that_plain_http_downloads(b: &Backend) {
         let bucket = b.new_bucket("presign");
         let key = "runs/a b/ckpt #1.bin";

@@ -61,7 +61,11 @@ pub async fn mv(a: MvArgs, g: &Globals) -> Result<i32> {
         _ => {}
     }
     if let Some(first) = plan.conflicts.first() {
-        return Err(Error::DestinationExists(format!("s3://{}/{first} (and {} more)", plan.bucket, plan.conflicts.len() - 1)));
+        let more = match plan.conflicts.len() - 1 {
+            0 => String::new(),
+            n => format!(" (and {n} more)"),
+        };
+        return Err(Error::DestinationExists(format!("s3://{}/{first}{more}", plan.bucket)));
     }
     if a.dry_run {
         if mode == Mode::Human {
