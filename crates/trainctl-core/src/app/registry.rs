@@ -77,12 +77,28 @@ impl<R: Row> Registry<R> {
         self.entries.lock().unwrap().iter().filter(|(_, e)| keep(&e.info)).map(|(id, _)| *id).collect()
     }
 
-    /// Records `cancel` as row `id`'s running task (what `stop` and `any_running` see) and
-    /// changes the row with `f`.
-    pub(crate) fn set_task(&self, id: u64, cancel: CancellationToken, f: impl FnOnce(&mut R)) {
-        if let Some(e) = self.entries.lock().unwrap().get_mut(&id) {
-            e.cancel = Some(cancel);
-            f(&mut e.info);
+    /// Records `cancel` as row `id`'s running task (what `stop` and `any_running` see) when `wants`
+    /// says the row should run (it may change the row too); a task still running is cancelled.
+    /// One lock for the check and the start: a pause that lands between a reconnection's "which
+    /// rows run?" and its restart is not undone by it. False when the row does not run.
+    pub(crate) fn start_task(&self, id: u64, cancel: CancellationToken, wants: impl FnOnce(&mut R) -> bool) -> bool {
+        let mut g = self.entries.lock().unwrap();
+        let Some(e) = g.get_mut(&id) else { return false };
+        if !wants(&mut e.info) {
+            return false;
+        }
+        if let Some(old) = e.cancel.replace(cancel) {
+            old.cancel();
+        }
+        true
+    }
+
+    /// Hands row `id` as it is now to `send`, under the lock: two threads that report one row
+    /// report it in the order it changed, so the page never ends on a stale copy (a watch
+    /// paused in the window, then shown running by its task's last report).
+    pub(crate) fn report(&self, id: u64, send: impl FnOnce(&R)) {
+        if let Some(e) = self.entries.lock().unwrap().get(&id) {
+            send(&e.info);
         }
     }
 
@@ -240,14 +256,21 @@ mod tests {
         let r = Registry::<T>::new(None);
         let id = add(&r, "a").unwrap();
         let task = CancellationToken::new();
-        r.set_task(id, task.clone(), |t| t.name = "running".into());
+        assert!(r.start_task(id, task.clone(), |t| {
+            t.name = "running".into();
+            true
+        }));
         assert!(r.any_running() && r.get(id).unwrap().name == "running");
         r.stop(id);
         assert!(task.is_cancelled() && !r.any_running());
+        assert!(!r.start_task(id, CancellationToken::new(), |_| false) && !r.any_running(), "a row that does not want to run stays stopped");
         let task = CancellationToken::new();
-        r.set_task(id, task.clone(), |_| {});
+        assert!(r.start_task(id, task.clone(), |_| true));
+        let again = CancellationToken::new();
+        assert!(r.start_task(id, again.clone(), |_| true));
+        assert!(task.is_cancelled() && !again.is_cancelled(), "a restart cancels the task it replaces");
         r.remove(id).unwrap();
-        assert!(task.is_cancelled() && r.list().is_empty());
+        assert!(again.is_cancelled() && r.list().is_empty());
     }
 
     #[test]

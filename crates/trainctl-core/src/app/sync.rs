@@ -170,9 +170,7 @@ impl App {
     }
 
     fn emit_sync(&self, id: u64) {
-        if let Ok(info) = self.syncs.pairs.get(id) {
-            self.emit(Event::SyncUpdated(info));
-        }
+        self.syncs.pairs.report(id, |info| self.emit(Event::SyncUpdated(info.clone())));
     }
 
     fn pair_of(&self, spec: &SyncPairSpec, conn: &crate::s3::Connection) -> Result<Pair> {
@@ -296,7 +294,9 @@ impl App {
             }
         };
         let cancel = CancellationToken::new();
-        self.syncs.pairs.set_task(id, cancel.clone(), |_| {});
+        if !self.syncs.pairs.start_task(id, cancel.clone(), |i| i.spec.continuous) {
+            return; // turned off meanwhile
+        }
         let app = self.me();
         tokio::spawn(async move {
             let opts = SyncOptions { conflict: ConflictPolicy::Fail, ..SyncOptions::default() };

@@ -185,9 +185,17 @@ impl App {
             Err(e) => return self.set_watch_status(id, WatchState::Error, Some(e.to_string())),
         };
         let cancel = CancellationToken::new();
-        self.watches.set_task(id, cancel.clone(), |w| w.status = WatchState::Running);
+        let wants = |w: &mut WatchInfo| {
+            if !w.spec.paused {
+                w.status = WatchState::Running;
+            }
+            !w.spec.paused
+        };
+        if !self.watches.start_task(id, cancel.clone(), wants) {
+            return; // paused meanwhile
+        }
         let opts = WatchOptions { interval: Duration::from_secs_f64(spec.interval_secs), stall_after: spec.stall_after, ..WatchOptions::default() };
-        let sink = WatchSink { app: self.me(), id };
+        let sink = WatchSink { app: self.me(), id, cancel: cancel.clone() };
         tokio::spawn(async move {
             if let Err(e) = watch::watch(&conn, &url, opts, &sink, &cancel).await {
                 sink.app.set_watch_status(sink.id, WatchState::Error, Some(e.to_string()));
@@ -202,9 +210,7 @@ impl App {
     }
 
     fn emit_watch(&self, id: u64) {
-        if let Ok(info) = self.watches.get(id) {
-            self.emit(Event::WatchUpdated(info));
-        }
+        self.watches.report(id, |info| self.emit(Event::WatchUpdated(info.clone())));
     }
 }
 
@@ -213,12 +219,15 @@ impl App {
 struct WatchSink {
     app: Arc<App>,
     id: u64,
+    /// This task's token: once it is cancelled (pause, remove, restart) the task's late events
+    /// no longer change the row.
+    cancel: CancellationToken,
 }
 
 impl Sink for WatchSink {
     fn send(&self, event: Event) {
         let changed = match self.app.watches.entries.lock().unwrap().get_mut(&self.id) {
-            Some(e) if e.cancel.is_some() => e.info.fold(&event),
+            Some(e) if !self.cancel.is_cancelled() => e.info.fold(&event),
             _ => false,
         };
         if changed {
