@@ -10,7 +10,8 @@ cd "$ROOT"
 for tool in tauri-driver WebKitWebDriver xvfb-run dbus-run-session dbus-monitor dunst moto_server; do
   command -v "$tool" >/dev/null || { echo "e2e: $tool missing: run scripts/setup.sh" >&2; exit 1; }
 done
-if [ ! -f ui/dist/index.html ]; then
+# ui/dist is rebuilt when any UI source is newer: a stale bundle tests yesterday's page.
+if [ ! -f ui/dist/index.html ] || [ -n "$(find ui/src ui/index.html -newer ui/dist/index.html -print -quit)" ]; then
   (cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build)
 fi
 if [ -z "${TRAINCTL_DESKTOP_BIN:-}" ]; then

@@ -5,6 +5,12 @@ test_object_panel_shares_tags_and_restores_a_version
     Browser: select it → Details. A share link created in the panel downloads the object with plain
     HTTP (urllib); tags typed in the panel are read back by boto3; the older version is restored
     through the confirm dialog and boto3 then reads the older bytes, with the newer version kept.
+
+test_rename_moves_a_folder_and_refuses_to_overwrite
+    runs/exp-1/ (a checkpoint folder, a log and a key with ' #?%é') renamed to runs/exp-2/ with the
+    Rename dialog: the plan lists every move, "Move" copies on the server and the old keys go (boto3
+    reads the bytes at the new keys). A second rename onto a key that exists shows the conflict
+    and its Move button stays disabled; nothing is overwritten.
 """
 
 import urllib.request
@@ -123,6 +129,57 @@ def test_run_folder_shows_checkpoints_with_steps_sizes_and_markers(driver_url, c
             s.wait(f'[data-testid="{b}"]', timeout=5)
         e2e.shot(s, "browser-checkpoints")
         ctx["asserts"].append(f"Browser knows checkpoints: runs/ shows {count} checkpoints for llama-7b-sft; checkpoint-3000 step/size/markers ({marks.split()[:3]}); estimate: {est}")
+    finally:
+        s.quit()
+        e2e.wait_app_exit()
+
+
+def test_rename_moves_a_folder_and_refuses_to_overwrite(driver_url, ctx):
+    s3 = ctx["s3"]
+    bucket = "renames"
+    s3.create_bucket(Bucket=bucket)
+    awkward = "runs/exp-1/notes #1 ?%é.txt"  # URL- and file-name-awkward characters move too
+    files = {"runs/exp-1/checkpoint-100/model.safetensors": b"w" * 4096, "runs/exp-1/train.log": b"step 100\n", awkward: b"odd", "runs/taken.log": b"mine"}
+    for k, v in files.items():
+        s3.put_object(Bucket=bucket, Key=k, Body=v)
+    s = Session(driver_url, e2e.APP)
+    try:
+        e2e.connect_profile(s, ctx["moto"], name="renames")
+        s.js("location.hash = arguments[0];", f"#/browser/{bucket}/runs/")
+        row = '[data-testid="folder-row"][data-key="runs/exp-1/"]'
+        s.wait(row, timeout=20, what="the folder row")
+        s.click(f'{row} [data-testid="row-select"]')
+        s.click('[data-testid="rename-selection"]')
+        s.wait('[data-testid="rename-dialog"][open]', timeout=20, what="the rename dialog")
+        s.type('[data-testid="rename-to"]', "runs/exp-2/")
+        s.click('[data-testid="rename-review"]')
+        s.wait('[data-testid="rename-moves"]', timeout=20, what="the move plan")
+        moves = s.text('[data-testid="rename-moves"]')
+        assert "runs/exp-1/train.log → runs/exp-2/train.log" in moves, moves
+        e2e.shot(s, "browser-rename")
+        s.click('[data-testid="rename-confirm"]')
+        s.wait_gone('[data-testid="rename-dialog"]', timeout=30)
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+        assert keys == ["runs/exp-2/checkpoint-100/model.safetensors", "runs/exp-2/notes #1 ?%é.txt", "runs/exp-2/train.log", "runs/taken.log"], keys
+        assert s3.get_object(Bucket=bucket, Key="runs/exp-2/notes #1 ?%é.txt")["Body"].read() == b"odd"
+        assert s3.get_object(Bucket=bucket, Key="runs/exp-2/checkpoint-100/model.safetensors")["Body"].read() == b"w" * 4096
+        s.wait('[data-testid="folder-row"][data-key="runs/exp-2/"]', timeout=20, what="the renamed folder listed")
+        ctx["asserts"].append("Rename dialog: runs/exp-1/ → runs/exp-2/ lists 3 moves (one key with ' #?%é'); after Move boto3 lists exactly the renamed keys with their bytes, the old ones gone")
+
+        s.js("location.hash = arguments[0];", f"#/browser/{bucket}/runs/exp-2/")
+        row = '[data-testid="object-row"][data-key="runs/exp-2/train.log"]'
+        s.wait(row, timeout=20, what="the log row")
+        s.click(f'{row} [data-testid="row-select"]')
+        s.click('[data-testid="rename-selection"]')
+        s.wait('[data-testid="rename-dialog"][open]', timeout=20, what="the rename dialog")
+        s.type('[data-testid="rename-to"]', "runs/taken.log")
+        s.click('[data-testid="rename-review"]')
+        s.wait('[data-testid="rename-conflicts"]', timeout=20, what="the conflict")
+        assert s.js("return document.querySelector('[data-testid=\"rename-confirm\"]').disabled;"), "Move is enabled over an existing key"
+        s.click('[data-testid="rename-cancel"]')
+        s.wait_gone('[data-testid="rename-dialog"]')
+        assert s3.get_object(Bucket=bucket, Key="runs/taken.log")["Body"].read() == b"mine"
+        ctx["asserts"].append("Rename onto an existing key: the conflict is shown, Move stays disabled, nothing overwritten")
     finally:
         s.quit()
         e2e.wait_app_exit()

@@ -14,7 +14,8 @@ test_close_with_transfers_asks
     Closing the window (a real WM_DELETE_WINDOW sent over X, as a window manager's close button
     does) while an upload runs opens the in-app close dialog listing it; "Stay" keeps everything;
     "Keep going in the tray" hides the window and the upload goes on; in a second app,
-    "Stop transfers and quit" stops the upload and the app process exits.
+    "Stop transfers and quit" stops the upload and the app process exits; the next start lists it
+    interrupted and Resume runs it again in its row.
 """
 
 import ctypes
@@ -284,4 +285,36 @@ def test_close_with_transfers_asks(driver_url, ctx):
     finally:
         s.quit()
         e2e.wait_app_exit()
+    queued = os.path.join(ctx["work"], "config", "trainctl", "transfers.json")
+    try:
+        assert "close-b" in open(queued).read(), "the stopped upload is kept in transfers.json"
+        # The next start lists the stopped upload as interrupted; Resume continues it in the same row.
+        # The test keychain lives in the app process: the profile is made again (as in part two),
+        # and connecting to it offers what was interrupted under it.
+        os.remove(os.path.join(ctx["work"], "config", "trainctl", "config.toml"))
+        s = Session(driver_url, e2e.APP)
+        try:
+            e2e.connect_profile(s, endpoint, "bulk")
+            e2e.nav(s, "transfers", "view-transfers")
+            row = '[data-testid="transfer-row"][data-state="interrupted"]'
+            s.wait(row, timeout=30, what="the interrupted upload")
+            e2e.shot(s, "transfers-interrupted")
+            done_before = len(s3_client(endpoint).list_objects_v2(Bucket="bulk", Prefix="close-b/").get("Contents", []))
+            s.wait_until(lambda: s.js("return [...document.querySelectorAll(arguments[0])].find(r => r.textContent.includes('bulk/close-b/'))?.dataset.job", row) or None,
+                         "close-b/ among the interrupted rows", timeout=20)
+            job = s.js("return [...document.querySelectorAll(arguments[0])].find(r => r.textContent.includes('bulk/close-b/')).dataset.job", row)
+            s.click(f'[data-testid="transfer-row"][data-job="{job}"] [data-testid="transfer-resume"]')
+            s.wait(f'[data-testid="transfer-row"][data-job="{job}"][data-state="running"]', timeout=120, what="the resumed upload to run in its row")
+            s.wait_until(lambda: int(s.attr(f'[data-testid="transfer-row"][data-job="{job}"]', "data-objects-done") or 0) > 0 or None, "the resumed upload to move objects", timeout=60)
+            total = s.attr(f'[data-testid="transfer-row"][data-job="{job}"]', "data-objects-total")
+            ctx["asserts"].append(f"after a restart the stopped upload is listed interrupted; Resume runs it in its row ({done_before} objects already there, {total} left to send)")
+            s.click(f'[data-testid="transfer-row"][data-job="{job}"] [data-testid="transfer-cancel"]')
+            s.wait(f'[data-testid="transfer-row"][data-job="{job}"][data-state="cancelled"]', timeout=60, what="the resumed upload cancelled")
+            for other in s.js("return [...document.querySelectorAll('[data-testid=\"transfer-row\"][data-state=\"interrupted\"]')].map(r => r.dataset.job)"):
+                s.click(f'[data-testid="transfer-row"][data-job="{other}"] [data-testid="transfer-dismiss"]')
+        finally:
+            s.quit()
+            e2e.wait_app_exit()
+    finally:
         stop(moto)
+    assert "close-b" not in open(queued).read(), "a job the user cancelled is not offered again"
