@@ -292,7 +292,7 @@ pub struct SyncPairInfo {
     pub pending_local: u64,
     pub pending_remote: u64,
     /// Conflicts waiting for a decision.
-    pub conflicts: Vec<crate::sync::Conflict>,
+    pub conflicts: Vec<crate::sync::conflict::Conflict>,
     pub prompt: Option<SyncPrompt>,
     pub error: Option<ErrorInfo>,
     /// Bytes and files copied so far by the pass that runs (both directions), `None` between passes.

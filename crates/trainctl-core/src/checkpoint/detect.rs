@@ -58,8 +58,7 @@ pub fn compile_pattern(pattern: &str) -> Result<Regex> {
     Regex::new(pattern).map_err(|e| Error::Usage(format!("invalid --pattern `{pattern}`: {e}")))
 }
 
-/// Reads the contents of one listed file (relative path) or `None` when unavailable.
-pub type Fetch<'a> = &'a dyn Fn(&str) -> Option<Vec<u8>>;
+pub use super::model::{split_dir, Fetch};
 
 /// Largest file whose contents detection reads (a trainer_state.json of a long run is a few MB).
 pub const MAX_CONTENT: u64 = 16 << 20;
@@ -143,13 +142,6 @@ impl Tree {
     }
 }
 
-/// `a/b/c.bin` → (`a/b/`, `c.bin`); `c.bin` → (``, `c.bin`).
-pub(crate) fn split_dir(path: &str) -> (&str, &str) {
-    match path.rfind('/') {
-        Some(i) => (&path[..=i], &path[i + 1..]),
-        None => ("", path),
-    }
-}
 
 fn file_name(path: &str) -> &str {
     split_dir(path).1

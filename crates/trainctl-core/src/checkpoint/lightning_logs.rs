@@ -7,8 +7,7 @@
 //! global step N belongs to the rows logged with `step` N − 1 (Lightning logs the step before
 //! the increment); one with only an epoch belongs to the last row of that epoch.
 
-use super::detect::{split_dir, Fetch};
-use super::model::{Checkpoint, FileEntry, Layout};
+use super::model::{split_dir, Checkpoint, Fetch, FileEntry, Layout};
 use crate::runs::metrics::{parse_csv, ParsedMetrics};
 use std::collections::BTreeMap;
 

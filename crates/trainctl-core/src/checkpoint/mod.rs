@@ -11,6 +11,7 @@ pub mod inflight;
 pub mod lightning_logs;
 pub mod model;
 pub mod pins;
+pub mod pins_file;
 pub mod policy;
 pub mod source;
 

@@ -151,3 +151,14 @@ pub struct Run {
     pub name: String,
     pub checkpoints: Vec<Checkpoint>,
 }
+
+/// Reads the contents of one listed file (relative path) or `None` when unavailable.
+pub type Fetch<'a> = &'a dyn Fn(&str) -> Option<Vec<u8>>;
+
+/// `a/b/c.bin` → (`a/b/`, `c.bin`); `c.bin` → (``, `c.bin`).
+pub fn split_dir(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(i) => (&path[..=i], &path[i + 1..]),
+        None => ("", path),
+    }
+}

@@ -3,30 +3,12 @@
 //! desktop app that cleans the same directory or prefix sees the same pins.
 
 use super::detect::{DetectOptions, PINS_FILE};
+pub use super::pins_file::{parse_pins, render_pins};
 use super::source::{discover, Location};
 use crate::error::{Error, Result};
 use crate::s3::errors::SdkResultExt;
 use crate::s3::Connection;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-
-/// Parses the pins file.
-pub fn parse_pins(bytes: &[u8]) -> Result<BTreeSet<String>> {
-    #[derive(serde::Deserialize)]
-    struct Pins {
-        pins: BTreeSet<String>,
-    }
-    serde_json::from_slice::<Pins>(bytes)
-        .map(|p| p.pins)
-        .map_err(|e| Error::ConfigCorrupt { path: PathBuf::from(PINS_FILE), reason: e.to_string() })
-}
-
-/// The pins file's contents for a set of ids.
-pub fn render_pins(pins: &BTreeSet<String>) -> Vec<u8> {
-    let mut v = serde_json::to_vec_pretty(&serde_json::json!({ "pins": pins })).unwrap_or_default();
-    v.push(b'\n');
-    v
-}
 
 /// Adds (`pin = true`) or removes ids and stores the file; returns the new set. Pinning an id
 /// that is not a checkpoint there is refused (a typo would otherwise protect nothing silently).

@@ -85,7 +85,7 @@ pub async fn discover_listed(loc: &Location, conn: Option<&Connection>, entries:
         }
     }
     mark_copies(loc, conn, &mut runs).await;
-    let pins = contents.get(PINS_FILE).map(|b| super::pins::parse_pins(b)).transpose()?.unwrap_or_default();
+    let pins = contents.get(PINS_FILE).map(|b| super::pins_file::parse_pins(b)).transpose()?.unwrap_or_default();
     Ok(Discovery { location: loc.clone(), entries, runs, pins })
 }
 

@@ -5,7 +5,7 @@
 //! valid trainctl TOML is [`Error::ConfigCorrupt`] with the path and line, never silently ignored.
 //! Saving is atomic (temp file + rename) with mode 0600.
 
-use super::profile::Profile;
+use super::model::Profile;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -92,7 +92,7 @@ impl ConfigFile {
             p.name = name.clone();
             // The checks `profile add` makes, so a hand edit fails here, naming the profile,
             // rather than later as a confusing connection error.
-            super::profile::validate(p).map_err(|e| Error::ConfigCorrupt { path: path.to_path_buf(), reason: format!("[profiles.{name}]: {e}") })?;
+            super::model::validate(p).map_err(|e| Error::ConfigCorrupt { path: path.to_path_buf(), reason: format!("[profiles.{name}]: {e}") })?;
         }
         Ok(cfg)
     }
@@ -168,7 +168,7 @@ fn set_private_mode(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::profile::CredentialSource;
+    use crate::config::model::CredentialSource;
 
     fn keychain_profile() -> Profile {
         Profile {

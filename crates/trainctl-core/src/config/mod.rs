@@ -9,6 +9,7 @@
 pub mod aws_files;
 pub mod file;
 pub mod keychain;
+pub mod model;
 pub mod profile;
 pub mod quirks;
 pub mod state;

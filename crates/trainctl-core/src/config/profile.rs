@@ -1,56 +1,12 @@
-//! The profile model: what a trainctl profile holds and how a profile name plus command-line
-//! overrides resolve into the settings a connection is built from.
+//! How a profile name plus command-line overrides resolve into the settings a connection is built
+//! from, and how profiles are listed, saved and removed. What a profile holds is [`super::model`].
 
 use super::aws_files::AwsProfiles;
 use super::file::ConfigFile;
+pub use super::model::{validate, CredentialSource, Profile};
 use super::quirks;
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
-
-/// Where a profile's credentials come from. Never the secret itself.
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum CredentialSource {
-    /// The standard AWS chain: env vars, ~/.aws/credentials default, SSO, IMDS...
-    #[default]
-    AwsChain,
-    /// A named profile in ~/.aws/config / ~/.aws/credentials (incl. SSO profiles).
-    AwsProfile { name: String },
-    /// The OS keychain, service `trainctl`, account `<profile name>`; the access key id is not
-    /// secret and is kept in the file so `profile show` can display it.
-    Keychain { access_key_id: String },
-}
-
-/// A trainctl profile as stored in config.toml.
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Profile {
-    /// The profile's name; in config.toml it is the table key (`[profiles.<name>]`).
-    #[serde(default)]
-    pub name: String,
-    /// Provider id from data/quirks/providers.toml (`aws`, `r2`, `minio`, `garage`, `b2`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// Path-style addressing; `None` = what the provider's quirks say.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path_style: Option<bool>,
-    /// Request checksum calculation `when_required` (true) or `when_supported` (false);
-    /// `None` = what the provider's quirks say.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checksum_when_required: Option<bool>,
-    #[serde(default)]
-    pub credentials: CredentialSource,
-    /// A custom price table file for this profile's storage (`trainctl cost`); relative paths are
-    /// relative to the config file. `None` = the built-in table of the provider and region.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prices: Option<String>,
-}
+use serde::Serialize;
 
 /// Command-line (or UI) overrides applied on top of a profile: `--endpoint-url`, `--region`.
 #[derive(Debug, Clone, Default)]
@@ -217,32 +173,6 @@ pub fn list_profiles_with(cfg: &ConfigFile, aws: &AwsProfiles) -> Vec<ProfileSum
 /// Serializes the config file's load → change → save within this process: two saves at once
 /// (two forms, two tasks) would otherwise each write the file without the other's profile.
 static CONFIG_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Checks a profile before it is saved: a usable name, an http(s) endpoint, a known provider,
-/// and a key id when the keychain holds the secret. Shared by `profile add` and the desktop form.
-pub fn validate(p: &Profile) -> Result<()> {
-    let name_ok = !p.name.is_empty() && p.name.len() <= 64 && p.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !name_ok {
-        return Err(Error::Usage(format!("profile name `{}` must be 1-64 letters, digits, '-', '_' or '.'", p.name)));
-    }
-    if let Some(u) = &p.endpoint_url {
-        let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
-        if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
-            return Err(Error::Usage(format!("endpoint URL `{u}` must look like https://host[:port]")));
-        }
-    }
-    if let Some(id) = &p.provider {
-        if quirks::get(id).is_none() {
-            let known: Vec<&str> = quirks::all().keys().map(String::as_str).collect();
-            return Err(Error::Usage(format!("unknown provider `{id}`; known: {}", known.join(", "))));
-        }
-    }
-    match &p.credentials {
-        CredentialSource::Keychain { access_key_id } if access_key_id.trim().is_empty() => Err(Error::Usage("the access key id is empty".into())),
-        CredentialSource::AwsProfile { name } if name.trim().is_empty() => Err(Error::Usage("the AWS profile name is empty".into())),
-        _ => Ok(()),
-    }
-}
 
 /// Validates and saves `profile` to the config file, storing `secret` in the OS keychain first
 /// when the profile's credentials live there. If saving the file fails the secret is removed.

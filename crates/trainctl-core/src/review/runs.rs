@@ -13,6 +13,7 @@
 use super::model::{CheckpointSize, Group, RunGroup, MAX_CHECKPOINTS_PER_RUN};
 use super::tally::{Tally, TopK};
 use crate::checkpoint::detect::{last_number, named_dir, shard_file, step_file, step_like};
+use crate::checkpoint::model::split_dir;
 use crate::checkpoint::Layout;
 use std::collections::{BTreeMap, HashMap};
 
@@ -383,13 +384,6 @@ pub fn layout_name(l: Layout) -> String {
     serde_json::to_value(l).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
-/// `a/b/c.bin` → (`a/b/`, `c.bin`).
-pub fn split_dir(path: &str) -> (&str, &str) {
-    match path.rfind('/') {
-        Some(i) => (&path[..=i], &path[i + 1..]),
-        None => ("", path),
-    }
-}
 
 fn dir_prefixes(path: &str) -> Vec<&str> {
     path.match_indices('/').map(|(i, _)| &path[..=i]).collect()
