@@ -23,3 +23,4 @@ mod watch_events;
 mod concurrent;
 mod objects;
 mod frameworks;
+mod dataset;

@@ -250,6 +250,32 @@ pub enum Error {
     /// Two-way sync: both the folder and the prefix are empty, and no earlier pass is known.
     #[error("nothing to sync: both {local} and {remote} are empty")]
     NothingToSync { local: String, remote: String },
+
+    /// A dataset name or version that the store does not hold; `available` lists what it does.
+    #[error("unknown dataset {what} in {store} ({available})")]
+    DatasetUnknown { what: String, store: String, available: String },
+
+    /// A copy of a dataset (a folder or a prefix) does not match its manifest.
+    #[error("{dataset} does not verify in {target}: {missing} missing, {changed} changed, {extra} extra (first: {first})")]
+    DatasetVerifyFailed { dataset: String, target: String, missing: u64, extra: u64, changed: u64, first: String },
+
+    /// A dataset manifest that cannot be read: not zstd, not JSON lines, truncated, or not
+    /// matching its own file count and digest.
+    #[error("dataset manifest {what} is corrupt: {reason}")]
+    ManifestCorrupt { what: String, reason: String },
+
+    /// A dataset manifest written by a newer trainctl, in a format this one does not know.
+    #[error("dataset manifest {what} has format {format}; this trainctl reads up to {supported}")]
+    ManifestTooNew { what: String, format: u64, supported: u32 },
+
+    /// Staging from an unversioned bucket whose objects changed since the snapshot: the version
+    /// the manifest describes cannot be fetched any more. Nothing was downloaded.
+    #[error("the source of {dataset} ({origin}) changed since the snapshot: {changed} file(s) differ, first {first}")]
+    DatasetSourceChanged { dataset: String, origin: String, changed: u64, first: String },
+
+    /// Not enough free space where a download would go; checked before the first byte.
+    #[error("not enough free space for {}: {} needed, {} available", path.display(), humansize::format_size(*needed, humansize::BINARY), humansize::format_size(*available, humansize::BINARY))]
+    InsufficientSpace { path: PathBuf, needed: u64, available: u64 },
 }
 
 impl Error {
@@ -311,6 +337,12 @@ impl Error {
             Error::RemoteChanged { .. } => "remote_changed",
             Error::LocalChanged { .. } => "local_changed",
             Error::NothingToSync { .. } => "nothing_to_sync",
+            Error::DatasetUnknown { .. } => "dataset_unknown",
+            Error::DatasetVerifyFailed { .. } => "dataset_verify_failed",
+            Error::ManifestCorrupt { .. } => "dataset_manifest_corrupt",
+            Error::ManifestTooNew { .. } => "dataset_manifest_too_new",
+            Error::DatasetSourceChanged { .. } => "dataset_source_changed",
+            Error::InsufficientSpace { .. } => "insufficient_space",
         }
     }
 
@@ -372,6 +404,12 @@ impl Error {
             Error::RemoteChanged { .. } => 64,
             Error::LocalChanged { .. } => 65,
             Error::NothingToSync { .. } => 66,
+            Error::DatasetUnknown { .. } => 70,
+            Error::DatasetVerifyFailed { .. } => 71,
+            Error::ManifestCorrupt { .. } => 72,
+            Error::ManifestTooNew { .. } => 73,
+            Error::DatasetSourceChanged { .. } => 74,
+            Error::InsufficientSpace { .. } => 75,
         }
     }
 
@@ -432,6 +470,12 @@ impl Error {
             Error::SyncConflicts { .. } => "decide each one: rerun with --conflict keep-both, local, remote or newer".into(),
             Error::RemoteChanged { .. } | Error::LocalChanged { .. } => "run the sync again: the change is then compared as a conflict".into(),
             Error::NothingToSync { .. } => "check the folder and the prefix (a typo in either gives an empty side)".into(),
+            Error::DatasetUnknown { .. } => "check the name and version (`trainctl dataset list --store s3://BUCKET`), or snapshot it first (`trainctl dataset snapshot`)".into(),
+            Error::DatasetVerifyFailed { .. } => "`trainctl dataset repair NAME@VERSION DIR` fetches again only what failed (--json lists every file)".into(),
+            Error::ManifestCorrupt { .. } => "snapshot the data again as a new version; a cached copy can be removed from ~/.cache/trainctl/datasets".into(),
+            Error::ManifestTooNew { .. } => "upgrade trainctl to read it".into(),
+            Error::DatasetSourceChanged { .. } => "the bucket is not versioned, so the old bytes are gone: snapshot the data as it is now (a new version), or enable versioning before the next snapshot".into(),
+            Error::InsufficientSpace { .. } => "free some space or stage to another disk; nothing was downloaded".into(),
         }
     }
 
@@ -450,7 +494,8 @@ impl Error {
             | Error::DeleteGuard { .. }
             | Error::SnapshotCorrupt { .. }
             | Error::SyncLocked { .. }
-            | Error::NothingToSync { .. } => Scope::Job,
+            | Error::NothingToSync { .. }
+            | Error::InsufficientSpace { .. } => Scope::Job,
             _ => Scope::Item,
         }
     }

@@ -6,6 +6,7 @@ pub mod app;
 pub mod checkpoint;
 pub mod config;
 pub mod cost;
+pub mod dataset;
 pub mod demo;
 pub mod error;
 pub mod event;

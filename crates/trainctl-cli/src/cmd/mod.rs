@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod cost;
+pub mod dataset;
 pub mod demo;
 pub mod lifecycle;
 pub mod object;
@@ -39,6 +40,9 @@ pub enum Command {
     Metrics(runs::MetricsArgs),
     /// Run a training script; upload its complete checkpoints once each; prune old ones
     Local(runs::LocalArgs),
+    /// Dataset versions as manifests: snapshot, list, show, diff, verify, repair, stage
+    #[command(subcommand)]
+    Dataset(dataset::DatasetCmd),
 }
 
 /// Runs a command; returns the process exit code for successful runs.
@@ -52,5 +56,6 @@ pub async fn run(cmd: Command, globals: &Globals) -> Result<i32> {
         Command::Logs(c) => runs::logs(c, globals).await,
         Command::Metrics(a) => runs::metrics_cmd(a, globals).await,
         Command::Local(a) => runs::local_cmd(a, globals).await,
+        Command::Dataset(c) => dataset::run(c, globals).await,
     }
 }

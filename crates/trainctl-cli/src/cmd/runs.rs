@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use trainctl_core::event::{Event, Sink};
+use trainctl_core::dataset::gate::{self, DatasetUse, RunRecord};
+use trainctl_core::dataset::StageOptions;
 use trainctl_core::runs::local::{self, LocalSpec, LocalSummary, RunOutput, Stream};
 use trainctl_core::runs::metrics::{self, sparkline, ParsedMetrics};
 use trainctl_core::runs::{follow, FollowOptions, FollowSource, FollowUpdate};
@@ -79,6 +81,18 @@ pub struct LocalArgs {
     /// Show what would run and be uploaded/pruned, run nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Stage and verify this dataset version before the script starts; the script is not started
+    /// when it does not verify, and sees the folder in $TRAINCTL_DATASET_DIR
+    #[arg(long, value_name = "NAME@VERSION", requires = "stage_to")]
+    pub dataset: Option<String>,
+    /// The folder --dataset is staged into (kept; staging the same version again only verifies)
+    #[arg(long, value_name = "DIR")]
+    pub stage_to: Option<PathBuf>,
+    /// Verification of the staged dataset before the script starts
+    #[arg(long, value_enum, default_value_t = super::dataset::LevelArg::Checksum)]
+    pub dataset_verify: super::dataset::LevelArg,
+    #[command(flatten)]
+    pub dataset_store: super::dataset::StoreArg,
     /// Arguments for the script (after `--`)
     #[arg(last = true)]
     pub args: Vec<String>,
@@ -286,7 +300,7 @@ impl Sink for LocalNotices {
 pub async fn local_cmd(a: LocalArgs, g: &Globals) -> Result<i32> {
     let upload_to = a.upload_to.as_deref().map(S3Url::parse).transpose()?;
     let log = a.log.clone().unwrap_or_else(|| PathBuf::from(format!("trainctl-local-{}.log", trainctl_core::checkpoint::detect::now_secs())));
-    let spec = LocalSpec {
+    let mut spec = LocalSpec {
         script: a.script.clone(),
         args: a.args.clone(),
         checkpoints: a.checkpoints.clone(),
@@ -300,6 +314,7 @@ pub async fn local_cmd(a: LocalArgs, g: &Globals) -> Result<i32> {
             EngineChoice::S5cmd => EnginePref::S5cmd,
             EngineChoice::Native => EnginePref::Native,
         },
+        env: Vec::new(),
     };
     let mode = Mode::from_globals(g);
     local::validate(&spec, spec.upload_to.is_some())?;
@@ -307,6 +322,14 @@ pub async fn local_cmd(a: LocalArgs, g: &Globals) -> Result<i32> {
         show_dry_run(&spec, mode);
         return Ok(0);
     }
+    if let (true, Some(d)) = (mode == Mode::Human, &a.dataset) {
+        let to = a.stage_to.as_deref().unwrap_or(std::path::Path::new("?")).display().to_string();
+        eprintln!("[trainctl] staging {d} into {to} and verifying it before the script starts");
+    }
+    let datasets = match &a.dataset {
+        Some(d) => vec![dataset_gate(d, &a, &mut spec, g, mode).await?],
+        None => Vec::new(),
+    };
     let conn = match &spec.upload_to {
         Some(u) => {
             let c = g.connect().await?;
@@ -315,6 +338,15 @@ pub async fn local_cmd(a: LocalArgs, g: &Globals) -> Result<i32> {
         }
         None => None,
     };
+    if !datasets.is_empty() {
+        let record = RunRecord::new(&spec.script, &spec.args, datasets);
+        let dir = spec.checkpoints.clone().or_else(|| spec.log.parent().filter(|p| !p.as_os_str().is_empty()).map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("."));
+        let upload = conn.as_ref().zip(spec.upload_to.as_ref());
+        let (path, url) = gate::write_record(&record, &dir, upload).await?;
+        if mode == Mode::Human {
+            eprintln!("[trainctl] run record: {}{}", path.display(), url.map(|u| format!(" and {u}")).unwrap_or_default());
+        }
+    }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while tokio::signal::ctrl_c().await.is_ok() {
@@ -331,6 +363,35 @@ pub async fn local_cmd(a: LocalArgs, g: &Globals) -> Result<i32> {
         return Err(Error::RunUploadsFailed { failed: summary.not_uploaded.len() as u64 });
     }
     Ok(summary.exit_code)
+}
+
+/// Stages and verifies `reference` into `--stage-to` before the script starts (an error here
+/// means the script is not started), and hands the folder to the script through its
+/// environment. Returns what the run record says of it.
+async fn dataset_gate(reference: &str, a: &LocalArgs, spec: &mut LocalSpec, g: &Globals, mode: Mode) -> Result<DatasetUse> {
+    let dir = a.stage_to.clone().ok_or_else(|| Error::Usage("--dataset needs --stage-to DIR".into()))?;
+    let (m, _, conn) = super::dataset::load(reference, &a.dataset_store, g).await?;
+    let conn = match conn {
+        Some(c) => c,
+        None => g.connect().await?,
+    };
+    let opts = StageOptions { verify: a.dataset_verify.into(), engine: spec.engine, ..StageOptions::default() };
+    let staged = super::dataset::run_stage(&conn, &m, &dir, &opts, mode).await;
+    let staged = match staged {
+        Ok(s) => s,
+        Err(e) => {
+            if mode == Mode::Human {
+                eprintln!("[trainctl] {reference} did not stage and verify: the script was not started");
+            }
+            return Err(e);
+        }
+    };
+    super::dataset::print_stage(&staged, mode);
+    let abs = dir.canonicalize().map_err(|e| Error::io(&dir, e))?;
+    spec.env.push(("TRAINCTL_DATASET_DIR".into(), abs.display().to_string()));
+    spec.env.push(("TRAINCTL_DATASET".into(), m.reference()));
+    spec.env.push(("TRAINCTL_DATASET_DIGEST".into(), m.header.digest.clone()));
+    Ok(DatasetUse { dataset: m.reference(), digest: m.header.digest.clone(), dir: abs })
 }
 
 fn show_dry_run(spec: &LocalSpec, mode: Mode) {

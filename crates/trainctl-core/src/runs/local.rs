@@ -50,6 +50,8 @@ pub struct LocalSpec {
     /// A checkpoint whose newest file is younger than this is still being written.
     pub grace: Duration,
     pub engine: EnginePref,
+    /// Extra environment for the script (`TRAINCTL_DATASET_DIR` from the dataset gate).
+    pub env: Vec<(String, String)>,
 }
 
 /// Which output stream of the script a chunk came from.
@@ -237,6 +239,7 @@ fn spawn(spec: &LocalSpec) -> Result<tokio::process::Child> {
     cmd.args(&lead)
         .args(&spec.args)
         .env("PYTHONUNBUFFERED", "1")
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(std::process::Stdio::inherit())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());

@@ -77,6 +77,11 @@ pub struct TransferJob {
     pub rejected: Vec<(String, ErrorInfo)>,
     /// Storage class for uploads (`STANDARD`, `STANDARD_IA`, `GLACIER_IR`, ...).
     pub storage_class: Option<String>,
+    /// Downloads: the object version to fetch, by key (a dataset pinned on a versioned bucket);
+    /// keys not here fetch the current version. Only the native engine fetches versions (s5cmd
+    /// hands such jobs to it).
+    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
+    pub version_ids: std::collections::HashMap<String, String>,
 }
 
 impl TransferJob {
@@ -91,6 +96,7 @@ impl TransferJob {
             skipped: Vec::new(),
             rejected: Vec::new(),
             storage_class: None,
+            version_ids: Default::default(),
             local_root: (direction == Direction::Download).then(|| local_root.into()),
         }
     }

@@ -78,7 +78,7 @@ async fn hash_file(file: Arc<File>, shown: &Path, exp: &Expectation) -> Result<O
 }
 
 async fn get(ctx: &Ctx<'_>, item: &TransferItem, range: Option<String>) -> Result<GetObjectOutput> {
-    let request = ctx.conn.client.get_object().bucket(&ctx.job.bucket).key(&item.key).set_range(range).set_if_match(item.etag.clone());
+    let request = ctx.conn.client.get_object().bucket(&ctx.job.bucket).key(&item.key).set_range(range).set_if_match(item.etag.clone()).set_version_id(ctx.job.version_ids.get(&item.key).cloned());
     let out = ctx.cancellable(async { request.send().await.map_err(|e| sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key)) }).await?;
     ctx.stats.gets.fetch_add(1, Ordering::Relaxed);
     Ok(out)

@@ -1,0 +1,74 @@
+//! The training gate's record: which script ran with which arguments, at which git commit, on
+//! which dataset versions (by digest) — `trainctl-run.json`, written before the script starts,
+//! beside the run's checkpoints (and uploaded beside them when they are uploaded).
+
+use crate::error::{Error, Result};
+use crate::s3::{Connection, S3Url};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The record's file name.
+pub const RUN_RECORD: &str = "trainctl-run.json";
+
+/// One dataset a run trained on.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetUse {
+    /// `NAME@VERSION`.
+    pub dataset: String,
+    pub digest: String,
+    /// Where the script read it (`TRAINCTL_DATASET_DIR`).
+    pub dir: PathBuf,
+}
+
+/// What `trainctl-run.json` holds.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub script: PathBuf,
+    pub args: Vec<String>,
+    /// `git rev-parse HEAD` in the script's folder, when it is in a repository.
+    pub git_commit: Option<String>,
+    /// Seconds since the epoch.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub started: i64,
+    pub datasets: Vec<DatasetUse>,
+}
+
+impl RunRecord {
+    pub fn new(script: &Path, args: &[String], datasets: Vec<DatasetUse>) -> RunRecord {
+        RunRecord { script: script.to_path_buf(), args: args.to_vec(), git_commit: git_commit(script), started: crate::checkpoint::detect::now_secs(), datasets }
+    }
+}
+
+/// The commit checked out where `script` lives, if git is there and it is a repository.
+pub fn git_commit(script: &Path) -> Option<String> {
+    let dir = script.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let out = std::process::Command::new("git").arg("-C").arg(dir).args(["rev-parse", "HEAD"]).stderr(std::process::Stdio::null()).output().ok()?;
+    let sha = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && sha.len() >= 40).then_some(sha)
+}
+
+/// Writes the record into `dir` (created if needed) and, with `upload_to`, puts it beside the
+/// checkpoints there. Returns the local path and the object URL.
+pub async fn write_record(rec: &RunRecord, dir: &Path, upload: Option<(&Connection, &S3Url)>) -> Result<(PathBuf, Option<String>)> {
+    let bytes = serde_json::to_vec_pretty(rec).map_err(|e| Error::Internal(e.to_string()))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let path = dir.join(RUN_RECORD);
+    std::fs::write(&path, &bytes).map_err(|e| Error::io(&path, e))?;
+    let mut url = None;
+    if let Some((conn, to)) = upload {
+        let key = format!("{}{RUN_RECORD}", to.dir_prefix());
+        conn.client
+            .put_object()
+            .bucket(&to.bucket)
+            .key(&key)
+            .content_type("application/json")
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(|e| crate::s3::errors::map_sdk_error(e, &conn.ctx().bucket(&to.bucket).key(&key)))?;
+        url = Some(format!("s3://{}/{key}", to.bucket));
+    }
+    Ok((path, url))
+}

@@ -1,0 +1,322 @@
+//! The manifest of one dataset version: one JSON line per file, sorted by relative key, after a
+//! header line that names the format, the source and the digest. Stored zstd-compressed.
+//!
+//! Why this shape: a line per file streams and diffs with standard tools once decompressed; the
+//! header's file count and digest make a truncated or edited manifest detectable on load; the
+//! digest covers only what the data *is* (relative key, size, content id), never where it lives
+//! (bucket, prefix, version ids), so two copies of the same data have the same digest.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, Write};
+
+/// The manifest format this build writes and the newest it reads.
+pub const FORMAT: u32 = 1;
+
+/// Largest decompressed manifest read (a billion-byte manifest is ~10 M files).
+const MAX_DECOMPRESSED: u64 = 4 << 30;
+
+/// One file of a dataset version.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Path relative to the dataset's root, `/`-separated (the object key without the prefix).
+    pub key: String,
+    pub size: u64,
+    /// The object's ETag without quotes (S3 sources), or the content's MD5 hex (local sources:
+    /// what a single-part upload's ETag would be).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub etag: Option<String>,
+    /// Part size of a multipart ETag (learnt at snapshot time), so a local copy can be re-hashed
+    /// into the same ETag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
+    pub part_size: Option<u64>,
+    /// The store's own checksum of the object when it reported one (`CRC64NVME`, `SHA256`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub checksum: Option<StoredChecksum>,
+    /// The object's version id on a versioned bucket: what staging fetches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub version_id: Option<String>,
+}
+
+impl Entry {
+    /// What identifies the content, for the digest and comparisons: the ETag, lowercased.
+    pub fn content_id(&self) -> String {
+        self.etag.as_deref().map(|e| e.trim_matches('"').to_ascii_lowercase()).unwrap_or_default()
+    }
+}
+
+/// A checksum the store keeps for an object.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredChecksum {
+    pub algorithm: String,
+    pub value: String,
+}
+
+/// The first line of a manifest.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Manifest format version ([`FORMAT`]); a newer one is refused, never guessed at.
+    pub format: u32,
+    pub name: String,
+    pub version: String,
+    /// Where the data was snapshotted from: `s3://bucket/prefix/` or an absolute local path.
+    pub source: String,
+    /// Seconds since the epoch.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub created: i64,
+    /// True when the bucket was versioned and every entry carries its version id.
+    pub versioned: bool,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub files: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub bytes: u64,
+    /// `sha256:<hex>` over (relative key, size, content id) of every entry in order.
+    pub digest: String,
+}
+
+/// A dataset version: its header and its entries, sorted by key, keys unique.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub header: Header,
+    pub entries: Vec<Entry>,
+}
+
+impl Manifest {
+    /// Builds a manifest from entries in any order: sorts them, refuses duplicates, computes the
+    /// counts and the digest.
+    pub fn new(name: &str, version: &str, source: String, versioned: bool, mut entries: Vec<Entry>) -> Result<Manifest> {
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        if let Some(w) = entries.windows(2).find(|w| w[0].key == w[1].key) {
+            return Err(Error::Internal(format!("duplicate key {} in a snapshot", w[0].key)));
+        }
+        let header = Header {
+            format: FORMAT,
+            name: name.to_string(),
+            version: version.to_string(),
+            source,
+            created: crate::checkpoint::detect::now_secs(),
+            versioned,
+            files: entries.len() as u64,
+            bytes: crate::limits::sum_sizes(entries.iter().map(|e| e.size)),
+            digest: digest(&entries),
+        };
+        Ok(Manifest { header, entries })
+    }
+
+    /// `NAME@VERSION`.
+    pub fn reference(&self) -> String {
+        format!("{}@{}", self.header.name, self.header.version)
+    }
+
+    /// The entry at `key`, if any (binary search: entries are sorted).
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.binary_search_by(|e| e.key.as_str().cmp(key)).ok().map(|i| &self.entries[i])
+    }
+
+    /// The compressed file: header line, entry lines, zstd.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let mut enc = zstd::Encoder::new(Vec::new(), 3).map_err(|e| Error::Internal(format!("zstd: {e}")))?;
+        let mut line = |v: &dyn erased::Json| -> Result<()> {
+            enc.write_all(v.json()?.as_bytes()).and_then(|_| enc.write_all(b"\n")).map_err(|e| Error::Internal(format!("zstd: {e}")))
+        };
+        line(&self.header)?;
+        for e in &self.entries {
+            line(e)?;
+        }
+        enc.finish().map_err(|e| Error::Internal(format!("zstd: {e}")))
+    }
+
+    /// Reads a manifest written by [`Manifest::encode`]. `what` names it in errors. A manifest
+    /// that does not decompress, parse, or match its own count and digest is
+    /// [`Error::ManifestCorrupt`]; one of a newer format is [`Error::ManifestTooNew`].
+    pub fn decode(bytes: &[u8], what: &str) -> Result<Manifest> {
+        let corrupt = |reason: String| Error::ManifestCorrupt { what: what.to_string(), reason };
+        let dec = zstd::Decoder::new(bytes).map_err(|e| corrupt(format!("not zstd: {e}")))?;
+        let mut lines = std::io::BufReader::new(std::io::Read::take(dec, MAX_DECOMPRESSED)).lines();
+        let first = lines.next().ok_or_else(|| corrupt("empty".into()))?.map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+        let raw: serde_json::Value = serde_json::from_str(&first).map_err(|e| corrupt(format!("header is not JSON: {e}")))?;
+        let format = raw.get("format").and_then(|f| f.as_u64()).ok_or_else(|| corrupt("header has no format version".into()))?;
+        if format > FORMAT as u64 {
+            return Err(Error::ManifestTooNew { what: what.to_string(), format, supported: FORMAT });
+        }
+        let header: Header = serde_json::from_value(raw).map_err(|e| corrupt(format!("bad header: {e}")))?;
+        let mut entries = Vec::with_capacity(header.files.min(1 << 20) as usize);
+        for (n, line) in lines.enumerate() {
+            let line = line.map_err(|e| corrupt(format!("cannot decompress after {} entries (truncated?): {e}", entries.len())))?;
+            if line.is_empty() {
+                continue;
+            }
+            let e: Entry = serde_json::from_str(&line).map_err(|e| corrupt(format!("line {}: {e}", n + 2)))?;
+            entries.push(e);
+        }
+        if entries.len() as u64 != header.files {
+            return Err(corrupt(format!("the header says {} files, {} are listed (truncated?)", header.files, entries.len())));
+        }
+        if entries.windows(2).any(|w| w[0].key >= w[1].key) {
+            return Err(corrupt("entries are not sorted by key, or a key repeats".into()));
+        }
+        if digest(&entries) != header.digest {
+            return Err(corrupt("the entries do not match the header's digest (edited or damaged)".into()));
+        }
+        Ok(Manifest { header, entries })
+    }
+}
+
+/// The location-independent digest of sorted entries.
+pub fn digest(entries: &[Entry]) -> String {
+    let mut h = Sha256::new();
+    for e in entries {
+        h.update(e.key.as_bytes());
+        h.update([0]);
+        h.update(e.size.to_string().as_bytes());
+        h.update([0]);
+        h.update(e.content_id().as_bytes());
+        h.update(b"\n");
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+mod erased {
+    /// Serialisation behind a trait object, so one closure writes header and entries.
+    pub trait Json {
+        fn json(&self) -> crate::Result<String>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> crate::Result<String> {
+            serde_json::to_string(self).map_err(|e| crate::Error::Internal(format!("json: {e}")))
+        }
+    }
+}
+
+/// What changed between two versions.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    pub from: String,
+    pub to: String,
+    pub added: Vec<Entry>,
+    pub removed: Vec<Entry>,
+    /// (before, after) of each key whose size or content id differs.
+    pub changed: Vec<(Entry, Entry)>,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub unchanged: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub bytes_added: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub bytes_removed: u64,
+}
+
+/// Compares two manifests key by key (a merge of two sorted lists).
+pub fn diff(a: &Manifest, b: &Manifest) -> Diff {
+    let mut d = Diff { from: a.reference(), to: b.reference(), ..Diff::default() };
+    let (mut i, mut j) = (0, 0);
+    while i < a.entries.len() || j < b.entries.len() {
+        match (a.entries.get(i), b.entries.get(j)) {
+            (Some(x), Some(y)) if x.key == y.key => {
+                if x.size != y.size || x.content_id() != y.content_id() {
+                    d.bytes_removed += x.size;
+                    d.bytes_added += y.size;
+                    d.changed.push((x.clone(), y.clone()));
+                } else {
+                    d.unchanged += 1;
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x.key < y.key => {
+                d.bytes_removed += x.size;
+                d.removed.push(x.clone());
+                i += 1;
+            }
+            (Some(x), None) => {
+                d.bytes_removed += x.size;
+                d.removed.push(x.clone());
+                i += 1;
+            }
+            (_, Some(y)) => {
+                d.bytes_added += y.size;
+                d.added.push(y.clone());
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, size: u64, etag: &str) -> Entry {
+        Entry { key: key.into(), size, etag: Some(etag.into()), part_size: None, checksum: None, version_id: None }
+    }
+
+    fn sample() -> Manifest {
+        Manifest::new("imgs", "v1", "s3://b/p/".into(), false, vec![entry("b.bin", 2, "bb"), entry("a/x.bin", 1, "aa")]).unwrap()
+    }
+
+    #[test]
+    fn a_manifest_roundtrips_sorted_with_its_digest() {
+        let m = sample();
+        assert_eq!(m.entries[0].key, "a/x.bin");
+        let back = Manifest::decode(&m.encode().unwrap(), "t").unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn the_digest_does_not_depend_on_the_location_or_version_ids() {
+        let a = sample();
+        let mut entries = a.entries.clone();
+        entries[0].version_id = Some("xyz".into());
+        let b = Manifest::new("other", "v9", "/data/local".into(), true, entries).unwrap();
+        assert_eq!(a.header.digest, b.header.digest);
+    }
+
+    #[test]
+    fn a_truncated_manifest_is_corrupt() {
+        let bytes = sample().encode().unwrap();
+        let e = Manifest::decode(&bytes[..bytes.len() - 6], "t").unwrap_err();
+        assert_eq!(e.code(), "dataset_manifest_corrupt", "{e}");
+        let e = Manifest::decode(b"not zstd at all", "t").unwrap_err();
+        assert_eq!(e.code(), "dataset_manifest_corrupt", "{e}");
+    }
+
+    #[test]
+    fn a_manifest_with_a_line_dropped_or_edited_is_corrupt() {
+        let m = sample();
+        let mut edited = m.clone();
+        edited.entries[1].size = 99;
+        let e = Manifest::decode(&edited.encode().unwrap(), "t").unwrap_err();
+        assert!(e.to_string().contains("digest"), "{e}");
+        edited = m.clone();
+        edited.entries.pop();
+        let e = Manifest::decode(&edited.encode().unwrap(), "t").unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn a_newer_format_is_refused_with_its_own_code() {
+        let mut m = sample();
+        m.header.format = FORMAT + 1;
+        let e = Manifest::decode(&m.encode().unwrap(), "t").unwrap_err();
+        assert_eq!(e.code(), "dataset_manifest_too_new");
+    }
+
+    #[test]
+    fn diff_reports_added_removed_changed_and_bytes() {
+        let a = sample();
+        let b = Manifest::new("imgs", "v2", "s3://b/p/".into(), false, vec![entry("a/x.bin", 1, "aa"), entry("b.bin", 3, "cc"), entry("c", 5, "dd")]).unwrap();
+        let d = diff(&a, &b);
+        assert_eq!((d.added.len(), d.removed.len(), d.changed.len(), d.unchanged), (1, 0, 1, 1));
+        assert_eq!((d.bytes_added, d.bytes_removed), (8, 2));
+    }
+}

@@ -1,0 +1,287 @@
+//! Verification of a copy (a local folder or an S3 prefix) against a manifest, at one of three
+//! levels:
+//!
+//! - `count`: the same relative keys with the same sizes;
+//! - `checksum`: and the same content id. Remotely from the listing alone (the ETag each listed
+//!   object carries; zero HEAD, zero GET); locally a copy has no stored checksum, so this hashes
+//!   the files, as `full` does, through the hash cache;
+//! - `full`: every byte re-hashed: local files on all cores (cached by path, size, mtime and file
+//!   id), remote objects streamed through a hasher (no disk).
+//!
+//! The report names missing, extra and changed files; a failed one is
+//! [`Error::DatasetVerifyFailed`] with its own exit code.
+
+use super::local::{self, HashKind, LocalFile};
+use super::manifest::{Entry, Manifest};
+use crate::error::{Error, Result};
+use crate::event::{Event, Progress, Sink};
+use crate::s3::errors::SdkResultExt;
+use crate::s3::{Connection, S3Url};
+use crate::transfer::verify::{etag_kind, EtagHasher, EtagKind};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+
+/// How thoroughly to verify.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Count,
+    #[default]
+    Checksum,
+    Full,
+}
+
+impl std::str::FromStr for Level {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Level> {
+        match s {
+            "count" => Ok(Level::Count),
+            "checksum" => Ok(Level::Checksum),
+            "full" => Ok(Level::Full),
+            _ => Err(Error::Usage(format!("unknown verification level `{s}` (count, checksum or full)"))),
+        }
+    }
+}
+
+/// One file that differs.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Changed {
+    pub key: String,
+    pub detail: String,
+}
+
+/// What a verification found.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct VerifyReport {
+    /// `NAME@VERSION`.
+    pub dataset: String,
+    pub digest: String,
+    /// The copy verified: a local folder or `s3://…`.
+    pub target: String,
+    pub level: Level,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub files: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub bytes: u64,
+    /// Files that match at the level asked.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub ok: u64,
+    pub missing: Vec<String>,
+    pub extra: Vec<String>,
+    pub changed: Vec<Changed>,
+    /// Files that match by size but whose content could not be compared (an opaque ETag).
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub size_only: u64,
+    /// Files read and hashed now; files whose hash came from the cache.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub hashed: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub from_cache: u64,
+    pub seconds: f64,
+}
+
+impl VerifyReport {
+    pub fn passed(&self) -> bool {
+        self.missing.is_empty() && self.extra.is_empty() && self.changed.is_empty()
+    }
+
+    /// `Ok` when it passed, else [`Error::DatasetVerifyFailed`].
+    pub fn into_result(self) -> Result<VerifyReport> {
+        if self.passed() {
+            return Ok(self);
+        }
+        let first = self
+            .missing
+            .first()
+            .map(|k| format!("{k} is missing"))
+            .or_else(|| self.changed.first().map(|c| format!("{}: {}", c.key, c.detail)))
+            .or_else(|| self.extra.first().map(|k| format!("{k} is not in the dataset")))
+            .unwrap_or_default();
+        Err(Error::DatasetVerifyFailed {
+            dataset: self.dataset,
+            target: self.target,
+            missing: self.missing.len() as u64,
+            extra: self.extra.len() as u64,
+            changed: self.changed.len() as u64,
+            first,
+        })
+    }
+
+    fn new(m: &Manifest, target: String, level: Level) -> VerifyReport {
+        VerifyReport { dataset: m.reference(), digest: m.header.digest.clone(), target, level, files: m.header.files, bytes: m.header.bytes, ..Default::default() }
+    }
+}
+
+/// Matches sorted manifest entries with sorted copies by key; calls `both` for pairs, records
+/// missing and extra keys in the report.
+fn merge<'a, T>(entries: &'a [Entry], copies: Vec<T>, key: impl Fn(&T) -> &str, report: &mut VerifyReport) -> Vec<(&'a Entry, T)> {
+    let mut pairs = Vec::new();
+    let mut copies = copies.into_iter().peekable();
+    for e in entries {
+        while let Some(c) = copies.next_if(|c| key(c) < e.key.as_str()) {
+            report.extra.push(key(&c).to_string());
+        }
+        match copies.next_if(|c| key(c) == e.key) {
+            Some(c) => pairs.push((e, c)),
+            None => report.missing.push(e.key.clone()),
+        }
+    }
+    report.extra.extend(copies.map(|c| key(&c).to_string()));
+    pairs
+}
+
+fn size_differs(e: &Entry, size: u64) -> Option<Changed> {
+    (e.size != size).then(|| Changed { key: e.key.clone(), detail: format!("{size} bytes, the dataset has {}", e.size) })
+}
+
+/// Verifies a local folder.
+pub async fn verify_local(m: &Manifest, root: &Path, level: Level, job: u64, sink: &dyn Sink) -> Result<VerifyReport> {
+    let started = Instant::now();
+    let mut report = VerifyReport::new(m, root.display().to_string(), level);
+    let (files, unreadable) = local::walk(root)?;
+    for (k, e) in unreadable {
+        report.changed.push(Changed { key: k, detail: e.to_string() });
+    }
+    let pairs = merge(&m.entries, files, |f: &LocalFile| f.rel.as_str(), &mut report);
+    let mut same_size = Vec::new();
+    for (e, f) in pairs {
+        match size_differs(e, f.size) {
+            Some(c) => report.changed.push(c),
+            None => same_size.push((e, f)),
+        }
+    }
+    if level == Level::Count {
+        report.ok = same_size.len() as u64;
+    } else {
+        let kinds: Vec<Option<HashKind>> = same_size.iter().map(|(e, _)| HashKind::for_etag(e.etag.as_deref(), e.part_size, e.size)).collect();
+        let files: Vec<LocalFile> = same_size.iter().map(|(_, f)| f.clone()).collect();
+        let (hashes, stats) = local::hash_files(root, files, kinds, job, sink).await?;
+        report.hashed = stats.hashed;
+        report.from_cache = stats.from_cache;
+        for ((e, _), h) in same_size.iter().zip(hashes) {
+            match h {
+                Ok(Some(h)) if h == e.content_id() => report.ok += 1,
+                Ok(Some(h)) => report.changed.push(Changed { key: e.key.clone(), detail: format!("content differs (hash {h}, the dataset has {})", e.content_id()) }),
+                Ok(None) => {
+                    report.ok += 1;
+                    report.size_only += 1;
+                }
+                Err(err) => report.changed.push(Changed { key: e.key.clone(), detail: err.to_string() }),
+            }
+        }
+    }
+    report.changed.sort_by(|a, b| a.key.cmp(&b.key));
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Whether two ETags can be compared (both plain MD5s, or both multipart), and if so whether
+/// they are equal.
+fn etags_match(want: &Entry, got: Option<&str>) -> Option<bool> {
+    match (etag_kind(want.etag.as_deref()), etag_kind(got)) {
+        (EtagKind::Md5(a), EtagKind::Md5(b)) => Some(a == b),
+        (EtagKind::Multipart { etag: a, .. }, EtagKind::Multipart { etag: b, .. }) => Some(a == b),
+        (EtagKind::Opaque, EtagKind::Opaque) => match (want.etag.as_deref(), got) {
+            (Some(a), Some(b)) => Some(a.trim_matches('"') == b.trim_matches('"')),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Verifies the objects under `url` (one listing; `full` also streams every object through a
+/// hasher, at most 8 at a time).
+pub async fn verify_s3(conn: &Connection, m: &Manifest, url: &S3Url, level: Level, job: u64, sink: &dyn Sink) -> Result<VerifyReport> {
+    let started = Instant::now();
+    let prefix = url.dir_prefix();
+    let mut report = VerifyReport::new(m, format!("s3://{}/{prefix}", url.bucket), level);
+    let listed = super::snapshot::list_entries(conn, url, Some(super::store::DEFAULT_PREFIX).filter(|_| prefix.is_empty()), false, job, &crate::event::NullSink).await?;
+    let pairs = merge(&m.entries, listed, |o: &Entry| o.key.as_str(), &mut report);
+    let mut to_stream = Vec::new();
+    for (e, o) in pairs {
+        if let Some(c) = size_differs(e, o.size) {
+            report.changed.push(c);
+            continue;
+        }
+        match (level, etags_match(e, o.etag.as_deref())) {
+            (Level::Count, _) => report.ok += 1,
+            (_, Some(false)) => report.changed.push(Changed { key: e.key.clone(), detail: format!("ETag {} differs from the dataset's {} (overwritten since the snapshot)", o.etag.unwrap_or_default(), e.content_id()) }),
+            (Level::Checksum, Some(true)) => report.ok += 1,
+            (Level::Checksum, None) => {
+                report.ok += 1;
+                report.size_only += 1;
+            }
+            (Level::Full, _) => to_stream.push(e),
+        }
+    }
+    if !to_stream.is_empty() {
+        stream_hashes(conn, url, &to_stream, &mut report, job, sink).await?;
+    }
+    report.changed.sort_by(|a, b| a.key.cmp(&b.key));
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+async fn stream_hashes(conn: &Connection, url: &S3Url, entries: &[&Entry], report: &mut VerifyReport, job: u64, sink: &dyn Sink) -> Result<()> {
+    let prefix = url.dir_prefix();
+    let total: u64 = entries.iter().map(|e| e.size).sum();
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let files = std::sync::atomic::AtomicU64::new(0);
+    let results: Vec<(usize, Result<Option<String>>)> = futures::stream::iter(0..entries.len())
+        .map(|i| {
+            let (e, prefix, done, files) = (entries[i], &prefix, &done, &files);
+            async move {
+                let Some(kind) = HashKind::for_etag(e.etag.as_deref(), e.part_size, e.size) else { return (i, Ok(None)) };
+                let key = format!("{prefix}{}", e.key);
+                let r = async {
+                    let out = conn.client.get_object().bucket(&url.bucket).key(&key).send().await.or_s3(&conn.ctx().bucket(&url.bucket).key(&key))?;
+                    let mut hasher = EtagHasher::new(match kind {
+                        HashKind::Md5 => None,
+                        HashKind::Multipart(p) => Some(p),
+                    });
+                    let mut body = out.body;
+                    while let Some(chunk) = body.try_next().await.map_err(|err| Error::Interrupted { what: format!("s3://{}/{key}", url.bucket), reason: err.to_string() })? {
+                        hasher.update(&chunk);
+                        done.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    let n = files.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    sink.send(Event::Progress(Progress {
+                        job,
+                        bytes_done: done.load(std::sync::atomic::Ordering::Relaxed),
+                        bytes_total: total,
+                        objects_done: n,
+                        objects_total: entries.len() as u64,
+                        ..Progress::default()
+                    }));
+                    Ok(Some(hasher.finish()))
+                }
+                .await;
+                (i, r)
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for (i, r) in results {
+        let e = entries[i];
+        match r {
+            Ok(Some(h)) if h == e.content_id() => {
+                report.ok += 1;
+                report.hashed += 1;
+            }
+            Ok(Some(h)) => report.changed.push(Changed { key: e.key.clone(), detail: format!("content differs (hash {h}, the dataset has {})", e.content_id()) }),
+            Ok(None) => {
+                report.ok += 1;
+                report.size_only += 1;
+            }
+            Err(err) if err.scope().ends_job() => return Err(err),
+            Err(err) => report.changed.push(Changed { key: e.key.clone(), detail: err.to_string() }),
+        }
+    }
+    Ok(())
+}

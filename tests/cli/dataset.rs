@@ -1,0 +1,238 @@
+//! `trainctl dataset` and `trainctl local --dataset` end to end on moto and Garage: snapshot →
+//! verify; one byte flipped (fails `full`, passes `count`); a missing and an extra file; an object
+//! overwritten after the snapshot (changed at `checksum`; a clear refusal to stage on an
+//! unversioned bucket; staged at its pinned version on a versioned one); an interrupted stage
+//! resumed; too little free space refused before any download; unknown, corrupt and newer
+//! manifests; the training gate refusing to start and recording the digest.
+
+use crate::common::*;
+use std::path::Path;
+use std::process::Output;
+
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    stdout(out).lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}"))).collect()
+}
+
+/// A bucket with a small dataset under `data/`, snapshotted as `imgs@v1`; returns the bucket.
+fn seeded(b: &Backend, hint: &str) -> String {
+    let bucket = b.new_bucket(hint);
+    b.put_object(&bucket, "data/a.bin", pattern_bytes("a", 3000));
+    b.put_object(&bucket, "data/sub/b.bin", pattern_bytes("b", 70_000));
+    b.put_object(&bucket, "data/c d.txt", b"hello dataset".to_vec());
+    b.put_object(&bucket, "other/not-in-it.txt", b"x".to_vec());
+    let out = ok(b.trainctl().args(["--json", "dataset", "snapshot", &format!("s3://{bucket}/data/"), "--name", "imgs"]));
+    let v = json_lines(&out).into_iter().find(|v| v["event"] == "snapshot").expect("a snapshot line");
+    assert_eq!(v["manifest"]["version"], "v1", "{v}");
+    assert_eq!(v["manifest"]["files"], 3, "{v}");
+    bucket
+}
+
+fn store(bucket: &str) -> String {
+    format!("--store=s3://{bucket}")
+}
+
+fn verify_json(b: &Backend, bucket: &str, target: &str, level: &str, code: i32) -> serde_json::Value {
+    let out = fails_with(b.trainctl().args(["--json", "dataset", "verify", "imgs@v1", target, "--level", level, &store(bucket)]), code);
+    json_lines(&out).into_iter().find(|v| v["event"] == "verify").expect("a verify report")["report"].clone()
+}
+
+fn flip_one_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[10] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
+conformance! {
+    fn snapshot_stage_verify_and_a_flipped_byte_fails_full_but_passes_count(b: &Backend) {
+        let bucket = seeded(b, "ds-flip");
+        let listed = stdout(&ok(b.trainctl().args(["dataset", "list", &store(&bucket)])));
+        assert!(listed.contains("imgs@v1") && listed.contains("3 files"), "{listed}");
+        let shown = stdout(&ok(b.trainctl().args(["dataset", "show", "imgs@v1", "--files"])));
+        assert!(shown.contains("sub/b.bin") && shown.contains("sha256:"), "found through the cache without --store: {shown}");
+        // The prefix itself verifies from its listing, and by streaming every object.
+        let r = verify_json(b, &bucket, &format!("s3://{bucket}/data/"), "checksum", 0);
+        assert_eq!(r["ok"], 3, "{r}");
+        let r = verify_json(b, &bucket, &format!("s3://{bucket}/data/"), "full", 0);
+        assert_eq!(r["hashed"], 3, "{r}");
+
+        let dir = scratch();
+        let staged = dir.path().join("imgs");
+        ok(b.trainctl().args(["dataset", "stage", "imgs@v1", staged.to_str().unwrap(), &store(&bucket)]));
+        assert_eq!(std::fs::read(staged.join("c d.txt")).unwrap(), b"hello dataset");
+        assert!(!dir.path().join("imgs.partial").exists(), "renamed into place");
+        let again = run(b.trainctl().args(["--json", "dataset", "stage", "imgs@v1", staged.to_str().unwrap(), &store(&bucket)]));
+        assert!(again.status.success(), "{}", stderr(&again));
+        assert_eq!(json_lines(&again).last().unwrap()["report"]["already_staged"], true);
+
+        let r = verify_json(b, &bucket, staged.to_str().unwrap(), "full", 0);
+        assert_eq!(r["ok"], 3, "{r}");
+        let r = verify_json(b, &bucket, staged.to_str().unwrap(), "full", 0);
+        assert_eq!((r["hashed"].as_u64(), r["from_cache"].as_u64()), (Some(0), Some(3)), "a second full verify reads nothing: {r}");
+
+        flip_one_byte(&staged.join("sub/b.bin"));
+        verify_json(b, &bucket, staged.to_str().unwrap(), "count", 0);
+        let r = verify_json(b, &bucket, staged.to_str().unwrap(), "full", 71);
+        assert_eq!(r["changed"][0]["key"], "sub/b.bin", "{r}");
+        let human = fails_with(b.trainctl().args(["dataset", "verify", "imgs@v1", staged.to_str().unwrap(), "--level", "full", &store(&bucket)]), 71);
+        assert!(stderr(&human).contains("changed  sub/b.bin") && stderr(&human).contains("dataset repair"), "{}", stderr(&human));
+
+        ok(b.trainctl().args(["dataset", "repair", "imgs@v1", staged.to_str().unwrap(), &store(&bucket)]));
+        verify_json(b, &bucket, staged.to_str().unwrap(), "full", 0);
+        assert_eq!(std::fs::read(staged.join("sub/b.bin")).unwrap(), pattern_bytes("b", 70_000));
+    }
+
+    fn a_missing_and_an_extra_file_fail_even_count(b: &Backend) {
+        let bucket = seeded(b, "ds-missing");
+        let dir = scratch();
+        let staged = dir.path().join("imgs");
+        ok(b.trainctl().args(["dataset", "stage", "imgs@v1", staged.to_str().unwrap(), &store(&bucket)]));
+        std::fs::remove_file(staged.join("a.bin")).unwrap();
+        std::fs::write(staged.join("sub/extra.bin"), b"new").unwrap();
+        let r = verify_json(b, &bucket, staged.to_str().unwrap(), "count", 71);
+        assert_eq!(r["missing"], serde_json::json!(["a.bin"]), "{r}");
+        assert_eq!(r["extra"], serde_json::json!(["sub/extra.bin"]), "{r}");
+        let out = ok(b.trainctl().args(["--json", "dataset", "repair", "imgs@v1", staged.to_str().unwrap(), "--level", "count", &store(&bucket)]));
+        let rep = json_lines(&out).last().unwrap()["report"].clone();
+        assert_eq!(rep["fetched"], serde_json::json!(["a.bin"]), "{rep}");
+        assert_eq!(rep["extra"], serde_json::json!(["sub/extra.bin"]), "extra files are reported and left alone: {rep}");
+    }
+
+    fn an_object_overwritten_after_the_snapshot_is_changed_and_an_unversioned_bucket_refuses_to_stage(b: &Backend) {
+        let bucket = seeded(b, "ds-overwrite");
+        let mut other = pattern_bytes("a", 3000);
+        other[0] ^= 0xff;
+        b.put_object(&bucket, "data/a.bin", other);
+        let src = format!("s3://{bucket}/data/");
+        verify_json(b, &bucket, &src, "count", 0);
+        let r = verify_json(b, &bucket, &src, "checksum", 71);
+        assert_eq!(r["changed"][0]["key"], "a.bin", "{r}");
+        assert_eq!(r["hashed"], 0, "checksum compares the listing, no GET: {r}");
+        let dir = scratch();
+        let staged = dir.path().join("imgs");
+        let out = fails_with(b.trainctl().args(["dataset", "stage", "imgs@v1", staged.to_str().unwrap(), &store(&bucket)]), 74);
+        assert!(stderr(&out).contains("a.bin") && stderr(&out).contains("versioning"), "{}", stderr(&out));
+        assert!(!staged.exists() && !dir.path().join("imgs.partial").exists(), "nothing was downloaded");
+    }
+
+    fn a_versioned_bucket_stages_the_pinned_version_after_an_overwrite(b: &Backend) {
+        let bucket = b.new_bucket("ds-versioned");
+        let client = b.server().client();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let enabled = rt.block_on(
+            client
+                .put_bucket_versioning()
+                .bucket(&bucket)
+                .versioning_configuration(aws_sdk_s3::types::VersioningConfiguration::builder().status(aws_sdk_s3::types::BucketVersioningStatus::Enabled).build())
+                .send(),
+        );
+        if enabled.is_err() {
+            // Garage has no object versioning: its snapshots are unversioned, and a changed object
+            // is refused at staging (the previous test); documented in the README.
+            eprintln!("{:?}: no bucket versioning; pinned staging not testable here", b.kind());
+            return;
+        }
+        b.put_object(&bucket, "data/w.bin", pattern_bytes("old", 5000));
+        let out = ok(b.trainctl().args(["--json", "dataset", "snapshot", &format!("s3://{bucket}/data/"), "--name", "imgs", "--version", "v1"]));
+        assert_eq!(json_lines(&out).into_iter().find(|v| v["event"] == "snapshot").unwrap()["manifest"]["versioned"], true);
+        b.put_object(&bucket, "data/w.bin", pattern_bytes("new", 5000));
+        let dir = scratch();
+        let staged = dir.path().join("imgs");
+        ok(b.trainctl().args(["dataset", "stage", "imgs@v1", staged.to_str().unwrap(), "--verify", "full", &store(&bucket)]));
+        assert_eq!(std::fs::read(staged.join("w.bin")).unwrap(), pattern_bytes("old", 5000), "the pinned version, not the current one");
+    }
+
+    fn an_interrupted_stage_resumes(b: &Backend) {
+        let bucket = b.new_bucket("ds-resume");
+        for i in 0..12 {
+            b.put_object(&bucket, &format!("data/shard-{i:02}.bin"), pattern_bytes(&format!("s{i}"), 1 << 20));
+        }
+        ok(b.trainctl().args(["dataset", "snapshot", &format!("s3://{bucket}/data/"), "--name", "imgs"]));
+        let dir = scratch();
+        let staged = dir.path().join("imgs");
+        let partial = dir.path().join("imgs.partial");
+        // An earlier stage that stopped after four files (what Ctrl-C leaves: complete files only).
+        std::fs::create_dir_all(&partial).unwrap();
+        for i in 0..4 {
+            std::fs::write(partial.join(format!("shard-{i:02}.bin")), pattern_bytes(&format!("s{i}"), 1 << 20)).unwrap();
+        }
+        // And a real interrupt on top, whenever it lands.
+        let mut child = b.trainctl().args(["dataset", "stage", "imgs@v1", staged.to_str().unwrap(), "--concurrency", "1", &store(&bucket)]).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        trainctl_testkit::interrupt(&child);
+        let _ = child.wait();
+        let out = ok(b.trainctl().args(["--json", "dataset", "stage", "imgs@v1", staged.to_str().unwrap(), "--verify", "full", &store(&bucket)]));
+        let r = json_lines(&out).last().unwrap()["report"].clone();
+        if r["already_staged"] != true {
+            assert!(r["resumed"].as_u64().unwrap() >= 4, "{r}");
+            assert!(r["downloaded"].as_u64().unwrap() <= 8, "{r}");
+        }
+        for i in 0..12 {
+            assert_eq!(std::fs::read(staged.join(format!("shard-{i:02}.bin"))).unwrap(), pattern_bytes(&format!("s{i}"), 1 << 20));
+        }
+    }
+
+    fn too_little_free_space_is_refused_before_any_download(b: &Backend) {
+        let bucket = seeded(b, "ds-space");
+        let dir = scratch();
+        let staged = dir.path().join("imgs");
+        let out = fails_with(b.trainctl().env("TRAINCTL_TEST_FREE_BYTES", "1000").args(["dataset", "stage", "imgs@v1", staged.to_str().unwrap(), &store(&bucket)]), 75);
+        assert!(stderr(&out).contains("not enough free space"), "{}", stderr(&out));
+        assert!(!staged.exists() && !dir.path().join("imgs.partial").exists(), "nothing was created or downloaded");
+    }
+
+    fn unknown_corrupt_and_newer_manifests_have_their_own_codes(b: &Backend) {
+        let bucket = seeded(b, "ds-bad");
+        let out = fails_with(b.trainctl().args(["dataset", "show", "imgs@v9", &store(&bucket)]), 70);
+        assert!(stderr(&out).contains("versions of imgs: v1"), "{}", stderr(&out));
+        let out = fails_with(b.trainctl().args(["dataset", "show", "nope@v1", &store(&bucket)]), 70);
+        assert!(stderr(&out).contains("datasets: imgs"), "{}", stderr(&out));
+        let good = b.get_object(&bucket, ".trainctl/datasets/imgs/v1.jsonl.zst");
+        b.put_object(&bucket, ".trainctl/datasets/cut/v1.jsonl.zst", good[..good.len() / 2].to_vec());
+        fails_with(b.trainctl().args(["dataset", "show", "cut@v1", &store(&bucket)]), 72);
+        let text = String::from_utf8(zstd::decode_all(&good[..]).unwrap()).unwrap();
+        let newer = text.replacen("\"format\":1", "\"format\":7", 1).replacen("\"name\":\"imgs\"", "\"name\":\"future\"", 1);
+        b.put_object(&bucket, ".trainctl/datasets/future/v1.jsonl.zst", zstd::encode_all(newer.as_bytes(), 3).unwrap());
+        let out = fails_with(b.trainctl().args(["dataset", "show", "future@v1", &store(&bucket)]), 73);
+        assert!(stderr(&out).contains("format 7"), "{}", stderr(&out));
+        // A second snapshot is v2, and diff says what changed.
+        b.put_object(&bucket, "data/new.bin", b"1234".to_vec());
+        ok(b.trainctl().args(["dataset", "snapshot", &format!("s3://{bucket}/data/"), "--name", "imgs"]));
+        let out = ok(b.trainctl().args(["--json", "dataset", "diff", "imgs@v1", "v2", &store(&bucket)]));
+        let d = json_lines(&out).into_iter().find(|v| v["added"].is_array()).expect("a diff");
+        assert_eq!((d["added"].as_array().unwrap().len(), d["bytes_added"].as_u64()), (1, Some(4)), "{d}");
+    }
+
+    fn local_with_a_dataset_refuses_to_start_when_it_does_not_verify_and_records_the_digest(b: &Backend) {
+        let bucket = seeded(b, "ds-gate");
+        let dir = scratch();
+        let script = dir.path().join("train.sh");
+        std::fs::write(&script, "#!/bin/sh\necho \"$TRAINCTL_DATASET_DIR\" > \"$1\"\nls \"$TRAINCTL_DATASET_DIR\" >> \"$1\"\n").unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let staged = dir.path().join("imgs");
+        let ckpt = dir.path().join("ckpt");
+        let seen = dir.path().join("seen.txt");
+        let run_local = |out_file: &Path| {
+            let mut c = b.trainctl();
+            c.current_dir(dir.path()).args([
+                "local", script.to_str().unwrap(), "--dataset", "imgs@v1", "--stage-to", staged.to_str().unwrap(), &store(&bucket),
+                "--checkpoints", ckpt.to_str().unwrap(), "--upload-to", &format!("s3://{bucket}/runs/r1/"), "--log", dir.path().join("run.log").to_str().unwrap(),
+                "--", out_file.to_str().unwrap(),
+            ]);
+            c
+        };
+        ok(&mut run_local(&seen));
+        let text = std::fs::read_to_string(&seen).unwrap();
+        assert!(text.starts_with(staged.canonicalize().unwrap().to_str().unwrap()) && text.contains("a.bin"), "{text}");
+        let record: serde_json::Value = serde_json::from_slice(&std::fs::read(ckpt.join("trainctl-run.json")).unwrap()).unwrap();
+        let digest = stdout(&ok(b.trainctl().args(["--json", "dataset", "show", "imgs@v1", &store(&bucket)])));
+        assert!(digest.contains(record["datasets"][0]["digest"].as_str().unwrap()), "{record}");
+        assert_eq!(record["datasets"][0]["dataset"], "imgs@v1");
+        assert!(b.list_keys(&bucket, "runs/r1/").contains(&"runs/r1/trainctl-run.json".to_string()), "uploaded beside the checkpoints");
+
+        flip_one_byte(&staged.join("a.bin"));
+        let refused = dir.path().join("refused.txt");
+        let out = fails_with(&mut run_local(&refused), 71);
+        assert!(stderr(&out).contains("script was not started"), "{}", stderr(&out));
+        assert!(!refused.exists(), "the script did not run");
+    }
+}
