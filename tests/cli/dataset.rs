@@ -171,6 +171,21 @@ conformance! {
         }
     }
 
+    fn a_key_unsafe_as_a_local_path_is_refused_per_item_when_staging(b: &Backend) {
+        let bucket = b.new_bucket("ds-hostile");
+        b.put_object(&bucket, "data/ok.bin", b"fine".to_vec());
+        b.put_object(&bucket, "data/sub\\..\\evil.bin", b"evil".to_vec());
+        ok(b.trainctl().args(["dataset", "snapshot", &format!("s3://{bucket}/data/"), "--name", "imgs"]));
+        let dir = scratch();
+        let staged = dir.path().join("imgs");
+        let out = fails_with(b.trainctl().args(["dataset", "stage", "imgs@v1", staged.to_str().unwrap(), &store(&bucket)]), 3);
+        assert!(stderr(&out).contains("unsafe object key"), "{}", stderr(&out));
+        assert_eq!(std::fs::read(dir.path().join("imgs.partial/ok.bin")).unwrap(), b"fine", "the safe file was fetched");
+        assert!(!staged.exists(), "an incomplete stage is never renamed into place");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(names, ["imgs.partial"], "nothing written beside it");
+    }
+
     fn too_little_free_space_is_refused_before_any_download(b: &Backend) {
         let bucket = seeded(b, "ds-space");
         let dir = scratch();

@@ -21,6 +21,7 @@ fn private_env() {
         // SAFETY of set_var: before any test of this binary reads the environment (Once).
         std::env::set_var("TRAINCTL_CONFIG", dir.join("config.toml"));
         std::env::set_var("XDG_STATE_HOME", dir.join("state"));
+        std::env::set_var("TRAINCTL_DATASET_CACHE", dir.join("cache").join("datasets"));
         std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
         trainctl_core::config::keychain::use_mock();
     });
@@ -727,4 +728,49 @@ async fn a_corrupt_transfer_queue_is_reported_and_left_alone() {
     let rec = app.upload_dropped(&[g.token], &bucket, "").unwrap();
     finished(&app, rec.job).await;
     assert!(std::fs::read_to_string(&queue).unwrap().contains("../etc"), "the unreadable file is left for the user");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_datasets_view_lists_shows_diffs_verifies_and_stages_into_a_granted_folder() {
+    use trainctl_core::app::datasets::DatasetTarget;
+    use trainctl_core::dataset::{self, Level, Source, Store};
+    for (label, server) in servers() {
+        let (app, sink) = connected_app(server, &format!("datasets-{label}")).await;
+        let bucket = server.new_bucket("app-ds");
+        server.put_object(&bucket, "data/a.bin", pattern_bytes("a", 2000));
+        server.put_object(&bucket, "data/b/c.bin", pattern_bytes("c", 100));
+        let conn = app.session.conn().unwrap();
+        let src = Source::S3(trainctl_core::s3::S3Url::parse(&format!("s3://{bucket}/data/")).unwrap());
+        let store = Store::default_for(&bucket);
+        let null = trainctl_core::event::NullSink;
+        dataset::snapshot(Some(&conn), &src, &store, "imgs", None, &null).await.unwrap();
+        server.put_object(&bucket, "data/d.bin", b"new".to_vec());
+        dataset::snapshot(Some(&conn), &src, &store, "imgs", None, &null).await.unwrap();
+
+        let s = format!("s3://{bucket}");
+        let rows = app.datasets_list(Some(&s)).await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.version.version.as_str()).collect::<Vec<_>>(), ["v1", "v2"], "{label}");
+        assert_eq!(app.dataset_show(&s, "imgs@v2").await.unwrap().header.files, 3);
+        let d = app.dataset_diff(&s, "imgs@v1", "imgs@v2").await.unwrap();
+        assert_eq!((d.added.len(), d.unchanged), (1, 2), "{label}");
+        assert!(app.dataset_verify(&s, "imgs@v2", DatasetTarget::Source, Level::Checksum).await.unwrap().passed());
+
+        let dir = tempfile::tempdir().unwrap();
+        let grant = app.grants.grant(dir.path()).unwrap();
+        let staged = app.dataset_stage(&s, "imgs@v2", &grant.token, Level::Full).await.unwrap();
+        assert_eq!(staged.downloaded, 3, "{label}");
+        assert_eq!(std::fs::read(dir.path().join("imgs-v2/b/c.bin")).unwrap(), pattern_bytes("c", 100));
+        let folder = DatasetTarget::Folder { grant: grant.token.clone() };
+        let r = app.dataset_verify(&s, "imgs@v2", folder, Level::Full).await.unwrap();
+        assert!(!r.passed(), "the granted folder holds imgs-v2/, not the files themselves");
+        let inner = app.grants.grant(&dir.path().join("imgs-v2")).unwrap();
+        let r = app.dataset_verify(&s, "imgs@v2", DatasetTarget::Folder { grant: inner.token }, Level::Full).await.unwrap();
+        assert!(r.passed(), "{r:?}");
+        assert!(sink.0.lock().unwrap().iter().any(|e| matches!(e, Event::Progress(_))), "progress reaches the host");
+
+        assert_eq!(app.dataset_show(&s, "imgs@v9").await.unwrap_err().code(), "dataset_unknown");
+        assert_eq!(app.dataset_show(&s, "../x@v1").await.unwrap_err().code(), "usage");
+        let forged = DatasetTarget::Folder { grant: "forged".into() };
+        assert!(app.dataset_verify(&s, "imgs@v2", forged, Level::Count).await.is_err());
+    }
 }

@@ -18,6 +18,7 @@
 pub mod browse;
 pub mod checkpoints;
 pub mod connection;
+pub mod datasets;
 pub mod grants;
 pub mod insights;
 pub mod notify;
