@@ -184,6 +184,17 @@ async fn connect_for(store: &Store, g: &Globals) -> Result<Option<Connection>> {
     }
 }
 
+/// Loads `NAME@VERSION` and opens a connection whatever the store (staging and repair fetch
+/// from the version's source).
+pub async fn load_connected(reference: &str, flag: &StoreArg, g: &Globals) -> Result<(Manifest, Connection)> {
+    let (m, _, conn) = load(reference, flag, g).await?;
+    let conn = match conn {
+        Some(c) => c,
+        None => g.connect().await?,
+    };
+    Ok((m, conn))
+}
+
 /// Loads `NAME@VERSION` from the store the flags name.
 pub async fn load(reference: &str, flag: &StoreArg, g: &Globals) -> Result<(Manifest, Store, Option<Connection>)> {
     let r = DatasetRef::parse(reference)?;
@@ -382,11 +393,7 @@ fn cancel_on_ctrl_c() -> CancellationToken {
 }
 
 async fn repair(a: RepairArgs, g: &Globals) -> Result<i32> {
-    let (m, _, conn) = load(&a.dataset, &a.store, g).await?;
-    let conn = match conn {
-        Some(c) => c,
-        None => g.connect().await?,
-    };
+    let (m, conn) = load_connected(&a.dataset, &a.store, g).await?;
     let mode = Mode::from_globals(g);
     let renderer = Renderer::new(mode);
     let opts = StageOptions { verify: a.level.into(), engine: engine_pref(a.engine), transfer: TransferOptions::default() };
@@ -410,11 +417,7 @@ async fn repair(a: RepairArgs, g: &Globals) -> Result<i32> {
 }
 
 async fn stage_cmd(a: StageArgs, g: &Globals) -> Result<i32> {
-    let (m, _, conn) = load(&a.dataset, &a.store, g).await?;
-    let conn = match conn {
-        Some(c) => c,
-        None => g.connect().await?,
-    };
+    let (m, conn) = load_connected(&a.dataset, &a.store, g).await?;
     let mode = Mode::from_globals(g);
     let opts = StageOptions {
         verify: a.verify.into(),

@@ -370,11 +370,7 @@ pub async fn local_cmd(a: LocalArgs, g: &Globals) -> Result<i32> {
 /// environment. Returns what the run record says of it.
 async fn dataset_gate(reference: &str, a: &LocalArgs, spec: &mut LocalSpec, g: &Globals, mode: Mode) -> Result<DatasetUse> {
     let dir = a.stage_to.clone().ok_or_else(|| Error::Usage("--dataset needs --stage-to DIR".into()))?;
-    let (m, _, conn) = super::dataset::load(reference, &a.dataset_store, g).await?;
-    let conn = match conn {
-        Some(c) => c,
-        None => g.connect().await?,
-    };
+    let (m, conn) = super::dataset::load_connected(reference, &a.dataset_store, g).await?;
     let opts = StageOptions { verify: a.dataset_verify.into(), engine: spec.engine, ..StageOptions::default() };
     let staged = super::dataset::run_stage(&conn, &m, &dir, &opts, mode).await;
     let staged = match staged {

@@ -158,7 +158,7 @@ fn plan(m: &Manifest, src: &S3Url, root: &Path) -> Result<TransferJob> {
     let mut job = TransferJob::new(Direction::Download, &src.bucket, root);
     for e in &m.entries {
         let key = format!("{prefix}{}", e.key);
-        let path = match local_path_for_key(root, &prefix, &key).and_then(|p| ensure_no_symlink_escape(root, &p).map(|_| p)) {
+        let path = match safe_local_path(root, &prefix, &key) {
             Ok(p) => p,
             Err(err) => {
                 job.rejected.push((key, err.info()));
@@ -169,12 +169,25 @@ fn plan(m: &Manifest, src: &S3Url, root: &Path) -> Result<TransferJob> {
             job.skipped.push((key, "already downloaded".into()));
             continue;
         }
-        if let Some(v) = &e.version_id {
-            job.version_ids.insert(key.clone(), v.clone());
-        }
-        job.items.push(TransferItem { local: path, key, size: e.size, etag: e.etag.as_ref().map(|t| format!("\"{}\"", t.trim_matches('"'))), write_if: None });
+        push_item(&mut job, e, key, path);
     }
     Ok(job)
+}
+
+/// The local path of `key` under `root`, through the one key → path rule and refusing to write
+/// through a symlink.
+fn safe_local_path(root: &Path, prefix: &str, key: &str) -> Result<PathBuf> {
+    let path = local_path_for_key(root, prefix, key)?;
+    ensure_no_symlink_escape(root, &path)?;
+    Ok(path)
+}
+
+/// Adds the download of entry `e` (at its pinned version, if any; `If-Match` its ETag).
+fn push_item(job: &mut TransferJob, e: &super::Entry, key: String, path: PathBuf) {
+    if let Some(v) = &e.version_id {
+        job.version_ids.insert(key.clone(), v.clone());
+    }
+    job.items.push(TransferItem { local: path, key, size: e.size, etag: e.etag.as_ref().map(|t| format!("\"{}\"", t.trim_matches('"'))), write_if: None });
 }
 
 /// On an unversioned bucket the objects must still be what the manifest says (one listing,
@@ -228,21 +241,14 @@ pub async fn repair(conn: &Connection, m: &Manifest, dir: &Path, opts: &StageOpt
     if !wanted.is_empty() {
         let subset = Manifest { header: m.header.clone(), entries: m.entries.iter().filter(|e| wanted.binary_search(&e.key.as_str()).is_ok()).cloned().collect() };
         check_source(conn, &subset, &src).await?;
-        let mut job = plan(&subset, &src, dir)?;
-        // A changed file has the right size but the wrong bytes: fetch it whatever its size.
-        job.skipped.retain(|(key, _)| {
-            let rel = key.strip_prefix(&src.dir_prefix()).unwrap_or(key);
-            !before.changed.iter().any(|c| c.key == rel)
-        });
+        // Everything wanted is fetched again whatever its size (a changed file may keep it).
+        let prefix = src.dir_prefix();
+        let mut job = TransferJob::new(Direction::Download, &src.bucket, dir);
         for e in &subset.entries {
-            let key = format!("{}{}", src.dir_prefix(), e.key);
-            if !job.items.iter().any(|i| i.key == key) && !job.rejected.iter().any(|(k, _)| *k == key) {
-                if let Ok(path) = local_path_for_key(dir, &src.dir_prefix(), &key) {
-                    if let Some(v) = &e.version_id {
-                        job.version_ids.insert(key.clone(), v.clone());
-                    }
-                    job.items.push(TransferItem { local: path, key, size: e.size, etag: e.etag.as_ref().map(|t| format!("\"{}\"", t.trim_matches('"'))), write_if: None });
-                }
+            let key = format!("{prefix}{}", e.key);
+            match safe_local_path(dir, &prefix, &key) {
+                Ok(path) => push_item(&mut job, e, key, path),
+                Err(err) => job.rejected.push((key, err.info())),
             }
         }
         download(conn, m, &job, opts, sink, cancel).await?;
