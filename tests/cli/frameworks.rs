@@ -1,6 +1,6 @@
 //! `trainctl checkpoint list|cleanup` and `s3 review` on folders the real frameworks wrote
 //! (`tests/fixtures/frameworks/`, see its `generate.py`): exact values and fractional epochs in
-//! the text and `--json`, a crashed Trainer save shown as ABANDONED and deleted only with
+//! the text and `--json`, crashed Trainer and DeepSpeed saves shown as ABANDONED and deleted only with
 //! `--delete-abandoned`, keep-best picking what the frameworks call best, a dry run that changes
 //! no byte, and the same answers from an S3 copy.
 
@@ -76,6 +76,9 @@ fn checkpoint_list_shows_exact_values_fractional_epochs_abandoned_saves_and_last
     assert!(line("checkpoint-10/").contains("eval_loss=3.893778085708618"), "Python's repr, exactly: {text}");
     let crashed = text.lines().skip_while(|l| !l.starts_with("run hf-crashed")).find(|l| l.contains("checkpoint-6/")).unwrap();
     assert!(crashed.contains("ABANDONED") && crashed.contains("trainer_state.json"), "{crashed}");
+    let ds = text.lines().skip_while(|l| !l.starts_with("run deepspeed-crashed")).find(|l| l.contains("global_step6/")).unwrap();
+    assert!(ds.contains("ABANDONED") && ds.contains("`latest` names (4;"), "{ds}");
+    assert!(text.contains("run deepspeed (3 checkpoints)"), "`latest` and zero_to_fp32.py are no checkpoints: {text}");
     assert!(text.contains("run lightning (7 checkpoints)"), "the run is the folder holding checkpoints/: {text}");
     let last = text.lines().skip_while(|l| !l.starts_with("run lightning-link")).find(|l| l.contains("last.ckpt")).unwrap();
     assert!(last.contains("same bytes as checkpoints/epoch=5-step=36.ckpt"), "{last}");
@@ -93,15 +96,18 @@ fn cleanup_dry_run_changes_no_byte_and_keeps_abandoned_saves_unless_asked() {
     let before = trainctl_testkit::tree_digest(dir.path());
     let out = ok(trainctl(server).args(["checkpoint", "cleanup", root, "--keep-last-n", "1", "--dry-run", "--grace", "0s"]));
     assert_eq!(trainctl_testkit::tree_digest(dir.path()), before, "a dry run changes nothing");
-    assert!(stderr(&out).contains("1 abandoned checkpoint(s) (crashed saves) kept; delete them with --delete-abandoned"), "{}", stderr(&out));
-    let keep = stdout(&out).lines().find(|l| l.contains("checkpoint-6/")).unwrap().to_string();
-    assert!(keep.trim_start().starts_with("keep") && keep.contains("pass --delete-abandoned"), "{keep}");
+    assert!(stderr(&out).contains("2 abandoned checkpoint(s) (crashed saves) kept; delete them with --delete-abandoned"), "{}", stderr(&out));
+    for (run, crashed) in [("run hf-crashed", "checkpoint-6/"), ("run deepspeed-crashed", "global_step6/")] {
+        let keep = stdout(&out).lines().skip_while(|l| !l.starts_with(run)).find(|l| l.contains(crashed)).unwrap().to_string();
+        assert!(keep.trim_start().starts_with("keep") && keep.contains("pass --delete-abandoned"), "{keep}");
+    }
 
-    // --delete-abandoned alone: only the crashed save goes, the plan says so.
+    // --delete-abandoned alone: only the crashed saves go, the plan says so.
     let out = ok(trainctl(server).args(["checkpoint", "cleanup", root, "--delete-abandoned", "--yes", "--grace", "0s"]));
-    assert!(stderr(&out).contains("deleting 1 abandoned checkpoint(s)"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("deleting 2 abandoned checkpoint(s)"), "{}", stderr(&out));
     assert!(!dir.path().join("hf-crashed/checkpoint-6").exists());
-    for kept in ["hf-crashed/checkpoint-2", "hf-crashed/checkpoint-4", "hf-trainer/checkpoint-2", "hf-export/checkpoint-100"] {
+    assert!(!dir.path().join("deepspeed-crashed/global_step6").exists());
+    for kept in ["hf-crashed/checkpoint-2", "hf-crashed/checkpoint-4", "hf-trainer/checkpoint-2", "hf-export/checkpoint-100", "deepspeed/global_step6", "deepspeed-crashed/global_step4", "deepspeed-crashed/latest", "deepspeed-crashed/zero_to_fp32.py"] {
         assert!(dir.path().join(kept).exists(), "{kept} stays");
     }
 }

@@ -1,5 +1,5 @@
 //! Checkpoint truth on folders the real frameworks wrote (`tests/fixtures/frameworks/runs`,
-//! written by transformers, Lightning and torch DCP through `generate.py`): every checkpoint found
+//! written by transformers, Lightning, torch DCP and DeepSpeed through `generate.py`): every checkpoint found
 //! with its step, epoch and exact metrics as `expected.json` (Python's own values) says,
 //! completeness right for every layout (a crashed Trainer save, shard folders), keep-best picking
 //! what the frameworks call best — locally, and the same on S3 copies (moto and Garage).
@@ -287,6 +287,63 @@ async fn a_crashed_trainer_save_is_in_progress_while_young_and_abandoned_once_ol
             .iter()
             .any(|c| c.id == "hf-crashed/checkpoint-6/" && c.complete.is_abandoned()),
         "--abandoned-after 1m"
+    );
+}
+
+/// DeepSpeed's own crashed save: `global_step6/` holds its model states but not its ZeRO optimizer
+/// states, and `latest` (written last) still names `global_step4`. Young it is a save in progress,
+/// old it is abandoned; a cleanup never takes the step `latest` names (the resume point), and the
+/// run folder's `latest` and `zero_to_fp32.py` belong to no checkpoint.
+#[tokio::test]
+async fn a_crashed_deepspeed_save_is_newer_than_latest_and_abandoned_once_old() {
+    let tree = copy_runs(Duration::from_secs(600));
+    let found = discover_local(tree.path(), &opts()).await;
+    let get = |found: &[Checkpoint], id: &str| found.iter().find(|c| c.id == id).unwrap().clone();
+    let crashed = get(&found, "deepspeed-crashed/global_step6/");
+    assert!(
+        matches!(&crashed.complete, Completeness::Incomplete { reason } if reason.contains("`latest` names (4;")),
+        "{:?}",
+        crashed.complete
+    );
+    assert_eq!(crashed.files.len(), 1, "model states only: {:?}", crashed.files);
+    for c in found.iter().filter(|c| c.run.starts_with("deepspeed")) {
+        assert!(
+            c.files.iter().all(|f| f.path.starts_with(&c.id)),
+            "{}: {:?}",
+            c.id,
+            c.files
+        );
+    }
+    let later = DetectOptions {
+        now: checkpoint::detect::now_secs() + 7 * 3600,
+        ..opts()
+    };
+    let found = checkpoint::discover(&Location::Local(tree.path().to_path_buf()), None, &later)
+        .await
+        .unwrap();
+    let run = found
+        .runs
+        .iter()
+        .find(|r| r.name == "deepspeed-crashed")
+        .unwrap();
+    let crashed = get(&run.checkpoints, "deepspeed-crashed/global_step6/");
+    assert!(crashed.complete.is_abandoned(), "{:?}", crashed.complete);
+    assert!(
+        !crashed.complete_reason().unwrap().contains("still"),
+        "an abandoned save is not said to be in progress: {:?}",
+        crashed.complete
+    );
+    let policy = Policy {
+        keep_last_n: Some(1),
+        delete_abandoned: true,
+        ..Default::default()
+    };
+    let plan = checkpoint::plan_retention(run, &policy, later.now).unwrap();
+    let doomed: Vec<&str> = plan.deletions().map(|i| i.checkpoint.id.as_str()).collect();
+    assert_eq!(
+        doomed,
+        ["deepspeed-crashed/global_step2/", "deepspeed-crashed/global_step6/"],
+        "global_step4 (what `latest` names) stays"
     );
 }
 

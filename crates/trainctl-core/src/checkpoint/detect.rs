@@ -381,11 +381,17 @@ fn apply_trainer_state(c: &mut Checkpoint, state: &serde_json::Value) {
 
 /// DeepSpeed / Megatron: a step directory is complete when the pointer file the framework writes
 /// after saving names this step or a later one.
+///
+/// The reason for a newer one says what the pointer is, not that a save is running: DeepSpeed
+/// writes `latest` only after every rank's model and optimizer states are on disk, so a save that
+/// crashed (the real one in `tests/fixtures/frameworks/runs/deepspeed-crashed/`: model states
+/// written, optimizer states not) stays newer than `latest` forever, and once abandoned its
+/// reason must not claim it is "still being saved".
 fn pointer_complete(step: Option<u64>, pointer: &str, what: &str, fetch: Fetch) -> Completeness {
     let latest = fetch(pointer).and_then(|b| last_number(String::from_utf8_lossy(&b).trim()));
     match (step, latest) {
         (Some(s), Some(l)) if s <= l => Completeness::Complete,
-        (Some(_), Some(l)) => evidence(false, &format!("newer than the step {what} names ({l}): still being saved")),
+        (Some(_), Some(l)) => evidence(false, &format!("newer than the step {what} names ({l}; the framework writes it after a save finishes)")),
         _ => evidence(false, &format!("no {what} file names it")),
     }
 }
