@@ -26,7 +26,7 @@ function report(partial: Partial<ReviewReport> = {}): ReviewReport {
     version: 1, location: 's3://b/', source: 'listing', generated_at: 1000, elapsed_ms: 500,
     totals: g('total', 0, 0, 0),
     by_prefix: [], by_storage_class: [], by_age: [], by_run: [], largest_objects: [], largest_prefixes: [],
-    hidden: null, pricing: { provider: 'aws', region: 'us-east-1', missing: null }, unseen: [], ...partial,
+    hidden: null, duplicates: null, pricing: { provider: 'aws', region: 'us-east-1', missing: null }, unseen: [], ...partial,
   };
 }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use trainctl_core::event::{Event, Sink};
-use trainctl_core::review::{self, Group, Report, ReviewOptions};
+use trainctl_core::review::{self, Duplicates, Group, Report, ReviewOptions};
 use trainctl_core::s3::{Connection, S3Url};
 use trainctl_core::{Error, Result};
 
@@ -19,8 +19,8 @@ pub struct ReviewArgs {
     /// s3://bucket/prefix/ to review (with --inventory: optional, keeps only keys under it)
     #[arg(required_unless_present = "inventory")]
     pub url: Option<String>,
-    /// Add runs with checkpoint sizes, age bands and hidden bytes (incomplete multipart uploads,
-    /// noncurrent versions, delete markers)
+    /// Add runs with checkpoint sizes, age bands, hidden bytes (incomplete multipart uploads,
+    /// noncurrent versions, delete markers) and duplicate objects (same size and ETag)
     #[arg(long)]
     pub detailed: bool,
     /// One CSV row per group instead of tables (section,name,objects,bytes,monthly_usd)
@@ -45,6 +45,38 @@ pub struct ReviewArgs {
     /// Do not keep a snapshot of this review (for the Dashboard's growth chart)
     #[arg(long)]
     pub no_snapshot: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DedupArgs {
+    /// s3://bucket/prefix/ to look in
+    pub url: String,
+    /// Price table file for the $/month figure (default: the profile's provider and region)
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+    /// Price with this provider's table (`aws`, `r2`, `b2`) or a table id (`aws/eu-west-1`)
+    #[arg(long, value_name = "P")]
+    pub provider: Option<String>,
+}
+
+/// `trainctl s3 dedup`: every group of duplicate objects under a prefix, from one listing.
+/// Changes nothing.
+pub async fn dedup(a: DedupArgs, g: &Globals) -> Result<i32> {
+    let url = S3Url::parse(&a.url)?;
+    let conn = g.connect().await?;
+    let progress = ReviewProgressLine::new(!g.json && !g.quiet && std::io::stderr().is_terminal());
+    let table = trainctl_core::cost::choose_table(a.prices.as_deref(), a.provider.as_deref(), g.region.as_deref(), Some(&conn.profile));
+    let (d, notes) = review::find_duplicates(&conn, &url, table, &progress, &CancellationToken::new()).await?;
+    progress.clear();
+    if g.json {
+        render::print_json(&d);
+    } else if !g.quiet {
+        let mut out = String::new();
+        human_duplicates(&mut out, &d);
+        notes.iter().for_each(|n| out.push_str(&format!("  - {n}\n")));
+        print!("{}", out.trim_start());
+    }
+    Ok(0)
 }
 
 pub async fn run(a: ReviewArgs, g: &Globals) -> Result<i32> {
@@ -294,6 +326,36 @@ fn human_detailed(out: &mut String, r: &Report) {
             }
         }
     }
+    if let Some(d) = &r.duplicates {
+        human_duplicates(out, d);
+    }
+}
+
+/// The duplicate groups (shared by `s3 review --detailed` and `s3 dedup`).
+pub fn human_duplicates(out: &mut String, d: &Duplicates) {
+    out.push_str(&format!("\nDuplicate objects (same size and ETag; objects of {} or more)\n", render::bytes(d.min_object_bytes)));
+    if d.groups_total == 0 {
+        let why = if d.without_etag > 0 { format!(" ({} objects had no ETag to compare)", thousands(d.without_etag)) } else { String::new() };
+        out.push_str(&format!("  none{why}\n"));
+        return;
+    }
+    let cost = d.monthly_usd.map(|c| format!(", ${}/month", usd(Some(c)))).unwrap_or_default();
+    out.push_str(&format!(
+        "  {} groups, {} objects: {} reclaimable{cost} by keeping one copy of each\n",
+        thousands(d.groups_total),
+        thousands(d.objects),
+        render::bytes(d.reclaimable_bytes)
+    ));
+    let rows = d
+        .groups
+        .iter()
+        .map(|g| {
+            let more = if g.copies as usize > g.keys.len() { format!(" (+{} more)", g.copies as usize - g.keys.len()) } else { String::new() };
+            vec![thousands(g.copies), render::bytes(g.bytes), render::bytes(g.reclaimable_bytes), format!("{}{more}", g.keys.join(", "))]
+        })
+        .collect();
+    let title = if (d.groups.len() as u64) < d.groups_total { format!("Largest {} groups", d.groups.len()) } else { "Groups".to_string() };
+    table(out, &title, &["COPIES", "SIZE", "RECLAIMABLE", "KEYS"], rows);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,6 +397,12 @@ fn csv(r: &Report) -> String {
         row("hidden", "multipart_parts", h.multipart_parts, h.multipart_bytes, None);
         row("hidden", "noncurrent_versions", h.noncurrent_versions, h.noncurrent_bytes, None);
         row("hidden", "delete_markers", h.delete_markers, 0, None);
+    }
+    if let Some(d) = &r.duplicates {
+        row("duplicates", "reclaimable", d.objects, d.reclaimable_bytes, d.monthly_usd);
+        for g in &d.groups {
+            row("duplicate_group", g.keys.first().map(String::as_str).unwrap_or_default(), g.copies, g.reclaimable_bytes, None);
+        }
     }
     out
 }

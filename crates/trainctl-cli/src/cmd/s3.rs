@@ -29,6 +29,9 @@ pub enum S3Cmd {
     /// What uses a bucket or prefix and what it costs, by prefix, run, class and age:
     /// trainctl s3 review s3://bucket/ --detailed
     Review(review::ReviewArgs),
+    /// Objects stored more than once (same size and ETag) and the bytes one copy each would give
+    /// back, from one listing (nothing downloaded, nothing changed): trainctl s3 dedup s3://bucket/runs/
+    Dedup(review::DedupArgs),
     /// Bucket lifecycle rules (transition, expire, abort multipart), merged by id, diff shown first:
     /// trainctl s3 lifecycle apply s3://bucket/runs/ --preset checkpoints
     #[command(subcommand)]
@@ -49,6 +52,7 @@ pub async fn run(cmd: S3Cmd, g: &Globals) -> Result<i32> {
         S3Cmd::Mv(a) => object::mv(a, g).await,
         S3Cmd::Cleanup(a) => checkpoint::s3_cleanup(a, g).await,
         S3Cmd::Review(a) => review::run(a, g).await,
+        S3Cmd::Dedup(a) => review::dedup(a, g).await,
         S3Cmd::Lifecycle(c) => lifecycle::run(c, g).await,
         S3Cmd::Watch(a) => watch::run(a, g).await,
     }

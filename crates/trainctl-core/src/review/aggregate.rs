@@ -2,6 +2,7 @@
 //! lists and the run walker. One [`Aggregator`] per listing unit; units merge at the end, so
 //! parallel listing needs no lock on the hot path.
 
+use super::duplicates::Finder;
 use super::model::{ObjectItem, Report, Source, AGE_BANDS, AGE_UNKNOWN, OTHER, TOP_LEVEL};
 use super::runs::{Partials, RunsOut, Walker, MAX_RUNS};
 use super::tally::{CappedGroups, Tally, TopK};
@@ -24,6 +25,8 @@ pub struct Aggregator {
     walker: Option<Walker>,
     partials: Partials,
     runs: RunsOut,
+    /// Duplicate objects, when looked for: (finder, groups to list).
+    duplicates: Option<(Finder, usize)>,
 }
 
 impl Aggregator {
@@ -41,7 +44,22 @@ impl Aggregator {
             walker: Some(Walker::new(unit_root, top_n)),
             partials: Partials::default(),
             runs: RunsOut::new(top_n),
+            duplicates: None,
         }
+    }
+
+    /// Also groups duplicate objects (same size and ETag), listing `groups` of them.
+    pub fn with_duplicates(mut self, groups: usize) -> Self {
+        self.duplicates = Some((Finder::default(), groups));
+        self
+    }
+
+    /// [`Aggregator::add`] with the object's ETag, which duplicate finding needs.
+    pub fn add_with_etag(&mut self, key: &str, rel: &str, size: u64, mtime: Option<i64>, storage_class: Option<&str>, etag: Option<&str>) {
+        if let Some((f, _)) = self.duplicates.as_mut() {
+            f.add(key, size, etag, storage_class.filter(|c| !c.is_empty()).unwrap_or(DEFAULT_CLASS));
+        }
+        self.add(key, rel, size, mtime, storage_class);
     }
 
     /// Counts one object: `key` is the full key, `rel` the part below the location.
@@ -86,6 +104,11 @@ impl Aggregator {
             a.merge(b);
         }
         self.largest.merge(other.largest);
+        match (self.duplicates.as_mut(), other.duplicates) {
+            (Some((mine, _)), Some((theirs, _))) => mine.merge(theirs),
+            (None, theirs) => self.duplicates = theirs,
+            (Some(_), None) => {}
+        }
         self.partials.add_all(other.partials);
         self.runs.merge(other.runs);
     }
@@ -114,6 +137,11 @@ impl Aggregator {
         let mut by_run: Vec<_> = runs.runs.into_values().collect();
         by_run.sort_by(|a, b| b.total.bytes.cmp(&a.total.bytes).then_with(|| a.run.cmp(&b.run)));
         r.by_run = by_run;
+        if let Some((f, groups)) = self.duplicates.take() {
+            let (d, notes) = f.into_duplicates(groups);
+            r.duplicates = Some(d);
+            r.unseen.extend(notes);
+        }
         r
     }
 }

@@ -22,6 +22,7 @@
 
 use super::aggregate::Aggregator;
 use super::progress::ProgressMeter;
+use super::ReviewOptions;
 use crate::error::{Error, Result};
 use crate::event::Sink;
 use crate::s3::errors::SdkResultExt;
@@ -67,27 +68,17 @@ struct LevelDone {
 
 /// Lists everything under `prefix` of `bucket` (the location; `""` for the whole bucket) with up
 /// to `concurrency` requests in flight, and returns the merged aggregator.
-#[allow(clippy::too_many_arguments)]
-pub async fn list_into(
-    conn: &Connection,
-    bucket: &str,
-    prefix: &str,
-    now: i64,
-    top_n: usize,
-    concurrency: usize,
-    sink: &dyn Sink,
-    cancel: &CancellationToken,
-) -> Result<Aggregator> {
-    let concurrency = concurrency.max(1);
+pub async fn list_into(conn: &Connection, bucket: &str, prefix: &str, opts: &ReviewOptions, sink: &dyn Sink, cancel: &CancellationToken) -> Result<Aggregator> {
+    let concurrency = opts.concurrency.max(1);
     let meter = ProgressMeter::new(sink);
-    let mut total = Aggregator::new("", now, top_n);
+    let mut total = Aggregator::new("", opts.now, opts.top_n);
     let mut queue: VecDeque<Unit> = VecDeque::from([Unit::Level { prefix: prefix.to_string(), depth: 0, share: concurrency, token: None }]);
     meter.units_added(1);
     let mut running = FuturesUnordered::new();
     loop {
         while running.len() < concurrency {
             let Some(unit) = queue.pop_front() else { break };
-            running.push(run_unit(conn, bucket, prefix, unit, now, top_n, &meter, cancel));
+            running.push(run_unit(conn, bucket, prefix, unit, opts, &meter, cancel));
         }
         let Some(done) = running.next().await else { break };
         if cancel.is_cancelled() {
@@ -150,16 +141,7 @@ fn start_below(dir: &str) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run_unit(
-    conn: &Connection,
-    bucket: &str,
-    root: &str,
-    unit: Unit,
-    now: i64,
-    top_n: usize,
-    meter: &ProgressMeter<'_>,
-    cancel: &CancellationToken,
-) -> Result<Done> {
+async fn run_unit(conn: &Connection, bucket: &str, root: &str, unit: Unit, opts: &ReviewOptions, meter: &ProgressMeter<'_>, cancel: &CancellationToken) -> Result<Done> {
     let (parent, mut token, level) = match &unit {
         Unit::Level { prefix, token, .. } => (prefix.as_str(), token.clone(), true),
         Unit::Range { parent, .. } => (parent.as_str(), None, false),
@@ -170,7 +152,10 @@ async fn run_unit(
     };
     // Units are built from the server's CommonPrefixes, which are filtered to lie under the
     // root below; `strip_prefix` still, so a misbehaving server cannot make this panic.
-    let mut agg = Aggregator::new(parent.strip_prefix(root).unwrap_or(""), now, top_n);
+    let mut agg = Aggregator::new(parent.strip_prefix(root).unwrap_or(""), opts.now, opts.top_n);
+    if opts.detailed {
+        agg = agg.with_duplicates(opts.duplicate_groups.unwrap_or(opts.top_n));
+    }
     let mut children = Vec::new();
     let mut first = true;
     let more = loop {
@@ -204,7 +189,7 @@ async fn run_unit(
             }
             let Some(rel) = key.strip_prefix(root) else { continue };
             let size = o.size().unwrap_or(0).max(0) as u64;
-            agg.add(key, rel, size, o.last_modified().map(|d| d.secs()), o.storage_class().map(|c| c.as_str()));
+            agg.add_with_etag(key, rel, size, o.last_modified().map(|d| d.secs()), o.storage_class().map(|c| c.as_str()), o.e_tag());
             n += 1;
             b += size;
         }

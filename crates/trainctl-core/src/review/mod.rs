@@ -3,7 +3,8 @@
 //! Why a module of its own: `s5cmd du` and `aws s3 ls --summarize` give one total; a researcher
 //! needs it by prefix, run, checkpoint, storage class and age, priced, on buckets of any size.
 //! - [`review`]: a live listing, parallel across prefixes ([`listing`]), aggregated in constant
-//!   memory ([`aggregate`], [`runs`]), plus hidden bytes with `detailed` ([`hidden`]).
+//!   memory ([`aggregate`], [`runs`]), plus hidden bytes ([`hidden`]) and duplicate objects
+//!   ([`duplicates`]) with `detailed`.
 //! - [`review_inventory`]: the same [`Report`] from an S3 Inventory report, without a LIST call.
 //! - [`price`]: fills the `monthly_usd` fields from a cost table (or says which table is missing).
 //! - [`snapshots`]: a small summary of each review kept locally, for growth over time.
@@ -11,6 +12,7 @@
 //! The JSON shape of [`Report`] is documented in `docs/review.md`.
 
 pub mod aggregate;
+pub mod duplicates;
 pub mod hidden;
 pub mod inventory;
 pub mod listing;
@@ -37,15 +39,18 @@ pub struct ReviewOptions {
     pub top_n: usize,
     /// ListObjectsV2 requests in flight at once.
     pub concurrency: usize,
-    /// Also look for hidden bytes (ListMultipartUploads + ListParts, ListObjectVersions).
+    /// Also look for hidden bytes (ListMultipartUploads + ListParts, ListObjectVersions) and
+    /// for duplicate objects (from the same listing: no more requests).
     pub detailed: bool,
+    /// How many duplicate groups a detailed review lists (`top_n` when `None`).
+    pub duplicate_groups: Option<usize>,
     /// "Now" for age bands (seconds since the Unix epoch).
     pub now: i64,
 }
 
 impl Default for ReviewOptions {
     fn default() -> Self {
-        ReviewOptions { top_n: 20, concurrency: 32, detailed: false, now: crate::checkpoint::detect::now_secs() }
+        ReviewOptions { top_n: 20, concurrency: 32, detailed: false, duplicate_groups: None, now: crate::checkpoint::detect::now_secs() }
     }
 }
 
@@ -66,17 +71,33 @@ pub async fn review(conn: &Connection, url: &S3Url, opts: &ReviewOptions, sink: 
     list::check_bucket(conn, &url.bucket).await?;
     let prefix = location_prefix(url);
     let location = format!("s3://{}/{}", url.bucket, prefix);
-    let agg = listing::list_into(conn, &url.bucket, &prefix, opts.now, opts.top_n, opts.concurrency, sink, cancel).await?;
+    let agg = listing::list_into(conn, &url.bucket, &prefix, opts, sink, cancel).await?;
     let mut report = agg.into_report(&location, Source::Listing);
     if opts.detailed {
         let mut unseen = Vec::new();
         report.hidden = Some(hidden::find_hidden(conn, &url.bucket, &prefix, &mut unseen).await);
         report.unseen.extend(unseen);
     } else {
-        report.unseen.push("hidden bytes (incomplete multipart uploads, old versions) not checked: review with --detailed".into());
+        report.unseen.push("hidden bytes (incomplete multipart uploads, old versions) and duplicate objects not checked: review with --detailed".into());
     }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// Most duplicate groups [`find_duplicates`] lists.
+pub const MAX_DUPLICATE_GROUPS: usize = 100_000;
+
+/// Every group of duplicate objects under `url` (up to [`MAX_DUPLICATE_GROUPS`]), from one
+/// listing (no HEAD, nothing downloaded), priced with `table` when there is one. What a detailed
+/// review finds, without the review's other calls.
+pub async fn find_duplicates(conn: &Connection, url: &S3Url, table: Result<PriceTable>, sink: &dyn Sink, cancel: &CancellationToken) -> Result<(Duplicates, Vec<String>)> {
+    list::check_bucket(conn, &url.bucket).await?;
+    let opts = ReviewOptions { top_n: 1, detailed: true, duplicate_groups: Some(MAX_DUPLICATE_GROUPS), ..ReviewOptions::default() };
+    let agg = listing::list_into(conn, &url.bucket, &location_prefix(url), &opts, sink, cancel).await?;
+    let mut report = agg.into_report("", Source::Listing);
+    price(&mut report, table);
+    let notes = report.unseen.into_iter().filter(|u| u.starts_with("duplicates")).collect();
+    Ok((report.duplicates.unwrap_or_default(), notes))
 }
 
 /// Fills every `monthly_usd` of the report from `table`; without one, records which table is
@@ -101,6 +122,9 @@ pub fn price(report: &mut Report, table: Result<PriceTable>) {
     }
     if let Some(h) = report.hidden.as_mut() {
         h.monthly_usd = Some(table.monthly_storage_usd(&h.classes));
+    }
+    if let Some(d) = report.duplicates.as_mut() {
+        d.monthly_usd = Some(table.monthly_storage_usd(&d.classes));
     }
 }
 

@@ -59,6 +59,10 @@ pub struct Report {
     /// (a review without `--detailed`, or an inventory).
     #[serde(default)]
     pub hidden: Option<Hidden>,
+    /// The same bytes stored under several keys (same size and ETag); `None` when not looked
+    /// for (a review without `--detailed`, or an inventory).
+    #[serde(default)]
+    pub duplicates: Option<Duplicates>,
     /// Which price table priced the `monthly_usd` fields, or why none did.
     pub pricing: Pricing,
     /// Plain sentences saying what could not be seen (a denied call, a capped group list…).
@@ -192,6 +196,47 @@ impl Hidden {
     }
 }
 
+/// Copies of the same bytes under several keys (see `review::duplicates` for how they are found).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Duplicates {
+    /// Groups of two or more copies, most reclaimable first (the first N; `groups_total` counts
+    /// them all).
+    pub groups: Vec<DuplicateGroup>,
+    pub groups_total: u64,
+    /// Objects in all groups.
+    pub objects: u64,
+    /// What every copy but one of each group takes: the bytes a dedup would give back.
+    pub reclaimable_bytes: u64,
+    /// Their storage cost per month.
+    pub monthly_usd: Option<f64>,
+    /// Objects smaller than this were not compared.
+    pub min_object_bytes: u64,
+    /// Objects large enough that were listed without an ETag, so not compared (some stores,
+    /// e.g. the embedded demo's, do not report one).
+    #[serde(default)]
+    pub without_etag: u64,
+    /// The reclaimable bytes by storage class (what `monthly_usd` is computed from).
+    #[serde(default)]
+    pub classes: Vec<ClassUsage>,
+}
+
+/// Objects with the same size and ETag.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DuplicateGroup {
+    /// Size of one copy.
+    pub bytes: u64,
+    pub etag: String,
+    pub copies: u64,
+    /// `bytes × (copies − 1)`.
+    pub reclaimable_bytes: u64,
+    /// The storage class of the first copy seen.
+    pub storage_class: String,
+    /// Up to `review::duplicates::KEYS_SHOWN` keys, in key order.
+    pub keys: Vec<String>,
+}
+
 /// Which price table was used.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -221,6 +266,7 @@ impl Report {
             largest_objects: Vec::new(),
             largest_prefixes: Vec::new(),
             hidden: None,
+            duplicates: None,
             pricing: Pricing::default(),
             unseen: Vec::new(),
         }
