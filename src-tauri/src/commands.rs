@@ -9,12 +9,14 @@ use tauri::State;
 use trainctl_core::app::browse::{BucketSummary, DeletePlan, DeleteReport, ListPage, RenamePlan};
 use trainctl_core::app::checkpoints::{CheckpointListing, CleanupPlan, CleanupReport, DetectForm, HeldLifecyclePlan, LifecycleView, PolicyForm};
 use trainctl_core::app::connection::{AppInfo, ConnectionInfo};
+use trainctl_core::app::datasets::{DatasetDetails, DatasetRow, DatasetTarget};
 use trainctl_core::app::insights::FolderInsights;
 use trainctl_core::app::objects::RestorePlan;
 use trainctl_core::app::profiles::{ProfileForm, ProfileSummary, TestReport};
 use trainctl_core::app::review::ReviewOutcome;
 use trainctl_core::app::{AppNotification, LocalGrant, SyncPairInfo, TransferRecord, WatchInfo};
 use trainctl_core::sync::ConflictPolicy;
+use trainctl_core::dataset::{Diff, Level, StageReport, VerifyReport};
 use trainctl_core::error::ErrorInfo;
 use trainctl_core::event::JobId;
 use trainctl_core::lifecycle::{ApplyReport, LifecycleRequest, LifecycleSavings};
@@ -321,4 +323,32 @@ pub async fn runs_list(s: State<'_, Shell>, location: String) -> Res<Vec<RunOver
 #[tauri::command(rename_all = "snake_case")]
 pub async fn run_metrics(s: State<'_, Shell>, location: String, run: String, source: Option<String>) -> Res<RunMetrics> {
     s.app.run_metrics(&location, &run, source.as_deref()).await.map_err(info)
+}
+
+// ---- datasets ------------------------------------------------------------------------------------
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn datasets_list(s: State<'_, Shell>, store: Option<String>) -> Res<Vec<DatasetRow>> {
+    s.app.datasets_list(store.as_deref()).await.map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn dataset_show(s: State<'_, Shell>, store: String, reference: String) -> Res<DatasetDetails> {
+    s.app.dataset_show(&store, &reference).await.map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn dataset_diff(s: State<'_, Shell>, store: String, from: String, to: String) -> Res<Diff> {
+    s.app.dataset_diff(&store, &from, &to).await.map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn dataset_verify(s: State<'_, Shell>, store: String, reference: String, target: DatasetTarget, level: Level) -> Res<VerifyReport> {
+    s.app.dataset_verify(&store, &reference, target, level).await.map_err(info)
+}
+
+/// Stages into `NAME-VERSION/` inside a folder the user picked (its grant token).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn dataset_stage(s: State<'_, Shell>, store: String, reference: String, folder_grant: String, verify: Level) -> Res<StageReport> {
+    s.app.dataset_stage(&store, &reference, &folder_grant, verify).await.map_err(info)
 }

@@ -19,11 +19,23 @@ const MAX_OPEN_POPUPS: usize = 8;
 pub struct ShellHost {
     pub app: AppHandle,
     open_popups: std::sync::Arc<AtomicUsize>,
+    /// When the last `dataset://progress` went out (they are sent at most every 200 ms).
+    last_progress: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl ShellHost {
     pub fn new(app: AppHandle) -> Self {
-        ShellHost { app, open_popups: Default::default() }
+        ShellHost { app, open_popups: Default::default(), last_progress: Default::default() }
+    }
+
+    /// True when a progress event may go out now (the Datasets view redraws a bar, not a log).
+    fn progress_due(&self) -> bool {
+        let mut last = self.last_progress.lock().unwrap();
+        let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_millis(200));
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
     }
 }
 
@@ -61,6 +73,8 @@ impl Sink for ShellHost {
             Event::CleanupFinished { .. } => self.app.emit("checkpoint://cleanup-finished", &event),
             // Throttled to ~4/s by the core.
             Event::ReviewProgress { .. } => self.app.emit("review://progress", &event),
+            // Only the dataset calls report raw progress to the host (transfers fold theirs).
+            Event::Progress(p) if self.progress_due() => self.app.emit("dataset://progress", p),
             // Everything else is folded into the records above (transfers, watches) by the core.
             _ => Ok(()),
         };

@@ -83,6 +83,13 @@ pub fn core_roots() -> Vec<Exporter> {
         crate::review::snapshots::Snapshot::export_all,
         crate::runs::overview::RunOverview::export_all,
         crate::runs::overview::RunMetrics::export_all,
+        crate::app::datasets::DatasetRow::export_all,
+        crate::app::datasets::DatasetDetails::export_all,
+        crate::app::datasets::DatasetTarget::export_all,
+        crate::dataset::Diff::export_all,
+        crate::dataset::VerifyReport::export_all,
+        crate::dataset::StageReport::export_all,
+        crate::dataset::Level::export_all,
     ]
 }
 

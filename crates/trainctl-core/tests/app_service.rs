@@ -750,6 +750,7 @@ async fn the_datasets_view_lists_shows_diffs_verifies_and_stages_into_a_granted_
         let s = format!("s3://{bucket}");
         let rows = app.datasets_list(Some(&s)).await.unwrap();
         assert_eq!(rows.iter().map(|r| r.version.version.as_str()).collect::<Vec<_>>(), ["v1", "v2"], "{label}");
+        assert_eq!(rows.iter().map(|r| r.version.header.as_ref().map(|h| h.files)).collect::<Vec<_>>(), [Some(2), Some(3)], "{label}: the list shows each version's size");
         assert_eq!(app.dataset_show(&s, "imgs@v2").await.unwrap().header.files, 3);
         let d = app.dataset_diff(&s, "imgs@v1", "imgs@v2").await.unwrap();
         assert_eq!((d.added.len(), d.unchanged), (1, 2), "{label}");

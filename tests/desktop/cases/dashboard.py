@@ -225,3 +225,39 @@ def test_dashboard_review_matches_cli(driver_url, ctx):
     finally:
         s.quit()
         e2e.wait_app_exit()
+
+
+def test_dashboard_shows_duplicate_objects_like_the_cli(driver_url, ctx):
+    """On moto: three copies of one 2 MiB checkpoint file (`best/`, `final/`, `checkpoint-100/`)
+    and one other file; the Dashboard's review lists one group of 3 with 4 MiB reclaimable, the
+    same figure `trainctl s3 dedup --json` prints."""
+    from cases.datasets import cli  # noqa: E402  (the CLI against moto, own config)
+
+    s3, bucket, mib = ctx["s3"], "dups-e2e", 1 << 20
+    s3.create_bucket(Bucket=bucket)
+    weights = bytes(range(256)) * (2 * mib // 256)
+    for k in ("run/checkpoint-100/model.safetensors", "run/best/model.safetensors", "run/final/model.safetensors"):
+        s3.put_object(Bucket=bucket, Key=k, Body=weights)
+    s3.put_object(Bucket=bucket, Key="run/checkpoint-200/model.safetensors", Body=b"x" * (2 * mib))
+    want = cli(ctx["moto"], ctx["work"], "s3", "dedup", f"s3://{bucket}/")
+    assert (want["groups_total"], want["reclaimable_bytes"]) == (1, 4 * mib), want
+    s = Session(driver_url, e2e.APP)
+    try:
+        e2e.connect_profile(s, ctx["moto"], name="dups")
+        e2e.nav(s, "dashboard", "view-dashboard")
+        s.wait(f'[data-testid="review-bucket"] option[value="{bucket}"]', timeout=30, what="the bucket in the review form")
+        s.js("document.querySelector('[data-testid=\"review-cancel\"]')?.click();")
+        s.wait('[data-testid="dashboard-review"]:not([data-state="running"])', timeout=60)
+        s.js("const el = document.querySelector('[data-testid=\"review-bucket\"]'); el.value = arguments[0]; el.dispatchEvent(new Event('change', {bubbles: true}));", bucket)
+        s.click('[data-testid="review-run"]')
+        s.wait('[data-testid="dashboard-review"][data-state="done"] [data-testid="duplicates"]', timeout=90, what="the duplicates of the review")
+        assert int(s.attr('[data-testid="duplicates"]', "data-reclaimable")) == want["reclaimable_bytes"]
+        assert s.attr('[data-testid="duplicates"]', "data-groups") == "1"
+        group = s.text('[data-testid="duplicate-group"]')
+        assert "run/best/model.safetensors +2" in group and "3×" in group, group
+        s.js("document.querySelector('[data-testid=\"duplicates\"]').scrollIntoView({block: 'center'})")
+        e2e.shot(s, "dashboard-duplicates")
+        ctx["asserts"].append(f"Dashboard: one duplicate group of 3 copies, {want['reclaimable_bytes']} B reclaimable = `trainctl s3 dedup --json`")
+    finally:
+        s.quit()
+        e2e.wait_app_exit()

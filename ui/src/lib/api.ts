@@ -274,3 +274,20 @@ export const syncConfirm = (planId: number) => call<SyncPairInfo>('sync_confirm'
 export const syncResolve = (id: number, path: string, choice: ConflictPolicy) => call<SyncPairInfo>('sync_resolve', { id, path, choice });
 /** Continuous sync on (a pass on every local change and every interval, tray too) or off. */
 export const syncSetContinuous = (id: number, on: boolean) => call<SyncPairInfo>('sync_set_continuous', { id, on });
+
+// ---- datasets (issue #13: Datasets view; trainctl_core::app::datasets) -------------------------
+import type { DatasetDetails, DatasetDiff, DatasetLevel, DatasetRow, DatasetStageReport, DatasetTarget, DatasetVerifyReport } from './types';
+
+/** Versions in `store` (`s3://bucket/` or a manifests prefix; `local`), or in every store this
+ * machine has cached when `null`. */
+export const datasetsList = (store: string | null) => call<DatasetRow[]>('datasets_list', { store });
+/** One version (`NAME@VERSION`): its header and first files. */
+export const datasetShow = (store: string, reference: string) => call<DatasetDetails>('dataset_show', { store, reference });
+/** What changed from one version to another. */
+export const datasetDiff = (store: string, from: string, to: string) => call<DatasetDiff>('dataset_diff', { store, from, to });
+/** Verifies a version where it was snapshotted (`{kind: 'source'}`) or in a granted folder. */
+export const datasetVerify = (store: string, reference: string, target: DatasetTarget, level: DatasetLevel) =>
+  call<DatasetVerifyReport>('dataset_verify', { store, reference, target, level });
+/** Stages a version into `NAME-VERSION/` inside a granted folder, verified at `verify`. */
+export const datasetStage = (store: string, reference: string, folderGrant: string, verify: DatasetLevel) =>
+  call<DatasetStageReport>('dataset_stage', { store, reference, folder_grant: folderGrant, verify });

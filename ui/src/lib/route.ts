@@ -3,7 +3,7 @@
  * and screenshots can open a view by URL.
  */
 
-export type ViewName = 'checkpoints' | 'watches' | 'runs' | 'dashboard' | 'connections' | 'browser' | 'transfers' | 'sync' | 'notifications';
+export type ViewName = 'checkpoints' | 'watches' | 'runs' | 'dashboard' | 'connections' | 'browser' | 'transfers' | 'sync' | 'datasets' | 'notifications';
 
 export interface Route {
   view: ViewName;
@@ -11,7 +11,7 @@ export interface Route {
   prefix: string;
 }
 
-const VIEWS: ViewName[] = ['checkpoints', 'watches', 'runs', 'dashboard', 'connections', 'browser', 'transfers', 'sync', 'notifications'];
+const VIEWS: ViewName[] = ['checkpoints', 'watches', 'runs', 'dashboard', 'connections', 'browser', 'transfers', 'sync', 'datasets', 'notifications'];
 
 /** `#/browser/demo/runs/a/` → {browser, demo, runs/a/}; anything unknown → dashboard. */
 export function parseHash(hash: string): Route {

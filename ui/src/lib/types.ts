@@ -17,6 +17,7 @@ import type { ErrorInfo } from './generated/ErrorInfo';
 import type { TransferRecord } from './generated/TransferRecord';
 import type { WatchInfo } from './generated/WatchInfo';
 import type { SyncPairInfo } from './generated/SyncPairInfo';
+import type { Progress } from './generated/Progress';
 
 // ---- core: errors, events, listings, profiles, transfers ------------------------------------
 export type { ErrorInfo } from './generated/ErrorInfo';
@@ -152,6 +153,16 @@ export type { SyncConflict } from './generated/SyncConflict';
 export type { SyncVersion } from './generated/SyncVersion';
 export type { ConflictPolicy } from './generated/ConflictPolicy';
 
+// ---- datasets (docs/datasets.md) ---------------------------------------------------------------
+export type { DatasetRow } from './generated/DatasetRow';
+export type { DatasetDetails } from './generated/DatasetDetails';
+export type { DatasetTarget } from './generated/DatasetTarget';
+export type { Diff as DatasetDiff } from './generated/Diff';
+export type { VerifyReport as DatasetVerifyReport } from './generated/VerifyReport';
+export type { StageReport as DatasetStageReport } from './generated/StageReport';
+export type { Level as DatasetLevel } from './generated/Level';
+export type { Entry as DatasetEntry } from './generated/Entry';
+
 // ---- hand-written: the page's own shapes -----------------------------------------------------
 
 /** The webview's drag-drop event (position in CSS pixels): drives the drop overlay. The drop
@@ -177,6 +188,8 @@ export interface EventMap {
   'checkpoint://deleted': CheckpointDeletedEvent;
   'checkpoint://cleanup-finished': CleanupFinishedEvent;
   'review://progress': ReviewProgressEvent;
+  /** Files/bytes done by the Datasets view's verify or stage (throttled to 5/s). */
+  'dataset://progress': Progress;
   'app://close-requested': CloseRequest;
   'drop://dropped': Dropped;
 }

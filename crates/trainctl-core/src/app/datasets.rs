@@ -15,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Files of one version sent to the view at most (the header has the totals).
 pub const FILES_SHOWN: usize = 1000;
+/// Manifests one listing fetches (and caches) for their headers, so the list shows files, size
+/// and date; versions past it show them once opened.
+pub const HEADERS_FETCHED: usize = 20;
 
 /// One version as the view shows it.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -77,9 +80,14 @@ impl App {
             None => store::cached_stores(),
         };
         let mut rows = Vec::new();
+        let mut fetched = 0;
         for st in stores {
             let conn = self.store_conn(&st)?;
-            for version in self.watched(dataset::list(conn.as_ref(), &st, None).await)? {
+            for mut version in self.watched(dataset::list(conn.as_ref(), &st, None).await)? {
+                if version.header.is_none() && fetched < HEADERS_FETCHED {
+                    fetched += 1;
+                    version.header = store::load(conn.as_ref(), &st, &version.name, &version.version).await.ok().map(|m| m.header);
+                }
                 rows.push(DatasetRow { store: st.display(), version });
             }
         }
