@@ -94,6 +94,12 @@ pub enum Error {
     #[error("{} changed while it was being uploaded ({detail}); no object was created", path.display())]
     SourceChanged { path: PathBuf, detail: String },
 
+    /// The store refused an upload whose bytes did not match the checksum trainctl computed
+    /// from the file just before sending it (the file changed without its size or mtime
+    /// changing, or the bytes were damaged on the way); no object was created.
+    #[error("the store refused {what}: {detail}; no object was created")]
+    ChecksumRejected { what: String, detail: String },
+
     /// Two keys of one download map to names that a case-insensitive or Unicode-normalising
     /// filesystem treats as one file (`Model.pt` / `model.pt`).
     #[error("{key} would overwrite {other} on a case-insensitive or normalising filesystem")]
@@ -305,6 +311,7 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::Interrupted { .. } => "interrupted",
             Error::SourceChanged { .. } => "source_changed",
+            Error::ChecksumRejected { .. } => "checksum_rejected",
             Error::NameCollision { .. } => "name_collision",
             Error::DestinationExists(_) => "destination_exists",
             Error::UnsafeKey { .. } => "unsafe_key",
@@ -379,6 +386,7 @@ impl Error {
             Error::Timeout { .. } => 34,
             Error::Interrupted { .. } => 35,
             Error::SourceChanged { .. } => 36,
+            Error::ChecksumRejected { .. } => 39,
             Error::NameCollision { .. } => 18,
             Error::DestinationExists(_) => 38,
             Error::Keychain(_) => 33,
@@ -440,6 +448,7 @@ impl Error {
             Error::Interrupted { .. } => "the connection kept breaking; rerun the same command (complete items are skipped)".into(),
             Error::SourceChanged { .. } => "upload the file once the program writing it has finished (for a growing log, upload a copy)".into(),
             Error::DestinationExists(_) => "choose a new name that is free, or delete what is there first (nothing was moved)".into(),
+            Error::ChecksumRejected { .. } => "rerun the upload; if it fails again, the file is being rewritten in place or the network damages data (check with `-v`)".into(),
             Error::NameCollision { .. } => "download the colliding keys into separate folders (one `trainctl s3 download` each), or rename one in the bucket".into(),
             Error::UnsafeKey { .. } => "the key tries to write outside the destination; it was skipped".into(),
             Error::Partial { .. } => "the failures are listed above; rerun the same command to retry just those".into(),
@@ -594,6 +603,7 @@ mod tests {
         for e in [
             Error::Interrupted { what: "w".into(), reason: "r".into() },
             Error::SourceChanged { path: "/x".into(), detail: "d".into() },
+            Error::ChecksumRejected { what: "w".into(), detail: "d".into() },
             Error::NameCollision { key: "A".into(), other: "a".into() },
         ] {
             assert_eq!(e.scope(), Scope::Item, "{e}");

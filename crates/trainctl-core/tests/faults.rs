@@ -66,7 +66,7 @@ fn servers() -> Vec<&'static S3Server> {
 }
 
 fn opts(part_size: u64, concurrency: usize) -> TransferOptions {
-    TransferOptions { concurrency, part_size, verify_checksum: true }
+    TransferOptions { concurrency, part_size, verify_checksum: true, ..TransferOptions::default() }
 }
 
 fn state_dir() {

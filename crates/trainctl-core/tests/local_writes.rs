@@ -44,7 +44,7 @@ fn engines(conn: &Connection) -> Vec<Box<dyn Engine>> {
 }
 
 fn opts() -> TransferOptions {
-    TransferOptions { concurrency: 4, part_size: 5 * 1024 * 1024, verify_checksum: true }
+    TransferOptions { concurrency: 4, part_size: 5 * 1024 * 1024, verify_checksum: true, ..TransferOptions::default() }
 }
 
 fn job_for(bucket: &str, dest: &Path, keys: &[(&str, usize)]) -> TransferJob {

@@ -208,7 +208,7 @@ async fn verify_download_checks_plain_and_multipart_etags_and_catches_corruption
         let head = conn.client.head_object().bucket(&bucket).key(name).send().await.unwrap();
         let (size, etag) = (head.content_length().unwrap() as u64, head.e_tag().map(str::to_string));
         let ok = verify_download(&conn, &bucket, name, &path, size, etag.as_deref()).await.unwrap();
-        assert_eq!(ok, Verified::Checksum, "{name}");
+        assert!(matches!(ok, Verified::Etag { .. } | Verified::Stored(_)), "{name}: {ok:?}");
         // Same size, one byte flipped: only the checksum can tell.
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[size as usize / 2] ^= 0xff;

@@ -9,15 +9,19 @@ use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 use trainctl_core::event::Direction;
 use trainctl_core::s3::{list, Connection, S3Url};
-use trainctl_core::transfer::{self, plan, EnginePref, TransferJob, TransferOptions};
+use trainctl_core::transfer::{self, plan, EnginePref, TransferJob, TransferOptions, UploadChecksum};
 use trainctl_core::{Error, Result};
 
 /// Flags shared by the verbs that move bytes.
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
-    /// Transfer engine: s5cmd when found, else native (aws-sdk-s3)
+    /// Transfer engine: auto = per job, the one measured faster for its shape (docs/benchmarks.md)
     #[arg(long, value_enum, default_value_t = EngineChoice::Auto)]
     pub engine: EngineChoice,
+    /// Checksum stored with uploads: auto (the provider's: CRC64NVME on AWS and Garage), off,
+    /// crc64nvme, crc32c, crc32 (native engine; later downloads verify by it)
+    #[arg(long, default_value = "auto", value_name = "KIND", value_parser = parse_upload_checksum)]
+    pub upload_checksum: UploadChecksum,
     /// Objects/parts in flight at once
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
@@ -27,6 +31,10 @@ pub struct EngineArgs {
     /// Show what would be transferred and change nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+fn parse_upload_checksum(s: &str) -> std::result::Result<UploadChecksum, String> {
+    UploadChecksum::parse(s).ok_or_else(|| format!("`{s}` is not one of auto, off, crc64nvme, crc32c, crc32"))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -222,7 +230,7 @@ async fn execute(conn: &Connection, job: TransferJob, e: &EngineArgs, verify: bo
     };
     let renderer = Renderer::new(mode);
     let engine = transfer::choose_engine(pref, conn, &renderer)?;
-    let opts = TransferOptions { concurrency: e.concurrency.max(1), part_size: e.part_size.max(5) * 1024 * 1024, verify_checksum: verify };
+    let opts = TransferOptions { concurrency: e.concurrency.max(1), part_size: e.part_size.max(5) * 1024 * 1024, verify_checksum: verify, upload_checksum: e.upload_checksum };
     let cancel = CancellationToken::new();
     let on_ctrl_c = cancel.clone();
     tokio::spawn(async move {

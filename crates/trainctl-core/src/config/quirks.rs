@@ -46,6 +46,16 @@ pub struct Quirks {
     /// overwrites "only if unchanged since the snapshot". Absent = false: a HEAD right before.
     #[serde(default)]
     pub conditional_overwrite: bool,
+    /// The checksum the native engine writes with every upload (`crc64nvme`, `crc32c`,
+    /// `crc32`); `None`: the store is not known to keep one, so none is sent.
+    #[serde(default)]
+    pub upload_checksum: Option<String>,
+    /// The stored checksums the store keeps and returns correctly (tested for moto and Garage).
+    #[serde(default)]
+    pub checksums_kept: Vec<String>,
+    /// The store recomputes uploaded checksums and refuses a mismatch.
+    #[serde(default)]
+    pub verifies_checksums: bool,
     /// Where the row's facts come from.
     pub source: String,
     /// When the row was last checked (YYYY-MM-DD).
@@ -53,6 +63,11 @@ pub struct Quirks {
 }
 
 impl Quirks {
+    /// The checksum uploads write here ([`Quirks::upload_checksum`]), parsed.
+    pub fn upload_algorithm(&self) -> Option<crate::transfer::checksum::Algorithm> {
+        self.upload_checksum.as_deref().and_then(crate::transfer::checksum::Algorithm::parse)
+    }
+
     /// True when the store executes lifecycle action `action` (see [`Quirks::lifecycle_actions`]).
     pub fn lifecycle_supports(&self, action: &str) -> bool {
         self.supports_lifecycle && (self.lifecycle_actions.is_empty() || self.lifecycle_actions.iter().any(|a| a == action))
@@ -117,6 +132,21 @@ mod tests {
         for id in ["aws", "r2", "minio", "garage", "b2", "coreweave", "wasabi", "gcs-interop", "moto", "other"] {
             let q = get(id).unwrap_or_else(|| panic!("{id} missing"));
             assert!(!q.source.is_empty() && q.date.len() == 10, "{id} needs source and date");
+        }
+    }
+
+    #[test]
+    fn upload_checksums_are_crcs_the_store_keeps() {
+        use crate::transfer::checksum::Algorithm;
+        for (id, q) in all() {
+            for kept in &q.checksums_kept {
+                assert!(Algorithm::parse(kept).is_some_and(|a| a != Algorithm::Md5), "{id}: {kept}");
+            }
+            if let Some(name) = &q.upload_checksum {
+                let a = q.upload_algorithm().unwrap_or_else(|| panic!("{id}: unknown upload_checksum {name}"));
+                assert!(a.combinable(), "{id}: multipart uploads need a full-object CRC, not {a}");
+                assert!(q.checksums_kept.contains(name), "{id}: writes {name} but does not keep it");
+            }
         }
     }
 

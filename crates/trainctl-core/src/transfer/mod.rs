@@ -4,6 +4,8 @@
 //! Both engines take the same job, send the same [`Event`](crate::event::Event)s and return
 //! the same [`Outcome`], so callers and tests do not care which one ran.
 
+pub mod auto;
+pub mod checksum;
 pub mod local_write;
 pub mod native;
 pub mod plan;
@@ -113,13 +115,50 @@ pub struct TransferOptions {
     pub concurrency: usize,
     /// Multipart part size in bytes (native engine; s5cmd gets it as `--part-size` in MiB).
     pub part_size: u64,
-    /// Verify downloads by checksum (ETag MD5 / multipart ETag) in addition to size.
+    /// Verify downloads by checksum (the stored CRC/SHA-256, else the MD5 / multipart ETag) in
+    /// addition to size.
     pub verify_checksum: bool,
+    /// The checksum uploads write (native engine; s5cmd cannot send one).
+    pub upload_checksum: UploadChecksum,
 }
 
 impl Default for TransferOptions {
     fn default() -> Self {
-        TransferOptions { concurrency: 16, part_size: 32 * 1024 * 1024, verify_checksum: true }
+        TransferOptions { concurrency: 16, part_size: 32 * 1024 * 1024, verify_checksum: true, upload_checksum: UploadChecksum::Provider }
+    }
+}
+
+/// Which checksum uploads store with the object (`--upload-checksum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadChecksum {
+    /// What the provider's quirks say (`upload_checksum` in `data/quirks/providers.toml`):
+    /// CRC64NVME on AWS and Garage, none on stores not known to keep one.
+    #[default]
+    Provider,
+    /// None (only the ETag).
+    Off,
+    /// This one (a CRC: multipart uploads combine their parts' values into a full-object one).
+    Use(checksum::Algorithm),
+}
+
+impl UploadChecksum {
+    /// The algorithm to write for a store of `provider`.
+    pub fn resolve(self, provider: &str) -> Option<checksum::Algorithm> {
+        match self {
+            UploadChecksum::Provider => crate::config::quirks::get_or_other(provider).upload_algorithm(),
+            UploadChecksum::Off => None,
+            UploadChecksum::Use(a) => Some(a),
+        }
+    }
+
+    /// Parses a flag value: `auto`/`provider`, `off`/`none`, or a CRC name.
+    pub fn parse(s: &str) -> Option<UploadChecksum> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" | "provider" => Some(UploadChecksum::Provider),
+            "off" | "none" => Some(UploadChecksum::Off),
+            other => checksum::Algorithm::parse(other).filter(|a| a.combinable()).map(UploadChecksum::Use),
+        }
     }
 }
 
@@ -188,27 +227,21 @@ pub trait Engine: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EnginePref {
-    /// s5cmd when it is found and runs, otherwise native (with a notice saying so).
+    /// Per job, the engine the benchmarks measured faster for its shape ([`auto`]); the native
+    /// engine (with a notice) where that is s5cmd and s5cmd is not usable.
     #[default]
     Auto,
     S5cmd,
     Native,
 }
 
-/// Picks the engine for `pref`: `Auto` prefers s5cmd (fastest) and falls back to the native
-/// engine with an [`Event::Notice`](crate::event::Event::Notice) when s5cmd is not usable;
-/// `S5cmd` fails with [`Error::S5cmdMissing`](crate::Error::S5cmdMissing) instead.
-pub fn choose_engine(pref: EnginePref, conn: &crate::s3::Connection, sink: &dyn Sink) -> Result<Box<dyn Engine>> {
+/// Builds the engine for `pref`: `Auto` decides per job ([`auto::AutoEngine`]); `S5cmd` fails
+/// with [`Error::S5cmdMissing`](crate::Error::S5cmdMissing) when s5cmd is not usable.
+pub fn choose_engine(pref: EnginePref, conn: &crate::s3::Connection, _sink: &dyn Sink) -> Result<Box<dyn Engine>> {
     match pref {
         EnginePref::Native => Ok(Box::new(native::NativeEngine::new(conn.clone()))),
         EnginePref::S5cmd => Ok(Box::new(s5cmd::S5cmdEngine::locate(conn.clone())?)),
-        EnginePref::Auto => match s5cmd::S5cmdEngine::locate(conn.clone()) {
-            Ok(engine) => Ok(Box::new(engine)),
-            Err(e) => {
-                sink.send(crate::event::Event::Notice { message: format!("{e}; using the native engine") });
-                Ok(Box::new(native::NativeEngine::new(conn.clone())))
-            }
-        },
+        EnginePref::Auto => Ok(Box::new(auto::AutoEngine::new(conn))),
     }
 }
 

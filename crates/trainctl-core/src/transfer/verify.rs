@@ -1,39 +1,120 @@
-//! Download verification: a downloaded file must have the object's size and, where the ETag
-//! allows it, the object's MD5 (plain ETag) or multipart ETag (`md5(concat(md5(part_i)))-N`).
+//! Download verification: a downloaded file must have the object's size and, where the object
+//! allows it, its checksum — preferably one the store keeps (`x-amz-checksum-*`, see
+//! [`checksum`]), otherwise its MD5 (plain ETag) or multipart ETag.
 //!
-//! Both engines use this: s5cmd through [`verify_download`] after the file is written, the
-//! native engine through an [`EtagHasher`] fed while it writes, so it need not read the file
-//! twice. When the ETag cannot be recomputed (SSE-KMS/SSE-C objects, servers that do not answer
+//! Both engines use this. The native engine hashes while the bytes arrive ([`Expectation::recipe`]
+//! and a [`checksum::PieceHasher`] per GET) and only asks [`hash_file`] when its ranges could
+//! not be combined (a plain MD5 or SHA-256 fetched in parallel ranges). The s5cmd engine
+//! hashes each file as s5cmd reports it, on every core, while later files still download.
+//!
+//! When no checksum can be recomputed (SSE-KMS/SSE-C objects, servers that do not answer
 //! `HeadObject?partNumber=1`, parts of unequal size) verification falls back to the size and
-//! says so in [`Verified::SizeOnly`], rather than failing a good file.
+//! says so in [`Verified::SizeOnly`], rather than failing a good file. Which way a file was
+//! verified — and why a stored checksum was not used — is logged at `info` (`-v`).
 
 use crate::error::{Error, Result};
 use crate::s3::Connection;
-use md5::{Digest, Md5};
+use crate::transfer::checksum::{self, Algorithm, Cut, Piece, Recipe, Stored};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Read buffer for hashing files.
 const HASH_BUF: usize = 1024 * 1024;
+/// Runs a full-object CRC of a file is cut into for hashing on several cores.
+const FILE_RUN: u64 = 16 * 1024 * 1024;
 
 /// How thoroughly a download was checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verified {
-    /// Size and MD5 / multipart ETag match.
-    Checksum,
+    /// Size and a checksum the store keeps with the object.
+    Stored(Algorithm),
+    /// Size and the MD5 / multipart ETag; `why` says why no stored checksum was used.
+    Etag { why: String },
     /// Only the size could be checked; `reason` says why the checksum could not.
     SizeOnly { reason: String },
 }
 
-/// What a file's checksum must be for the object to match, decided from its ETag (and, for
-/// multipart ETags, the size of part 1 learned from the server).
+/// What a file's checksum must be for the object to match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expectation {
-    /// Plain 32-hex MD5 of the whole content.
-    Md5 { etag: String },
+    /// A checksum stored with the object; `part_size` is known for composite ones.
+    Stored { stored: Stored, part_size: Option<u64> },
+    /// Plain 32-hex MD5 of the whole content; `why` says why no stored checksum is used.
+    Md5 { etag: String, why: String },
     /// Multipart ETag: `parts` parts of `part_size` bytes (the last one shorter).
-    Multipart { etag: String, part_size: u64, parts: u64 },
+    Multipart { etag: String, part_size: u64, parts: u64, why: String },
     /// No checksum can be computed; only the size is checked.
     SizeOnly { reason: String },
+}
+
+impl Expectation {
+    /// How the bytes must be hashed to check this expectation (`None`: size only).
+    pub fn recipe(&self) -> Option<Recipe> {
+        match self {
+            Expectation::Stored { stored, part_size } => match (stored.composite_parts, part_size) {
+                (Some(_), Some(p)) => Some(Recipe { algorithm: stored.algorithm, cut: Cut::Parts(*p) }),
+                (Some(_), None) => None,
+                (None, _) if stored.algorithm.combinable() => Some(Recipe { algorithm: stored.algorithm, cut: Cut::Any }),
+                (None, _) => Some(Recipe { algorithm: stored.algorithm, cut: Cut::Whole }),
+            },
+            Expectation::Md5 { .. } => Some(Recipe { algorithm: Algorithm::Md5, cut: Cut::Whole }),
+            Expectation::Multipart { part_size, .. } => Some(Recipe { algorithm: Algorithm::Md5, cut: Cut::Parts(*part_size) }),
+            Expectation::SizeOnly { .. } => None,
+        }
+    }
+
+    /// The part size ranged downloads must use so that every range is one part (composite
+    /// checksums and multipart ETags); `None` when any range size works.
+    pub fn part_size(&self) -> Option<u64> {
+        match self.recipe()?.cut {
+            Cut::Parts(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Replaces an ETag expectation with `stored` when the object carries a usable stored
+    /// checksum (cheaper to compute, and end to end from the uploader); a composite one is used
+    /// only when the part size is known. `Err(reason)` from the lookup is kept as the reason the
+    /// ETag is used.
+    pub fn prefer_stored(self, stored: std::result::Result<Option<Stored>, String>, size: u64) -> Expectation {
+        let why = match stored {
+            Ok(Some(s)) if s.composite_parts.is_none() => return Expectation::Stored { stored: s, part_size: None },
+            Ok(Some(s)) => match &self {
+                Expectation::Multipart { part_size, parts, .. } if s.composite_parts == Some(*parts) && size.div_ceil(*part_size) == *parts => {
+                    return Expectation::Stored { stored: s, part_size: Some(*part_size) };
+                }
+                _ => format!("its stored {} checksum is composite and its part size is unknown", s.algorithm),
+            },
+            Ok(None) => "it has no stored checksum".to_string(),
+            Err(reason) => reason,
+        };
+        match self {
+            Expectation::Md5 { etag, .. } => Expectation::Md5 { etag, why },
+            Expectation::Multipart { etag, part_size, parts, .. } => Expectation::Multipart { etag, part_size, parts, why },
+            other => other,
+        }
+    }
+
+    /// Compares the value assembled from the file's bytes (`None`: the pieces did not add up)
+    /// with what the object says. Pure.
+    pub fn check(&self, what: &str, computed: Option<&[u8]>) -> Result<Verified> {
+        let (want, name, verified) = match self {
+            Expectation::SizeOnly { reason } => return Ok(Verified::SizeOnly { reason: reason.clone() }),
+            Expectation::Stored { stored, .. } => (stored.display(), format!("stored {}", stored.algorithm), Verified::Stored(stored.algorithm)),
+            Expectation::Md5 { etag, why } => (etag.clone(), "ETag".to_string(), Verified::Etag { why: why.clone() }),
+            Expectation::Multipart { etag, why, .. } => (etag.clone(), "ETag".to_string(), Verified::Etag { why: why.clone() }),
+        };
+        let Some(computed) = computed else { return Err(Error::Internal(format!("{what}: checksum pieces did not cover the file"))) };
+        let got = match self {
+            Expectation::Stored { stored, .. } => checksum::display_value(computed, stored.composite_parts),
+            Expectation::Multipart { parts, .. } => format!("{}-{parts}", hex::encode(computed)),
+            _ => hex::encode(computed),
+        };
+        if got == want {
+            return Ok(verified);
+        }
+        Err(Error::Integrity { what: what.into(), detail: format!("checksum {got} does not match the object's {name} {want}") })
+    }
 }
 
 /// The shape of an ETag, without asking the server anything.
@@ -62,188 +143,94 @@ pub fn etag_kind(etag: Option<&str>) -> EtagKind {
     }
 }
 
-/// Incremental MD5 / multipart-ETag computation: feed bytes in order, get the ETag string.
-/// With `part_size = None` the result is the plain MD5 hex; with `Some(p)` it is the multipart
-/// form over parts of `p` bytes.
-#[derive(Clone)]
-pub struct EtagHasher {
-    part_size: Option<u64>,
-    current: Md5,
-    filled: u64,
-    part_digests: Vec<u8>,
-    parts: u64,
+/// The stored checksum of a `GetObject`/`HeadObject` answer asked with checksum mode. An object
+/// with a multipart ETag must say whether its checksum is full-object or composite (a store
+/// that omits `x-amz-checksum-type` there leaves it ambiguous, so it is not used).
+pub fn stored_of(fields: StoredFields<'_>, etag: Option<&str>) -> std::result::Result<Option<Stored>, String> {
+    let values = [
+        (Algorithm::Crc64Nvme, fields.crc64nvme),
+        (Algorithm::Crc32c, fields.crc32c),
+        (Algorithm::Crc32, fields.crc32),
+        (Algorithm::Sha256, fields.sha256),
+    ];
+    let stored = checksum::stored_from_headers(&values, fields.checksum_type)?;
+    if let Some(s) = &stored {
+        if s.composite_parts.is_none() && fields.checksum_type.is_none() && matches!(etag_kind(etag), EtagKind::Multipart { .. }) {
+            return Err(format!("the store did not say whether the {} checksum of this multipart object is full-object or composite", s.algorithm));
+        }
+    }
+    Ok(stored)
 }
 
-impl EtagHasher {
-    pub fn new(part_size: Option<u64>) -> Self {
-        EtagHasher { part_size: part_size.filter(|p| *p > 0), current: Md5::new(), filled: 0, part_digests: Vec::new(), parts: 0 }
-    }
+/// The `x-amz-checksum-*` fields of an answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoredFields<'a> {
+    pub crc64nvme: Option<&'a str>,
+    pub crc32c: Option<&'a str>,
+    pub crc32: Option<&'a str>,
+    pub sha256: Option<&'a str>,
+    pub checksum_type: Option<&'a str>,
+}
 
-    /// A hasher that computes what `expectation` compares against (`None` for size-only).
-    pub fn for_expectation(expectation: &Expectation) -> Option<Self> {
-        match expectation {
-            Expectation::Md5 { .. } => Some(EtagHasher::new(None)),
-            Expectation::Multipart { part_size, .. } => Some(EtagHasher::new(Some(*part_size))),
-            Expectation::SizeOnly { .. } => None,
+impl<'a> StoredFields<'a> {
+    pub fn of_get(o: &'a aws_sdk_s3::operation::get_object::GetObjectOutput) -> Self {
+        StoredFields {
+            crc64nvme: o.checksum_crc64_nvme(),
+            crc32c: o.checksum_crc32_c(),
+            crc32: o.checksum_crc32(),
+            sha256: o.checksum_sha256(),
+            checksum_type: o.checksum_type().map(|t| t.as_str()),
         }
     }
 
-    /// The part size this hasher cuts at (`None`: plain MD5).
-    pub fn part_size(&self) -> Option<u64> {
-        self.part_size
-    }
-
-    pub fn update(&mut self, mut data: &[u8]) {
-        let Some(part) = self.part_size else {
-            self.current.update(data);
-            return;
-        };
-        while !data.is_empty() {
-            let room = (part - self.filled) as usize;
-            let take = room.min(data.len());
-            self.current.update(&data[..take]);
-            self.filled += take as u64;
-            data = &data[take..];
-            if self.filled == part {
-                self.close_part();
-            }
+    pub fn of_head(o: &'a aws_sdk_s3::operation::head_object::HeadObjectOutput) -> Self {
+        StoredFields {
+            crc64nvme: o.checksum_crc64_nvme(),
+            crc32c: o.checksum_crc32_c(),
+            crc32: o.checksum_crc32(),
+            sha256: o.checksum_sha256(),
+            checksum_type: o.checksum_type().map(|t| t.as_str()),
         }
-    }
-
-    fn close_part(&mut self) {
-        let digest = std::mem::take(&mut self.current).finalize();
-        self.part_digests.extend_from_slice(&digest);
-        self.parts += 1;
-        self.filled = 0;
-    }
-
-    /// The ETag of everything fed so far (lowercase hex, no quotes).
-    pub fn finish(mut self) -> String {
-        if self.part_size.is_none() {
-            return hex::encode(self.current.finalize());
-        }
-        if self.filled > 0 || self.parts == 0 {
-            self.close_part();
-        }
-        format!("{}-{}", hex::encode(Md5::digest(&self.part_digests)), self.parts)
     }
 }
 
-/// Computes the MD5 ETag of a file: plain MD5 hex with `part_size = None`, the multipart form
-/// `hex(md5(concat(md5(part_i))))-N` with `Some(part_size)`. Blocking; see [`md5_etag_of_file_async`].
-pub fn md5_etag_of_file(path: &Path, part_size: Option<u64>) -> std::io::Result<String> {
-    md5_etag_of_handle(&std::fs::File::open(path)?, part_size)
+/// Asks for stored checksums on a request without turning on the SDK's own response
+/// validation: with `checksum_mode(Enabled)` the SDK would hash every body a second time (and
+/// report a mismatch as a broken stream); the header alone makes the store send the values,
+/// which the SDK still parses into the output, and trainctl checks them itself while writing.
+pub fn with_checksum_mode<T, E, B>(req: aws_sdk_s3::client::customize::CustomizableOperation<T, E, B>) -> aws_sdk_s3::client::customize::CustomizableOperation<T, E, B> {
+    req.mutate_request(|r| {
+        r.headers_mut().insert("x-amz-checksum-mode", "ENABLED");
+    })
 }
 
-/// [`md5_etag_of_file`] on a file already open: what was written through a handle is what is
-/// hashed, even if someone renamed or replaced the path meanwhile.
-pub fn md5_etag_of_handle(file: &std::fs::File, part_size: Option<u64>) -> std::io::Result<String> {
-    use std::os::unix::fs::FileExt;
-    let len = file.metadata()?.len();
-    if let Some(ps) = part_size.filter(|&ps| ps > 0) {
-        if len > ps {
-            return multipart_etag_parallel(file, len, ps);
-        }
-    }
-    let mut hasher = EtagHasher::new(part_size);
-    let mut buf = vec![0u8; HASH_BUF];
-    let mut off = 0u64;
-    loop {
-        let n = file.read_at(&mut buf, off)?;
-        if n == 0 {
-            return Ok(hasher.finish());
-        }
-        hasher.update(&buf[..n]);
-        off += n as u64;
-    }
-}
-
-/// The multipart ETag with the parts hashed on every core: each part's MD5 is independent, so a
-/// 2 GiB checkpoint verifies in a fraction of the time one thread needs (verification is the
-/// main cost a verified download adds over s5cmd's unverified one).
-fn multipart_etag_parallel(file: &std::fs::File, len: u64, part_size: u64) -> std::io::Result<String> {
-    use std::os::unix::fs::FileExt;
-    let parts = len.div_ceil(part_size) as usize;
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8).min(parts);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let digests = std::sync::Mutex::new(vec![[0u8; 16]; parts]);
-    std::thread::scope(|scope| -> std::io::Result<()> {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| -> std::io::Result<()> {
-                    let mut buf = vec![0u8; HASH_BUF];
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= parts {
-                            return Ok(());
-                        }
-                        let (start, end) = (i as u64 * part_size, ((i as u64 + 1) * part_size).min(len));
-                        let mut md5 = Md5::new();
-                        let mut off = start;
-                        while off < end {
-                            let want = ((end - off) as usize).min(buf.len());
-                            let n = file.read_at(&mut buf[..want], off)?;
-                            if n == 0 {
-                                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "file shrank while hashing"));
-                            }
-                            md5.update(&buf[..n]);
-                            off += n as u64;
-                        }
-                        digests.lock().unwrap_or_else(|p| p.into_inner())[i] = md5.finalize().into();
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().map_err(|_| std::io::Error::other("hash worker panicked"))??;
-        }
-        Ok(())
-    })?;
-    let concat: Vec<u8> = digests.into_inner().unwrap_or_else(|p| p.into_inner()).concat();
-    Ok(format!("{}-{}", hex::encode(Md5::digest(&concat)), parts))
-}
-
-/// [`md5_etag_of_file`] on a blocking thread, so hashing gigabytes does not stall the runtime.
-pub async fn md5_etag_of_file_async(path: &Path, part_size: Option<u64>) -> Result<String> {
-    let owned = path.to_path_buf();
-    tokio::task::spawn_blocking(move || md5_etag_of_file(&owned, part_size))
-        .await
-        .map_err(|e| Error::Internal(format!("hash task: {e}")))?
-        .map_err(|e| Error::io(path, e))
-}
-
-/// [`md5_etag_of_handle`] on a blocking thread; `shown` names the file in errors.
-pub async fn md5_etag_of_handle_async(file: std::sync::Arc<std::fs::File>, shown: &Path, part_size: Option<u64>) -> Result<String> {
-    tokio::task::spawn_blocking(move || md5_etag_of_handle(&file, part_size))
-        .await
-        .map_err(|e| Error::Internal(format!("hash task: {e}")))?
-        .map_err(|e| Error::io(shown, e))
-}
-
-/// Decides what checksum a download of `key` must have. Plain MD5 ETags need no request;
-/// multipart ETags need one `HeadObject(partNumber=1)` to learn the part size. Returns
-/// `SizeOnly` (never an error) when the checksum cannot be known: opaque ETags, encrypted
-/// objects, servers without `partNumber` support, or an object that changed meanwhile.
-pub async fn expectation(conn: &Connection, bucket: &str, key: &str, size: u64, etag: Option<&str>) -> Expectation {
+/// The expectation from the ETag alone, without a request: plain MD5 ETags are complete;
+/// multipart ETags still need their part size ([`with_part_size`]).
+pub fn etag_expectation(size: u64, etag: Option<&str>) -> Expectation {
+    let why = "it has no stored checksum".to_string();
     match etag_kind(etag) {
-        EtagKind::Opaque => Expectation::SizeOnly { reason: "the ETag is not an MD5 (no ETag or a server-specific form)".into() },
-        EtagKind::Md5(etag) => Expectation::Md5 { etag },
-        EtagKind::Multipart { etag, parts } => multipart_expectation(conn, bucket, key, size, etag, parts).await,
+        EtagKind::Opaque => Expectation::SizeOnly { reason: "the object has no stored checksum and its ETag is not an MD5".into() },
+        EtagKind::Md5(etag) => Expectation::Md5 { etag, why },
+        EtagKind::Multipart { etag, parts: 1 } => Expectation::Multipart { etag, part_size: size.max(1), parts: 1, why },
+        EtagKind::Multipart { etag, parts } => Expectation::Multipart { etag, part_size: 0, parts, why },
     }
 }
 
-async fn multipart_expectation(conn: &Connection, bucket: &str, key: &str, size: u64, etag: String, parts: u64) -> Expectation {
+/// Whether a multipart expectation still lacks its part size.
+pub fn needs_part_size(exp: &Expectation) -> bool {
+    matches!(exp, Expectation::Multipart { part_size: 0, .. })
+}
+
+/// Fills in the part size of a multipart ETag with one `HeadObject(partNumber=1)`; anything
+/// that cannot be learnt makes it size-only (with the reason).
+pub async fn with_part_size(conn: &Connection, bucket: &str, key: &str, size: u64, exp: Expectation) -> Expectation {
+    let Expectation::Multipart { etag, parts, part_size: 0, why } = exp else { return exp };
     let size_only = |reason: String| Expectation::SizeOnly { reason };
-    if parts == 1 {
-        return Expectation::Multipart { etag, part_size: size.max(1), parts };
-    }
     let head = match conn.client.head_object().bucket(bucket).key(key).part_number(1).send().await {
         Ok(h) => h,
         Err(e) => return size_only(format!("the server did not report the part size ({})", short_sdk_error(&e))),
     };
-    if head.sse_customer_algorithm().is_some()
-        || head.server_side_encryption().is_some_and(|s| s.as_str().starts_with("aws:kms"))
-    {
+    if head.sse_customer_algorithm().is_some() || head.server_side_encryption().is_some_and(|s| s.as_str().starts_with("aws:kms")) {
         return size_only("the object is encrypted with SSE-KMS/SSE-C, so its ETag is not an MD5".into());
     }
     let part_size = head.content_length().unwrap_or(0).max(0) as u64;
@@ -253,26 +240,42 @@ async fn multipart_expectation(conn: &Connection, bucket: &str, key: &str, size:
     if size.div_ceil(part_size) != parts {
         return size_only(format!("the object's {parts} parts are not all {part_size} bytes; its ETag cannot be recomputed"));
     }
-    Expectation::Multipart { etag, part_size, parts }
+    Expectation::Multipart { etag, part_size, parts, why }
+}
+
+/// Decides what a download of `key` must match, asking the store when needed: with
+/// `ask_stored`, one `HeadObject` with checksum mode for a stored checksum (worth it for large
+/// objects: a CRC is ~15× cheaper to compute than MD5); then, for composite checksums and
+/// multipart ETags, one `HeadObject(partNumber=1)` for the part size. Never an error: what
+/// cannot be known becomes `SizeOnly` with the reason.
+pub async fn expectation(conn: &Connection, bucket: &str, key: &str, size: u64, etag: Option<&str>, ask_stored: bool) -> Expectation {
+    let exp = etag_expectation(size, etag);
+    let stored = if ask_stored { head_stored(conn, bucket, key, etag).await } else { Ok(None) };
+    if let Ok(Some(s)) = &stored {
+        if s.composite_parts.is_none() {
+            return exp.prefer_stored(stored, size);
+        }
+    }
+    let exp = with_part_size(conn, bucket, key, size, exp).await;
+    if ask_stored {
+        exp.prefer_stored(stored, size)
+    } else {
+        exp
+    }
+}
+
+async fn head_stored(conn: &Connection, bucket: &str, key: &str, etag: Option<&str>) -> std::result::Result<Option<Stored>, String> {
+    let req = conn.client.head_object().bucket(bucket).key(key).set_if_match(etag.map(str::to_string)).customize();
+    match with_checksum_mode(req).send().await {
+        Ok(head) => stored_of(StoredFields::of_head(&head), etag),
+        Err(e) => Err(format!("its stored checksum could not be read ({})", short_sdk_error(&e))),
+    }
 }
 
 fn short_sdk_error<E: std::fmt::Debug>(e: &aws_sdk_s3::error::SdkError<E>) -> String {
     match e.raw_response() {
         Some(r) => format!("HTTP {}", r.status().as_u16()),
         None => "no response".into(),
-    }
-}
-
-/// Compares a computed ETag against the expectation. Pure.
-pub fn check_checksum(what: &str, expectation: &Expectation, computed: Option<&str>) -> Result<Verified> {
-    let want = match expectation {
-        Expectation::SizeOnly { reason } => return Ok(Verified::SizeOnly { reason: reason.clone() }),
-        Expectation::Md5 { etag } | Expectation::Multipart { etag, .. } => etag,
-    };
-    match computed {
-        Some(got) if got == want => Ok(Verified::Checksum),
-        Some(got) => Err(Error::Integrity { what: what.into(), detail: format!("checksum {got} does not match the object's ETag {want}") }),
-        None => Err(Error::Internal("checksum expected but not computed".into())),
     }
 }
 
@@ -284,94 +287,123 @@ pub fn check_size(what: &str, expected: u64, actual: u64) -> Result<()> {
     Err(Error::Integrity { what: what.into(), detail: format!("{actual} bytes on disk, object has {expected}") })
 }
 
-/// Verifies a downloaded file against the object: size always, checksum where the ETag allows
-/// (see [`expectation`]). A mismatch is [`Error::Integrity`]; the caller removes the file.
-pub async fn verify_download(
-    conn: &Connection,
-    bucket: &str,
-    key: &str,
-    path: &Path,
-    expected_size: u64,
-    etag: Option<&str>,
-) -> Result<Verified> {
+/// Hashes `len` bytes of an open file by `recipe`, on every core where the recipe allows
+/// (parts, or runs of a combinable CRC, are independent), and returns the assembled value.
+/// Blocking.
+pub fn hash_file(file: &std::fs::File, len: u64, recipe: Recipe) -> std::io::Result<Vec<u8>> {
+    hash_file_range(file, 0, len, recipe)
+}
+
+/// [`hash_file`] of bytes `start..end` only (the checksum of one part of an upload); `Parts`
+/// recipes cut relative to `start`. Blocking.
+pub fn hash_file_range(file: &std::fs::File, start: u64, end: u64, recipe: Recipe) -> std::io::Result<Vec<u8>> {
+    let len = end - start;
+    let step = match recipe.cut {
+        Cut::Whole => len.max(1),
+        Cut::Any => FILE_RUN,
+        Cut::Parts(p) => p.max(1),
+    };
+    let runs: Vec<(u64, u64)> = (0..len.div_ceil(step).max(1)).map(|i| (i * step, ((i + 1) * step).min(len))).collect();
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8).min(runs.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let pieces = std::sync::Mutex::new(Vec::<Piece>::new());
+    std::thread::scope(|scope| -> std::io::Result<()> {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> std::io::Result<()> {
+                    let mut buf = vec![0u8; HASH_BUF.min(len.max(1) as usize)];
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&(a, b)) = runs.get(i) else { return Ok(()) };
+                        let found = hash_run(file, &mut buf, recipe, start, a, b)?;
+                        pieces.lock().unwrap_or_else(|p| p.into_inner()).extend(found);
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().map_err(|_| std::io::Error::other("hash worker panicked"))??;
+        }
+        Ok(())
+    })?;
+    let pieces = pieces.into_inner().unwrap_or_else(|p| p.into_inner());
+    recipe.assemble(pieces, len).ok_or_else(|| std::io::Error::other("hash pieces did not cover the file"))
+}
+
+/// Hashes file bytes `base + a .. base + b` into pieces numbered from `a`.
+fn hash_run(file: &std::fs::File, buf: &mut [u8], recipe: Recipe, base: u64, start: u64, end: u64) -> std::io::Result<Vec<Piece>> {
+    use std::os::unix::fs::FileExt;
+    let mut h = recipe.hasher(start);
+    let mut off = start;
+    while off < end {
+        let want = ((end - off) as usize).min(buf.len());
+        let n = file.read_at(&mut buf[..want], base + off)?;
+        if n == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "file shrank while hashing"));
+        }
+        h.update(&buf[..n]);
+        off += n as u64;
+    }
+    Ok(h.finish())
+}
+
+/// [`hash_file`] on a blocking thread; `shown` names the file in errors.
+pub async fn hash_file_async(file: Arc<std::fs::File>, shown: &Path, len: u64, recipe: Recipe) -> Result<Vec<u8>> {
+    tokio::task::spawn_blocking(move || hash_file(&file, len, recipe))
+        .await
+        .map_err(|e| Error::Internal(format!("hash task: {e}")))?
+        .map_err(|e| Error::io(shown, e))
+}
+
+/// Verifies a downloaded file against the object: size always, checksum where the object
+/// allows (see [`expectation`]). A mismatch is [`Error::Integrity`]; the caller removes the file.
+pub async fn verify_download(conn: &Connection, bucket: &str, key: &str, path: &Path, expected_size: u64, etag: Option<&str>) -> Result<Verified> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    verify_handle(conn, bucket, key, std::sync::Arc::new(file), path, expected_size, etag).await
+    verify_handle(conn, bucket, key, Arc::new(file), path, expected_size, etag, true).await
 }
 
 /// [`verify_download`] of a file already open (size from the handle, bytes read through it), so
-/// what is checked is exactly what will be renamed into place.
+/// what is checked is exactly what will be renamed into place. `ask_stored`: look up a stored
+/// checksum first (one `HeadObject`), see [`expectation`].
+#[allow(clippy::too_many_arguments)]
 pub async fn verify_handle(
     conn: &Connection,
     bucket: &str,
     key: &str,
-    file: std::sync::Arc<std::fs::File>,
+    file: Arc<std::fs::File>,
     shown: &Path,
     expected_size: u64,
     etag: Option<&str>,
+    ask_stored: bool,
 ) -> Result<Verified> {
     let what = format!("s3://{bucket}/{key}");
     let actual = file.metadata().map_err(|e| Error::io(shown, e))?.len();
     check_size(&what, expected_size, actual)?;
-    let exp = expectation(conn, bucket, key, expected_size, etag).await;
-    let computed = match &exp {
-        Expectation::SizeOnly { .. } => None,
-        Expectation::Md5 { .. } => Some(md5_etag_of_handle_async(file, shown, None).await?),
-        Expectation::Multipart { part_size, .. } => Some(md5_etag_of_handle_async(file, shown, Some(*part_size)).await?),
+    let exp = expectation(conn, bucket, key, expected_size, etag, ask_stored).await;
+    let computed = match exp.recipe() {
+        None => None,
+        Some(recipe) => Some(hash_file_async(file, shown, expected_size, recipe).await?),
     };
-    check_checksum(&what, &exp, computed.as_deref())
+    let verified = exp.check(&what, computed.as_deref())?;
+    log_verified(&what, &verified);
+    Ok(verified)
+}
+
+/// Says at `info` (`-v`) how a file was verified, and why not by a stored checksum.
+pub fn log_verified(what: &str, verified: &Verified) {
+    match verified {
+        Verified::Stored(a) => tracing::debug!("{what}: verified by its stored {a} checksum"),
+        Verified::Etag { why } => tracing::info!("{what}: verified by MD5/ETag ({why})"),
+        Verified::SizeOnly { reason } => tracing::info!("{what}: verified by size only ({reason})"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn md5hex(d: &[u8]) -> String {
-        hex::encode(Md5::digest(d))
-    }
-
-    #[test]
-    fn plain_md5_matches_known_value() {
-        let mut h = EtagHasher::new(None);
-        h.update(b"hello ");
-        h.update(b"world");
-        assert_eq!(h.finish(), "5eb63bbbe01eeed093cb22bb8f5acdc3");
-        assert_eq!(EtagHasher::new(None).finish(), "d41d8cd98f00b204e9800998ecf8427e");
-    }
-
-    #[test]
-    fn multipart_etag_is_md5_of_part_md5s() {
-        let data: Vec<u8> = (0..25u8).collect();
-        let mut concat = Vec::new();
-        for chunk in data.chunks(10) {
-            concat.extend_from_slice(&Md5::digest(chunk));
-        }
-        let want = format!("{}-3", md5hex(&concat));
-        // Fed in odd-sized pieces that straddle part boundaries.
-        let mut h = EtagHasher::new(Some(10));
-        for piece in data.chunks(7) {
-            h.update(piece);
-        }
-        assert_eq!(h.finish(), want);
-    }
-
-    #[test]
-    fn multipart_etag_of_exact_multiple_has_no_empty_tail_part() {
-        let data = vec![7u8; 20];
-        let mut h = EtagHasher::new(Some(10));
-        h.update(&data);
-        assert!(h.finish().ends_with("-2"));
-    }
-
-    #[test]
-    fn file_hash_equals_streamed_hash() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f");
-        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-        std::fs::write(&p, &data).unwrap();
-        assert_eq!(md5_etag_of_file(&p, None).unwrap(), md5hex(&data));
-        let mut h = EtagHasher::new(Some(1_000_000));
-        h.update(&data);
-        assert_eq!(md5_etag_of_file(&p, Some(1_000_000)).unwrap(), h.finish());
+    fn stored(a: Algorithm, data: &[u8]) -> Stored {
+        Stored { algorithm: a, value: a.digest(data), composite_parts: None }
     }
 
     #[test]
@@ -385,12 +417,71 @@ mod tests {
     }
 
     #[test]
-    fn mismatches_are_integrity_errors() {
-        let exp = Expectation::Md5 { etag: "aa".into() };
-        assert!(matches!(check_checksum("x", &exp, Some("bb")), Err(Error::Integrity { .. })));
-        assert_eq!(check_checksum("x", &exp, Some("aa")).unwrap(), Verified::Checksum);
+    fn a_stored_full_object_checksum_is_preferred_over_the_etag() {
+        let exp = etag_expectation(11, Some("5eb63bbbe01eeed093cb22bb8f5acdc3"));
+        let exp = exp.prefer_stored(Ok(Some(stored(Algorithm::Crc64Nvme, b"hello world"))), 11);
+        assert_eq!(exp.recipe(), Some(Recipe { algorithm: Algorithm::Crc64Nvme, cut: Cut::Any }));
+        let value = Algorithm::Crc64Nvme.digest(b"hello world");
+        assert_eq!(exp.check("x", Some(&value)).unwrap(), Verified::Stored(Algorithm::Crc64Nvme));
+        let bad = Algorithm::Crc64Nvme.digest(b"hello worle");
+        assert!(matches!(exp.check("x", Some(&bad)), Err(Error::Integrity { .. })));
+    }
+
+    #[test]
+    fn without_a_stored_checksum_the_etag_is_used_and_says_why() {
+        let exp = etag_expectation(11, Some("5eb63bbbe01eeed093cb22bb8f5acdc3")).prefer_stored(Ok(None), 11);
+        let md5 = Algorithm::Md5.digest(b"hello world");
+        assert_eq!(exp.check("x", Some(&md5)).unwrap(), Verified::Etag { why: "it has no stored checksum".into() });
+        let exp = etag_expectation(11, Some("5eb63bbbe01eeed093cb22bb8f5acdc3")).prefer_stored(Err("bad value".into()), 11);
+        assert!(matches!(exp.check("x", Some(&md5)).unwrap(), Verified::Etag { why } if why == "bad value"));
+    }
+
+    #[test]
+    fn composite_checksums_need_the_part_size_of_a_multipart_etag() {
+        let composite = Stored { algorithm: Algorithm::Crc32c, value: vec![0; 4], composite_parts: Some(3) };
+        let multi = Expectation::Multipart { etag: "e-3".into(), part_size: 10, parts: 3, why: String::new() };
+        let exp = multi.clone().prefer_stored(Ok(Some(composite.clone())), 25);
+        assert_eq!(exp.part_size(), Some(10));
+        assert!(matches!(exp, Expectation::Stored { .. }));
+        let md5 = etag_expectation(25, Some("5eb63bbbe01eeed093cb22bb8f5acdc3")).prefer_stored(Ok(Some(composite)), 25);
+        assert!(matches!(md5, Expectation::Md5 { why, .. } if why.contains("composite")));
+    }
+
+    #[test]
+    fn a_multipart_object_must_say_what_kind_its_checksum_is() {
+        let crc = checksum::display_value(&Algorithm::Crc32.digest(b"x"), None);
+        let fields = StoredFields { crc32: Some(&crc), ..Default::default() };
+        assert!(stored_of(fields, Some("5eb63bbbe01eeed093cb22bb8f5acdc3-2")).is_err());
+        assert!(stored_of(fields, Some("5eb63bbbe01eeed093cb22bb8f5acdc3")).unwrap().is_some());
+        let typed = StoredFields { checksum_type: Some("FULL_OBJECT"), ..fields };
+        assert!(stored_of(typed, Some("5eb63bbbe01eeed093cb22bb8f5acdc3-2")).unwrap().is_some());
+    }
+
+    #[test]
+    fn size_checks_and_size_only_expectations() {
         assert!(matches!(check_size("x", 10, 9), Err(Error::Integrity { .. })));
         let so = Expectation::SizeOnly { reason: "r".into() };
-        assert!(matches!(check_checksum("x", &so, None).unwrap(), Verified::SizeOnly { .. }));
+        assert!(matches!(so.check("x", None).unwrap(), Verified::SizeOnly { .. }));
+        assert_eq!(so.recipe(), None);
+    }
+
+    #[test]
+    fn files_hash_on_several_cores_to_what_a_stream_computes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let data: Vec<u8> = (0..40_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&p, &data).unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        for recipe in [
+            Recipe { algorithm: Algorithm::Md5, cut: Cut::Whole },
+            Recipe { algorithm: Algorithm::Md5, cut: Cut::Parts(5_000_000) },
+            Recipe { algorithm: Algorithm::Crc64Nvme, cut: Cut::Any },
+            Recipe { algorithm: Algorithm::Sha256, cut: Cut::Whole },
+        ] {
+            let mut h = recipe.hasher(0);
+            h.update(&data);
+            let streamed = recipe.assemble(h.finish(), data.len() as u64).unwrap();
+            assert_eq!(hash_file(&f, data.len() as u64, recipe).unwrap(), streamed, "{recipe:?}");
+        }
     }
 }

@@ -13,6 +13,8 @@
 //! and progress never goes back.
 
 use crate::error::{Error, Result};
+use crate::transfer::checksum::{self, Algorithm, Cut, Recipe};
+use crate::transfer::verify;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
@@ -61,6 +63,18 @@ impl SourceFile {
         }
         let detail = if size != self.size { format!("its size went from {} to {size} bytes", self.size) } else { "it was modified".to_string() };
         Err(Error::SourceChanged { path: self.path.clone(), detail })
+    }
+
+    /// The checksum (base64, as S3 takes it) of `len` bytes from `offset`, read through the
+    /// open handle. Blocking. Sent ahead of the bytes it covers, so a store that checks it
+    /// refuses a body that differs from what was read here.
+    pub fn checksum(&self, algorithm: Algorithm, offset: u64, len: u64) -> Result<String> {
+        let recipe = Recipe { algorithm, cut: Cut::Any };
+        let value = verify::hash_file_range(&self.file, offset, offset + len, recipe).map_err(|e| match self.check_unchanged() {
+            Err(changed) => changed,
+            Ok(()) => Error::io(&self.path, e),
+        })?;
+        Ok(checksum::display_value(&value, None))
     }
 
     fn read_at(&self, offset: u64, len: u64) -> std::io::Result<Bytes> {

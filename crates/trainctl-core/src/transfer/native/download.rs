@@ -1,8 +1,16 @@
 //! Downloads: one streaming GET up to the part size, parallel ranged GETs above it, always into
-//! a private temp file in the destination folder ([`local_write`]), verified through its handle
-//! and then committed (fsync, size on the handle, rename under the folder lock). Any failure or
-//! cancel removes the temp file, so the destination holds either the complete verified file or
-//! what it held before.
+//! a private temp file in the destination folder ([`local_write`]), verified while the bytes
+//! arrive, then handed back to the engine to commit (fsync, size on the handle, rename under
+//! the folder lock) outside the job's request slots. Any failure or cancel removes the temp
+//! file, so the destination holds either the complete verified file or what it held before.
+//!
+//! **Verification costs no second read.** Each GET asks for the object's stored checksum
+//! (`x-amz-checksum-mode`); the bytes are hashed as they are written, per range: a full-object
+//! CRC from ranges combined in order, a composite checksum or a multipart ETag from ranges cut
+//! on the object's own part boundaries (learnt with `HeadObject?partNumber=1`), a plain MD5 in
+//! the single GET's stream. Only a plain MD5 or SHA-256 of an object large enough to be fetched
+//! in several ranges is hashed from the file afterwards (such objects come from single PUTs
+//! larger than our part size, which is rare).
 //!
 //! Every GET carries `If-Match: <planned ETag>`, so an object overwritten since the plan fails
 //! as an integrity error instead of mixing two versions — which is also what makes it safe to
@@ -14,22 +22,44 @@
 use super::{effective_part_size, sdk, Ctx};
 use crate::error::{Error, Result};
 use crate::s3::NetworkPolicy;
-use crate::transfer::local_write::TempFile;
-use crate::transfer::verify::{self, EtagHasher, Expectation, Verified};
+use crate::transfer::checksum::{Piece, PieceHasher, Recipe};
+use crate::transfer::local_write::{self, TempFile};
+use crate::transfer::verify::{self, Expectation, StoredFields, Verified};
 use crate::transfer::TransferItem;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use futures::{StreamExt, TryStreamExt};
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Bytes buffered before a write is handed to a blocking thread.
 const WRITE_BLOCK: usize = 1024 * 1024;
 
-/// Downloads `item.key` to `item.local`; returns the (verified) ETag it was planned with.
-pub(super) async fn download(ctx: &Ctx<'_>, item: &TransferItem) -> Result<Option<String>> {
+/// A downloaded, verified temp file waiting for its commit.
+pub(super) struct Fetched {
+    pub temp: TempFile,
+    pub name: std::ffi::OsString,
+    pub size: u64,
+    /// What the destination must still be (two-way sync), checked right before the rename.
+    pub write_if: Option<crate::transfer::WriteIf>,
+    /// The ETag the object was planned (and fetched, `If-Match`) with.
+    pub etag: Option<String>,
+}
+
+impl Fetched {
+    /// Commits it (fsync, size check, rename under the folder lock) on a blocking thread;
+    /// returns the (verified) ETag it was planned with.
+    pub async fn commit(self) -> Result<Option<String>> {
+        let Fetched { temp, name, size, write_if, etag } = self;
+        tokio::task::spawn_blocking(move || temp.commit_if(&name, size, write_if.as_ref())).await.map_err(|e| Error::Internal(format!("commit task: {e}")))??;
+        Ok(etag)
+    }
+}
+
+/// Downloads and verifies `item.key` into a temp file next to `item.local`.
+pub(super) async fn download(ctx: &Ctx<'_>, item: &TransferItem) -> Result<Fetched> {
     let dest = &item.local;
     let (parent, name) = match (dest.parent(), dest.file_name()) {
         (Some(p), Some(n)) => (p, n.to_os_string()),
@@ -37,67 +67,110 @@ pub(super) async fn download(ctx: &Ctx<'_>, item: &TransferItem) -> Result<Optio
     };
     let root = ctx.job.local_root.as_deref().unwrap_or(parent);
     let temp = ctx.folders.open(root, parent)?.create_temp()?;
-    fetch_verified(ctx, item, &temp).await?;
-    let size = item.size;
-    let write_if = item.write_if.clone();
-    tokio::task::spawn_blocking(move || temp.commit_if(&name, size, write_if.as_ref())).await.map_err(|e| Error::Internal(format!("commit task: {e}")))??;
-    Ok(item.etag.clone())
-}
-
-async fn fetch_verified(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile) -> Result<()> {
     let what = format!("s3://{}/{}", ctx.job.bucket, item.key);
-    let mut exp = if ctx.opts.verify_checksum {
-        verify::expectation(ctx.conn, &ctx.job.bucket, &item.key, item.size, item.etag.as_deref()).await
+    let verified = if item.size <= effective_part_size(ctx.opts.part_size, item.size) {
+        single_get(ctx, item, &temp).await?
     } else {
-        Expectation::SizeOnly { reason: "checksum verification is off".into() }
+        ranged_get(ctx, item, &temp).await?
     };
-    let part_size = effective_part_size(ctx.opts.part_size, item.size);
-    let shown = temp.path();
-    let (written, computed) = if item.size <= part_size {
-        single_get(ctx, item, temp.file().clone(), &shown, &mut exp).await?
-    } else {
-        ranged_get(ctx, item, temp.file().clone(), &shown, part_size).await?;
-        let written = temp.file().metadata().map_err(|e| Error::io(&shown, e))?.len();
-        (written, hash_file(temp.file().clone(), &shown, &exp).await?)
-    };
-    verify::check_size(&what, item.size, written)?;
-    if let Verified::SizeOnly { reason } = verify::check_checksum(&what, &exp, computed.as_deref())? {
-        if ctx.opts.verify_checksum {
-            ctx.notice_size_only(&item.key, &reason);
-        }
+    match &verified {
+        Verified::SizeOnly { reason } if ctx.opts.verify_checksum => ctx.notice_size_only(&item.key, reason),
+        _ => {}
     }
-    Ok(())
+    verify::log_verified(&what, &verified);
+    Ok(Fetched { temp, name, size: item.size, write_if: item.write_if.clone(), etag: item.etag.clone() })
 }
 
-async fn hash_file(file: Arc<File>, shown: &Path, exp: &Expectation) -> Result<Option<String>> {
-    Ok(match exp {
-        Expectation::SizeOnly { .. } => None,
-        Expectation::Md5 { .. } => Some(verify::md5_etag_of_handle_async(file, shown, None).await?),
-        Expectation::Multipart { part_size, .. } => Some(verify::md5_etag_of_handle_async(file, shown, Some(*part_size)).await?),
-    })
+fn size_only_by_choice() -> Expectation {
+    Expectation::SizeOnly { reason: "checksum verification is off".into() }
 }
 
 async fn get(ctx: &Ctx<'_>, item: &TransferItem, range: Option<String>) -> Result<GetObjectOutput> {
-    let request = ctx.conn.client.get_object().bucket(&ctx.job.bucket).key(&item.key).set_range(range).set_if_match(item.etag.clone()).set_version_id(ctx.job.version_ids.get(&item.key).cloned());
+    let request = ctx.conn.client.get_object().bucket(&ctx.job.bucket).key(&item.key).set_range(range).set_if_match(item.etag.clone()).set_version_id(ctx.job.version_ids.get(&item.key).cloned()).customize();
+    let request = verify::with_checksum_mode(request);
     let out = ctx.cancellable(async { request.send().await.map_err(|e| sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key)) }).await?;
     ctx.stats.gets.fetch_add(1, Ordering::Relaxed);
     Ok(out)
 }
 
-/// Whole object in one GET, hashed while written. Returns bytes written and the computed ETag.
-async fn single_get(ctx: &Ctx<'_>, item: &TransferItem, file: Arc<File>, shown: &Path, exp: &mut Expectation) -> Result<(u64, Option<String>)> {
+/// Whole object in one GET, hashed while written by the cheapest checksum its answer allows.
+async fn single_get(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile) -> Result<Verified> {
+    let what = format!("s3://{}/{}", ctx.job.bucket, item.key);
     let _permit = ctx.permit().await?;
     let out = get(ctx, item, None).await?;
-    if is_encrypted(&out) && !matches!(exp, Expectation::SizeOnly { .. }) {
-        *exp = Expectation::SizeOnly { reason: "the object is encrypted with SSE-KMS/SSE-C, so its ETag is not an MD5".into() };
-    }
-    let mut writer = BlockWriter { path: shown.to_path_buf(), file, offset: 0, buf: Vec::new(), hasher: EtagHasher::for_expectation(exp) };
+    let exp = if ctx.opts.verify_checksum { expectation_of_answer(ctx, item, &out).await } else { size_only_by_choice() };
+    let recipe = exp.recipe();
+    let mut writer = BlockWriter::new(temp, 0, recipe);
     fetch_into(ctx, item, &mut writer, 0, item.size, Some(out.body)).await?;
-    Ok((writer.offset, writer.hasher.map(EtagHasher::finish)))
+    verify::check_size(&what, item.size, writer.offset)?;
+    let computed = recipe.and_then(|r| r.assemble(writer.finish(), item.size));
+    exp.check(&what, computed.as_deref())
+}
+
+/// The expectation for a whole-object GET: its stored checksum when the answer carries a
+/// usable one, otherwise the ETag (a multipart one costs one `HeadObject?partNumber=1`, sent
+/// before the body is read); size only for encrypted objects without a stored checksum.
+async fn expectation_of_answer(ctx: &Ctx<'_>, item: &TransferItem, out: &GetObjectOutput) -> Expectation {
+    let etag = item.etag.as_deref().or(out.e_tag());
+    let stored = verify::stored_of(StoredFields::of_get(out), etag);
+    let full_object = matches!(&stored, Ok(Some(s)) if s.composite_parts.is_none());
+    let mut exp = verify::etag_expectation(item.size, etag);
+    if !full_object && is_encrypted(out) {
+        exp = Expectation::SizeOnly { reason: "the object is encrypted with SSE-KMS/SSE-C, so its ETag is not an MD5".into() };
+    }
+    if !full_object && verify::needs_part_size(&exp) {
+        exp = verify::with_part_size(ctx.conn, &ctx.job.bucket, &item.key, item.size, exp).await;
+    }
+    exp.prefer_stored(stored, item.size)
 }
 
 fn is_encrypted(out: &GetObjectOutput) -> bool {
     out.sse_customer_algorithm().is_some() || out.server_side_encryption().is_some_and(|s| s.as_str().starts_with("aws:kms"))
+}
+
+/// The object in parallel ranges written in place, each hashed as it arrives. The ranges are
+/// cut on the object's part boundaries when its checksum is per part.
+async fn ranged_get(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile) -> Result<Verified> {
+    let what = format!("s3://{}/{}", ctx.job.bucket, item.key);
+    let exp = if ctx.opts.verify_checksum {
+        verify::expectation(ctx.conn, &ctx.job.bucket, &item.key, item.size, item.etag.as_deref(), true).await
+    } else {
+        size_only_by_choice()
+    };
+    let recipe = exp.recipe();
+    let range = range_size(effective_part_size(ctx.opts.part_size, item.size), exp.part_size());
+    let ranges: Vec<(u64, u64)> = (0..item.size.div_ceil(range)).map(|i| (i * range, range.min(item.size - i * range))).collect();
+    let in_stream = recipe.filter(|r| ranges.iter().all(|(start, _)| r.can_start_at(*start)));
+    let pieces: Vec<Vec<Piece>> = futures::stream::iter(ranges)
+        .map(|(offset, len)| get_range(ctx, item, temp, offset, len, in_stream))
+        .buffer_unordered(ctx.opts.concurrency.max(1))
+        .try_collect()
+        .await?;
+    let shown = temp.path();
+    let written = temp.file().metadata().map_err(|e| Error::io(&shown, e))?.len();
+    verify::check_size(&what, item.size, written)?;
+    let computed = match (recipe, in_stream) {
+        (None, _) => None,
+        (Some(r), Some(_)) => r.assemble(pieces.concat(), item.size),
+        (Some(r), None) => Some(verify::hash_file_async(temp.file().clone(), &shown, item.size, r).await?),
+    };
+    exp.check(&what, computed.as_deref())
+}
+
+/// The range size: ours, or — when ranges must be whole parts — the multiple of the object's
+/// part size closest to ours from below (at least one part).
+fn range_size(ours: u64, object_part: Option<u64>) -> u64 {
+    match object_part {
+        Some(p) if p > 0 => (ours / p).max(1) * p,
+        _ => ours,
+    }
+}
+
+async fn get_range(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile, offset: u64, len: u64, recipe: Option<Recipe>) -> Result<Vec<Piece>> {
+    let _permit = ctx.permit().await?;
+    let mut writer = BlockWriter::new(temp, offset, recipe);
+    fetch_into(ctx, item, &mut writer, offset, offset + len, None).await?;
+    Ok(writer.finish())
 }
 
 /// A broken or stalled body stream: retried by [`fetch_into`], an item failure if it persists.
@@ -166,35 +239,25 @@ async fn stream_body(ctx: &Ctx<'_>, item: &TransferItem, writer: &mut BlockWrite
     }
 }
 
-/// The object in `part_size` ranges fetched in parallel and written in place.
-async fn ranged_get(ctx: &Ctx<'_>, item: &TransferItem, file: Arc<File>, shown: &Path, part_size: u64) -> Result<()> {
-    let ranges: Vec<(u64, u64)> = (0..item.size.div_ceil(part_size)).map(|i| (i * part_size, part_size.min(item.size - i * part_size))).collect();
-    futures::stream::iter(ranges)
-        .map(|(offset, len)| get_range(ctx, item, shown, file.clone(), offset, len))
-        .buffer_unordered(ctx.opts.concurrency.max(1))
-        .try_collect::<Vec<()>>()
-        .await?;
-    Ok(())
-}
-
-async fn get_range(ctx: &Ctx<'_>, item: &TransferItem, shown: &Path, file: Arc<File>, offset: u64, len: u64) -> Result<()> {
-    let _permit = ctx.permit().await?;
-    let mut writer = BlockWriter { path: shown.to_path_buf(), file, offset, buf: Vec::new(), hasher: None };
-    fetch_into(ctx, item, &mut writer, offset, offset + len, None).await
-}
-
 /// Buffers received chunks and writes (and hashes) them in 1 MiB blocks on a blocking thread,
-/// at increasing offsets of a shared file.
+/// at increasing offsets of a shared file, asking the kernel to start writing each block to
+/// disk at once ([`local_write::start_writeback`]) so the commit's fsync finds little left.
 struct BlockWriter {
     path: PathBuf,
     file: Arc<File>,
     /// Where the next flushed byte goes: everything before it is on disk.
     offset: u64,
     buf: Vec<u8>,
-    hasher: Option<EtagHasher>,
+    recipe: Option<Recipe>,
+    hasher: Option<PieceHasher>,
 }
 
 impl BlockWriter {
+    fn new(temp: &TempFile, offset: u64, recipe: Option<Recipe>) -> Self {
+        let hasher = recipe.map(|r| r.hasher(offset));
+        BlockWriter { path: temp.path(), file: temp.file().clone(), offset, buf: Vec::new(), recipe, hasher }
+    }
+
     async fn push(&mut self, chunk: &[u8]) -> Result<()> {
         self.buf.extend_from_slice(chunk);
         if self.buf.len() >= WRITE_BLOCK {
@@ -207,9 +270,12 @@ impl BlockWriter {
     fn restart(&mut self, offset: u64) {
         self.offset = offset;
         self.buf.clear();
-        if let Some(h) = self.hasher.as_mut() {
-            *h = EtagHasher::new(h.part_size());
-        }
+        self.hasher = self.recipe.map(|r| r.hasher(offset));
+    }
+
+    /// The pieces hashed (empty without a recipe).
+    fn finish(self) -> Vec<Piece> {
+        self.hasher.map(PieceHasher::finish).unwrap_or_default()
     }
 
     async fn flush(&mut self) -> Result<()> {
@@ -220,6 +286,9 @@ impl BlockWriter {
         let task = tokio::task::spawn_blocking(move || {
             use std::os::unix::fs::FileExt;
             let r = file.write_all_at(&buf, offset);
+            if r.is_ok() {
+                local_write::start_writeback(&file, offset, buf.len() as u64);
+            }
             if let Some(h) = hasher.as_mut() {
                 h.update(&buf);
             }
@@ -230,5 +299,18 @@ impl BlockWriter {
         self.offset += n;
         self.hasher = hasher;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_whole_parts_when_the_checksum_is_per_part() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(range_size(32 * MIB, None), 32 * MIB);
+        assert_eq!(range_size(32 * MIB, Some(5 * MIB)), 30 * MIB);
+        assert_eq!(range_size(32 * MIB, Some(64 * MIB)), 64 * MIB);
     }
 }

@@ -41,6 +41,10 @@ pub(super) struct UploadIdent {
 pub(super) struct DonePart {
     pub number: i32,
     pub etag: String,
+    /// Its checksum (base64) when the upload writes one; parts found on the server when
+    /// resuming have it recomputed from the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 /// The persisted state of one in-progress multipart upload.
@@ -50,6 +54,10 @@ pub(super) struct UploadState {
     pub upload_id: String,
     pub part_size: u64,
     pub parts: Vec<DonePart>,
+    /// The checksum the upload was created with (every part must carry one of this kind); an
+    /// upload of another kind is not resumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<crate::transfer::checksum::Algorithm>,
 }
 
 impl UploadIdent {

@@ -15,6 +15,12 @@ pub(super) fn endpoint_name(conn: &Connection) -> String {
     conn.endpoint_display().trim_end_matches('/').to_string()
 }
 
+/// Whether an answer says the bytes sent do not match the checksum sent with them (AWS:
+/// `BadDigest`, `XAmzContentChecksumMismatch`; Garage: `InvalidDigest`).
+fn is_checksum_mismatch(code: &str, message: &str) -> bool {
+    matches!(code, "BadDigest" | "InvalidDigest" | "XAmzContentChecksumMismatch") || (code == "InvalidRequest" && message.to_ascii_lowercase().contains("checksum") && message.to_ascii_lowercase().contains("match"))
+}
+
 /// S3 error code of an upload whose id the server no longer knows.
 pub(super) const NO_SUCH_UPLOAD: &str = "NoSuchUpload";
 
@@ -29,6 +35,12 @@ where
         return Error::Integrity {
             what: format!("s3://{bucket}/{key}"),
             detail: "the object changed on the server since the transfer was planned".into(),
+        };
+    }
+    if is_checksum_mismatch(&code, e.message().unwrap_or_default()) {
+        return Error::ChecksumRejected {
+            what: format!("s3://{bucket}/{key}"),
+            detail: format!("its bytes did not match the checksum read from the file ({code}: {})", e.message().unwrap_or_default()),
         };
     }
     if code == NO_SUCH_UPLOAD {

@@ -5,6 +5,14 @@
 //! what it was when the upload started (size + mtime on the open handle); no partial or mixed
 //! object is ever visible under the key.
 //!
+//! **Checksums.** Where the store keeps them ([`UploadChecksum`](crate::transfer::UploadChecksum),
+//! from the provider's quirks: CRC64NVME on AWS and Garage), every upload carries a full-object
+//! CRC, so later downloads verify by a CRC instead of MD5. The CRC of each request's bytes is
+//! read from the file just before they are sent and goes ahead of them as a header (Garage
+//! refuses part bodies whose checksum only comes as a trailer), so a store that checks it
+//! refuses bytes that differ from what was hashed ([`Error::ChecksumRejected`]). A multipart
+//! upload is created `FULL_OBJECT`; its completion carries the combination of the part CRCs.
+//!
 //! When it fails: on cancellation or a connection-level failure (endpoint unreachable, timeout,
 //! a broken stream) the upload is left open with its resume state, so the next run sends only
 //! the missing parts; on any other failure (the file changed, the server refused a part, no
@@ -15,27 +23,61 @@ use super::body::{file_range_body, SourceFile};
 use super::resume::{self, DonePart, UploadIdent, UploadState};
 use super::{effective_part_size, sdk, Ctx};
 use crate::error::{Error, Result, Scope};
+use crate::transfer::checksum::{Algorithm, Cut, Piece, Recipe};
 use crate::transfer::{TransferItem, WriteIf};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::list_parts::ListPartsOutput;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, StorageClass};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, StorageClass};
 use crate::s3::network::data_op_timeouts;
 use futures::{StreamExt, TryStreamExt};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+
+/// Sets the `x-amz-checksum-*` value of `algorithm` on any request builder that has them
+/// (PutObject, UploadPart, CompletedPart, CompleteMultipartUpload).
+macro_rules! with_checksum {
+    ($builder:expr, $algorithm:expr, $value:expr) => {{
+        let b = $builder;
+        match ($algorithm, $value) {
+            (Some(Algorithm::Crc64Nvme), Some(v)) => b.checksum_crc64_nvme(v),
+            (Some(Algorithm::Crc32c), Some(v)) => b.checksum_crc32_c(v),
+            (Some(Algorithm::Crc32), Some(v)) => b.checksum_crc32(v),
+            (Some(Algorithm::Sha256), Some(v)) => b.checksum_sha256(v),
+            _ => b,
+        }
+    }};
+}
+
+/// The SDK's name of `a` (sent as `x-amz-sdk-checksum-algorithm`, which moto reads).
+fn sdk_algorithm(a: Algorithm) -> Option<ChecksumAlgorithm> {
+    match a {
+        Algorithm::Crc64Nvme => Some(ChecksumAlgorithm::Crc64Nvme),
+        Algorithm::Crc32c => Some(ChecksumAlgorithm::Crc32C),
+        Algorithm::Crc32 => Some(ChecksumAlgorithm::Crc32),
+        Algorithm::Sha256 => Some(ChecksumAlgorithm::Sha256),
+        Algorithm::Md5 => None,
+    }
+}
+
+/// The checksum of `len` bytes of `src` from `offset`, computed on a blocking thread.
+async fn checksum_of(src: &Arc<SourceFile>, algorithm: Algorithm, offset: u64, len: u64) -> Result<String> {
+    let src = src.clone();
+    tokio::task::spawn_blocking(move || src.checksum(algorithm, offset, len)).await.map_err(|e| Error::Internal(format!("checksum task: {e}")))?
+}
 
 /// Uploads one file to `ctx.job.bucket`/`item.key`; returns the new object's ETag.
 pub(super) async fn upload(ctx: &Ctx<'_>, item: &TransferItem) -> Result<Option<String>> {
     let src = Arc::new(SourceFile::open(&item.local)?);
     let size = src.size;
     let part_size = effective_part_size(ctx.opts.part_size, size);
+    let checksum = ctx.opts.upload_checksum.resolve(&ctx.conn.profile.provider).filter(|a| a.combinable());
     let result = if size < part_size {
-        put_single(ctx, item, &src).await
+        put_single(ctx, item, &src, checksum).await
     } else {
         let local = std::fs::canonicalize(&item.local).map_err(|e| Error::io(&item.local, e))?;
         let ident = UploadIdent { endpoint: ctx.endpoint(), bucket: ctx.job.bucket.clone(), key: item.key.clone(), local, size, mtime_ns: src.mtime_ns };
-        multipart(ctx, item, &src, ident, part_size).await
+        multipart(ctx, item, &src, ident, part_size, checksum).await
     };
     // A request that failed because the file changed under it reports the change, not the
     // transport error the broken body surfaced as.
@@ -108,17 +150,19 @@ where
 /// One PutObject streamed from the file. The body's last frame is released only if the file
 /// is unchanged; if it changed in the instant between that check and the server's answer, the
 /// object just written is deleted again.
-async fn put_single(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>) -> Result<Option<String>> {
+async fn put_single(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, checksum: Option<Algorithm>) -> Result<Option<String>> {
     let _permit = ctx.permit().await?;
     let size = src.size;
     let (if_none_match, if_match, head_first) = write_conditions(ctx, item);
     if head_first {
         ensure_destination_unchanged(ctx, item).await?;
     }
-    let request = ctx
-        .conn
-        .client
-        .put_object()
+    let value = match checksum {
+        Some(a) => Some(checksum_of(src, a, 0, size).await?),
+        None => None,
+    };
+    let request = ctx.conn.client.put_object().set_checksum_algorithm(checksum.and_then(sdk_algorithm));
+    let request = with_checksum!(request, checksum, value)
         .bucket(&ctx.job.bucket)
         .key(&item.key)
         .set_if_none_match(if_none_match)
@@ -143,8 +187,8 @@ fn part_len(number: i32, part_size: u64, size: u64) -> u64 {
     part_size.min(size.saturating_sub(start))
 }
 
-async fn multipart(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, ident: UploadIdent, part_size: u64) -> Result<Option<String>> {
-    let state = resume_or_start(ctx, &ident, part_size).await?;
+async fn multipart(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, ident: UploadIdent, part_size: u64, checksum: Option<Algorithm>) -> Result<Option<String>> {
+    let state = resume_or_start(ctx, &ident, part_size, checksum).await?;
     let part_size = state.part_size;
     let count = ident.size.div_ceil(part_size) as i32;
     let have: Vec<i32> = state.parts.iter().map(|p| p.number).collect();
@@ -158,16 +202,20 @@ async fn multipart(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, id
     let upload_id = state.upload_id.clone();
     let state = Mutex::new(state);
     let sent = futures::stream::iter(missing)
-        .map(|n| upload_part(ctx, item, src, &upload_id, n, part_size, &state))
+        .map(|n| upload_part(ctx, item, src, &upload_id, n, part_size, checksum, &state))
         .buffer_unordered(ctx.opts.concurrency.max(1))
         .try_collect::<Vec<()>>()
         .await;
-    let state = state.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut state = state.into_inner().unwrap_or_else(|p| p.into_inner());
+    let sent = match sent {
+        Ok(_) => fill_part_checksums(src, &mut state, checksum).await,
+        Err(e) => Err(e),
+    };
     // The last checks before the object becomes visible: the file is still what was sent, and
     // (two-way sync) the key is still what the write is conditional on.
     let result = match sent.and_then(|_| src.check_unchanged()) {
         Ok(()) => match ensure_destination_unchanged(ctx, item).await {
-            Ok(()) => complete(ctx, item, &upload_id, state.parts.clone()).await,
+            Ok(()) => complete(ctx, item, &upload_id, state.parts.clone(), checksum, ident.size, part_size).await,
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
@@ -188,11 +236,23 @@ async fn multipart(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, id
     Ok(etag)
 }
 
-/// Continues the upload recorded for `ident` if the server still has it and the file is
-/// unchanged; otherwise aborts any stale upload and starts a new one.
-async fn resume_or_start(ctx: &Ctx<'_>, ident: &UploadIdent, part_size: u64) -> Result<UploadState> {
+/// Parts found on the server when resuming have no checksum recorded: computes theirs from the
+/// (unchanged) file, so the completion can combine every part's.
+async fn fill_part_checksums(src: &Arc<SourceFile>, state: &mut UploadState, checksum: Option<Algorithm>) -> Result<()> {
+    let Some(a) = checksum else { return Ok(()) };
+    for part in state.parts.iter_mut().filter(|p| p.checksum.is_none()) {
+        let offset = (part.number as u64 - 1) * state.part_size;
+        part.checksum = Some(checksum_of(src, a, offset, part_len(part.number, state.part_size, src.size)).await?);
+    }
+    Ok(())
+}
+
+/// Continues the upload recorded for `ident` if the server still has it, the file is
+/// unchanged and it was created with the same checksum; otherwise aborts any stale upload and
+/// starts a new one.
+async fn resume_or_start(ctx: &Ctx<'_>, ident: &UploadIdent, part_size: u64, checksum: Option<Algorithm>) -> Result<UploadState> {
     if let Some(old) = resume::load(ident) {
-        if old.ident.same_file(ident) && old.part_size >= super::MIN_PART_SIZE {
+        if old.ident.same_file(ident) && old.part_size >= super::MIN_PART_SIZE && old.checksum == checksum {
             match list_parts(ctx, &old).await {
                 Ok(parts) => return Ok(UploadState { parts, ..old }),
                 Err(Error::S3 { code, .. }) if code == sdk::NO_SUCH_UPLOAD => {}
@@ -203,14 +263,22 @@ async fn resume_or_start(ctx: &Ctx<'_>, ident: &UploadIdent, part_size: u64) -> 
         }
         resume::remove(ident);
     }
-    start(ctx, ident, part_size).await
+    start(ctx, ident, part_size, checksum).await
 }
 
-async fn start(ctx: &Ctx<'_>, ident: &UploadIdent, part_size: u64) -> Result<UploadState> {
-    let request = ctx.conn.client.create_multipart_upload().bucket(&ident.bucket).key(&ident.key).set_storage_class(storage_class(ctx));
+async fn start(ctx: &Ctx<'_>, ident: &UploadIdent, part_size: u64, checksum: Option<Algorithm>) -> Result<UploadState> {
+    let request = ctx
+        .conn
+        .client
+        .create_multipart_upload()
+        .bucket(&ident.bucket)
+        .key(&ident.key)
+        .set_storage_class(storage_class(ctx))
+        .set_checksum_algorithm(checksum.and_then(sdk_algorithm))
+        .set_checksum_type(checksum.map(|_| ChecksumType::FullObject));
     let out = ctx.cancellable(async { request.send().await.map_err(|e| sdk::map(e, ctx.conn, &ident.bucket, &ident.key)) }).await?;
     let upload_id = out.upload_id().ok_or_else(|| Error::Internal("CreateMultipartUpload returned no upload id".into()))?;
-    let state = UploadState { ident: ident.clone(), upload_id: upload_id.to_string(), part_size, parts: Vec::new() };
+    let state = UploadState { ident: ident.clone(), upload_id: upload_id.to_string(), part_size, parts: Vec::new(), checksum };
     resume::save(&state)?;
     Ok(state)
 }
@@ -231,7 +299,7 @@ async fn list_parts(ctx: &Ctx<'_>, state: &UploadState) -> Result<Vec<DonePart>>
         };
         for (n, etag, len) in page.parts {
             if n >= 1 && len > 0 && len as u64 == part_len(n, state.part_size, id.size) {
-                parts.push(DonePart { number: n, etag });
+                parts.push(DonePart { number: n, etag, checksum: None });
             }
         }
         marker = page.next_marker;
@@ -279,14 +347,18 @@ fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     Some(&xml[start..end])
 }
 
-async fn upload_part(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, upload_id: &str, number: i32, part_size: u64, state: &Mutex<UploadState>) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+async fn upload_part(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, upload_id: &str, number: i32, part_size: u64, checksum: Option<Algorithm>, state: &Mutex<UploadState>) -> Result<()> {
     let _permit = ctx.permit().await?;
     let len = part_len(number, part_size, src.size);
-    let body = file_range_body(src.clone(), (number as u64 - 1) * part_size, len, ctx.moved.clone());
-    let request = ctx
-        .conn
-        .client
-        .upload_part()
+    let offset = (number as u64 - 1) * part_size;
+    let value = match checksum {
+        Some(a) => Some(checksum_of(src, a, offset, len).await?),
+        None => None,
+    };
+    let body = file_range_body(src.clone(), offset, len, ctx.moved.clone());
+    let request = ctx.conn.client.upload_part().set_checksum_algorithm(checksum.and_then(sdk_algorithm));
+    let request = with_checksum!(request, checksum, value.clone())
         .bucket(&ctx.job.bucket)
         .key(&item.key)
         .upload_id(upload_id)
@@ -299,18 +371,37 @@ async fn upload_part(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, 
     let etag = out.e_tag().ok_or_else(|| Error::Internal("UploadPart returned no ETag".into()))?;
     ctx.stats.parts_uploaded.fetch_add(1, Ordering::Relaxed);
     let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-    st.parts.push(DonePart { number, etag: etag.to_string() });
+    st.parts.push(DonePart { number, etag: etag.to_string(), checksum: value });
     resume::save(&st)
 }
 
-async fn complete(ctx: &Ctx<'_>, item: &TransferItem, upload_id: &str, mut parts: Vec<DonePart>) -> Result<Option<String>> {
+/// The full-object checksum of an upload from its parts' checksums, combined in order.
+fn combined_checksum(parts: &[DonePart], algorithm: Algorithm, size: u64, part_size: u64) -> Option<String> {
+    use base64::Engine as _;
+    let pieces = parts
+        .iter()
+        .map(|p| {
+            let digest = base64::engine::general_purpose::STANDARD.decode(p.checksum.as_deref()?).ok()?;
+            Some(Piece { start: (p.number as u64 - 1) * part_size, len: part_len(p.number, part_size, size), digest })
+        })
+        .collect::<Option<Vec<Piece>>>()?;
+    let value = Recipe { algorithm, cut: Cut::Any }.assemble(pieces, size)?;
+    Some(crate::transfer::checksum::display_value(&value, None))
+}
+
+async fn complete(ctx: &Ctx<'_>, item: &TransferItem, upload_id: &str, mut parts: Vec<DonePart>, checksum: Option<Algorithm>, size: u64, part_size: u64) -> Result<Option<String>> {
     if ctx.cancel.is_cancelled() {
         return Err(Error::Cancelled);
     }
     parts.sort_by_key(|p| p.number);
-    let completed: Vec<CompletedPart> = parts.iter().map(|p| CompletedPart::builder().part_number(p.number).e_tag(&p.etag).build()).collect();
+    let full = match checksum {
+        Some(a) => Some(combined_checksum(&parts, a, size, part_size).ok_or_else(|| Error::Internal("a part's checksum is missing".into()))?),
+        None => None,
+    };
+    let completed: Vec<CompletedPart> = parts.iter().map(|p| with_checksum!(CompletedPart::builder(), checksum, p.checksum.clone()).part_number(p.number).e_tag(&p.etag).build()).collect();
     let body = CompletedMultipartUpload::builder().set_parts(Some(completed)).build();
-    let request = ctx.conn.client.complete_multipart_upload().bucket(&ctx.job.bucket).key(&item.key).upload_id(upload_id).multipart_upload(body);
+    let request = ctx.conn.client.complete_multipart_upload().set_checksum_type(checksum.map(|_| ChecksumType::FullObject));
+    let request = with_checksum!(request, checksum, full).bucket(&ctx.job.bucket).key(&item.key).upload_id(upload_id).multipart_upload(body);
     match request.send().await {
         Ok(out) => Ok(out.e_tag().map(str::to_string)),
         Err(e) if unreadable_ok(&e) => confirm_completed(ctx, item, parts.len()).await,
