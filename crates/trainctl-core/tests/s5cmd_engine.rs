@@ -1,7 +1,8 @@
-//! The planner and the s5cmd engine against a real moto_server: round trips of awkward trees,
-//! skip-on-rerun, filters, hostile keys, byte-level progress, cancellation, missing binary.
+//! The planner and what only the s5cmd engine has, against a real moto_server: skip-on-rerun,
+//! filters, sync plans, a missing binary, temporary credentials. What every engine must do
+//! (round trips, progress, cancel, integrity, hostile keys, faults) is in `conformance.rs`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -14,7 +15,7 @@ use trainctl_core::transfer::plan::{self, SkipRule, SyncOptions, UploadPlanOptio
 use trainctl_core::transfer::s5cmd::S5cmdEngine;
 use trainctl_core::transfer::{Engine, Outcome, TransferJob, TransferOptions};
 use trainctl_core::{Error, Result};
-use trainctl_testkit::{assert_trees_equal, random_file, shared_moto, write_tree, S3Server};
+use trainctl_testkit::{random_file, shared_moto, write_tree, S3Server};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -64,42 +65,6 @@ fn upload_opts() -> UploadPlanOptions {
     UploadPlanOptions { recursive: true, skip_existing: SkipRule::SameSize, ..Default::default() }
 }
 
-const TREE: &[(&str, u64)] = &[
-    ("a/b/c/deep.bin", 70_000),
-    ("a/with space.txt", 12),
-    ("ünïcödé/名前.txt", 33),
-    ("quotes 'single' \"double\".txt", 5),
-    ("glob st*r?[x].txt", 9),
-    ("dollar $HOME `tick`.txt", 4),
-    ("empty.bin", 0),
-    ("top.txt", 1000),
-];
-
-#[tokio::test]
-async fn nested_tree_with_awkward_names_round_trips_byte_for_byte() {
-    let server = shared_moto();
-    let conn = connection(server);
-    let bucket = server.new_bucket("s5rt");
-    let src = tempfile::tempdir().unwrap();
-    write_tree(src.path(), TREE);
-    let dest = S3Url::parse(&format!("s3://{bucket}/run/")).unwrap();
-
-    let job = plan::plan_upload(src.path(), &dest, &upload_opts(), &conn).await.unwrap();
-    assert_eq!(job.items.len(), TREE.len());
-    let (r, events) = run(&conn, &job).await;
-    let out = r.unwrap();
-    assert_eq!((out.done, out.failed.len()), (TREE.len() as u64, 0), "{:?}", out.failed);
-    assert_eq!(events.iter().filter(|e| matches!(e, Event::ObjectDone { .. })).count(), TREE.len());
-
-    let down = tempfile::tempdir().unwrap();
-    let job = plan::plan_download(&dest, down.path(), true, &conn).await.unwrap();
-    assert_eq!(job.items.len(), TREE.len());
-    let (r, _) = run(&conn, &job).await;
-    assert_eq!(r.unwrap().done, TREE.len() as u64);
-    assert_trees_equal(src.path(), down.path());
-    assert_no_temp_files(down.path());
-}
-
 #[tokio::test]
 async fn rerunning_the_same_command_skips_what_is_complete() {
     let server = shared_moto();
@@ -145,81 +110,6 @@ async fn include_and_exclude_select_relative_paths() {
     assert_eq!(top, ["model.pt"], "`*` does not cross `/`");
     run(&conn, &job).await.0.unwrap();
     assert_eq!(server.list_keys(&bucket, "").len(), 3);
-}
-
-#[tokio::test]
-async fn dotdot_keys_are_rejected_on_download_while_the_rest_complete() {
-    let server = shared_moto();
-    let conn = connection(server);
-    let bucket = server.new_bucket("s5dotdot");
-    for (key, body) in [("p/ok.txt", "ok"), ("p/a/../../escape.txt", "evil"), ("p/dir/", ""), ("p/sub/fine.txt", "fine")] {
-        conn.client.put_object().bucket(&bucket).key(key).body(body.as_bytes().to_vec().into()).send().await.unwrap();
-    }
-    let parent = tempfile::tempdir().unwrap();
-    let down = parent.path().join("down");
-    let src = S3Url::parse(&format!("s3://{bucket}/p/")).unwrap();
-    let job = plan::plan_download(&src, &down, true, &conn).await.unwrap();
-    assert_eq!(job.rejected.len(), 1, "{:?}", job.rejected);
-    assert_eq!(job.rejected[0].1.code, "unsafe_key");
-    assert_eq!(job.items.len(), 2, "directory marker is skipped silently");
-    let (r, _) = run(&conn, &job).await;
-    assert_eq!(r.unwrap().done, 2);
-    assert_eq!(std::fs::read_to_string(down.join("ok.txt")).unwrap(), "ok");
-    assert_eq!(std::fs::read_to_string(down.join("sub/fine.txt")).unwrap(), "fine");
-    assert!(!parent.path().join("escape.txt").exists());
-}
-
-#[tokio::test]
-async fn progress_is_monotonic_with_intermediate_values_for_a_200_mib_file() {
-    let server = shared_moto();
-    let conn = connection(server);
-    let bucket = server.new_bucket("s5prog");
-    let src = tempfile::tempdir().unwrap();
-    let file = src.path().join("big.bin");
-    random_file(&file, 200 * MIB);
-    let dest = S3Url::parse(&format!("s3://{bucket}/big.bin")).unwrap();
-    let job = plan::plan_upload(&file, &dest, &upload_opts(), &conn).await.unwrap();
-    let (r, events) = run(&conn, &job).await;
-    r.unwrap();
-    assert_moving_progress(&events, 200 * MIB);
-
-    let down = tempfile::tempdir().unwrap();
-    let target = down.path().join("copy.bin");
-    let job = plan::plan_download(&dest, &target, false, &conn).await.unwrap();
-    let (r, events) = run(&conn, &job).await;
-    r.unwrap();
-    assert_moving_progress(&events, 200 * MIB);
-    assert_eq!(std::fs::metadata(&target).unwrap().len(), 200 * MIB);
-    assert_no_temp_files(down.path());
-}
-
-#[tokio::test]
-async fn cancelling_a_download_leaves_no_partial_file() {
-    let server = shared_moto();
-    let conn = connection(server);
-    let bucket = server.new_bucket("s5cancel");
-    let src = tempfile::tempdir().unwrap();
-    let file = src.path().join("big.bin");
-    random_file(&file, 150 * MIB);
-    let dest = S3Url::parse(&format!("s3://{bucket}/big.bin")).unwrap();
-    let job = plan::plan_upload(&file, &dest, &upload_opts(), &conn).await.unwrap();
-    run(&conn, &job).await.0.unwrap();
-
-    let down = tempfile::tempdir().unwrap();
-    let job = plan::plan_download(&dest, down.path(), false, &conn).await.unwrap();
-    let cancel = CancellationToken::new();
-    let trigger = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-        trigger.cancel();
-    });
-    let r = engine(&conn).run(&job, &opts(), &CollectSink::default(), cancel).await;
-    assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
-    let left: Vec<PathBuf> = std::fs::read_dir(down.path()).unwrap().map(|e| e.unwrap().path()).collect();
-    assert!(left.is_empty() || left == [down.path().join("big.bin")], "leftovers: {left:?}");
-    if let Some(f) = left.first() {
-        assert_eq!(std::fs::metadata(f).unwrap().len(), 150 * MIB, "a file in place is complete");
-    }
 }
 
 #[tokio::test]
@@ -278,22 +168,6 @@ async fn planning_errors_are_typed() {
     assert!(matches!(r, Err(Error::NoSuchBucket(_))), "{r:?}");
 }
 
-fn assert_moving_progress(events: &[Event], total: u64) {
-    let bytes: Vec<u64> = events.iter().filter_map(|e| if let Event::Progress(p) = e { Some(p.bytes_done) } else { None }).collect();
-    assert!(bytes.windows(2).all(|w| w[0] <= w[1]), "progress went backwards: {bytes:?}");
-    assert_eq!(bytes.last().copied(), Some(total), "{bytes:?}");
-    let mut middle: Vec<u64> = bytes.iter().copied().filter(|b| *b > 0 && *b < total).collect();
-    middle.dedup();
-    assert!(middle.len() >= 3, "expected several intermediate values, got {bytes:?}");
-}
-
-fn assert_no_temp_files(dir: &Path) {
-    for e in walkdir::WalkDir::new(dir) {
-        let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(!name.contains(".trainctl-part"), "temp file left behind: {name}");
-    }
-}
-
 #[tokio::test]
 async fn sync_down_with_delete_removes_local_only_files_but_never_through_a_symlink() {
     let server = shared_moto();
@@ -318,57 +192,6 @@ async fn sync_down_with_delete_removes_local_only_files_but_never_through_a_syml
     assert!(outside.path().join("precious.bin").exists());
     let again = plan::plan_sync(local.path(), &remote, Direction::Download, &o, &conn).await.unwrap();
     assert!(again.job.items.is_empty() && again.deletions.is_empty(), "a second sync has nothing to do");
-}
-
-#[tokio::test]
-async fn an_object_gone_since_planning_fails_alone_and_a_missing_bucket_fails_the_job() {
-    let server = shared_moto();
-    let conn = connection(server);
-    let bucket = server.new_bucket("s5gone");
-    for key in ["g/1.txt", "g/2.txt", "g/3.txt"] {
-        conn.client.put_object().bucket(&bucket).key(key).body(b"123".to_vec().into()).send().await.unwrap();
-    }
-    let src = S3Url::parse(&format!("s3://{bucket}/g/")).unwrap();
-    let down = tempfile::tempdir().unwrap();
-    let job = plan::plan_download(&src, down.path(), true, &conn).await.unwrap();
-    conn.client.delete_object().bucket(&bucket).key("g/2.txt").send().await.unwrap();
-    let (r, events) = run(&conn, &job).await;
-    let out = r.unwrap();
-    assert_eq!(out.done, 2);
-    assert_eq!(out.failed.len(), 1, "{:?}", out.failed);
-    assert_eq!(out.failed[0].0, "g/2.txt");
-    assert!(events.iter().any(|e| matches!(e, Event::ObjectFailed { key, .. } if key == "g/2.txt")));
-    assert!(!down.path().join("2.txt").exists());
-    assert_no_temp_files(down.path());
-
-    let mut job = TransferJob::new(Direction::Upload, "no-such-bucket-s5gone", down.path());
-    job.items.push(trainctl_core::transfer::TransferItem { local: down.path().join("1.txt"), key: "1.txt".into(), size: 3, etag: None, write_if: None });
-    let (r, _) = run(&conn, &job).await;
-    assert!(matches!(r, Err(Error::NoSuchBucket(_))), "{r:?}");
-}
-
-#[tokio::test]
-async fn cancelling_an_upload_leaves_no_partial_object() {
-    let server = shared_moto();
-    let conn = connection(server);
-    let bucket = server.new_bucket("s5cancelup");
-    let src = tempfile::tempdir().unwrap();
-    let file = src.path().join("big.bin");
-    random_file(&file, 150 * MIB);
-    let dest = S3Url::parse(&format!("s3://{bucket}/big.bin")).unwrap();
-    let job = plan::plan_upload(&file, &dest, &upload_opts(), &conn).await.unwrap();
-    let cancel = CancellationToken::new();
-    let trigger = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-        trigger.cancel();
-    });
-    let r = engine(&conn).run(&job, &opts(), &CollectSink::default(), cancel).await;
-    assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
-    let listed = conn.client.list_objects_v2().bucket(&bucket).send().await.unwrap();
-    for o in listed.contents() {
-        assert_eq!(o.size(), Some((150 * MIB) as i64), "only a complete object may be visible");
-    }
 }
 
 #[tokio::test]

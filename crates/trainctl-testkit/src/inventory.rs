@@ -142,6 +142,9 @@ fn parquet_schema(versioned: bool) -> String {
     )
 }
 
+/// Writes one column of a row group.
+type ColumnFiller<'a> = Box<dyn FnMut(&mut parquet::file::writer::SerializedColumnWriter<'_>) + 'a>;
+
 fn parquet_bytes(bucket: &str, rows: &[InventoryRow], versioned: bool) -> Vec<u8> {
     use parquet::basic::Compression;
     use parquet::data_type::{BoolType, ByteArray, ByteArrayType, Int64Type};
@@ -154,8 +157,7 @@ fn parquet_bytes(bucket: &str, rows: &[InventoryRow], versioned: bool) -> Vec<u8
     let mut rg = w.next_row_group().expect("row group");
     let all = vec![1i16; rows.len()];
     let strings = |f: &dyn Fn(usize, &InventoryRow) -> String| rows.iter().enumerate().map(|(i, r)| ByteArray::from(f(i, r).as_str())).collect::<Vec<_>>();
-    #[allow(clippy::type_complexity)] // one boxed writer per column, in schema order
-    let mut columns: Vec<Box<dyn FnMut(&mut parquet::file::writer::SerializedColumnWriter<'_>)>> = vec![
+    let mut columns: Vec<ColumnFiller<'_>> = vec![
         Box::new(|c| {
             c.typed::<ByteArrayType>().write_batch(&strings(&|_, _| bucket.to_string()), None, None).unwrap();
         }),

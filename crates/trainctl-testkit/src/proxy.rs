@@ -51,6 +51,9 @@ struct State {
     slow_downs: AtomicU64,
     black_holed: AtomicU64,
     cut_generation: watch::Sender<u64>,
+    /// Absolute downstream byte index whose bits are inverted once (DISARMED: none).
+    flip_at: AtomicU64,
+    flips: AtomicU64,
 }
 
 impl FaultProxy {
@@ -78,6 +81,8 @@ impl FaultProxy {
             slow_downs: AtomicU64::new(0),
             black_holed: AtomicU64::new(0),
             cut_generation: watch::channel(0).0,
+            flip_at: AtomicU64::new(DISARMED),
+            flips: AtomicU64::new(0),
         });
         let (shutdown, shutdown_rx) = oneshot::channel();
         let thread_state = state.clone();
@@ -125,6 +130,18 @@ impl FaultProxy {
     pub fn cut_after_downstream_bytes(&self, n: u64) {
         let mut down = self.state.downstream_bytes.lock().unwrap_or_else(|p| p.into_inner());
         down.1 = down.0.saturating_add(n);
+    }
+
+    /// Arms a one-shot corruption: the byte forwarded downstream (server → client) after `n`
+    /// more bytes has its bits inverted; the connection stays up. A download served through it
+    /// has the right size and the wrong bytes — what only a checksum can catch.
+    pub fn flip_downstream_byte_after(&self, n: u64) {
+        self.state.flip_at.store(self.bytes_downstream().saturating_add(n), Ordering::SeqCst);
+    }
+
+    /// How many bytes were flipped.
+    pub fn flips(&self) -> u64 {
+        self.state.flips.load(Ordering::Relaxed)
     }
 
     /// Disarms pending cuts (both directions).
@@ -219,7 +236,8 @@ impl State {
     }
 
     /// How much of a `len`-byte chunk may go in direction `dir`, and whether the cut fires after it.
-    fn take_budget(&self, dir: Dir, len: usize) -> (usize, bool) {
+    /// Also returns the direction's byte count before this chunk.
+    fn take_budget(&self, dir: Dir, len: usize) -> (usize, bool, u64) {
         let counter = if dir == Dir::Up { &self.upstream_bytes } else { &self.downstream_bytes };
         let mut up = counter.lock().unwrap_or_else(|p| p.into_inner());
         let (total, cut_at) = *up;
@@ -229,7 +247,17 @@ impl State {
         if fire {
             up.1 = DISARMED;
         }
-        (allowed, fire)
+        (allowed, fire, total)
+    }
+
+    /// Takes the armed flip if it falls in `start..start + len` of the downstream bytes.
+    fn take_flip(&self, start: u64, len: usize) -> Option<usize> {
+        let at = self.flip_at.load(Ordering::SeqCst);
+        let hit = at != DISARMED && at >= start && at < start + len as u64;
+        (hit && self.flip_at.compare_exchange(at, DISARMED, Ordering::SeqCst, Ordering::SeqCst).is_ok()).then(|| {
+            self.flips.fetch_add(1, Ordering::Relaxed);
+            (at - start) as usize
+        })
     }
 
     /// The action of the first fault matching `head`, if its dice say so.
@@ -501,8 +529,15 @@ impl RequestFramer {
 
 /// Writes one chunk, counting bytes and enforcing an armed cut of its direction.
 async fn forward(to: &mut (impl AsyncWriteExt + Unpin), chunk: &[u8], state: &State, dir: Dir) -> Result<(), Stop> {
-    let (allowed, fire) = state.take_budget(dir, chunk.len());
-    to.write_all(&chunk[..allowed]).await.map_err(|_| Stop::Io)?;
+    let (allowed, fire, start) = state.take_budget(dir, chunk.len());
+    match (dir == Dir::Down).then(|| state.take_flip(start, allowed)).flatten() {
+        Some(i) => {
+            let mut bad = chunk[..allowed].to_vec();
+            bad[i] = !bad[i];
+            to.write_all(&bad).await.map_err(|_| Stop::Io)?;
+        }
+        None => to.write_all(&chunk[..allowed]).await.map_err(|_| Stop::Io)?,
+    }
     if fire {
         let _ = to.flush().await;
         state.fire_cut();

@@ -190,7 +190,7 @@ impl Recipe {
         match self.cut {
             Cut::Whole => start == 0,
             Cut::Any => true,
-            Cut::Parts(p) => start % p.max(1) == 0,
+            Cut::Parts(p) => start.is_multiple_of(p.max(1)),
         }
     }
 
@@ -264,7 +264,7 @@ impl PieceHasher {
             self.current.update(&data[..take]);
             self.filled += take as u64;
             data = &data[take..];
-            if (self.start + self.filled) % part == 0 {
+            if (self.start + self.filled).is_multiple_of(part) {
                 self.close();
             }
         }
