@@ -22,10 +22,7 @@ use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
 use tokio_util::sync::CancellationToken;
-use trainctl_core::config::{CredentialSource, ResolvedProfile};
 use trainctl_core::event::{CollectSink, Direction, Event};
 use trainctl_core::s3::{Connection, NetworkPolicy, S3Url};
 use trainctl_core::transfer::checksum::Algorithm;
@@ -41,6 +38,9 @@ use trainctl_testkit::{
     assert_trees_equal, pattern_bytes, random_file, write_tree, FaultProxy, HttpAction, HttpFault,
     S3Server,
 };
+
+mod common;
+use common::cancelling_sink;
 
 const MIB: u64 = 1024 * 1024;
 /// Part size of every case: the smallest S3 allows, so a few MiB already go multipart.
@@ -123,24 +123,7 @@ impl Ctx {
     /// A connection through `endpoint` (a proxy) with `policy`'s timeouts and retries, as a
     /// profile of the server's provider would make it (its quirks decide the upload checksum).
     fn conn_via(&self, endpoint: &str, policy: &NetworkPolicy) -> Connection {
-        let server = self.server;
-        let profile = ResolvedProfile {
-            name: "test".into(),
-            provider: server.kind().name().into(),
-            endpoint_url: Some(endpoint.to_string()),
-            region: server.region().to_string(),
-            path_style: true,
-            checksum_when_required: true,
-            credentials: CredentialSource::AwsChain,
-            prices: None,
-        };
-        let creds = Credentials::new(server.access_key(), server.secret_key(), None, None, "test");
-        Connection {
-            client: server.client_for(endpoint),
-            profile,
-            credentials: Some(SharedCredentialsProvider::new(creds)),
-        }
-        .with_network(policy)
+        common::connection_via(self.server, endpoint, policy)
     }
 
     fn subject(&self, conn: &Connection) -> Subject {
@@ -252,24 +235,6 @@ fn progress_values(events: &[Event]) -> Vec<u64> {
             }
         })
         .collect()
-}
-
-/// Sends events to a collector and cancels the job once `after` bytes were reported.
-fn cancelling_sink(
-    token: CancellationToken,
-    after: u64,
-) -> (impl trainctl_core::Sink, CollectSink) {
-    let collect = CollectSink::default();
-    let inner = collect.clone();
-    let sink = move |e: Event| {
-        if let Event::Progress(p) = &e {
-            if p.bytes_done >= after {
-                token.cancel();
-            }
-        }
-        trainctl_core::Sink::send(&inner, e);
-    };
-    (sink, collect)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -598,23 +563,7 @@ async fn an_object_changed_since_the_plan_fails_integrity_and_leaves_no_file(ctx
         .put_object(&bucket, "d/big.bin", vec![9u8; (12 * MIB) as usize]);
     let (r, events) = ctx.run(&conn, &job).await;
     let out = r.unwrap_or_else(|e| panic!("{}: {e:?}", ctx.who()));
-    assert_eq!(out.done, 0, "{}", ctx.who());
-    let mut codes: Vec<_> = out
-        .failed
-        .iter()
-        .map(|(k, e)| (k.as_str(), e.code.as_str()))
-        .collect();
-    codes.sort();
-    assert_eq!(
-        codes,
-        [
-            ("d/big.bin", "integrity"),
-            ("d/etag.bin", "integrity"),
-            ("d/size.bin", "integrity")
-        ],
-        "{}",
-        ctx.who()
-    );
+    assert_refused_for_integrity(&ctx, &out, &["d/big.bin", "d/etag.bin", "d/size.bin"], dest.path());
     assert_eq!(
         events
             .iter()
@@ -622,12 +571,17 @@ async fn an_object_changed_since_the_plan_fails_integrity_and_leaves_no_file(ctx
             .count(),
         3
     );
-    assert!(
-        names_in(dest.path()).is_empty(),
-        "{}: nothing may be left behind: {:?}",
-        ctx.who(),
-        names_in(dest.path())
-    );
+}
+
+/// Nothing completed, exactly `keys` (sorted) failed with `integrity`, and `dest` holds neither
+/// a file nor a temp file.
+fn assert_refused_for_integrity(ctx: &Ctx, out: &Outcome, keys: &[&str], dest: &Path) {
+    assert_eq!(out.done, 0, "{}: a corrupted download must not complete", ctx.who());
+    let mut codes: Vec<_> = out.failed.iter().map(|(k, e)| (k.as_str(), e.code.as_str())).collect();
+    codes.sort();
+    let want: Vec<_> = keys.iter().map(|k| (*k, "integrity")).collect();
+    assert_eq!(codes, want, "{}: {:?}", ctx.who(), out.failed);
+    assert!(names_in(dest).is_empty(), "{}: nothing may be left behind: {:?}", ctx.who(), names_in(dest));
 }
 
 /// One byte flipped in transit by the proxy (right size, wrong bytes): the object whose body it
@@ -655,27 +609,9 @@ async fn a_byte_flipped_in_transit_is_refused_and_leaves_no_file(ctx: Ctx) {
             ctx.who()
         );
         let out = r.unwrap_or_else(|e| panic!("{} {name}: {e:?}", ctx.who()));
-        assert_eq!(
-            out.done,
-            0,
-            "{} {name}: a corrupted download must not complete",
-            ctx.who()
-        );
-        assert_eq!(out.failed.len(), 1, "{} {name}", ctx.who());
+        assert_refused_for_integrity(&ctx, &out, &[&format!("f/{name}")], dest.path());
         let e = &out.failed[0].1;
-        assert_eq!(e.code, "integrity", "{} {name}: {e:?}", ctx.who());
-        assert!(
-            e.message.contains("checksum"),
-            "{} {name}: says why: {}",
-            ctx.who(),
-            e.message
-        );
-        assert!(
-            names_in(dest.path()).is_empty(),
-            "{} {name}: no file, no temp file: {:?}",
-            ctx.who(),
-            names_in(dest.path())
-        );
+        assert!(e.message.contains("checksum"), "{} {name}: says why: {}", ctx.who(), e.message);
     }
 }
 

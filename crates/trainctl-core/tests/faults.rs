@@ -13,10 +13,8 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use tokio_util::sync::CancellationToken;
-use trainctl_core::config::{CredentialSource, ResolvedProfile};
 use trainctl_core::event::{CollectSink, Direction, Event};
 use trainctl_core::s3::{Connection, NetworkPolicy, S3Url};
 use trainctl_core::transfer::native::NativeEngine;
@@ -24,6 +22,9 @@ use trainctl_core::transfer::plan::{self, Deletion, SyncPlan};
 use trainctl_core::transfer::{Engine, TransferItem, TransferJob, TransferOptions};
 use trainctl_core::Error;
 use trainctl_testkit::{random_file, shared_moto, FaultProxy, HttpAction, HttpFault, S3Server};
+
+mod common;
+use common::connection_via;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -43,22 +44,6 @@ fn fast_policy() -> NetworkPolicy {
 /// What a hung request may take at most before it must have failed: the operation timeout,
 /// plus slack for a loaded 2-core machine. Far below "forever".
 const HANG_BOUND: Duration = Duration::from_secs(15);
-
-/// A connection to `server` through `endpoint` (a proxy), with `policy`'s timeouts and retries.
-fn connection_via(server: &S3Server, endpoint: &str, policy: &NetworkPolicy) -> Connection {
-    let profile = ResolvedProfile {
-        name: "test".into(),
-        provider: server.kind().name().into(),
-        endpoint_url: Some(endpoint.to_string()),
-        region: server.region().to_string(),
-        path_style: true,
-        checksum_when_required: true,
-        credentials: CredentialSource::AwsChain,
-        prices: None,
-    };
-    let creds = Credentials::new(server.access_key(), server.secret_key(), None, None, "test");
-    Connection { client: server.client_for(endpoint), profile, credentials: Some(SharedCredentialsProvider::new(creds)) }.with_network(policy)
-}
 
 fn servers() -> Vec<&'static S3Server> {
     let mut v = vec![shared_moto()];

@@ -2,26 +2,14 @@
 //! normalisation are refused at plan time. How both engines write downloads
 //! (`transfer::local_write`: planted links, names of 241–255 bytes) is in `conformance.rs`.
 
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
-use trainctl_core::config::{CredentialSource, ResolvedProfile};
 use trainctl_core::s3::{Connection, S3Url};
 use trainctl_core::transfer::plan;
 use trainctl_testkit::{shared_moto, S3Server};
 
+mod common;
+
 fn connection(server: &S3Server) -> Connection {
-    let profile = ResolvedProfile {
-        name: "test".into(),
-        provider: server.kind().name().into(),
-        endpoint_url: Some(server.endpoint_url()),
-        region: server.region().to_string(),
-        path_style: true,
-        checksum_when_required: true,
-        credentials: CredentialSource::AwsChain,
-        prices: None,
-    };
-    let creds = Credentials::new(server.access_key(), server.secret_key(), None, None, "test");
-    Connection { client: server.client(), profile, credentials: Some(SharedCredentialsProvider::new(creds)) }
+    common::connection_to(server, &server.endpoint_url())
 }
 
 fn servers() -> Vec<&'static S3Server> {

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
-use trainctl_core::config::{CredentialSource, ResolvedProfile};
 use trainctl_core::event::{CollectSink, Direction, Event};
 use trainctl_core::s3::Connection;
 use trainctl_core::transfer::native::NativeEngine;
@@ -16,6 +15,9 @@ use trainctl_core::transfer::{Engine, Outcome, TransferItem, TransferJob, Transf
 use trainctl_core::{Error, Result};
 use trainctl_testkit::{random_file, shared_moto, S3Server};
 use tokio_util::sync::CancellationToken;
+
+mod common;
+use common::cancelling_sink;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -37,17 +39,7 @@ fn connection(server: &S3Server) -> Connection {
 
 fn connection_to(server: &S3Server, endpoint: &str) -> Connection {
     state_dir();
-    let profile = ResolvedProfile {
-        name: "test".into(),
-        provider: server.kind().name().into(),
-        endpoint_url: Some(endpoint.to_string()),
-        region: server.region().to_string(),
-        path_style: true,
-        checksum_when_required: true,
-        credentials: CredentialSource::AwsChain,
-        prices: None,
-    };
-    Connection { client: server.client_for(endpoint), profile, credentials: None }
+    common::connection_to(server, endpoint)
 }
 
 fn opts(part_size: u64, concurrency: usize) -> TransferOptions {
@@ -118,21 +110,6 @@ async fn verify_download_checks_plain_and_multipart_etags_and_catches_corruption
         let err = verify_download(&conn, &bucket, name, &path, size, etag.as_deref()).await.unwrap_err();
         assert!(matches!(err, Error::Integrity { .. }), "{name}: {err:?}");
     }
-}
-
-/// Sends events to a collector and cancels the job once `after` bytes were reported.
-fn cancelling_sink(token: CancellationToken, after: u64) -> (impl trainctl_core::Sink, CollectSink) {
-    let collect = CollectSink::default();
-    let inner = collect.clone();
-    let sink = move |e: Event| {
-        if let Event::Progress(p) = &e {
-            if p.bytes_done >= after {
-                token.cancel();
-            }
-        }
-        trainctl_core::Sink::send(&inner, e);
-    };
-    (sink, collect)
 }
 
 fn state_files() -> usize {

@@ -8,7 +8,6 @@ use std::sync::OnceLock;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use tokio_util::sync::CancellationToken;
-use trainctl_core::config::{CredentialSource, ResolvedProfile};
 use trainctl_core::event::{CollectSink, Direction, Event};
 use trainctl_core::s3::{Connection, S3Url};
 use trainctl_core::transfer::plan::{self, SkipRule, SyncOptions, UploadPlanOptions};
@@ -16,6 +15,8 @@ use trainctl_core::transfer::s5cmd::S5cmdEngine;
 use trainctl_core::transfer::{Engine, Outcome, TransferJob, TransferOptions};
 use trainctl_core::{Error, Result};
 use trainctl_testkit::{random_file, shared_moto, write_tree, S3Server};
+
+mod common;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -32,18 +33,7 @@ fn s5cmd_env() {
 }
 
 fn connection(server: &S3Server) -> Connection {
-    let profile = ResolvedProfile {
-        name: "test".into(),
-        provider: "moto".into(),
-        endpoint_url: Some(server.endpoint_url()),
-        region: server.region().to_string(),
-        path_style: true,
-        checksum_when_required: true,
-        credentials: CredentialSource::AwsChain,
-        prices: None,
-    };
-    let creds = Credentials::new(server.access_key(), server.secret_key(), None, None, "test");
-    Connection { client: server.client(), profile, credentials: Some(SharedCredentialsProvider::new(creds)) }
+    common::connection_to(server, &server.endpoint_url())
 }
 
 fn engine(conn: &Connection) -> S5cmdEngine {

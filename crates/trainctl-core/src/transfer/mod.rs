@@ -183,14 +183,15 @@ impl Outcome {
 
     /// The job's result as a whole: `Ok` when every item completed. When nothing completed and
     /// every item failed the same way for a reason that is not about one item (no permission on
-    /// the bucket, bad credentials, disk full…), that reason is the error, so the exit code says
-    /// why instead of "partial" (which promises that the rest completed). Otherwise
+    /// the bucket, bad credentials, disk full…) or because nothing matched its checksum, that
+    /// reason is the error, so the exit code says why instead of "partial" (which promises that
+    /// the rest completed). Otherwise
     /// [`Error::Partial`](crate::Error::Partial).
     pub fn into_result(self, job: &TransferJob) -> Result<Outcome> {
-        let Some((_, first)) = self.failed.first() else { return Ok(self) };
+        let Some((first_key, first)) = self.failed.first() else { return Ok(self) };
         let failed = self.failed.len() as u64;
         if self.done == 0 && self.failed.iter().all(|(_, e)| e.code == first.code) {
-            if let Some(e) = whole_job_error(job, &first.code, failed) {
+            if let Some(e) = whole_job_error(job, first_key, &first.code, failed) {
                 return Err(e);
             }
         }
@@ -198,11 +199,17 @@ impl Outcome {
     }
 }
 
-/// The job-wide error behind a code every item failed with, if that code is job-wide.
-fn whole_job_error(job: &TransferJob, code: &str, failed: u64) -> Option<crate::Error> {
+/// The job-wide error behind a code every item failed with, if that code is job-wide — or if
+/// it is `integrity`: nothing was kept because nothing matched, which is what the exit code
+/// must say (`first_key` names the object when the job had one item).
+fn whole_job_error(job: &TransferJob, first_key: &str, code: &str, failed: u64) -> Option<crate::Error> {
     use crate::Error;
     let bucket = &job.bucket;
     match code {
+        "integrity" => Some(Error::Integrity {
+            what: if failed == 1 { format!("s3://{bucket}/{first_key}") } else { format!("s3://{bucket} ({failed} of {failed} items)") },
+            detail: "did not match its size or checksum (each item's error is above)".into(),
+        }),
         "access_denied" => Some(Error::AccessDenied(format!("s3://{bucket} ({failed} of {failed} items)"))),
         "bad_secret" => Some(Error::BadSecret),
         "bad_access_key" => Some(Error::BadAccessKey),

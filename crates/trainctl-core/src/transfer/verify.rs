@@ -172,25 +172,26 @@ pub struct StoredFields<'a> {
     pub checksum_type: Option<&'a str>,
 }
 
+/// The same accessors exist on a GET's and a HEAD's answer (two SDK types, no shared trait).
+macro_rules! stored_fields_of {
+    ($o:expr) => {
+        StoredFields {
+            crc64nvme: $o.checksum_crc64_nvme(),
+            crc32c: $o.checksum_crc32_c(),
+            crc32: $o.checksum_crc32(),
+            sha256: $o.checksum_sha256(),
+            checksum_type: $o.checksum_type().map(|t| t.as_str()),
+        }
+    };
+}
+
 impl<'a> StoredFields<'a> {
     pub fn of_get(o: &'a aws_sdk_s3::operation::get_object::GetObjectOutput) -> Self {
-        StoredFields {
-            crc64nvme: o.checksum_crc64_nvme(),
-            crc32c: o.checksum_crc32_c(),
-            crc32: o.checksum_crc32(),
-            sha256: o.checksum_sha256(),
-            checksum_type: o.checksum_type().map(|t| t.as_str()),
-        }
+        stored_fields_of!(o)
     }
 
     pub fn of_head(o: &'a aws_sdk_s3::operation::head_object::HeadObjectOutput) -> Self {
-        StoredFields {
-            crc64nvme: o.checksum_crc64_nvme(),
-            crc32c: o.checksum_crc32_c(),
-            crc32: o.checksum_crc32(),
-            sha256: o.checksum_sha256(),
-            checksum_type: o.checksum_type().map(|t| t.as_str()),
-        }
+        stored_fields_of!(o)
     }
 }
 
