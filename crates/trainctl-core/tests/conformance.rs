@@ -431,6 +431,7 @@ async fn a_cancelled_upload_leaves_no_object_and_a_rerun_completes_it(ctx: Ctx) 
         key: "r/model.pt".into(),
         size: 40 * MIB,
         etag: None,
+        write_if: None,
     });
     let o = TransferOptions {
         concurrency: 2,
@@ -860,6 +861,7 @@ async fn an_unreachable_endpoint_fails_the_whole_job(ctx: Ctx) {
             key: n.into(),
             size: 10,
             etag: None,
+            write_if: None,
         });
     }
     let (r, _) = ctx.run(&conn, &job).await;
@@ -910,6 +912,7 @@ async fn an_object_gone_since_planning_fails_alone_and_a_missing_bucket_fails_th
         key: "1.txt".into(),
         size: 3,
         etag: None,
+        write_if: None,
     });
     let (r, _) = ctx.run(&conn, &job).await;
     let r = r.and_then(|o| o.into_result(&job));
@@ -997,6 +1000,7 @@ async fn the_store_keeps_exactly_the_checksums_its_quirks_list(server: &'static 
             key: key.into(),
             size: std::fs::metadata(file).unwrap().len(),
             etag: None,
+            write_if: None,
         });
         NativeEngine::new(conn.clone())
             .run(
@@ -1096,6 +1100,7 @@ async fn upload_and_read_back(conn: &Connection, bucket: &str, file: &Path, a: A
         key: key.clone(),
         size: std::fs::metadata(file).unwrap().len(),
         etag: None,
+        write_if: None,
     });
     let o = TransferOptions {
         upload_checksum: UploadChecksum::Use(a),
