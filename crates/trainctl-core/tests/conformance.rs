@@ -187,16 +187,13 @@ async fn seed(conn: &Connection, src: &Path, bucket: &str, prefix: &str) {
     let job = plan::plan_upload(src, &url, &upload_opts(), conn)
         .await
         .unwrap();
-    let out = NativeEngine::new(conn.clone())
-        .run(
-            &job,
-            &opts(),
-            &CollectSink::default(),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let out = run_plain(&NativeEngine::new(conn.clone()), &job).await;
     assert_eq!(out.failed.len(), 0, "{:?}", out.failed);
+}
+
+/// Runs `job` on `engine` with the suite's options, to the end, its events dropped.
+async fn run_plain(engine: &dyn Engine, job: &TransferJob) -> Outcome {
+    engine.run(job, &opts(), &CollectSink::default(), CancellationToken::new()).await.unwrap()
 }
 
 /// A download job of everything under `prefix` with sizes and ETags from the listing, as a plan
@@ -744,16 +741,7 @@ async fn a_reset_mid_download_still_completes_byte_for_byte(ctx: Ctx) {
     proxy.reset_counters();
     proxy.cut_after_downstream_bytes(10 * MIB);
     let subject = ctx.subject(&conn);
-    let out = subject
-        .engine()
-        .run(
-            &job,
-            &opts(),
-            &CollectSink::default(),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let out = run_plain(subject.engine(), &job).await;
     assert_eq!(
         (out.done, out.failed.len()),
         (1, 0),
@@ -1002,15 +990,7 @@ async fn the_store_keeps_exactly_the_checksums_its_quirks_list(server: &'static 
             etag: None,
             write_if: None,
         });
-        NativeEngine::new(conn.clone())
-            .run(
-                &job,
-                &opts(),
-                &CollectSink::default(),
-                CancellationToken::new(),
-            )
-            .await
-            .unwrap();
+        run_plain(&NativeEngine::new(conn.clone()), &job).await;
         let head = conn
             .client
             .head_object()
