@@ -74,7 +74,7 @@ fn options(a: &SyncArgs) -> Result<SyncOptions> {
         include: a.include.clone(),
         exclude: a.exclude.clone(),
         grace: Duration::from_secs(t.grace),
-        transfer: TransferOptions { concurrency: a.engine.concurrency.max(1), part_size: a.engine.part_size.max(5) * 1024 * 1024, verify_checksum: true },
+        transfer: TransferOptions { concurrency: a.engine.concurrency.max(1), part_size: a.engine.part_size.max(5) * 1024 * 1024, verify_checksum: true, upload_checksum: a.engine.upload_checksum },
         ..SyncOptions::default()
     })
 }
