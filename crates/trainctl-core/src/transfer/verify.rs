@@ -356,6 +356,24 @@ pub async fn hash_file_async(file: Arc<std::fs::File>, shown: &Path, len: u64, r
         .map_err(|e| Error::io(shown, e))
 }
 
+/// The MD5 ETag of a local file, as S3 would compute it for an upload: the plain MD5 hex with
+/// `part_size = None`, the multipart form `hex(md5(concat(md5(part_i))))-N` with
+/// `Some(part_size)`. Sync compares a local file with an object this way when the object has
+/// only an ETag to go by. Hashed on a blocking thread, parts on every core.
+pub async fn md5_etag_of_file_async(path: &Path, part_size: Option<u64>) -> Result<String> {
+    let file = Arc::new(std::fs::File::open(path).map_err(|e| Error::io(path, e))?);
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let cut = match part_size.filter(|&p| p > 0) {
+        Some(p) => Cut::Parts(p),
+        None => Cut::Whole,
+    };
+    let digest = hash_file_async(file, path, len, Recipe { algorithm: Algorithm::Md5, cut }).await?;
+    Ok(match cut {
+        Cut::Parts(p) => format!("{}-{}", hex::encode(digest), len.div_ceil(p).max(1)),
+        _ => hex::encode(digest),
+    })
+}
+
 /// Verifies a downloaded file against the object: size always, checksum where the object
 /// allows (see [`expectation`]). A mismatch is [`Error::Integrity`]; the caller removes the file.
 pub async fn verify_download(conn: &Connection, bucket: &str, key: &str, path: &Path, expected_size: u64, etag: Option<&str>) -> Result<Verified> {
@@ -484,5 +502,19 @@ mod tests {
             let streamed = recipe.assemble(h.finish(), data.len() as u64).unwrap();
             assert_eq!(hash_file(&f, data.len() as u64, recipe).unwrap(), streamed, "{recipe:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_local_files_etag_is_what_s3_computes_plain_or_multipart() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let data: Vec<u8> = (0..25u32).map(|i| i as u8).collect();
+        std::fs::write(&p, &data).unwrap();
+        assert_eq!(md5_etag_of_file_async(&p, None).await.unwrap(), hex::encode(Algorithm::Md5.digest(&data)));
+        let parts: Vec<u8> = data.chunks(10).flat_map(|c| Algorithm::Md5.digest(c)).collect();
+        assert_eq!(md5_etag_of_file_async(&p, Some(10)).await.unwrap(), format!("{}-3", hex::encode(Algorithm::Md5.digest(&parts))));
+        std::fs::write(&p, b"").unwrap();
+        let empty = Algorithm::Md5.digest(&Algorithm::Md5.digest(b""));
+        assert_eq!(md5_etag_of_file_async(&p, Some(10)).await.unwrap(), format!("{}-1", hex::encode(empty)));
     }
 }
