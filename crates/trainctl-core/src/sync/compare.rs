@@ -61,7 +61,7 @@ async fn compare_one(conn: &Connection, bucket: &str, prefix: &str, root: &Path,
             };
             (md5.as_deref() == Some(m.as_str()), md5)
         }
-        EtagKind::Multipart { .. } => match verify::expectation(conn, bucket, &format!("{prefix}{}", c.path), remote.size, Some(&remote.etag), false).await {
+        EtagKind::Multipart { .. } => match verify::expectation(conn, bucket, &format!("{prefix}{}", c.path), None, remote.size, Some(&remote.etag), false).await {
             Expectation::Multipart { etag, part_size, .. } => {
                 let mine = verify::md5_etag_of_file_async(&path, Some(part_size)).await.ok();
                 (mine.as_deref() == Some(etag.as_str()), None)

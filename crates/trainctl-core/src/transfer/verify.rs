@@ -222,12 +222,13 @@ pub fn needs_part_size(exp: &Expectation) -> bool {
     matches!(exp, Expectation::Multipart { part_size: 0, .. })
 }
 
-/// Fills in the part size of a multipart ETag with one `HeadObject(partNumber=1)`; anything
+/// Fills in the part size of a multipart ETag with one `HeadObject(partNumber=1)` of the
+/// version being fetched (`version_id`, a pinned dataset's; `None`: the current one); anything
 /// that cannot be learnt makes it size-only (with the reason).
-pub async fn with_part_size(conn: &Connection, bucket: &str, key: &str, size: u64, exp: Expectation) -> Expectation {
+pub async fn with_part_size(conn: &Connection, bucket: &str, key: &str, version_id: Option<&str>, size: u64, exp: Expectation) -> Expectation {
     let Expectation::Multipart { etag, parts, part_size: 0, why } = exp else { return exp };
     let size_only = |reason: String| Expectation::SizeOnly { reason };
-    let head = match conn.client.head_object().bucket(bucket).key(key).part_number(1).send().await {
+    let head = match conn.client.head_object().bucket(bucket).key(key).set_version_id(version_id.map(str::to_string)).part_number(1).send().await {
         Ok(h) => h,
         Err(e) => return size_only(format!("the server did not report the part size ({})", short_sdk_error(&e))),
     };
@@ -248,16 +249,17 @@ pub async fn with_part_size(conn: &Connection, bucket: &str, key: &str, size: u6
 /// `ask_stored`, one `HeadObject` with checksum mode for a stored checksum (worth it for large
 /// objects: a CRC is ~15× cheaper to compute than MD5); then, for composite checksums and
 /// multipart ETags, one `HeadObject(partNumber=1)` for the part size. Never an error: what
-/// cannot be known becomes `SizeOnly` with the reason.
-pub async fn expectation(conn: &Connection, bucket: &str, key: &str, size: u64, etag: Option<&str>, ask_stored: bool) -> Expectation {
+/// cannot be known becomes `SizeOnly` with the reason. `version_id`: the version fetched (see
+/// [`with_part_size`]).
+pub async fn expectation(conn: &Connection, bucket: &str, key: &str, version_id: Option<&str>, size: u64, etag: Option<&str>, ask_stored: bool) -> Expectation {
     let exp = etag_expectation(size, etag);
-    let stored = if ask_stored { head_stored(conn, bucket, key, etag).await } else { Ok(None) };
+    let stored = if ask_stored { head_stored(conn, bucket, key, version_id, etag).await } else { Ok(None) };
     if let Ok(Some(s)) = &stored {
         if s.composite_parts.is_none() {
             return exp.prefer_stored(stored, size);
         }
     }
-    let exp = with_part_size(conn, bucket, key, size, exp).await;
+    let exp = with_part_size(conn, bucket, key, version_id, size, exp).await;
     if ask_stored {
         exp.prefer_stored(stored, size)
     } else {
@@ -265,8 +267,8 @@ pub async fn expectation(conn: &Connection, bucket: &str, key: &str, size: u64, 
     }
 }
 
-async fn head_stored(conn: &Connection, bucket: &str, key: &str, etag: Option<&str>) -> std::result::Result<Option<Stored>, String> {
-    let req = conn.client.head_object().bucket(bucket).key(key).set_if_match(etag.map(str::to_string)).customize();
+async fn head_stored(conn: &Connection, bucket: &str, key: &str, version_id: Option<&str>, etag: Option<&str>) -> std::result::Result<Option<Stored>, String> {
+    let req = conn.client.head_object().bucket(bucket).key(key).set_version_id(version_id.map(str::to_string)).set_if_match(etag.map(str::to_string)).customize();
     match with_checksum_mode(req).send().await {
         Ok(head) => stored_of(StoredFields::of_head(&head), etag),
         Err(e) => Err(format!("its stored checksum could not be read ({})", short_sdk_error(&e))),
@@ -356,22 +358,66 @@ pub async fn hash_file_async(file: Arc<std::fs::File>, shown: &Path, len: u64, r
         .map_err(|e| Error::io(shown, e))
 }
 
-/// The MD5 ETag of a local file, as S3 would compute it for an upload: the plain MD5 hex with
-/// `part_size = None`, the multipart form `hex(md5(concat(md5(part_i))))-N` with
-/// `Some(part_size)`. Sync compares a local file with an object this way when the object has
-/// only an ETag to go by. Hashed on a blocking thread, parts on every core.
-pub async fn md5_etag_of_file_async(path: &Path, part_size: Option<u64>) -> Result<String> {
-    let file = Arc::new(std::fs::File::open(path).map_err(|e| Error::io(path, e))?);
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let cut = match part_size.filter(|&p| p > 0) {
+/// The MD5 ETag of bytes fed in order, as S3 computes it for an upload: the plain MD5 hex
+/// with `part_size = None`, the multipart form `hex(md5(concat(md5(part_i))))-N` with
+/// `Some(part_size)`. For what has only an ETag to go by (dataset manifests, sync's content
+/// comparison); built on [`checksum`]'s MD5 recipe so there is one implementation of the rule.
+#[derive(Clone)]
+pub struct EtagHasher {
+    recipe: Recipe,
+    hasher: checksum::PieceHasher,
+    len: u64,
+}
+
+impl EtagHasher {
+    pub fn new(part_size: Option<u64>) -> Self {
+        let recipe = Recipe { algorithm: Algorithm::Md5, cut: etag_cut(part_size) };
+        EtagHasher { recipe, hasher: recipe.hasher(0), len: 0 }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+        self.len += data.len() as u64;
+    }
+
+    /// The ETag of everything fed so far (lowercase hex, no quotes).
+    pub fn finish(self) -> String {
+        let digest = self.recipe.assemble(self.hasher.finish(), self.len).expect("one run from byte 0 covers the bytes fed");
+        etag_string(self.recipe.cut, &digest, self.len)
+    }
+}
+
+fn etag_cut(part_size: Option<u64>) -> Cut {
+    match part_size.filter(|&p| p > 0) {
         Some(p) => Cut::Parts(p),
         None => Cut::Whole,
-    };
-    let digest = hash_file_async(file, path, len, Recipe { algorithm: Algorithm::Md5, cut }).await?;
-    Ok(match cut {
+    }
+}
+
+fn etag_string(cut: Cut, digest: &[u8], len: u64) -> String {
+    match cut {
         Cut::Parts(p) => format!("{}-{}", hex::encode(digest), len.div_ceil(p).max(1)),
         _ => hex::encode(digest),
-    })
+    }
+}
+
+/// [`EtagHasher`]'s value for a local file, parts hashed on every core. Blocking; see
+/// [`md5_etag_of_file_async`].
+pub fn md5_etag_of_file(path: &Path, part_size: Option<u64>) -> std::io::Result<String> {
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let cut = etag_cut(part_size);
+    let digest = hash_file(&file, len, Recipe { algorithm: Algorithm::Md5, cut })?;
+    Ok(etag_string(cut, &digest, len))
+}
+
+/// [`md5_etag_of_file`] on a blocking thread, so hashing gigabytes does not stall the runtime.
+pub async fn md5_etag_of_file_async(path: &Path, part_size: Option<u64>) -> Result<String> {
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || md5_etag_of_file(&owned, part_size))
+        .await
+        .map_err(|e| Error::Internal(format!("hash task: {e}")))?
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Verifies a downloaded file against the object: size always, checksum where the object
@@ -398,7 +444,7 @@ pub async fn verify_handle(
     let what = format!("s3://{bucket}/{key}");
     let actual = file.metadata().map_err(|e| Error::io(shown, e))?.len();
     check_size(&what, expected_size, actual)?;
-    let exp = expectation(conn, bucket, key, expected_size, etag, ask_stored).await;
+    let exp = expectation(conn, bucket, key, None, expected_size, etag, ask_stored).await;
     let computed = match exp.recipe() {
         None => None,
         Some(recipe) => Some(hash_file_async(file, shown, expected_size, recipe).await?),
@@ -516,5 +562,14 @@ mod tests {
         std::fs::write(&p, b"").unwrap();
         let empty = Algorithm::Md5.digest(&Algorithm::Md5.digest(b""));
         assert_eq!(md5_etag_of_file_async(&p, Some(10)).await.unwrap(), format!("{}-1", hex::encode(empty)));
+        let mut streamed = EtagHasher::new(Some(10));
+        for piece in data.chunks(7) {
+            streamed.update(piece);
+        }
+        std::fs::write(&p, &data).unwrap();
+        assert_eq!(streamed.finish(), md5_etag_of_file(&p, Some(10)).unwrap());
+        let mut exact = EtagHasher::new(Some(5));
+        exact.update(&data[..20]);
+        assert!(exact.finish().ends_with("-4"), "an exact multiple has no empty tail part");
     }
 }

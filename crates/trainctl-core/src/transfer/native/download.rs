@@ -85,8 +85,14 @@ fn size_only_by_choice() -> Expectation {
     Expectation::SizeOnly { reason: "checksum verification is off".into() }
 }
 
+/// The version of `item` to fetch (a pinned dataset's), `None` for the current one; every
+/// request about the object — GETs and the HEADs learning its checksum — names the same one.
+fn version_id<'a>(ctx: &'a Ctx<'_>, item: &TransferItem) -> Option<&'a str> {
+    ctx.job.version_ids.get(&item.key).map(String::as_str)
+}
+
 async fn get(ctx: &Ctx<'_>, item: &TransferItem, range: Option<String>) -> Result<GetObjectOutput> {
-    let request = ctx.conn.client.get_object().bucket(&ctx.job.bucket).key(&item.key).set_range(range).set_if_match(item.etag.clone()).set_version_id(ctx.job.version_ids.get(&item.key).cloned()).customize();
+    let request = ctx.conn.client.get_object().bucket(&ctx.job.bucket).key(&item.key).set_range(range).set_if_match(item.etag.clone()).set_version_id(version_id(ctx, item).map(str::to_string)).customize();
     let request = verify::with_checksum_mode(request);
     let out = ctx.cancellable(async { request.send().await.map_err(|e| sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key)) }).await?;
     ctx.stats.gets.fetch_add(1, Ordering::Relaxed);
@@ -119,7 +125,7 @@ async fn expectation_of_answer(ctx: &Ctx<'_>, item: &TransferItem, out: &GetObje
         exp = Expectation::SizeOnly { reason: "the object is encrypted with SSE-KMS/SSE-C, so its ETag is not an MD5".into() };
     }
     if !full_object && verify::needs_part_size(&exp) {
-        exp = verify::with_part_size(ctx.conn, &ctx.job.bucket, &item.key, item.size, exp).await;
+        exp = verify::with_part_size(ctx.conn, &ctx.job.bucket, &item.key, version_id(ctx, item), item.size, exp).await;
     }
     exp.prefer_stored(stored, item.size)
 }
@@ -133,7 +139,7 @@ fn is_encrypted(out: &GetObjectOutput) -> bool {
 async fn ranged_get(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile) -> Result<Verified> {
     let what = format!("s3://{}/{}", ctx.job.bucket, item.key);
     let exp = if ctx.opts.verify_checksum {
-        verify::expectation(ctx.conn, &ctx.job.bucket, &item.key, item.size, item.etag.as_deref(), true).await
+        verify::expectation(ctx.conn, &ctx.job.bucket, &item.key, version_id(ctx, item), item.size, item.etag.as_deref(), true).await
     } else {
         size_only_by_choice()
     };
