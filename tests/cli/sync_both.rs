@@ -65,6 +65,12 @@ impl<'a> P<'a> {
         out
     }
     /// Objects under the prefix → content.
+    /// The names under the prefix, from one listing: what a test polls while a `--watch`
+    /// process may delete objects between a listing and a GET (see [`P::remote`]).
+    pub fn remote_names(&self) -> Vec<String> {
+        keys(self.b, &self.bucket, &self.prefix).into_iter().map(|k| k[self.prefix.len()..].to_string()).collect()
+    }
+
     pub fn remote(&self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for k in keys(self.b, &self.bucket, &self.prefix) {

@@ -422,14 +422,7 @@ async fn a_cancelled_upload_leaves_no_object_and_a_rerun_completes_it(ctx: Ctx) 
     let src = tempfile::tempdir().unwrap();
     let file = src.path().join("model.pt");
     random_file(&file, 40 * MIB); // 8 parts
-    let mut job = TransferJob::new(Direction::Upload, &bucket, src.path());
-    job.items.push(TransferItem {
-        local: file.clone(),
-        key: "r/model.pt".into(),
-        size: 40 * MIB,
-        etag: None,
-        write_if: None,
-    });
+    let job = upload_job(&bucket, src.path(), &[(&file, "r/model.pt")]);
     let o = TransferOptions {
         concurrency: 2,
         ..opts()
@@ -842,16 +835,8 @@ async fn an_unreachable_endpoint_fails_the_whole_job(ctx: Ctx) {
     let src = tempfile::tempdir().unwrap();
     random_file(&src.path().join("a"), 10);
     random_file(&src.path().join("b"), 10);
-    let mut job = TransferJob::new(Direction::Upload, "nobucket", src.path());
-    for n in ["a", "b"] {
-        job.items.push(TransferItem {
-            local: src.path().join(n),
-            key: n.into(),
-            size: 10,
-            etag: None,
-            write_if: None,
-        });
-    }
+    let (a, b) = (src.path().join("a"), src.path().join("b"));
+    let job = upload_job("nobucket", src.path(), &[(&a, "a"), (&b, "b")]);
     let (r, _) = ctx.run(&conn, &job).await;
     let r = r.and_then(|o| o.into_result(&job));
     assert!(
@@ -894,14 +879,7 @@ async fn an_object_gone_since_planning_fails_alone_and_a_missing_bucket_fails_th
         .any(|e| matches!(e, Event::ObjectFailed { key, .. } if key == "g/2.txt")));
     assert_eq!(names_in(dest.path()), ["1.txt", "3.txt"], "{}", ctx.who());
 
-    let mut job = TransferJob::new(Direction::Upload, "no-such-bucket-gone", dest.path());
-    job.items.push(TransferItem {
-        local: dest.path().join("1.txt"),
-        key: "1.txt".into(),
-        size: 3,
-        etag: None,
-        write_if: None,
-    });
+    let job = upload_job("no-such-bucket-gone", dest.path(), &[(&dest.path().join("1.txt"), "1.txt")]);
     let (r, _) = ctx.run(&conn, &job).await;
     let r = r.and_then(|o| o.into_result(&job));
     assert!(
@@ -909,6 +887,21 @@ async fn an_object_gone_since_planning_fails_alone_and_a_missing_bucket_fails_th
         "{}: {r:?}",
         ctx.who()
     );
+}
+
+/// An upload job of `files` (local path, key) as planned, sizes from the files.
+fn upload_job(bucket: &str, root: &Path, files: &[(&Path, &str)]) -> TransferJob {
+    let mut job = TransferJob::new(Direction::Upload, bucket, root);
+    for (local, key) in files {
+        job.items.push(TransferItem {
+            local: local.to_path_buf(),
+            key: (*key).into(),
+            size: std::fs::metadata(local).unwrap().len(),
+            etag: None,
+            write_if: None,
+        });
+    }
+    job
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -982,14 +975,7 @@ async fn the_store_keeps_exactly_the_checksums_its_quirks_list(server: &'static 
         (&single, "default/single.bin"),
         (&multi, "default/multi.bin"),
     ] {
-        let mut job = TransferJob::new(Direction::Upload, &bucket, src.path());
-        job.items.push(TransferItem {
-            local: file.clone(),
-            key: key.into(),
-            size: std::fs::metadata(file).unwrap().len(),
-            etag: None,
-            write_if: None,
-        });
+        let job = upload_job(&bucket, src.path(), &[(file, key)]);
         run_plain(&NativeEngine::new(conn.clone()), &job).await;
         let head = conn
             .client
@@ -1074,14 +1060,7 @@ async fn put_and_read_back(conn: &Connection, bucket: &str, file: &Path, a: Algo
 /// the CRC of the whole file?
 async fn upload_and_read_back(conn: &Connection, bucket: &str, file: &Path, a: Algorithm) -> bool {
     let key = format!("multi-{}", a.name());
-    let mut job = TransferJob::new(Direction::Upload, bucket, file.parent().unwrap());
-    job.items.push(TransferItem {
-        local: file.to_path_buf(),
-        key: key.clone(),
-        size: std::fs::metadata(file).unwrap().len(),
-        etag: None,
-        write_if: None,
-    });
+    let job = upload_job(bucket, file.parent().unwrap(), &[(file, &key)]);
     let o = TransferOptions {
         upload_checksum: UploadChecksum::Use(a),
         ..opts()
