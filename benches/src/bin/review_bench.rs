@@ -1,5 +1,5 @@
-//! Review benchmark: `trainctl s3 review` vs `s5cmd du` vs `aws s3 ls --recursive --summarize`
-//! on Garage, over 10k and 100k objects, direct and through a 20 ms RTT proxy. Prints wall time,
+//! Review benchmark: `trainctl s3 review` and `trainctl dataset verify --level checksum` (issue
+//! 13: the listing only, zero HEAD) vs `s5cmd du` vs `aws s3 ls --recursive --summarize` on Garage, over 10k and 100k objects, direct and through a 20 ms RTT proxy. Prints wall time,
 //! the wall ratio against s5cmd and the peak RSS of each tool's main process (VmHWM).
 //!
 //! Why 10k *and* 100k: the review aggregates in constant memory, so its peak RSS must stay flat
@@ -46,7 +46,7 @@ fn main() {
                 c.env(k, v);
             }
         }
-        c.env("AWS_CONFIG_FILE", &aws_config).env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null").env("TRAINCTL_REVIEW_DIR", work.path().join("snapshots"));
+        c.env("AWS_CONFIG_FILE", &aws_config).env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null").env("TRAINCTL_REVIEW_DIR", work.path().join("snapshots")).env("TRAINCTL_DATASET_CACHE", work.path().join("datasets"));
     };
 
     // Create the objects once: a local tree of tiny files, uploaded by s5cmd with 256 workers.
@@ -74,11 +74,19 @@ fn main() {
     for (net, endpoint) in [("direct", server.endpoint_url()), ("20ms RTT", proxy.url.clone())] {
         for (n, prefix) in [(total / RUNS, "runs/exp0/"), (total, "")] {
             let url = format!("s3://{bucket}/{prefix}");
+            // The dataset version verified below: snapshotted once, outside the timings.
+            if net == "direct" {
+                let mut snap = Command::new(&trainctl);
+                env(&mut snap);
+                snap.args(["--endpoint-url", &server.endpoint_url(), "-q", "dataset", "snapshot", &url, "--name", &format!("bench{n}"), "--version", "v1"]);
+                assert!(snap.status().unwrap().success(), "dataset snapshot failed");
+            }
+            DATASET.with(|d| *d.borrow_mut() = (format!("bench{n}@v1"), format!("s3://{bucket}")));
             // trainctl and s5cmd alternate `repeat` times (the median counts: the machine is
             // shared and its load drifts); aws, 4-5x slower, runs once.
             let mut samples: Vec<(&str, Vec<Sample>, Option<u64>)> = Vec::new();
             for round in 0..repeat {
-                for tool in ["trainctl s3 review", "s5cmd du", "aws s3 ls --summarize"] {
+                for tool in ["trainctl s3 review", "trainctl dataset verify", "s5cmd du", "aws s3 ls --summarize"] {
                     if tool.starts_with("aws") && round > 0 {
                         continue;
                     }
@@ -117,6 +125,12 @@ fn command(tool: &str, endpoint: &str, url: &str) -> Command {
             c.args(["--endpoint-url", endpoint, "--json", "s3", "review", url, "--no-snapshot"]);
             c
         }
+        "trainctl dataset verify" => {
+            let (version, store) = DATASET.with(|d| d.borrow().clone());
+            let mut c = Command::new(TRAINCTL.get().unwrap());
+            c.args(["--endpoint-url", endpoint, "--json", "dataset", "verify", &version, url, "--level", "checksum", "--store", &store]);
+            c
+        }
         "s5cmd du" => {
             let mut c = Command::new(S5CMD.get().unwrap());
             c.args(["--endpoint-url", endpoint, "du", &format!("{url}*")]);
@@ -131,6 +145,10 @@ fn command(tool: &str, endpoint: &str, url: &str) -> Command {
 }
 
 static TRAINCTL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+thread_local! {
+    /// The dataset version (and its store) `trainctl dataset verify` checks in this round.
+    static DATASET: std::cell::RefCell<(String, String)> = const { std::cell::RefCell::new((String::new(), String::new())) };
+}
 static S5CMD: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 /// The sample with the median wall time (peak RSS: the largest seen, the number that matters).
@@ -147,6 +165,7 @@ fn median(mut v: Vec<Sample>) -> Sample {
 fn objects_seen(tool: &str, out: &str) -> Option<u64> {
     match tool {
         "trainctl s3 review" => serde_json::from_str::<serde_json::Value>(out).ok()?["totals"]["objects"].as_u64(),
+        "trainctl dataset verify" => serde_json::from_str::<serde_json::Value>(out.lines().last()?).ok()?["report"]["ok"].as_u64(),
         // s5cmd du: "<bytes> bytes in <n> objects: s3://…"
         "s5cmd du" => out.split_whitespace().skip_while(|w| *w != "in").nth(1)?.parse().ok(),
         // aws: "Total Objects: <n>"

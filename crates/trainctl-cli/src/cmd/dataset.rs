@@ -435,7 +435,7 @@ pub async fn run_stage(conn: &Connection, m: &Manifest, dir: &std::path::Path, o
     let r = stage::stage(conn, m, dir, opts, &renderer, cancel_on_ctrl_c()).await;
     renderer.finish();
     if let Err(Error::DatasetVerifyFailed { .. }) = &r {
-        if mode == Mode::Human {
+        if mode == Mode::Human && stage::partial_dir(dir).exists() {
             eprintln!("the files that failed were removed from {}; `trainctl dataset stage` again fetches just those", stage::partial_dir(dir).display());
         }
     }
