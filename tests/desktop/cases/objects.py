@@ -134,6 +134,17 @@ def test_run_folder_shows_checkpoints_with_steps_sizes_and_markers(driver_url, c
         e2e.wait_app_exit()
 
 
+def review_rename(s, row, to, shown):
+    """Selects `row`, opens the Rename dialog, asks for `to` and waits for `shown` (the plan)."""
+    s.wait(row, timeout=20, what=f"the row {row}")
+    s.click(f'{row} [data-testid="row-select"]')
+    s.click('[data-testid="rename-selection"]')
+    s.wait('[data-testid="rename-dialog"][open]', timeout=20, what="the rename dialog")
+    s.type('[data-testid="rename-to"]', to)
+    s.click('[data-testid="rename-review"]')
+    s.wait(shown, timeout=20, what=f"the plan's {shown}")
+
+
 def test_rename_moves_a_folder_and_refuses_to_overwrite(driver_url, ctx):
     s3 = ctx["s3"]
     bucket = "renames"
@@ -146,14 +157,7 @@ def test_rename_moves_a_folder_and_refuses_to_overwrite(driver_url, ctx):
     try:
         e2e.connect_profile(s, ctx["moto"], name="renames")
         s.js("location.hash = arguments[0];", f"#/browser/{bucket}/runs/")
-        row = '[data-testid="folder-row"][data-key="runs/exp-1/"]'
-        s.wait(row, timeout=20, what="the folder row")
-        s.click(f'{row} [data-testid="row-select"]')
-        s.click('[data-testid="rename-selection"]')
-        s.wait('[data-testid="rename-dialog"][open]', timeout=20, what="the rename dialog")
-        s.type('[data-testid="rename-to"]', "runs/exp-2/")
-        s.click('[data-testid="rename-review"]')
-        s.wait('[data-testid="rename-moves"]', timeout=20, what="the move plan")
+        review_rename(s, '[data-testid="folder-row"][data-key="runs/exp-1/"]', "runs/exp-2/", '[data-testid="rename-moves"]')
         moves = s.text('[data-testid="rename-moves"]')
         assert "runs/exp-1/train.log → runs/exp-2/train.log" in moves, moves
         e2e.shot(s, "browser-rename")
@@ -167,14 +171,7 @@ def test_rename_moves_a_folder_and_refuses_to_overwrite(driver_url, ctx):
         ctx["asserts"].append("Rename dialog: runs/exp-1/ → runs/exp-2/ lists 3 moves (one key with ' #?%é'); after Move boto3 lists exactly the renamed keys with their bytes, the old ones gone")
 
         s.js("location.hash = arguments[0];", f"#/browser/{bucket}/runs/exp-2/")
-        row = '[data-testid="object-row"][data-key="runs/exp-2/train.log"]'
-        s.wait(row, timeout=20, what="the log row")
-        s.click(f'{row} [data-testid="row-select"]')
-        s.click('[data-testid="rename-selection"]')
-        s.wait('[data-testid="rename-dialog"][open]', timeout=20, what="the rename dialog")
-        s.type('[data-testid="rename-to"]', "runs/taken.log")
-        s.click('[data-testid="rename-review"]')
-        s.wait('[data-testid="rename-conflicts"]', timeout=20, what="the conflict")
+        review_rename(s, '[data-testid="object-row"][data-key="runs/exp-2/train.log"]', "runs/taken.log", '[data-testid="rename-conflicts"]')
         assert s.js("return document.querySelector('[data-testid=\"rename-confirm\"]').disabled;"), "Move is enabled over an existing key"
         s.click('[data-testid="rename-cancel"]')
         s.wait_gone('[data-testid="rename-dialog"]')
