@@ -445,7 +445,9 @@ fn measure(cmd: &mut Command) -> Sample {
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     if !ok {
-        eprintln!("command failed: {cmd:?}\n{err}");
+        // Program and arguments only: `{cmd:?}` would print the environment, which carries the
+        // server's secret key.
+        eprintln!("command failed: {:?} {:?}\n{err}", cmd.get_program(), cmd.get_args().collect::<Vec<_>>());
     }
     let self_rss_mb = err.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find_map(|v| v.get("self_maxrss_kb").and_then(|x| x.as_f64())).map(|kb| kb / 1024.0);
     let main_rss_mb = peak_kb.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0;
