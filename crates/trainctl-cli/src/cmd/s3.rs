@@ -1,7 +1,7 @@
 //! `trainctl s3 …`: the dispatcher of the verbs on S3. Each verb lives in its own module
-//! (`transfer` for upload/download/sync/ls, `checkpoint`, `review`, `lifecycle`, `watch`).
+//! (`transfer` for upload/download/ls, `sync`, `checkpoint`, `review`, `lifecycle`, `watch`).
 
-use super::{checkpoint, lifecycle, object, review, transfer, watch};
+use super::{checkpoint, lifecycle, object, review, sync, transfer, watch};
 use crate::Globals;
 use clap::Subcommand;
 use trainctl_core::Result;
@@ -13,7 +13,7 @@ pub enum S3Cmd {
     /// Download an object or prefix: trainctl s3 download s3://bucket/data/ ./data --recursive
     Download(transfer::DownloadArgs),
     /// Make one side match the other, incrementally (size + mtime)
-    Sync(transfer::SyncArgs),
+    Sync(sync::SyncArgs),
     /// List buckets (s3://), prefixes and objects (--versions: every version of a key)
     Ls(transfer::LsArgs),
     /// A link anyone can download one object with, for a while: trainctl s3 presign s3://b/k --expires-in 1h
@@ -45,7 +45,7 @@ pub async fn run(cmd: S3Cmd, g: &Globals) -> Result<i32> {
     match cmd {
         S3Cmd::Upload(a) => transfer::upload(a, g).await,
         S3Cmd::Download(a) => transfer::download(a, g).await,
-        S3Cmd::Sync(a) => transfer::sync(a, g).await,
+        S3Cmd::Sync(a) => sync::run(a, g).await,
         S3Cmd::Ls(a) => transfer::ls(a, g).await,
         S3Cmd::Presign(a) => object::presign(a, g).await,
         S3Cmd::Tag(a) => object::tag(a, g).await,

@@ -2,18 +2,52 @@
 //! (`trainctl_core::sync`), render. Deletions are shown first and asked for (or `--yes`); the
 //! pass then applies exactly the deletions shown, or refuses (`plan_stale`).
 
-use super::transfer::{EngineChoice, SyncArgs};
+use super::transfer::{execute, EngineArgs, EngineChoice};
 use crate::render::{self, Mode, Renderer};
 use crate::Globals;
-use clap::Args;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use trainctl_core::event::Direction;
 use trainctl_core::s3::S3Url;
 use trainctl_core::sync::{self, Action, ConflictPolicy, MaxDelete, Pair, PassReport, SyncOptions};
-use trainctl_core::transfer::TransferOptions;
+use trainctl_core::transfer::{plan, TransferOptions};
 use trainctl_core::{Error, Result};
 
 /// Flags of `--direction both`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SyncDirection {
+    /// local → S3
+    Up,
+    /// S3 → local
+    Down,
+    /// both ways: each side against its own snapshot (conflicts, delete guard, journal)
+    Both,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    pub local: PathBuf,
+    pub remote: String,
+    #[arg(long, value_enum)]
+    pub direction: SyncDirection,
+    /// Also delete what exists only at the destination (shown first; asks unless --yes)
+    #[arg(long)]
+    pub delete: bool,
+    /// Do not ask before deleting
+    #[arg(short, long)]
+    pub yes: bool,
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    #[command(flatten)]
+    pub two_way: TwoWayArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct TwoWayArgs {
     /// Both sides changed a file differently: keep-both (the local copy renamed
@@ -246,4 +280,75 @@ fn summary(r: &PassReport, mode: Mode) {
             );
         }
     }
+}
+
+/// `trainctl s3 sync`: one way (`up`, `down`) through the transfer engines, or `both`.
+pub async fn run(a: SyncArgs, g: &Globals) -> Result<i32> {
+    let remote = S3Url::parse(&a.remote)?;
+    let direction = match a.direction {
+        SyncDirection::Up => Direction::Upload,
+        SyncDirection::Down => Direction::Download,
+        SyncDirection::Both => return both(a, remote, g).await,
+    };
+    a.two_way.refuse_for_one_way()?;
+    if direction == Direction::Upload && !a.local.exists() {
+        return Err(Error::LocalMissing(a.local));
+    }
+    let conn = g.connect().await?;
+    let opts = plan::SyncOptions { delete: a.delete, include: a.include, exclude: a.exclude, storage_class: None };
+    let sync_plan = plan::plan_sync(&a.local, &remote, direction, &opts, &conn).await?;
+    let mode = Mode::from_globals(g);
+    if !sync_plan.deletions.is_empty() {
+        show_deletions(&sync_plan, mode);
+        if a.engine.dry_run {
+            return execute(&conn, sync_plan.job, &a.engine, true, g).await;
+        }
+        if !a.yes {
+            render::confirm(&format!("Delete the {} items above, which exist only at the destination?", sync_plan.deletions.len()))?;
+        }
+    }
+    let code = execute(&conn, sync_plan.job.clone(), &a.engine, true, g).await?;
+    if !sync_plan.deletions.is_empty() && !a.engine.dry_run {
+        let report = plan::apply_deletions(&sync_plan, &conn).await?;
+        if mode == Mode::Json {
+            render::print_json(&serde_json::json!({ "deleted": report.deleted, "failed": report.failed, "skipped": report.skipped }));
+        } else if mode == Mode::Human {
+            eprintln!("deleted {} items", report.deleted);
+        }
+        if mode != Mode::Json {
+            for (what, why) in &report.skipped {
+                eprintln!("kept {what}: {why}");
+            }
+        }
+        if !report.failed.is_empty() {
+            for (what, err) in &report.failed {
+                eprintln!("failed to delete {what}: {}", err.message);
+            }
+            return Err(Error::Partial { failed: report.failed.len() as u64, total: sync_plan.deletions.len() as u64 });
+        }
+    }
+    Ok(code)
+}
+
+fn show_deletions(p: &plan::SyncPlan, mode: Mode) {
+    match mode {
+        Mode::Json => {
+            for d in &p.deletions {
+                render::print_json(&serde_json::json!({ "plan": "delete", "target": d }));
+            }
+        }
+        _ => {
+            eprintln!("would delete {} items that exist only at the destination:", p.deletions.len());
+            for d in p.deletions.iter().take(50) {
+                eprintln!("  delete {}", deletion_target(d));
+            }
+            if p.deletions.len() > 50 {
+                eprintln!("  … and {} more (use --json for the full list)", p.deletions.len() - 50);
+            }
+        }
+    }
+}
+
+fn deletion_target(d: &plan::Deletion) -> String {
+    d.target()
 }
