@@ -80,7 +80,17 @@ class Session:
     # ---- elements ----------------------------------------------------------------------------
 
     def find_all(self, css):
-        found = self.cmd("POST", "/elements", {"using": "css selector", "value": css})
+        # WebKitWebDriver can answer a query with "stale element reference" when the page replaces
+        # a matching node while the query runs (seen in CI: a banner removed by Svelte mid-query).
+        # A query holds no element yet, so asking again is the right answer, not a failure.
+        for attempt in range(5):
+            try:
+                found = self.cmd("POST", "/elements", {"using": "css selector", "value": css})
+                break
+            except WebDriverError as e:
+                if "stale element reference" not in str(e) or attempt == 4:
+                    raise
+                time.sleep(0.1)
         if not isinstance(found, list):
             raise WebDriverError(f"find {css}: {found}")
         return [e.get(ELEMENT) or next(iter(e.values())) for e in found]
@@ -114,9 +124,17 @@ class Session:
             time.sleep(0.25)
 
     def click(self, css, timeout=None):
-        el = self.wait(css, timeout)
-        self.cmd("POST", f"/element/{el}/click", {})
-        return el
+        # A re-render between the query and the click leaves a stale id: the user would click the
+        # new node, so the test does too (up to 3 times; a node that keeps vanishing still fails).
+        for attempt in range(3):
+            el = self.wait(css, timeout)
+            try:
+                self.cmd("POST", f"/element/{el}/click", {})
+                return el
+            except WebDriverError as e:
+                if "stale element reference" not in str(e) or attempt == 2:
+                    raise
+                time.sleep(0.1)
 
     def click_hiding(self, css, timeout=None):
         """Clicks a button that hides or closes the window. A WebDriver click waits for the page to settle,
