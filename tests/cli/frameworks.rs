@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/frameworks")
 }
 
@@ -18,7 +18,7 @@ fn expected() -> Value {
 }
 
 /// Copies `src` to `dest` (links as links), every file dated `age` ago.
-fn copy_dated(src: &Path, dest: &Path, age: Duration) {
+pub(crate) fn copy_dated(src: &Path, dest: &Path, age: Duration) {
     std::fs::create_dir_all(dest).unwrap();
     for e in std::fs::read_dir(src).unwrap() {
         let e = e.unwrap();

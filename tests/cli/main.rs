@@ -24,3 +24,4 @@ mod concurrent;
 mod objects;
 mod frameworks;
 mod dataset;
+mod dedup;

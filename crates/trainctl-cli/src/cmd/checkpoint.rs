@@ -23,6 +23,9 @@ pub enum CheckpointCmd {
     Pin(PinArgs),
     /// Remove pins
     Unpin(PinArgs),
+    /// Make identical files across checkpoints share their bytes (hard links or reflinks, never
+    /// symlinks), from a plan shown first: trainctl checkpoint dedup ./outputs --dry-run
+    Dedup(super::dedup::DedupArgs),
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +168,7 @@ pub async fn run(cmd: CheckpointCmd, g: &Globals) -> Result<i32> {
         CheckpointCmd::Cleanup(a) => cleanup(&a.location, &a.policy, g).await,
         CheckpointCmd::Pin(a) => pin(a, true, g).await,
         CheckpointCmd::Unpin(a) => pin(a, false, g).await,
+        CheckpointCmd::Dedup(a) => super::dedup::dedup(a, g).await,
     }
 }
 

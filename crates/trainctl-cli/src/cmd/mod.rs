@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod cost;
 pub mod dataset;
+pub mod dedup;
 pub mod demo;
 pub mod lifecycle;
 pub mod object;

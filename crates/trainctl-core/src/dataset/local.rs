@@ -25,6 +25,9 @@ pub struct LocalFile {
     pub size: u64,
     pub mtime_ns: i64,
     pub ino: u64,
+    /// The filesystem's device id: with `ino`, the file's identity (a cache row of another
+    /// filesystem mounted at the same path never matches).
+    pub dev: u64,
 }
 
 /// Files that could not be walked or read, with why.
@@ -63,7 +66,7 @@ pub fn walk(root: &Path) -> Result<(Vec<LocalFile>, Unreadable)> {
             continue;
         }
         match std::fs::metadata(path) {
-            Ok(m) if m.is_file() => files.push(LocalFile { rel, path: path.to_path_buf(), size: m.len(), mtime_ns: mtime_ns(&m), ino: m.ino() }),
+            Ok(m) if m.is_file() => files.push(LocalFile { rel, path: path.to_path_buf(), size: m.len(), mtime_ns: mtime_ns(&m), ino: m.ino(), dev: m.dev() }),
             Ok(_) => {}
             Err(e) => bad.push((rel, Error::io(path, e))),
         }
@@ -72,7 +75,8 @@ pub fn walk(root: &Path) -> Result<(Vec<LocalFile>, Unreadable)> {
     Ok((files, bad))
 }
 
-fn mtime_ns(m: &std::fs::Metadata) -> i64 {
+/// Modification time in nanoseconds since the epoch (what the hash cache compares).
+pub fn mtime_ns(m: &std::fs::Metadata) -> i64 {
     m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec())
 }
 
@@ -83,6 +87,9 @@ pub enum HashKind {
     Md5,
     /// Multipart ETag over parts of this size.
     Multipart(u64),
+    /// SHA-256 hex: where equal hashes decide that two files may share their bytes (local
+    /// dedup), a hash nobody can collide on purpose.
+    Sha256,
 }
 
 impl HashKind {
@@ -101,6 +108,7 @@ impl HashKind {
         match self {
             HashKind::Md5 => "md5".into(),
             HashKind::Multipart(p) => format!("mp{p}"),
+            HashKind::Sha256 => "sha256".into(),
         }
     }
 
@@ -108,6 +116,20 @@ impl HashKind {
         match self {
             HashKind::Md5 => md5_etag_of_file(path, None),
             HashKind::Multipart(p) => md5_etag_of_file(path, Some(p)),
+            HashKind::Sha256 => sha256_of(&mut std::fs::File::open(path)?),
+        }
+    }
+}
+
+/// SHA-256 hex of everything `r` yields.
+pub fn sha256_of(r: &mut impl std::io::Read) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match r.read(&mut buf)? {
+            0 => return Ok(hex::encode(h.finalize())),
+            n => h.update(&buf[..n]),
         }
     }
 }
@@ -117,6 +139,9 @@ struct CacheRow {
     size: u64,
     mtime_ns: i64,
     ino: u64,
+    /// 0 in rows written before the device was recorded: such a row is re-hashed once.
+    #[serde(default)]
+    dev: u64,
     kind: String,
     hash: String,
 }
@@ -167,7 +192,7 @@ pub async fn hash_files(root: &Path, files: Vec<LocalFile>, kinds: Vec<Option<Ha
             continue;
         };
         match cache.files.get(&f.rel) {
-            Some(row) if row.size == f.size && row.mtime_ns == f.mtime_ns && row.ino == f.ino && row.kind == k.tag() => {
+            Some(row) if row.size == f.size && row.mtime_ns == f.mtime_ns && row.ino == f.ino && row.dev == f.dev && row.kind == k.tag() => {
                 results[i] = Some(Ok(Some(row.hash.clone())));
                 stats.from_cache += 1;
             }
@@ -212,7 +237,7 @@ pub async fn hash_files(root: &Path, files: Vec<LocalFile>, kinds: Vec<Option<Ha
                 stats.hashed += 1;
                 stats.bytes_hashed += f.size;
                 let kind = kinds[*i].expect("asked").tag();
-                cache.files.insert(f.rel.clone(), CacheRow { size: f.size, mtime_ns: f.mtime_ns, ino: f.ino, kind, hash: h.clone() });
+                cache.files.insert(f.rel.clone(), CacheRow { size: f.size, mtime_ns: f.mtime_ns, ino: f.ino, dev: f.dev, kind, hash: h.clone() });
                 Ok(Some(h))
             }
             Err(e) => Err(Error::io(&f.path, e)),

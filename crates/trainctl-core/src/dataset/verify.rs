@@ -240,9 +240,10 @@ async fn stream_hashes(conn: &Connection, url: &S3Url, entries: &[&Entry], repor
                 let key = format!("{prefix}{}", e.key);
                 let r = async {
                     let out = conn.client.get_object().bucket(&url.bucket).key(&key).send().await.or_s3(&conn.ctx().bucket(&url.bucket).key(&key))?;
+                    // `for_etag` gives Md5 or Multipart only (Sha256 is local dedup's).
                     let mut hasher = EtagHasher::new(match kind {
-                        HashKind::Md5 => None,
                         HashKind::Multipart(p) => Some(p),
+                        HashKind::Md5 | HashKind::Sha256 => None,
                     });
                     let mut body = out.body;
                     while let Some(chunk) = body.try_next().await.map_err(|err| Error::Interrupted { what: format!("s3://{}/{key}", url.bucket), reason: err.to_string() })? {
