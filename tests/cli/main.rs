@@ -7,6 +7,7 @@ mod common;
 mod checkpoint;
 mod lifecycle;
 mod cost;
+mod cost_run;
 mod smoke;
 mod transfers;
 mod safety;

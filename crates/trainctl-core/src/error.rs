@@ -282,6 +282,16 @@ pub enum Error {
     /// Not enough free space where a download would go; checked before the first byte.
     #[error("not enough free space for {}: {} needed, {} available", path.display(), humansize::format_size(*needed, humansize::BINARY), humansize::format_size(*available, humansize::BINARY))]
     InsufficientSpace { path: PathBuf, needed: u64, available: u64 },
+
+    /// `cost run --instance`: the compute price table has no such instance type (or not in that
+    /// region); `close` names the nearest ones it has.
+    #[error("no compute price for `{instance}` (closest: {close})")]
+    InstanceUnknown { instance: String, close: String },
+
+    /// `cost run`: the run's duration cannot be told (fewer than two checkpoint times and no
+    /// `trainctl-run.json` start time).
+    #[error("cannot tell how long the run at {location} took: {reason}")]
+    RunDurationUnknown { location: String, reason: String },
 }
 
 impl Error {
@@ -350,6 +360,8 @@ impl Error {
             Error::ManifestTooNew { .. } => "dataset_manifest_too_new",
             Error::DatasetSourceChanged { .. } => "dataset_source_changed",
             Error::InsufficientSpace { .. } => "insufficient_space",
+            Error::InstanceUnknown { .. } => "instance_unknown",
+            Error::RunDurationUnknown { .. } => "run_duration_unknown",
         }
     }
 
@@ -418,6 +430,8 @@ impl Error {
             Error::ManifestTooNew { .. } => 73,
             Error::DatasetSourceChanged { .. } => 74,
             Error::InsufficientSpace { .. } => 75,
+            Error::InstanceUnknown { .. } => 52,
+            Error::RunDurationUnknown { .. } => 53,
         }
     }
 
@@ -485,6 +499,8 @@ impl Error {
             Error::ManifestTooNew { .. } => "upgrade trainctl to read it".into(),
             Error::DatasetSourceChanged { .. } => "the bucket is not versioned, so the old bytes are gone: snapshot the data as it is now (a new version), or enable versioning before the next snapshot".into(),
             Error::InsufficientSpace { .. } => "free some space or stage to another disk; nothing was downloaded".into(),
+            Error::InstanceUnknown { .. } => "pass one of the instance types `trainctl cost instances` lists, or your own table with --compute-prices FILE (docs/cost.md)".into(),
+            Error::RunDurationUnknown { .. } => "pass the run's length with --hours H".into(),
         }
     }
 

@@ -1,13 +1,15 @@
-//! `trainctl cost estimate|tables`: what a prefix costs a month, from the review engine's
+//! `trainctl cost estimate|tables|run|instances`: what a prefix costs a month, from the review engine's
 //! listing aggregated by storage class (parallel, constant memory) and a price table with its
-//! source and date.
+//! source and date; what a run cost (instance-hours × a GPU price table, plus storage).
 
 use crate::render::{self, Mode};
 use crate::Globals;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
+use trainctl_core::checkpoint::Location;
 use trainctl_core::cost::{self, CostBreakdown, Usage};
+use trainctl_core::runs::{self, cost::{CostRequest, DurationSource, RunCost}};
 use trainctl_core::event::NullSink;
 use trainctl_core::review::{self, ReviewOptions};
 use trainctl_core::s3::{Connection, S3Url};
@@ -19,6 +21,50 @@ pub enum CostCmd {
     Estimate(EstimateArgs),
     /// List the built-in price tables (provider/region, date, source)
     Tables(TablesArgs),
+    /// What a run cost: its duration (checkpoint timeline or trainctl-run.json) × a GPU
+    /// instance's hourly price, plus its storage per month:
+    /// trainctl cost run s3://bucket/runs/exp7/ --instance p4d.24xlarge
+    Run(RunArgs),
+    /// The GPU instance prices `cost run` knows (on demand and spot, with date and source)
+    Instances(InstancesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The run: an s3:// prefix or a local folder
+    pub location: String,
+    /// The instance type the run used (`trainctl cost instances` lists them)
+    #[arg(long, value_name = "TYPE")]
+    pub instance: String,
+    /// The region the instances ran in
+    #[arg(long, value_name = "REGION", default_value = "us-east-1")]
+    pub instance_region: String,
+    /// Price spot instances (a typical spot price, not a quote) instead of on demand
+    #[arg(long)]
+    pub spot: bool,
+    /// The run's length in hours, instead of reading it from the run
+    #[arg(long, value_name = "H")]
+    pub hours: Option<f64>,
+    /// How many instances the run used
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub count: u32,
+    /// A custom compute price table (format: docs/cost.md)
+    #[arg(long, value_name = "FILE")]
+    pub compute_prices: Option<PathBuf>,
+    /// Storage prices: a provider or table id (`aws/eu-west-1`); a local folder defaults to
+    /// aws in --instance-region
+    #[arg(long, value_name = "P")]
+    pub provider: Option<String>,
+    /// A custom storage price table file
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstancesArgs {
+    /// A custom compute price table to list instead of the built-in one
+    #[arg(long, value_name = "FILE")]
+    pub compute_prices: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -52,6 +98,8 @@ pub async fn run(cmd: CostCmd, g: &Globals) -> Result<i32> {
     match cmd {
         CostCmd::Estimate(a) => estimate(a, g).await,
         CostCmd::Tables(a) => tables(a, g),
+        CostCmd::Run(a) => run_cost(a, g).await,
+        CostCmd::Instances(a) => instances(a, g),
     }
 }
 
@@ -164,6 +212,11 @@ fn usd(v: f64) -> String {
     if v != 0.0 && v.abs() < 0.01 { format!("${v:.6}") } else { format!("${v:.2}") }
 }
 
+/// An hourly price as the table has it ($1.006, $21.96).
+fn hourly(v: f64) -> String {
+    format!("${}", (v * 10_000.0).round() / 10_000.0)
+}
+
 fn tables(a: TablesArgs, g: &Globals) -> Result<i32> {
     let mode = Mode::from_globals(g);
     if let Some(id) = a.show {
@@ -184,6 +237,86 @@ fn tables(a: TablesArgs, g: &Globals) -> Result<i32> {
     }
     if mode == Mode::Human {
         eprintln!("a custom table: --prices FILE, TRAINCTL_PRICES, or `prices = \"FILE\"` in a profile (docs/cost.md)");
+    }
+    Ok(0)
+}
+
+async fn run_cost(a: RunArgs, g: &Globals) -> Result<i32> {
+    let compute = cost::compute::compute_table(a.compute_prices.as_deref())?;
+    let loc = Location::parse(&a.location)?;
+    let req = CostRequest { instance: a.instance, region: a.instance_region.clone(), spot: a.spot, count: a.count, hours: a.hours };
+    req.price(&compute)?;
+    let (conn, storage) = match &loc {
+        Location::S3(_) => {
+            let conn = g.connect().await?;
+            let table = cost::choose_table(a.prices.as_deref(), a.provider.as_deref(), g.region.as_deref(), Some(&conn.profile))?;
+            (Some(conn), table)
+        }
+        Location::Local(_) => {
+            let provider = a.provider.clone().unwrap_or_else(|| "aws".into());
+            (None, cost::choose_table(a.prices.as_deref(), Some(&provider), Some(&a.instance_region), None)?)
+        }
+    };
+    let c = runs::cost::run_cost(&loc, conn.as_ref(), &req, &compute, &storage).await?;
+    match Mode::from_globals(g) {
+        Mode::Json => {
+            let mut v = serde_json::to_value(&c).map_err(|e| Error::Internal(e.to_string()))?;
+            v["event"] = "run_cost".into();
+            render::print_json(&v);
+        }
+        Mode::Quiet => {}
+        Mode::Human => print_run_cost(&c),
+    }
+    Ok(0)
+}
+
+fn print_run_cost(c: &RunCost) {
+    let from = match c.duration_from {
+        DurationSource::Given => "--hours",
+        DurationSource::RunRecord => "trainctl-run.json",
+        DurationSource::Checkpoints => "first to newest checkpoint",
+    };
+    println!("{}: {} checkpoints, {:.2} h ({from})", c.location, c.checkpoints, c.hours);
+    let market = if c.spot { "spot" } else { "on demand" };
+    println!(
+        "  compute  {} × {} ({} × {}) {market} in {} at {}/h × {:.2} h = {}",
+        c.count,
+        c.instance,
+        c.gpus,
+        c.gpu,
+        c.region,
+        hourly(c.usd_per_hour),
+        c.hours,
+        usd(c.compute_usd)
+    );
+    println!("  storage  {} in {} objects: {}/month ({}, {})", render::bytes(c.storage_bytes), c.storage_objects, usd(c.storage_monthly_usd), c.storage_table, c.storage_table_date);
+    eprintln!("prices: {} {} ({}, {}) — {}", c.instance, market, c.price_basis, c.price_date, c.price_source);
+    for n in c.price_note.iter().chain(&c.notes) {
+        eprintln!("note: {n}");
+    }
+}
+
+fn instances(a: InstancesArgs, g: &Globals) -> Result<i32> {
+    let t = cost::compute::compute_table(a.compute_prices.as_deref())?;
+    let mode = Mode::from_globals(g);
+    for i in &t.instances {
+        match mode {
+            Mode::Json => render::print_json(i),
+            Mode::Quiet => {}
+            Mode::Human => println!(
+                "{:<16} {:<10} {} × {:<18} {:>10}/h on demand {:>10}/h spot  {}",
+                i.instance,
+                i.region,
+                i.gpus,
+                i.gpu,
+                hourly(i.on_demand_hour),
+                i.spot_hour.map(hourly).unwrap_or_else(|| "-".into()),
+                i.date
+            ),
+        }
+    }
+    if mode == Mode::Human {
+        eprintln!("{} ({}), {} — {}; spot prices are typical, not quotes; your own table: --compute-prices FILE (docs/cost.md)", t.name, t.origin, t.date, t.source);
     }
     Ok(0)
 }

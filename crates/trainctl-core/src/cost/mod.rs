@@ -14,9 +14,12 @@
 //! - [`plan_savings`]: what a checkpoint cleanup plan saves per month, net of early deletion.
 //! - [`transition_savings`]: what moving usage to another class saves, and its payback time.
 //! - [`suggest_savings`]: the ranked cleanup and lifecycle actions for a review (the app's cost card).
+//! - [`compute`]: GPU instance prices per hour (what `trainctl cost run` multiplies a run's
+//!   duration by).
 //!
 //! Design notes and data sources: `docs/cost.md`.
 
+pub mod compute;
 mod model;
 mod savings;
 mod suggest;

@@ -1,6 +1,7 @@
 //! Price tables: the prices of one provider in one region, as data.
 //!
-//! The built-in tables are `data/prices/*.toml`, embedded at build time, one file per table, every
+//! The built-in storage tables are `data/prices/<provider>-<region>.toml` (`compute-aws.toml` beside
+//! them is the GPU instance table, `cost::compute`), embedded at build time, one file per table, every
 //! class row with the page its prices come from, the date they were read and whether they were
 //! read from that page (`published`) or written from best knowledge (`best-knowledge`). A custom
 //! table is a file of the same shape (`--prices FILE`, `TRAINCTL_PRICES`, or `prices = "FILE"` in

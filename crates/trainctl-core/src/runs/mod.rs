@@ -5,8 +5,10 @@
 //! (tail a local file or a growing S3 object), [`metrics`] (series out of the formats trainers
 //! really write) and [`local`] (run a script, stream its output, upload its checkpoints once each
 //! as they complete and apply retention). [`status`] turns activity into running / finished /
-//! stalled for the desktop Runs view.
+//! stalled for the desktop Runs view. [`cost`] prices a run: its duration × an instance's hourly
+//! price, plus its storage per month.
 
+pub mod cost;
 pub mod follow;
 pub mod local;
 pub mod metrics;

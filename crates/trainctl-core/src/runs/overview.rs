@@ -191,7 +191,7 @@ fn metric_sources(files: &[&FileEntry], latest: Option<&Checkpoint>, inside_chec
 }
 
 /// A metrics file at `loc/path`: whole when small, else its tail ([`super::source`]).
-async fn read(loc: &Location, conn: Option<&Connection>, path: &str) -> Result<Vec<u8>> {
+pub(crate) async fn read(loc: &Location, conn: Option<&Connection>, path: &str) -> Result<Vec<u8>> {
     use super::source::{read_metrics_file, MetricsFile};
     match loc {
         Location::Local(root) => Ok(read_metrics_file(MetricsFile::Local(&root.join(path))).await?.bytes),
