@@ -40,6 +40,9 @@ use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+mod batch;
+pub use batch::{Committer, BATCH_FILES};
+
 /// Suffix of every temp file trainctl writes (the prefix is `.` and 16 random hex digits).
 pub const TEMP_SUFFIX: &str = ".trainctl-part";
 
@@ -49,6 +52,8 @@ pub const TEMP_SUFFIX: &str = ".trainctl-part";
 pub struct DestDir {
     fd: OwnedFd,
     path: PathBuf,
+    /// The filesystem it is on (`st_dev`): a batch commit syncs each filesystem once.
+    dev: u64,
 }
 
 impl DestDir {
@@ -77,7 +82,8 @@ impl DestDir {
                 Err(e) => return Err(io(&path, e)),
             };
         }
-        Ok(DestDir { fd, path })
+        let dev = rustix::fs::fstat(&fd).map_err(|e| io(&path, e))?.st_dev as u64;
+        Ok(DestDir { fd, path, dev })
     }
 
     /// The folder's path (for messages; operations go through the handle).
@@ -224,15 +230,29 @@ impl TempFile {
     /// says (checked under the folder lock right before the rename; `Absent` renames with
     /// `RENAME_NOREPLACE` where the filesystem has it, so nothing can slip in between). A
     /// destination that changed is [`Error::LocalChanged`] and is left as it is.
-    pub fn commit_if(mut self, final_name: &OsStr, expected_size: u64, write_if: Option<&WriteIf>) -> Result<()> {
+    pub fn commit_if(self, final_name: &OsStr, expected_size: u64, write_if: Option<&WriteIf>) -> Result<()> {
         let shown = self.dir.path.join(final_name);
         self.file.sync_data().map_err(|e| Error::io(&shown, e))?;
+        self.check_size(final_name, expected_size)?;
+        let lock = FolderLock::acquire(&self.dir)?;
+        self.rename_locked(final_name, write_if, &lock)
+    }
+
+    /// Whether the file on the handle has `expected_size` bytes ([`Error::Integrity`] if not).
+    fn check_size(&self, final_name: &OsStr, expected_size: u64) -> Result<()> {
+        let shown = self.dir.path.join(final_name);
         let actual = self.file.metadata().map_err(|e| Error::io(&shown, e))?.len();
         if actual != expected_size {
             let detail = format!("{actual} bytes on disk, object has {expected_size}");
             return Err(Error::Integrity { what: shown.display().to_string(), detail });
         }
-        let _lock = FolderLock::acquire(&self.dir)?;
+        Ok(())
+    }
+
+    /// Renames it onto `final_name` (if `write_if` still holds) while `lock` — this folder's
+    /// lock — is held. The caller has made the data durable first.
+    fn rename_locked(mut self, final_name: &OsStr, write_if: Option<&WriteIf>, _lock: &FolderLock) -> Result<()> {
+        let shown = self.dir.path.join(final_name);
         match write_if {
             None => rustix::fs::renameat(&self.dir.fd, self.name.as_os_str(), &self.dir.fd, final_name).map_err(|e| io(&shown, e))?,
             Some(cond) => self.rename_if(final_name, cond, &shown)?,
@@ -240,9 +260,7 @@ impl TempFile {
         self.armed = false;
         Ok(())
     }
-}
 
-impl TempFile {
     /// The rename of [`commit_if`](TempFile::commit_if), under the folder lock.
     fn rename_if(&self, final_name: &OsStr, cond: &WriteIf, shown: &Path) -> Result<()> {
         let changed = || Error::LocalChanged { path: shown.to_path_buf() };
@@ -306,8 +324,12 @@ struct FolderLock(OwnedFd);
 
 impl FolderLock {
     fn acquire(dir: &DestDir) -> Result<FolderLock> {
-        let fd = rustix::fs::openat(&dir.fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| io(&dir.path, e))?;
-        rustix::fs::flock(&fd, FlockOperation::LockExclusive).map_err(|e| io(&dir.path, e))?;
+        Self::acquire_raw(dir).map_err(|e| io(&dir.path, e))
+    }
+
+    fn acquire_raw(dir: &DestDir) -> rustix::io::Result<FolderLock> {
+        let fd = rustix::fs::openat(&dir.fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        rustix::fs::flock(&fd, FlockOperation::LockExclusive)?;
         Ok(FolderLock(fd))
     }
 }

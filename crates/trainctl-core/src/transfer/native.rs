@@ -89,6 +89,8 @@ struct Ctx<'a> {
     size_only_noticed: std::sync::atomic::AtomicBool,
     /// Download folders of this job (opened once each, fsynced once at the end).
     folders: Arc<crate::transfer::local_write::Folders>,
+    /// Commits this job's verified downloads, in batches.
+    committer: crate::transfer::local_write::Committer,
 }
 
 impl Ctx<'_> {
@@ -150,12 +152,14 @@ impl Engine for NativeEngine {
             stats: &self.stats,
             size_only_noticed: Default::default(),
             folders: Arc::default(),
+            committer: crate::transfer::local_write::Committer::start(),
         };
         let (outcome, fatal) = tokio::select! {
             r = run_items(&ctx, &tracker) => r,
             _ = pump_progress(&ctx, &tracker) => unreachable!("the pump never ends"),
         };
         flush_progress(&ctx, &tracker);
+        ctx.committer.close().await;
         if let Err(e) = ctx.folders.sync_all_async().await {
             sink.send(Event::Notice { message: format!("the downloaded files are in place, but flushing their folder to disk failed: {e}") });
         }
@@ -170,11 +174,13 @@ impl Engine for NativeEngine {
     }
 }
 
-/// Verified downloads waiting for their commit (fsync + rename) at most, per job. Commits run
-/// outside the request slots — a slot is free for the next GET as soon as a file is verified —
-/// and many at once, so the filesystem groups their journal commits; the bound keeps open
-/// files and unflushed bytes in check when the disk is slower than the network.
-const MAX_COMMITTING: usize = 64;
+/// Verified downloads waiting for their commit at most, per job. Commits run outside the
+/// request slots — a slot is free for the next GET as soon as a file is verified — in batches
+/// of up to [`BATCH_FILES`](crate::transfer::local_write::BATCH_FILES) sharing one sync
+/// (`local_write::Committer`); twice that many may wait, so the next batch fills while one is
+/// synced. The bound keeps open files and unflushed bytes in check when the disk is slower than
+/// the network.
+const MAX_COMMITTING: usize = 2 * crate::transfer::local_write::BATCH_FILES;
 
 /// What became of one item's transfer.
 enum Step {
@@ -200,7 +206,7 @@ async fn run_items(ctx: &Ctx<'_>, tracker: &Tracker) -> (Outcome, Option<Error>)
         let (item, result) = tokio::select! {
             next = results.next(), if fetching && committing.len() < MAX_COMMITTING => match next {
                 Some((item, Ok(Step::Fetched(f)))) => {
-                    committing.push(async move { (item, f.commit().await) });
+                    committing.push(async move { (item, f.commit(&ctx.committer).await) });
                     continue;
                 }
                 Some((item, Ok(Step::Done(etag)))) => (item, Ok(etag)),

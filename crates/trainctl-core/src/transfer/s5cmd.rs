@@ -15,7 +15,8 @@
 //!   once s5cmd reports it, the file is re-opened through the folder handle without following
 //!   links, verified through that handle (size, and checksum through [`verify::verify_handle`]:
 //!   the stored CRC when the object has one, else its MD5/ETag, hashed on every core while
-//!   s5cmd still downloads the next files) and committed (fsync, rename under the folder lock). Failures and cancellation remove the
+//!   s5cmd still downloads the next files) and committed (in batches: one sync per batch, then
+//!   the renames under the folder lock; `local_write::Committer`). Failures and cancellation remove the
 //!   temp files — only ours and s5cmd's own temps derived from our unique names, never another
 //!   process's. (s5cmd itself resolves the temp path by name; the folders on the way were made
 //!   and checked by us just before, and nothing it wrote is committed unless it is found through
@@ -39,7 +40,7 @@ use crate::error::{Error, ErrorInfo, Result};
 use crate::event::{Direction, Event, Sink};
 use crate::s3::Connection;
 use crate::transfer::progress::Tracker;
-use crate::transfer::local_write::{DestDir, Folders, TempFile};
+use crate::transfer::local_write::{Committer, DestDir, Folders, TempFile};
 use crate::transfer::{verify, Engine, Outcome, TransferItem, TransferJob, TransferOptions};
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashMap;
@@ -162,6 +163,7 @@ impl Engine for S5cmdEngine {
         if !prepared.lines.is_empty() {
             let run = Run { engine: self, job, opts, sink, tracker: &tracker, prepared: &prepared, done_bytes: AtomicU64::new(0) };
             let r = run.execute(cancel.clone(), &mut results).await;
+            prepared.committer.close().await;
             cleanup_temps(&prepared);
             if let Err(e) = prepared.folders.sync_all_async().await {
                 sink.send(Event::Notice { message: format!("the downloaded files are in place, but flushing their folder to disk failed: {e}") });
@@ -203,6 +205,8 @@ struct Prepared {
     lines: Vec<Line>,
     /// Download folders (opened once each, fsynced once at the end).
     folders: Arc<Folders>,
+    /// Commits the verified downloads, in batches.
+    committer: Committer,
 }
 
 /// Writes the batch file. Items that cannot be expressed or written (a line break in a key, a
@@ -225,7 +229,8 @@ fn prepare(job: &TransferJob, opts: &TransferOptions, results: &mut [Option<std:
     }
     out.flush().map_err(|e| Error::io(&path, e))?;
     drop(out);
-    Ok(Prepared { batch, lines, folders })
+    let committer = if job.direction == Direction::Download { Committer::start() } else { Committer::closed() };
+    Ok(Prepared { batch, lines, folders, committer })
 }
 
 fn prepare_item(job: &TransferJob, opts: &TransferOptions, item: &TransferItem, large: usize, folders: &Folders) -> Result<(Line, String)> {
@@ -429,8 +434,7 @@ impl Run<'_> {
             verify::verify_handle(conn, bucket, &item.key, temp.file().clone(), &shown, item.size, item.etag.as_deref(), ask_stored).await?;
         }
         let name = item.local.file_name().map(|n| n.to_os_string()).ok_or_else(|| Error::LocalKind { path: item.local.clone(), expected: "file path" })?;
-        let size = item.size;
-        tokio::task::spawn_blocking(move || temp.commit(&name, size)).await.map_err(|e| Error::Internal(format!("commit task: {e}")))?
+        self.prepared.committer.commit(temp, name, item.size, None).await
     }
 
     /// Feeds the tracker from the child's I/O counters until `stop`.

@@ -307,7 +307,17 @@ pub fn hash_file_range(file: &std::fs::File, start: u64, end: u64, recipe: Recip
         Cut::Parts(p) => p.max(1),
     };
     let runs: Vec<(u64, u64)> = (0..len.div_ceil(step).max(1)).map(|i| (i * step, ((i + 1) * step).min(len))).collect();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8).min(runs.len());
+    let threads = cores().clamp(1, 8).min(runs.len());
+    if threads <= 1 {
+        // One run (a small file, a whole-file MD5): hash it on this thread instead of starting
+        // another one for it.
+        let mut buf = vec![0u8; HASH_BUF.min(len.max(1) as usize)];
+        let mut pieces = Vec::new();
+        for &(a, b) in &runs {
+            pieces.extend(hash_run(file, &mut buf, recipe, start, a, b)?);
+        }
+        return recipe.assemble(pieces, len).ok_or_else(|| std::io::Error::other("hash pieces did not cover the file"));
+    }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let pieces = std::sync::Mutex::new(Vec::<Piece>::new());
     std::thread::scope(|scope| -> std::io::Result<()> {
@@ -350,8 +360,27 @@ fn hash_run(file: &std::fs::File, buf: &mut [u8], recipe: Recipe, base: u64, sta
     Ok(h.finish())
 }
 
-/// [`hash_file`] on a blocking thread; `shown` names the file in errors.
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Files hashed at once by [`hash_file_async`] and [`md5_etag_of_file_async`], at most: one per
+/// core. Hashing is CPU-bound, so more add no speed — only blocking threads and their 1 MiB
+/// buffers: the s5cmd engine hashes each file as s5cmd reports it, and without this bound a
+/// download of 1000 small files ran hundreds of hashes at once (54–58 MB RSS, issue 15).
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(cores()))
+}
+
+async fn hashing_slot() -> Result<tokio::sync::SemaphorePermit<'static>> {
+    hashing_slots().acquire().await.map_err(|_| Error::Internal("hashing semaphore closed".into()))
+}
+
+/// [`hash_file`] on a blocking thread (at most one per core, see [`hashing_slots`]); `shown`
+/// names the file in errors.
 pub async fn hash_file_async(file: Arc<std::fs::File>, shown: &Path, len: u64, recipe: Recipe) -> Result<Vec<u8>> {
+    let _slot = hashing_slot().await?;
     tokio::task::spawn_blocking(move || hash_file(&file, len, recipe))
         .await
         .map_err(|e| Error::Internal(format!("hash task: {e}")))?
@@ -414,6 +443,7 @@ pub fn md5_etag_of_file(path: &Path, part_size: Option<u64>) -> std::io::Result<
 /// [`md5_etag_of_file`] on a blocking thread, so hashing gigabytes does not stall the runtime.
 pub async fn md5_etag_of_file_async(path: &Path, part_size: Option<u64>) -> Result<String> {
     let owned = path.to_path_buf();
+    let _slot = hashing_slot().await?;
     tokio::task::spawn_blocking(move || md5_etag_of_file(&owned, part_size))
         .await
         .map_err(|e| Error::Internal(format!("hash task: {e}")))?

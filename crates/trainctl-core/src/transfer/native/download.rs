@@ -1,7 +1,8 @@
 //! Downloads: one streaming GET up to the part size, parallel ranged GETs above it, always into
 //! a private temp file in the destination folder ([`local_write`]), verified while the bytes
-//! arrive, then handed back to the engine to commit (fsync, size on the handle, rename under
-//! the folder lock) outside the job's request slots. Any failure or cancel removes the temp
+//! arrive, then handed back to the engine to commit (in batches: size on the handle, one sync
+//! per batch, rename under the folder lock; `local_write::Committer`) outside the job's request
+//! slots. Any failure or cancel removes the temp
 //! file, so the destination holds either the complete verified file or what it held before.
 //!
 //! **Verification costs no second read.** Each GET asks for the object's stored checksum
@@ -49,11 +50,11 @@ pub(super) struct Fetched {
 }
 
 impl Fetched {
-    /// Commits it (fsync, size check, rename under the folder lock) on a blocking thread;
-    /// returns the (verified) ETag it was planned with.
-    pub async fn commit(self) -> Result<Option<String>> {
+    /// Commits it through the job's batch committer (size check, durable with its batch, rename
+    /// under the folder lock); returns the (verified) ETag it was planned with.
+    pub async fn commit(self, committer: &local_write::Committer) -> Result<Option<String>> {
         let Fetched { temp, name, size, write_if, etag } = self;
-        tokio::task::spawn_blocking(move || temp.commit_if(&name, size, write_if.as_ref())).await.map_err(|e| Error::Internal(format!("commit task: {e}")))??;
+        committer.commit(temp, name, size, write_if).await?;
         Ok(etag)
     }
 }
