@@ -18,7 +18,10 @@
 //! VmHWM when `TRAINCTL_REPORT_RUSAGE=1`). The load average is printed with every table.
 //!
 //! Usage: `trainctl-bench [--quick] [--only small,medium,large] [--skip-latency] [--repeat N]
-//!         [--dirs upload,download] [--trainctl PATH] [--out FILE]`
+//!         [--dirs upload,download] [--tools SLUG,…] [--trainctl PATH] [--baseline PATH] [--out FILE]`
+//!
+//! `--baseline PATH`: every verified trainctl row also runs with an earlier build (marked
+//! "baseline build"), in the same alternation, so a change is measured before/after in one run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -70,17 +73,19 @@ struct Row {
     tool: Tool,
     source: Source,
     size_only: bool,
+    /// Run with the `--baseline` binary (an earlier build) instead of `--trainctl`.
+    baseline: bool,
 }
 
 impl Row {
     const fn new(tool: Tool) -> Row {
-        Row { tool, source: Source::Crc, size_only: false }
+        Row { tool, source: Source::Crc, size_only: false, baseline: false }
     }
     const fn md5(tool: Tool) -> Row {
-        Row { tool, source: Source::Md5, size_only: false }
+        Row { tool, source: Source::Md5, size_only: false, baseline: false }
     }
     const fn size_only(tool: Tool) -> Row {
-        Row { tool, source: Source::Crc, size_only: true }
+        Row { tool, source: Source::Crc, size_only: true, baseline: false }
     }
 
     fn label(self) -> String {
@@ -100,11 +105,14 @@ impl Row {
         if self.is_trainctl() && !self.size_only {
             l.push_str(if self.source == Source::Crc { " · CRC64NVME objects" } else { " · MD5-only objects" });
         }
+        if self.baseline {
+            l.push_str(" · baseline build");
+        }
         l
     }
 
     fn slug(self) -> String {
-        format!("{:?}-{:?}-{}", self.tool, self.source, self.size_only).to_ascii_lowercase()
+        format!("{:?}-{:?}-{}{}", self.tool, self.source, self.size_only, if self.baseline { "-baseline" } else { "" }).to_ascii_lowercase()
     }
 
     fn is_trainctl(self) -> bool {
@@ -148,6 +156,8 @@ struct Setup {
     s5cmd: PathBuf,
     aws_config: PathBuf,
     work: tempfile::TempDir,
+    /// `--baseline PATH`: an earlier trainctl build whose rows run beside the current one's.
+    baseline: Option<PathBuf>,
 }
 
 fn main() {
@@ -176,6 +186,7 @@ fn main() {
         std::env::set_var("TMPDIR", &server_dir);
     }
     let mut setup = prepare(value("--trainctl"));
+    setup.baseline = value("--baseline").map(PathBuf::from);
     let mut report = String::new();
     report.push_str(&header(&setup, quick, repeat));
 
@@ -197,6 +208,11 @@ fn main() {
                 let rows: Vec<Row> = (if upload { &UPLOAD_ROWS[..] } else { &DOWNLOAD_ROWS[..] })
                     .iter()
                     .copied()
+                    .flat_map(|r| {
+                        // With --baseline, each verified trainctl row also runs on the earlier build.
+                        let again = (setup.baseline.is_some() && r.is_trainctl() && !r.size_only).then_some(Row { baseline: true, ..r });
+                        std::iter::once(r).chain(again)
+                    })
                     .filter(|r| rows_filter.as_ref().is_none_or(|f| f.iter().any(|t| r.slug().starts_with(t.as_str()))))
                     .collect();
                 let load_before = loadavg();
@@ -263,14 +279,14 @@ fn prepare(trainctl: Option<String>) -> Setup {
         ),
     )
     .unwrap();
-    Setup { server, trainctl, s5cmd, aws_config, work }
+    Setup { server, trainctl, s5cmd, aws_config, work, baseline: None }
 }
 
 /// Uploads the two canonical copies of `src`: by trainctl's native engine with CRC64NVME, and by
 /// s5cmd (no stored checksum).
 fn seed(setup: &Setup, src: &Path, crc: &str, md5: &str) {
     let endpoint = setup.server.endpoint_url();
-    let mut t = trainctl_cmd(setup, &setup.server, &endpoint);
+    let mut t = trainctl_cmd(setup, &setup.trainctl, &setup.server, &endpoint);
     t.args(["-q", "s3", "upload", &src.display().to_string(), crc, "--recursive", "--engine", "native", "--upload-checksum", "crc64nvme"]);
     t.args(["--concurrency", &WORKERS.to_string(), "--part-size", &PART_MIB.to_string()]);
     assert!(t.status().expect("trainctl").success(), "seeding {crc} failed");
@@ -302,8 +318,8 @@ fn s5cmd_cmd(setup: &Setup, server: &S3Server, endpoint: &str) -> Command {
     c
 }
 
-fn trainctl_cmd(setup: &Setup, server: &S3Server, endpoint: &str) -> Command {
-    let mut c = Command::new(&setup.trainctl);
+fn trainctl_cmd(setup: &Setup, binary: &Path, server: &S3Server, endpoint: &str) -> Command {
+    let mut c = Command::new(binary);
     env_for(setup, server, &mut c);
     c.env("TRAINCTL_REPORT_RUSAGE", "1").env("TRAINCTL_S5CMD", &setup.s5cmd);
     c.args(["--endpoint-url", endpoint]);
@@ -335,7 +351,8 @@ fn run_row(setup: &Setup, server: &S3Server, row: Row, w: &Workload, endpoint: &
     let local_s = local.display().to_string();
     let mut cmd = match row.tool {
         Tool::TrainctlAuto | Tool::TrainctlNative | Tool::TrainctlS5cmd => {
-            let mut c = trainctl_cmd(setup, server, endpoint);
+            let binary = if row.baseline { setup.baseline.as_ref().expect("--baseline given") } else { &setup.trainctl };
+            let mut c = trainctl_cmd(setup, binary, server, endpoint);
             c.args(["-q", "s3"]);
             if upload {
                 c.args(["upload", &local_s, url, "--recursive"]);

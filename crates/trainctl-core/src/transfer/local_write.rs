@@ -11,11 +11,14 @@
 //!    `Model.pt`/`model.pt` on a case-insensitive disk never share one), a planted file or link
 //!    at the name makes the create fail rather than be reused, and the name is short whatever
 //!    the target's length (a 255-byte file name still gets a valid temp name).
-//! 3. The engine writes and verifies through the handle, then [`TempFile::commit`]: `fdatasync`
-//!    of the file (the native engine starts its writeback block by block as it writes,
-//!    [`start_writeback`], so little is left to wait for), its size checked on the handle (`fstat`), then `renameat` onto the final name
-//!    under an exclusive `flock` of the folder handle. After a crash the folder holds the old
-//!    file or the complete new one (its data was on disk before the rename).
+//! 3. The engine writes and verifies through the handle, then hands the temp file to the job's
+//!    [`Committer`] ([`batch`]): its size is checked on the handle (`fstat`), the batch it joins
+//!    is made durable with one `syncfs` (the native engine starts each file's writeback block by
+//!    block as it writes, [`start_writeback`], so little is left to wait for), and only then is
+//!    it renamed (`renameat`) onto the final name under an exclusive `flock` of the folder
+//!    handle. After a crash the folder holds the old file or the complete new one (its data was
+//!    on disk before the rename). [`TempFile::commit`] does the same for one file alone
+//!    (`fdatasync`).
 //! 4. At the end of the job every folder written into is fsynced once ([`Folders::sync_all`]),
 //!    so the renames are durable when the job reports them done. (Once per folder rather than
 //!    once per file: on ext4 each folder fsync is a journal commit, and a thousand of them cost
@@ -214,10 +217,11 @@ impl TempFile {
         Ok(())
     }
 
-    /// Makes the temp file `final_name` in its folder: `fdatasync`, size check on the handle,
-    /// then `renameat` under the folder lock. The folder itself is fsynced once per job
-    /// ([`Folders::sync_all`]), not once per file. Blocking (call it on a blocking thread). On
-    /// error the temp file is removed.
+    /// Makes the temp file `final_name` in its folder on its own: `fdatasync`, size check on the
+    /// handle, then `renameat` under the folder lock (the engines commit many files at once
+    /// through a [`Committer`] instead, one sync per batch). The folder itself is fsynced once
+    /// per job ([`Folders::sync_all`]), not once per file. Blocking (call it on a blocking
+    /// thread). On error the temp file is removed.
     ///
     /// `fdatasync` rather than `fsync`: it flushes the data and the metadata needed to read it
     /// back (the size), which is what "complete after a crash" needs, without also forcing the
