@@ -292,6 +292,11 @@ pub enum Error {
     /// `trainctl-run.json` start time).
     #[error("cannot tell how long the run at {location} took: {reason}")]
     RunDurationUnknown { location: String, reason: String },
+
+    /// A compressed object (`--compress`) that does not decode, or decodes to bytes whose size
+    /// or CRC64NVME differ from what its header recorded. Nothing was kept.
+    #[error("compressed object {what} is corrupt: {detail}")]
+    CompressedCorrupt { what: String, detail: String },
 }
 
 impl Error {
@@ -362,6 +367,7 @@ impl Error {
             Error::InsufficientSpace { .. } => "insufficient_space",
             Error::InstanceUnknown { .. } => "instance_unknown",
             Error::RunDurationUnknown { .. } => "run_duration_unknown",
+            Error::CompressedCorrupt { .. } => "compressed_corrupt",
         }
     }
 
@@ -432,6 +438,7 @@ impl Error {
             Error::InsufficientSpace { .. } => 75,
             Error::InstanceUnknown { .. } => 52,
             Error::RunDurationUnknown { .. } => 53,
+            Error::CompressedCorrupt { .. } => 80,
         }
     }
 
@@ -501,6 +508,7 @@ impl Error {
             Error::InsufficientSpace { .. } => "free some space or stage to another disk; nothing was downloaded".into(),
             Error::InstanceUnknown { .. } => "pass one of the instance types `trainctl cost instances` lists, or your own table with --compute-prices FILE (docs/cost.md)".into(),
             Error::RunDurationUnknown { .. } => "pass the run's length with --hours H".into(),
+            Error::CompressedCorrupt { .. } => "nothing was kept; upload the file again (the stored copy is damaged), or fetch the raw object with another tool to inspect it".into(),
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod checkpoint;
+pub mod codec;
 pub mod config;
 pub mod cost;
 pub mod dataset;

@@ -1,0 +1,133 @@
+//! `--compress auto`: decide per file from a sample whether compression pays, and whether the
+//! byte-plane split beats plain zstd on it.
+//!
+//! Up to [`SAMPLES`] slices of [`SAMPLE`] bytes spread evenly through the file (aligned to 64
+//! bytes, so tensor elements stay aligned as they are in the file; the middle of a safetensors
+//! file, not its JSON header) are compressed the ways the file could be stored; the smallest
+//! wins if it saves at least [`AUTO_MIN_SAVING`]. Byte planes are tried only on tensor files
+//! ([`is_tensor_file`]) and must beat plain zstd by [`PLANES_MIN_GAIN`] — a measured win, not a
+//! guess from the extension.
+
+use super::{byteplane, Codec};
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// Files smaller than this are left plain by `auto` (nothing worth the request overhead).
+pub const AUTO_MIN_SIZE: u64 = 1 << 20;
+/// The smallest saving (fraction of the original) for which `auto` compresses.
+pub const AUTO_MIN_SAVING: f64 = 0.05;
+/// How much smaller than plain zstd the byte-plane sample must be to be chosen.
+pub const PLANES_MIN_GAIN: f64 = 0.02;
+/// Bytes per sample slice.
+pub const SAMPLE: usize = 1 << 20;
+/// Sample slices per file at most.
+pub const SAMPLES: u64 = 4;
+
+/// Extensions of files that hold tensors (safetensors, torch pickles and zips, DCP shards, …).
+pub fn is_tensor_file(name: &str) -> bool {
+    const TENSOR: &[&str] = &["safetensors", "pt", "pth", "bin", "ckpt", "distcp", "npy", "h5", "msgpack", "gguf"];
+    name.rsplit_once('.').is_some_and(|(_, ext)| TENSOR.contains(&ext.to_ascii_lowercase().as_str()))
+}
+
+/// What the sample of one file measured (sizes relative to the sample: 0.8 saves 20%).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Probe {
+    /// The codec chosen, `None` to leave the file plain.
+    pub codec: Option<Codec>,
+    pub zstd_ratio: f64,
+    /// Best byte-plane width and its ratio (tensor files only).
+    pub planes: Option<(u8, f64)>,
+}
+
+impl Probe {
+    /// The ratio of the choice (1.0 when left plain).
+    pub fn chosen_ratio(&self) -> f64 {
+        match (self.codec, self.planes) {
+            (Some(Codec::BytePlane { .. }), Some((_, r))) => r,
+            (Some(Codec::Zstd), _) => self.zstd_ratio,
+            _ => 1.0,
+        }
+    }
+}
+
+/// Probes `path` (of `size` bytes) at zstd `level`.
+pub fn probe(path: &Path, size: u64, level: i32) -> Result<Probe> {
+    let samples = read_samples(path, size).map_err(|e| Error::io(path, e))?;
+    let total: usize = samples.iter().map(Vec::len).sum::<usize>().max(1);
+    let zstd: usize = samples.iter().map(|s| zstd::bulk::compress(s, level).map_or(s.len(), |c| c.len())).sum();
+    let zstd_ratio = zstd as f64 / total as f64;
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let planes = is_tensor_file(&name)
+        .then(|| [2u8, 4].map(|w| (w, planes_size(&samples, w, level) as f64 / total as f64)).into_iter().min_by(|a, b| a.1.total_cmp(&b.1)))
+        .flatten();
+    let codec = match planes {
+        Some((width, r)) if r <= zstd_ratio * (1.0 - PLANES_MIN_GAIN) && r <= 1.0 - AUTO_MIN_SAVING => Some(Codec::BytePlane { width }),
+        _ if zstd_ratio <= 1.0 - AUTO_MIN_SAVING => Some(Codec::Zstd),
+        _ => None,
+    };
+    Ok(Probe { codec, zstd_ratio, planes })
+}
+
+/// Compressed size of the samples as byte-plane blocks of `width`.
+fn planes_size(samples: &[Vec<u8>], width: u8, level: i32) -> usize {
+    let mut planes = vec![Vec::new(); usize::from(width)];
+    let mut out = Vec::new();
+    for s in samples {
+        if byteplane::write_block(&mut out, s, usize::from(width), level, &mut planes).is_err() {
+            return usize::MAX;
+        }
+    }
+    out.len()
+}
+
+/// The sample slices: the whole file when it is small, else [`SAMPLES`] slices spread evenly.
+fn read_samples(path: &Path, size: u64) -> std::io::Result<Vec<Vec<u8>>> {
+    let mut f = std::fs::File::open(path)?;
+    let n = size.div_ceil(SAMPLE as u64).clamp(1, SAMPLES);
+    let mut out = Vec::new();
+    for i in 0..n {
+        let offset = if size <= SAMPLE as u64 * SAMPLES { i * SAMPLE as u64 } else { ((size - SAMPLE as u64) * (2 * i + 1) / (2 * n)) & !63 };
+        f.seek(SeekFrom::Start(offset))?;
+        let mut buf = Vec::with_capacity(SAMPLE);
+        (&mut f).take(SAMPLE as u64).read_to_end(&mut buf)?;
+        if !buf.is_empty() {
+            out.push(buf);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_bytes_stay_plain_and_bf16_like_bytes_get_planes() {
+        let dir = tempfile::tempdir().unwrap();
+        let random = dir.path().join("noise.bin");
+        let mut rng = fastrand::Rng::with_seed(1);
+        std::fs::write(&random, (0..3 << 20).map(|_| rng.u8(..)).collect::<Vec<u8>>()).unwrap();
+        let p = probe(&random, 3 << 20, 3).unwrap();
+        assert_eq!(p.codec, None, "{p:?}");
+
+        let weights = dir.path().join("model.safetensors");
+        std::fs::write(&weights, (0..3 << 19).flat_map(|_| [rng.u8(..), 0x3c + rng.u8(..4)]).collect::<Vec<u8>>()).unwrap();
+        let p = probe(&weights, 3 << 20, 3).unwrap();
+        assert_eq!(p.codec, Some(Codec::BytePlane { width: 2 }), "{p:?}");
+
+        let text_like = dir.path().join("events.dat");
+        std::fs::write(&text_like, b"loss=0.1 step=2\n".repeat(200_000)).unwrap();
+        let p = probe(&text_like, 3_200_000, 3).unwrap();
+        assert_eq!(p.codec, Some(Codec::Zstd), "{p:?}");
+    }
+
+    #[test]
+    fn tensor_files_are_known_by_extension() {
+        assert!(is_tensor_file("model.safetensors"));
+        assert!(is_tensor_file("optimizer.PT"));
+        assert!(!is_tensor_file("notes.txt"));
+        assert!(!is_tensor_file("safetensors"));
+    }
+}
