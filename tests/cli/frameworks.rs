@@ -158,4 +158,16 @@ conformance! {
         let runs: Vec<&str> = review["by_run"].as_array().unwrap().iter().map(|r| r["run"].as_str().unwrap()).collect();
         assert!(runs.contains(&"runs/lightning/") && !runs.iter().any(|r| r.ends_with("checkpoints/")), "{runs:?}");
     }
+
+    fn a_copy_uploaded_with_compress_is_judged_complete_like_the_original(b: &Backend) {
+        let dir = runs();
+        let bucket = b.new_bucket("ckzst");
+        let url = format!("s3://{bucket}/runs/");
+        ok(b.trainctl().args(["s3", "upload", "-r"]).arg(dir.path()).arg(&url).args(["--compress", "zstd"]));
+        let listed = b.list_keys(&bucket, "runs/");
+        assert!(listed.iter().any(|k| k.ends_with("checkpoint-10/model.safetensors.zst")) && listed.iter().any(|k| k.ends_with("checkpoint-10/trainer_state.json")), "{listed:?}");
+        std::thread::sleep(Duration::from_millis(1100));
+        let out = ok(b.trainctl().args(["--json", "checkpoint", "list", &url, "--grace", "0s", "--abandoned-after", "1s"]));
+        assert_json_matches_expected(&json_of(&out), "s3 --json, uploaded with --compress zstd");
+    }
 }

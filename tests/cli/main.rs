@@ -26,3 +26,4 @@ mod objects;
 mod frameworks;
 mod dataset;
 mod dedup;
+mod compress;

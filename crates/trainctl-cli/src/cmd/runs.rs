@@ -78,6 +78,9 @@ pub struct LocalArgs {
     /// Transfer engine for the uploads
     #[arg(long, value_enum, default_value_t = EngineChoice::Auto)]
     pub engine: EngineChoice,
+    /// Compress uploads: zstd[:LEVEL] or auto (as `trainctl s3 upload --compress`)
+    #[arg(long, value_name = "zstd[:LEVEL]|auto", value_parser = super::transfer::parse_compress)]
+    pub compress: Option<trainctl_core::codec::Compress>,
     /// Show what would run and be uploaded/pruned, run nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -315,6 +318,7 @@ pub async fn local_cmd(a: LocalArgs, g: &Globals) -> Result<i32> {
             EngineChoice::Native => EnginePref::Native,
         },
         env: Vec::new(),
+        compress: a.compress,
     };
     let mode = Mode::from_globals(g);
     local::validate(&spec, spec.upload_to.is_some())?;
@@ -397,6 +401,7 @@ fn show_dry_run(spec: &LocalSpec, mode: Mode) {
         render::print_json(&serde_json::json!({
             "event": "local_plan", "command": argv, "log": spec.log, "checkpoints": spec.checkpoints,
             "upload_to": spec.upload_to.as_ref().map(|u| u.to_string()), "keep_last_n": spec.keep_last_n,
+            "compress": spec.compress,
         }));
         return;
     }
@@ -407,6 +412,13 @@ fn show_dry_run(spec: &LocalSpec, mode: Mode) {
     }
     if let Some(u) = &spec.upload_to {
         eprintln!("  upload each complete checkpoint once to {u}");
+        if let Some(c) = spec.compress {
+            let how = match c {
+                trainctl_core::codec::Compress::Zstd { level } => format!("zstd level {level} (every file but text metadata)"),
+                trainctl_core::codec::Compress::Auto => "auto (files >= 1 MiB that a sample shows shrink by >= 5%)".into(),
+            };
+            eprintln!("  compressed: {how}");
+        }
     }
     if let Some(n) = spec.keep_last_n {
         eprintln!("  after each upload keep the newest {n} complete checkpoints here{}", if spec.upload_to.is_some() { " and on S3" } else { "" });

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use trainctl_core::event::Direction;
 use trainctl_core::s3::{list, Connection, S3Url};
 use trainctl_core::transfer::{self, plan, EnginePref, TransferJob, TransferOptions, UploadChecksum};
+use trainctl_core::codec::Compress;
 use trainctl_core::{Error, Result};
 
 /// Flags shared by the verbs that move bytes.
@@ -60,8 +61,18 @@ pub struct UploadArgs {
     /// Storage class, e.g. STANDARD, STANDARD_IA, INTELLIGENT_TIERING, GLACIER_IR
     #[arg(long)]
     pub storage_class: Option<String>,
+    /// Compress before upload: zstd[:LEVEL] (every file but text metadata, as NAME.zst) or
+    /// auto (files >= 1 MiB that a sample shows shrink by >= 5%; tensors may be byte-plane split,
+    /// NAME.tcz). trainctl downloads decode them transparently
+    #[arg(long, value_name = "zstd[:LEVEL]|auto", value_parser = parse_compress)]
+    pub compress: Option<Compress>,
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// `--compress` values (shared with `trainctl local`).
+pub(crate) fn parse_compress(s: &str) -> std::result::Result<Compress, String> {
+    Compress::parse(s).ok_or_else(|| format!("`{s}` is not one of zstd, zstd:LEVEL (1-19), auto"))
 }
 
 #[derive(Debug, Args)]
@@ -103,7 +114,10 @@ pub async fn upload(a: UploadArgs, g: &Globals) -> Result<i32> {
         storage_class: a.storage_class,
         ..Default::default()
     };
-    let job = plan::plan_upload(&a.local, &dest, &opts, &conn).await?;
+    let mut job = plan::plan_upload(&a.local, &dest, &opts, &conn).await?;
+    if let Some(how) = a.compress {
+        transfer::compress::plan_compression(&mut job, how).await?;
+    }
     execute(&conn, job, &a.engine, true, g).await
 }
 
@@ -174,7 +188,7 @@ fn print_plan(job: &TransferJob, mode: Mode) {
     match mode {
         Mode::Json => {
             for i in &job.items {
-                render::print_json(&serde_json::json!({ "plan": verb, "local": i.local, "key": i.key, "bytes": i.size }));
+                render::print_json(&serde_json::json!({ "plan": verb, "local": i.local, "key": i.key, "bytes": i.size, "compress": job.compress.get(&i.key) }));
             }
             for (key, reason) in &job.skipped {
                 render::print_json(&serde_json::json!({ "plan": "skip", "key": key, "reason": reason }));
@@ -182,7 +196,8 @@ fn print_plan(job: &TransferJob, mode: Mode) {
         }
         _ => {
             for i in &job.items {
-                println!("{verb} {} -> s3://{}/{} ({})", i.local.display(), job.bucket, i.key, render::bytes(i.size));
+                let how = job.compress.get(&i.key).map(compress_note).unwrap_or_default();
+                println!("{verb} {} -> s3://{}/{} ({}{how})", i.local.display(), job.bucket, i.key, render::bytes(i.size));
             }
             eprintln!(
                 "dry run: would {verb} {} objects ({}); {} already complete; nothing was changed",
@@ -192,6 +207,12 @@ fn print_plan(job: &TransferJob, mode: Mode) {
             );
         }
     }
+}
+
+/// `, zstd-byteplane-2 level 3, sample 0.62x` after a planned item's size.
+fn compress_note(p: &transfer::compress::Planned) -> String {
+    let sample = p.sample_ratio.map(|r| format!(", sample {r:.2}x")).unwrap_or_default();
+    format!(", {} level {}{sample}", p.codec.name(), p.level)
 }
 
 pub async fn ls(a: LsArgs, g: &Globals) -> Result<i32> {

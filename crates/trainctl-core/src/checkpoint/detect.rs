@@ -67,7 +67,7 @@ pub const MAX_CONTENT: u64 = 16 << 20;
 /// `latest_checkpointed_iteration.txt`, safetensors index JSON, Lightning's CSVLogger
 /// `metrics.csv` (when the listing holds `.ckpt` files). Only small ones (< 16 MiB).
 pub fn wanted_contents(entries: &[FileEntry]) -> Vec<String> {
-    let lightning = entries.iter().any(|e| e.path.ends_with(".ckpt"));
+    let lightning = entries.iter().any(|e| logical_name(&e.path).ends_with(".ckpt"));
     entries
         .iter()
         .filter(|e| e.size < MAX_CONTENT)
@@ -123,7 +123,7 @@ impl Tree {
         let mut children: HashMap<String, HashSet<String>> = HashMap::new();
         for e in entries {
             let (dir, name) = split_dir(&e.path);
-            children.entry(dir.to_string()).or_default().insert(name.to_string());
+            children.entry(dir.to_string()).or_default().insert(logical_name(name).to_string());
         }
         let trainer_runs = children
             .iter()
@@ -145,6 +145,14 @@ impl Tree {
 
 fn file_name(path: &str) -> &str {
     split_dir(path).1
+}
+
+/// A file's name as the layouts read it: a compressed `model.safetensors.zst` (`--compress`)
+/// is the `model.safetensors` it was made from, so completeness and step numbers do not
+/// depend on whether a checkpoint was uploaded compressed. Only names are read this way; the
+/// checkpoint's files (what cleanup deletes) keep their real keys.
+fn logical_name(name: &str) -> &str {
+    crate::codec::logical_name(name)
 }
 
 /// The directory prefixes of a path, outermost first: `a/b/c` → [`a/`, `a/b/`].
@@ -506,10 +514,11 @@ fn file_checkpoints(loose: &[&FileEntry], fetch: Fetch) -> Vec<Checkpoint> {
     let mut groups: BTreeMap<(String, String), Vec<FileEntry>> = BTreeMap::new();
     for e in loose {
         let (dir, name) = split_dir(&e.path);
+        let name = logical_name(name);
         if let Some(stem) = name.strip_suffix(".ckpt") {
             out.push(lightning(e, stem));
         } else if let Some(c) = step_file().captures(name) {
-            let mut ck = checkpoint(e.path.clone(), Layout::StepFile, vec![(*e).clone()]);
+            let mut ck = checkpoint(logical_name(&e.path).to_string(), Layout::StepFile, vec![(*e).clone()]);
             let n: Option<u64> = c[2].parse().ok();
             if &c[1] == "epoch" { ck.epoch = n.map(|e| e as f64) } else { ck.step = n }
             out.push(ck);
@@ -520,7 +529,7 @@ fn file_checkpoints(loose: &[&FileEntry], fetch: Fetch) -> Vec<Checkpoint> {
     for ((dir, stem), files) in groups {
         let mut c = checkpoint(format!("{dir}{stem}-*.safetensors"), Layout::ShardedSafetensors, files);
         c.framework_keep = Some("a sharded model export without a step number; retention does not rotate it".into());
-        let names: Vec<String> = c.files.iter().map(|f| file_name(&f.path).to_string()).collect();
+        let names: Vec<String> = c.files.iter().map(|f| logical_name(file_name(&f.path)).to_string()).collect();
         c.complete = if names.iter().any(|n| shard_file().is_match(n)) {
             shard_gaps(&dir, &names, fetch).completeness()
         } else {
@@ -541,7 +550,7 @@ pub(crate) fn shard_stem(name: &str) -> Option<String> {
 
 /// A Lightning `.ckpt`: every `name=value` pair of the stem (epoch, step, metrics).
 fn lightning(e: &FileEntry, stem: &str) -> Checkpoint {
-    let mut c = checkpoint(e.path.clone(), Layout::Lightning, vec![e.clone()]);
+    let mut c = checkpoint(logical_name(&e.path).to_string(), Layout::Lightning, vec![e.clone()]);
     for cap in lightning_pair().captures_iter(stem) {
         let (name, value) = (&cap[1], &cap[2]);
         match name {

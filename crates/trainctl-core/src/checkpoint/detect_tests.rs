@@ -329,3 +329,32 @@ fn a_checkpoint_folder_without_trainer_files_is_judged_as_save_pretrained_unless
     assert_eq!(t2.layout, Layout::HfTrainer, "its sibling has the Trainer's files: a Trainer save that crashed early");
     assert!(t2.complete_reason().unwrap().contains("trainer_state.json"));
 }
+
+#[test]
+fn compressed_uploads_are_judged_like_the_files_they_were_made_from() {
+    let cs = run_detect(
+        &[
+            ("run1/checkpoint-200/model.safetensors.tcz", 60),
+            ("run1/checkpoint-200/optimizer.pt.zst", 40),
+            ("run1/checkpoint-200/trainer_state.json", 10),
+            ("run1/checkpoint-300/model.safetensors.tcz", 60),
+            ("exp/step_1000/model-00001-of-00002.safetensors.zst", 10),
+            ("exp/step_1000/model-00002-of-00002.safetensors.tcz", 10),
+            ("exp/step_1000/model.safetensors.index.json", 1),
+            ("exp/step_2000/model-00001-of-00002.safetensors.zst", 10),
+            ("exp/step_2000/model.safetensors.index.json", 1),
+            ("r/step_100.pt.zst", 5),
+        ],
+        &[("run1/checkpoint-200/trainer_state.json", HF_STATE_200), ("exp/step_1000/model.safetensors.index.json", INDEX), ("exp/step_2000/model.safetensors.index.json", INDEX)],
+    );
+    let c200 = by_id(&cs, "run1/checkpoint-200/");
+    assert_eq!((c200.layout, c200.step, c200.bytes), (Layout::HfTrainer, Some(200), 110));
+    assert!(!incomplete(c200));
+    assert!(incomplete(by_id(&cs, "run1/checkpoint-300/")), "no trainer_state.json yet");
+    assert!(!incomplete(by_id(&cs, "exp/step_1000/")), "{:?}", by_id(&cs, "exp/step_1000/").complete);
+    assert!(by_id(&cs, "exp/step_2000/").complete_reason().unwrap().contains("model-00002-of-00002.safetensors"));
+    // A single-file checkpoint is named by the file it stands for.
+    assert_eq!(by_id(&cs, "r/step_100.pt").step, Some(100));
+    // Cleanup deletes the real keys.
+    assert!(c200.files.iter().any(|f| f.path == "run1/checkpoint-200/model.safetensors.tcz"));
+}

@@ -212,12 +212,15 @@ async fn mark_copies(loc: &Location, conn: Option<&Connection>, runs: &mut [Run]
             .filter(|c| c.layout == super::Layout::Lightning && c.step.is_some() && !is_last(&c.id))
             .map(|c| (c.step.unwrap_or(0), c.id.clone(), c.bytes))
             .collect();
+        // The key of each file checkpoint (its id is the original name when it was uploaded
+        // compressed: `last.ckpt` for `last.ckpt.zst`).
+        let keys: HashMap<String, String> = run.checkpoints.iter().filter_map(|c| Some((c.id.clone(), c.files.first()?.path.clone()))).collect();
         numbered.sort_by(|a, b| b.cmp(a));
         for c in run.checkpoints.iter_mut().filter(|c| c.layout == super::Layout::Lightning && is_last(&c.id)) {
             c.same_as = match loc {
                 Location::Local(root) => local_twin(root, &c.id, &numbered),
                 Location::S3(url) => match conn {
-                    Some(conn) => s3_twin(conn, url, &c.id, c.bytes, &numbered).await,
+                    Some(conn) => s3_twin(conn, url, &c.id, c.bytes, &numbered, &keys).await,
                     None => None,
                 },
             };
@@ -274,14 +277,17 @@ fn same_bytes(a: &Path, b: &Path) -> bool {
 }
 
 /// The numbered sibling with the same size and ETag as `last.ckpt` on S3.
-async fn s3_twin(conn: &Connection, url: &S3Url, id: &str, size: u64, numbered: &[(u64, String, u64)]) -> Option<String> {
+async fn s3_twin(conn: &Connection, url: &S3Url, id: &str, size: u64, numbered: &[(u64, String, u64)], keys: &HashMap<String, String>) -> Option<String> {
     let candidates: Vec<&String> = numbered.iter().filter(|(_, _, b)| *b == size).map(|(_, n, _)| n).take(4).collect();
     if candidates.is_empty() {
         return None;
     }
     let prefix = s3_prefix(url);
     let prefix = prefix.as_str();
-    let etag = |rel: String| async move { list::head_object(conn, &url.bucket, &format!("{prefix}{rel}")).await.ok().and_then(|o| o.etag) };
+    let etag = |id: String| async move {
+        let rel = keys.get(&id).cloned().unwrap_or(id);
+        list::head_object(conn, &url.bucket, &format!("{prefix}{rel}")).await.ok().and_then(|o| o.etag)
+    };
     let last = etag(id.to_string()).await?;
     for c in candidates {
         if etag(c.clone()).await.as_deref() == Some(last.as_str()) {

@@ -52,6 +52,8 @@ pub struct LocalSpec {
     pub engine: EnginePref,
     /// Extra environment for the script (`TRAINCTL_DATASET_DIR` from the dataset gate).
     pub env: Vec<(String, String)>,
+    /// `--compress`: uploads are compressed (`transfer::compress`).
+    pub compress: Option<crate::codec::Compress>,
 }
 
 /// Which output stream of the script a chunk came from.
@@ -490,6 +492,13 @@ impl Uploader {
             }
             let mut job = TransferJob::new(Direction::Upload, &dest.bucket, dir);
             job.items = files.iter().map(|f| TransferItem { local: dir.join(&f.path), key: format!("{prefix}{}", f.path), size: f.size, etag: None, write_if: None }).collect();
+            if let Some(how) = self.spec.compress {
+                if let Err(e) = transfer::compress::plan_compression(&mut job, how).await {
+                    self.notice(format!("upload of {} failed: {e}", c.id));
+                    self.stats.failures.push((c.id.clone(), e.info()));
+                    return false;
+                }
+            }
             let result = engine.run(&job, &TransferOptions::default(), self.sink.as_ref(), self.cancel.clone()).await.and_then(|o| o.into_result(&job));
             match result {
                 Ok(o) => bytes += o.bytes_done,
@@ -554,13 +563,15 @@ impl Uploader {
     }
 }
 
-/// True when a listed checkpoint holds exactly the files (path, size) that were uploaded.
+/// True when a listed checkpoint holds exactly the files (path, size) that were uploaded. A
+/// compressed object (`X.zst`, `--compress`) stands for the file `X` it was made from; its size
+/// is the compressed one, so only its name is compared.
 fn same_files(uploaded: &[(String, u64)], listed: &[checkpoint::FileEntry]) -> bool {
-    let mut a: Vec<(&str, u64)> = uploaded.iter().map(|(p, s)| (p.as_str(), *s)).collect();
-    let mut b: Vec<(&str, u64)> = listed.iter().map(|f| (f.path.as_str(), f.size)).collect();
+    let mut a: Vec<(&str, Option<u64>)> = uploaded.iter().map(|(p, s)| (p.as_str(), Some(*s))).collect();
+    let mut b: Vec<(&str, Option<u64>)> = listed.iter().map(|f| crate::codec::original_name(&f.path).map_or((f.path.as_str(), Some(f.size)), |p| (p, None))).collect();
     a.sort_unstable();
     b.sort_unstable();
-    a == b
+    a.len() == b.len() && a.iter().zip(&b).all(|((pa, sa), (pb, sb))| pa == pb && (sb.is_none() || sa == sb))
 }
 
 fn prefix_of(dest: &S3Url) -> String {

@@ -6,6 +6,7 @@
 
 pub mod auto;
 pub mod checksum;
+pub mod compress;
 pub mod local_write;
 pub mod native;
 pub mod plan;
@@ -84,6 +85,14 @@ pub struct TransferJob {
     /// hands such jobs to it).
     #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
     pub version_ids: std::collections::HashMap<String, String>,
+    /// Uploads: user metadata (`x-amz-meta-*`) to store with an object, by key. Only the native
+    /// engine sends it (s5cmd hands such jobs to it). Set by [`compress`] for compressed objects.
+    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
+    pub metadata: std::collections::HashMap<String, std::collections::HashMap<String, String>>,
+    /// Uploads with `--compress`: how each compressed item is stored, by its (suffixed) key
+    /// ([`compress::plan_compression`]); the engine compresses them as the job runs.
+    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
+    pub compress: std::collections::HashMap<String, compress::Planned>,
 }
 
 impl TransferJob {
@@ -99,6 +108,8 @@ impl TransferJob {
             rejected: Vec::new(),
             storage_class: None,
             version_ids: Default::default(),
+            metadata: Default::default(),
+            compress: Default::default(),
             local_root: (direction == Direction::Download).then(|| local_root.into()),
         }
     }
@@ -214,6 +225,10 @@ fn whole_job_error(job: &TransferJob, first_key: &str, code: &str, failed: u64) 
         "bad_secret" => Some(Error::BadSecret),
         "bad_access_key" => Some(Error::BadAccessKey),
         "no_such_bucket" => Some(Error::NoSuchBucket(bucket.clone())),
+        "compressed_corrupt" => Some(Error::CompressedCorrupt {
+            what: if failed == 1 { format!("s3://{bucket}/{first_key}") } else { format!("s3://{bucket} ({failed} of {failed} items)") },
+            detail: "it did not decode to the bytes its header records (each item's error is above)".into(),
+        }),
         "disk_full" => job.local_root.clone().map(Error::DiskFull),
         _ => None,
     }
@@ -244,12 +259,16 @@ pub enum EnginePref {
 
 /// Builds the engine for `pref`: `Auto` decides per job ([`auto::AutoEngine`]); `S5cmd` fails
 /// with [`Error::S5cmdMissing`](crate::Error::S5cmdMissing) when s5cmd is not usable.
+///
+/// Every engine it builds is wrapped in [`compress::CodecEngine`]: compressed uploads are staged
+/// and downloads of compressed objects decoded, whichever engine moves the bytes.
 pub fn choose_engine(pref: EnginePref, conn: &crate::s3::Connection, _sink: &dyn Sink) -> Result<Box<dyn Engine>> {
-    match pref {
-        EnginePref::Native => Ok(Box::new(native::NativeEngine::new(conn.clone()))),
-        EnginePref::S5cmd => Ok(Box::new(s5cmd::S5cmdEngine::locate(conn.clone())?)),
-        EnginePref::Auto => Ok(Box::new(auto::AutoEngine::new(conn))),
-    }
+    let inner: Box<dyn Engine> = match pref {
+        EnginePref::Native => Box::new(native::NativeEngine::new(conn.clone())),
+        EnginePref::S5cmd => Box::new(s5cmd::S5cmdEngine::locate(conn.clone())?),
+        EnginePref::Auto => Box::new(auto::AutoEngine::new(conn)),
+    };
+    Ok(Box::new(compress::CodecEngine::new(inner)))
 }
 
 /// The events every engine sends when a job starts: totals, one `ObjectSkipped` per item the

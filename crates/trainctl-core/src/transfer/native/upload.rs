@@ -168,6 +168,7 @@ async fn put_single(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, c
         .set_if_none_match(if_none_match)
         .set_if_match(if_match)
         .set_storage_class(storage_class(ctx))
+        .set_metadata(ctx.job.metadata.get(&item.key).cloned())
         .content_length(size as i64)
         .body(file_range_body(src.clone(), 0, size, ctx.moved.clone()))
         .customize()
@@ -274,6 +275,7 @@ async fn start(ctx: &Ctx<'_>, ident: &UploadIdent, part_size: u64, checksum: Opt
         .bucket(&ident.bucket)
         .key(&ident.key)
         .set_storage_class(storage_class(ctx))
+        .set_metadata(ctx.job.metadata.get(&ident.key).cloned())
         .set_checksum_algorithm(checksum.and_then(sdk_algorithm))
         .set_checksum_type(checksum.map(|_| ChecksumType::FullObject));
     let out = ctx.cancellable(async { request.send().await.map_err(|e| sdk::map(e, ctx.conn, &ident.bucket, &ident.key)) }).await?;

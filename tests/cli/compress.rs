@@ -1,0 +1,182 @@
+//! `--compress` end to end on both backends: bf16 and fp32 safetensors and the real framework
+//! files go up compressed and come back byte-identical under their own names (both engines),
+//! `auto` leaves random bytes plain, a corrupt compressed object fails with exit 80 and leaves
+//! nothing, an object whose metadata another tool stripped still decodes from its header, a
+//! foreign `.zst` stays as it is, `--dry-run` shows the compressed keys and sends nothing, and a
+//! checkpoint run uploaded compressed is judged complete like the original.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/frameworks/runs")
+}
+
+/// Normal-ish weights (sum of uniforms, σ ≈ 0.02) as `dtype` bytes: what trained layers look like.
+fn weights(n: usize, dtype: &str, seed: u64) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut out = Vec::with_capacity(n * 4);
+    for _ in 0..n {
+        let g: f32 = (0..4).map(|_| rng.f32() - 0.5).sum::<f32>() * 0.035;
+        match dtype {
+            "BF16" => out.extend_from_slice(&((g.to_bits() + 0x8000) >> 16).to_le_bytes()[..2]),
+            _ => out.extend_from_slice(&g.to_le_bytes()),
+        }
+    }
+    out
+}
+
+/// A safetensors file with one tensor of `n` elements of `dtype` (`BF16` or `F32`).
+fn safetensors(path: &Path, dtype: &str, n: usize, seed: u64) {
+    let data = weights(n, dtype, seed);
+    let mut header = format!(r#"{{"__metadata__":{{"format":"pt"}},"w":{{"dtype":"{dtype}","shape":[{n}],"data_offsets":[0,{}]}}}}"#, data.len());
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&data);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// bf16 and fp32 models (2 MiB of weights each), random bytes, and the real files of one HF
+/// Trainer checkpoint (fp32 safetensors, torch pickles/zips, JSON).
+fn tree(root: &Path) {
+    safetensors(&root.join("bf16/model.safetensors"), "BF16", 1 << 20, 1);
+    safetensors(&root.join("fp32/model.safetensors"), "F32", 1 << 19, 2);
+    random_file(&root.join("noise.bin"), 2 << 20);
+    let ck = fixtures().join("hf-trainer/checkpoint-10");
+    for e in std::fs::read_dir(&ck).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::create_dir_all(root.join("hf")).unwrap();
+        std::fs::copy(&p, root.join("hf").join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+fn upload(b: &Backend, engine: &str, local: &Path, url: &str, how: &str) -> std::process::Output {
+    ok(b.trainctl().args(["--json", "s3", "upload", "-r"]).arg(local).arg(url).args(["--engine", engine, "--compress", how]))
+}
+
+fn download(b: &Backend, engine: &str, url: &str, local: &Path, extra: &[&str]) -> std::process::Output {
+    ok(b.trainctl().args(["--json", "s3", "download", url]).arg(local).args(["--engine", engine]).args(extra))
+}
+
+conformance! {
+    fn auto_compresses_bf16_with_byte_planes_leaves_noise_plain_and_round_trips_byte_identical(b: &Backend) {
+        let bucket = b.new_bucket("zauto");
+        let dir = scratch();
+        let src = dir.path().join("src");
+        tree(&src);
+        for engine in ENGINES {
+            let prefix = format!("{engine}/");
+            upload(b, engine, &src, &s3(&bucket, &prefix), "auto");
+            let k = keys(b, &bucket, &prefix);
+            let has = |key: &str| k.contains(&format!("{prefix}{key}"));
+            assert!(has("bf16/model.safetensors.tcz"), "bf16 byte-plane split: {k:?}");
+            assert!(has("fp32/model.safetensors.tcz") || has("fp32/model.safetensors.zst"), "fp32 compressed: {k:?}");
+            assert!(has("noise.bin"), "random bytes stay plain: {k:?}");
+            assert!(has("hf/trainer_state.json") && has("hf/optimizer.pt"), "small files stay plain under auto: {k:?}");
+            let stored: u64 = b.list_objects(&bucket, &format!("{prefix}bf16/")).iter().map(|(_, s)| s).sum();
+            let original = std::fs::metadata(src.join("bf16/model.safetensors")).unwrap().len();
+            assert!(stored * 10 < original * 9, "bf16 saves more than 10%: {stored} of {original}");
+            let dst = dir.path().join(format!("dst-{engine}"));
+            download(b, engine, &s3(&bucket, &prefix), &dst, &["--recursive"]);
+            assert_trees_equal(&src, &dst);
+        }
+    }
+
+    fn zstd_compresses_every_binary_file_of_a_real_checkpoint_and_both_engines_decode_it(b: &Backend) {
+        let bucket = b.new_bucket("zstd");
+        let dir = scratch();
+        let src = dir.path().join("src");
+        tree(&src);
+        upload(b, "native", &src, &s3(&bucket, "z/"), "zstd:3");
+        let k = keys(b, &bucket, "z/");
+        for key in ["hf/model.safetensors.zst", "hf/optimizer.pt.zst", "hf/rng_state.pth.zst", "hf/training_args.bin.zst", "noise.bin.zst", "bf16/model.safetensors.zst"] {
+            assert!(k.contains(&format!("z/{key}")), "{key} in {k:?}");
+        }
+        assert!(k.contains(&"z/hf/trainer_state.json".to_string()) && k.contains(&"z/hf/config.json".to_string()), "text metadata stays plain: {k:?}");
+        // Standard zstd after trainctl's skippable header: the zstd CLI reads it as is.
+        if let Ok(out) = std::process::Command::new("zstd").args(["-dc", "-q"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(&b.get_object(&bucket, "z/hf/optimizer.pt.zst"))?;
+            child.wait_with_output()
+        }) {
+            assert!(out.status.success());
+            assert!(out.stdout == std::fs::read(src.join("hf/optimizer.pt")).unwrap(), "zstd -d gives the original bytes");
+        }
+        for engine in ENGINES {
+            let dst = dir.path().join(format!("dst-{engine}"));
+            download(b, engine, &s3(&bucket, "z/"), &dst, &["--recursive"]);
+            assert_trees_equal(&src, &dst);
+        }
+        // One object to a named file: decoded in place under the name asked for.
+        let one = dir.path().join("one/weights.st");
+        std::fs::create_dir_all(one.parent().unwrap()).unwrap();
+        download(b, "native", &s3(&bucket, "z/bf16/model.safetensors.zst"), &one, &[]);
+        assert!(std::fs::read(&one).unwrap() == std::fs::read(src.join("bf16/model.safetensors")).unwrap());
+        assert_eq!(local_files(&dir.path().join("one")), ["weights.st"]);
+    }
+
+    fn a_corrupt_compressed_object_fails_with_exit_80_and_leaves_nothing(b: &Backend) {
+        let bucket = b.new_bucket("zbad");
+        let dir = scratch();
+        let src = dir.path().join("src");
+        safetensors(&src.join("model.safetensors"), "BF16", 1 << 19, 3);
+        for (how, key) in [("zstd", "model.safetensors.zst"), ("auto", "model.safetensors.tcz")] {
+            let prefix = format!("{how}/");
+            upload(b, "native", &src, &s3(&bucket, &prefix), how);
+            let full = format!("{prefix}{key}");
+            let mut bytes = b.get_object(&bucket, &full);
+            let at = bytes.len() / 2;
+            bytes[at] ^= 0x5a;
+            b.put_object(&bucket, &full, bytes);
+            let dst = dir.path().join(format!("dst-{how}"));
+            for engine in ENGINES {
+                let out = fails_with(b.trainctl().args(["s3", "download", &s3(&bucket, &prefix), "-r"]).arg(&dst).args(["--engine", engine]), 80);
+                assert_error_shape(&out);
+                assert!(stderr(&out).contains("is corrupt"), "{}", stderr(&out));
+                assert_eq!(local_files(&dst), Vec::<String>::new(), "nothing left ({engine})");
+            }
+        }
+    }
+
+    fn stripped_metadata_still_decodes_from_the_header_and_a_foreign_zst_stays_as_is(b: &Backend) {
+        let bucket = b.new_bucket("zstrip");
+        let dir = scratch();
+        let src = dir.path().join("src");
+        safetensors(&src.join("model.safetensors"), "F32", 1 << 18, 4);
+        upload(b, "native", &src, &s3(&bucket, "p/"), "zstd");
+        // Another tool copies the bytes without trainctl's metadata.
+        let bytes = b.get_object(&bucket, "p/model.safetensors.zst");
+        b.delete_object(&bucket, "p/model.safetensors.zst");
+        b.put_object(&bucket, "p/copy/model.safetensors.zst", bytes);
+        let foreign = zstd::bulk::compress(b"someone else's zstd file", 3).unwrap();
+        b.put_object(&bucket, "p/copy/theirs.txt.zst", foreign.clone());
+        let dst = dir.path().join("dst");
+        download(b, "native", &s3(&bucket, "p/copy/"), &dst, &["--recursive"]);
+        assert_eq!(local_files(&dst), ["model.safetensors", "theirs.txt.zst"]);
+        assert!(std::fs::read(dst.join("model.safetensors")).unwrap() == std::fs::read(src.join("model.safetensors")).unwrap());
+        assert_eq!(std::fs::read(dst.join("theirs.txt.zst")).unwrap(), foreign);
+    }
+
+    fn compress_with_dry_run_shows_the_compressed_keys_and_sends_nothing(b: &Backend) {
+        let bucket = b.new_bucket("zdry");
+        let dir = scratch();
+        let src = dir.path().join("src");
+        tree(&src);
+        let out = ok(b.trainctl().args(["s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, "d/")).args(["--compress", "auto", "--dry-run"]));
+        let text = stdout(&out);
+        let line = |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle}:\n{text}")).to_string();
+        assert!(line("bf16/model.safetensors.tcz").contains("zstd-byteplane-2 level 3, sample"), "{text}");
+        assert!(!line("noise.bin").contains(".zst") && !line("noise.bin").contains(".tcz"), "random bytes stay plain: {text}");
+        let json = ok(b.trainctl().args(["--json", "s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, "d/")).args(["--compress", "zstd:5", "--dry-run"]));
+        let plan: Vec<serde_json::Value> = json_lines(&json).into_iter().filter(|v| v["plan"] == "upload").collect();
+        let opt = plan.iter().find(|v| v["key"] == "d/hf/optimizer.pt.zst").expect("optimizer.pt planned as .zst");
+        assert_eq!((opt["compress"]["codec"].as_str(), opt["compress"]["level"].as_i64()), (Some("zstd"), Some(5)));
+        assert_eq!(keys(b, &bucket, ""), Vec::<String>::new(), "nothing sent");
+        let bad = fails_with(b.trainctl().args(["s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, "d/")).args(["--compress", "zstd:99"]), 2);
+        assert!(stderr(&bad).contains("zstd:LEVEL"), "{}", stderr(&bad));
+    }
+}
