@@ -179,4 +179,18 @@ conformance! {
         let bad = fails_with(b.trainctl().args(["s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, "d/")).args(["--compress", "zstd:99"]), 2);
         assert!(stderr(&bad).contains("zstd:LEVEL"), "{}", stderr(&bad));
     }
+
+    fn sync_down_decodes_and_delete_keeps_the_decoded_files(b: &Backend) {
+        let bucket = b.new_bucket("zsync");
+        let dir = scratch();
+        let src = dir.path().join("src");
+        tree(&src);
+        upload(b, "native", &src, &s3(&bucket, "s/"), "zstd");
+        let dst = dir.path().join("dst");
+        for pass in 0..2 {
+            let out = ok(b.trainctl().args(["s3", "sync"]).arg(&dst).arg(s3(&bucket, "s/")).args(["--direction", "down", "--delete", "--yes"]));
+            assert!(!stderr(&out).contains("delete"), "pass {pass} deletes nothing: {}", stderr(&out));
+            assert_trees_equal(&src, &dst);
+        }
+    }
 }

@@ -493,9 +493,12 @@ async fn plan_sync_down(local: &Path, remote_url: &S3Url, opts: &SyncOptions, fi
     let (job, listed) = plan_download_prefix(remote_url, local, SkipRule::SameSizeNotNewer, filter, conn).await?;
     let mut deletions = Vec::new();
     if opts.delete && local.is_dir() {
+        // A compressed object (`X.zst`, `--compress`) is downloaded as `X`: that file is the
+        // object's local copy, not an extra.
+        let decoded: HashSet<PathBuf> = listed.iter().filter_map(|p| Some(p.with_file_name(crate::codec::original_name(p.file_name()?.to_str()?)?))).collect();
         let mut scratch = TransferJob::new(Direction::Download, &remote_url.bucket, local);
         for f in walk_local(local, filter, &mut scratch) {
-            if !listed.contains(&f.path) {
+            if !listed.contains(&f.path) && !decoded.contains(&f.path) {
                 deletions.push(Deletion::LocalFile { path: f.path, size: f.size, mtime_ns: f.mtime_ns });
             }
         }

@@ -1,0 +1,141 @@
+//! Compression benchmark (issue 14, `--compress`): ratio and throughput of trainctl's codecs
+//! (plain zstd, byte-plane + zstd) side by side with the `zstd` CLI at `-1`/`-3` on the same
+//! files: bf16 and fp32 safetensors of normal-distributed weights (σ ≈ 0.02, like trained
+//! layers; 64 MiB each) and the real files of the framework fixtures
+//! (`tests/fixtures/frameworks/runs/hf-trainer/checkpoint-10`: fp32 safetensors, torch zips).
+//!
+//! Usage: `compress_bench [--mib N] [--fixtures DIR]` (release build: benches/compress.sh).
+//! Prints one markdown table row per file × method; ratio = original / compressed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+use trainctl_core::codec::{decode, encode, Codec};
+
+fn weights(n: usize, bf16: bool, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32
+    };
+    let mut out = Vec::with_capacity(n * 4);
+    for _ in 0..n {
+        let g: f32 = (0..4).map(|_| next() - 0.5).sum::<f32>() * 0.035;
+        if bf16 {
+            out.extend_from_slice(&((g.to_bits() + 0x8000) >> 16).to_le_bytes()[..2]);
+        } else {
+            out.extend_from_slice(&g.to_le_bytes());
+        }
+    }
+    out
+}
+
+fn safetensors(path: &Path, bf16: bool, bytes: usize) {
+    let n = bytes / if bf16 { 2 } else { 4 };
+    let data = weights(n, bf16, if bf16 { 1 } else { 2 });
+    let dtype = if bf16 { "BF16" } else { "F32" };
+    let mut header = format!(r#"{{"w":{{"dtype":"{dtype}","shape":[{n}],"data_offsets":[0,{}]}}}}"#, data.len());
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&data);
+    std::fs::write(path, out).unwrap();
+}
+
+struct Row {
+    file: String,
+    method: String,
+    original: u64,
+    compressed: u64,
+    compress_s: f64,
+    decode_s: Option<f64>,
+}
+
+fn mbps(bytes: u64, s: f64) -> String {
+    format!("{:.0}", bytes as f64 / s.max(1e-9) / 1e6)
+}
+
+/// trainctl's codec: best of 3 timings.
+fn trainctl(file: &Path, codec: Codec, level: i32, work: &Path) -> Row {
+    let out_path = work.join("out.bin");
+    let (mut best_c, mut best_d, mut size) = (f64::MAX, f64::MAX, 0);
+    let original = std::fs::metadata(file).unwrap().len();
+    for _ in 0..3 {
+        let mut out = std::fs::File::create(&out_path).unwrap();
+        let t = Instant::now();
+        let e = encode::encode_file(file, &mut out, codec, level).unwrap();
+        best_c = best_c.min(t.elapsed().as_secs_f64());
+        size = e.compressed_size;
+        let t = Instant::now();
+        let mut src = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&out_path).unwrap());
+        let d = decode::decode(&mut src, &mut std::io::sink()).unwrap();
+        assert!(matches!(d, decode::Decoded::Verified(_)));
+        best_d = best_d.min(t.elapsed().as_secs_f64());
+    }
+    Row { file: name(file), method: format!("trainctl {} -{level}", codec.name()), original, compressed: size, compress_s: best_c, decode_s: Some(best_d) }
+}
+
+/// The zstd CLI: best of 3.
+fn cli(file: &Path, args: &[&str], work: &Path) -> Option<Row> {
+    let out_path = work.join("cli.zst");
+    let original = std::fs::metadata(file).unwrap().len();
+    let (mut best_c, mut best_d) = (f64::MAX, f64::MAX);
+    for _ in 0..3 {
+        let t = Instant::now();
+        let ok = Command::new("zstd").args(args).args(["-q", "-f", "-o"]).arg(&out_path).arg(file).status().ok()?.success();
+        best_c = best_c.min(t.elapsed().as_secs_f64());
+        assert!(ok);
+        let t = Instant::now();
+        assert!(Command::new("zstd").args(["-d", "-q", "-c"]).arg(&out_path).stdout(std::process::Stdio::null()).status().ok()?.success());
+        best_d = best_d.min(t.elapsed().as_secs_f64());
+    }
+    let compressed = std::fs::metadata(&out_path).ok()?.len();
+    Some(Row { file: name(file), method: format!("zstd CLI {}", args.join(" ")), original, compressed, compress_s: best_c, decode_s: Some(best_d) })
+}
+
+fn name(p: &Path) -> String {
+    let parent = p.parent().and_then(|d| d.file_name()).map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+    format!("{parent}/{}", p.file_name().unwrap().to_string_lossy())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let mib: usize = opt("--mib").and_then(|m| m.parse().ok()).unwrap_or(64);
+    let fixtures = opt("--fixtures").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/frameworks/runs/hf-trainer/checkpoint-10"));
+    let work = tempfile::Builder::new().prefix("trainctl-compress-bench").tempdir().unwrap();
+    let gen = work.path().join("gen");
+    std::fs::create_dir_all(&gen).unwrap();
+    let bf16 = gen.join("bf16.safetensors");
+    let fp32 = gen.join("fp32.safetensors");
+    safetensors(&bf16, true, mib << 20);
+    safetensors(&fp32, false, mib << 20);
+    let mut files = vec![(bf16, 2u8), (fp32, 4u8)];
+    for f in ["model.safetensors", "optimizer.pt", "rng_state.pth"] {
+        files.push((fixtures.join(f), 4));
+    }
+    println!("| file | method | ratio | compress MB/s | decode MB/s |");
+    println!("|---|---|---|---|---|");
+    for (file, width) in &files {
+        let mut rows = Vec::new();
+        for level in [1, 3] {
+            rows.push(trainctl(file, Codec::Zstd, level, work.path()));
+            rows.push(trainctl(file, Codec::BytePlane { width: *width }, level, work.path()));
+        }
+        for a in [&["-1", "-T1"][..], &["-3", "-T1"], &["-3", "-T0"]] {
+            rows.extend(cli(file, a, work.path()));
+        }
+        for r in rows {
+            let decode = r.decode_s.map(|d| mbps(r.original, d)).unwrap_or_default();
+            println!("| {} ({}) | {} | {:.3} | {} | {} |", r.file, human(r.original), r.method, r.original as f64 / r.compressed as f64, mbps(r.original, r.compress_s), decode);
+        }
+    }
+}
+
+fn human(b: u64) -> String {
+    if b >= 1 << 20 { format!("{} MiB", b >> 20) } else { format!("{:.1} KiB", b as f64 / 1024.0) }
+}
