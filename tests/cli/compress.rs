@@ -54,6 +54,14 @@ fn tree(root: &Path) {
     }
 }
 
+/// A fresh bucket and a scratch folder holding [`tree`] in `src/`.
+fn setup(b: &Backend, hint: &str) -> (String, tempfile::TempDir, PathBuf) {
+    let dir = scratch();
+    let src = dir.path().join("src");
+    tree(&src);
+    (b.new_bucket(hint), dir, src)
+}
+
 fn upload(b: &Backend, engine: &str, local: &Path, url: &str, how: &str) -> std::process::Output {
     ok(b.trainctl().args(["--json", "s3", "upload", "-r"]).arg(local).arg(url).args(["--engine", engine, "--compress", how]))
 }
@@ -64,10 +72,7 @@ fn download(b: &Backend, engine: &str, url: &str, local: &Path, extra: &[&str]) 
 
 conformance! {
     fn auto_compresses_bf16_with_byte_planes_leaves_noise_plain_and_round_trips_byte_identical(b: &Backend) {
-        let bucket = b.new_bucket("zauto");
-        let dir = scratch();
-        let src = dir.path().join("src");
-        tree(&src);
+        let (bucket, dir, src) = setup(b, "zauto");
         for engine in ENGINES {
             let prefix = format!("{engine}/");
             upload(b, engine, &src, &s3(&bucket, &prefix), "auto");
@@ -87,10 +92,7 @@ conformance! {
     }
 
     fn zstd_compresses_every_binary_file_of_a_real_checkpoint_and_both_engines_decode_it(b: &Backend) {
-        let bucket = b.new_bucket("zstd");
-        let dir = scratch();
-        let src = dir.path().join("src");
-        tree(&src);
+        let (bucket, dir, src) = setup(b, "zstd");
         upload(b, "native", &src, &s3(&bucket, "z/"), "zstd:3");
         let k = keys(b, &bucket, "z/");
         for key in ["hf/model.safetensors.zst", "hf/optimizer.pt.zst", "hf/rng_state.pth.zst", "hf/training_args.bin.zst", "noise.bin.zst", "bf16/model.safetensors.zst"] {
@@ -162,10 +164,7 @@ conformance! {
     }
 
     fn compress_with_dry_run_shows_the_compressed_keys_and_sends_nothing(b: &Backend) {
-        let bucket = b.new_bucket("zdry");
-        let dir = scratch();
-        let src = dir.path().join("src");
-        tree(&src);
+        let (bucket, dir, src) = setup(b, "zdry");
         let out = ok(b.trainctl().args(["s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, "d/")).args(["--compress", "auto", "--dry-run"]));
         let text = stdout(&out);
         let line = |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle}:\n{text}")).to_string();
@@ -181,10 +180,7 @@ conformance! {
     }
 
     fn sync_down_decodes_and_delete_keeps_the_decoded_files(b: &Backend) {
-        let bucket = b.new_bucket("zsync");
-        let dir = scratch();
-        let src = dir.path().join("src");
-        tree(&src);
+        let (bucket, dir, src) = setup(b, "zsync");
         upload(b, "native", &src, &s3(&bucket, "s/"), "zstd");
         let dst = dir.path().join("dst");
         for pass in 0..2 {

@@ -6,6 +6,11 @@
 //!
 //! Usage: `compress_bench [--mib N] [--fixtures DIR]` (release build: benches/compress.sh).
 //! Prints one markdown table row per file × method; ratio = original / compressed.
+//!
+//! `compress_bench --upload [--mib N] [--rtt MS] [--repeat R] [--trainctl PATH]`: `trainctl s3
+//! upload` of the bf16 and the fp32 file to Garage through the testkit proxy at `--rtt` ms
+//! (default 20), with `--compress auto` and without, alternating, median of R (default 3);
+//! prints the wall times and their ratio (compressed / plain: below 1 is faster).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -106,6 +111,13 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let mib: usize = opt("--mib").and_then(|m| m.parse().ok()).unwrap_or(64);
+    if args.iter().any(|a| a == "--upload") {
+        let rtt = opt("--rtt").and_then(|m| m.parse().ok()).unwrap_or(20);
+        let repeat = opt("--repeat").and_then(|m| m.parse().ok()).unwrap_or(3);
+        let exe = std::env::current_exe().unwrap();
+        let trainctl = opt("--trainctl").map(PathBuf::from).unwrap_or_else(|| exe.with_file_name("trainctl"));
+        return upload_bench(&trainctl, mib, rtt, repeat);
+    }
     let fixtures = opt("--fixtures").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/frameworks/runs/hf-trainer/checkpoint-10"));
     let work = tempfile::Builder::new().prefix("trainctl-compress-bench").tempdir().unwrap();
     let gen = work.path().join("gen");
@@ -138,4 +150,39 @@ fn main() {
 
 fn human(b: u64) -> String {
     if b >= 1 << 20 { format!("{} MiB", b >> 20) } else { format!("{:.1} KiB", b as f64 / 1024.0) }
+}
+
+/// Wall time of `trainctl s3 upload` with `--compress auto` and without, through the proxy.
+fn upload_bench(trainctl: &Path, mib: usize, rtt: u64, repeat: usize) {
+    let server = trainctl_testkit::start_garage().expect("garage");
+    let bucket = server.new_bucket("compress-bench");
+    let proxy = trainctl_bench::ProxyProcess::start(&std::env::current_exe().unwrap().with_file_name("trainctl-proxy"), server.socket_addr(), rtt);
+    let work = tempfile::Builder::new().prefix("trainctl-compress-upload").tempdir().unwrap();
+    println!("| file | RTT | plain upload s | --compress auto s | ratio (auto / plain) | stored |");
+    println!("|---|---|---|---|---|---|");
+    for (bf16, label) in [(true, "bf16"), (false, "fp32")] {
+        let file = work.path().join(format!("{label}.safetensors"));
+        safetensors(&file, bf16, mib << 20);
+        let (mut plain, mut auto) = (Vec::new(), Vec::new());
+        for run in 0..repeat {
+            for (compress, times) in [(false, &mut plain), (true, &mut auto)] {
+                let mut c = Command::new(trainctl);
+                c.envs(server.env_with_endpoint(&proxy.url)).env("XDG_CACHE_HOME", work.path().join("cache"));
+                c.args(["-q", "s3", "upload"]).arg(&file).arg(format!("s3://{bucket}/{label}/{run}/{compress}/"));
+                if compress {
+                    c.args(["--compress", "auto"]);
+                }
+                let t = Instant::now();
+                assert!(c.status().expect("trainctl").success(), "upload failed");
+                times.push(t.elapsed().as_secs_f64());
+            }
+        }
+        let med = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (p, a) = (med(&mut plain), med(&mut auto));
+        let stored: u64 = server.list_objects(&bucket, &format!("{label}/0/true/")).iter().map(|(_, s)| s).sum();
+        println!("| {label} ({mib} MiB) | {rtt} ms | {p:.2} | {a:.2} | {:.2} | {:.2}x smaller |", a / p, (mib << 20) as f64 / stored as f64);
+    }
 }

@@ -25,7 +25,7 @@ pub fn encode_file(src: &Path, out: &mut File, codec: Codec, level: i32) -> Resu
     w.write_all(&header(0).encode()).map_err(|e| Error::io(out_path, e))?;
     let (read, crc) = match codec {
         Codec::Zstd => encode_zstd(&mut file, &mut w, level, size),
-        Codec::BytePlane { width } => encode_planes(&mut file, &mut w, usize::from(width), level),
+        Codec::BytePlane { width } => encode_planes(&mut file, &mut w, usize::from(width), level, size),
     }
     .map_err(io)?;
     w.flush().map_err(|e| Error::io(out_path, e))?;
@@ -53,50 +53,45 @@ pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<us
     Ok(n)
 }
 
+/// Reads `src` chunk by chunk into `f`, with the CRC64NVME of what was read. Stops early (with
+/// a CRC of 0) once more than `size` bytes came: the file grew since its stat, which the caller
+/// reports as a changed source.
+fn for_each_chunk(src: &mut File, size: u64, mut f: impl FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<(u64, u64)> {
+    let mut crc = super::crc64();
+    let mut buf = vec![0u8; CHUNK];
+    let mut read = 0u64;
+    loop {
+        let n = read_full(src, &mut buf)?;
+        if n == 0 {
+            return Ok((read, crc.finalize()));
+        }
+        read += n as u64;
+        if read > size {
+            return Ok((read, 0));
+        }
+        crc.update(&buf[..n]);
+        f(&buf[..n])?;
+    }
+}
+
 /// One zstd stream (content size and checksum in its frame header, so `zstd -l`/`-t` work).
 fn encode_zstd(src: &mut File, out: &mut impl Write, level: i32, size: u64) -> std::io::Result<(u64, u64)> {
     let mut enc = zstd::stream::write::Encoder::new(out, level)?;
     enc.multithread(super::zstd_workers())?;
     enc.include_checksum(true)?;
     enc.set_pledged_src_size(Some(size))?;
-    let mut crc = super::crc64();
-    let mut buf = vec![0u8; CHUNK];
-    let mut read = 0u64;
-    loop {
-        let n = read_full(src, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        read += n as u64;
-        if read > size {
-            // Grown since the stat: the pledged size would be wrong; the caller reports it.
-            return Ok((read, 0));
-        }
-        crc.update(&buf[..n]);
-        enc.write_all(&buf[..n])?;
-    }
+    let (read, crc) = for_each_chunk(src, size, |chunk| enc.write_all(chunk))?;
     if read == size {
         enc.finish()?;
     }
-    Ok((read, crc.finalize()))
+    Ok((read, crc))
 }
 
 /// Byte-plane blocks of [`byteplane::BLOCK_SIZE`] raw bytes.
-fn encode_planes(src: &mut File, out: &mut impl Write, width: usize, level: i32) -> std::io::Result<(u64, u64)> {
+fn encode_planes(src: &mut File, out: &mut impl Write, width: usize, level: i32, size: u64) -> std::io::Result<(u64, u64)> {
     out.write_all(byteplane::BODY_MAGIC)?;
-    let mut crc = super::crc64();
-    let mut buf = vec![0u8; CHUNK];
     let mut planes = vec![Vec::new(); width];
-    let mut read = 0u64;
-    loop {
-        let n = read_full(src, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        read += n as u64;
-        crc.update(&buf[..n]);
-        byteplane::write_block(out, &buf[..n], width, level, &mut planes)?;
-    }
+    let result = for_each_chunk(src, size, |chunk| byteplane::write_block(out, chunk, width, level, &mut planes).map(|_| ()))?;
     byteplane::write_end(out)?;
-    Ok((read, crc.finalize()))
+    Ok(result)
 }
