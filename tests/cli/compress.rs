@@ -164,7 +164,7 @@ conformance! {
     }
 
     fn compress_with_dry_run_shows_the_compressed_keys_and_sends_nothing(b: &Backend) {
-        let (bucket, dir, src) = setup(b, "zdry");
+        let (bucket, _dir, src) = setup(b, "zdry");
         let out = ok(b.trainctl().args(["s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, "d/")).args(["--compress", "auto", "--dry-run"]));
         let text = stdout(&out);
         let line = |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle}:\n{text}")).to_string();
