@@ -180,6 +180,29 @@ conformance! {
         assert!(logged.contains("'loss'") && logged.contains("40/40"), "stdout and stderr land in the log");
     }
 
+    fn local_with_compress_uploads_compressed_checkpoints_and_still_keeps_the_last_two_on_s3(b: &Backend) {
+        let bucket = b.new_bucket("localzst");
+        let dir = scratch();
+        let out_dir = dir.path().join("out");
+        let out = ok(b.trainctl()
+            .args(["--json", "local", &local_train(), "--checkpoints"]).arg(&out_dir)
+            .args(["--upload-to", &format!("s3://{bucket}/runs/z/"), "--keep-last-n", "2", "--compress", "zstd", "--log"]).arg(dir.path().join("train.log"))
+            .args(["--poll", "200ms", "--grace", "1s", "--", "--out"]).arg(&out_dir)
+            .args(["--steps", "40", "--save-every", "10", "--step-seconds", "0.04"]));
+        assert_eq!(summary_of(&out)["uploaded"].as_array().unwrap().len(), 4);
+        let keys = b.list_keys(&bucket, "runs/z/checkpoint-40/");
+        for k in ["model.safetensors.zst", "optimizer.pt.zst", "trainer_state.json", "config.json"] {
+            assert!(keys.contains(&format!("runs/z/checkpoint-40/{k}")), "{k} in {keys:?}");
+        }
+        let mut remote_dirs: Vec<String> =
+            b.list_keys(&bucket, "runs/z/").iter().filter_map(|k| k.split('/').nth(2)).filter(|d| d.starts_with("checkpoint-")).map(str::to_string).collect();
+        remote_dirs.dedup();
+        assert_eq!(remote_dirs, ["checkpoint-30", "checkpoint-40"], "keep-last-n on S3 knows its compressed uploads");
+        let back = dir.path().join("back");
+        ok(b.trainctl().args(["s3", "download", &format!("s3://{bucket}/runs/z/checkpoint-40/"), "-r"]).arg(&back));
+        assert_trees_equal(&out_dir.join("checkpoint-40"), &back);
+    }
+
     fn local_keep_last_n_prunes_only_its_own_uploads_under_a_shared_upload_to(b: &Backend) {
         // Another run already uploaded to the same prefix, with newer step numbers.
         let bucket = b.new_bucket("localtwo");
