@@ -92,12 +92,19 @@ def tools(a, g, work, endpoint):
                RCLONE_CONFIG_G_FORCE_PATH_STYLE="true", RCLONE_CONFIG="/dev/null")
     # rclone's S3 client refuses a custom CA bundle with its own transport (loopback is plain HTTP).
     env.pop("AWS_CA_BUNDLE", None)
+    wanted = [t.strip() for t in a.tools.split(",")]
     tl = os.path.join(work, "t-local")
     rl = os.path.join(work, "r-local")
-    return env, {
-        "trainctl": lambda extra=(): [a.trainctl, "s3", "sync", tl, "s3://bench/t/", "--direction", "both", "--yes", "-q", *extra],
+    wrap = []
+    if a.heaptrack:
+        os.makedirs(a.heaptrack, exist_ok=True)
+        wrap = ["heaptrack", "-o"]
+    runs = iter(range(1, 1000))
+    cmds = {
+        "trainctl": lambda extra=(): [*wrap, *([os.path.join(a.heaptrack, f"trainctl.{next(runs)}")] if wrap else []), a.trainctl, "s3", "sync", tl, "s3://bench/t/", "--direction", "both", "--yes", "-q", *extra],
         "rclone bisync": lambda extra=(): ["rclone", "bisync", rl, "g:bench/r", "--workdir", os.path.join(work, "rclone-bisync"), *extra],
-    }, {"trainctl": tl, "rclone bisync": rl}
+    }
+    return env, {k: v for k, v in cmds.items() if k in wanted}, {"trainctl": tl, "rclone bisync": rl}
 
 
 def main():
@@ -107,6 +114,8 @@ def main():
     ap.add_argument("--files", type=int, default=100_000)
     ap.add_argument("--changed", type=int, default=1_000)
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--tools", default="trainctl,rclone bisync", help="comma-separated subset of: trainctl, rclone bisync")
+    ap.add_argument("--heaptrack", metavar="DIR", help="run trainctl under heaptrack, profiles in DIR (memory hunts; wall times then mean nothing)")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="trainctl-syncbench-")
     os.makedirs(os.path.join(work, "garage"))
@@ -115,7 +124,7 @@ def main():
     try:
         create_bench_bucket(s3_client(g))
         env, cmd, local = tools(a, g, work, g.endpoint)
-        for d in local.values():
+        for d in [local[n] for n in cmd]:
             make_tree(d, a.files)
         log = os.path.join(work, "runs.log")
         first = {"trainctl": (), "rclone bisync": ("--resync",)}
@@ -137,7 +146,8 @@ def main():
                 # rclone bisync names its saved listings after the remote's config, endpoint
                 # included: through the proxy it finds none and refuses ("must run --resync").
                 # One untimed --resync (both sides equal: nothing copied) gives it them again.
-                timed(cmd["rclone bisync"](("--resync",)), env, log)
+                if "rclone bisync" in cmd:
+                    timed(cmd["rclone bisync"](("--resync",)), env, log)
             for name in cmd:
                 c0 = counts(g)
                 wall, rss = timed(cmd[name](), env, log)

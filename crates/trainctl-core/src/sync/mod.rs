@@ -127,17 +127,7 @@ pub struct PassReport {
 impl PassReport {
     /// Planned deletions (both sides), sorted: what a delete-guard prompt shows and confirms.
     pub fn deletions(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::DeleteLocal { path, .. } => Some(format!("local:{path}")),
-                Action::DeleteRemote { path, .. } => Some(format!("remote:{path}")),
-                _ => None,
-            })
-            .collect();
-        v.sort();
-        v
+        deletions(&self.actions)
     }
 
     /// The pass as a whole: refused by the guard → [`Error::DeleteGuard`]; conflicts left
@@ -158,6 +148,20 @@ impl PassReport {
         }
         Ok(self)
     }
+}
+
+/// Planned deletions of `actions` (both sides), sorted.
+fn deletions(actions: &[Action]) -> Vec<String> {
+    let mut v: Vec<String> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::DeleteLocal { path, .. } => Some(format!("local:{path}")),
+            Action::DeleteRemote { path, .. } => Some(format!("remote:{path}")),
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// Runs passes until nothing changed underneath (at most three): a write refused because the
@@ -246,16 +250,21 @@ pub async fn pass(conn: &Connection, pair: &Pair, opts: &SyncOptions, sink: &dyn
         stamp: &stamp,
     };
     let mut plan = plan::build(&d.changes, &cx);
+    // What the plan was built from is not needed any more: free it before the copies start.
+    let unchanged = d.unchanged;
+    drop((d, units, compared));
     plan.skipped.splice(0..0, local.skipped.into_iter().chain(remote.skipped));
+    drop((local.entries, remote.entries));
     let mut report = PassReport {
         pair: id.clone(),
         local: root.display().to_string(),
         remote: pair.remote_url(),
         first_pass,
         dry_run: opts.dry_run,
-        unchanged: d.unchanged,
+        unchanged,
         totals: totals(&plan.actions),
-        actions: plan.actions.clone(),
+        // Moved in once the plan is applied: at a first pass it holds one action per file.
+        actions: Vec::new(),
         conflicts: plan.conflicts.clone(),
         deferred: plan.deferred.clone(),
         skipped: plan.skipped.clone(),
@@ -264,12 +273,13 @@ pub async fn pass(conn: &Connection, pair: &Pair, opts: &SyncOptions, sink: &dyn
         seconds: 0.0,
     };
     if let Some(expected) = &opts.expect_deletes {
-        if *expected != report.deletions() {
+        if *expected != deletions(&plan.actions) {
             return Err(Error::PlanStale("the deletions of this pass are not the ones shown: look at the new list".into()));
         }
     }
     let refused = plan.guard.refused.is_some() && !opts.force;
     if opts.dry_run || refused {
+        report.actions = plan.actions;
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
@@ -279,7 +289,8 @@ pub async fn pass(conn: &Connection, pair: &Pair, opts: &SyncOptions, sink: &dyn
     let journal = journal::Journal::create(&dir.join("journal"), &id)?;
     let target = apply::Target { conn, bucket: &pair.bucket, prefix: &pair.prefix, root: &root, transfer: opts.transfer.clone() };
     let applied = apply::apply(&target, &plan, &journal, sink, cancel).await;
-    let (new_local, new_remote) = journal::replay(prev_local, prev_remote, &journal.records());
+    report.actions = plan.actions;
+    let (new_local, new_remote) = journal::replay(prev_local, prev_remote, journal.take_records());
     snapshot::save(&dir.join("local.snap"), &id, &new_local)?;
     snapshot::save(&dir.join("remote.snap"), &id, &new_remote)?;
     let _ = std::fs::remove_file(journal.path());
@@ -330,13 +341,14 @@ fn load_state(dir: &Path, id: &str, opts: &SyncOptions, sink: &dyn Sink) -> Resu
     };
     let Some(records) = records else { return Ok((local, remote, first)) };
     sink.send(Event::Notice { message: format!("finishing an interrupted pass: {} item(s) it completed are recorded", records.len()) });
-    let (local, remote) = journal::replay(local, remote, &records);
+    let replayed_none = records.is_empty();
+    let (local, remote) = journal::replay(local, remote, records);
     if !opts.dry_run {
         snapshot::save(&lp, id, &local)?;
         snapshot::save(&rp, id, &remote)?;
         let _ = std::fs::remove_file(&journal_path);
     }
-    Ok((local, remote, first && records.is_empty()))
+    Ok((local, remote, first && replayed_none))
 }
 
 fn totals(actions: &[Action]) -> Totals {
