@@ -28,6 +28,10 @@ async fn demo_seeds_runs_checkpoints_logs_and_a_dataset() {
         "runs/resnet50-lightning/checkpoints/last.ckpt",
         "runs/resnet50-lightning/lightning_logs/version_0/metrics.csv",
         "datasets/imagenet-mini/train-00000.tar",
+        "datasets/imagenet-mini/train-00008.tar",
+        ".trainctl/datasets/imagenet-mini/v1.jsonl.zst",
+        ".trainctl/datasets/imagenet-mini/v2.jsonl.zst",
+        "runs/resnet50-lightning/trainctl-run.json",
     ] {
         assert!(all.iter().any(|k| k == expected), "missing {expected} in {all:?}");
     }
@@ -35,6 +39,13 @@ async fn demo_seeds_runs_checkpoints_logs_and_a_dataset() {
     let state: serde_json::Value = serde_json::from_slice(&state.body.collect().await.unwrap().into_bytes()).unwrap();
     assert_eq!(state["global_step"], 3000);
     assert!(state["log_history"].as_array().unwrap().iter().any(|e| e.get("loss").is_some()));
+    // The Lightning run says which dataset version it trained on, as the Runs view reads it.
+    let conn = trainctl_core::s3::Connection::with_keys(&trainctl_core::demo::profile(&demo.server.endpoint_url()), trainctl_core::demo::DEMO_ACCESS_KEY, trainctl_core::demo::DEMO_SECRET_KEY);
+    let loc = trainctl_core::checkpoint::Location::S3(trainctl_core::s3::S3Url::parse(&format!("s3://{DEMO_BUCKET}/runs/")).unwrap());
+    let runs = trainctl_core::runs::overview::list_runs(&loc, Some(&conn), trainctl_core::checkpoint::detect::now_secs()).await.unwrap();
+    let lightning = runs.iter().find(|r| r.root == "resnet50-lightning").expect("the Lightning run");
+    assert_eq!(lightning.record.as_ref().map(|r| r.dataset_refs()), Some(vec!["imagenet-mini@v2".to_string()]));
+    assert!(runs.iter().filter(|r| r.root != "resnet50-lightning").all(|r| r.record.is_none()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

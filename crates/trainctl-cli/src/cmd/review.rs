@@ -291,10 +291,11 @@ fn human_detailed(out: &mut String, r: &Report) {
                 render::bytes(run.total.bytes),
                 usd(run.total.monthly_usd),
                 ago(r.generated_at, run.last_modified),
+                if run.datasets.is_empty() { "-".into() } else { run.datasets.join(", ") },
             ]
         })
         .collect();
-    table(out, "Runs", &["RUN", "CHECKPOINTS", "CKPT SIZE", "LARGEST", "TOTAL", "$/MONTH", "MODIFIED"], runs);
+    table(out, "Runs", &["RUN", "CHECKPOINTS", "CKPT SIZE", "LARGEST", "TOTAL", "$/MONTH", "MODIFIED", "DATASETS"], runs);
     let mut ck_rows = Vec::new();
     for run in &r.by_run {
         for c in &run.checkpoint_sizes {

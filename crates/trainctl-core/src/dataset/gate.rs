@@ -41,6 +41,34 @@ impl RunRecord {
     }
 }
 
+/// The largest record read back (a real one is a few hundred bytes; anything bigger is not ours).
+pub const MAX_RECORD_BYTES: u64 = 64 * 1024;
+
+impl RunRecord {
+    /// A record read back from a run's folder or prefix: `None` when it is too large or not a
+    /// record (another tool's file of the same name is not an error, only not shown).
+    pub fn parse(bytes: &[u8]) -> Option<RunRecord> {
+        if bytes.len() as u64 > MAX_RECORD_BYTES {
+            return None;
+        }
+        serde_json::from_slice(bytes).ok()
+    }
+
+    /// `NAME@VERSION` of each dataset the run trained on.
+    pub fn dataset_refs(&self) -> Vec<String> {
+        self.datasets.iter().map(|d| d.dataset.clone()).collect()
+    }
+}
+
+/// The record at `key`, if there is one (absent, denied, too large or not a record: `None`).
+/// One GET; used by the detailed review, which cannot tell from its listing aggregates which
+/// runs have one.
+pub async fn read_record_s3(conn: &Connection, bucket: &str, key: &str) -> Option<RunRecord> {
+    let out = conn.client.get_object().bucket(bucket).key(key).range(format!("bytes=0-{}", MAX_RECORD_BYTES)).send().await.ok()?;
+    let body = out.body.collect().await.ok()?.into_bytes();
+    RunRecord::parse(&body)
+}
+
 /// The commit checked out where `script` lives, if git is there and it is a repository.
 pub fn git_commit(script: &Path) -> Option<String> {
     let dir = script.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));

@@ -77,7 +77,11 @@ impl Demo {
     pub async fn start(opts: DemoOptions) -> Result<Demo> {
         let server = DemoServer::start(opts.data_dir.clone(), opts.port).await?;
         let client = server.client();
-        let seed = seed_bucket(&client, DEMO_BUCKET, Some(server.data_dir())).await?;
+        let mut seed = seed_bucket(&client, DEMO_BUCKET, Some(server.data_dir())).await?;
+        if seed.seeded {
+            let conn = crate::s3::Connection::with_keys(&profile(&server.endpoint_url()), DEMO_ACCESS_KEY, DEMO_SECRET_KEY);
+            seed::seed_dataset_versions(&conn, &mut seed).await?;
+        }
         let cancel = CancellationToken::new();
         if let Some(every) = opts.checkpoint_every {
             let t = TrainerOptions { bucket: DEMO_BUCKET.into(), run_prefix: seed.live_run_prefix.clone(), start_step: seed.live_run_next_step, every, total_steps: 20_000 };

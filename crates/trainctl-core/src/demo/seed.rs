@@ -210,6 +210,35 @@ async fn seed_dataset(w: &mut Writer<'_>, prefix: &str) -> Result<()> {
     w.put(&format!("{prefix}README.md"), b"# imagenet-mini\nA 1000-class subset in WebDataset shards.\n".to_vec()).await
 }
 
+/// Two versions of the demo dataset (v2 adds a shard) with their manifests in the bucket, and
+/// the training gate's record of the Lightning run naming v2 — so the Datasets view has a diff
+/// to show and the Runs view and `s3 review --detailed` say which data a run trained on.
+/// Through the real snapshot path (the manifests are what `trainctl dataset snapshot` writes).
+pub(super) async fn seed_dataset_versions(conn: &crate::s3::Connection, summary: &mut SeedSummary) -> Result<()> {
+    use crate::dataset::{self, gate, Source, Store};
+    let (prefix, name) = ("datasets/imagenet-mini/", "imagenet-mini");
+    let store = Store::default_for(&summary.bucket);
+    let src = Source::S3(crate::s3::S3Url { bucket: summary.bucket.clone(), key: prefix.into() });
+    let sink = crate::event::NullSink;
+    let v1 = dataset::snapshot(Some(conn), &src, &store, name, Some("v1"), &sink).await?;
+    let mut w = Writer::new(&conn.client, &summary.bucket);
+    w.put(&format!("{prefix}train-00008.tar"), filler(30_008, 4 * MIB)).await?;
+    let v2 = dataset::snapshot(Some(conn), &src, &store, name, Some("v2"), &sink).await?;
+    let record = gate::RunRecord {
+        script: "train_resnet.py".into(),
+        args: vec!["--data".into(), "/nvme/data/imagenet-mini".into(), "--max-epochs".into(), "10".into()],
+        git_commit: Some("3f9c2d1e8b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d".into()),
+        started: crate::checkpoint::detect::now_secs() - 6 * DAY as i64,
+        datasets: vec![gate::DatasetUse { dataset: v2.reference(), digest: v2.header.digest.clone(), dir: "/nvme/data/imagenet-mini".into() }],
+    };
+    let body = serde_json::to_vec_pretty(&record).map_err(|e| Error::Internal(e.to_string()))?;
+    w.put(&format!("runs/resnet50-lightning/{}", gate::RUN_RECORD), body).await?;
+    let manifests = [v1.encode()?.len(), v2.encode()?.len()];
+    summary.objects += w.objects + manifests.len() as u64;
+    summary.bytes += w.bytes + manifests.iter().map(|n| *n as u64).sum::<u64>();
+    Ok(())
+}
+
 async fn next_live_step(client: &Client, bucket: &str, live: &str) -> u64 {
     let mut max = 0;
     if let Ok(out) = client.list_objects_v2().bucket(bucket).prefix(live).delimiter("/").send().await {

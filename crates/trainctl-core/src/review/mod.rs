@@ -77,11 +77,30 @@ pub async fn review(conn: &Connection, url: &S3Url, opts: &ReviewOptions, sink: 
         let mut unseen = Vec::new();
         report.hidden = Some(hidden::find_hidden(conn, &url.bucket, &prefix, &mut unseen).await);
         report.unseen.extend(unseen);
+        run_datasets(conn, &url.bucket, &prefix, &mut report).await;
     } else {
         report.unseen.push("hidden bytes (incomplete multipart uploads, old versions) and duplicate objects not checked: review with --detailed".into());
     }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// Most runs whose `trainctl-run.json` a detailed review reads (the largest ones).
+const MAX_RUN_RECORDS: usize = 200;
+
+/// Which dataset versions each run trained on, from the record the training gate wrote beside
+/// its checkpoints: one small GET per run (a run without one costs a 404), largest runs first.
+async fn run_datasets(conn: &Connection, bucket: &str, prefix: &str, report: &mut Report) {
+    use futures::StreamExt;
+    let keys: Vec<String> = report.by_run.iter().take(MAX_RUN_RECORDS).map(|r| format!("{prefix}{}{}", r.run, crate::dataset::gate::RUN_RECORD)).collect();
+    let found: Vec<Option<Vec<String>>> = futures::stream::iter(keys.iter())
+        .map(|k| async move { crate::dataset::gate::read_record_s3(conn, bucket, k).await.map(|r| r.dataset_refs()) })
+        .buffered(16)
+        .collect()
+        .await;
+    for (run, datasets) in report.by_run.iter_mut().zip(found) {
+        run.datasets = datasets.unwrap_or_default();
+    }
 }
 
 /// Most duplicate groups [`find_duplicates`] lists.

@@ -122,6 +122,10 @@ pub struct RunGroup {
     pub checkpoint_sizes: Vec<CheckpointSize>,
     /// Newest last-modified time of anything in the run (seconds since the Unix epoch).
     pub last_modified: Option<i64>,
+    /// `NAME@VERSION` of the datasets the run trained on, from its `trainctl-run.json` (the
+    /// training gate's record); filled by a detailed review only.
+    #[serde(default)]
+    pub datasets: Vec<String>,
 }
 
 /// Most checkpoints listed per run in [`RunGroup::checkpoint_sizes`].

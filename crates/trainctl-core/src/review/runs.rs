@@ -319,6 +319,7 @@ fn run_group(mut d: DirState) -> RunGroup {
         checkpoint_objects: d.checkpoint_objects,
         checkpoint_sizes: d.checkpoints,
         last_modified: d.newest,
+        datasets: Vec::new(),
     }
 }
 

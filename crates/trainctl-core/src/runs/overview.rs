@@ -8,6 +8,7 @@
 use super::metrics::{parse_metrics, ParsedMetrics, Series};
 use super::status::{judge, StatusJudgement};
 use crate::checkpoint::{self, Checkpoint, DetectOptions, FileEntry, Location, Run};
+use crate::dataset::gate::{RunRecord, MAX_RECORD_BYTES, RUN_RECORD};
 use crate::error::{Error, Result};
 use crate::s3::Connection;
 use serde::Serialize;
@@ -38,6 +39,9 @@ pub struct RunOverview {
     /// Where metrics can be read, best first (relative paths).
     pub metric_sources: Vec<String>,
     pub latest_checkpoint: Option<String>,
+    /// The training gate's record (`trainctl-run.json` in the run's folder): script, git
+    /// commit and the dataset versions the run trained on.
+    pub record: Option<RunRecord>,
 }
 
 /// One run's series, read from one source.
@@ -69,7 +73,12 @@ pub async fn list_runs(loc: &Location, conn: Option<&Connection>, now: i64) -> R
             Some(c) => read(loc, conn, &format!("{}trainer_state.json", c.id)).await.ok().and_then(|b| parse_metrics("trainer_state.json", &b).ok()),
             None => None,
         };
-        out.push(overview(run, &found.entries, state.as_ref(), now));
+        let mut o = overview(run, &found.entries, state.as_ref(), now);
+        let record = if o.root.is_empty() { RUN_RECORD.to_string() } else { format!("{}/{RUN_RECORD}", o.root) };
+        if found.entries.iter().any(|e| e.path == record && e.size <= MAX_RECORD_BYTES) {
+            o.record = read(loc, conn, &record).await.ok().and_then(|b| RunRecord::parse(&b));
+        }
+        out.push(o);
     }
     Ok(out)
 }
@@ -138,6 +147,7 @@ pub fn overview(run: &Run, entries: &[FileEntry], state: Option<&ParsedMetrics>,
         eta_secs,
         metric_sources: metric_sources(&run_files, latest, &inside_checkpoint),
         latest_checkpoint: latest.map(|c| c.id.clone()),
+        record: None,
     }
 }
 
