@@ -149,6 +149,25 @@ conformance! {
         assert!(sub["by_run"].as_array().unwrap().iter().any(|x| x["run"] == "exp1/"));
     }
 
+    fn detailed_review_says_which_dataset_version_each_run_trained_on(b: &Backend) {
+        let bucket = b.new_bucket("review-data");
+        seed(b, &bucket);
+        // What `trainctl local --dataset imagenet@v3 --upload-to s3://…/runs/exp1/` leaves beside
+        // the checkpoints; exp2 has none; a same-named file that is not a record is not shown.
+        let record = r#"{"script":"train.py","args":[],"git_commit":null,"started":1,"datasets":[{"dataset":"imagenet@v3","digest":"sha256:ab","dir":"/nvme/imagenet"}]}"#;
+        b.put_object(&bucket, "runs/exp1/trainctl-run.json", record.as_bytes().to_vec());
+        b.put_object(&bucket, "runs/lit/trainctl-run.json", b"not json".to_vec());
+        let r = review_json(b, &[&format!("s3://{bucket}/"), "--detailed"]);
+        let datasets = |run: &str| r["by_run"].as_array().unwrap().iter().find(|x| x["run"] == run).unwrap_or_else(|| panic!("no run {run} in {}", r["by_run"]))["datasets"].clone();
+        assert_eq!(datasets("runs/exp1/"), serde_json::json!(["imagenet@v3"]));
+        assert_eq!(datasets("runs/exp2/"), serde_json::json!([]));
+        assert_eq!(datasets("runs/lit/"), serde_json::json!([]));
+        let plain = review_json(b, &[&format!("s3://{bucket}/")]);
+        assert!(plain["by_run"].as_array().unwrap().iter().all(|x| x["datasets"] == serde_json::json!([])), "read only with --detailed");
+        let text = stdout(&ok(b.trainctl().args(["s3", "review", &format!("s3://{bucket}/"), "--detailed"])));
+        assert!(text.contains("DATASETS") && text.contains("imagenet@v3"), "{text}");
+    }
+
     fn review_of_an_empty_prefix_is_all_zeros(b: &Backend) {
         let bucket = b.new_bucket("review-empty");
         let r = review_json(b, &[&format!("s3://{bucket}/nothing/here/"), "--detailed"]);

@@ -17,7 +17,7 @@ const g = (name: string, bytes: number, objects = 1, monthly_usd: number | null 
 function run(path: string, total: ReviewGroup, ckpts: [string, number, number][] = []): RunGroup {
   return {
     run: path, total, checkpoints: ckpts.length, checkpoint_bytes: ckpts.reduce((a, c) => a + c[1], 0), checkpoint_objects: ckpts.reduce((a, c) => a + c[2], 0),
-    checkpoint_sizes: ckpts.map(([id, bytes, objects], i) => ({ id, layout: 'hf_trainer', step: i, objects, bytes, last_modified: i })), last_modified: null,
+    checkpoint_sizes: ckpts.map(([id, bytes, objects], i) => ({ id, layout: 'hf_trainer', step: i, objects, bytes, last_modified: i })), last_modified: null, datasets: [],
   };
 }
 

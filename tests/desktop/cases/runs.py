@@ -52,6 +52,14 @@ def test_runs_view_shows_demo_runs_and_a_curve(driver_url, ctx):
         lseries = s.attr(lchart, "data-series")
         assert "val_loss" in lseries.split(","), lseries
         ctx["asserts"].append("Lightning run: curve from metrics.csv (val_loss)")
+        # The training gate's record (trainctl-run.json) says which dataset version it trained on.
+        data = s.text(f'[data-testid="runs-row"][data-run="{lightning}"] [data-testid="runs-datasets"]')
+        assert data == "imagenet-mini@v2", data
+        assert s.text('[data-testid="runs-row"][data-run="llama-7b-sft"] [data-testid="runs-datasets"]') == "–"
+        record = s.text('[data-testid="runs-detail"] [data-testid="runs-record"]')
+        assert "train_resnet.py" in record and "trained on imagenet-mini@v2" in record, record
+        e2e.shot(s, "runs-dataset")
+        ctx["asserts"].append(f"Lightning run row: data {data!r}; detail: {record!r}")
     finally:
         s.quit()
         e2e.wait_app_exit()

@@ -93,8 +93,9 @@ const MAX_RUN_RECORDS: usize = 200;
 async fn run_datasets(conn: &Connection, bucket: &str, prefix: &str, report: &mut Report) {
     use futures::StreamExt;
     let keys: Vec<String> = report.by_run.iter().take(MAX_RUN_RECORDS).map(|r| format!("{prefix}{}{}", r.run, crate::dataset::gate::RUN_RECORD)).collect();
-    let found: Vec<Option<Vec<String>>> = futures::stream::iter(keys.iter())
-        .map(|k| async move { crate::dataset::gate::read_record_s3(conn, bucket, k).await.map(|r| r.dataset_refs()) })
+    // Owned keys: a closure over borrowed ones trips the `Send` check of the desktop's command.
+    let found: Vec<Option<Vec<String>>> = futures::stream::iter(keys)
+        .map(|k| async move { crate::dataset::gate::read_record_s3(conn, bucket, &k).await.map(|r| r.dataset_refs()) })
         .buffered(16)
         .collect()
         .await;

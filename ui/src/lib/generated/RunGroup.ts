@@ -26,4 +26,9 @@ checkpoint_sizes: Array<CheckpointSize>,
 /**
  * Newest last-modified time of anything in the run (seconds since the Unix epoch).
  */
-last_modified: number | null, };
+last_modified: number | null, 
+/**
+ * `NAME@VERSION` of the datasets the run trained on, from its `trainctl-run.json` (the
+ * training gate's record); filled by a detailed review only.
+ */
+datasets: Array<string>, };
