@@ -80,7 +80,7 @@ impl Demo {
         let mut seed = seed_bucket(&client, DEMO_BUCKET, Some(server.data_dir())).await?;
         if seed.seeded {
             let conn = crate::s3::Connection::with_keys(&profile(&server.endpoint_url()), DEMO_ACCESS_KEY, DEMO_SECRET_KEY);
-            seed::seed_dataset_versions(&conn, &mut seed).await?;
+            seed::seed_dataset_versions(&conn, &mut seed, server.data_dir()).await?;
         }
         let cancel = CancellationToken::new();
         if let Some(every) = opts.checkpoint_every {

@@ -214,7 +214,7 @@ async fn seed_dataset(w: &mut Writer<'_>, prefix: &str) -> Result<()> {
 /// the training gate's record of the Lightning run naming v2 — so the Datasets view has a diff
 /// to show and the Runs view and `s3 review --detailed` say which data a run trained on.
 /// Through the real snapshot path (the manifests are what `trainctl dataset snapshot` writes).
-pub(super) async fn seed_dataset_versions(conn: &crate::s3::Connection, summary: &mut SeedSummary) -> Result<()> {
+pub(super) async fn seed_dataset_versions(conn: &crate::s3::Connection, summary: &mut SeedSummary, data_dir: &std::path::Path) -> Result<()> {
     use crate::dataset::{self, gate, Source, Store};
     let (prefix, name) = ("datasets/imagenet-mini/", "imagenet-mini");
     let store = Store::default_for(&summary.bucket);
@@ -222,6 +222,7 @@ pub(super) async fn seed_dataset_versions(conn: &crate::s3::Connection, summary:
     let sink = crate::event::NullSink;
     let v1 = dataset::snapshot(Some(conn), &src, &store, name, Some("v1"), &sink).await?;
     let mut w = Writer::new(&conn.client, &summary.bucket);
+    w.age = 20 * DAY;
     w.put(&format!("{prefix}train-00008.tar"), filler(30_008, 4 * MIB)).await?;
     let v2 = dataset::snapshot(Some(conn), &src, &store, name, Some("v2"), &sink).await?;
     let record = gate::RunRecord {
@@ -232,7 +233,11 @@ pub(super) async fn seed_dataset_versions(conn: &crate::s3::Connection, summary:
         datasets: vec![gate::DatasetUse { dataset: v2.reference(), digest: v2.header.digest.clone(), dir: "/nvme/data/imagenet-mini".into() }],
     };
     let body = serde_json::to_vec_pretty(&record).map_err(|e| Error::Internal(e.to_string()))?;
+    // Dated when the run started, as `trainctl local` writes it (a fresh date would make the
+    // finished run look active).
+    w.age = 6 * DAY;
     w.put(&format!("runs/resnet50-lightning/{}", gate::RUN_RECORD), body).await?;
+    backdate(&data_dir.join(&summary.bucket), &w.ages);
     let manifests = [v1.encode()?.len(), v2.encode()?.len()];
     summary.objects += w.objects + manifests.len() as u64;
     summary.bytes += w.bytes + manifests.iter().map(|n| *n as u64).sum::<u64>();
