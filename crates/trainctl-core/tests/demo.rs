@@ -100,3 +100,33 @@ async fn demo_checkpoints_carry_the_ages_of_a_real_run_from_the_first_look() {
     let e9 = all.iter().find(|c| c.id == "resnet50-lightning/checkpoints/epoch=9-step=3900.ckpt").unwrap();
     assert!(e9.metrics.contains_key("val_loss") && e9.metrics.contains_key("train_loss"), "{:?}", e9.metrics);
 }
+
+/// A demo killed without its destructor (SIGKILL) leaves its temp folder; the next demo removes
+/// it, and never one whose server still runs (its lock is held) or a folder that is not a demo's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_demo_removes_the_temp_folders_of_killed_ones_only() {
+    let tmp = std::env::temp_dir();
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let make = |name: &str| {
+        let d = tmp.join(name);
+        std::fs::create_dir_all(d.join("data/demo-training")).unwrap();
+        let lock = std::fs::File::create(d.join("owner.lock")).unwrap();
+        lock.set_modified(old).unwrap();
+        (d, lock)
+    };
+    let pid = std::process::id();
+    let (orphan, _) = make(&format!("trainctl-demo-orphan-{pid}"));
+    let (alive, held) = make(&format!("trainctl-demo-alive-{pid}"));
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    let foreign = tmp.join(format!("trainctl-demo-foreign-{pid}"));
+    std::fs::create_dir_all(&foreign).unwrap();
+    let demo = Demo::start(DemoOptions { checkpoint_every: None, ..Default::default() }).await.unwrap();
+    assert!(!orphan.exists(), "the killed demo's folder is removed");
+    assert!(alive.exists(), "a running demo's folder stays");
+    assert!(foreign.exists(), "a folder without an owner lock is not a demo's to remove");
+    assert!(demo.server.data_dir().starts_with(&tmp));
+    drop(demo);
+    for d in [alive, foreign] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
