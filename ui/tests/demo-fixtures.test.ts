@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { findRun, planRows, runTotals, timelineRows } from '../src/lib/checkpoints';
 import { classStacks, rankSavings, treemapTree, type TreeNode } from '../src/lib/review';
-import { alignSeries, lossSeries, progressText } from '../src/lib/runs';
+import { alignSeries, computeText, lossSeries, progressText } from '../src/lib/runs';
 import type { CheckpointListing, CleanupPlan, ReviewOutcome, RunMetrics, RunOverview } from '../src/lib/types';
 import checkpointsJson from './fixtures/demo-checkpoints.json';
 import planJson from './fixtures/demo-cleanup-plan.json';
@@ -66,6 +66,15 @@ describe('the demo runs and one run\'s curves', () => {
   it('lists each run with a status and a progress text', () => {
     expect(runs.map((x) => x.status.status)).toContain('finished');
     for (const run of runs) expect(progressText(run)).toBeTypeOf('string');
+  });
+
+  it('prices the run whose trainctl-run.json names its instances, and only that one', () => {
+    const priced = runs.filter((x) => x.compute);
+    expect(priced.map((x) => x.name)).toEqual(['llama-7b-sft']);
+    const c = priced[0].compute!;
+    expect([c.instance, c.count, c.usd_per_hour]).toEqual(['p4d.24xlarge', 2, 21.96]);
+    expect(c.usd).toBeCloseTo(c.usd_per_hour * c.hours * 2, 9);
+    expect(computeText(c)).toMatch(/^\$2\d\d\.\d\d · 2 × p4d\.24xlarge$/);
   });
 
   it('draws the loss from the real trainer_state.json, aligned for uPlot', () => {

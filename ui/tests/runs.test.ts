@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alignSeries, buildLevels, formatDuration, lossSeries, pickLevel, progressText, rateText } from '../src/lib/runs';
+import { alignSeries, buildLevels, computeText, computeTitle, formatDuration, lossSeries, pickLevel, progressText, rateText } from '../src/lib/runs';
 import type { MetricSeries, RunOverview } from '../src/lib/types';
 
 const s = (name: string, steps: number[], values: number[]): MetricSeries => ({ name, steps, values });
@@ -44,6 +44,13 @@ describe('texts', () => {
     expect(formatDuration(250)).toBe('4m 10s');
     expect(formatDuration(7500)).toBe('2h 05m');
     expect(formatDuration(null)).toBe('–');
+  });
+  it('shows a run\'s compute cost and where it comes from', () => {
+    const c = { instance: 'p4d.24xlarge', spot: false, count: 2, usd_per_hour: 21.96, hours: 5.5, usd: 241.56, price_date: '2026-12-03', price_source: 'https://aws.amazon.com/ec2/instance-types/p4/' };
+    expect(computeText(c)).toBe('$241.56 · 2 × p4d.24xlarge');
+    expect(computeText({ ...c, count: 1, spot: true, usd: 9.8 })).toBe('$9.80 · p4d.24xlarge spot');
+    expect(computeText(null)).toBe('–');
+    expect(computeTitle(c)).toBe('5.50 h × $21.96/h × 2 (prices of 2026-12-03: https://aws.amazon.com/ec2/instance-types/p4/)');
   });
 });
 

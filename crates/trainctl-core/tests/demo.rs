@@ -45,7 +45,9 @@ async fn demo_seeds_runs_checkpoints_logs_and_a_dataset() {
     let runs = trainctl_core::runs::overview::list_runs(&loc, Some(&conn), trainctl_core::checkpoint::detect::now_secs()).await.unwrap();
     let lightning = runs.iter().find(|r| r.root == "resnet50-lightning").expect("the Lightning run");
     assert_eq!(lightning.record.as_ref().map(|r| r.dataset_refs()), Some(vec!["imagenet-mini@v2".to_string()]));
-    assert!(runs.iter().filter(|r| r.root != "resnet50-lightning").all(|r| r.record.is_none()));
+    let llama = runs.iter().find(|r| r.root == "llama-7b-sft").expect("the HF run");
+    assert_eq!(llama.record.as_ref().map(|r| r.datasets.len()), Some(0), "its record names an instance, no dataset");
+    assert!(runs.iter().find(|r| r.root == "gpt2-live").is_some_and(|r| r.record.is_none()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

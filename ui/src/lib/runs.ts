@@ -4,7 +4,8 @@
  */
 
 import { writable } from 'svelte/store';
-import type { MetricSeries, RunOverview, RunStatus } from './types';
+import { humanUsd } from './format';
+import type { ComputeCost, MetricSeries, RunOverview, RunStatus } from './types';
 
 /** Loss-like series first (train loss, then eval/val losses), at most `max`. */
 export function lossSeries(series: MetricSeries[], max = 4): MetricSeries[] {
@@ -133,6 +134,17 @@ export function progressText(r: RunOverview): string {
 export function rateText(stepsPerSec: number | null): string {
   if (stepsPerSec === null) return '–';
   return stepsPerSec >= 1 ? `${stepsPerSec.toFixed(1)} steps/s` : `${(stepsPerSec * 60).toFixed(1)} steps/min`;
+}
+
+/** A run's compute cost beside it: `$241.56 · 2 × p4d.24xlarge`, with `spot` when priced so. */
+export function computeText(c: ComputeCost | null): string {
+  if (!c) return '–';
+  return `${humanUsd(c.usd)} · ${c.count > 1 ? `${c.count} × ` : ''}${c.instance}${c.spot ? ' spot' : ''}`;
+}
+
+/** Where the number comes from: hours × price, and the price's date and page. */
+export function computeTitle(c: ComputeCost): string {
+  return `${c.hours.toFixed(2)} h × ${humanUsd(c.usd_per_hour)}/h${c.count > 1 ? ` × ${c.count}` : ''} (prices of ${c.price_date}: ${c.price_source})`;
 }
 
 export const STATUS_LABEL: Record<RunStatus, string> = { running: 'Running', finished: 'Finished', stalled: 'Stalled', unknown: 'Unknown' };

@@ -140,6 +140,7 @@ export type { WatchState } from './generated/WatchState';
 export type { RunStatus } from './generated/RunStatus';
 export type { StatusJudgement } from './generated/StatusJudgement';
 export type { RunOverview } from './generated/RunOverview';
+export type { ComputeCost } from './generated/ComputeCost';
 export type { Series as MetricSeries } from './generated/Series';
 export type { MetricsFormat } from './generated/MetricsFormat';
 export type { RunMetrics } from './generated/RunMetrics';

@@ -37,6 +37,14 @@ pub async fn seed_bucket(client: &Client, bucket: &str, data_dir: Option<&std::p
     let mut w = Writer::new(client, bucket);
     // A run finished two days ago, a checkpoint every ~50 minutes; then a save that crashed
     // (no trainer_state.json) and was never resumed: abandoned.
+    // Its launcher recorded when it started and on what (the Runs view prices it).
+    w.age = 2 * DAY + 2500 * 6 + 1800;
+    let record = serde_json::json!({
+        "script": "train.py", "args": ["--model", "llama-7b"], "git_commit": null, "datasets": [],
+        "started": crate::checkpoint::detect::now_secs() - w.age as i64,
+        "instance": "p4d.24xlarge", "count": 2,
+    });
+    w.put("runs/llama-7b-sft/trainctl-run.json", serde_json::to_vec_pretty(&record).unwrap_or_default()).await?;
     seed_hf_run(&mut w, "runs/llama-7b-sft/", &[500, 1000, 1500, 2000, 2500, 3000], 3000, |step| 2 * DAY + (3000 - step.min(3000)) * 6).await?;
     w.age = 2 * DAY - 3000;
     write_crashed_hf_checkpoint(&mut w, "runs/llama-7b-sft/", 3500).await?;

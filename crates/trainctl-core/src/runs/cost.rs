@@ -49,8 +49,59 @@ pub struct RecordTimes {
     /// Seconds since the epoch.
     pub started: Option<i64>,
     pub finished: Option<i64>,
-    /// An instance type a launcher recorded (`p4d.24xlarge`).
+    /// An instance type a launcher recorded (`p4d.24xlarge`): the desktop Runs view prices the
+    /// run with it.
     pub instance: Option<String>,
+    /// Its region (us-east-1 when absent), whether it ran on spot, and how many instances.
+    pub instance_region: Option<String>,
+    pub spot: Option<bool>,
+    pub count: Option<u32>,
+}
+
+/// A run's compute cost as the Runs view shows it beside the run.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComputeCost {
+    pub instance: String,
+    pub spot: bool,
+    pub count: u32,
+    pub usd_per_hour: f64,
+    pub hours: f64,
+    pub usd: f64,
+    pub price_date: String,
+    pub price_source: String,
+}
+
+/// The compute cost of `run` from its `trainctl-run.json`, when the record names an instance the
+/// built-in table prices and the run's span can be told; `None` otherwise (the view shows
+/// nothing rather than a guess).
+pub fn compute_of(run: &Run, record: &RecordTimes) -> Option<ComputeCost> {
+    let req = CostRequest {
+        instance: record.instance.clone()?,
+        region: record.instance_region.clone().unwrap_or_else(|| "us-east-1".into()),
+        spot: record.spot.unwrap_or(false),
+        count: record.count.unwrap_or(1),
+        hours: None,
+    };
+    let (price, usd_per_hour) = req.price(crate::cost::compute::builtin_compute_table()).ok()?;
+    let s = span(std::slice::from_ref(run), Some(record)).ok()?;
+    let hours = (s.end - s.start) as f64 / 3600.0;
+    Some(ComputeCost {
+        instance: price.instance.clone(),
+        spot: req.spot,
+        count: req.count,
+        usd_per_hour,
+        hours,
+        usd: usd_per_hour * hours * f64::from(req.count),
+        price_date: price.date.clone(),
+        price_source: if req.spot { price.spot_source.clone().unwrap_or_else(|| price.source.clone()) } else { price.source.clone() },
+    })
+}
+
+/// Reads `trainctl-run.json` at `path` under `loc` (the parts a cost needs); `None` when it is
+/// missing or unreadable.
+pub async fn read_record(loc: &Location, conn: Option<&Connection>, path: &str) -> Option<RecordTimes> {
+    super::source::read_at(loc, conn, path).await.ok().and_then(|b| serde_json::from_slice::<RecordTimes>(&b).ok())
 }
 
 /// A run's span in seconds since the epoch and where it came from.
@@ -152,7 +203,7 @@ pub async fn run_cost(loc: &Location, conn: Option<&Connection>, req: &CostReque
     let opts = DetectOptions { grace: std::time::Duration::ZERO, ..DetectOptions::new() };
     let found = checkpoint::discover(loc, conn, &opts).await?;
     let record = match found.entries.iter().any(|e| e.path == RUN_RECORD) {
-        true => super::overview::read(loc, conn, RUN_RECORD).await.ok().and_then(|b| serde_json::from_slice::<RecordTimes>(&b).ok()),
+        true => read_record(loc, conn, RUN_RECORD).await,
         false => None,
     };
     let mut notes = Vec::new();
@@ -262,14 +313,24 @@ mod tests {
 
     #[test]
     fn the_record_start_wins_and_its_finish_ends_the_span() {
-        let rec = RecordTimes { started: Some(100), finished: None, instance: None };
+        let rec = RecordTimes { started: Some(100), ..RecordTimes::default() };
         assert_eq!(span(&[run(&[1000, 8200])], Some(&rec)).unwrap(), Span { start: 100, end: 8200, source: DurationSource::RunRecord });
-        let rec = RecordTimes { started: Some(100), finished: Some(9000), instance: None };
+        let rec = RecordTimes { started: Some(100), finished: Some(9000), ..RecordTimes::default() };
         assert_eq!(span(&[run(&[1000])], Some(&rec)).unwrap().end, 9000);
-        let rec = RecordTimes { started: Some(100), finished: None, instance: None };
+        let rec = RecordTimes { started: Some(100), ..RecordTimes::default() };
         assert!(span(&[], Some(&rec)).is_err());
-        let rec = RecordTimes { started: Some(9000), finished: Some(100), instance: None };
+        let rec = RecordTimes { started: Some(9000), finished: Some(100), ..RecordTimes::default() };
         assert!(span(&[], Some(&rec)).unwrap_err().contains("before it starts"));
+    }
+
+    #[test]
+    fn the_view_prices_a_run_whose_record_names_an_instance() {
+        let rec = RecordTimes { started: Some(0), instance: Some("p4d.24xlarge".into()), count: Some(2), ..RecordTimes::default() };
+        let c = compute_of(&run(&[3600, 9000]), &rec).unwrap();
+        assert_eq!((c.hours, c.usd_per_hour, c.count, c.spot), (2.5, 21.96, 2, false));
+        assert!((c.usd - 21.96 * 2.5 * 2.0).abs() < 1e-9);
+        assert!(compute_of(&run(&[3600]), &RecordTimes { instance: None, ..rec.clone() }).is_none(), "no instance: no price");
+        assert!(compute_of(&run(&[3600]), &RecordTimes { instance: Some("x1.nope".into()), ..rec }).is_none());
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //!
 //! Why built on checkpoint discovery: a "run" is already what detection groups checkpoints by,
 //! and the listing it makes holds every log and metrics file too, so one LIST (plus one small
-//! GET per run for its newest `trainer_state.json`) gives the whole overview.
+//! GET per run for its newest `trainer_state.json`, and one for a `trainctl-run.json` naming the
+//! run's instance type, whose compute cost is then shown) gives the whole overview.
 
 use super::metrics::{parse_metrics, ParsedMetrics, Series};
+use super::source::read_at;
 use super::status::{judge, StatusJudgement};
 use crate::checkpoint::{self, Checkpoint, DetectOptions, FileEntry, Location, Run};
 use crate::dataset::gate::{RunRecord, MAX_RECORD_BYTES, RUN_RECORD};
@@ -42,6 +44,9 @@ pub struct RunOverview {
     /// The training gate's record (`trainctl-run.json` in the run's folder): script, git
     /// commit and the dataset versions the run trained on.
     pub record: Option<RunRecord>,
+    /// What the run's instances cost, when its `trainctl-run.json` names an instance type
+    /// (`runs::cost::compute_of`).
+    pub compute: Option<super::cost::ComputeCost>,
 }
 
 /// One run's series, read from one source.
@@ -70,13 +75,16 @@ pub async fn list_runs(loc: &Location, conn: Option<&Connection>, now: i64) -> R
     let mut out = Vec::new();
     for run in &found.runs {
         let state = match newest_state(run) {
-            Some(c) => read(loc, conn, &format!("{}trainer_state.json", c.id)).await.ok().and_then(|b| parse_metrics("trainer_state.json", &b).ok()),
+            Some(c) => read_at(loc, conn, &format!("{}trainer_state.json", c.id)).await.ok().and_then(|b| parse_metrics("trainer_state.json", &b).ok()),
             None => None,
         };
         let mut o = overview(run, &found.entries, state.as_ref(), now);
         let record = if o.root.is_empty() { RUN_RECORD.to_string() } else { format!("{}/{RUN_RECORD}", o.root) };
         if found.entries.iter().any(|e| e.path == record && e.size <= MAX_RECORD_BYTES) {
-            o.record = read(loc, conn, &record).await.ok().and_then(|b| RunRecord::parse(&b));
+            if let Ok(bytes) = read_at(loc, conn, &record).await {
+                o.record = RunRecord::parse(&bytes);
+                o.compute = serde_json::from_slice::<super::cost::RecordTimes>(&bytes).ok().and_then(|r| super::cost::compute_of(run, &r));
+            }
         }
         out.push(o);
     }
@@ -93,7 +101,7 @@ pub async fn run_metrics(loc: &Location, conn: Option<&Connection>, run: &str, s
             r.metric_sources.first().cloned().ok_or_else(|| Error::NotFound(format!("metrics of run `{run}` (no trainer_state.json, metrics.csv or log file)")))?
         }
     };
-    let bytes = read(loc, conn, &source).await?;
+    let bytes = read_at(loc, conn, &source).await?;
     let parsed: ParsedMetrics = parse_metrics(&source, &bytes)?;
     Ok(RunMetrics {
         run: run.to_string(),
@@ -148,6 +156,7 @@ pub fn overview(run: &Run, entries: &[FileEntry], state: Option<&ParsedMetrics>,
         metric_sources: metric_sources(&run_files, latest, &inside_checkpoint),
         latest_checkpoint: latest.map(|c| c.id.clone()),
         record: None,
+        compute: None,
     }
 }
 
@@ -198,19 +207,6 @@ fn metric_sources(files: &[&FileEntry], latest: Option<&Checkpoint>, inside_chec
     others.sort();
     out.extend(others.into_iter().map(|(_, p)| p.to_string()));
     out
-}
-
-/// A metrics file at `loc/path`: whole when small, else its tail ([`super::source`]).
-pub(crate) async fn read(loc: &Location, conn: Option<&Connection>, path: &str) -> Result<Vec<u8>> {
-    use super::source::{read_metrics_file, MetricsFile};
-    match loc {
-        Location::Local(root) => Ok(read_metrics_file(MetricsFile::Local(&root.join(path))).await?.bytes),
-        Location::S3(url) => {
-            let conn = conn.ok_or_else(|| Error::Internal("S3 read without a connection".into()))?;
-            let key = format!("{}{path}", if url.key.is_empty() { String::new() } else { url.dir_prefix() });
-            Ok(read_metrics_file(MetricsFile::S3 { conn, bucket: &url.bucket, key: &key }).await?.bytes)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! end, so one above [`MAX_JSON`] is refused with [`Error::TooLarge`].
 
 use crate::error::{Error, Result};
+use crate::checkpoint::Location;
 use crate::s3::Connection;
 use std::path::Path;
 
@@ -90,6 +91,18 @@ pub async fn read_metrics_file(file: MetricsFile<'_>) -> Result<MetricsBytes> {
     }
     bytes.extend_from_slice(&tail[from..]);
     Ok(MetricsBytes { bytes, skipped: start + from as u64 })
+}
+
+/// A metrics file at `loc/path`: whole when small, else its tail (this module).
+pub(crate) async fn read_at(loc: &Location, conn: Option<&Connection>, path: &str) -> Result<Vec<u8>> {
+    match loc {
+        Location::Local(root) => Ok(read_metrics_file(MetricsFile::Local(&root.join(path))).await?.bytes),
+        Location::S3(url) => {
+            let conn = conn.ok_or_else(|| Error::Internal("S3 read without a connection".into()))?;
+            let key = format!("{}{path}", if url.key.is_empty() { String::new() } else { url.dir_prefix() });
+            Ok(read_metrics_file(MetricsFile::S3 { conn, bucket: &url.bucket, key: &key }).await?.bytes)
+        }
+    }
 }
 
 #[cfg(test)]
