@@ -5,7 +5,8 @@ test_runs_view_shows_demo_runs_and_a_curve
     a Lightning run with metrics.csv) are listed under s3://demo-training/runs/ with a status
     each; the finished HF run (global_step == max_steps) says Finished; selecting it draws a loss
     curve with uPlot (a canvas, and `data-points` > 0 from the run's trainer_state.json); the
-    Lightning run's curve comes from its metrics.csv.
+    Lightning run's curve comes from its metrics.csv. The HF run's trainctl-run.json names
+    2 × p4d.24xlarge: its compute cost is shown beside it (issue #14); the others show "–".
 
 test_runs_loss_curve_with_100k_points_pans_and_zooms
     A local run with a 100,000-step metrics.csv: all points counted, wheel zoom and shift+drag
@@ -38,6 +39,16 @@ def test_runs_view_shows_demo_runs_and_a_curve(driver_url, ctx):
         s.wait('[data-testid="runs-row"].current[data-run="llama-7b-sft"]')
         status = s.js("return document.querySelector('[data-testid=\"runs-row\"].current [data-testid=\"runs-status\"]').textContent.trim()")
         assert status == "Finished", status
+        # Its trainctl-run.json names 2 × p4d.24xlarge: the compute cost is shown beside it,
+        # (newest checkpoint − start) × the table's hourly price × 2; runs without one show "–".
+        cell = '[data-testid="runs-row"][data-run="llama-7b-sft"] [data-testid="runs-compute"]'
+        compute = s.js("return document.querySelector(arguments[0]).textContent.trim()", cell)
+        usd = float(s.attr(cell, "data-usd"))
+        assert "2 × p4d.24xlarge" in compute and compute.startswith("$") and 100 < usd < 1000, (compute, usd)
+        assert "h × $21.96/h × 2" in s.attr(cell, "title"), s.attr(cell, "title")
+        lightning_cost = s.js("return document.querySelector('[data-testid=\"runs-row\"][data-run*=\"resnet50-lightning\"] [data-testid=\"runs-compute\"]').textContent.trim()")
+        assert lightning_cost == "–", lightning_cost
+        ctx["asserts"].append(f"compute cost beside llama-7b-sft: {compute}")
         chart = '[data-testid="runs-curves"][data-run="llama-7b-sft"] [data-testid="runs-chart"]'
         s.wait(f"{chart} canvas", timeout=30, what="the loss chart of llama-7b-sft")
         points = int(s.attr(chart, "data-points"))
