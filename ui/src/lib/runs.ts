@@ -138,8 +138,12 @@ export function rateText(stepsPerSec: number | null): string {
 
 /** A run's compute cost beside it: `$241.56 · 2 × p4d.24xlarge`, with `spot` when priced so. */
 export function computeText(c: ComputeCost | null): string {
-  if (!c) return '–';
-  return `${humanUsd(c.usd)} · ${c.count > 1 ? `${c.count} × ` : ''}${c.instance}${c.spot ? ' spot' : ''}`;
+  return c ? computeLines(c).join(' · ') : '–';
+}
+
+/** The cost and what ran it, as the two lines of the Runs table's cell. */
+export function computeLines(c: ComputeCost): [string, string] {
+  return [humanUsd(c.usd), `${c.count > 1 ? `${c.count} × ` : ''}${c.instance}${c.spot ? ' spot' : ''}`];
 }
 
 /** Where the number comes from: hours × price, and the price's date and page. */
