@@ -34,6 +34,10 @@ pub struct FaultProxy {
 struct State {
     upstream: SocketAddr,
     one_way_delay_us: AtomicU64,
+    /// Link capacity per direction in bytes per second, shared by all connections (0: none).
+    bandwidth: AtomicU64,
+    /// When each direction's link is free again (index: `Dir as usize`), for the bandwidth cap.
+    link_free_at: Mutex<[Option<Instant>; 2]>,
     accepted: AtomicU64,
     cuts: AtomicU64,
     /// (bytes forwarded upstream in total, absolute total at which to cut or DISARMED).
@@ -70,6 +74,8 @@ impl FaultProxy {
         let state = Arc::new(State {
             upstream,
             one_way_delay_us: AtomicU64::new(0),
+            bandwidth: AtomicU64::new(0),
+            link_free_at: Mutex::new([None; 2]),
             accepted: AtomicU64::new(0),
             cuts: AtomicU64::new(0),
             upstream_bytes: Mutex::new((0, DISARMED)),
@@ -111,6 +117,14 @@ impl FaultProxy {
     /// handshake a real link would cost). Applies to bytes read from now on.
     pub fn set_rtt(&self, rtt: Duration) {
         self.state.one_way_delay_us.store(rtt.as_micros() as u64 / 2, Ordering::Relaxed);
+    }
+
+    /// Caps the link at `bytes_per_sec` in each direction, shared by every connection (0 lifts
+    /// the cap). Why: on loopback a 100 MiB transfer can finish between two progress samples;
+    /// a capped link makes "progress moves while bytes flow" something a test can ask for
+    /// without asserting on time.
+    pub fn set_bandwidth(&self, bytes_per_sec: u64) {
+        self.state.bandwidth.store(bytes_per_sec, Ordering::Relaxed);
     }
 
     /// The round-trip time currently emulated.
@@ -233,6 +247,21 @@ impl Drop for FaultProxy {
 impl State {
     fn one_way_delay(&self) -> Duration {
         Duration::from_micros(self.one_way_delay_us.load(Ordering::Relaxed))
+    }
+
+    /// Under a bandwidth cap, when a `len`-byte chunk has crossed the link: it starts when the
+    /// link is free (or now) and takes `len / bandwidth`. `None` without a cap.
+    fn transmission_done(&self, dir: Dir, len: usize) -> Option<Instant> {
+        let bw = self.bandwidth.load(Ordering::Relaxed);
+        if bw == 0 {
+            return None;
+        }
+        let mut free = self.link_free_at.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = &mut free[dir as usize];
+        let start = slot.map_or_else(Instant::now, |t| t.max(Instant::now()));
+        let done = start + Duration::from_secs_f64(len as f64 / bw as f64);
+        *slot = Some(done);
+        Some(done)
     }
 
     /// How much of a `len`-byte chunk may go in direction `dir`, and whether the cut fires after it.
@@ -411,6 +440,9 @@ async fn write_side(mut rx: mpsc::Receiver<Msg>, mut to: impl AsyncWriteExt + Un
         match msg {
             Msg::Data(due, chunk) => {
                 tokio::time::sleep_until(due).await;
+                if let Some(sent) = state.transmission_done(dir, chunk.len()) {
+                    tokio::time::sleep_until(sent).await;
+                }
                 // Once a connection has swallowed a byte it stays dead, even after the heal.
                 if state.black_hole.load(Ordering::SeqCst) || swallowed.load(Ordering::SeqCst) {
                     swallowed.store(true, Ordering::SeqCst);
