@@ -21,23 +21,56 @@ pub struct DatasetUse {
     pub dir: PathBuf,
 }
 
-/// What `trainctl-run.json` holds.
+/// What `trainctl-run.json` holds. `trainctl local` writes script, arguments, commit, start and
+/// datasets; a launcher may add when the run finished and what it ran on (the Runs view and
+/// `trainctl cost run` price the compute from those). Every field may be absent, so records
+/// written by older or newer trainctl versions, by a launcher or by hand are read alike.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRecord {
+    #[serde(default)]
     pub script: PathBuf,
+    #[serde(default)]
     pub args: Vec<String>,
     /// `git rev-parse HEAD` in the script's folder, when it is in a repository.
+    #[serde(default)]
     pub git_commit: Option<String>,
     /// Seconds since the epoch.
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub started: i64,
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub started: Option<i64>,
+    /// Seconds since the epoch, when a launcher recorded the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
+    pub finished: Option<i64>,
+    #[serde(default)]
     pub datasets: Vec<DatasetUse>,
+    /// An instance type a launcher recorded (`p4d.24xlarge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub instance: Option<String>,
+    /// Its region (us-east-1 when absent), whether it ran on spot, and how many instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub instance_region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub spot: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub count: Option<u32>,
 }
 
 impl RunRecord {
     pub fn new(script: &Path, args: &[String], datasets: Vec<DatasetUse>) -> RunRecord {
-        RunRecord { script: script.to_path_buf(), args: args.to_vec(), git_commit: git_commit(script), started: crate::checkpoint::detect::now_secs(), datasets }
+        RunRecord {
+            script: script.to_path_buf(),
+            args: args.to_vec(),
+            git_commit: git_commit(script),
+            started: Some(crate::checkpoint::detect::now_secs()),
+            datasets,
+            ..RunRecord::default()
+        }
     }
 }
 

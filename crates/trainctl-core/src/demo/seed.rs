@@ -39,11 +39,14 @@ pub async fn seed_bucket(client: &Client, bucket: &str, data_dir: Option<&std::p
     // (no trainer_state.json) and was never resumed: abandoned.
     // Its launcher recorded when it started and on what (the Runs view prices it).
     w.age = 2 * DAY + 2500 * 6 + 1800;
-    let record = serde_json::json!({
-        "script": "train.py", "args": ["--model", "llama-7b"], "git_commit": null, "datasets": [],
-        "started": crate::checkpoint::detect::now_secs() - w.age as i64,
-        "instance": "p4d.24xlarge", "count": 2,
-    });
+    let record = crate::dataset::gate::RunRecord {
+        script: "train.py".into(),
+        args: vec!["--model".into(), "llama-7b".into()],
+        started: Some(crate::checkpoint::detect::now_secs() - w.age as i64),
+        instance: Some("p4d.24xlarge".into()),
+        count: Some(2),
+        ..Default::default()
+    };
     w.put("runs/llama-7b-sft/trainctl-run.json", serde_json::to_vec_pretty(&record).unwrap_or_default()).await?;
     seed_hf_run(&mut w, "runs/llama-7b-sft/", &[500, 1000, 1500, 2000, 2500, 3000], 3000, |step| 2 * DAY + (3000 - step.min(3000)) * 6).await?;
     w.age = 2 * DAY - 3000;
@@ -237,8 +240,9 @@ pub(super) async fn seed_dataset_versions(conn: &crate::s3::Connection, summary:
         script: "train_resnet.py".into(),
         args: vec!["--data".into(), "/nvme/data/imagenet-mini".into(), "--max-epochs".into(), "10".into()],
         git_commit: Some("3f9c2d1e8b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d".into()),
-        started: crate::checkpoint::detect::now_secs() - 6 * DAY as i64,
+        started: Some(crate::checkpoint::detect::now_secs() - 6 * DAY as i64),
         datasets: vec![gate::DatasetUse { dataset: v2.reference(), digest: v2.header.digest.clone(), dir: "/nvme/data/imagenet-mini".into() }],
+        ..gate::RunRecord::default()
     };
     let body = serde_json::to_vec_pretty(&record).map_err(|e| Error::Internal(e.to_string()))?;
     // Dated when the run started, as `trainctl local` writes it (a fresh date would make the

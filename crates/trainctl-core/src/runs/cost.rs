@@ -10,12 +10,12 @@
 use crate::checkpoint::{self, DetectOptions, Location, Run};
 use crate::cost::compute::{ComputeTable, InstancePrice};
 use crate::cost::{PriceBasis, PriceTable, Usage};
-use crate::dataset::gate::RUN_RECORD;
+use crate::dataset::gate::{RunRecord, MAX_RECORD_BYTES, RUN_RECORD};
 use crate::error::{Error, Result};
 use crate::event::NullSink;
 use crate::review::{self, ReviewOptions};
 use crate::s3::Connection;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// What the user asked.
 #[derive(Debug, Clone)]
@@ -42,22 +42,6 @@ pub enum DurationSource {
     Checkpoints,
 }
 
-/// The parts of `trainctl-run.json` a cost needs; other fields are ignored, so records written
-/// by older or newer trainctl versions (or by hand) are read alike.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct RecordTimes {
-    /// Seconds since the epoch.
-    pub started: Option<i64>,
-    pub finished: Option<i64>,
-    /// An instance type a launcher recorded (`p4d.24xlarge`): the desktop Runs view prices the
-    /// run with it.
-    pub instance: Option<String>,
-    /// Its region (us-east-1 when absent), whether it ran on spot, and how many instances.
-    pub instance_region: Option<String>,
-    pub spot: Option<bool>,
-    pub count: Option<u32>,
-}
-
 /// A run's compute cost as the Runs view shows it beside the run.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,7 +59,7 @@ pub struct ComputeCost {
 /// The compute cost of `run` from its `trainctl-run.json`, when the record names an instance the
 /// built-in table prices and the run's span can be told; `None` otherwise (the view shows
 /// nothing rather than a guess).
-pub fn compute_of(run: &Run, record: &RecordTimes) -> Option<ComputeCost> {
+pub fn compute_of(run: &Run, record: &RunRecord) -> Option<ComputeCost> {
     let req = CostRequest {
         instance: record.instance.clone()?,
         region: record.instance_region.clone().unwrap_or_else(|| "us-east-1".into()),
@@ -96,12 +80,6 @@ pub fn compute_of(run: &Run, record: &RecordTimes) -> Option<ComputeCost> {
         price_date: price.date.clone(),
         price_source: if req.spot { price.spot_source.clone().unwrap_or_else(|| price.source.clone()) } else { price.source.clone() },
     })
-}
-
-/// Reads `trainctl-run.json` at `path` under `loc` (the parts a cost needs); `None` when it is
-/// missing or unreadable.
-pub async fn read_record(loc: &Location, conn: Option<&Connection>, path: &str) -> Option<RecordTimes> {
-    super::source::read_at(loc, conn, path).await.ok().and_then(|b| serde_json::from_slice::<RecordTimes>(&b).ok())
 }
 
 /// A run's span in seconds since the epoch and where it came from.
@@ -155,7 +133,7 @@ pub struct RunCost {
 }
 
 /// The run's span from its record and checkpoints ([module docs](self)).
-pub fn span(runs: &[Run], record: Option<&RecordTimes>) -> std::result::Result<Span, String> {
+pub fn span(runs: &[Run], record: Option<&RunRecord>) -> std::result::Result<Span, String> {
     let times: Vec<i64> = runs.iter().flat_map(|r| &r.checkpoints).filter_map(|c| c.last_modified).collect();
     let (first, last) = (times.iter().min().copied(), times.iter().max().copied());
     let s = match record.and_then(|r| r.started) {
@@ -202,8 +180,8 @@ pub async fn run_cost(loc: &Location, conn: Option<&Connection>, req: &CostReque
     let (price, usd_per_hour) = req.price(compute)?;
     let opts = DetectOptions { grace: std::time::Duration::ZERO, ..DetectOptions::new() };
     let found = checkpoint::discover(loc, conn, &opts).await?;
-    let record = match found.entries.iter().any(|e| e.path == RUN_RECORD) {
-        true => read_record(loc, conn, RUN_RECORD).await,
+    let record = match found.entries.iter().any(|e| e.path == RUN_RECORD && e.size <= MAX_RECORD_BYTES) {
+        true => super::source::read_at(loc, conn, RUN_RECORD).await.ok().and_then(|b| RunRecord::parse(&b)),
         false => None,
     };
     let mut notes = Vec::new();
@@ -313,29 +291,29 @@ mod tests {
 
     #[test]
     fn the_record_start_wins_and_its_finish_ends_the_span() {
-        let rec = RecordTimes { started: Some(100), ..RecordTimes::default() };
+        let rec = RunRecord { started: Some(100), ..RunRecord::default() };
         assert_eq!(span(&[run(&[1000, 8200])], Some(&rec)).unwrap(), Span { start: 100, end: 8200, source: DurationSource::RunRecord });
-        let rec = RecordTimes { started: Some(100), finished: Some(9000), ..RecordTimes::default() };
+        let rec = RunRecord { started: Some(100), finished: Some(9000), ..RunRecord::default() };
         assert_eq!(span(&[run(&[1000])], Some(&rec)).unwrap().end, 9000);
-        let rec = RecordTimes { started: Some(100), ..RecordTimes::default() };
+        let rec = RunRecord { started: Some(100), ..RunRecord::default() };
         assert!(span(&[], Some(&rec)).is_err());
-        let rec = RecordTimes { started: Some(9000), finished: Some(100), ..RecordTimes::default() };
+        let rec = RunRecord { started: Some(9000), finished: Some(100), ..RunRecord::default() };
         assert!(span(&[], Some(&rec)).unwrap_err().contains("before it starts"));
     }
 
     #[test]
     fn the_view_prices_a_run_whose_record_names_an_instance() {
-        let rec = RecordTimes { started: Some(0), instance: Some("p4d.24xlarge".into()), count: Some(2), ..RecordTimes::default() };
+        let rec = RunRecord { started: Some(0), instance: Some("p4d.24xlarge".into()), count: Some(2), ..RunRecord::default() };
         let c = compute_of(&run(&[3600, 9000]), &rec).unwrap();
         assert_eq!((c.hours, c.usd_per_hour, c.count, c.spot), (2.5, 21.96, 2, false));
         assert!((c.usd - 21.96 * 2.5 * 2.0).abs() < 1e-9);
-        assert!(compute_of(&run(&[3600]), &RecordTimes { instance: None, ..rec.clone() }).is_none(), "no instance: no price");
-        assert!(compute_of(&run(&[3600]), &RecordTimes { instance: Some("x1.nope".into()), ..rec }).is_none());
+        assert!(compute_of(&run(&[3600]), &RunRecord { instance: None, ..rec.clone() }).is_none(), "no instance: no price");
+        assert!(compute_of(&run(&[3600]), &RunRecord { instance: Some("x1.nope".into()), ..rec }).is_none());
     }
 
     #[test]
     fn a_record_with_other_fields_is_read() {
-        let r: RecordTimes = serde_json::from_str(r#"{"script":"t.py","args":[],"git_commit":null,"started":5,"datasets":[],"instance":"g5.xlarge"}"#).unwrap();
+        let r: RunRecord = serde_json::from_str(r#"{"script":"t.py","args":[],"git_commit":null,"started":5,"datasets":[],"instance":"g5.xlarge"}"#).unwrap();
         assert_eq!((r.started, r.instance.as_deref()), (Some(5), Some("g5.xlarge")));
     }
 }

@@ -83,7 +83,7 @@ pub async fn list_runs(loc: &Location, conn: Option<&Connection>, now: i64) -> R
         if found.entries.iter().any(|e| e.path == record && e.size <= MAX_RECORD_BYTES) {
             if let Ok(bytes) = read_at(loc, conn, &record).await {
                 o.record = RunRecord::parse(&bytes);
-                o.compute = serde_json::from_slice::<super::cost::RecordTimes>(&bytes).ok().and_then(|r| super::cost::compute_of(run, &r));
+                o.compute = o.record.as_ref().and_then(|r| super::cost::compute_of(run, r));
             }
         }
         out.push(o);

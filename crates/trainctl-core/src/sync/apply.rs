@@ -76,12 +76,15 @@ impl Target<'_> {
 
 /// Applies `plan`; returns what was done (failures are per item, in `Done::failed`). Only a
 /// job-wide failure (cancelled, the endpoint gone) is an `Err`, after what completed was journalled.
-pub async fn apply(t: &Target<'_>, plan: &Plan, journal: &Journal, sink: &dyn Sink, cancel: &CancellationToken) -> Result<Done> {
+/// The plan's `records` are moved into the journal (taken out of the plan, not copied: a first
+/// pass over 100,000 identical files records 100,000 of them).
+pub async fn apply(t: &Target<'_>, plan: &mut Plan, journal: &Journal, sink: &dyn Sink, cancel: &CancellationToken) -> Result<Done> {
     let done = Mutex::new(Done::default());
-    for r in &plan.records {
-        journal.append(r.clone())?;
+    for r in std::mem::take(&mut plan.records) {
+        journal.append(r)?;
         done.lock().unwrap().recorded += 1;
     }
+    let plan = &*plan;
     for a in &plan.actions {
         if let Action::RenameLocal { from, to, .. } = a {
             match rename_local(t, from, to) {

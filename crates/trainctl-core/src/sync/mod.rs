@@ -288,7 +288,7 @@ pub async fn pass(conn: &Connection, pair: &Pair, opts: &SyncOptions, sink: &dyn
     }
     let journal = journal::Journal::create(&dir.join("journal"), &id)?;
     let target = apply::Target { conn, bucket: &pair.bucket, prefix: &pair.prefix, root: &root, transfer: opts.transfer.clone() };
-    let applied = apply::apply(&target, &plan, &journal, sink, cancel).await;
+    let applied = apply::apply(&target, &mut plan, &journal, sink, cancel).await;
     report.actions = plan.actions;
     let (new_local, new_remote) = journal::replay(prev_local, prev_remote, journal.take_records());
     snapshot::save(&dir.join("local.snap"), &id, &new_local)?;

@@ -2,7 +2,10 @@
 import type { DatasetUse } from "./DatasetUse";
 
 /**
- * What `trainctl-run.json` holds.
+ * What `trainctl-run.json` holds. `trainctl local` writes script, arguments, commit, start and
+ * datasets; a launcher may add when the run finished and what it ran on (the Runs view and
+ * `trainctl cost run` price the compute from those). Every field may be absent, so records
+ * written by older or newer trainctl versions, by a launcher or by hand are read alike.
  */
 export type RunRecord = { script: string, args: Array<string>, 
 /**
@@ -12,4 +15,16 @@ git_commit: string | null,
 /**
  * Seconds since the epoch.
  */
-started: number, datasets: Array<DatasetUse>, };
+started: number | null, 
+/**
+ * Seconds since the epoch, when a launcher recorded the end.
+ */
+finished?: number, datasets: Array<DatasetUse>, 
+/**
+ * An instance type a launcher recorded (`p4d.24xlarge`).
+ */
+instance?: string, 
+/**
+ * Its region (us-east-1 when absent), whether it ran on spot, and how many instances.
+ */
+instance_region?: string, spot?: boolean, count?: number, };
