@@ -3,10 +3,12 @@
 //! overwritten after the snapshot (changed at `checksum`; a clear refusal to stage on an
 //! unversioned bucket; staged at its pinned version on a versioned one); an interrupted stage
 //! resumed; too little free space refused before any download; unknown, corrupt and newer
-//! manifests; the training gate refusing to start and recording the digest.
+//! manifests; the training gate refusing to start and recording the digest; a snapshot from an
+//! S3 Inventory report equal to the listing's, and bad reports refused with nothing written.
 
 use crate::common::*;
 use std::path::Path;
+use trainctl_testkit::inventory::{write_inventory, InventoryFormat, InventoryRow};
 use std::process::Output;
 
 fn json_lines(out: &Output) -> Vec<serde_json::Value> {
@@ -34,6 +36,12 @@ fn store(bucket: &str) -> String {
 fn verify_json(b: &Backend, bucket: &str, target: &str, level: &str, code: i32) -> serde_json::Value {
     let out = fails_with(b.trainctl().args(["--json", "dataset", "verify", "imgs@v1", target, "--level", level, &store(bucket)]), code);
     json_lines(&out).into_iter().find(|v| v["event"] == "verify").expect("a verify report")["report"].clone()
+}
+
+/// `dataset show --json`'s header of `reference`.
+fn show_header(b: &Backend, bucket: &str, reference: &str) -> serde_json::Value {
+    let out = ok(b.trainctl().args(["--json", "dataset", "show", reference, &store(bucket)]));
+    json_lines(&out).remove(0)
 }
 
 fn flip_one_byte(path: &Path) {
@@ -215,6 +223,70 @@ conformance! {
         let out = ok(b.trainctl().args(["--json", "dataset", "diff", "imgs@v1", "v2", &store(&bucket)]));
         let d = json_lines(&out).into_iter().find(|v| v["added"].is_array()).expect("a diff");
         assert_eq!((d["added"].as_array().unwrap().len(), d["bytes_added"].as_u64()), (1, Some(4)), "{d}");
+    }
+
+    fn a_snapshot_from_an_inventory_report_equals_the_listing_snapshot_and_bad_reports_write_nothing(b: &Backend) {
+        let bucket = seeded(b, "ds-inv");
+        let v1 = show_header(b, &bucket, "imgs@v1");
+        // The report S3 would write of this bucket, put where S3 puts it (neither moto nor Garage
+        // generates reports): every object, a folder marker, the manifest store.
+        let now = 1_767_225_600;
+        let mut rows = vec![
+            InventoryRow::of_bytes("data/sub/b.bin", &pattern_bytes("b", 70_000), now),
+            InventoryRow::of_bytes("data/c d.txt", b"hello dataset", now),
+            InventoryRow::of_bytes("other/not-in-it.txt", b"x", now),
+            InventoryRow::of_bytes("data/a.bin", &pattern_bytes("a", 3000), now),
+            InventoryRow::of_bytes("data/empty-dir/", b"", now),
+        ];
+        let stored = b.get_object(&bucket, ".trainctl/datasets/imgs/v1.jsonl.zst");
+        rows.push(InventoryRow::of_bytes(".trainctl/datasets/imgs/v1.jsonl.zst", &stored, now));
+        let dir = scratch();
+        let fx = write_inventory(dir.path(), &bucket, &bucket, InventoryFormat::Csv, &rows, 2, false);
+        for key in fx.data_keys.iter().chain([&fx.manifest_key]) {
+            b.put_object(&bucket, key, std::fs::read(dir.path().join(key)).unwrap());
+        }
+        let src = format!("s3://{bucket}/data/");
+        let snap = |inventory: &str| {
+            let out = ok(b.trainctl().args(["--json", "dataset", "snapshot", &src, "--name", "imgs", "--inventory", inventory]));
+            json_lines(&out).into_iter().find(|v| v["event"] == "snapshot").expect("a snapshot line")["manifest"].clone()
+        };
+        for inventory in [format!("s3://{bucket}/{}", fx.manifest_key), fx.manifest.to_str().unwrap().to_string()] {
+            let h = snap(&inventory);
+            assert_eq!((&h["digest"], &h["files"], &h["bytes"]), (&v1["digest"], &v1["files"], &v1["bytes"]), "the report gives the listing's manifest: {h} vs {v1}");
+        }
+        verify_json(b, &bucket, &src, "checksum", 0);
+        let out = ok(b.trainctl().args(["--json", "dataset", "verify", "imgs@v2", &src, "--level", "checksum", &store(&bucket)]));
+        assert!(stdout(&out).contains("\"ok\":3"), "{}", stdout(&out));
+
+        // Bad reports: one line, their own exit code, no version written.
+        let versions = || stdout(&ok(b.trainctl().args(["dataset", "list", "imgs", &store(&bucket)]))).lines().count();
+        let before = versions();
+        let bad = scratch();
+        let other = write_inventory(bad.path(), "some-other-bucket", &bucket, InventoryFormat::Csv, &rows, 1, false);
+        let out = fails_with(b.trainctl().args(["dataset", "snapshot", &src, "--name", "imgs", "--inventory", other.manifest.to_str().unwrap()]), 76);
+        assert!(stderr(&out).contains("some-other-bucket"), "{}", stderr(&out));
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&fx.manifest).unwrap()).unwrap();
+        let edited = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut m = manifest.clone();
+            f(&mut m);
+            std::fs::write(&fx.manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+            fx.manifest.to_str().unwrap().to_string()
+        };
+        let no_etag = edited(&|m| m["fileSchema"] = "Bucket, Key, Size, LastModifiedDate".into());
+        let out = fails_with(b.trainctl().args(["dataset", "snapshot", &src, "--name", "imgs", "--inventory", &no_etag]), 45);
+        assert!(stderr(&out).contains("ETag"), "{}", stderr(&out));
+        let no_size = edited(&|m| m["fileSchema"] = "Bucket, Key, LastModifiedDate, ETag".into());
+        fails_with(b.trainctl().args(["dataset", "snapshot", &src, "--name", "imgs", "--inventory", &no_size]), 45);
+        // A truncated data file: caught by the manifest's MD5, and by gzip itself without one.
+        let part = dir.path().join(&fx.data_keys[0]);
+        let full = std::fs::read(&part).unwrap();
+        std::fs::write(&part, &full[..full.len() / 2]).unwrap();
+        let same = edited(&|_| {});
+        fails_with(b.trainctl().args(["dataset", "snapshot", &src, "--name", "imgs", "--inventory", &same]), 47);
+        let no_md5 = edited(&|m| m["files"].as_array_mut().unwrap().iter_mut().for_each(|f| f["MD5checksum"] = "".into()));
+        let out = fails_with(b.trainctl().args(["dataset", "snapshot", &src, "--name", "imgs", "--inventory", &no_md5]), 47);
+        assert_eq!(stderr(&out).lines().filter(|l| l.starts_with("error")).count(), 1, "{}", stderr(&out));
+        assert_eq!(versions(), before, "nothing was written");
     }
 
     fn local_with_a_dataset_refuses_to_start_when_it_does_not_verify_and_records_the_digest(b: &Backend) {

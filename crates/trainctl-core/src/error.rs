@@ -167,6 +167,11 @@ pub enum Error {
     #[error("inventory data file {file} is unreadable: {reason}")]
     InventoryData { file: String, reason: String },
 
+    /// An inventory report of another bucket than the one named (its `sourceBucket`, or a row's
+    /// `Bucket`): a dataset snapshot from it would describe the wrong data.
+    #[error("inventory manifest {manifest} is a report of bucket {report}, not of {bucket}")]
+    InventoryWrongBucket { manifest: String, report: String, bucket: String },
+
     /// The OS keychain failed.
     #[error("keychain: {0}")]
     Keychain(String),
@@ -339,6 +344,7 @@ impl Error {
             Error::InventoryManifest { .. } => "inventory_manifest",
             Error::InventoryMissing { .. } => "inventory_missing",
             Error::InventoryData { .. } => "inventory_data",
+            Error::InventoryWrongBucket { .. } => "inventory_wrong_bucket",
             Error::LifecycleUnsupported { .. } => "lifecycle_unsupported",
             Error::LifecycleRejected(_) => "lifecycle_rejected",
             Error::BudgetExceeded { .. } => "budget_exceeded",
@@ -411,6 +417,7 @@ impl Error {
             Error::InventoryManifest { .. } => 45,
             Error::InventoryMissing { .. } => 46,
             Error::InventoryData { .. } => 47,
+            Error::InventoryWrongBucket { .. } => 76,
             Error::LifecycleUnsupported { .. } => 40,
             Error::LifecycleRejected(_) => 41,
             Error::BudgetExceeded { .. } => 48,
@@ -482,6 +489,7 @@ impl Error {
             Error::PriceTableInvalid { .. } => "fix the file; `trainctl cost tables --show aws/us-east-1` prints a valid table to start from (docs/cost.md)".into(),
             Error::InventoryManifest { .. } => "pass the manifest.json of an S3 Inventory report (…/<config>/<YYYY-MM-DDTHH-MMZ>/manifest.json); see docs/review.md".into(),
             Error::InventoryMissing { .. } => "the report may have expired or be incomplete; use a newer manifest, or review with a listing (drop --inventory)".into(),
+            Error::InventoryWrongBucket { .. } => "pass the report of the bucket you snapshot (its manifest.json lies under …/<that bucket>/<config>/), or drop --inventory to list it".into(),
             Error::InventoryData { .. } => "the file is corrupt or not in the manifest's fileFormat; use another day's report, or review with a listing (drop --inventory)".into(),
             Error::Keychain(_) => "check that an OS keychain (Secret Service, macOS Keychain) is available, or use an AWS profile".into(),
             Error::LifecycleUnsupported { .. } => "nothing was changed; use only the actions this server implements (Garage: --expire-days and --abort-multipart-days, no --transition or --noncurrent-expire-days; see docs/lifecycle.md)".into(),

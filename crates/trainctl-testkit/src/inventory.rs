@@ -28,12 +28,19 @@ pub struct InventoryRow {
     /// `false` for a noncurrent version (only written with `versioned`).
     pub is_latest: bool,
     pub is_delete_marker: bool,
+    /// The ETag written (`etag<row>` when `None`: enough for a review, which ignores it).
+    pub etag: Option<String>,
 }
 
 impl InventoryRow {
     /// A current STANDARD object.
     pub fn object(key: &str, size: u64, last_modified: i64) -> Self {
-        InventoryRow { key: key.to_string(), size, last_modified, storage_class: "STANDARD".into(), is_latest: true, is_delete_marker: false }
+        InventoryRow { key: key.to_string(), size, last_modified, storage_class: "STANDARD".into(), is_latest: true, is_delete_marker: false, etag: None }
+    }
+
+    /// A current object of these bytes, uploaded in one part: its ETag is their MD5, as S3's is.
+    pub fn of_bytes(key: &str, bytes: &[u8], last_modified: i64) -> Self {
+        InventoryRow { etag: Some(hex::encode(Md5::digest(bytes))), ..InventoryRow::object(key, bytes.len() as u64, last_modified) }
     }
 }
 
@@ -130,7 +137,8 @@ fn csv_gz(bucket: &str, rows: &[InventoryRow], versioned: bool) -> Vec<u8> {
     for (i, r) in rows.iter().enumerate() {
         let size = if r.is_delete_marker { String::new() } else { r.size.to_string() };
         let version = if versioned { format!("\"v{i}\",\"{}\",\"{}\",", r.is_latest, r.is_delete_marker) } else { String::new() };
-        writeln!(gz, "\"{bucket}\",\"{}\",{version}\"{size}\",\"{}\",\"etag{i}\",\"{}\"", url_encode(&r.key), iso8601(r.last_modified), r.storage_class).unwrap();
+        let etag = r.etag.clone().unwrap_or_else(|| format!("etag{i}"));
+        writeln!(gz, "\"{bucket}\",\"{}\",{version}\"{size}\",\"{}\",\"{etag}\",\"{}\"", url_encode(&r.key), iso8601(r.last_modified), r.storage_class).unwrap();
     }
     gz.finish().unwrap()
 }

@@ -48,6 +48,10 @@ pub struct SnapshotArgs {
     /// Version name (default: the next vN)
     #[arg(long)]
     pub version: Option<String>,
+    /// Read the objects from this S3 Inventory report (its manifest.json, a local path or
+    /// s3://…) instead of listing the prefix: for buckets too large to list
+    #[arg(long, value_name = "MANIFEST")]
+    pub inventory: Option<String>,
     #[command(flatten)]
     pub store: StoreArg,
 }
@@ -218,13 +222,13 @@ async fn snapshot(a: SnapshotArgs, g: &Globals) -> Result<i32> {
     };
     let mode = Mode::from_globals(g);
     let renderer = Renderer::new(mode);
-    let m = dataset::snapshot(conn.as_ref(), &source, &store, &a.name, a.version.as_deref(), &renderer).await;
+    let m = dataset::snapshot_with(conn.as_ref(), &source, &store, &a.name, a.version.as_deref(), a.inventory.as_deref(), &renderer).await;
     renderer.finish();
     let m = m?;
     match mode {
         Mode::Json => render::print_json(&serde_json::json!({ "event": "snapshot", "store": store.display(), "manifest": m.header })),
         Mode::Human => {
-            eprintln!("{}: {} files, {}, {}", m.reference(), m.header.files, render::bytes(m.header.bytes), m.header.digest);
+            eprintln!("{}: {} files, {}, {}", m.header.reference(), m.header.files, render::bytes(m.header.bytes), m.header.digest);
             eprintln!("  from {}{}", m.header.source, if m.header.versioned { " (versioned: each file pinned at its version id)" } else { "" });
             eprintln!("  manifest kept in {}", store.display());
         }
@@ -320,8 +324,14 @@ async fn diff(a: DiffArgs, g: &Globals) -> Result<i32> {
 }
 
 async fn verify(a: VerifyArgs, g: &Globals) -> Result<i32> {
-    let (m, _, conn) = load(&a.dataset, &a.store, g).await?;
-    let target = a.target.clone().unwrap_or_else(|| m.header.source.clone());
+    let r = DatasetRef::parse(&a.dataset)?;
+    let version = r.version()?.to_string();
+    let store = resolve_store(&a.store, &r.name)?;
+    let conn = connect_for(&store, g).await?;
+    // Streamed from the cached file: a prefix of millions of keys verifies in flat memory.
+    let reader = store::open(conn.as_ref(), &store, &r.name, &version).await?;
+    let header = reader.header.clone();
+    let target = a.target.clone().unwrap_or_else(|| header.source.clone());
     let mode = Mode::from_globals(g);
     let renderer = Renderer::new(mode);
     let job = trainctl_core::event::next_job_id();
@@ -331,8 +341,10 @@ async fn verify(a: VerifyArgs, g: &Globals) -> Result<i32> {
             Some(c) => c,
             None => g.connect().await?,
         };
-        dataset::verify::verify_s3(&conn, &m, &url, a.level.into(), job, &renderer).await
+        dataset::verify::verify_s3_stream(&conn, &header, reader, &url, a.level.into(), job, &renderer).await
     } else {
+        let entries = reader.collect::<Result<Vec<_>>>()?;
+        let m = Manifest { header, entries };
         dataset::verify::verify_local(&m, std::path::Path::new(&target), a.level.into(), job, &renderer).await
     };
     renderer.finish();

@@ -9,7 +9,6 @@ use super::model::Profile;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Env var naming the config file directly (tests, portable installs).
@@ -43,11 +42,17 @@ pub fn config_path() -> Result<PathBuf> {
 /// Writes a file of trainctl's own (config, saved watches) atomically and privately: a temp file
 /// in the same folder (mode 0600, synced), then a rename, so a crash leaves the old file or the new.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_private_from(path, &mut &bytes[..])
+}
+
+/// [`write_private`] of whatever `src` yields (a manifest of millions of lines is copied, never
+/// read into memory).
+pub fn write_private_from(path: &Path, src: &mut dyn std::io::Read) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     create_private_dir(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
     set_private_mode(tmp.path())?;
-    tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
+    std::io::copy(src, &mut tmp).map_err(|e| Error::io(tmp.path(), e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())

@@ -82,6 +82,13 @@ pub struct Header {
     pub digest: String,
 }
 
+impl Header {
+    /// `NAME@VERSION`.
+    pub fn reference(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+}
+
 /// A dataset version: its header and its entries, sorted by key, keys unique.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
@@ -113,7 +120,7 @@ impl Manifest {
 
     /// `NAME@VERSION`.
     pub fn reference(&self) -> String {
-        format!("{}@{}", self.header.name, self.header.version)
+        self.header.reference()
     }
 
     /// The entry at `key`, if any (binary search: entries are sorted).
@@ -123,23 +130,187 @@ impl Manifest {
 
     /// The compressed file: header line, entry lines, zstd.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        let mut enc = zstd::Encoder::new(Vec::new(), 3).map_err(|e| Error::Internal(format!("zstd: {e}")))?;
-        let mut line = |v: &dyn erased::Json| -> Result<()> {
-            enc.write_all(v.json()?.as_bytes()).and_then(|_| enc.write_all(b"\n")).map_err(|e| Error::Internal(format!("zstd: {e}")))
-        };
+        let mut enc = zstd::Encoder::new(Vec::new(), 3).map_err(zstd_err)?;
+        let mut line = |v: &dyn erased::Json| -> Result<()> { write_line(&mut enc, v) };
         line(&self.header)?;
         for e in &self.entries {
             line(e)?;
         }
-        enc.finish().map_err(|e| Error::Internal(format!("zstd: {e}")))
+        enc.finish().map_err(zstd_err)
     }
 
-    /// Reads a manifest written by [`Manifest::encode`]. `what` names it in errors. A manifest
-    /// that does not decompress, parse, or match its own count and digest is
+    /// The compressed file in a temporary folder, as [`Writer`] leaves it (what the store saves).
+    pub fn write_temp(&self) -> Result<Encoded> {
+        let mut w = Writer::new()?;
+        for e in &self.entries {
+            w.push(e)?;
+        }
+        let h = &self.header;
+        w.finish(&h.name, &h.version, h.source.clone(), h.versioned)
+    }
+
+    /// Reads a manifest written by [`Manifest::encode`] or [`Writer`]. `what` names it in
+    /// errors. A manifest that does not decompress, parse, or match its own count and digest is
     /// [`Error::ManifestCorrupt`]; one of a newer format is [`Error::ManifestTooNew`].
     pub fn decode(bytes: &[u8], what: &str) -> Result<Manifest> {
+        let mut r = Reader::new(bytes, what)?;
+        let mut entries = Vec::with_capacity(r.header.files.min(1 << 20) as usize);
+        for e in &mut r {
+            entries.push(e?);
+        }
+        Ok(Manifest { header: r.header, entries })
+    }
+}
+
+fn zstd_err(e: std::io::Error) -> Error {
+    Error::Internal(format!("zstd: {e}"))
+}
+
+fn write_line(w: &mut dyn Write, v: &dyn erased::Json) -> Result<()> {
+    w.write_all(v.json()?.as_bytes()).and_then(|_| w.write_all(b"\n")).map_err(zstd_err)
+}
+
+/// The location-independent digest, fed one entry at a time.
+#[derive(Default)]
+struct Digester(Sha256);
+
+impl Digester {
+    fn add(&mut self, e: &Entry) {
+        let h = &mut self.0;
+        h.update(e.key.as_bytes());
+        h.update([0]);
+        h.update(e.size.to_string().as_bytes());
+        h.update([0]);
+        h.update(e.content_id().as_bytes());
+        h.update(b"\n");
+    }
+
+    fn finish(self) -> String {
+        format!("sha256:{}", hex::encode(self.0.finalize()))
+    }
+}
+
+/// The location-independent digest of sorted entries.
+pub fn digest(entries: &[Entry]) -> String {
+    let mut d = Digester::default();
+    entries.iter().for_each(|e| d.add(e));
+    d.finish()
+}
+
+/// Writes a manifest one entry at a time, in constant memory: why a snapshot of millions of keys
+/// never holds its listing. Entries must come sorted (a listing is: S3 lists keys in UTF-8
+/// binary order, which is `str`'s order); they go through zstd into a temporary file while the
+/// digest is computed, and [`Writer::finish`] puts the header frame before them (a zstd file
+/// may hold several frames; readers decode them as one stream).
+pub struct Writer {
+    dir: tempfile::TempDir,
+    enc: zstd::Encoder<'static, std::io::BufWriter<std::fs::File>>,
+    digest: Digester,
+    last: Option<String>,
+    files: u64,
+    bytes: u64,
+}
+
+/// A finished manifest file (removed with its temporary folder when dropped).
+pub struct Encoded {
+    pub header: Header,
+    pub path: std::path::PathBuf,
+    /// Its size in bytes.
+    pub len: u64,
+    _dir: tempfile::TempDir,
+}
+
+impl Writer {
+    pub fn new() -> Result<Writer> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let body = dir.path().join("entries.zst");
+        let file = std::fs::File::create(&body).map_err(|e| Error::io(&body, e))?;
+        let enc = zstd::Encoder::new(std::io::BufWriter::with_capacity(1 << 16, file), 3).map_err(zstd_err)?;
+        Ok(Writer { dir, enc, digest: Digester::default(), last: None, files: 0, bytes: 0 })
+    }
+
+    /// Entries written so far.
+    pub fn files(&self) -> u64 {
+        self.files
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Appends `e`, which must sort after the previous entry ([`Error::Internal`] otherwise: a
+    /// source that is not sorted, or repeats a key, is a bug upstream).
+    pub fn push(&mut self, e: &Entry) -> Result<()> {
+        if self.last.as_deref().is_some_and(|l| l >= e.key.as_str()) {
+            return Err(Error::Internal(format!("snapshot entries out of order or repeated at `{}` (after `{}`)", e.key, self.last.as_deref().unwrap_or_default())));
+        }
+        write_line(&mut self.enc, e)?;
+        self.digest.add(e);
+        self.files += 1;
+        self.bytes = self.bytes.saturating_add(e.size);
+        match &mut self.last {
+            Some(l) => {
+                l.clear();
+                l.push_str(&e.key);
+            }
+            None => self.last = Some(e.key.clone()),
+        }
+        Ok(())
+    }
+
+    /// The header (counts, digest, now) and the file: a header frame, then the entries.
+    pub fn finish(self, name: &str, version: &str, source: String, versioned: bool) -> Result<Encoded> {
+        let Writer { dir, enc, digest, files, bytes, .. } = self;
+        enc.finish().map_err(zstd_err)?.flush().map_err(zstd_err)?;
+        let header = Header {
+            format: FORMAT,
+            name: name.to_string(),
+            version: version.to_string(),
+            source,
+            created: crate::checkpoint::detect::now_secs(),
+            versioned,
+            files,
+            bytes,
+            digest: digest.finish(),
+        };
+        let path = dir.path().join("manifest.jsonl.zst");
+        let mut out = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let mut head = zstd::Encoder::new(Vec::new(), 3).map_err(zstd_err)?;
+        write_line(&mut head, &header)?;
+        out.write_all(&head.finish().map_err(zstd_err)?).map_err(|e| Error::io(&path, e))?;
+        let body = dir.path().join("entries.zst");
+        std::io::copy(&mut std::fs::File::open(&body).map_err(|e| Error::io(&body, e))?, &mut out).map_err(|e| Error::io(&path, e))?;
+        let _ = std::fs::remove_file(&body);
+        let len = out.metadata().map_err(|e| Error::io(&path, e))?.len();
+        Ok(Encoded { header, path, len, _dir: dir })
+    }
+}
+
+/// Reads a manifest one entry at a time, in constant memory (verification of millions of keys
+/// merges it with a listing). The header is read and checked at once; the entries' order, count
+/// and digest as they stream: a damaged manifest ends in [`Error::ManifestCorrupt`] as its last
+/// item, so a caller must consume every item before trusting the result.
+pub struct Reader<R: std::io::Read> {
+    pub header: Header,
+    lines: std::io::Lines<std::io::BufReader<std::io::Take<zstd::Decoder<'static, std::io::BufReader<R>>>>>,
+    what: String,
+    digest: Option<Digester>,
+    last: Option<String>,
+    count: u64,
+    line: usize,
+}
+
+impl Reader<std::fs::File> {
+    pub fn open(path: &std::path::Path) -> Result<Reader<std::fs::File>> {
+        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        Reader::new(f, &path.display().to_string())
+    }
+}
+
+impl<R: std::io::Read> Reader<R> {
+    pub fn new(r: R, what: &str) -> Result<Reader<R>> {
         let corrupt = |reason: String| Error::ManifestCorrupt { what: what.to_string(), reason };
-        let dec = zstd::Decoder::new(bytes).map_err(|e| corrupt(format!("not zstd: {e}")))?;
+        let dec = zstd::Decoder::new(r).map_err(|e| corrupt(format!("not zstd: {e}")))?;
         let mut lines = std::io::BufReader::new(std::io::Read::take(dec, MAX_DECOMPRESSED)).lines();
         let first = lines.next().ok_or_else(|| corrupt("empty".into()))?.map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
         let raw: serde_json::Value = serde_json::from_str(&first).map_err(|e| corrupt(format!("header is not JSON: {e}")))?;
@@ -148,40 +319,57 @@ impl Manifest {
             return Err(Error::ManifestTooNew { what: what.to_string(), format, supported: FORMAT });
         }
         let header: Header = serde_json::from_value(raw).map_err(|e| corrupt(format!("bad header: {e}")))?;
-        let mut entries = Vec::with_capacity(header.files.min(1 << 20) as usize);
-        for (n, line) in lines.enumerate() {
-            let line = line.map_err(|e| corrupt(format!("cannot decompress after {} entries (truncated?): {e}", entries.len())))?;
-            if line.is_empty() {
-                continue;
-            }
-            let e: Entry = serde_json::from_str(&line).map_err(|e| corrupt(format!("line {}: {e}", n + 2)))?;
-            entries.push(e);
-        }
-        if entries.len() as u64 != header.files {
-            return Err(corrupt(format!("the header says {} files, {} are listed (truncated?)", header.files, entries.len())));
-        }
-        if entries.windows(2).any(|w| w[0].key >= w[1].key) {
-            return Err(corrupt("entries are not sorted by key, or a key repeats".into()));
-        }
-        if digest(&entries) != header.digest {
-            return Err(corrupt("the entries do not match the header's digest (edited or damaged)".into()));
-        }
-        Ok(Manifest { header, entries })
+        Ok(Reader { header, lines, what: what.to_string(), digest: Some(Digester::default()), last: None, count: 0, line: 1 })
+    }
+
+    fn corrupt(&mut self, reason: String) -> Option<Result<Entry>> {
+        self.digest = None;
+        Some(Err(Error::ManifestCorrupt { what: self.what.clone(), reason }))
     }
 }
 
-/// The location-independent digest of sorted entries.
-pub fn digest(entries: &[Entry]) -> String {
-    let mut h = Sha256::new();
-    for e in entries {
-        h.update(e.key.as_bytes());
-        h.update([0]);
-        h.update(e.size.to_string().as_bytes());
-        h.update([0]);
-        h.update(e.content_id().as_bytes());
-        h.update(b"\n");
+impl<R: std::io::Read> Iterator for Reader<R> {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Result<Entry>> {
+        self.digest.as_ref()?;
+        loop {
+            self.line += 1;
+            let line = match self.lines.next() {
+                None => {
+                    let digest = self.digest.take()?.finish();
+                    if self.count != self.header.files {
+                        return self.corrupt(format!("the header says {} files, {} are listed (truncated?)", self.header.files, self.count));
+                    }
+                    if digest != self.header.digest {
+                        return self.corrupt("the entries do not match the header's digest (edited or damaged)".into());
+                    }
+                    return None;
+                }
+                Some(Err(e)) => return self.corrupt(format!("cannot decompress after {} entries (truncated?): {e}", self.count)),
+                Some(Ok(l)) => l,
+            };
+            if line.is_empty() {
+                continue;
+            }
+            let e: Entry = match serde_json::from_str(&line) {
+                Ok(e) => e,
+                Err(e) => return self.corrupt(format!("line {}: {e}", self.line)),
+            };
+            if self.last.as_deref().is_some_and(|l| l >= e.key.as_str()) {
+                return self.corrupt("entries are not sorted by key, or a key repeats".into());
+            }
+            self.count += 1;
+            if self.count > self.header.files {
+                return self.corrupt(format!("more entries than the {} the header says", self.header.files));
+            }
+            if let Some(d) = &mut self.digest {
+                d.add(&e);
+            }
+            self.last = Some(e.key.clone());
+            return Some(Ok(e));
+        }
     }
-    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 mod erased {
@@ -301,6 +489,20 @@ mod tests {
         edited.entries.pop();
         let e = Manifest::decode(&edited.encode().unwrap(), "t").unwrap_err();
         assert!(e.to_string().contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn the_streaming_writer_and_reader_agree_with_the_in_memory_manifest() {
+        let m = sample();
+        let enc = m.write_temp().unwrap();
+        assert_eq!(enc.header.digest, m.header.digest);
+        assert_eq!((enc.header.files, enc.header.bytes), (2, 3));
+        let back = Manifest::decode(&std::fs::read(&enc.path).unwrap(), "t").unwrap();
+        assert_eq!(back.entries, m.entries);
+        let mut w = Writer::new().unwrap();
+        w.push(&entry("b", 1, "x")).unwrap();
+        assert!(w.push(&entry("a", 1, "x")).is_err(), "out of order is refused");
+        assert!(w.push(&entry("b", 1, "x")).is_err(), "a repeated key is refused");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - [`store`]: where manifests live (`s3://bucket/.trainctl/datasets/NAME/VERSION.jsonl.zst`
 //!   by default) and the local cache; `NAME@VERSION` references;
 //! - [`snapshot`]: a manifest from an S3 prefix (pinning version ids on a versioned bucket) or a
-//!   local folder;
+//!   local folder, streamed into the file ([`manifest::Writer`]);
+//! - [`inventory`]: the same manifest from an S3 Inventory report, sorted on disk ([`sort`]);
 //! - [`verify`]: `count` / `checksum` / `full` against a local copy or a prefix;
 //! - [`local`]: walking a copy and hashing it on all cores, cached;
 //! - [`stage`]: free space first, `DIR.partial/`, resume, verify, rename; and repair;
@@ -16,9 +17,11 @@
 //! safe writes, hostile-key refusal and ETag checks.
 
 pub mod gate;
+pub mod inventory;
 pub mod local;
 pub mod manifest;
 pub mod snapshot;
+pub mod sort;
 pub mod stage;
 pub mod store;
 pub mod verify;
@@ -57,9 +60,22 @@ impl Source {
     }
 }
 
+/// A saved snapshot: its header and the size of its manifest file.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub header: Header,
+    pub manifest_len: u64,
+}
+
 /// Snapshots `source` as `name` (version `version`, or the next free `vN`) and saves the
-/// manifest in `store` and the cache. Returns it.
-pub async fn snapshot(conn: Option<&Connection>, source: &Source, store: &Store, name: &str, version: Option<&str>, sink: &dyn Sink) -> Result<Manifest> {
+/// manifest in `store` and the cache.
+pub async fn snapshot(conn: Option<&Connection>, source: &Source, store: &Store, name: &str, version: Option<&str>, sink: &dyn Sink) -> Result<Snapshot> {
+    snapshot_with(conn, source, store, name, version, None, sink).await
+}
+
+/// [`snapshot`], from the S3 Inventory report `inventory` (a local or `s3://` manifest.json)
+/// instead of a listing when one is given (S3 sources only).
+pub async fn snapshot_with(conn: Option<&Connection>, source: &Source, store: &Store, name: &str, version: Option<&str>, inventory: Option<&str>, sink: &dyn Sink) -> Result<Snapshot> {
     store::check_name(name, "dataset name")?;
     let version = match version {
         Some(v) => {
@@ -75,13 +91,17 @@ pub async fn snapshot(conn: Option<&Connection>, source: &Source, store: &Store,
                 Store::Bucket(s) if s.bucket == url.bucket => Some(s.key.clone()),
                 _ => None,
             };
-            snapshot::snapshot_s3(conn, url, name, &version, skip.as_deref(), job, sink).await?
+            match inventory {
+                Some(inv) => inventory::snapshot_inventory(conn, url, inv, name, &version, skip.as_deref(), job, sink).await?,
+                None => snapshot::snapshot_s3(conn, url, name, &version, skip.as_deref(), job, sink).await?,
+            }
         }
         (Source::S3(_), None) => return Err(crate::Error::Internal("an s3 snapshot without a connection".into())),
-        (Source::Local(dir), _) => snapshot::snapshot_local(dir, name, &version, job, sink).await?,
+        (Source::Local(_), _) if inventory.is_some() => return Err(crate::Error::Usage("--inventory snapshots an s3:// prefix, not a local folder".into())),
+        (Source::Local(dir), _) => snapshot::snapshot_local(dir, name, &version, job, sink).await?.write_temp()?,
     };
     store::save(conn, store, &m).await?;
-    Ok(m)
+    Ok(Snapshot { header: m.header.clone(), manifest_len: m.len })
 }
 
 /// Every version in `store`, with the header of those in the local cache.

@@ -1,17 +1,19 @@
 //! Snapshots: what a prefix or a local folder holds now, as a [`Manifest`].
 //!
 //! From S3: one listing (ListObjectVersions on a versioned bucket, to pin each file's version
-//! id; ListObjectsV2 elsewhere), plus one `HEAD ?partNumber=1` per multipart object to learn its
-//! part size (so a local copy can be re-hashed into the same ETag). From a folder: a walk and an
+//! id; ListObjectsV2 elsewhere) or an S3 Inventory report (`super::inventory`), plus one
+//! `HEAD ?partNumber=1` per multipart object to learn its part size (so a local copy can be
+//! re-hashed into the same ETag). Entries stream into the manifest file as they are listed. From a folder: a walk and an
 //! MD5 of every file on all cores (through the hash cache).
 
 use super::local::{self, HashKind};
-use super::manifest::{Entry, Manifest, StoredChecksum};
+use super::manifest::{Encoded, Entry, Manifest, StoredChecksum, Writer};
 use crate::error::{Error, Result};
 use crate::event::{Event, Progress, Sink};
 use crate::s3::errors::SdkResultExt;
 use crate::s3::{Connection, S3Url};
 use crate::transfer::verify::{etag_kind, EtagKind};
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use std::path::Path;
 
@@ -33,84 +35,93 @@ pub async fn is_versioned(conn: &Connection, bucket: &str) -> Result<bool> {
     }
 }
 
-/// The entries under `src` (relative keys), skipping directory markers and anything under
-/// `skip_prefix` (the manifest store, when it lies inside the dataset). Progress as
-/// [`Event::Progress`] of `job` with the running counts.
-pub async fn list_entries(conn: &Connection, src: &S3Url, skip_prefix: Option<&str>, versioned: bool, job: u64, sink: &dyn Sink) -> Result<Vec<Entry>> {
-    crate::s3::list::check_bucket(conn, &src.bucket).await?;
-    let prefix = src.dir_prefix();
-    let marker = |key: &str, size: u64| key.ends_with('/') && size == 0;
-    let keep = |key: &str, size: u64| !marker(key, size) && skip_prefix.is_none_or(|p| !key.starts_with(p));
-    let mut out = Vec::new();
-    let mut bytes = 0u64;
-    let report = |n: usize, bytes: u64| sink.send(Event::Progress(Progress { job, objects_done: n as u64, bytes_done: bytes, ..Progress::default() }));
-    if versioned {
-        for v in crate::s3::versions::list_versions(conn, &src.bucket, &prefix).await? {
-            if v.is_latest && !v.delete_marker && keep(&v.key, v.size) {
-                let key = v.key.strip_prefix(&prefix).unwrap_or(&v.key).to_string();
-                bytes += v.size;
-                out.push(Entry { key, size: v.size, etag: v.etag, part_size: None, checksum: None, version_id: v.version_id });
-            }
-        }
-    } else {
-        let mut stream = crate::s3::list::list_objects(conn, &src.bucket, &prefix, None);
-        while let Some(o) = stream.try_next().await? {
-            if keep(&o.key, o.size) {
-                let key = o.key.strip_prefix(&prefix).unwrap_or(&o.key).to_string();
-                bytes += o.size;
-                out.push(Entry { key, size: o.size, etag: o.etag, part_size: None, checksum: None, version_id: None });
-                if out.len() % 1000 == 0 {
-                    report(out.len(), bytes);
-                }
-            }
-        }
-    }
-    report(out.len(), bytes);
-    Ok(out)
+/// Whether a listed key belongs in a snapshot: not a directory marker, not under `skip` (the
+/// manifest store, when it lies inside the dataset).
+pub(crate) fn keep(key: &str, size: u64, skip: Option<&str>) -> bool {
+    !(key.ends_with('/') && size == 0) && skip.is_none_or(|p| !key.starts_with(p))
 }
 
-/// Snapshots an S3 prefix.
-pub async fn snapshot_s3(conn: &Connection, src: &S3Url, name: &str, version: &str, skip_prefix: Option<&str>, job: u64, sink: &dyn Sink) -> Result<Manifest> {
+/// The current objects under `src` as entries (relative keys), streamed page by page in the
+/// listing's order — sorted, since S3 lists keys in UTF-8 binary order, which is `str`'s.
+pub fn listed(conn: &Connection, src: &S3Url, skip_prefix: Option<&str>) -> BoxStream<'static, Result<Entry>> {
+    let prefix = src.dir_prefix();
+    let skip = skip_prefix.map(str::to_string);
+    crate::s3::list::list_objects(conn, &src.bucket, &prefix, None)
+        .try_filter_map(move |o| {
+            let e = keep(&o.key, o.size, skip.as_deref()).then(|| Entry {
+                key: o.key.strip_prefix(&prefix).unwrap_or(&o.key).to_string(),
+                size: o.size,
+                etag: o.etag,
+                part_size: None,
+                checksum: None,
+                version_id: None,
+            });
+            futures::future::ready(Ok(e))
+        })
+        .boxed()
+}
+
+/// The latest versions under `src` (not delete markers), pinned at their version ids.
+/// ListObjectVersions is read whole (`s3::versions` has no streaming form yet), so a versioned
+/// prefix costs memory in proportion to its versions.
+async fn listed_versions(conn: &Connection, src: &S3Url, skip_prefix: Option<&str>) -> Result<BoxStream<'static, Result<Entry>>> {
+    let prefix = src.dir_prefix();
+    let mut out: Vec<Entry> = crate::s3::versions::list_versions(conn, &src.bucket, &prefix)
+        .await?
+        .into_iter()
+        .filter(|v| v.is_latest && !v.delete_marker && keep(&v.key, v.size, skip_prefix))
+        .map(|v| Entry { key: v.key.strip_prefix(&prefix).unwrap_or(&v.key).to_string(), size: v.size, etag: v.etag, part_size: None, checksum: None, version_id: v.version_id })
+        .collect();
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(futures::stream::iter(out.into_iter().map(Ok)).boxed())
+}
+
+/// Snapshots an S3 prefix from a listing: entries stream from the listing into the manifest file
+/// (memory flat in the number of keys).
+pub async fn snapshot_s3(conn: &Connection, src: &S3Url, name: &str, version: &str, skip_prefix: Option<&str>, job: u64, sink: &dyn Sink) -> Result<Encoded> {
     let versioned = is_versioned(conn, &src.bucket).await?;
-    let mut entries = list_entries(conn, src, skip_prefix, versioned, job, sink).await?;
-    if entries.is_empty() {
+    crate::s3::list::check_bucket(conn, &src.bucket).await?;
+    let entries = if versioned { listed_versions(conn, src, skip_prefix).await? } else { listed(conn, src, skip_prefix) };
+    let w = write_entries(conn, src, entries, job, sink).await?;
+    if w.files() == 0 {
         return Err(Error::NotFound(src.to_string()));
     }
-    learn_part_sizes(conn, src, &mut entries).await;
-    Manifest::new(name, version, format!("s3://{}/{}", src.bucket, src.dir_prefix()), versioned, entries)
+    w.finish(name, version, format!("s3://{}/{}", src.bucket, src.dir_prefix()), versioned)
 }
 
-/// One `HEAD ?partNumber=1` (checksum mode on) per multipart object: its part size, and the
-/// store's checksum when it keeps one. A store that does not answer leaves the entry as listed.
-async fn learn_part_sizes(conn: &Connection, src: &S3Url, entries: &mut [Entry]) {
+/// Sorted entries into a [`Writer`], each multipart object's part size learnt on the way (at
+/// most 16 HEADs in flight, order kept). Progress every 1000 entries.
+pub(crate) async fn write_entries(conn: &Connection, src: &S3Url, entries: BoxStream<'_, Result<Entry>>, job: u64, sink: &dyn Sink) -> Result<Writer> {
     let prefix = src.dir_prefix();
-    let wanted: Vec<usize> = entries.iter().enumerate().filter(|(_, e)| matches!(etag_kind(e.etag.as_deref()), EtagKind::Multipart { parts, .. } if parts > 1)).map(|(i, _)| i).collect();
-    let entries_ro = &*entries;
-    let learnt: Vec<(usize, Option<u64>, Option<StoredChecksum>)> = futures::stream::iter(wanted)
-        .map(|i| {
-            let e = &entries_ro[i];
-            let key = format!("{prefix}{}", e.key);
-            let req = conn.client.head_object().bucket(&src.bucket).key(key).part_number(1).checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled).set_version_id(e.version_id.clone());
-            async move {
-                match req.send().await.or_s3(&conn.ctx()) {
-                    Ok(h) => {
-                        let ps = h.content_length().filter(|l| *l > 0).map(|l| l as u64).filter(|ps| *ps < e.size);
-                        let sum = [("CRC64NVME", h.checksum_crc64_nvme()), ("SHA256", h.checksum_sha256()), ("CRC32C", h.checksum_crc32_c()), ("CRC32", h.checksum_crc32()), ("SHA1", h.checksum_sha1())]
-                            .into_iter()
-                            .find_map(|(a, v)| v.map(|v| StoredChecksum { algorithm: a.into(), value: v.to_string() }));
-                        (i, ps, sum)
-                    }
-                    Err(_) => (i, None, None),
-                }
-            }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    for (i, ps, sum) in learnt {
-        entries[i].part_size = ps;
-        entries[i].checksum = sum;
+    let mut entries = entries.map_ok(|e| learn_part_size(conn, &src.bucket, &prefix, e)).try_buffered(16);
+    let mut w = Writer::new()?;
+    let report = |w: &Writer| sink.send(Event::Progress(Progress { job, objects_done: w.files(), bytes_done: w.bytes(), ..Progress::default() }));
+    while let Some(e) = entries.try_next().await? {
+        w.push(&e)?;
+        if w.files() % 1000 == 0 {
+            report(&w);
+        }
     }
+    report(&w);
+    Ok(w)
+}
+
+/// For a multipart object, one `HEAD ?partNumber=1` (checksum mode on): its part size (so a
+/// local copy can be re-hashed into the same ETag), and the store's checksum when it keeps one.
+/// A store that does not answer leaves the entry as listed.
+async fn learn_part_size(conn: &Connection, bucket: &str, prefix: &str, mut e: Entry) -> Result<Entry> {
+    if !matches!(etag_kind(e.etag.as_deref()), EtagKind::Multipart { parts, .. } if parts > 1) {
+        return Ok(e);
+    }
+    let key = format!("{prefix}{}", e.key);
+    let req = conn.client.head_object().bucket(bucket).key(key).part_number(1).checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled).set_version_id(e.version_id.clone());
+    if let Ok(h) = req.send().await.or_s3(&conn.ctx()) {
+        e.part_size = h.content_length().filter(|l| *l > 0).map(|l| l as u64).filter(|ps| *ps < e.size);
+        e.checksum = [("CRC64NVME", h.checksum_crc64_nvme()), ("SHA256", h.checksum_sha256()), ("CRC32C", h.checksum_crc32_c()), ("CRC32", h.checksum_crc32()), ("SHA1", h.checksum_sha1())]
+            .into_iter()
+            .find_map(|(a, v)| v.map(|v| StoredChecksum { algorithm: a.into(), value: v.to_string() }));
+    }
+    Ok(e)
 }
 
 /// Snapshots a local folder: every file's size and MD5 (hashed on all cores, cached).

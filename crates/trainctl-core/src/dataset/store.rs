@@ -3,7 +3,7 @@
 //! and in a local cache (`$XDG_CACHE_HOME/trainctl/datasets/<store>/NAME/VERSION.jsonl.zst`) so
 //! `show`, `diff` and local verification need no request once a version was seen.
 
-use super::manifest::Manifest;
+use super::manifest::{Encoded, Manifest, Reader};
 use crate::error::{Error, Result};
 use crate::s3::{Connection, S3Url};
 use futures::TryStreamExt;
@@ -121,13 +121,13 @@ const STORE_FILE: &str = "store.txt";
 
 /// Writes a manifest into the cache, with the store it came from (so a later command can find
 /// the store by the dataset's name alone).
-fn cache_write(store: &Store, name: &str, version: &str, bytes: &[u8]) -> Result<()> {
+fn cache_write(store: &Store, name: &str, version: &str, src: &mut dyn std::io::Read) -> Result<()> {
     let url = match store {
         Store::Bucket(u) => u.to_string(),
         Store::LocalOnly => "local".into(),
     };
     crate::config::file::write_private(&store.cache_dir().join(STORE_FILE), url.as_bytes())?;
-    crate::config::file::write_private(&cache_file(store, name, version), bytes)
+    crate::config::file::write_private_from(&cache_file(store, name, version), src)
 }
 
 /// Every store the cache has seen.
@@ -148,14 +148,15 @@ pub fn stores_with(name: &str) -> Vec<Store> {
     cached_stores().into_iter().filter(|s| s.cache_dir().join(name).is_dir()).collect()
 }
 
-/// Writes a manifest to the store (if it is a bucket) and the cache. A version that exists
-/// already is refused ([`Error::DestinationExists`]): versions are immutable.
-pub async fn save(conn: Option<&Connection>, store: &Store, m: &Manifest) -> Result<()> {
-    let bytes = m.encode()?;
+/// Writes a manifest file (see [`Manifest::write_temp`] and [`super::manifest::Writer`]) to the
+/// store (if it is a bucket) and the cache, streamed from disk. A version that exists already is
+/// refused ([`Error::DestinationExists`]): versions are immutable.
+pub async fn save(conn: Option<&Connection>, store: &Store, m: &Encoded) -> Result<()> {
     let (name, version) = (&m.header.name, &m.header.version);
     if let (Store::Bucket(url), Some(conn)) = (store, conn) {
         let key = Store::key_of(url, name, version);
-        let put = conn.client.put_object().bucket(&url.bucket).key(&key).if_none_match("*").body(bytes.clone().into()).send().await;
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(&m.path).await.map_err(|e| Error::io(&m.path, std::io::Error::other(e.to_string())))?;
+        let put = conn.client.put_object().bucket(&url.bucket).key(&key).if_none_match("*").body(body).send().await;
         match put {
             Ok(_) => {}
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => return Err(Error::DestinationExists(format!("{name}@{version} in {}", store.display()))),
@@ -164,7 +165,55 @@ pub async fn save(conn: Option<&Connection>, store: &Store, m: &Manifest) -> Res
     } else if cache_file(store, name, version).exists() {
         return Err(Error::DestinationExists(format!("{name}@{version} in {}", store.display())));
     }
-    cache_write(store, name, version, &bytes)
+    let mut f = std::fs::File::open(&m.path).map_err(|e| Error::io(&m.path, e))?;
+    cache_write(store, name, version, &mut f)
+}
+
+/// Opens `NAME@VERSION` for streaming ([`Reader`]): the cached file when its header reads, else
+/// downloaded into the cache first (to disk, never into memory). Corruption past the header
+/// surfaces as the reader's last item.
+pub async fn open(conn: Option<&Connection>, store: &Store, name: &str, version: &str) -> Result<Reader<std::fs::File>> {
+    let cached = cache_file(store, name, version);
+    if let Ok(r) = Reader::open(&cached) {
+        if r.header.name == name && r.header.version == version {
+            return Ok(r);
+        }
+    }
+    let (Store::Bucket(url), Some(conn)) = (store, conn) else {
+        return Err(unknown(conn, store, name, Some(version)).await);
+    };
+    let key = Store::key_of(url, name, version);
+    let what = format!("s3://{}/{key}", url.bucket);
+    let mut out = get(conn, store, url, &key, name, version).await?;
+    let tmp = tempfile::NamedTempFile::new().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file());
+        while let Some(chunk) = out.body.try_next().await.map_err(|e| Error::Interrupted { what: what.clone(), reason: e.to_string() })? {
+            std::io::Write::write_all(&mut w, &chunk).map_err(|e| Error::io(tmp.path(), e))?;
+        }
+        std::io::Write::flush(&mut w).map_err(|e| Error::io(tmp.path(), e))?;
+    }
+    let r = Reader::new(std::fs::File::open(tmp.path()).map_err(|e| Error::io(tmp.path(), e))?, &what)?;
+    if r.header.name != name || r.header.version != version {
+        return Err(Error::ManifestCorrupt { what, reason: format!("it describes {} instead", r.header.reference()) });
+    }
+    cache_write(store, name, version, &mut std::fs::File::open(tmp.path()).map_err(|e| Error::io(tmp.path(), e))?)?;
+    Reader::open(&cached)
+}
+
+/// GetObject of a manifest; a 404 is [`Error::DatasetUnknown`] listing what exists.
+async fn get(conn: &Connection, store: &Store, url: &S3Url, key: &str, name: &str, version: &str) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput> {
+    match conn.client.get_object().bucket(&url.bucket).key(key).send().await {
+        Ok(o) => Ok(o),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+            let err = crate::s3::errors::map_sdk_error(e, &conn.ctx().bucket(&url.bucket).key(key));
+            if matches!(err, Error::NoSuchBucket(_)) {
+                return Err(err);
+            }
+            Err(unknown(Some(conn), store, name, Some(version)).await)
+        }
+        Err(e) => Err(crate::s3::errors::map_sdk_error(e, &conn.ctx().bucket(&url.bucket).key(key))),
+    }
 }
 
 /// Loads `NAME@VERSION`: from the cache when it is there and intact, else from the bucket (then
@@ -180,24 +229,13 @@ pub async fn load(conn: Option<&Connection>, store: &Store, name: &str, version:
         return Err(unknown(conn, store, name, Some(version)).await);
     };
     let key = Store::key_of(url, name, version);
-    let got = conn.client.get_object().bucket(&url.bucket).key(&key).send().await;
-    let out = match got {
-        Ok(o) => o,
-        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
-            let err = crate::s3::errors::map_sdk_error(e, &conn.ctx().bucket(&url.bucket).key(&key));
-            if matches!(err, Error::NoSuchBucket(_)) {
-                return Err(err);
-            }
-            return Err(unknown(Some(conn), store, name, Some(version)).await);
-        }
-        Err(e) => return Err(crate::s3::errors::map_sdk_error(e, &conn.ctx().bucket(&url.bucket).key(&key))),
-    };
+    let out = get(conn, store, url, &key, name, version).await?;
     let bytes = out.body.collect().await.map_err(|e| Error::Interrupted { what: format!("s3://{}/{key}", url.bucket), reason: e.to_string() })?.into_bytes();
     let m = Manifest::decode(&bytes, &format!("s3://{}/{key}", url.bucket))?;
     if m.header.name != name || m.header.version != version {
         return Err(Error::ManifestCorrupt { what: format!("s3://{}/{key}", url.bucket), reason: format!("it describes {} instead", m.reference()) });
     }
-    let _ = cache_write(store, name, version, &bytes);
+    let _ = cache_write(store, name, version, &mut &bytes[..]);
     Ok(m)
 }
 

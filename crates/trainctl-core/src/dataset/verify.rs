@@ -12,13 +12,13 @@
 //! [`Error::DatasetVerifyFailed`] with its own exit code.
 
 use super::local::{self, HashKind, LocalFile};
-use super::manifest::{Entry, Manifest};
+use super::manifest::{Entry, Header, Manifest};
 use crate::error::{Error, Result};
 use crate::event::{Event, Progress, Sink};
 use crate::s3::errors::SdkResultExt;
 use crate::s3::{Connection, S3Url};
 use crate::transfer::verify::{etag_kind, EtagHasher, EtagKind};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -113,7 +113,11 @@ impl VerifyReport {
     }
 
     fn new(m: &Manifest, target: String, level: Level) -> VerifyReport {
-        VerifyReport { dataset: m.reference(), digest: m.header.digest.clone(), target, level, files: m.header.files, bytes: m.header.bytes, ..Default::default() }
+        VerifyReport::from_header(&m.header, target, level)
+    }
+
+    fn from_header(h: &Header, target: String, level: Level) -> VerifyReport {
+        VerifyReport { dataset: h.reference(), digest: h.digest.clone(), target, level, files: h.files, bytes: h.bytes, ..Default::default() }
     }
 }
 
@@ -194,23 +198,64 @@ fn etags_match(want: &Entry, got: Option<&str>) -> Option<bool> {
     }
 }
 
-/// Verifies the objects under `url` (one listing; `full` also streams every object through a
-/// hasher, at most 8 at a time).
+/// Verifies the objects under `url` against an in-memory manifest (see [`verify_s3_stream`]).
 pub async fn verify_s3(conn: &Connection, m: &Manifest, url: &S3Url, level: Level, job: u64, sink: &dyn Sink) -> Result<VerifyReport> {
+    verify_s3_stream(conn, &m.header, m.entries.iter().cloned().map(Ok), url, level, job, sink).await
+}
+
+/// Verifies the objects under `url` (one listing; `full` also streams every object through a
+/// hasher, at most 8 at a time). The manifest's entries and the listing are both sorted by key,
+/// so they are merged as two streams: memory is flat in the number of files at `count` and
+/// `checksum` (only differences are kept; `full` keeps the entries it will hash). A manifest
+/// that turns out corrupt at its end fails the verification with its own error.
+pub async fn verify_s3_stream(
+    conn: &Connection,
+    header: &Header,
+    entries: impl Iterator<Item = Result<Entry>>,
+    url: &S3Url,
+    level: Level,
+    job: u64,
+    sink: &dyn Sink,
+) -> Result<VerifyReport> {
     let started = Instant::now();
     let prefix = url.dir_prefix();
-    let mut report = VerifyReport::new(m, format!("s3://{}/{prefix}", url.bucket), level);
-    let listed = super::snapshot::list_entries(conn, url, Some(super::store::DEFAULT_PREFIX).filter(|_| prefix.is_empty()), false, job, &crate::event::NullSink).await?;
-    let pairs = merge(&m.entries, listed, |o: &Entry| o.key.as_str(), &mut report);
+    let mut report = VerifyReport::from_header(header, format!("s3://{}/{prefix}", url.bucket), level);
+    crate::s3::list::check_bucket(conn, &url.bucket).await?;
+    let mut listing = super::snapshot::listed(conn, url, Some(super::store::DEFAULT_PREFIX).filter(|_| prefix.is_empty()));
+    let mut listed = 0u64;
+    let mut next = listing.try_next().await?;
     let mut to_stream = Vec::new();
-    for (e, o) in pairs {
-        if let Some(c) = size_differs(e, o.size) {
+    let progress = |n: u64| sink.send(Event::Progress(Progress { job, objects_done: n, objects_total: header.files, ..Progress::default() }));
+    // The listing's next entry, after `prev`: refused unless sorted, since the merge relies on it.
+    let mut advance = |prev: &str, next: Option<Entry>| -> Result<Option<Entry>> {
+        if let Some(b) = next.as_ref().filter(|b| b.key.as_str() <= prev) {
+            return Err(Error::S3 { code: "UnsortedListing".into(), message: format!("the server listed `{}` after `{prev}`: a listing must be sorted by key", b.key) });
+        }
+        listed += 1;
+        if listed % 1000 == 0 {
+            progress(listed);
+        }
+        Ok(next)
+    };
+    for e in entries {
+        let e = e?;
+        while let Some(o) = next.take_if(|o| o.key < e.key) {
+            next = advance(&o.key, listing.try_next().await?)?;
+            report.extra.push(o.key);
+        }
+        let Some(o) = next.take_if(|o| o.key == e.key) else {
+            report.missing.push(e.key);
+            continue;
+        };
+        next = advance(&o.key, listing.try_next().await?)?;
+        let etag = o.etag;
+        if let Some(c) = size_differs(&e, o.size) {
             report.changed.push(c);
             continue;
         }
-        match (level, etags_match(e, o.etag.as_deref())) {
+        match (level, etags_match(&e, etag.as_deref())) {
             (Level::Count, _) => report.ok += 1,
-            (_, Some(false)) => report.changed.push(Changed { key: e.key.clone(), detail: format!("ETag {} differs from the dataset's {} (overwritten since the snapshot)", o.etag.unwrap_or_default(), e.content_id()) }),
+            (_, Some(false)) => report.changed.push(Changed { key: e.key.clone(), detail: format!("ETag {} differs from the dataset's {} (overwritten since the snapshot)", etag.unwrap_or_default(), e.content_id()) }),
             (Level::Checksum, Some(true)) => report.ok += 1,
             (Level::Checksum, None) => {
                 report.ok += 1;
@@ -219,8 +264,14 @@ pub async fn verify_s3(conn: &Connection, m: &Manifest, url: &S3Url, level: Leve
             (Level::Full, _) => to_stream.push(e),
         }
     }
+    while let Some(o) = next.take() {
+        next = advance(&o.key, listing.try_next().await?)?;
+        report.extra.push(o.key);
+    }
+    progress(listed);
     if !to_stream.is_empty() {
-        stream_hashes(conn, url, &to_stream, &mut report, job, sink).await?;
+        let refs: Vec<&Entry> = to_stream.iter().collect();
+        stream_hashes(conn, url, &refs, &mut report, job, sink).await?;
     }
     report.changed.sort_by(|a, b| a.key.cmp(&b.key));
     report.seconds = started.elapsed().as_secs_f64();

@@ -241,7 +241,7 @@ pub(super) async fn seed_dataset_versions(conn: &crate::s3::Connection, summary:
         args: vec!["--data".into(), "/nvme/data/imagenet-mini".into(), "--max-epochs".into(), "10".into()],
         git_commit: Some("3f9c2d1e8b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d".into()),
         started: Some(crate::checkpoint::detect::now_secs() - 6 * DAY as i64),
-        datasets: vec![gate::DatasetUse { dataset: v2.reference(), digest: v2.header.digest.clone(), dir: "/nvme/data/imagenet-mini".into() }],
+        datasets: vec![gate::DatasetUse { dataset: v2.header.reference(), digest: v2.header.digest.clone(), dir: "/nvme/data/imagenet-mini".into() }],
         ..gate::RunRecord::default()
     };
     let body = serde_json::to_vec_pretty(&record).map_err(|e| Error::Internal(e.to_string()))?;
@@ -250,9 +250,9 @@ pub(super) async fn seed_dataset_versions(conn: &crate::s3::Connection, summary:
     w.age = 6 * DAY;
     w.put(&format!("runs/resnet50-lightning/{}", gate::RUN_RECORD), body).await?;
     backdate(&data_dir.join(&summary.bucket), &w.ages);
-    let manifests = [v1.encode()?.len(), v2.encode()?.len()];
+    let manifests = [v1.manifest_len, v2.manifest_len];
     summary.objects += w.objects + manifests.len() as u64;
-    summary.bytes += w.bytes + manifests.iter().map(|n| *n as u64).sum::<u64>();
+    summary.bytes += w.bytes + manifests.iter().sum::<u64>();
     Ok(())
 }
 

@@ -105,9 +105,15 @@ fn snake(s: &str) -> String {
 
 /// Where the manifest is: a local file or an `s3://` object.
 #[derive(Debug, Clone)]
-enum Origin {
+pub(crate) enum Origin {
     Local(PathBuf),
     S3(S3Url),
+}
+
+impl Origin {
+    pub(crate) fn parse(manifest: &str) -> Result<Origin> {
+        Ok(if manifest.starts_with("s3://") { Origin::S3(S3Url::parse(manifest)?) } else { Origin::Local(PathBuf::from(manifest)) })
+    }
 }
 
 /// Reviews a bucket from an inventory report. `manifest` is a local path or `s3://…/manifest.json`;
@@ -122,7 +128,7 @@ pub async fn review_inventory(
     sink: &dyn Sink,
 ) -> Result<Report> {
     let started = Instant::now();
-    let origin = if manifest.starts_with("s3://") { Origin::S3(S3Url::parse(manifest)?) } else { Origin::Local(PathBuf::from(manifest)) };
+    let origin = Origin::parse(manifest)?;
     let bytes = read_manifest(conn, &origin).await?;
     let m = Manifest::parse(manifest, &bytes)?;
     let prefix = prefix.unwrap_or("").to_string();
@@ -177,7 +183,7 @@ pub async fn review_inventory(
 /// a billion objects stays far below this.
 const MAX_MANIFEST: u64 = 64 << 20;
 
-async fn read_manifest(conn: Option<&Connection>, origin: &Origin) -> Result<Vec<u8>> {
+pub(crate) async fn read_manifest(conn: Option<&Connection>, origin: &Origin) -> Result<Vec<u8>> {
     match origin {
         Origin::Local(p) => crate::limits::read_capped(p, MAX_MANIFEST, "inventory manifest"),
         Origin::S3(url) => {
@@ -207,7 +213,7 @@ fn local_candidates(manifest: &Path, key: &str) -> Vec<PathBuf> {
 }
 
 /// Puts the data file at `dest` (copy or download, MD5-checked) or says it is missing.
-async fn fetch_file(conn: Option<&Connection>, manifest: &str, m: &Manifest, origin: &Origin, f: &ManifestFile, dest: &Path) -> Result<PathBuf> {
+pub(crate) async fn fetch_file(conn: Option<&Connection>, manifest: &str, m: &Manifest, origin: &Origin, f: &ManifestFile, dest: &Path) -> Result<PathBuf> {
     let missing = || Error::InventoryMissing { manifest: manifest.to_string(), file: f.key.clone() };
     if let Origin::Local(p) = origin {
         if let Some(local) = local_candidates(p, &f.key).into_iter().find(|c| c.is_file()) {
@@ -266,6 +272,10 @@ pub(crate) struct Row {
     pub(crate) class: Option<String>,
     pub(crate) is_latest: Option<bool>,
     pub(crate) is_delete_marker: Option<bool>,
+    /// The fields a dataset snapshot reads besides.
+    pub(crate) bucket: Option<String>,
+    pub(crate) etag: Option<String>,
+    pub(crate) version_id: Option<String>,
 }
 
 fn read_file(path: &Path, file: &str, format: Format, columns: &[String], prefix: &str, now: i64, top_n: usize) -> Result<FilePart> {
@@ -313,6 +323,7 @@ pub(crate) fn read_csv(path: &Path, file: &str, columns: &[String], add: &mut dy
     let col = |name: &str| columns.iter().position(|c| c == name);
     let (k, s, t, c, l, d) = (col("key"), col("size"), col("last_modified_date"), col("storage_class"), col("is_latest"), col("is_delete_marker"));
     let (k, s) = (k.expect("checked"), s.expect("checked"));
+    let (b, e, v) = (col("bucket"), col("e_tag"), col("version_id"));
     let mut fields: Vec<String> = Vec::with_capacity(columns.len());
     for (n, line) in reader.lines().enumerate() {
         let line = line.map_err(|e| bad(format!("line {}: {e}", n + 1)))?;
@@ -335,6 +346,9 @@ pub(crate) fn read_csv(path: &Path, file: &str, columns: &[String], add: &mut dy
             class: get(c).map(str::to_string),
             is_latest: get(l).map(|v| v.eq_ignore_ascii_case("true")),
             is_delete_marker: get(d).map(|v| v.eq_ignore_ascii_case("true")),
+            bucket: get(b).map(str::to_string),
+            etag: get(e).map(str::to_string),
+            version_id: get(v).map(str::to_string),
         });
     }
     Ok(())
@@ -413,7 +427,7 @@ pub(crate) fn read_parquet(path: &Path, file: &str, add: &mut dyn FnMut(Row)) ->
     let bad = |reason: String| Error::InventoryData { file: file.to_string(), reason };
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let reader = SerializedFileReader::new(f).map_err(|e| bad(format!("not a Parquet file ({e})")))?;
-    let wanted = ["key", "size", "last_modified_date", "storage_class", "is_latest", "is_delete_marker"];
+    let wanted = ["key", "size", "last_modified_date", "storage_class", "is_latest", "is_delete_marker", "bucket", "e_tag", "version_id"];
     let schema = reader.metadata().file_metadata().schema();
     let fields: Vec<_> = schema.get_fields().iter().filter(|t| wanted.contains(&t.name())).cloned().collect();
     if !fields.iter().any(|t| t.name() == "key") {
@@ -436,6 +450,9 @@ pub(crate) fn read_parquet(path: &Path, file: &str, add: &mut dyn FnMut(Row)) ->
                 ("storage_class", Field::Str(s)) => r.class = Some(s.clone()),
                 ("is_latest", Field::Bool(b)) => r.is_latest = Some(*b),
                 ("is_delete_marker", Field::Bool(b)) => r.is_delete_marker = Some(*b),
+                ("bucket", Field::Str(s)) => r.bucket = Some(s.clone()),
+                ("e_tag", Field::Str(s)) => r.etag = Some(s.clone()),
+                ("version_id", Field::Str(s)) => r.version_id = Some(s.clone()),
                 _ => {}
             }
         }
