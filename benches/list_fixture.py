@@ -97,10 +97,26 @@ class Handler(BaseHTTPRequestHandler):
                            f"<Buckets><Bucket><Name>{BUCKET}</Name><CreationDate>{DATE}</CreationDate></Bucket></Buckets></ListAllMyBucketsResult>")
         elif path != BUCKET:
             self.send(404, f"<Error><Code>NoSuchBucket</Code><Message>no bucket {escape(path)}</Message></Error>")
+        elif "versioning" in q:
+            self.send(200, f'<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration xmlns="{NS}"/>')
         elif "location" in q:
             self.send(200, f'<?xml version="1.0" encoding="UTF-8"?><LocationConstraint xmlns="{NS}"></LocationConstraint>')
         else:
             self.send(200, list_v2(q))
+
+    def do_PUT(self):
+        if self.headers.get("Content-Length"):
+            self.rfile.read(int(self.headers["Content-Length"]))
+        elif "chunked" in self.headers.get("Transfer-Encoding", ""):
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                self.rfile.read(size + 2)
+                if size == 0:
+                    break
+        self.send_response(200)
+        self.send_header("ETag", ETAG)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
 
 if __name__ == "__main__":

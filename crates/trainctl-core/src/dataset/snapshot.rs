@@ -98,7 +98,7 @@ pub(crate) async fn write_entries(conn: &Connection, src: &S3Url, entries: BoxSt
     let report = |w: &Writer| sink.send(Event::Progress(Progress { job, objects_done: w.files(), bytes_done: w.bytes(), ..Progress::default() }));
     while let Some(e) = entries.try_next().await? {
         w.push(&e)?;
-        if w.files() % 1000 == 0 {
+        if w.files().is_multiple_of(1000) {
             report(&w);
         }
     }

@@ -232,7 +232,7 @@ pub async fn verify_s3_stream(
             return Err(Error::S3 { code: "UnsortedListing".into(), message: format!("the server listed `{}` after `{prev}`: a listing must be sorted by key", b.key) });
         }
         listed += 1;
-        if listed % 1000 == 0 {
+        if listed.is_multiple_of(1000) {
             progress(listed);
         }
         Ok(next)
