@@ -12,6 +12,7 @@ Usage: list_fixture.py PORT [N] [BUCKET] [PREFIX]    (defaults: 100000 bench man
 
 import bisect
 import hashlib
+import os
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -69,11 +70,30 @@ def list_v2(q):
     return "".join(out)
 
 
+LOG = open(os.environ["LIST_FIXTURE_LOG"], "a", buffering=1) if os.environ.get("LIST_FIXTURE_LOG") else None
+
+
+def kind(method, path, q):
+    parts = path.strip("/").split("/", 1)
+    if method == "GET" and len(parts) == 1 and ("list-type" in q or "prefix" in q):
+        return "list"
+    if method == "HEAD":
+        return "head-object" if len(parts) == 2 else "head-bucket"
+    if len(parts) == 2:
+        return {"GET": "get-object", "PUT": "put-object"}.get(method, "other")
+    return "other"
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args):
         pass
+
+    def log_request(self, code="-", size="-"):
+        if LOG:
+            u = urlparse(self.path)
+            LOG.write(f"{self.command} {kind(self.command, u.path, parse_qs(u.query, keep_blank_values=True))}\n")
 
     def send(self, code, body=""):
         data = body.encode()

@@ -49,6 +49,8 @@ impl Sorter {
         let path = self.dir.path().join(format!("run-{}.zst", self.runs.len()));
         let file = std::fs::File::create(&path).map_err(io(&path))?;
         let mut enc = zstd::Encoder::new(std::io::BufWriter::new(file), 1).map_err(io(&path))?;
+        // A small window: the merge holds one decoder (and its window) per run.
+        enc.window_log(17).map_err(io(&path))?;
         for e in self.buf.drain(..) {
             let line = serde_json::to_string(&e).map_err(|e| Error::Internal(format!("json: {e}")))?;
             enc.write_all(line.as_bytes()).and_then(|_| enc.write_all(b"\n")).map_err(io(&path))?;
