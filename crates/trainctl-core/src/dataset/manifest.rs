@@ -83,6 +83,11 @@ pub struct Header {
 }
 
 impl Header {
+    /// The header of a manifest written now, of this format, with `(files, bytes)` and `digest`.
+    fn now(name: &str, version: &str, source: String, versioned: bool, (files, bytes): (u64, u64), digest: String) -> Header {
+        Header { format: FORMAT, name: name.to_string(), version: version.to_string(), source, created: crate::checkpoint::detect::now_secs(), versioned, files, bytes, digest }
+    }
+
     /// `NAME@VERSION`.
     pub fn reference(&self) -> String {
         format!("{}@{}", self.name, self.version)
@@ -104,17 +109,8 @@ impl Manifest {
         if let Some(w) = entries.windows(2).find(|w| w[0].key == w[1].key) {
             return Err(Error::Internal(format!("duplicate key {} in a snapshot", w[0].key)));
         }
-        let header = Header {
-            format: FORMAT,
-            name: name.to_string(),
-            version: version.to_string(),
-            source,
-            created: crate::checkpoint::detect::now_secs(),
-            versioned,
-            files: entries.len() as u64,
-            bytes: crate::limits::sum_sizes(entries.iter().map(|e| e.size)),
-            digest: digest(&entries),
-        };
+        let bytes = crate::limits::sum_sizes(entries.iter().map(|e| e.size));
+        let header = Header::now(name, version, source, versioned, (entries.len() as u64, bytes), digest(&entries));
         Ok(Manifest { header, entries })
     }
 
@@ -262,17 +258,7 @@ impl Writer {
     pub fn finish(self, name: &str, version: &str, source: String, versioned: bool) -> Result<Encoded> {
         let Writer { dir, enc, digest, files, bytes, .. } = self;
         enc.finish().map_err(zstd_err)?.flush().map_err(zstd_err)?;
-        let header = Header {
-            format: FORMAT,
-            name: name.to_string(),
-            version: version.to_string(),
-            source,
-            created: crate::checkpoint::detect::now_secs(),
-            versioned,
-            files,
-            bytes,
-            digest: digest.finish(),
-        };
+        let header = Header::now(name, version, source, versioned, (files, bytes), digest.finish());
         let path = dir.path().join("manifest.jsonl.zst");
         let mut out = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
         let mut head = zstd::Encoder::new(Vec::new(), 3).map_err(zstd_err)?;
