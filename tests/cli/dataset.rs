@@ -323,3 +323,79 @@ conformance! {
         assert!(!refused.exists(), "the script did not run");
     }
 }
+
+/// Issue 13's benchmark on a real server, run by hand (it creates N objects in Garage, minutes):
+/// `TRAINCTL_SCALE_N=100000 cargo test -p trainctl-cli --test cli -- --ignored dataset_scale --nocapture`.
+/// Snapshot and `verify --level checksum` of N objects through the FaultProxy request log: LIST
+/// = ⌈N/1000⌉ and not one HEAD or GET of an object. Peak RSS, wall and `s5cmd du` of the same
+/// prefix are printed for docs/benchmarks.md; no time is asserted.
+#[test]
+#[ignore = "creates 100,000 objects in Garage; run by hand"]
+fn dataset_scale_on_garage_lists_once_per_1000_keys_and_reads_no_object() {
+    let Some(b) = Backend::garage() else {
+        eprintln!("skipped: Garage is not installed");
+        return;
+    };
+    let n: usize = std::env::var("TRAINCTL_SCALE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let s5 = find_s5cmd().expect("s5cmd");
+    let bucket = b.new_bucket("ds-scale");
+    let dir = scratch();
+    for i in 0..n {
+        std::fs::write(dir.path().join(format!("shard-{i:07}.bin")), i.to_string()).unwrap();
+    }
+    let url = b.server().endpoint_url();
+    let s5cmd = |endpoint: &str, args: &[&str]| {
+        let mut c = std::process::Command::new(&s5);
+        c.env_clear().envs(b.server().env_with_endpoint(endpoint)).args(["--endpoint-url", endpoint]).args(args);
+        c
+    };
+    let started = std::time::Instant::now();
+    ok(&mut s5cmd(&url, &["--numworkers", "128", "cp", &format!("{}/*", dir.path().display()), &format!("s3://{bucket}/many/")]));
+    eprintln!("created {n} objects in {:.0} s", started.elapsed().as_secs_f64());
+    drop(dir);
+
+    let proxy = FaultProxy::start(b.socket_addr()).unwrap();
+    let timed = |cmd: std::process::Command| -> (f64, f64) {
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let mut t = std::process::Command::new("/usr/bin/time");
+        t.env_clear().envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
+        t.args(["-v", "-o"]).arg(out.path()).arg(cmd.get_program()).args(cmd.get_args());
+        let started = std::time::Instant::now();
+        ok(&mut t);
+        let wall = started.elapsed().as_secs_f64();
+        let report = std::fs::read_to_string(out.path()).unwrap();
+        let kb: f64 = report.lines().find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): ")).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        (wall, kb / 1024.0)
+    };
+    let counted = |what: &str| {
+        let reqs = proxy.requests();
+        let lists = reqs.iter().filter(|(m, t)| m == "GET" && t.contains("list-type=2")).count();
+        let object = |t: &str| t.split('?').next().unwrap_or(t).trim_matches('/').contains('/');
+        let heads = reqs.iter().filter(|(m, t)| m == "HEAD" && object(t)).count();
+        let gets = reqs.iter().filter(|(m, t)| m == "GET" && object(t)).count();
+        eprintln!("{what}: {} requests, {lists} LIST, {heads} HEAD of an object, {gets} GET of an object", reqs.len());
+        (lists, heads, gets)
+    };
+    let src = format!("s3://{bucket}/many/");
+    let mut cmd = b.trainctl_via(&proxy.url());
+    cmd.args(["dataset", "snapshot", &src, "--name", "scale", "--version", "v1"]);
+    proxy.log_requests();
+    let (wall, rss) = timed(cmd);
+    let (lists, heads, _) = counted("snapshot");
+    eprintln!("| {n} | dataset snapshot (Garage) | {wall:.2} | {rss:.1} |");
+    assert_eq!((lists, heads), (n.div_ceil(1000), 0));
+    let mut ratios = Vec::new();
+    for run in 0..3 {
+        let mut cmd = b.trainctl_via(&proxy.url());
+        cmd.args(["dataset", "verify", "scale@v1", &src, "--level", "checksum", &store(&bucket)]);
+        proxy.log_requests();
+        let (wall, rss) = timed(cmd);
+        if run == 0 {
+            assert_eq!(counted("verify --level checksum"), (n.div_ceil(1000), 0, 0), "one LIST per 1000 keys, no HEAD, no GET");
+        }
+        let (du, du_rss) = timed(s5cmd(&proxy.url(), &["du", &format!("{src}*")]));
+        eprintln!("| {n} | dataset verify --level checksum (Garage) | {wall:.2} | {rss:.1} | s5cmd du {du:.2} s, {du_rss:.1} MB |");
+        ratios.push(wall / du);
+    }
+    eprintln!("verify / s5cmd du: {ratios:.2?}");
+}
