@@ -250,12 +250,14 @@ conformance! {
             let out = ok(b.trainctl().args(["--json", "dataset", "snapshot", &src, "--name", "imgs", "--inventory", inventory]));
             json_lines(&out).into_iter().find(|v| v["event"] == "snapshot").expect("a snapshot line")["manifest"].clone()
         };
-        for inventory in [format!("s3://{bucket}/{}", fx.manifest_key), fx.manifest.to_str().unwrap().to_string()] {
+        let pq_dir = scratch();
+        let pq = write_inventory(pq_dir.path(), &bucket, &bucket, InventoryFormat::Parquet, &rows, 2, false);
+        for inventory in [format!("s3://{bucket}/{}", fx.manifest_key), fx.manifest.to_str().unwrap().to_string(), pq.manifest.to_str().unwrap().to_string()] {
             let h = snap(&inventory);
             assert_eq!((&h["digest"], &h["files"], &h["bytes"]), (&v1["digest"], &v1["files"], &v1["bytes"]), "the report gives the listing's manifest: {h} vs {v1}");
         }
         verify_json(b, &bucket, &src, "checksum", 0);
-        let out = ok(b.trainctl().args(["--json", "dataset", "verify", "imgs@v2", &src, "--level", "checksum", &store(&bucket)]));
+        let out = ok(b.trainctl().args(["--json", "dataset", "verify", "imgs@v4", &src, "--level", "checksum", &store(&bucket)]));
         assert!(stdout(&out).contains("\"ok\":3"), "{}", stdout(&out));
 
         // Bad reports: one line, their own exit code, no version written.

@@ -146,7 +146,7 @@ fn csv_gz(bucket: &str, rows: &[InventoryRow], versioned: bool) -> Vec<u8> {
 fn parquet_schema(versioned: bool) -> String {
     let version = if versioned { "optional binary version_id (UTF8); optional boolean is_latest; optional boolean is_delete_marker; " } else { "" };
     format!(
-        "message s3.inventory {{ required binary bucket (UTF8); required binary key (UTF8); {version}optional int64 size; optional int64 last_modified_date (TIMESTAMP_MILLIS); optional binary storage_class (UTF8); }}"
+        "message s3.inventory {{ required binary bucket (UTF8); required binary key (UTF8); {version}optional int64 size; optional int64 last_modified_date (TIMESTAMP_MILLIS); optional binary e_tag (UTF8); optional binary storage_class (UTF8); }}"
     )
 }
 
@@ -193,6 +193,9 @@ fn parquet_bytes(bucket: &str, rows: &[InventoryRow], versioned: bool) -> Vec<u8
     columns.push(Box::new(|c| {
         let v: Vec<i64> = rows.iter().map(|r| r.last_modified * 1000).collect();
         c.typed::<Int64Type>().write_batch(&v, Some(&all), None).unwrap();
+    }));
+    columns.push(Box::new(|c| {
+        c.typed::<ByteArrayType>().write_batch(&strings(&|i, r| r.etag.clone().unwrap_or_else(|| format!("etag{i}"))), Some(&all), None).unwrap();
     }));
     columns.push(Box::new(|c| {
         c.typed::<ByteArrayType>().write_batch(&strings(&|_, r| r.storage_class.clone()), Some(&all), None).unwrap();
