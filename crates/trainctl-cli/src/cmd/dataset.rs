@@ -264,25 +264,35 @@ async fn list(a: ListArgs, g: &Globals) -> Result<i32> {
 }
 
 async fn show(a: ShowArgs, g: &Globals) -> Result<i32> {
-    let (m, _, _) = load(&a.dataset, &a.store, g).await?;
-    match Mode::from_globals(g) {
-        Mode::Json => {
-            render::print_json(&m.header);
-            if a.files {
-                for e in &m.entries {
-                    render::print_json(e);
-                }
-            }
-        }
+    let r = DatasetRef::parse(&a.dataset)?;
+    let store = resolve_store(&a.store, &r.name)?;
+    let conn = connect_for(&store, g).await?;
+    // Streamed: the files are printed as they are read; a damaged manifest ends in its error.
+    let entries = store::open(conn.as_ref(), &store, &r.name, r.version()?).await?;
+    let h = entries.header.clone();
+    let mode = Mode::from_globals(g);
+    match mode {
+        Mode::Json => render::print_json(&h),
         Mode::Quiet => {}
-        Mode::Human => {
-            let h = &m.header;
-            println!("{}\n  source   {}\n  files    {}\n  bytes    {} ({})\n  digest   {}\n  created  {}\n  versioned {}", m.reference(), h.source, h.files, h.bytes, render::bytes(h.bytes), h.digest, render::time(h.created), h.versioned);
-            if a.files {
-                for e in &m.entries {
-                    println!("{}\t{}\t{}", e.key, e.size, e.etag.as_deref().unwrap_or("-"));
-                }
-            }
+        Mode::Human => println!(
+            "{}\n  source   {}\n  files    {}\n  bytes    {} ({})\n  digest   {}\n  created  {}\n  versioned {}",
+            h.reference(),
+            h.source,
+            h.files,
+            h.bytes,
+            render::bytes(h.bytes),
+            h.digest,
+            render::time(h.created),
+            h.versioned
+        ),
+    }
+    for e in entries {
+        let e = e?;
+        match mode {
+            _ if !a.files => {}
+            Mode::Json => render::print_json(&e),
+            Mode::Quiet => {}
+            Mode::Human => println!("{}\t{}\t{}", e.key, e.size, e.etag.as_deref().unwrap_or("-")),
         }
     }
     Ok(0)

@@ -73,6 +73,15 @@ impl App {
         Ok((store, conn, m))
     }
 
+    /// `NAME@VERSION` as a stream of entries (its header read).
+    async fn open_version(&self, store: &str, reference: &str) -> Result<(Store, Option<Connection>, dataset::manifest::Reader<std::fs::File>)> {
+        let store = parse_store(store)?;
+        let r = DatasetRef::parse(reference)?;
+        let conn = self.store_conn(&store)?;
+        let m = self.watched(store::open(conn.as_ref(), &store, &r.name, r.version()?).await)?;
+        Ok((store, conn, m))
+    }
+
     /// Every version in `store`, or in every store this machine has cached when `None`.
     pub async fn datasets_list(&self, store: Option<&str>) -> Result<Vec<DatasetRow>> {
         let stores = match store {
@@ -86,7 +95,7 @@ impl App {
             for mut version in self.watched(dataset::list(conn.as_ref(), &st, None).await)? {
                 if version.header.is_none() && fetched < HEADERS_FETCHED {
                     fetched += 1;
-                    version.header = store::load(conn.as_ref(), &st, &version.name, &version.version).await.ok().map(|m| m.header);
+                    version.header = store::header(conn.as_ref(), &st, &version.name, &version.version).await.ok();
                 }
                 rows.push(DatasetRow { store: st.display(), version });
             }
@@ -96,9 +105,15 @@ impl App {
 
     /// One version: its header and its first files.
     pub async fn dataset_show(&self, store: &str, reference: &str) -> Result<DatasetDetails> {
-        let (st, _, m) = self.load_version(store, reference).await?;
-        let truncated = m.entries.len() > FILES_SHOWN;
-        Ok(DatasetDetails { store: st.display(), header: m.header, files: m.entries.into_iter().take(FILES_SHOWN).collect(), truncated })
+        let (st, _, mut entries) = self.open_version(store, reference).await?;
+        let files = entries.by_ref().take(FILES_SHOWN).collect::<Result<Vec<_>>>()?;
+        // The rest is read to check the count and digest, not kept.
+        let mut truncated = false;
+        for e in entries.by_ref() {
+            e?;
+            truncated = true;
+        }
+        Ok(DatasetDetails { store: st.display(), header: entries.header, files, truncated })
     }
 
     /// What changed from `from` to `to` (both `NAME@VERSION` in `store`).
@@ -111,20 +126,23 @@ impl App {
     /// Verifies a version at `level`, where it was snapshotted from or in a granted folder. A
     /// failed verification is a report with problems, not an error (the view shows it).
     pub async fn dataset_verify(&self, store: &str, reference: &str, target: DatasetTarget, level: Level) -> Result<VerifyReport> {
-        let (_, conn, m) = self.load_version(store, reference).await?;
         let job = crate::event::next_job_id();
         match target {
             DatasetTarget::Folder { grant } => {
+                let (_, _, m) = self.load_version(store, reference).await?;
                 let dir = self.grants.folder(&grant)?;
                 dataset::verify::verify_local(&m, &dir, level, job, self.host.as_ref()).await
             }
             DatasetTarget::Source => {
-                let url = dataset::stage::source_url(&m)?;
+                // Streamed: the manifest merged with the listing, memory flat in the files.
+                let (_, conn, entries) = self.open_version(store, reference).await?;
+                let header = entries.header.clone();
+                let url = dataset::stage::source_url_of(&header)?;
                 let conn = match conn {
                     Some(c) => c,
                     None => self.session.conn()?,
                 };
-                self.watched(dataset::verify::verify_s3(&conn, &m, &url, level, job, self.host.as_ref()).await)
+                self.watched(dataset::verify::verify_s3_stream(&conn, &header, entries, &url, level, job, self.host.as_ref()).await)
             }
         }
     }

@@ -111,7 +111,7 @@ pub async fn list(conn: Option<&Connection>, store: &Store, name: Option<&str>) 
         if name.is_some_and(|want| want != n) {
             continue;
         }
-        let header = store::load(None, store, &n, &v).await.ok().map(|m| m.header);
+        let header = store::header(None, store, &n, &v).await.ok();
         out.push(VersionInfo { name: n, version: v, header });
     }
     if out.is_empty() {

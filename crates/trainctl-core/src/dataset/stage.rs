@@ -71,10 +71,15 @@ struct Marker {
 
 /// The S3 prefix a manifest was snapshotted from.
 pub fn source_url(m: &Manifest) -> Result<S3Url> {
-    if !m.header.source.starts_with("s3://") {
-        return Err(Error::Usage(format!("{} was snapshotted from the local folder {}; only a snapshot of an s3:// prefix can be staged or repaired", m.reference(), m.header.source)));
+    source_url_of(&m.header)
+}
+
+/// [`source_url`] from a header alone (a streamed manifest).
+pub fn source_url_of(h: &super::Header) -> Result<S3Url> {
+    if !h.source.starts_with("s3://") {
+        return Err(Error::Usage(format!("{} was snapshotted from the local folder {}; only a snapshot of an s3:// prefix can be staged or repaired", h.reference(), h.source)));
     }
-    S3Url::parse(&m.header.source)
+    S3Url::parse(&h.source)
 }
 
 /// `DIR.partial` beside `dir`.

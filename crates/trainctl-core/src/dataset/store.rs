@@ -193,12 +193,22 @@ pub async fn open(conn: Option<&Connection>, store: &Store, name: &str, version:
         }
         std::io::Write::flush(&mut w).map_err(|e| Error::io(tmp.path(), e))?;
     }
-    let r = Reader::new(std::fs::File::open(tmp.path()).map_err(|e| Error::io(tmp.path(), e))?, &what)?;
+    let mut r = Reader::new(std::fs::File::open(tmp.path()).map_err(|e| Error::io(tmp.path(), e))?, &what)?;
     if r.header.name != name || r.header.version != version {
         return Err(Error::ManifestCorrupt { what, reason: format!("it describes {} instead", r.header.reference()) });
     }
+    // Checked whole before it is cached (entries read and dropped: flat memory), so the cache
+    // never keeps a damaged download.
+    r.try_for_each(|e| e.map(drop))?;
     cache_write(store, name, version, &mut std::fs::File::open(tmp.path()).map_err(|e| Error::io(tmp.path(), e))?)?;
     Reader::open(&cached)
+}
+
+/// The header of `NAME@VERSION` ([`open`]: the first line of the cached file, fetched into the
+/// cache first when it is not there) — what a listing of versions shows, without reading
+/// millions of entries.
+pub async fn header(conn: Option<&Connection>, store: &Store, name: &str, version: &str) -> Result<super::Header> {
+    Ok(open(conn, store, name, version).await?.header)
 }
 
 /// GetObject of a manifest; a 404 is [`Error::DatasetUnknown`] listing what exists.
