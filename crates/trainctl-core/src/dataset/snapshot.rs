@@ -41,6 +41,11 @@ pub(crate) fn keep(key: &str, size: u64, skip: Option<&str>) -> bool {
     !(key.ends_with('/') && size == 0) && skip.is_none_or(|p| !key.starts_with(p))
 }
 
+/// The entry of a listed object (its key relative to `prefix`).
+fn entry(prefix: &str, key: &str, size: u64, etag: Option<String>, version_id: Option<String>) -> Entry {
+    Entry { key: key.strip_prefix(prefix).unwrap_or(key).to_string(), size, etag, part_size: None, checksum: None, version_id }
+}
+
 /// The current objects under `src` as entries (relative keys), streamed page by page in the
 /// listing's order — sorted, since S3 lists keys in UTF-8 binary order, which is `str`'s.
 pub fn listed(conn: &Connection, src: &S3Url, skip_prefix: Option<&str>) -> BoxStream<'static, Result<Entry>> {
@@ -48,32 +53,23 @@ pub fn listed(conn: &Connection, src: &S3Url, skip_prefix: Option<&str>) -> BoxS
     let skip = skip_prefix.map(str::to_string);
     crate::s3::list::list_objects(conn, &src.bucket, &prefix, None)
         .try_filter_map(move |o| {
-            let e = keep(&o.key, o.size, skip.as_deref()).then(|| Entry {
-                key: o.key.strip_prefix(&prefix).unwrap_or(&o.key).to_string(),
-                size: o.size,
-                etag: o.etag,
-                part_size: None,
-                checksum: None,
-                version_id: None,
-            });
+            let e = keep(&o.key, o.size, skip.as_deref()).then(|| entry(&prefix, &o.key, o.size, o.etag, None));
             futures::future::ready(Ok(e))
         })
         .boxed()
 }
 
-/// The latest versions under `src` (not delete markers), pinned at their version ids.
-/// ListObjectVersions is read whole (`s3::versions` has no streaming form yet), so a versioned
-/// prefix costs memory in proportion to its versions.
-async fn listed_versions(conn: &Connection, src: &S3Url, skip_prefix: Option<&str>) -> Result<BoxStream<'static, Result<Entry>>> {
+/// The latest versions under `src` (not delete markers), pinned at their version ids, streamed
+/// page by page like [`listed`].
+fn listed_versions(conn: &Connection, src: &S3Url, skip_prefix: Option<&str>) -> BoxStream<'static, Result<Entry>> {
     let prefix = src.dir_prefix();
-    let mut out: Vec<Entry> = crate::s3::versions::list_versions(conn, &src.bucket, &prefix)
-        .await?
-        .into_iter()
-        .filter(|v| v.is_latest && !v.delete_marker && keep(&v.key, v.size, skip_prefix))
-        .map(|v| Entry { key: v.key.strip_prefix(&prefix).unwrap_or(&v.key).to_string(), size: v.size, etag: v.etag, part_size: None, checksum: None, version_id: v.version_id })
-        .collect();
-    out.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(futures::stream::iter(out.into_iter().map(Ok)).boxed())
+    let skip = skip_prefix.map(str::to_string);
+    crate::s3::versions::version_stream(conn, &src.bucket, &prefix)
+        .try_filter_map(move |v| {
+            let e = (v.is_latest && !v.delete_marker && keep(&v.key, v.size, skip.as_deref())).then(|| entry(&prefix, &v.key, v.size, v.etag, v.version_id));
+            futures::future::ready(Ok(e))
+        })
+        .boxed()
 }
 
 /// Snapshots an S3 prefix from a listing: entries stream from the listing into the manifest file
@@ -81,7 +77,7 @@ async fn listed_versions(conn: &Connection, src: &S3Url, skip_prefix: Option<&st
 pub async fn snapshot_s3(conn: &Connection, src: &S3Url, name: &str, version: &str, skip_prefix: Option<&str>, job: u64, sink: &dyn Sink) -> Result<Encoded> {
     let versioned = is_versioned(conn, &src.bucket).await?;
     crate::s3::list::check_bucket(conn, &src.bucket).await?;
-    let entries = if versioned { listed_versions(conn, src, skip_prefix).await? } else { listed(conn, src, skip_prefix) };
+    let entries = if versioned { listed_versions(conn, src, skip_prefix) } else { listed(conn, src, skip_prefix) };
     let w = write_entries(conn, src, entries, job, sink).await?;
     if w.files() == 0 {
         return Err(Error::NotFound(src.to_string()));
