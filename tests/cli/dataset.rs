@@ -327,8 +327,8 @@ conformance! {
 }
 
 /// A versioned prefix is snapshotted page by page (ListObjectVersions streamed): a key whose
-/// versions run over the 1000-entry page boundary is pinned at its latest, once. Moto only
-/// (Garage has no versioning).
+/// versions run over the 1000-entry page boundary is pinned at its latest, once; `checksum` and
+/// `full` verify all 1000. Moto only (Garage has no versioning).
 #[test]
 fn a_versioned_snapshot_streams_over_version_pages() {
     let b = Backend::moto();
@@ -353,6 +353,10 @@ fn a_versioned_snapshot_streams_over_version_pages() {
     let out = ok(b.trainctl().args(["--json", "dataset", "verify", "vp@v1", &format!("s3://{bucket}/data/"), "--level", "checksum", &store(&bucket)]));
     let r = json_lines(&out).into_iter().find(|v| v["event"] == "verify").expect("a verify report")["report"].clone();
     assert_eq!(r["ok"], 1000, "{r}");
+    // `full` streams objects as the merge reaches them (8 at a time): all 1000 hashed.
+    let out = ok(b.trainctl().args(["--json", "dataset", "verify", "vp@v1", &format!("s3://{bucket}/data/"), "--level", "full", &store(&bucket)]));
+    let r = json_lines(&out).into_iter().find(|v| v["event"] == "verify").expect("a verify report")["report"].clone();
+    assert_eq!((r["ok"].as_u64(), r["hashed"].as_u64()), (Some(1000), Some(1000)), "{r}");
 }
 
 /// Issue 13's benchmark on a real server, run by hand (it creates N objects in Garage, minutes):

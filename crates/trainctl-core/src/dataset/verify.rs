@@ -203,10 +203,13 @@ pub async fn verify_s3(conn: &Connection, m: &Manifest, url: &S3Url, level: Leve
     verify_s3_stream(conn, &m.header, m.entries.iter().cloned().map(Ok), url, level, job, sink).await
 }
 
+/// Objects `full` streams through a hasher at once.
+const HASHING: usize = 8;
+
 /// Verifies the objects under `url` (one listing; `full` also streams every object through a
-/// hasher, at most 8 at a time). The manifest's entries and the listing are both sorted by key,
-/// so they are merged as two streams: memory is flat in the number of files at `count` and
-/// `checksum` (only differences are kept; `full` keeps the entries it will hash). A manifest
+/// hasher, at most [`HASHING`] at a time, as the merge reaches them). The manifest's entries and
+/// the listing are both sorted by key, so they are merged as two streams: memory is flat in the
+/// number of files (only differences are kept). A manifest
 /// that turns out corrupt at its end fails the verification with its own error.
 pub async fn verify_s3_stream(
     conn: &Connection,
@@ -224,8 +227,10 @@ pub async fn verify_s3_stream(
     let mut listing = super::snapshot::listed(conn, url, Some(super::store::DEFAULT_PREFIX).filter(|_| prefix.is_empty()));
     let mut listed = 0u64;
     let mut next = listing.try_next().await?;
-    let mut to_stream = Vec::new();
-    let progress = |n: u64| sink.send(Event::Progress(Progress { job, objects_done: n, objects_total: header.files, ..Progress::default() }));
+    let hashed = Hashed { bytes: Default::default(), files: Default::default(), totals: (header.bytes, header.files), job };
+    let mut hashing = futures::stream::FuturesUnordered::new();
+    // The listing's progress, except at `full`, whose progress is the hashing's.
+    let progress = |n: u64| if level != Level::Full { sink.send(Event::Progress(Progress { job, objects_done: n, objects_total: header.files, ..Progress::default() })) };
     // The listing's next entry, after `prev`: refused unless sorted, since the merge relies on it.
     let mut advance = |prev: &str, next: Option<Entry>| -> Result<Option<Entry>> {
         if let Some(b) = next.as_ref().filter(|b| b.key.as_str() <= prev) {
@@ -261,7 +266,15 @@ pub async fn verify_s3_stream(
                 report.ok += 1;
                 report.size_only += 1;
             }
-            (Level::Full, _) => to_stream.push(e),
+            (Level::Full, _) => {
+                // At most HASHING objects streamed at once, started as the merge finds them.
+                if hashing.len() >= HASHING {
+                    if let Some((e, r)) = hashing.next().await {
+                        record_hash(&mut report, e, r)?;
+                    }
+                }
+                hashing.push(hash_object(conn, url, &prefix, e, &hashed, sink));
+            }
         }
     }
     while let Some(o) = next.take() {
@@ -269,71 +282,64 @@ pub async fn verify_s3_stream(
         report.extra.push(o.key);
     }
     progress(listed);
-    if !to_stream.is_empty() {
-        let refs: Vec<&Entry> = to_stream.iter().collect();
-        stream_hashes(conn, url, &refs, &mut report, job, sink).await?;
+    while let Some((e, r)) = hashing.next().await {
+        record_hash(&mut report, e, r)?;
     }
     report.changed.sort_by(|a, b| a.key.cmp(&b.key));
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-async fn stream_hashes(conn: &Connection, url: &S3Url, entries: &[&Entry], report: &mut VerifyReport, job: u64, sink: &dyn Sink) -> Result<()> {
-    let prefix = url.dir_prefix();
-    let total: u64 = entries.iter().map(|e| e.size).sum();
-    let done = std::sync::atomic::AtomicU64::new(0);
-    let files = std::sync::atomic::AtomicU64::new(0);
-    let results: Vec<(usize, Result<Option<String>>)> = futures::stream::iter(0..entries.len())
-        .map(|i| {
-            let (e, prefix, done, files) = (entries[i], &prefix, &done, &files);
-            async move {
-                let Some(kind) = HashKind::for_etag(e.etag.as_deref(), e.part_size, e.size) else { return (i, Ok(None)) };
-                let key = format!("{prefix}{}", e.key);
-                let r = async {
-                    let out = conn.client.get_object().bucket(&url.bucket).key(&key).send().await.or_s3(&conn.ctx().bucket(&url.bucket).key(&key))?;
-                    // `for_etag` gives Md5 or Multipart only (Sha256 is local dedup's).
-                    let mut hasher = EtagHasher::new(match kind {
-                        HashKind::Multipart(p) => Some(p),
-                        HashKind::Md5 | HashKind::Sha256 => None,
-                    });
-                    let mut body = out.body;
-                    while let Some(chunk) = body.try_next().await.map_err(|err| Error::Interrupted { what: format!("s3://{}/{key}", url.bucket), reason: err.to_string() })? {
-                        hasher.update(&chunk);
-                        done.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    let n = files.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    sink.send(Event::Progress(Progress {
-                        job,
-                        bytes_done: done.load(std::sync::atomic::Ordering::Relaxed),
-                        bytes_total: total,
-                        objects_done: n,
-                        objects_total: entries.len() as u64,
-                        ..Progress::default()
-                    }));
-                    Ok(Some(hasher.finish()))
-                }
-                .await;
-                (i, r)
-            }
-        })
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    for (i, r) in results {
-        let e = entries[i];
-        match r {
-            Ok(Some(h)) if h == e.content_id() => {
-                report.ok += 1;
-                report.hashed += 1;
-            }
-            Ok(Some(h)) => report.changed.push(Changed { key: e.key.clone(), detail: format!("content differs (hash {h}, the dataset has {})", e.content_id()) }),
-            Ok(None) => {
-                report.ok += 1;
-                report.size_only += 1;
-            }
-            Err(err) if err.scope().ends_job() => return Err(err),
-            Err(err) => report.changed.push(Changed { key: e.key.clone(), detail: err.to_string() }),
+/// Bytes and objects hashed so far, and of what totals (progress of `full`, as `job`).
+struct Hashed {
+    bytes: std::sync::atomic::AtomicU64,
+    files: std::sync::atomic::AtomicU64,
+    totals: (u64, u64),
+    job: u64,
+}
+
+/// Streams one object through the hasher its ETag calls for (`None`: an opaque ETag, nothing to
+/// compare). Returns the entry with the result.
+async fn hash_object(conn: &Connection, url: &S3Url, prefix: &str, e: Entry, hashed: &Hashed, sink: &dyn Sink) -> (Entry, Result<Option<String>>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Some(kind) = HashKind::for_etag(e.etag.as_deref(), e.part_size, e.size) else { return (e, Ok(None)) };
+    let key = format!("{prefix}{}", e.key);
+    let r = async {
+        let out = conn.client.get_object().bucket(&url.bucket).key(&key).send().await.or_s3(&conn.ctx().bucket(&url.bucket).key(&key))?;
+        // `for_etag` gives Md5 or Multipart only (Sha256 is local dedup's).
+        let mut hasher = EtagHasher::new(match kind {
+            HashKind::Multipart(p) => Some(p),
+            HashKind::Md5 | HashKind::Sha256 => None,
+        });
+        let mut body = out.body;
+        while let Some(chunk) = body.try_next().await.map_err(|err| Error::Interrupted { what: format!("s3://{}/{key}", url.bucket), reason: err.to_string() })? {
+            hasher.update(&chunk);
+            hashed.bytes.fetch_add(chunk.len() as u64, Relaxed);
         }
+        let n = hashed.files.fetch_add(1, Relaxed) + 1;
+        let (bytes_total, objects_total) = hashed.totals;
+        sink.send(Event::Progress(Progress { job: hashed.job, bytes_done: hashed.bytes.load(Relaxed), bytes_total, objects_done: n, objects_total, ..Progress::default() }));
+        Ok(Some(hasher.finish()))
+    }
+    .await;
+    (e, r)
+}
+
+/// Puts one hashed object in the report; an error that ends the job (connection, credentials)
+/// ends the verification.
+fn record_hash(report: &mut VerifyReport, e: Entry, r: Result<Option<String>>) -> Result<()> {
+    match r {
+        Ok(Some(h)) if h == e.content_id() => {
+            report.ok += 1;
+            report.hashed += 1;
+        }
+        Ok(Some(h)) => report.changed.push(Changed { key: e.key.clone(), detail: format!("content differs (hash {h}, the dataset has {})", e.content_id()) }),
+        Ok(None) => {
+            report.ok += 1;
+            report.size_only += 1;
+        }
+        Err(err) if err.scope().ends_job() => return Err(err),
+        Err(err) => report.changed.push(Changed { key: e.key, detail: err.to_string() }),
     }
     Ok(())
 }
