@@ -49,6 +49,10 @@ pub enum Event {
     /// `etag`: the object's ETag when the engine knows it (native uploads: the server's answer;
     /// verified downloads: the planned one), so two-way sync records it without a HEAD.
     ObjectDone { job: JobId, key: String, local: String, bytes: u64, etag: Option<String> },
+    /// `--dedup`: an object was written by a server-side copy of `from`, an object that already
+    /// held the same content (size and CRC64NVME checked), instead of sending `local`'s bytes;
+    /// `bytes` is what was not sent.
+    ObjectCopied { job: JobId, key: String, from: String, local: String, bytes: u64 },
     /// One object was not transferred because it is already complete at the destination.
     ObjectSkipped { job: JobId, key: String, reason: String },
     /// One item was refused by the plan before any transfer (an unsafe key, an unreadable file):

@@ -81,6 +81,10 @@ pub struct LocalArgs {
     /// Compress uploads: zstd[:LEVEL] or auto (as `trainctl s3 upload --compress`)
     #[arg(long, value_name = "zstd[:LEVEL]|auto", value_parser = super::transfer::parse_compress)]
     pub compress: Option<trainctl_core::codec::Compress>,
+    /// Do not send a file whose content is already under --upload-to (another checkpoint's
+    /// tokenizer, a frozen component): copy it on the server (docs/dedup-upload.md)
+    #[arg(long, requires = "upload_to")]
+    pub dedup: bool,
     /// Show what would run and be uploaded/pruned, run nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -294,7 +298,8 @@ impl Sink for LocalNotices {
             (Event::Notice { message }, Mode::Human) => eprintln!("[trainctl] {message}"),
             (Event::ObjectFailed { key, error, .. } | Event::ObjectRejected { key, error, .. }, Mode::Human) => eprintln!("[trainctl] failed: {key}: {}", error.message),
             (Event::CheckpointDeleted { id, .. }, Mode::Human) => eprintln!("[trainctl] deleted {id}"),
-            (Event::Notice { .. } | Event::ObjectFailed { .. } | Event::ObjectRejected { .. } | Event::CheckpointDeleted { .. }, Mode::Json) => render::print_json(&event),
+            (Event::ObjectCopied { key, from, .. }, Mode::Human) => tracing::debug!("copied {from} to {key} on the server"),
+            (Event::Notice { .. } | Event::ObjectFailed { .. } | Event::ObjectRejected { .. } | Event::CheckpointDeleted { .. } | Event::ObjectCopied { .. }, Mode::Json) => render::print_json(&event),
             _ => {}
         }
     }
@@ -319,6 +324,7 @@ pub async fn local_cmd(a: LocalArgs, g: &Globals) -> Result<i32> {
         },
         env: Vec::new(),
         compress: a.compress,
+        dedup: a.dedup,
     };
     let mode = Mode::from_globals(g);
     local::validate(&spec, spec.upload_to.is_some())?;
@@ -401,7 +407,7 @@ fn show_dry_run(spec: &LocalSpec, mode: Mode) {
         render::print_json(&serde_json::json!({
             "event": "local_plan", "command": argv, "log": spec.log, "checkpoints": spec.checkpoints,
             "upload_to": spec.upload_to.as_ref().map(|u| u.to_string()), "keep_last_n": spec.keep_last_n,
-            "compress": spec.compress,
+            "compress": spec.compress, "dedup": spec.dedup,
         }));
         return;
     }
@@ -418,6 +424,9 @@ fn show_dry_run(spec: &LocalSpec, mode: Mode) {
                 trainctl_core::codec::Compress::Auto => "auto (files >= 1 MiB that a sample shows shrink by >= 5%)".into(),
             };
             eprintln!("  compressed: {how}");
+        }
+        if spec.dedup {
+            eprintln!("  dedup: a file whose content is already under {u} is copied on the server, not sent");
         }
     }
     if let Some(n) = spec.keep_last_n {
@@ -449,10 +458,11 @@ fn print_summary(s: &LocalSummary, mode: Mode) {
                 _ => "-".into(),
             };
             eprintln!(
-                "[trainctl] steps: {step}; checkpoints: {} complete, {} uploaded ({}), {} deleted here, {} deleted on S3",
+                "[trainctl] steps: {step}; checkpoints: {} complete, {} uploaded ({}{}), {} deleted here, {} deleted on S3",
                 s.checkpoints.len(),
                 s.uploaded.len(),
                 render::bytes(s.uploaded_bytes),
+                if s.copied > 0 { format!(" sent; {} files copied on the server, {} not sent", s.copied, render::bytes(s.bytes_not_sent)) } else { String::new() },
                 s.deleted_local.len(),
                 s.deleted_remote.len()
             );

@@ -66,6 +66,11 @@ pub struct UploadArgs {
     /// NAME.tcz). trainctl downloads decode them transparently
     #[arg(long, value_name = "zstd[:LEVEL]|auto", value_parser = parse_compress)]
     pub compress: Option<Compress>,
+    /// Do not send a file whose content is already under the destination folder (or under
+    /// --dedup=s3://BUCKET/PREFIX/, e.g. the whole run): copy it on the server instead. Saves
+    /// bandwidth and time, not storage (docs/dedup-upload.md)
+    #[arg(long, value_name = "s3://BUCKET/PREFIX/", num_args = 0..=1, default_missing_value = "", require_equals = true)]
+    pub dedup: Option<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -114,11 +119,37 @@ pub async fn upload(a: UploadArgs, g: &Globals) -> Result<i32> {
         storage_class: a.storage_class,
         ..Default::default()
     };
+    let scope = a.dedup.as_deref().map(|d| dedup_scope(d, &dest)).transpose()?;
     let mut job = plan::plan_upload(&a.local, &dest, &opts, &conn).await?;
     if let Some(how) = a.compress {
         transfer::compress::plan_compression(&mut job, how).await?;
     }
+    if let Some(scope) = scope {
+        let planned = transfer::dedup::plan_dedup(&mut job, &conn, &scope).await?;
+        let mode = Mode::from_globals(g);
+        for note in &planned.notes {
+            match mode {
+                Mode::Json => render::print_json(&trainctl_core::event::Event::Notice { message: note.clone() }),
+                _ => eprintln!("{note}"),
+            }
+        }
+    }
     execute(&conn, job, &a.engine, true, g).await
+}
+
+/// The prefix `--dedup` looks for copies under: the destination's folder, or the one named
+/// (in the destination's bucket, containing the destination).
+fn dedup_scope(flag: &str, dest: &S3Url) -> Result<String> {
+    let folder = |key: &str| key.rfind('/').map_or(String::new(), |i| key[..=i].to_string());
+    if flag.is_empty() {
+        return Ok(folder(&dest.key));
+    }
+    let named = S3Url::parse(flag)?;
+    let prefix = if named.key.is_empty() || named.key.ends_with('/') { named.key.clone() } else { format!("{}/", named.key) };
+    if named.bucket != dest.bucket || !dest.key.starts_with(&prefix) {
+        return Err(Error::Usage(format!("--dedup={flag}: name a folder of s3://{} that contains the destination (copies are made within one bucket)", dest.bucket)));
+    }
+    Ok(prefix)
 }
 
 pub async fn download(a: DownloadArgs, g: &Globals) -> Result<i32> {
@@ -157,13 +188,15 @@ pub(super) async fn execute(conn: &Connection, job: TransferJob, e: &EngineArgs,
         return Err(Error::Cancelled);
     }
     let failed = outcome.failed.len();
+    let copied = if outcome.copied > 0 { format!(" ({} copied on the server: {} not sent)", outcome.copied, render::bytes(outcome.bytes_not_sent)) } else { String::new() };
     match mode {
         Mode::Json => render::print_json(&serde_json::json!({
             "event": "summary", "engine": engine.name(), "done": outcome.done, "skipped": job.skipped.len(),
             "failed": failed, "bytes": outcome.bytes_done, "seconds": outcome.seconds,
+            "copied": outcome.copied, "bytes_not_sent": outcome.bytes_not_sent,
         })),
         Mode::Human => eprintln!(
-            "{} {} objects ({}) in {:.1}s with {}; {} skipped as complete; {} failed",
+            "{} {} objects{copied} ({}) in {:.1}s with {}; {} skipped as complete; {} failed",
             if job.direction == Direction::Upload { "uploaded" } else { "downloaded" },
             outcome.done,
             render::bytes(outcome.bytes_done),
@@ -190,6 +223,9 @@ fn print_plan(job: &TransferJob, mode: Mode) {
             for i in &job.items {
                 render::print_json(&serde_json::json!({ "plan": verb, "local": i.local, "key": i.key, "bytes": i.size, "compress": job.compress.get(&i.key) }));
             }
+            for c in &job.copies {
+                render::print_json(&serde_json::json!({ "plan": "copy", "local": c.local, "key": c.key, "from": c.from, "bytes": c.size, "bytes_not_sent": c.bytes, "after_upload": c.in_job }));
+            }
             for (key, reason) in &job.skipped {
                 render::print_json(&serde_json::json!({ "plan": "skip", "key": key, "reason": reason }));
             }
@@ -199,8 +235,17 @@ fn print_plan(job: &TransferJob, mode: Mode) {
                 let how = job.compress.get(&i.key).map(compress_note).unwrap_or_default();
                 println!("{verb} {} -> s3://{}/{} ({}{how})", i.local.display(), job.bucket, i.key, render::bytes(i.size));
             }
+            for c in &job.copies {
+                let when = if c.in_job { ", once that is uploaded" } else { "" };
+                println!("copy s3://{b}/{} -> s3://{b}/{} (same content as {}: {} not sent{when})", c.from, c.key, c.local.display(), render::bytes(c.bytes), b = job.bucket);
+            }
+            let copies = if job.copies.is_empty() {
+                String::new()
+            } else {
+                format!(", copy {} on the server ({} not sent)", job.copies.len(), render::bytes(job.copies.iter().map(|c| c.bytes).sum()))
+            };
             eprintln!(
-                "dry run: would {verb} {} objects ({}); {} already complete; nothing was changed",
+                "dry run: would {verb} {} objects ({}){copies}; {} already complete; nothing was changed",
                 job.items.len(),
                 render::bytes(job.bytes_total()),
                 job.skipped.len()

@@ -56,6 +56,12 @@ pub struct Quirks {
     /// The store recomputes uploaded checksums and refuses a mismatch.
     #[serde(default)]
     pub verifies_checksums: bool,
+    /// The store copies objects on the server (CopyObject, and UploadPartCopy above 5 GiB) with
+    /// `x-amz-copy-source-if-match`: `--dedup` sends a repeated file as a copy of the object
+    /// that already holds its content. Absent = true (every store listed documents both);
+    /// `false` makes `--dedup` upload everything (with a note).
+    #[serde(default = "yes")]
+    pub server_side_copy: bool,
     /// Where the row's facts come from.
     pub source: String,
     /// When the row was last checked (YYYY-MM-DD).

@@ -54,6 +54,10 @@ pub struct LocalSpec {
     pub env: Vec<(String, String)>,
     /// `--compress`: uploads are compressed (`transfer::compress`).
     pub compress: Option<crate::codec::Compress>,
+    /// `--dedup`: a file whose content is already under the destination prefix (another
+    /// checkpoint's tokenizer, a frozen component) is copied on the server, not sent
+    /// (`transfer::dedup`).
+    pub dedup: bool,
 }
 
 /// Which output stream of the script a chunk came from.
@@ -81,7 +85,11 @@ pub struct LocalSummary {
     /// Complete checkpoints seen (ids relative to the checkpoint directory).
     pub checkpoints: Vec<String>,
     pub uploaded: Vec<String>,
+    /// Bytes sent.
     pub uploaded_bytes: u64,
+    /// `--dedup`: files copied on the server instead of sent, and the bytes not sent.
+    pub copied: u64,
+    pub bytes_not_sent: u64,
     pub upload_failures: Vec<(String, ErrorInfo)>,
     /// Complete checkpoints left without an upload (interrupted, or failing uploads).
     pub not_uploaded: Vec<String>,
@@ -321,6 +329,8 @@ fn summarize(spec: &LocalSpec, status: std::process::ExitStatus, interrupted: bo
         not_uploaded: up.not_uploaded,
         uploaded: up.uploaded,
         uploaded_bytes: up.uploaded_bytes,
+        copied: up.copied,
+        bytes_not_sent: up.bytes_not_sent,
         upload_failures: up.failures,
         deleted_local: up.deleted_local,
         deleted_remote: up.deleted_remote,
@@ -362,6 +372,8 @@ struct UploadStats {
     steps: BTreeMap<String, Option<u64>>,
     uploaded: Vec<String>,
     uploaded_bytes: u64,
+    copied: u64,
+    bytes_not_sent: u64,
     failures: Vec<(String, ErrorInfo)>,
     not_uploaded: Vec<String>,
     deleted_local: Vec<String>,
@@ -499,9 +511,19 @@ impl Uploader {
                     return false;
                 }
             }
+            if let (true, Some(conn)) = (self.spec.dedup, self.conn.as_ref()) {
+                match transfer::dedup::plan_dedup(&mut job, conn, &prefix).await {
+                    Ok(planned) => planned.notes.into_iter().for_each(|n| self.notice(n)),
+                    Err(e) => self.notice(format!("--dedup could not look at s3://{}/{prefix} ({e}): uploading {} in full", dest.bucket, c.id)),
+                }
+            }
             let result = engine.run(&job, &TransferOptions::default(), self.sink.as_ref(), self.cancel.clone()).await.and_then(|o| o.into_result(&job));
             match result {
-                Ok(o) => bytes += o.bytes_done,
+                Ok(o) => {
+                    bytes += o.bytes_done;
+                    self.stats.copied += o.copied;
+                    self.stats.bytes_not_sent += o.bytes_not_sent;
+                }
                 Err(e) => {
                     self.notice(format!("upload of {} failed: {e}", c.id));
                     self.stats.failures.push((c.id.clone(), e.info()));

@@ -130,7 +130,7 @@ pub async fn apply_rename_with(conn: &Connection, plan: &RenamePlanned, sizes: C
     // By index, not `&Move`: a closure over a borrowed item makes the future higher-ranked,
     // and the desktop's command futures must be Send.
     let results: Vec<(usize, Result<()>)> = futures::stream::iter(0..plan.moves.len())
-        .map(|i| async move { (i, copy_one(conn, &plan.bucket, &plan.moves[i], sizes).await) })
+        .map(|i| async move { (i, copy_one(conn, &plan.bucket, &plan.moves[i], sizes, None).await) })
         .buffer_unordered(COPY_PARALLELISM)
         .collect()
         .await;
@@ -148,12 +148,16 @@ pub async fn apply_rename_with(conn: &Connection, plan: &RenamePlanned, sizes: C
 /// A server-side copy of one object, conditioned on the ETag the plan saw. Above
 /// `sizes.single_max` it goes in parts, and the content type, user metadata and tags (which a
 /// single CopyObject carries by itself) are copied explicitly.
-async fn copy_one(conn: &Connection, bucket: &str, m: &Move, sizes: CopySizes) -> Result<()> {
+///
+/// Shared with `--dedup` uploads (`transfer::dedup`), which copy a repeated file from the object
+/// already holding its content; `storage_class` is the upload's (`None`: the store's default).
+pub(crate) async fn copy_one(conn: &Connection, bucket: &str, m: &Move, sizes: CopySizes, storage_class: Option<&str>) -> Result<()> {
+    let class = storage_class.map(aws_sdk_s3::types::StorageClass::from);
     let ctx = conn.ctx().bucket(bucket).key(&m.to);
     let source = format!("{bucket}/{}", super::versions::encode_key(&m.from));
     let if_match = m.etag.as_ref().map(|e| format!("\"{}\"", e.trim_matches('"')));
     if m.size <= sizes.single_max {
-        conn.client.copy_object().bucket(bucket).key(&m.to).copy_source(&source).set_copy_source_if_match(if_match).send().await.or_s3(&ctx)?;
+        conn.client.copy_object().bucket(bucket).key(&m.to).copy_source(&source).set_copy_source_if_match(if_match).set_storage_class(class).send().await.or_s3(&ctx)?;
         return Ok(());
     }
     let head = conn.client.head_object().bucket(bucket).key(&m.from).send().await.or_s3(&conn.ctx().bucket(bucket).key(&m.from))?;
@@ -169,6 +173,7 @@ async fn copy_one(conn: &Connection, bucket: &str, m: &Move, sizes: CopySizes) -
         .set_content_type(head.content_type().map(str::to_string))
         .set_metadata(head.metadata().cloned())
         .set_tagging(tagging)
+        .set_storage_class(class)
         .send()
         .await
         .or_s3(&ctx)?;

@@ -7,6 +7,7 @@
 pub mod auto;
 pub mod checksum;
 pub mod compress;
+pub mod dedup;
 pub mod local_write;
 pub mod native;
 pub mod plan;
@@ -93,6 +94,14 @@ pub struct TransferJob {
     /// ([`compress::plan_compression`]); the engine compresses them as the job runs.
     #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
     pub compress: std::collections::HashMap<String, compress::Planned>,
+    /// Uploads with `--dedup`: items not sent but copied on the server from an object holding
+    /// the same content ([`dedup::plan_dedup`]); not in `items`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<dedup::Copy>,
+    /// Uploads with `--dedup`: what each file whose hash is recorded in its metadata was when it
+    /// was hashed, by key; a file changed by the end of its upload has the record removed.
+    #[serde(skip)]
+    pub recorded: std::collections::HashMap<String, dedup::Stamp>,
 }
 
 impl TransferJob {
@@ -110,6 +119,8 @@ impl TransferJob {
             version_ids: Default::default(),
             metadata: Default::default(),
             compress: Default::default(),
+            copies: Vec::new(),
+            recorded: Default::default(),
             local_root: (direction == Direction::Download).then(|| local_root.into()),
         }
     }
@@ -177,8 +188,16 @@ impl UploadChecksum {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Outcome {
+    /// Items complete, server-side copies (`copied`) included.
     pub done: u64,
+    /// Bytes sent.
     pub bytes_done: u64,
+    /// `--dedup`: items written by a server-side copy instead of being sent ([`dedup`]).
+    #[serde(default)]
+    pub copied: u64,
+    /// `--dedup`: the bytes those copies did not send.
+    #[serde(default)]
+    pub bytes_not_sent: u64,
     pub skipped: u64,
     pub failed: Vec<(String, ErrorInfo)>,
     pub seconds: f64,
@@ -260,15 +279,17 @@ pub enum EnginePref {
 /// Builds the engine for `pref`: `Auto` decides per job ([`auto::AutoEngine`]); `S5cmd` fails
 /// with [`Error::S5cmdMissing`](crate::Error::S5cmdMissing) when s5cmd is not usable.
 ///
-/// Every engine it builds is wrapped in [`compress::CodecEngine`]: compressed uploads are staged
-/// and downloads of compressed objects decoded, whichever engine moves the bytes.
+/// Every engine it builds is wrapped in [`compress::CodecEngine`] (compressed uploads are staged
+/// and downloads of compressed objects decoded, whichever engine moves the bytes) and that in
+/// [`dedup::DedupEngine`] (`--dedup` copies are made on the server, natively, and only the rest
+/// is handed to the engine).
 pub fn choose_engine(pref: EnginePref, conn: &crate::s3::Connection, _sink: &dyn Sink) -> Result<Box<dyn Engine>> {
     let inner: Box<dyn Engine> = match pref {
         EnginePref::Native => Box::new(native::NativeEngine::new(conn.clone())),
         EnginePref::S5cmd => Box::new(s5cmd::S5cmdEngine::locate(conn.clone())?),
         EnginePref::Auto => Box::new(auto::AutoEngine::new(conn)),
     };
-    Ok(Box::new(compress::CodecEngine::new(inner)))
+    Ok(Box::new(dedup::DedupEngine::new(conn.clone(), Box::new(compress::CodecEngine::new(inner)))))
 }
 
 /// The events every engine sends when a job starts: totals, one `ObjectSkipped` per item the

@@ -149,10 +149,10 @@ impl Engine for S5cmdEngine {
             sink.send(Event::Notice { message: format!("{why}; using the native engine, which renews them as it goes") });
             return super::native::NativeEngine::new(self.engine_conn()).run(job, opts, sink, cancel).await;
         }
-        if job.items.iter().any(|i| i.write_if.is_some()) || !job.version_ids.is_empty() || !job.metadata.is_empty() {
+        if job.items.iter().any(|i| i.write_if.is_some()) || !job.version_ids.is_empty() {
             // s5cmd cannot make a write conditional; ignoring the condition could overwrite a
-            // concurrent writer's change, so such jobs always go through the native engine (as
-            // do jobs with object metadata: compressed uploads must carry theirs).
+            // concurrent writer's change, so such jobs always go through the native engine.
+            // (Object metadata it carries: `cp --metadata`, see `batch::cp_line`.)
             return super::native::NativeEngine::new(self.engine_conn()).run(job, opts, sink, cancel).await;
         }
         let tracker = Tracker::new(job.id, job.bytes_total(), job.items.len() as u64);
@@ -244,6 +244,10 @@ fn prepare_item(job: &TransferJob, opts: &TransferOptions, item: &TransferItem, 
     let (src, dst) = match job.direction {
         Direction::Upload => {
             flags.storage_class = job.storage_class.clone();
+            if let Some(m) = job.metadata.get(&item.key) {
+                flags.metadata = m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                flags.metadata.sort();
+            }
             (path_str(&local)?, remote)
         }
         Direction::Download => {

@@ -20,6 +20,9 @@ pub struct CpFlags {
     /// `(concurrency, part size in bytes)` for multipart transfers; `None` = s5cmd defaults
     /// (single-part objects never need it).
     pub parts: Option<(usize, u64)>,
+    /// User metadata (`x-amz-meta-KEY: VALUE`), each pair as `--metadata "KEY=VALUE"`:
+    /// compressed uploads' codec facts, `--dedup`'s recorded hash.
+    pub metadata: Vec<(String, String)>,
 }
 
 /// Quotes one token for s5cmd's batch parser.
@@ -51,6 +54,13 @@ pub fn cp_line(src: &str, dst: &str, flags: &CpFlags) -> Result<String> {
     if let Some((concurrency, part_size)) = flags.parts {
         let mib = part_size.div_ceil(MIB).max(5);
         line.push_str(&format!(" --concurrency {} --part-size {mib}", concurrency.max(1)));
+    }
+    for (k, v) in &flags.metadata {
+        if k.contains('=') {
+            return Err(Error::S5cmd(format!("metadata key {k:?} contains `=`, which s5cmd cannot carry; use --engine native")));
+        }
+        line.push_str(" --metadata ");
+        line.push_str(&quote(&format!("{k}={v}"))?);
     }
     line.push(' ');
     line.push_str(&quote(src)?);
@@ -96,12 +106,16 @@ mod tests {
 
     #[test]
     fn cp_lines_are_raw_and_carry_flags() {
-        let f = CpFlags { storage_class: Some("STANDARD_IA".into()), parts: Some((4, 33 * MIB)) };
+        let f = CpFlags { storage_class: Some("STANDARD_IA".into()), parts: Some((4, 33 * MIB)), metadata: Vec::new() };
         assert_eq!(
             cp_line("/d/x y", "s3://b/k", &f).unwrap(),
             r#"cp --raw --storage-class "STANDARD_IA" --concurrency 4 --part-size 33 "/d/x y" "s3://b/k""#
         );
         assert_eq!(cp_line("/a", "s3://b/a", &CpFlags::default()).unwrap(), r#"cp --raw "/a" "s3://b/a""#);
+        let m = CpFlags { metadata: vec![("trainctl-crc64nvme".into(), "AAAAAAAAACo=".into())], ..CpFlags::default() };
+        assert_eq!(cp_line("/a", "s3://b/a", &m).unwrap(), r#"cp --raw --metadata "trainctl-crc64nvme=AAAAAAAAACo=" "/a" "s3://b/a""#);
+        let bad = CpFlags { metadata: vec![("a=b".into(), "c".into())], ..CpFlags::default() };
+        assert!(cp_line("/a", "s3://b/a", &bad).is_err());
     }
 
     #[test]
