@@ -27,3 +27,4 @@ mod frameworks;
 mod dataset;
 mod dedup;
 mod compress;
+mod upload_dedup;

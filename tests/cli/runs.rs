@@ -275,11 +275,11 @@ fn metrics_json_and_csv_and_skipped_lines() {
 // ---------------------------------------------------------------------------------------------
 // local
 
-fn local_train() -> String {
+pub(crate) fn local_train() -> String {
     fixtures().join("local_train.py").display().to_string()
 }
 
-fn summary_of(out: &std::process::Output) -> serde_json::Value {
+pub(crate) fn summary_of(out: &std::process::Output) -> serde_json::Value {
     stdout(out)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

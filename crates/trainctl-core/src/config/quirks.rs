@@ -56,12 +56,17 @@ pub struct Quirks {
     /// The store recomputes uploaded checksums and refuses a mismatch.
     #[serde(default)]
     pub verifies_checksums: bool,
-    /// The store copies objects on the server (CopyObject, and UploadPartCopy above 5 GiB) with
-    /// `x-amz-copy-source-if-match`: `--dedup` sends a repeated file as a copy of the object
-    /// that already holds its content. Absent = true (every store listed documents both);
-    /// `false` makes `--dedup` upload everything (with a note).
+    /// The store copies objects on the server (CopyObject, and UploadPartCopy above 5 GiB):
+    /// `--dedup` sends a repeated file as a copy of the object that already holds its content.
+    /// Absent = true (every store listed documents it); `false` makes `--dedup` upload
+    /// everything (with a note).
     #[serde(default = "yes")]
     pub server_side_copy: bool,
+    /// CopyObject honours `x-amz-copy-source-if-match` (412 when the source changed), so a
+    /// `--dedup` copy is "only of the object whose hash was checked" in one request. Absent =
+    /// false: a HEAD of the source right before the copy (a small window remains).
+    #[serde(default)]
+    pub conditional_copy: bool,
     /// Where the row's facts come from.
     pub source: String,
     /// When the row was last checked (YYYY-MM-DD).

@@ -18,8 +18,9 @@
 //!   hash: the recorded one and, where the store keeps one, its own full-object CRC64NVME, which
 //!   must agree. An object whose metadata another tool stripped (and without a stored CRC64NVME)
 //!   shows no hash: the file is uploaded, never copied on a guess. The copy is conditioned on the
-//!   ETag that HEAD saw (`x-amz-copy-source-if-match`), and the file is looked at again right
-//!   before (one changed since it was hashed is uploaded instead).
+//!   ETag that HEAD saw (`x-amz-copy-source-if-match`; a second HEAD right before on stores that
+//!   ignore it, quirk `conditional_copy`), and the file is looked at again right before (one
+//!   changed since it was hashed is uploaded instead).
 //! - **Run** ([`DedupEngine`], around every engine): the copies from existing objects first,
 //!   then the rest through the inner engine (s5cmd or native, compression included), then the
 //!   copies whose source this job uploaded (HEADed and checked like any other source). A copy
@@ -395,7 +396,15 @@ impl DedupEngine {
             return Err(Fallback { why: "the file changed since it was hashed".into(), changed: true });
         }
         let (etag, bytes) = match &c.from_etag {
-            Some(etag) => (Some(etag.clone()), c.bytes),
+            Some(etag) if crate::config::quirks::get_or_other(&self.conn.profile.provider).conditional_copy => (Some(etag.clone()), c.bytes),
+            Some(etag) => {
+                // The store would ignore x-amz-copy-source-if-match: look right before instead.
+                let now = self.conn.client.head_object().bucket(&job.bucket).key(&c.from).send().await.ok().and_then(|h| h.e_tag().map(str::to_string));
+                if now.as_deref() != Some(etag.as_str()) {
+                    return Err(Fallback { why: format!("{} changed since it was looked at", c.from), changed: false });
+                }
+                (Some(etag.clone()), c.bytes)
+            }
             None => {
                 let form = c.compress.as_ref().map(|p| p.codec.name());
                 let Some(crc) = crc_of_base64(&c.crc64nvme) else { return Err(Fallback { why: "no hash".into(), changed: false }) };
