@@ -86,8 +86,9 @@ pub struct TransferJob {
     /// hands such jobs to it).
     #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
     pub version_ids: std::collections::HashMap<String, String>,
-    /// Uploads: user metadata (`x-amz-meta-*`) to store with an object, by key. Only the native
-    /// engine sends it (s5cmd hands such jobs to it). Set by [`compress`] for compressed objects.
+    /// Uploads: user metadata (`x-amz-meta-*`) to store with an object, by key (both engines;
+    /// s5cmd as `cp --metadata`). Set by [`compress`] for compressed objects and by [`dedup`]
+    /// (the content's recorded hash).
     #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
     pub metadata: std::collections::HashMap<String, std::collections::HashMap<String, String>>,
     /// Uploads with `--compress`: how each compressed item is stored, by its (suffixed) key

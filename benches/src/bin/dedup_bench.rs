@@ -1,0 +1,130 @@
+//! Dedup-on-upload benchmark (issue 14, `--dedup`): `trainctl s3 upload -r` of a run whose
+//! checkpoints share a fraction of their bytes (an identical tokenizer and frozen component in
+//! each, the rest distinct random weights), with `--dedup` and without, to Garage — direct, and
+//! through the testkit fault proxy at `--rtt` ms, which also counts the bytes that really went
+//! upstream. Each upload goes to a fresh prefix; plain and dedup alternate; median of R.
+//!
+//! Usage: `dedup_bench [--ckpts N] [--mib M] [--shared F] [--rtt MS] [--repeat R] [--trainctl PATH]`
+//! (defaults 4 checkpoints × 64 MiB, 0.3 shared, 20 ms, 3; release build: benches/dedup.sh).
+//! Prints a markdown table: wall time, bytes sent (proxy count, or the summary's `bytes` direct)
+//! and their ratios (dedup / plain: below 1 is better).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Deterministic bytes (xorshift), distinct per seed: incompressible like trained weights.
+fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// `ckpts` checkpoints of `mib` MiB, `shared` of whose bytes are the same files in each.
+fn make_run(root: &Path, ckpts: usize, mib: usize, shared: f64) -> u64 {
+    let size = mib << 20;
+    let shared_bytes = (size as f64 * shared) as usize;
+    let tokenizer = (shared_bytes / 16).max(1);
+    let frozen = shared_bytes - tokenizer;
+    let (tok, froz) = (bytes(tokenizer, 1), bytes(frozen, 2));
+    let mut total = 0u64;
+    for c in 0..ckpts {
+        let d = root.join(format!("checkpoint-{}", (c + 1) * 1000));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("tokenizer.json"), &tok).unwrap();
+        std::fs::write(d.join("vision_tower.safetensors"), &froz).unwrap();
+        std::fs::write(d.join("model.safetensors"), bytes(size - shared_bytes, 100 + c as u64)).unwrap();
+        std::fs::write(d.join("trainer_state.json"), format!("{{\"global_step\": {}}}", (c + 1) * 1000)).unwrap();
+        total += size as u64 + 30;
+    }
+    total
+}
+
+struct Sample {
+    seconds: f64,
+    sent: u64,
+    copied: u64,
+}
+
+fn upload(trainctl: &Path, env: &[(String, String)], cache: &Path, run: &Path, url: &str, dedup: bool) -> Sample {
+    let mut c = Command::new(trainctl);
+    c.envs(env.iter().cloned()).env("XDG_CACHE_HOME", cache);
+    c.args(["--json", "s3", "upload", "-r"]).arg(run).arg(url);
+    if dedup {
+        c.arg("--dedup");
+    }
+    let t = Instant::now();
+    let out = c.output().expect("trainctl");
+    let seconds = t.elapsed().as_secs_f64();
+    assert!(out.status.success(), "upload failed: {}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "summary")
+        .expect("summary line");
+    Sample { seconds, sent: summary["bytes"].as_u64().unwrap_or(0), copied: summary["copied"].as_u64().unwrap_or(0) }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let ckpts: usize = opt("--ckpts").and_then(|v| v.parse().ok()).unwrap_or(4);
+    let mib: usize = opt("--mib").and_then(|v| v.parse().ok()).unwrap_or(64);
+    let shared: f64 = opt("--shared").and_then(|v| v.parse().ok()).unwrap_or(0.3);
+    let rtt: u64 = opt("--rtt").and_then(|v| v.parse().ok()).unwrap_or(20);
+    let repeat: usize = opt("--repeat").and_then(|v| v.parse().ok()).unwrap_or(3);
+    let exe = std::env::current_exe().unwrap();
+    let trainctl = opt("--trainctl").map(PathBuf::from).unwrap_or_else(|| exe.with_file_name("trainctl"));
+
+    let server = trainctl_testkit::start_garage().expect("garage");
+    let bucket = server.new_bucket("dedup-bench");
+    let work = tempfile::Builder::new().prefix("trainctl-dedup-bench").tempdir().unwrap();
+    let run = work.path().join("run");
+    let total = make_run(&run, ckpts, mib, shared);
+    let cache = work.path().join("cache");
+    let proxy = trainctl_testkit::FaultProxy::start(server.socket_addr()).expect("proxy");
+    proxy.set_rtt(Duration::from_millis(rtt));
+    println!("run: {ckpts} checkpoints × {mib} MiB, {:.0}% of each checkpoint's bytes shared; {} MiB in all", shared * 100.0, total >> 20);
+    println!();
+    println!("| link | plain s | --dedup s | time ratio (dedup / plain) | plain MiB sent | --dedup MiB sent | bytes ratio | copied |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (label, via_proxy) in [("direct", false), ("20 ms RTT proxy", true)] {
+        let endpoint = if via_proxy { proxy.url() } else { server.endpoint_url() };
+        let env = server.env_with_endpoint(&endpoint);
+        let (mut plain, mut dedup) = (Vec::new(), Vec::new());
+        for r in 0..repeat {
+            for d in [false, true] {
+                proxy.reset_counters();
+                let mut s = upload(&trainctl, &env, &cache, &run, &format!("s3://{bucket}/{label}/{r}/{d}/"), d);
+                if via_proxy {
+                    s.sent = proxy.bytes_upstream();
+                }
+                if d { dedup.push(s) } else { plain.push(s) }
+            }
+        }
+        let (pt, dt) = (median(plain.iter().map(|s| s.seconds).collect()), median(dedup.iter().map(|s| s.seconds).collect()));
+        let (ps, ds) = (median(plain.iter().map(|s| s.sent as f64).collect()), median(dedup.iter().map(|s| s.sent as f64).collect()));
+        let mib_of = |b: f64| b / (1u64 << 20) as f64;
+        let label = if via_proxy { format!("{rtt} ms RTT proxy") } else { label.to_string() };
+        println!(
+            "| {label} | {pt:.2} | {dt:.2} | {:.2} | {:.1} | {:.1} | {:.2} | {} |",
+            dt / pt,
+            mib_of(ps),
+            mib_of(ds),
+            ds / ps,
+            dedup[0].copied
+        );
+    }
+}
