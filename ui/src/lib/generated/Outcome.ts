@@ -4,4 +4,20 @@ import type { ErrorInfo } from "./ErrorInfo";
 /**
  * What happened to each item of a job.
  */
-export type Outcome = { done: number, bytes_done: number, skipped: number, failed: Array<[string, ErrorInfo]>, seconds: number, };
+export type Outcome = { 
+/**
+ * Items complete, server-side copies (`copied`) included.
+ */
+done: number, 
+/**
+ * Bytes sent.
+ */
+bytes_done: number, 
+/**
+ * `--dedup`: items written by a server-side copy instead of being sent ([`dedup`]).
+ */
+copied: number, 
+/**
+ * `--dedup`: the bytes those copies did not send.
+ */
+bytes_not_sent: number, skipped: number, failed: Array<[string, ErrorInfo]>, seconds: number, };
