@@ -15,8 +15,13 @@ impl ProxyProcess {
     /// Starts `bin` (the `trainctl-proxy` binary) in front of `upstream` with `rtt_ms` of added
     /// round-trip time and waits for the address it prints.
     pub fn start(bin: &Path, upstream: std::net::SocketAddr, rtt_ms: u64) -> ProxyProcess {
+        ProxyProcess::start_limited(bin, upstream, rtt_ms, 0)
+    }
+
+    /// [`ProxyProcess::start`] with the link limited to `mbps` MB/s each way (0: unlimited).
+    pub fn start_limited(bin: &Path, upstream: std::net::SocketAddr, rtt_ms: u64, mbps: u64) -> ProxyProcess {
         let mut child = Command::new(bin)
-            .args(["--upstream", &upstream.to_string(), "--rtt-ms", &rtt_ms.to_string()])
+            .args(["--upstream", &upstream.to_string(), "--rtt-ms", &rtt_ms.to_string(), "--mbps", &mbps.to_string()])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e} (cargo build --release -p trainctl-testkit)", bin.display()));
