@@ -173,10 +173,12 @@ pub async fn plan_dedup(job: &mut TransferJob, conn: &Connection, scope: &str) -
             (None, Some(first)) => (first.clone(), None, item.size, true),
             (None, None) => {
                 first_in_job.insert(content.clone(), item.key.clone());
+                // Compressed objects record the hash of the bytes they were made from when they
+                // are staged: always right, nothing to record or take back here.
                 if content.0.is_none() {
                     job.metadata.entry(item.key.clone()).or_default().insert(META_CRC64NVME.into(), crc64nvme);
+                    job.recorded.insert(item.key.clone(), stamp);
                 }
-                job.recorded.insert(item.key.clone(), stamp);
                 job.items.push(item);
                 continue;
             }
@@ -362,8 +364,6 @@ impl Tally {
                         job.compress.insert(c.key.clone(), p.clone());
                     } else if !f.changed {
                         job.metadata.entry(c.key.clone()).or_default().insert(META_CRC64NVME.into(), c.crc64nvme.clone());
-                    }
-                    if !f.changed {
                         job.recorded.insert(c.key.clone(), c.stamp);
                     }
                     job.items.push(TransferItem { local: c.local.clone(), key: c.key.clone(), size: Stamp::of(&c.local).map_or(c.size, |s| s.size), etag: None, write_if: None });
