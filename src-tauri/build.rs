@@ -35,6 +35,8 @@ const COMMANDS: &[&str] = &[
     "notifications_list",
     "review_run",
     "review_cancel",
+    "dedup_plan",
+    "dedup_apply",
     "review_snapshots",
     "sync_pairs_list",
     "sync_pair_add",

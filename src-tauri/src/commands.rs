@@ -20,6 +20,7 @@ use trainctl_core::dataset::{Diff, Level, StageReport, VerifyReport};
 use trainctl_core::error::ErrorInfo;
 use trainctl_core::event::JobId;
 use trainctl_core::lifecycle::{ApplyReport, LifecycleRequest, LifecycleSavings};
+use trainctl_core::review::dedup_plan::S3DedupPlan;
 use trainctl_core::review::snapshots::Snapshot;
 use trainctl_core::runs::overview::{RunMetrics, RunOverview};
 use trainctl_core::s3::rename::RenameReport;
@@ -194,6 +195,17 @@ pub async fn version_restore_apply(s: State<'_, Shell>, plan_id: u64) -> Res<Opt
 #[tauri::command(rename_all = "snake_case")]
 pub async fn review_run(s: State<'_, Shell>, bucket: String, prefix: String, budget_usd: Option<f64>) -> Res<ReviewOutcome> {
     s.app.review_run(&bucket, &prefix, budget_usd).await.map_err(info)
+}
+
+/// The "deduplicate" savings action: which copies go, shown in a confirm dialog.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn dedup_plan(s: State<'_, Shell>, bucket: String, prefix: String) -> Res<S3DedupPlan> {
+    s.app.dedup_plan(&bucket, &prefix).await.map_err(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn dedup_apply(s: State<'_, Shell>, plan_id: u64) -> Res<DeleteReport> {
+    s.app.dedup_apply(plan_id).await.map_err(info)
 }
 
 #[tauri::command(rename_all = "snake_case")]

@@ -73,6 +73,7 @@ impl Sink for ShellHost {
             Event::CleanupFinished { .. } => self.app.emit("checkpoint://cleanup-finished", &event),
             // Throttled to ~4/s by the core.
             Event::ReviewProgress { .. } => self.app.emit("review://progress", &event),
+            Event::DedupProgress { .. } => self.app.emit("dedup://progress", &event),
             // Only the dataset calls report raw progress to the host (transfers fold theirs).
             Event::Progress(p) if self.progress_due() => self.app.emit("dataset://progress", p),
             // Everything else is folded into the records above (transfers, watches) by the core.

@@ -149,6 +149,8 @@ fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
         commands::notifications_list,
         commands::review_run,
         commands::review_cancel,
+        commands::dedup_plan,
+        commands::dedup_apply,
         commands::review_snapshots,
         commands::sync_pairs_list,
         commands::sync_pair_add,

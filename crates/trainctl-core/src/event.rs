@@ -67,6 +67,8 @@ pub enum Event {
     /// A cleanup apply ended; `objects_failed` > 0 means some deletions were refused or failed
     /// (each was reported as [`Event::ObjectFailed`]).
     CleanupFinished { checkpoints_deleted: u64, objects_deleted: u64, objects_failed: u64, bytes_reclaimed: u64, seconds: f64 },
+    /// A dedup apply deleted the extra copies of one more group (the Dashboard's progress bar).
+    DedupProgress { groups_done: u64, groups: u64, objects_deleted: u64, bytes_reclaimed: u64 },
     // ---- watch (core `watch`, `trainctl s3 watch`, the Watches view) ----
     /// A watch made its first look: how it polls (`start_after` or `diff`) and what was there.
     WatchStarted { watch: String, mode: String, objects: u64, bytes: u64, checkpoints: u64 },

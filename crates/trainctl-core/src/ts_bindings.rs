@@ -80,6 +80,7 @@ pub fn core_roots() -> Vec<Exporter> {
         crate::lifecycle::LifecycleSavings::export_all,
         crate::lifecycle::ApplyReport::export_all,
         review::ReviewOutcome::export_all,
+        crate::review::dedup_plan::S3DedupPlan::export_all,
         crate::review::snapshots::Snapshot::export_all,
         crate::runs::overview::RunOverview::export_all,
         crate::runs::overview::RunMetrics::export_all,

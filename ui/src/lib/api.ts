@@ -15,7 +15,7 @@ import type {
   EventName, JobId, ListPage, AppNotification, LocalGrant, ProfileForm, ProfileSummary, TestReport, TransferRecord,
 } from './types';
 import { locationArg, rememberGrant } from './grants';
-import type { ReviewOutcome, ReviewSnapshot } from './types';
+import type { ReviewOutcome, ReviewSnapshot, S3DedupPlan } from './types';
 
 /** A failed command: the shell's `ErrorInfo` as a throwable with the stable `code`. */
 export class ApiError extends Error {
@@ -190,6 +190,10 @@ export const e2eDrop = (paths: string[], x: number, y: number) => call<void>('e2
  * the shell pops up a warning. Progress arrives as `review://progress`. */
 export const reviewRun = (bucket: string, prefix: string, budget_usd: number | null = null) =>
   call<ReviewOutcome>('review_run', { bucket, prefix, budget_usd });
+/** Plans the Dashboard's "deduplicate" action on `s3://bucket/prefix`: one copy of each group
+ * stays; `dedupApply(plan.plan_id)` deletes exactly the others. Progress: `dedup://progress`. */
+export const dedupPlan = (bucket: string, prefix: string) => call<S3DedupPlan>('dedup_plan', { bucket, prefix });
+export const dedupApply = (planId: number) => call<DeleteReport>('dedup_apply', { plan_id: planId });
 /** Stops the review in progress (it then rejects with code `cancelled`). */
 export const reviewCancel = () => call<void>('review_cancel');
 /** Local review snapshots of one location (`s3://bucket/prefix/`), oldest first. */

@@ -155,7 +155,7 @@ export function classStacks(report: ReviewReport, maxBars = 8): ClassStacks {
 }
 
 /** The savings worth showing: positive monthly savings, best first; ties → fewer bytes touched. */
-export function rankSavings(actions: SavingsAction[], limit = 4): SavingsAction[] {
+export function rankSavings(actions: SavingsAction[], limit = 6): SavingsAction[] {
   return actions
     .filter((a) => a.monthly_usd_saved > 0)
     .sort((a, b) => b.monthly_usd_saved - a.monthly_usd_saved || a.bytes - b.bytes || a.title.localeCompare(b.title))

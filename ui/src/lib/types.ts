@@ -92,6 +92,13 @@ export type { ReviewOutcome } from './generated/ReviewOutcome';
 export type { Snapshot as ReviewSnapshot } from './generated/Snapshot';
 /** Payload of `review://progress`, about 4 a second. */
 export type ReviewProgressEvent = EventOf<'review_progress'>;
+export type { S3DedupPlan } from './generated/S3DedupPlan';
+export type { DedupCopies } from './generated/DedupCopies';
+export type { CompressEstimate } from './generated/CompressEstimate';
+export type { CompressibleObject } from './generated/CompressibleObject';
+export type { ComputeSpend } from './generated/ComputeSpend';
+/** Payload of `dedup://progress`, once per group of copies deleted. */
+export type DedupProgressEvent = EventOf<'dedup_progress'>;
 
 // ---- checkpoints (the Checkpoints view; docs/checkpoints.md) ---------------------------------
 export type { Layout as CheckpointLayout } from './generated/Layout';
@@ -189,6 +196,7 @@ export interface EventMap {
   'checkpoint://deleted': CheckpointDeletedEvent;
   'checkpoint://cleanup-finished': CleanupFinishedEvent;
   'review://progress': ReviewProgressEvent;
+  'dedup://progress': DedupProgressEvent;
   /** Files/bytes done by the Datasets view's verify or stage (throttled to 5/s). */
   'dataset://progress': Progress;
   'app://close-requested': CloseRequest;

@@ -130,8 +130,13 @@ impl App {
         if changed > 0 {
             return Err(crate::Error::PlanStale(format!("{changed} of the {} objects changed or vanished since the plan", plan.items.len())));
         }
-        let deletions = plan.items.iter().map(|i| Deletion::Object { bucket: plan.bucket.clone(), key: i.key.clone() }).collect();
-        let sync = SyncPlan { job: TransferJob::new(crate::event::Direction::Upload, &plan.bucket, ""), deletions };
+        self.delete_objects(conn, &plan.bucket, &plan.items).await
+    }
+
+    /// Deletes `items` of `bucket` in batches of 1000 (a plan already checked by the caller).
+    pub(crate) async fn delete_objects(&self, conn: crate::s3::Connection, bucket: &str, items: &[DeleteItem]) -> Result<DeleteReport> {
+        let deletions = items.iter().map(|i| Deletion::Object { bucket: bucket.to_string(), key: i.key.clone() }).collect();
+        let sync = SyncPlan { job: TransferJob::new(crate::event::Direction::Upload, bucket, ""), deletions };
         // The deletion future borrows the plan across awaits and is not `Send`, which a caller's
         // future (a Tauri command) must be: run it on a blocking thread of this runtime.
         let handle = tokio::runtime::Handle::current();
@@ -140,7 +145,7 @@ impl App {
             .map_err(|e| crate::Error::Internal(format!("delete task: {e}")))?;
         let out = self.watched(out)?;
         let failed_keys: std::collections::HashSet<&str> = out.failed.iter().map(|(k, _)| k.as_str()).collect();
-        let bytes = plan.items.iter().filter(|i| !failed_keys.contains(i.key.as_str())).map(|i| i.size).sum();
+        let bytes = items.iter().filter(|i| !failed_keys.contains(i.key.as_str())).map(|i| i.size).sum();
         let failed = out.failed.into_iter().map(|(key, error)| DeleteFailure { key, error }).collect();
         Ok(DeleteReport { deleted: out.deleted, bytes, failed })
     }

@@ -29,6 +29,7 @@ pub mod profiles;
 pub mod registry;
 pub mod review;
 pub mod runs;
+pub mod savings;
 pub mod sync;
 pub mod transfers;
 pub mod watches;
@@ -61,6 +62,7 @@ pub struct App {
     pub(crate) lifecycle_plans: PlanStore<crate::lifecycle::LifecyclePlan>,
     pub(crate) restore_plans: PlanStore<objects::RestorePlan>,
     pub(crate) rename_plans: PlanStore<browse::RenamePlan>,
+    pub(crate) dedup_plans: PlanStore<crate::review::dedup_plan::S3DedupPlan>,
     pub(crate) offered: runs::OfferedSources,
     pub(crate) review: review::Running,
 }
@@ -85,6 +87,7 @@ impl App {
             lifecycle_plans: PlanStore::default(),
             restore_plans: PlanStore::default(),
             rename_plans: PlanStore::default(),
+            dedup_plans: PlanStore::default(),
             offered: runs::OfferedSources::default(),
             review: review::Running::default(),
         })

@@ -55,19 +55,32 @@ impl Probe {
 /// Probes `path` (of `size` bytes) at zstd `level`.
 pub fn probe(path: &Path, size: u64, level: i32) -> Result<Probe> {
     let samples = read_samples(path, size).map_err(|e| Error::io(path, e))?;
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    Ok(probe_samples(&name, &samples, level))
+}
+
+/// Probes the sample slices of a file named `name` (read at [`sample_offsets`], from a disk or
+/// by ranged GETs of an object: the Dashboard measures what compressing stored objects saves).
+pub fn probe_samples(name: &str, samples: &[Vec<u8>], level: i32) -> Probe {
     let total: usize = samples.iter().map(Vec::len).sum::<usize>().max(1);
     let zstd: usize = samples.iter().map(|s| zstd::bulk::compress(s, level).map_or(s.len(), |c| c.len())).sum();
     let zstd_ratio = zstd as f64 / total as f64;
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    let planes = is_tensor_file(&name)
-        .then(|| [2u8, 4].map(|w| (w, planes_size(&samples, w, level) as f64 / total as f64)).into_iter().min_by(|a, b| a.1.total_cmp(&b.1)))
+    let planes = is_tensor_file(name)
+        .then(|| [2u8, 4].map(|w| (w, planes_size(samples, w, level) as f64 / total as f64)).into_iter().min_by(|a, b| a.1.total_cmp(&b.1)))
         .flatten();
     let codec = match planes {
         Some((width, r)) if r <= zstd_ratio * (1.0 - PLANES_MIN_GAIN) && r <= 1.0 - AUTO_MIN_SAVING => Some(Codec::BytePlane { width }),
         _ if zstd_ratio <= 1.0 - AUTO_MIN_SAVING => Some(Codec::Zstd),
         _ => None,
     };
-    Ok(Probe { codec, zstd_ratio, planes })
+    Probe { codec, zstd_ratio, planes }
+}
+
+/// Where the sample slices of a file of `size` bytes start: the whole file when it is small,
+/// else [`SAMPLES`] slices of [`SAMPLE`] bytes spread evenly (64-byte aligned).
+pub fn sample_offsets(size: u64) -> Vec<u64> {
+    let n = size.div_ceil(SAMPLE as u64).clamp(1, SAMPLES);
+    (0..n).map(|i| if size <= SAMPLE as u64 * SAMPLES { i * SAMPLE as u64 } else { ((size - SAMPLE as u64) * (2 * i + 1) / (2 * n)) & !63 }).collect()
 }
 
 /// Compressed size of the samples as byte-plane blocks of `width`.
@@ -82,13 +95,11 @@ fn planes_size(samples: &[Vec<u8>], width: u8, level: i32) -> usize {
     out.len()
 }
 
-/// The sample slices: the whole file when it is small, else [`SAMPLES`] slices spread evenly.
+/// The sample slices at [`sample_offsets`].
 fn read_samples(path: &Path, size: u64) -> std::io::Result<Vec<Vec<u8>>> {
     let mut f = std::fs::File::open(path)?;
-    let n = size.div_ceil(SAMPLE as u64).clamp(1, SAMPLES);
     let mut out = Vec::new();
-    for i in 0..n {
-        let offset = if size <= SAMPLE as u64 * SAMPLES { i * SAMPLE as u64 } else { ((size - SAMPLE as u64) * (2 * i + 1) / (2 * n)) & !63 };
+    for offset in sample_offsets(size) {
         f.seek(SeekFrom::Start(offset))?;
         let mut buf = Vec::with_capacity(SAMPLE);
         (&mut f).take(SAMPLE as u64).read_to_end(&mut buf)?;

@@ -26,7 +26,7 @@ mod suggest;
 mod table;
 
 pub use model::{Aged, ClassCost, CostBreakdown, SMALL_OBJECT_BYTES};
-pub use suggest::{suggest_savings, SavingsAction, SavingsKind};
+pub use suggest::{compress_action, rank, suggest_savings, SavingsAction, SavingsKind};
 pub use savings::{default_savings_table, plan_savings, plan_savings_in_class, savings_table, transition_savings, PlanSavings, TransitionSavings};
 pub use table::{
     builtin_id, builtin_tables, choose_table, price_table, table_for_profile, table_from_spec, tables, ClassPrice, PriceBasis, PriceTable, TableSummary,

@@ -9,7 +9,8 @@
 use super::model::Aged;
 use super::table::PriceTable;
 use super::{normalize_class, transition_savings, Usage};
-use crate::review::{Group, Report, RunGroup, OTHER, TOP_LEVEL};
+use crate::review::compressible::CompressEstimate;
+use crate::review::{Duplicates, Group, Report, RunGroup, OTHER, TOP_LEVEL};
 use serde::{Deserialize, Serialize};
 
 /// Checkpoints a suggested cleanup keeps per run (the newest ones).
@@ -28,6 +29,10 @@ pub enum SavingsKind {
     Cleanup,
     /// Move a prefix to a colder class (the lifecycle editor).
     Lifecycle,
+    /// Keep one copy of each group of duplicate objects (a plan and a confirm dialog).
+    Dedup,
+    /// Store the largest objects compressed (`--compress auto`), as measured on samples.
+    Compress,
 }
 
 /// A cleanup or lifecycle change, with what it saves.
@@ -52,9 +57,16 @@ pub struct SavingsAction {
 pub fn suggest_savings(report: &Report, bucket: &str, base: &str, table: &PriceTable) -> Vec<SavingsAction> {
     let mut out: Vec<SavingsAction> = report.by_run.iter().filter_map(|r| cleanup_action(r, bucket, base, table, report.generated_at)).collect();
     out.extend(report.by_prefix.iter().filter_map(|g| lifecycle_action(g, bucket, base, table)));
+    out.extend(report.duplicates.as_ref().and_then(|d| dedup_action(d, bucket, base, table)));
+    rank(&mut out);
+    out
+}
+
+/// Drops actions that save nothing and ranks the rest, largest monthly saving first (ties by
+/// title).
+pub fn rank(out: &mut Vec<SavingsAction>) {
     out.retain(|a| a.monthly_usd_saved > 0.0);
     out.sort_by(|a, b| b.monthly_usd_saved.total_cmp(&a.monthly_usd_saved).then_with(|| a.title.cmp(&b.title)));
-    out
 }
 
 /// Deleting all but the newest [`KEEP_NEWEST`] checkpoints of a run (`checkpoint_sizes` is sorted
@@ -108,6 +120,35 @@ fn lifecycle_action(g: &Group, bucket: &str, base: &str, table: &PriceTable) -> 
         bytes: t.bytes_moved,
         monthly_usd_saved: t.monthly_savings_usd,
         one_time_usd: t.transition_usd + t.early_deletion_usd,
+    })
+}
+
+/// Keeping one copy of each duplicate group.
+fn dedup_action(d: &Duplicates, bucket: &str, base: &str, table: &PriceTable) -> Option<SavingsAction> {
+    (d.groups_total > 0).then(|| SavingsAction {
+        kind: SavingsKind::Dedup,
+        title: format!("Keep one copy of {} duplicated objects ({} groups)", d.objects, d.groups_total),
+        bucket: bucket.to_string(),
+        prefix: base.to_string(),
+        objects: d.objects - d.groups_total,
+        bytes: d.reclaimable_bytes,
+        monthly_usd_saved: table.monthly_storage_usd(&d.classes),
+        one_time_usd: 0.0,
+    })
+}
+
+/// Storing the measured objects compressed; `None` when none would shrink.
+pub fn compress_action(e: &CompressEstimate, base: &str) -> Option<SavingsAction> {
+    let worth = e.objects.iter().filter(|o| o.codec.is_some()).count();
+    (worth > 0 && e.saved_bytes > 0).then(|| SavingsAction {
+        kind: SavingsKind::Compress,
+        title: format!("Compress the {worth} largest objects (measured on samples: {:.0}% smaller)", 100.0 * e.saved_bytes as f64 / e.objects.iter().filter(|o| o.codec.is_some()).map(|o| o.bytes).sum::<u64>().max(1) as f64),
+        bucket: e.bucket.clone(),
+        prefix: base.to_string(),
+        objects: worth as u64,
+        bytes: e.saved_bytes,
+        monthly_usd_saved: e.monthly_usd_saved.unwrap_or(0.0),
+        one_time_usd: 0.0,
     })
 }
 

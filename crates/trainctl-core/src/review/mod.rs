@@ -12,6 +12,8 @@
 //! The JSON shape of [`Report`] is documented in `docs/review.md`.
 
 pub mod aggregate;
+pub mod compressible;
+pub mod dedup_plan;
 pub mod duplicates;
 pub mod hidden;
 pub mod inventory;

@@ -54,6 +54,9 @@ pub struct ComputeCost {
     pub usd: f64,
     pub price_date: String,
     pub price_source: String,
+    /// The span priced, seconds since the epoch (a budget counts the part inside its window).
+    pub start: i64,
+    pub end: i64,
 }
 
 /// The compute cost of `run` from its `trainctl-run.json`, when the record names an instance the
@@ -79,7 +82,41 @@ pub fn compute_of(run: &Run, record: &RunRecord) -> Option<ComputeCost> {
         usd: usd_per_hour * hours * f64::from(req.count),
         price_date: price.date.clone(),
         price_source: if req.spot { price.spot_source.clone().unwrap_or_else(|| price.source.clone()) } else { price.source.clone() },
+        start: s.start,
+        end: s.end,
     })
+}
+
+/// Days of compute a monthly budget counts: the last 30, like a month of storage.
+pub const BUDGET_WINDOW_DAYS: u32 = 30;
+
+/// Compute spent by runs in the [`BUDGET_WINDOW_DAYS`] before `now`, for a monthly budget that
+/// covers storage and compute alike.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComputeSpend {
+    pub usd: f64,
+    /// Runs with compute inside the window (priced from their `trainctl-run.json`).
+    pub runs: u32,
+    pub window_days: u32,
+}
+
+/// Sums the compute of `costs` inside the window ending at `now`. Why prorated: a run that
+/// started 40 days ago and finished 20 days ago spent half its hours in this month's window, so
+/// half its cost counts against this month's budget; a run still going counts up to `now`.
+pub fn compute_spend<'a>(costs: impl IntoIterator<Item = &'a ComputeCost>, now: i64) -> ComputeSpend {
+    let from = now - i64::from(BUDGET_WINDOW_DAYS) * 86_400;
+    let (mut usd, mut runs) = (0.0, 0);
+    for c in costs {
+        let inside = (c.end.min(now) - c.start.max(from)).max(0);
+        if inside == 0 && !(c.start == c.end && (from..=now).contains(&c.start)) {
+            continue;
+        }
+        let span = c.end - c.start;
+        usd += if span > 0 { c.usd * inside as f64 / span as f64 } else { c.usd };
+        runs += 1;
+    }
+    ComputeSpend { usd, runs, window_days: BUDGET_WINDOW_DAYS }
 }
 
 /// A run's span in seconds since the epoch and where it came from.
@@ -281,6 +318,32 @@ mod tests {
             })
             .collect();
         Run { name: "r".into(), checkpoints }
+    }
+
+    fn cost(usd: f64, start: i64, end: i64) -> ComputeCost {
+        ComputeCost { instance: "p4d.24xlarge".into(), spot: false, count: 1, usd_per_hour: 1.0, hours: 0.0, usd, price_date: String::new(), price_source: String::new(), start, end }
+    }
+
+    #[test]
+    fn a_budget_counts_the_part_of_each_run_inside_its_30_days() {
+        const DAY: i64 = 86_400;
+        let now = 1_800_000_000;
+        let inside = cost(100.0, now - 5 * DAY, now - 4 * DAY);
+        let straddling = cost(80.0, now - 40 * DAY, now - 20 * DAY);
+        let before = cost(1000.0, now - 90 * DAY, now - 60 * DAY);
+        let spend = compute_spend([&inside, &straddling, &before], now);
+        assert_eq!(spend.runs, 2);
+        assert!((spend.usd - 140.0).abs() < 1e-9, "{spend:?}");
+        assert_eq!(spend.window_days, 30);
+        assert_eq!(compute_spend([], now).usd, 0.0);
+    }
+
+    #[test]
+    fn compute_of_records_the_span_it_priced() {
+        let record = RunRecord { started: Some(1000), finished: Some(1000 + 7200), instance: Some("p4d.24xlarge".into()), ..RunRecord::default() };
+        let c = compute_of(&run(&[1500]), &record).unwrap();
+        assert_eq!((c.start, c.end), (1000, 8200));
+        assert!((c.hours - 2.0).abs() < 1e-9);
     }
 
     #[test]
