@@ -46,7 +46,7 @@ describe('texts', () => {
     expect(formatDuration(null)).toBe('–');
   });
   it('shows a run\'s compute cost and where it comes from', () => {
-    const c = { instance: 'p4d.24xlarge', spot: false, count: 2, usd_per_hour: 21.96, hours: 5.5, usd: 241.56, price_date: '2026-12-03', price_source: 'https://aws.amazon.com/ec2/instance-types/p4/' };
+    const c = { instance: 'p4d.24xlarge', spot: false, count: 2, usd_per_hour: 21.96, hours: 5.5, usd: 241.56, price_date: '2026-12-03', price_source: 'https://aws.amazon.com/ec2/instance-types/p4/', start: 0, end: 19800 };
     expect(computeText(c)).toBe('$241.56 · 2 × p4d.24xlarge');
     expect(computeText({ ...c, count: 1, spot: true, usd: 9.8 })).toBe('$9.80 · p4d.24xlarge spot');
     expect(computeText(null)).toBe('–');

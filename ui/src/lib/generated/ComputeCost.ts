@@ -3,4 +3,8 @@
 /**
  * A run's compute cost as the Runs view shows it beside the run.
  */
-export type ComputeCost = { instance: string, spot: boolean, count: number, usd_per_hour: number, hours: number, usd: number, price_date: string, price_source: string, };
+export type ComputeCost = { instance: string, spot: boolean, count: number, usd_per_hour: number, hours: number, usd: number, price_date: string, price_source: string, 
+/**
+ * The span priced, seconds since the epoch (a budget counts the part inside its window).
+ */
+start: number, end: number, };

@@ -3,4 +3,4 @@
 /**
  * What a savings action opens in the app.
  */
-export type SavingsKind = "cleanup" | "lifecycle";
+export type SavingsKind = "cleanup" | "lifecycle" | "dedup" | "compress";
