@@ -775,3 +775,63 @@ async fn the_datasets_view_lists_shows_diffs_verifies_and_stages_into_a_granted_
         assert!(app.dataset_verify(&s, "imgs@v2", forged, Level::Count).await.is_err());
     }
 }
+
+/// An HF checkpoint whose weights are `weights` (≥ 1 MiB, so duplicates are compared).
+fn put_checkpoint_with(server: &S3Server, bucket: &str, prefix: &str, step: u64, weights: &[u8]) {
+    let dir = format!("{prefix}checkpoint-{step}/");
+    server.put_object(bucket, &format!("{dir}model.safetensors"), weights.to_vec());
+    let state = format!(r#"{{"global_step": {step}, "max_steps": 1000, "log_history": [{{"step": {step}, "loss": 1.0}}], "best_metric": null}}"#);
+    server.put_object(bucket, &format!("{dir}trainer_state.json"), state.into_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dedup_keeps_the_newest_checkpoints_copy_deletes_the_others_from_the_plan_and_measures_compression() {
+    for (kind, server) in servers() {
+        let (app, sink) = connected_app(server, &format!("dedup-{kind}")).await;
+        let bucket = server.new_bucket("appdedup");
+        let weights = pattern_bytes("weights", 2 << 20);
+        put_checkpoint_with(server, &bucket, "runs/r1/", 100, &weights);
+        put_checkpoint_with(server, &bucket, "runs/r1/", 200, &weights);
+        server.put_object(&bucket, "runs/r1/best/model.safetensors", weights.clone());
+        let other = pattern_bytes("other", 1 << 20);
+        server.put_object(&bucket, "runs/a/big.bin", other.clone());
+        server.put_object(&bucket, "runs/b/big.bin", other);
+        server.put_object(&bucket, "runs/logs/events.bin", b"step=1 loss=0.25 lr=0.0001\n".repeat(80_000));
+
+        // The review offers it, and measures what compression would save (a text-like log).
+        let out = app.review_run(&bucket, "runs/", None).await.unwrap();
+        let compress = out.compress.expect("largest objects sampled");
+        let log = compress.objects.iter().find(|o| o.key == "runs/logs/events.bin").unwrap();
+        assert_eq!(log.codec.as_deref(), Some("zstd"), "{kind}: {log:?}");
+        assert!(log.ratio < 0.2 && log.saved_bytes > 1_000_000, "{kind}: {log:?}");
+        assert!(compress.commands.iter().any(|c| c.contains("s3://") && c.ends_with("--compress auto")), "{kind}: {:?}", compress.commands);
+
+        let plan = app.dedup_plan(&bucket, "runs/").await.unwrap();
+        let mut deleted: Vec<&str> = plan.groups.iter().flat_map(|g| g.delete.iter().map(String::as_str)).collect();
+        deleted.sort();
+        assert_eq!(deleted, ["runs/b/big.bin", "runs/r1/best/model.safetensors", "runs/r1/checkpoint-100/model.safetensors"], "{kind}: {plan:?}");
+        let kept: Vec<&str> = plan.groups.iter().flat_map(|g| g.keep.iter().map(String::as_str)).collect();
+        assert!(kept.contains(&"runs/r1/checkpoint-200/model.safetensors"), "{kind}: the newest checkpoint keeps its copy: {plan:?}");
+        assert_eq!((plan.objects, plan.bytes), (3, 2 * (2 << 20) + (1 << 20)), "{kind}");
+
+        let report = app.dedup_apply(plan.plan_id).await.unwrap();
+        assert_eq!((report.deleted, report.bytes, report.failed.len()), (3, plan.bytes, 0), "{kind}");
+        let left = server.list_keys(&bucket, "runs/");
+        for k in &deleted {
+            assert!(!left.iter().any(|l| l == k), "{kind}: {k} still there");
+        }
+        for k in ["runs/a/big.bin", "runs/r1/checkpoint-200/model.safetensors", "runs/logs/events.bin"] {
+            assert!(left.iter().any(|l| l == k), "{kind}: {k} deleted");
+        }
+        assert!(sink.events().iter().any(|e| matches!(e, Event::DedupProgress { groups_done: 2, groups: 2, .. })), "{kind}");
+        assert_eq!(app.dedup_apply(plan.plan_id).await.unwrap_err().code(), "plan_stale", "{kind}: applied twice");
+
+        // A kept copy rewritten after the plan was shown: nothing is deleted.
+        server.put_object(&bucket, "runs/c/big.bin", pattern_bytes("other", 1 << 20));
+        let plan = app.dedup_plan(&bucket, "runs/").await.unwrap();
+        assert_eq!(plan.objects, 1, "{kind}: {plan:?}");
+        server.put_object(&bucket, "runs/a/big.bin", pattern_bytes("changed", 1 << 20));
+        assert_eq!(app.dedup_apply(plan.plan_id).await.unwrap_err().code(), "plan_stale", "{kind}");
+        assert!(server.list_keys(&bucket, "runs/c/").len() == 1, "{kind}: nothing deleted");
+    }
+}

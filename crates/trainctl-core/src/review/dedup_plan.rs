@@ -55,7 +55,10 @@ pub struct S3DedupPlan {
 /// a dedup never deletes. One listing plus what detection reads (markers, trainer states).
 pub async fn protected_keys(conn: &Connection, url: &S3Url) -> Result<BTreeSet<String>> {
     let loc = Location::S3(url.clone());
-    let found = checkpoint::discover(&loc, Some(conn), &DetectOptions::new()).await?;
+    // S3 objects appear whole: a listed checkpoint with its marker is finished (as the Runs view
+    // reads it); one without is incomplete and keeps its copies.
+    let opts = DetectOptions { grace: std::time::Duration::ZERO, ..DetectOptions::new() };
+    let found = checkpoint::discover(&loc, Some(conn), &opts).await?;
     let base = location_prefix(url);
     let mut out = BTreeSet::new();
     for run in &found.runs {
