@@ -192,10 +192,7 @@ async fn a_delete_plan_is_applied_by_id_exactly_once() {
 
 /// An HF Trainer checkpoint as the Trainer writes it (trainer_state.json last).
 fn put_checkpoint(server: &S3Server, bucket: &str, prefix: &str, step: u64) {
-    let dir = format!("{prefix}checkpoint-{step}/");
-    server.put_object(bucket, &format!("{dir}model.safetensors"), pattern_bytes("m", 1000));
-    let state = format!(r#"{{"global_step": {step}, "max_steps": 1000, "log_history": [{{"step": {step}, "loss": 1.0}}], "best_metric": null}}"#);
-    server.put_object(bucket, &format!("{dir}trainer_state.json"), state.into_bytes());
+    put_checkpoint_with(server, bucket, prefix, step, &pattern_bytes("m", 1000));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -776,7 +773,7 @@ async fn the_datasets_view_lists_shows_diffs_verifies_and_stages_into_a_granted_
     }
 }
 
-/// An HF checkpoint whose weights are `weights` (≥ 1 MiB, so duplicates are compared).
+/// An HF checkpoint whose weights are `weights` (≥ 1 MiB for duplicates to be compared).
 fn put_checkpoint_with(server: &S3Server, bucket: &str, prefix: &str, step: u64, weights: &[u8]) {
     let dir = format!("{prefix}checkpoint-{step}/");
     server.put_object(bucket, &format!("{dir}model.safetensors"), weights.to_vec());
