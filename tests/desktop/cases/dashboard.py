@@ -261,3 +261,68 @@ def test_dashboard_shows_duplicate_objects_like_the_cli(driver_url, ctx):
     finally:
         s.quit()
         e2e.wait_app_exit()
+
+
+def test_dashboard_deduplicates_from_a_plan_and_measures_compression(driver_url, ctx):
+    """On moto, priced as AWS us-east-1 (the profile's `prices`, as a user sets it in the config):
+    one 2 MiB checkpoint file stored three times (`checkpoint-100/`, the newest `checkpoint-200/`,
+    `best/`) and a compressible 2 MiB log. The savings list offers "Deduplicate…": its dialog
+    lists the copy kept (the newest checkpoint's) and the two deleted with 4 MiB in all; confirming
+    deletes exactly those, with progress and a result. "Compress…" shows the log measured as zstd
+    and the commands that re-upload it."""
+    s3, bucket, mib = ctx["s3"], "dedup-e2e", 1 << 20
+    s3.create_bucket(Bucket=bucket)
+    weights = bytes(range(256)) * (2 * mib // 256)
+    for step in (100, 200):
+        s3.put_object(Bucket=bucket, Key=f"run/checkpoint-{step}/model.safetensors", Body=weights)
+        state = '{"global_step": %d, "max_steps": 1000, "log_history": [{"step": %d, "loss": 1.0}], "best_metric": null}' % (step, step)
+        s3.put_object(Bucket=bucket, Key=f"run/checkpoint-{step}/trainer_state.json", Body=state.encode())
+    s3.put_object(Bucket=bucket, Key="run/best/model.safetensors", Body=weights)
+    s3.put_object(Bucket=bucket, Key="run/logs/events.bin", Body=b"step=1 loss=0.25 lr=0.0001\n" * 80_000)
+    s = Session(driver_url, e2e.APP)
+    try:
+        e2e.connect_profile(s, ctx["moto"], name="dedupe")
+        config = os.path.join(ctx["work"], "config", "trainctl", "config.toml")
+        text = open(config).read()
+        assert "[profiles.dedupe]" in text, text
+        open(config, "w").write(text.replace("[profiles.dedupe]", '[profiles.dedupe]\nprices = "aws/us-east-1"', 1))
+        e2e.nav(s, "dashboard", "view-dashboard")
+        s.wait(f'[data-testid="review-bucket"] option[value="{bucket}"]', timeout=30, what="the bucket in the review form")
+        s.js("document.querySelector('[data-testid=\"review-cancel\"]')?.click();")
+        s.wait('[data-testid="dashboard-review"]:not([data-state="running"])', timeout=60)
+        s.js("const el = document.querySelector('[data-testid=\"review-bucket\"]'); el.value = arguments[0]; el.dispatchEvent(new Event('change', {bubbles: true}));", bucket)
+        s.click('[data-testid="review-run"]')
+        s.wait('[data-testid="dashboard-review"][data-state="done"] [data-testid="savings-action"][data-kind="dedup"]', timeout=90, what="the deduplicate action")
+        s.wait('[data-testid="savings-action"][data-kind="compress"]', timeout=5, what="the compress action")
+        s.js("document.querySelector('[data-testid=\"savings-action\"][data-kind=\"dedup\"]').scrollIntoView({block: 'center'})")
+        e2e.shot(s, "dashboard-savings-dedup-compress")
+
+        s.click('[data-testid="savings-action"][data-kind="compress"] [data-testid="savings-open"]')
+        s.wait('[data-testid="compress-dialog"]', timeout=10)
+        log = s.find_all('[data-testid="compress-object"][data-key="run/logs/events.bin"]')
+        assert log and int(s.attr('[data-testid="compress-object"][data-key="run/logs/events.bin"]', "data-saved")) > mib, "the log is measured compressible"
+        cmds = s.text('[data-testid="compress-commands"]')
+        assert f"trainctl s3 upload ./trainctl-recompress/run/logs/events.bin s3://{bucket}/run/logs/events.bin --compress auto" in cmds, cmds
+        e2e.shot(s, "dashboard-compress-dialog")
+        s.click('[data-testid="compress-close"]')
+        ctx["asserts"].append("Dashboard: Compress… shows the 2 MiB log measured as zstd and the exact download + upload --compress auto commands")
+
+        s.click('[data-testid="savings-action"][data-kind="dedup"] [data-testid="savings-open"]')
+        s.wait('[data-testid="dedup-dialog"]', timeout=60, what="the dedup plan")
+        deleted = sorted(s.js("return [...document.querySelectorAll('[data-testid=\"dedup-delete-key\"] .key')].map(e => e.textContent)"))
+        assert deleted == ["run/best/model.safetensors", "run/checkpoint-100/model.safetensors"], deleted
+        assert int(s.attr('[data-testid="dedup-total"]', "data-bytes")) == 4 * mib
+        assert "run/checkpoint-200/model.safetensors" in s.text('[data-testid="dedup-groups"]')
+        e2e.shot(s, "dashboard-dedup-dialog")
+        s.click('[data-testid="dedup-confirm"]')
+        s.wait('[data-testid="dedup-result"]', timeout=60, what="the dedup result")
+        assert s.attr('[data-testid="dedup-result"]', "data-deleted") == "2"
+        assert int(s.attr('[data-testid="dedup-result"]', "data-bytes")) == 4 * mib
+        left = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+        assert "run/checkpoint-200/model.safetensors" in left and not any(k in left for k in deleted), left
+        e2e.shot(s, "dashboard-dedup-done")
+        s.click('[data-testid="dedup-close"]')
+        ctx["asserts"].append("Dashboard: Deduplicate… plans keep checkpoint-200 (newest), delete best/ and checkpoint-100 (4 MiB); confirm deletes exactly those")
+    finally:
+        s.quit()
+        e2e.wait_app_exit()

@@ -127,7 +127,7 @@ fn lifecycle_action(g: &Group, bucket: &str, base: &str, table: &PriceTable) -> 
 fn dedup_action(d: &Duplicates, bucket: &str, base: &str, table: &PriceTable) -> Option<SavingsAction> {
     (d.groups_total > 0).then(|| SavingsAction {
         kind: SavingsKind::Dedup,
-        title: format!("Keep one copy of {} duplicated objects ({} groups)", d.objects, d.groups_total),
+        title: format!("Keep one copy of {} duplicated objects ({} group{})", d.objects, d.groups_total, if d.groups_total == 1 { "" } else { "s" }),
         bucket: bucket.to_string(),
         prefix: base.to_string(),
         objects: d.objects - d.groups_total,
