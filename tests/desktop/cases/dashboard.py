@@ -217,11 +217,15 @@ def test_dashboard_review_matches_cli(driver_url, ctx):
         s.click('[data-testid="review-run"]')
         s.wait('[data-testid="dashboard-review"][data-state="done"]', timeout=90, what="the review with a budget")
         s.wait('[data-testid="cost-card"][data-over-budget="true"] [data-testid="budget-warning"]', timeout=20, what="the over-budget warning")
+        # The budget covers compute too: the demo's llama-7b-sft ran 2 × p4d.24xlarge two days ago.
+        compute = float(s.attr('[data-testid="budget-compute"]', "data-usd"))
+        assert compute > 0, "the demo run's compute counts against the budget"
         mon = ctx["monitor_log"]
-        s.wait_until(lambda: "Storage over budget" in open(mon, errors="replace").read() or None, "a Notify call for the budget", timeout=20)
+        title = "Storage and compute over budget"
+        s.wait_until(lambda: title in open(mon, errors="replace").read() or None, "a Notify call for the budget", timeout=20)
         e2e.nav(s, "notifications", "view-notifications")
-        s.wait_until(lambda: "Storage over budget" in s.text('[data-testid="view-notifications"]') or None, "the budget popup in the in-app list", timeout=20)
-        ctx["asserts"].append(f"budget ${budget:.6f}/month < ${cli['monthly_usd']:.6f}: cost card warns, 'Storage over budget' popup + in-app notification")
+        s.wait_until(lambda: title in s.text('[data-testid="view-notifications"]') or None, "the budget popup in the in-app list", timeout=20)
+        ctx["asserts"].append(f"budget ${budget:.6f}/month < ${cli['monthly_usd']:.6f} storage + ${compute:.2f} compute (30 days): cost card warns, '{title}' popup + in-app notification")
     finally:
         s.quit()
         e2e.wait_app_exit()
