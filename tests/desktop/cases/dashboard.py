@@ -231,6 +231,16 @@ def test_dashboard_review_matches_cli(driver_url, ctx):
         e2e.wait_app_exit()
 
 
+def review_bucket(s, bucket):
+    """The Dashboard → stop the review it may have started on its own → review `bucket`."""
+    e2e.nav(s, "dashboard", "view-dashboard")
+    s.wait(f'[data-testid="review-bucket"] option[value="{bucket}"]', timeout=30, what="the bucket in the review form")
+    s.js("document.querySelector('[data-testid=\"review-cancel\"]')?.click();")
+    s.wait('[data-testid="dashboard-review"]:not([data-state="running"])', timeout=60)
+    s.js("const el = document.querySelector('[data-testid=\"review-bucket\"]'); el.value = arguments[0]; el.dispatchEvent(new Event('change', {bubbles: true}));", bucket)
+    s.click('[data-testid="review-run"]')
+
+
 def test_dashboard_shows_duplicate_objects_like_the_cli(driver_url, ctx):
     """On moto: three copies of one 2 MiB checkpoint file (`best/`, `final/`, `checkpoint-100/`)
     and one other file; the Dashboard's review lists one group of 3 with 4 MiB reclaimable, the
@@ -248,12 +258,7 @@ def test_dashboard_shows_duplicate_objects_like_the_cli(driver_url, ctx):
     s = Session(driver_url, e2e.APP)
     try:
         e2e.connect_profile(s, ctx["moto"], name="dups")
-        e2e.nav(s, "dashboard", "view-dashboard")
-        s.wait(f'[data-testid="review-bucket"] option[value="{bucket}"]', timeout=30, what="the bucket in the review form")
-        s.js("document.querySelector('[data-testid=\"review-cancel\"]')?.click();")
-        s.wait('[data-testid="dashboard-review"]:not([data-state="running"])', timeout=60)
-        s.js("const el = document.querySelector('[data-testid=\"review-bucket\"]'); el.value = arguments[0]; el.dispatchEvent(new Event('change', {bubbles: true}));", bucket)
-        s.click('[data-testid="review-run"]')
+        review_bucket(s, bucket)
         s.wait('[data-testid="dashboard-review"][data-state="done"] [data-testid="duplicates"]', timeout=90, what="the duplicates of the review")
         assert int(s.attr('[data-testid="duplicates"]', "data-reclaimable")) == want["reclaimable_bytes"]
         assert s.attr('[data-testid="duplicates"]', "data-groups") == "1"
@@ -290,12 +295,7 @@ def test_dashboard_deduplicates_from_a_plan_and_measures_compression(driver_url,
         text = open(config).read()
         assert "[profiles.dedupe]" in text, text
         open(config, "w").write(text.replace("[profiles.dedupe]", '[profiles.dedupe]\nprices = "aws/us-east-1"', 1))
-        e2e.nav(s, "dashboard", "view-dashboard")
-        s.wait(f'[data-testid="review-bucket"] option[value="{bucket}"]', timeout=30, what="the bucket in the review form")
-        s.js("document.querySelector('[data-testid=\"review-cancel\"]')?.click();")
-        s.wait('[data-testid="dashboard-review"]:not([data-state="running"])', timeout=60)
-        s.js("const el = document.querySelector('[data-testid=\"review-bucket\"]'); el.value = arguments[0]; el.dispatchEvent(new Event('change', {bubbles: true}));", bucket)
-        s.click('[data-testid="review-run"]')
+        review_bucket(s, bucket)
         s.wait('[data-testid="dashboard-review"][data-state="done"] [data-testid="savings-action"][data-kind="dedup"]', timeout=90, what="the deduplicate action")
         s.wait('[data-testid="savings-action"][data-kind="compress"]', timeout=5, what="the compress action")
         s.js("document.querySelector('[data-testid=\"savings-action\"][data-kind=\"dedup\"]').scrollIntoView({block: 'center'})")
