@@ -28,3 +28,4 @@ mod dataset;
 mod dedup;
 mod compress;
 mod upload_dedup;
+mod refs;

@@ -302,6 +302,16 @@ pub enum Error {
     /// or CRC64NVME differ from what its header recorded. Nothing was kept.
     #[error("compressed object {what} is corrupt: {detail}")]
     CompressedCorrupt { what: String, detail: String },
+
+    /// A content reference (`--dedup=refs`, `KEY.trainctl-ref`) whose content object is gone:
+    /// the reference cannot be resolved. Nothing was written or deleted for it.
+    #[error("reference s3://{bucket}/{reference} points at s3://{bucket}/{content}, which does not exist")]
+    RefContentMissing { bucket: String, reference: String, content: String },
+
+    /// A content reference that is not one trainctl can use: not its JSON, too large, a newer
+    /// format, or pointing outside its run's content area.
+    #[error("reference s3://{bucket}/{reference} is not usable: {detail}")]
+    RefCorrupt { bucket: String, reference: String, detail: String },
 }
 
 impl Error {
@@ -374,6 +384,8 @@ impl Error {
             Error::InstanceUnknown { .. } => "instance_unknown",
             Error::RunDurationUnknown { .. } => "run_duration_unknown",
             Error::CompressedCorrupt { .. } => "compressed_corrupt",
+            Error::RefContentMissing { .. } => "ref_content_missing",
+            Error::RefCorrupt { .. } => "ref_corrupt",
         }
     }
 
@@ -446,6 +458,8 @@ impl Error {
             Error::InstanceUnknown { .. } => 52,
             Error::RunDurationUnknown { .. } => 53,
             Error::CompressedCorrupt { .. } => 80,
+            Error::RefContentMissing { .. } => 81,
+            Error::RefCorrupt { .. } => 82,
         }
     }
 
@@ -517,6 +531,8 @@ impl Error {
             Error::InstanceUnknown { .. } => "pass one of the instance types `trainctl cost instances` lists, or your own table with --compute-prices FILE (docs/cost.md)".into(),
             Error::RunDurationUnknown { .. } => "pass the run's length with --hours H".into(),
             Error::CompressedCorrupt { .. } => "nothing was kept; upload the file again (the stored copy is damaged), or fetch the raw object with another tool to inspect it".into(),
+            Error::RefContentMissing { .. } => "the content object was deleted by another tool: upload the file again (the reference alone holds no bytes); nothing was changed".into(),
+            Error::RefCorrupt { .. } => "the reference was written or edited by another tool (or a newer trainctl): upload the file again, or upgrade trainctl".into(),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod event;
 pub mod lifecycle;
 pub mod platform;
 pub mod limits;
+pub mod refs;
 pub mod review;
 pub mod runs;
 pub mod s3;

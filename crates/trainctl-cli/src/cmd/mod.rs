@@ -8,6 +8,7 @@ pub mod demo;
 pub mod lifecycle;
 pub mod object;
 pub mod profile;
+pub mod refs;
 pub mod review;
 pub mod runs;
 pub mod s3;

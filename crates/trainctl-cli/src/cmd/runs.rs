@@ -17,6 +17,7 @@ use trainctl_core::runs::local::{self, LocalSpec, LocalSummary, RunOutput, Strea
 use trainctl_core::runs::metrics::{self, sparkline, ParsedMetrics};
 use trainctl_core::runs::{follow, FollowOptions, FollowSource, FollowUpdate};
 use trainctl_core::s3::{Connection, S3Url};
+use trainctl_core::transfer::dedup::DedupMode;
 use trainctl_core::transfer::EnginePref;
 use trainctl_core::{Error, Result};
 
@@ -82,9 +83,10 @@ pub struct LocalArgs {
     #[arg(long, value_name = "zstd[:LEVEL]|auto", value_parser = super::transfer::parse_compress)]
     pub compress: Option<trainctl_core::codec::Compress>,
     /// Do not send a file whose content is already under --upload-to (another checkpoint's
-    /// tokenizer, a frozen component): copy it on the server (docs/dedup-upload.md)
-    #[arg(long, requires = "upload_to")]
-    pub dedup: bool,
+    /// tokenizer, a frozen component): copy it on the server; --dedup=refs: store it once under
+    /// --upload-to's .trainctl/content/ and write a reference in its place (docs/dedup-upload.md)
+    #[arg(long, requires = "upload_to", value_name = "refs", num_args = 0..=1, default_missing_value = "copy", require_equals = true, value_parser = parse_dedup_mode)]
+    pub dedup: Option<DedupMode>,
     /// Show what would run and be uploaded/pruned, run nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -407,7 +409,7 @@ fn show_dry_run(spec: &LocalSpec, mode: Mode) {
         render::print_json(&serde_json::json!({
             "event": "local_plan", "command": argv, "log": spec.log, "checkpoints": spec.checkpoints,
             "upload_to": spec.upload_to.as_ref().map(|u| u.to_string()), "keep_last_n": spec.keep_last_n,
-            "compress": spec.compress, "dedup": spec.dedup,
+            "compress": spec.compress, "dedup": spec.dedup.is_some(), "dedup_mode": spec.dedup,
         }));
         return;
     }
@@ -425,7 +427,9 @@ fn show_dry_run(spec: &LocalSpec, mode: Mode) {
             };
             eprintln!("  compressed: {how}");
         }
-        if spec.dedup {
+        if spec.dedup == Some(DedupMode::Refs) {
+            eprintln!("  dedup: a file whose content is held more than once under {u} is stored once there (.trainctl/content/) and referenced");
+        } else if spec.dedup.is_some() {
             eprintln!("  dedup: a file whose content is already under {u} is copied on the server, not sent");
         }
     }
@@ -462,7 +466,11 @@ fn print_summary(s: &LocalSummary, mode: Mode) {
                 s.checkpoints.len(),
                 s.uploaded.len(),
                 render::bytes(s.uploaded_bytes),
-                if s.copied > 0 { format!(" sent; {} files copied on the server, {} not sent", s.copied, render::bytes(s.bytes_not_sent)) } else { String::new() },
+                if s.copied > 0 || s.referenced > 0 {
+                    format!(" sent; {} files copied on the server, {} not sent; {} references, {} not stored twice", s.copied, render::bytes(s.bytes_not_sent), s.referenced, render::bytes(s.bytes_not_stored))
+                } else {
+                    String::new()
+                },
                 s.deleted_local.len(),
                 s.deleted_remote.len()
             );
@@ -475,5 +483,14 @@ fn print_summary(s: &LocalSummary, mode: Mode) {
             }
             eprintln!("[trainctl] log: {} ({} metric lines, {} other lines skipped)", s.log.display(), s.metric_lines, s.skipped_lines);
         }
+    }
+}
+
+/// `--dedup` (`copy`, the default) or `--dedup=refs`.
+fn parse_dedup_mode(s: &str) -> std::result::Result<DedupMode, String> {
+    match s {
+        "copy" => Ok(DedupMode::Copy),
+        "refs" => Ok(DedupMode::Refs),
+        other => Err(format!("`{other}` is not `refs` (or nothing: server-side copies)")),
     }
 }

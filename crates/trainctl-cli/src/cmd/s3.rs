@@ -1,7 +1,7 @@
 //! `trainctl s3 …`: the dispatcher of the verbs on S3. Each verb lives in its own module
 //! (`transfer` for upload/download/ls, `sync`, `checkpoint`, `review`, `lifecycle`, `watch`).
 
-use super::{checkpoint, lifecycle, object, review, sync, transfer, watch};
+use super::{checkpoint, lifecycle, object, refs, review, sync, transfer, watch};
 use crate::Globals;
 use clap::Subcommand;
 use trainctl_core::Result;
@@ -32,6 +32,10 @@ pub enum S3Cmd {
     /// Objects stored more than once (same size and ETag) and the bytes one copy each would give
     /// back, from one listing (nothing downloaded, nothing changed): trainctl s3 dedup s3://bucket/runs/
     Dedup(review::DedupArgs),
+    /// Turn content references (`--dedup=refs`) back into plain objects for tools that do not
+    /// know them; content left without references is deleted (plan shown first):
+    /// trainctl s3 materialize s3://bucket/runs/exp7/ --dry-run
+    Materialize(refs::MaterializeArgs),
     /// Bucket lifecycle rules (transition, expire, abort multipart), merged by id, diff shown first:
     /// trainctl s3 lifecycle apply s3://bucket/runs/ --preset checkpoints
     #[command(subcommand)]
@@ -53,6 +57,7 @@ pub async fn run(cmd: S3Cmd, g: &Globals) -> Result<i32> {
         S3Cmd::Cleanup(a) => checkpoint::s3_cleanup(a, g).await,
         S3Cmd::Review(a) => review::run(a, g).await,
         S3Cmd::Dedup(a) => review::dedup(a, g).await,
+        S3Cmd::Materialize(a) => refs::materialize(a, g).await,
         S3Cmd::Lifecycle(c) => lifecycle::run(c, g).await,
         S3Cmd::Watch(a) => watch::run(a, g).await,
     }

@@ -11,6 +11,7 @@ use trainctl_core::event::Direction;
 use trainctl_core::s3::{list, Connection, S3Url};
 use trainctl_core::transfer::{self, plan, EnginePref, TransferJob, TransferOptions, UploadChecksum};
 use trainctl_core::codec::Compress;
+use trainctl_core::transfer::dedup::DedupMode;
 use trainctl_core::{Error, Result};
 
 /// Flags shared by the verbs that move bytes.
@@ -68,8 +69,10 @@ pub struct UploadArgs {
     pub compress: Option<Compress>,
     /// Do not send a file whose content is already under the destination folder (or under
     /// --dedup=s3://BUCKET/PREFIX/, e.g. the whole run): copy it on the server instead. Saves
-    /// bandwidth and time, not storage (docs/dedup-upload.md)
-    #[arg(long, value_name = "s3://BUCKET/PREFIX/", num_args = 0..=1, default_missing_value = "", require_equals = true)]
+    /// bandwidth and time, not storage. --dedup=refs[:s3://BUCKET/PREFIX/] stores a repeated file
+    /// once (PREFIX/.trainctl/content/) and writes KEY.trainctl-ref in its place: saves storage
+    /// too; trainctl reads resolve them, `trainctl s3 materialize` undoes them (docs/dedup-upload.md)
+    #[arg(long, value_name = "[refs:]s3://BUCKET/PREFIX/", num_args = 0..=1, default_missing_value = "", require_equals = true)]
     pub dedup: Option<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -119,13 +122,13 @@ pub async fn upload(a: UploadArgs, g: &Globals) -> Result<i32> {
         storage_class: a.storage_class,
         ..Default::default()
     };
-    let scope = a.dedup.as_deref().map(|d| dedup_scope(d, &dest)).transpose()?;
+    let dedup = a.dedup.as_deref().map(|d| dedup_flag(d, &dest)).transpose()?;
     let mut job = plan::plan_upload(&a.local, &dest, &opts, &conn).await?;
     if let Some(how) = a.compress {
         transfer::compress::plan_compression(&mut job, how).await?;
     }
-    if let Some(scope) = scope {
-        let planned = transfer::dedup::plan_dedup(&mut job, &conn, &scope).await?;
+    if let Some((mode, scope)) = dedup {
+        let planned = transfer::dedup::plan_dedup_with(&mut job, &conn, &scope, mode).await?;
         let mode = Mode::from_globals(g);
         for note in &planned.notes {
             match mode {
@@ -135,6 +138,14 @@ pub async fn upload(a: UploadArgs, g: &Globals) -> Result<i32> {
         }
     }
     execute(&conn, job, &a.engine, true, g).await
+}
+
+/// `--dedup[=[refs][:]s3://…]`: the mode and the scope (shared with `trainctl local`).
+pub(crate) fn dedup_flag(flag: &str, dest: &S3Url) -> Result<(DedupMode, String)> {
+    match flag.strip_prefix("refs") {
+        Some(rest) if rest.is_empty() || rest.starts_with(':') => Ok((DedupMode::Refs, dedup_scope(rest.trim_start_matches(':'), dest)?)),
+        _ => Ok((DedupMode::Copy, dedup_scope(flag, dest)?)),
+    }
 }
 
 /// The prefix `--dedup` looks for copies under: the destination's folder, or the one named
@@ -188,12 +199,16 @@ pub(super) async fn execute(conn: &Connection, job: TransferJob, e: &EngineArgs,
         return Err(Error::Cancelled);
     }
     let failed = outcome.failed.len();
-    let copied = if outcome.copied > 0 { format!(" ({} copied on the server: {} not sent)", outcome.copied, render::bytes(outcome.bytes_not_sent)) } else { String::new() };
+    let mut copied = if outcome.copied > 0 { format!(" ({} copied on the server: {} not sent)", outcome.copied, render::bytes(outcome.bytes_not_sent)) } else { String::new() };
+    if outcome.referenced > 0 {
+        copied.push_str(&format!(" ({} references: {} not stored twice)", outcome.referenced, render::bytes(outcome.bytes_not_stored)));
+    }
     match mode {
         Mode::Json => render::print_json(&serde_json::json!({
             "event": "summary", "engine": engine.name(), "done": outcome.done, "skipped": job.skipped.len(),
             "failed": failed, "bytes": outcome.bytes_done, "seconds": outcome.seconds,
             "copied": outcome.copied, "bytes_not_sent": outcome.bytes_not_sent,
+            "referenced": outcome.referenced, "bytes_not_stored": outcome.bytes_not_stored,
         })),
         Mode::Human => eprintln!(
             "{} {} objects{copied} ({}) in {:.1}s with {}; {} skipped as complete; {} failed",
@@ -226,6 +241,9 @@ fn print_plan(job: &TransferJob, mode: Mode) {
             for c in &job.copies {
                 render::print_json(&serde_json::json!({ "plan": "copy", "local": c.local, "key": c.key, "from": c.from, "bytes": c.size, "bytes_not_sent": c.bytes, "after_upload": c.in_job }));
             }
+            for r in &job.refs {
+                render::print_json(&serde_json::json!({ "plan": "ref", "local": r.local, "key": r.key, "logical": r.logical, "content": r.content, "bytes": r.size, "new_content": r.new_content }));
+            }
             for (key, reason) in &job.skipped {
                 render::print_json(&serde_json::json!({ "plan": "skip", "key": key, "reason": reason }));
             }
@@ -239,13 +257,18 @@ fn print_plan(job: &TransferJob, mode: Mode) {
                 let when = if c.in_job { ", once that is uploaded" } else { "" };
                 println!("copy s3://{b}/{} -> s3://{b}/{} (same content as {}: {} not sent{when})", c.from, c.key, c.local.display(), render::bytes(c.bytes), b = job.bucket);
             }
+            for r in &job.refs {
+                let stored = if r.new_content { "stored once there by this upload" } else { "already stored" };
+                println!("ref {} -> s3://{b}/{} (content s3://{b}/{}, {}: {stored})", r.local.display(), r.key, r.content, render::bytes(r.size), b = job.bucket);
+            }
+            let refs = if job.refs.is_empty() { String::new() } else { format!(", write {} references", job.refs.len()) };
             let copies = if job.copies.is_empty() {
                 String::new()
             } else {
                 format!(", copy {} on the server ({} not sent)", job.copies.len(), render::bytes(job.copies.iter().map(|c| c.bytes).sum()))
             };
             eprintln!(
-                "dry run: would {verb} {} objects ({}){copies}; {} already complete; nothing was changed",
+                "dry run: would {verb} {} objects ({}){copies}{refs}; {} already complete; nothing was changed",
                 job.items.len(),
                 render::bytes(job.bytes_total()),
                 job.skipped.len()

@@ -152,7 +152,7 @@ fn file_name(path: &str) -> &str {
 /// depend on whether a checkpoint was uploaded compressed. Only names are read this way; the
 /// checkpoint's files (what cleanup deletes) keep their real keys.
 fn logical_name(name: &str) -> &str {
-    crate::codec::logical_name(name)
+    crate::refs::logical_name(name)
 }
 
 /// The directory prefixes of a path, outermost first: `a/b/c` → [`a/`, `a/b/`].

@@ -56,8 +56,8 @@ pub struct LocalSpec {
     pub compress: Option<crate::codec::Compress>,
     /// `--dedup`: a file whose content is already under the destination prefix (another
     /// checkpoint's tokenizer, a frozen component) is copied on the server, not sent
-    /// (`transfer::dedup`).
-    pub dedup: bool,
+    /// (`transfer::dedup`); with `Refs`, stored once and referenced (`crate::refs`).
+    pub dedup: Option<crate::transfer::dedup::DedupMode>,
 }
 
 /// Which output stream of the script a chunk came from.
@@ -90,6 +90,9 @@ pub struct LocalSummary {
     /// `--dedup`: files copied on the server instead of sent, and the bytes not sent.
     pub copied: u64,
     pub bytes_not_sent: u64,
+    /// `--dedup=refs`: references written, and the bytes not stored twice.
+    pub referenced: u64,
+    pub bytes_not_stored: u64,
     pub upload_failures: Vec<(String, ErrorInfo)>,
     /// Complete checkpoints left without an upload (interrupted, or failing uploads).
     pub not_uploaded: Vec<String>,
@@ -331,6 +334,8 @@ fn summarize(spec: &LocalSpec, status: std::process::ExitStatus, interrupted: bo
         uploaded_bytes: up.uploaded_bytes,
         copied: up.copied,
         bytes_not_sent: up.bytes_not_sent,
+        referenced: up.referenced,
+        bytes_not_stored: up.bytes_not_stored,
         upload_failures: up.failures,
         deleted_local: up.deleted_local,
         deleted_remote: up.deleted_remote,
@@ -374,6 +379,8 @@ struct UploadStats {
     uploaded_bytes: u64,
     copied: u64,
     bytes_not_sent: u64,
+    referenced: u64,
+    bytes_not_stored: u64,
     failures: Vec<(String, ErrorInfo)>,
     not_uploaded: Vec<String>,
     deleted_local: Vec<String>,
@@ -511,8 +518,8 @@ impl Uploader {
                     return false;
                 }
             }
-            if let (true, Some(conn)) = (self.spec.dedup, self.conn.as_ref()) {
-                match transfer::dedup::plan_dedup(&mut job, conn, &prefix).await {
+            if let (Some(mode), Some(conn)) = (self.spec.dedup, self.conn.as_ref()) {
+                match transfer::dedup::plan_dedup_with(&mut job, conn, &prefix, mode).await {
                     Ok(planned) => planned.notes.into_iter().for_each(|n| self.notice(n)),
                     Err(e) => self.notice(format!("--dedup could not look at s3://{}/{prefix} ({e}): uploading {} in full", dest.bucket, c.id)),
                 }
@@ -523,6 +530,8 @@ impl Uploader {
                     bytes += o.bytes_done;
                     self.stats.copied += o.copied;
                     self.stats.bytes_not_sent += o.bytes_not_sent;
+                    self.stats.referenced += o.referenced;
+                    self.stats.bytes_not_stored += o.bytes_not_stored;
                 }
                 Err(e) => {
                     self.notice(format!("upload of {} failed: {e}", c.id));

@@ -48,6 +48,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
+mod refs;
+pub use refs::RefPut;
+
 /// Object metadata key (`x-amz-meta-…`) holding the CRC64NVME of a plain object's content,
 /// base64 of its 8 big-endian bytes (as `x-amz-checksum-crc64nvme`).
 pub const META_CRC64NVME: &str = "trainctl-crc64nvme";
@@ -113,8 +116,24 @@ pub struct DedupPlanned {
     /// Items that will be copied instead of sent, and their bytes.
     pub copies: u64,
     pub bytes_not_sent: u64,
+    /// `--dedup=refs`: references planned, and the logical bytes the store will not hold
+    /// twice (their sizes, less the content objects created).
+    pub refs: u64,
+    pub bytes_not_stored: u64,
     /// Why some files are sent after all (changed while hashed; a store without copies).
     pub notes: Vec<String>,
+}
+
+/// What `--dedup` does with a repeated file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DedupMode {
+    /// A full object at its key, made by a server-side copy (saves bandwidth, not storage).
+    #[default]
+    Copy,
+    /// One content object in the scope's content area and a reference object at each key
+    /// (saves storage too; `crate::refs`).
+    Refs,
 }
 
 /// The content of a file or object: how it is stored (`None`: plain; else the codec name),
@@ -136,6 +155,14 @@ struct Source {
 /// uploaded earlier in this job — from `job.items` to `job.copies`. Every item still uploaded
 /// gets its hash recorded in its metadata.
 pub async fn plan_dedup(job: &mut TransferJob, conn: &Connection, scope: &str) -> Result<DedupPlanned> {
+    plan_dedup_with(job, conn, scope, DedupMode::Copy).await
+}
+
+/// [`plan_dedup`] in either mode: with [`DedupMode::Refs`], a content held more than once
+/// (twice in this upload, in the scope's content area already, or in an object under the
+/// scope) is stored once in the content area and every item holding it becomes a reference
+/// (`job.refs`); compressed items are left as they are.
+pub async fn plan_dedup_with(job: &mut TransferJob, conn: &Connection, scope: &str, mode: DedupMode) -> Result<DedupPlanned> {
     let mut report = DedupPlanned::default();
     if job.direction != Direction::Upload {
         return Ok(report);
@@ -144,7 +171,7 @@ pub async fn plan_dedup(job: &mut TransferJob, conn: &Connection, scope: &str) -
         report.notes.push(format!("{} does not copy objects on the server: --dedup uploads everything", conn.profile.provider));
         return Ok(report);
     }
-    let todo: Vec<(usize, PathBuf)> = job.items.iter().enumerate().filter(|(_, i)| i.size >= MIN_SIZE && i.write_if.is_none()).map(|(n, i)| (n, i.local.clone())).collect();
+    let todo: Vec<(usize, PathBuf)> = job.items.iter().enumerate().filter(|(_, i)| i.size >= MIN_SIZE && i.write_if.is_none() && (mode == DedupMode::Copy || refs::may_reference(job, i))).map(|(n, i)| (n, i.local.clone())).collect();
     let hashed = tokio::task::spawn_blocking(move || todo.into_iter().map(|(n, p)| (n, hash_file(&p), p)).collect::<Vec<_>>())
         .await
         .map_err(|e| Error::Internal(format!("dedup hashing: {e}")))?;
@@ -159,7 +186,11 @@ pub async fn plan_dedup(job: &mut TransferJob, conn: &Connection, scope: &str) -
             Ok(_) | Err(_) => report.notes.push(format!("{} changed while it was hashed: uploaded in full", path.display())),
         }
     }
-    let index = index(job, conn, scope, &contents, &mut report).await?;
+    let (index, area) = index(job, conn, scope, &contents, &mut report).await?;
+    if mode == DedupMode::Refs {
+        refs::plan(job, scope, contents, &index, &area, &mut report);
+        return Ok(report);
+    }
     let mut first_in_job: HashMap<Content, String> = HashMap::new();
     let items = std::mem::take(&mut job.items);
     for (item, c) in items.into_iter().zip(contents) {
@@ -209,21 +240,30 @@ fn crc_of(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
 }
 
-fn crc_of_base64(s: &str) -> Option<u64> {
+pub(crate) fn crc_of_base64(s: &str) -> Option<u64> {
     crc_of(&base64::engine::general_purpose::STANDARD.decode(s.trim()).ok()?)
 }
 
 /// The objects under `scope` that hold the content of a hashed item, by content: one listing,
 /// then a HEAD of each object that could match (see the module documentation).
-async fn index(job: &TransferJob, conn: &Connection, scope: &str, contents: &[Option<(Content, Stamp)>], report: &mut DedupPlanned) -> Result<HashMap<Content, Source>> {
+/// Also returns the contents (CRC64NVME, size) the scope's content area holds, by name and
+/// listed size (`crate::refs`).
+async fn index(job: &TransferJob, conn: &Connection, scope: &str, contents: &[Option<(Content, Stamp)>], report: &mut DedupPlanned) -> Result<(HashMap<Content, Source>, HashSet<(u64, u64)>)> {
     let wanted: HashSet<&Content> = contents.iter().flatten().map(|(c, _)| c).collect();
     let plain_sizes: HashSet<u64> = wanted.iter().filter(|c| c.0.is_none()).map(|c| c.1).collect();
     let suffixes: HashSet<&'static str> = job.compress.values().map(|p| p.codec.suffix()).collect();
     if wanted.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(Default::default());
     }
     let mine: HashSet<&str> = job.items.iter().map(|i| i.key.as_str()).collect();
     let listed = list::collect_objects(conn, &job.bucket, scope, None).await?;
+    let area: HashSet<(u64, u64)> = listed
+        .iter()
+        .filter_map(|o| match crate::refs::parse_content_key(&o.key) {
+            Some((s, crc, size)) if s == scope && size == o.size => Some((crc, size)),
+            _ => None,
+        })
+        .collect();
     let candidates: Vec<list::ObjectEntry> = listed
         .into_iter()
         .filter(|o| !o.is_prefix && !mine.contains(o.key.as_str()))
@@ -238,7 +278,7 @@ async fn index(job: &TransferJob, conn: &Connection, scope: &str, contents: &[Op
             out.entry(content).or_insert(source);
         }
     }
-    Ok(out)
+    Ok((out, area))
 }
 
 /// What the HEAD of `key` shows of its content, when it shows it trustworthily.
@@ -297,7 +337,7 @@ impl Engine for DedupEngine {
     }
 
     async fn run(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
-        if job.direction != Direction::Upload || (job.copies.is_empty() && job.recorded.is_empty()) {
+        if job.direction != Direction::Upload || (job.copies.is_empty() && job.recorded.is_empty() && job.refs.is_empty()) {
             return self.inner.run(job, opts, sink, cancel).await;
         }
         let started = std::time::Instant::now();
@@ -312,7 +352,7 @@ impl Engine for DedupEngine {
         self.forget_changed(&rest, sink).await;
         if !cancel.is_cancelled() && !from_job.is_empty() {
             let second = self.copy_all(job, &from_job, opts).await;
-            let mut again = TransferJob { items: Vec::new(), skipped: Vec::new(), rejected: Vec::new(), copies: Vec::new(), recorded: HashMap::new(), ..job.clone() };
+            let mut again = TransferJob { items: Vec::new(), skipped: Vec::new(), rejected: Vec::new(), copies: Vec::new(), recorded: HashMap::new(), refs: Vec::new(), ..job.clone() };
             again.compress.clear();
             tally.add_copies(&job.copies, second, &mut again, sink);
             if !again.items.is_empty() {
@@ -322,6 +362,9 @@ impl Engine for DedupEngine {
                 outcome.bytes_done += o.bytes_done;
                 outcome.failed.extend(o.failed);
             }
+        }
+        if !cancel.is_cancelled() && !job.refs.is_empty() {
+            self.write_refs(job, opts, &hold, &mut outcome, cancel.clone()).await?;
         }
         outcome.done += tally.copied;
         outcome.copied = tally.copied;

@@ -103,6 +103,19 @@ pub struct TransferJob {
     /// was hashed, by key; a file changed by the end of its upload has the record removed.
     #[serde(skip)]
     pub recorded: std::collections::HashMap<String, dedup::Stamp>,
+    /// Uploads with `--dedup=refs`: reference objects written once their content object exists
+    /// ([`dedup::plan_dedup`], `crate::refs`); not in `items`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refs: Vec<dedup::RefPut>,
+    /// Downloads of resolved references: the CRC64NVME the content object must have, by its key
+    /// (checked whatever the store keeps; only the native engine checks it, s5cmd hands such
+    /// jobs to it).
+    #[serde(skip)]
+    pub expected_crc64: std::collections::HashMap<String, u64>,
+    /// Downloads: references whose content object is missing (rejected), reference key →
+    /// content key, so the job's error can name both.
+    #[serde(skip)]
+    pub missing_content: std::collections::HashMap<String, String>,
 }
 
 impl TransferJob {
@@ -122,6 +135,9 @@ impl TransferJob {
             compress: Default::default(),
             copies: Vec::new(),
             recorded: Default::default(),
+            refs: Vec::new(),
+            expected_crc64: Default::default(),
+            missing_content: Default::default(),
             local_root: (direction == Direction::Download).then(|| local_root.into()),
         }
     }
@@ -199,6 +215,15 @@ pub struct Outcome {
     /// `--dedup`: the bytes those copies did not send.
     #[serde(default)]
     pub bytes_not_sent: u64,
+    /// `--dedup=refs`: reference objects written in place of repeated files.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub referenced: u64,
+    /// `--dedup=refs`: the logical bytes of those references, less the content objects this
+    /// job created: what the store does not hold twice.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub bytes_not_stored: u64,
     pub skipped: u64,
     pub failed: Vec<(String, ErrorInfo)>,
     pub seconds: f64,
@@ -245,6 +270,7 @@ fn whole_job_error(job: &TransferJob, first_key: &str, code: &str, failed: u64) 
         "bad_secret" => Some(Error::BadSecret),
         "bad_access_key" => Some(Error::BadAccessKey),
         "no_such_bucket" => Some(Error::NoSuchBucket(bucket.clone())),
+        "ref_content_missing" => job.missing_content.get(first_key).map(|content| Error::RefContentMissing { bucket: bucket.clone(), reference: first_key.to_string(), content: content.clone() }),
         "compressed_corrupt" => Some(Error::CompressedCorrupt {
             what: if failed == 1 { format!("s3://{bucket}/{first_key}") } else { format!("s3://{bucket} ({failed} of {failed} items)") },
             detail: "it did not decode to the bytes its header records (each item's error is above)".into(),

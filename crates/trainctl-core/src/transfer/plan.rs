@@ -233,14 +233,14 @@ const CHECKED_DELETE_PARALLELISM: usize = 16;
 
 /// What happened to one victim.
 #[derive(Debug)]
-enum Verdict {
+pub(crate) enum Verdict {
     Deleted,
     Skipped(String),
     Failed(ErrorInfo),
 }
 
 /// Deletes `key` only while it is still the object seen at plan time (`size`, `etag`).
-async fn delete_if_unchanged(conn: &Connection, bucket: &str, key: &str, seen: (u64, Option<&str>), conditional: bool) -> Verdict {
+pub(crate) async fn delete_if_unchanged(conn: &Connection, bucket: &str, key: &str, seen: (u64, Option<&str>), conditional: bool) -> Verdict {
     if !conditional {
         match head(conn, bucket, key).await {
             Ok(None) => return Verdict::Skipped("already gone".into()),
@@ -368,11 +368,22 @@ async fn plan_download_object(src: &S3Url, local: &Path, conn: &Connection) -> R
     if src.is_prefix() {
         return Err(Error::Usage(format!("{src} names a prefix, not an object: add --recursive to download everything under it")));
     }
-    let obj = head(conn, &src.bucket, &src.key).await?.ok_or_else(|| Error::NotFound(src.to_string()))?;
+    // A key stored as a content reference (`--dedup=refs`) is found by its logical name too.
+    let (key, obj) = match head(conn, &src.bucket, &src.key).await? {
+        Some(obj) => (src.key.clone(), obj),
+        None => {
+            let reference = format!("{}{}", src.key, crate::refs::SUFFIX);
+            match head(conn, &src.bucket, &reference).await? {
+                Some(obj) if crate::refs::logical_key(&reference).is_some() => (reference, obj),
+                _ => return Err(Error::NotFound(src.to_string())),
+            }
+        }
+    };
+    let logical = crate::refs::logical_key(&key).unwrap_or(&key).to_string();
     let into_dir = local.is_dir() || local.as_os_str().to_string_lossy().ends_with('/');
     let (root, path) = if into_dir {
-        let parent_prefix = src.key.rfind('/').map(|i| &src.key[..=i]).unwrap_or("");
-        (local.to_path_buf(), local_path_for_key(local, parent_prefix, &src.key))
+        let parent_prefix = logical.rfind('/').map(|i| &logical[..=i]).unwrap_or("");
+        (local.to_path_buf(), local_path_for_key(local, parent_prefix, &logical))
     } else {
         let parent = local.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         if parent.exists() && !parent.is_dir() {
@@ -382,14 +393,60 @@ async fn plan_download_object(src: &S3Url, local: &Path, conn: &Connection) -> R
     };
     let mut job = TransferJob::new(Direction::Download, &src.bucket, root.clone());
     match path.and_then(|p| ensure_no_symlink_escape(&root, &p).map(|_| p)) {
-        Err(e) => job.rejected.push((src.key.clone(), e.info())),
-        Ok(p) => decide_download(&mut job, p, src.key.clone(), obj, SkipRule::SameSize),
+        Err(e) => job.rejected.push((key, e.info())),
+        Ok(p) if key != logical => resolve_refs(&mut job, vec![(key, p, obj)], &HashSet::new(), SkipRule::SameSize, conn).await?,
+        Ok(p) => decide_download(&mut job, p, key, obj, SkipRule::SameSize),
     }
     Ok(job)
 }
 
-/// Lists `src`'s prefix and plans one item per object. Returns the job and the set of local
-/// paths the listing maps to (for `sync --delete`).
+/// Plans the download of content references (`crate::refs`): each `(reference key, local path
+/// of its logical name, listed reference)` becomes an item fetching its content object to the
+/// logical path, which must match the reference's CRC64NVME (`job.expected_crc64`). A
+/// reference whose logical key is also a plain object (`plain`) is skipped (the plain object
+/// is downloaded); one whose body is unusable or whose content object is missing is rejected
+/// with an error naming both keys.
+async fn resolve_refs(job: &mut TransferJob, pending: Vec<(String, PathBuf, RemoteObj)>, plain: &HashSet<String>, rule: SkipRule, conn: &Connection) -> Result<()> {
+    use crate::refs::resolve;
+    let (shadowed, pending): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(k, _, _)| crate::refs::logical_key(k).is_some_and(|l| plain.contains(l)));
+    for (key, _, _) in shadowed {
+        let reason = format!("a plain object {} is there too and is downloaded instead", crate::refs::logical_key(&key).unwrap_or_default());
+        job.skipped.push((key, reason));
+    }
+    let listed: Vec<resolve::Listed> = pending.iter().map(|(k, _, o)| resolve::Listed { key: k.clone(), size: o.size, etag: o.etag.as_deref().map(|e| e.trim_matches('"').to_string()) }).collect();
+    let bodies = resolve::read_all(conn, &job.bucket, &listed).await;
+    let contents = resolve::contents(conn, &job.bucket, bodies.iter().flatten().map(|r| r.content.clone())).await?;
+    for ((key, path, obj), body) in pending.into_iter().zip(bodies) {
+        let r = match body {
+            Ok(r) => r,
+            Err(e) => {
+                job.rejected.push((key, e.info()));
+                continue;
+            }
+        };
+        match contents.get(&r.content) {
+            Some(Some(c)) if c.size == r.size => {
+                let before = job.skipped.len();
+                decide_download(job, path, r.content.clone(), RemoteObj { size: r.size, mtime: obj.mtime, etag: c.etag.clone() }, rule);
+                if let Some(s) = job.skipped.get_mut(before) {
+                    s.0 = key;
+                }
+                job.expected_crc64.insert(r.content.clone(), r.crc());
+            }
+            Some(Some(c)) => {
+                let detail = format!("its content object {} holds {} bytes, not {}", r.content, c.size, r.size);
+                job.rejected.push((key.clone(), Error::RefCorrupt { bucket: job.bucket.clone(), reference: key, detail }.info()));
+            }
+            _ => {
+                let e = Error::RefContentMissing { bucket: job.bucket.clone(), reference: key.clone(), content: r.content.clone() };
+                job.missing_content.insert(key.clone(), r.content);
+                job.rejected.push((key, e.info()));
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn plan_download_prefix(
     src: &S3Url,
     local: &Path,
@@ -403,6 +460,7 @@ async fn plan_download_prefix(
     let mut job = TransferJob::new(Direction::Download, &src.bucket, local);
     let prefix = src.dir_prefix();
     let mut listed = HashSet::new();
+    let (mut refs, mut plain) = (Vec::new(), HashSet::new());
     let mut pages = list_pages!(conn, &src.bucket, &prefix);
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| map_sdk_error(e, &conn.ctx().bucket(&src.bucket)))?;
@@ -412,17 +470,29 @@ async fn plan_download_prefix(
             if key.ends_with('/') && obj.size == 0 {
                 continue; // directory marker
             }
-            if !filter.allows(key.strip_prefix(&prefix).unwrap_or(&key)) {
+            if crate::refs::in_content_area(&prefix, &key) {
+                continue; // content of references: reached through them
+            }
+            let logical = crate::refs::logical_key(&key).unwrap_or(&key).to_string();
+            if !filter.allows(logical.strip_prefix(&prefix).unwrap_or(&logical)) {
                 continue;
             }
-            match local_path_for_key(local, &prefix, &key).and_then(|p| ensure_no_symlink_escape(local, &p).map(|_| p)) {
+            match local_path_for_key(local, &prefix, &logical).and_then(|p| ensure_no_symlink_escape(local, &p).map(|_| p)) {
                 Err(e) => job.rejected.push((key, e.info())),
+                Ok(path) if logical != key => {
+                    listed.insert(path.clone());
+                    refs.push((key, path, obj));
+                }
                 Ok(path) => {
                     listed.insert(path.clone());
+                    plain.insert(key.clone());
                     decide_download(&mut job, path, key, obj, rule);
                 }
             }
         }
+    }
+    if !refs.is_empty() {
+        resolve_refs(&mut job, refs, &plain, rule, conn).await?;
     }
     reject_name_collisions(&mut job, &listed);
     Ok((job, listed))

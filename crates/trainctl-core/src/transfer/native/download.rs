@@ -82,6 +82,14 @@ pub(super) async fn download(ctx: &Ctx<'_>, item: &TransferItem) -> Result<Fetch
     Ok(Fetched { temp, name, size: item.size, write_if: item.write_if.clone(), etag: item.etag.clone() })
 }
 
+/// The content of a reference (`--dedup=refs`) must have the CRC64NVME its reference records,
+/// whatever the store keeps and whatever `--size-only` says: that is the reference's promise.
+fn referenced(ctx: &Ctx<'_>, item: &TransferItem) -> Option<Expectation> {
+    let crc = ctx.job.expected_crc64.get(&item.key)?;
+    let stored = crate::transfer::checksum::Stored { algorithm: crate::transfer::checksum::Algorithm::Crc64Nvme, value: crc.to_be_bytes().to_vec(), composite_parts: None };
+    Some(Expectation::Stored { stored, part_size: None })
+}
+
 fn size_only_by_choice() -> Expectation {
     Expectation::SizeOnly { reason: "checksum verification is off".into() }
 }
@@ -105,7 +113,11 @@ async fn single_get(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile) -> Resu
     let what = format!("s3://{}/{}", ctx.job.bucket, item.key);
     let _permit = ctx.permit().await?;
     let out = get(ctx, item, None).await?;
-    let exp = if ctx.opts.verify_checksum { expectation_of_answer(ctx, item, &out).await } else { size_only_by_choice() };
+    let exp = match referenced(ctx, item) {
+        Some(exp) => exp,
+        None if ctx.opts.verify_checksum => expectation_of_answer(ctx, item, &out).await,
+        None => size_only_by_choice(),
+    };
     let recipe = exp.recipe();
     let mut writer = BlockWriter::new(temp, 0, recipe);
     fetch_into(ctx, item, &mut writer, 0, item.size, Some(out.body)).await?;
@@ -139,10 +151,10 @@ fn is_encrypted(out: &GetObjectOutput) -> bool {
 /// cut on the object's part boundaries when its checksum is per part.
 async fn ranged_get(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile) -> Result<Verified> {
     let what = format!("s3://{}/{}", ctx.job.bucket, item.key);
-    let exp = if ctx.opts.verify_checksum {
-        verify::expectation(ctx.conn, &ctx.job.bucket, &item.key, version_id(ctx, item), item.size, item.etag.as_deref(), true).await
-    } else {
-        size_only_by_choice()
+    let exp = match referenced(ctx, item) {
+        Some(exp) => exp,
+        None if ctx.opts.verify_checksum => verify::expectation(ctx.conn, &ctx.job.bucket, &item.key, version_id(ctx, item), item.size, item.etag.as_deref(), true).await,
+        None => size_only_by_choice(),
     };
     let recipe = exp.recipe();
     let range = range_size(effective_part_size(ctx.opts.part_size, item.size), exp.part_size());

@@ -1,0 +1,202 @@
+//! `--dedup=refs`: the planning and the writing of content references (`crate::refs`).
+//!
+//! Plan: a content (CRC64NVME + size) is referenced when it is held more than once — twice or
+//! more in this upload, already in the scope's content area, or in an object under the scope
+//! whose HEAD shows it. Its content object is then created once (uploaded from the first file
+//! holding it, or copied on the server from the object that holds it) unless the area has it,
+//! and every file holding it gets a reference object instead of an upload. A content held once
+//! is uploaded as a plain object, its hash recorded so that a later upload finds it.
+//!
+//! Run (after the uploads and copies): a content object this job uploaded from a file that
+//! changed meanwhile is deleted again (its name would lie); each content object is HEADed (it
+//! must exist with the reference's size); then each reference is written — only if its file is
+//! still what was hashed. A reference that cannot be written is uploaded as the plain file
+//! instead, so a `--dedup=refs` upload ends like a plain one.
+
+use super::{Content, Copy, DedupEngine, DedupPlanned, Source, Stamp, META_CRC64NVME};
+use crate::event::{Event, Sink};
+use crate::refs::{self, SUFFIX};
+use crate::transfer::{Outcome, TransferItem, TransferJob, TransferOptions};
+use futures::StreamExt;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+/// One reference object to write.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefPut {
+    /// The reference object's key (`logical` + [`SUFFIX`]).
+    pub key: String,
+    /// The key the file would have had.
+    pub logical: String,
+    pub local: PathBuf,
+    /// The file's (logical) size.
+    pub size: u64,
+    /// The content object's key.
+    pub content: String,
+    /// The content object is created by this job (else the content area has it).
+    pub new_content: bool,
+    #[serde(skip)]
+    crc: u64,
+    #[serde(skip)]
+    stamp: Stamp,
+}
+
+/// Whether an item may become a reference: not compressed, and not text metadata
+/// (`codec::stays_plain`: `trainer_state.json`, shard indexes, `latest` pointers stay readable by
+/// name for trainers, detection and every other tool).
+pub(super) fn may_reference(job: &TransferJob, item: &TransferItem) -> bool {
+    !job.compress.contains_key(&item.key) && !crate::codec::stays_plain(&item.key, item.size)
+}
+
+/// Moves the items whose content is held more than once to `job.refs` (see the module
+/// documentation). `contents` is in the order of `job.items`.
+pub(super) fn plan(job: &mut TransferJob, scope: &str, contents: Vec<Option<(Content, Stamp)>>, index: &HashMap<Content, Source>, area: &HashSet<(u64, u64)>, report: &mut DedupPlanned) {
+    let mut counts: HashMap<Content, usize> = HashMap::new();
+    for (c, _) in contents.iter().flatten() {
+        *counts.entry(c.clone()).or_insert(0) += 1;
+    }
+    let mut created: HashSet<Content> = HashSet::new();
+    let (mut logical, mut stored) = (0u64, 0u64);
+    let items = std::mem::take(&mut job.items);
+    for (item, c) in items.into_iter().zip(contents) {
+        let Some((content, stamp)) = c.filter(|(c, _)| c.0.is_none()) else {
+            job.items.push(item);
+            continue;
+        };
+        let (size, crc) = (content.1, content.2);
+        let crc64nvme = crate::codec::crc64_base64(crc);
+        let in_area = area.contains(&(crc, size));
+        let source = index.get(&content);
+        if !in_area && source.is_none() && counts.get(&content).copied().unwrap_or(0) < 2 {
+            job.metadata.entry(item.key.clone()).or_default().insert(META_CRC64NVME.into(), crc64nvme);
+            job.recorded.insert(item.key.clone(), stamp);
+            job.items.push(item);
+            continue;
+        }
+        let content_key = refs::content_key(scope, crc, size);
+        let new_content = !in_area && created.insert(content.clone());
+        if new_content {
+            stored += size;
+            match source {
+                Some(s) => {
+                    report.copies += 1;
+                    report.bytes_not_sent += s.stored;
+                    job.copies.push(Copy { key: content_key.clone(), local: item.local.clone(), size, from: s.key.clone(), from_etag: s.etag.clone(), bytes: s.stored, in_job: false, crc64nvme, stamp, compress: None });
+                }
+                None => {
+                    job.metadata.entry(content_key.clone()).or_default().insert(META_CRC64NVME.into(), crc64nvme);
+                    job.recorded.insert(content_key.clone(), stamp);
+                    job.items.push(TransferItem { local: item.local.clone(), key: content_key.clone(), size, etag: None, write_if: None });
+                }
+            }
+        } else {
+            report.bytes_not_sent += size;
+        }
+        logical += size;
+        report.refs += 1;
+        job.refs.push(RefPut { key: format!("{}{SUFFIX}", item.key), logical: item.key, local: item.local, size, content: content_key, new_content, crc, stamp });
+    }
+    report.bytes_not_stored = logical.saturating_sub(stored);
+}
+
+impl DedupEngine {
+    /// Writes the job's references once their content objects exist; what cannot be referenced
+    /// is uploaded as the plain file (see the module documentation).
+    pub(super) async fn write_refs(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, outcome: &mut Outcome, cancel: CancellationToken) -> crate::Result<()> {
+        let bucket = job.bucket.as_str();
+        let bad = self.drop_changed_content(job, sink).await;
+        let keys = job.refs.iter().map(|r| r.content.clone()).filter(|k| !bad.contains(k));
+        let seen = refs::resolve::contents(&self.conn, bucket, keys).await.unwrap_or_default();
+        let written: Vec<(usize, std::result::Result<(), String>)> = futures::stream::iter(0..job.refs.len())
+            .map(|i| {
+                let (r, bad, seen) = (&job.refs[i], &bad, &seen);
+                async move {
+                    let why = if bad.contains(&r.content) {
+                        Some("the file changed while its content was uploaded".to_string())
+                    } else if !matches!(seen.get(&r.content), Some(Some(c)) if c.size == r.size) {
+                        Some(format!("its content object {} is not there", r.content))
+                    } else if Stamp::of(&r.local) != Some(r.stamp) {
+                        Some("the file changed since it was hashed".to_string())
+                    } else {
+                        None
+                    };
+                    let result = match why {
+                        Some(w) => Err(w),
+                        None => self.put_ref(bucket, r).await.map_err(|e| format!("writing its reference failed ({e})")),
+                    };
+                    (i, result)
+                }
+            })
+            .buffer_unordered(opts.concurrency.clamp(1, 16))
+            .collect()
+            .await;
+        let mut again = TransferJob { items: Vec::new(), skipped: Vec::new(), rejected: Vec::new(), copies: Vec::new(), recorded: HashMap::new(), refs: Vec::new(), ..job.clone() };
+        again.compress.clear();
+        again.metadata.clear();
+        let (mut logical, mut done) = (0u64, 0u64);
+        let mut contents_used: HashSet<&str> = HashSet::new();
+        for (i, result) in written {
+            let r = &job.refs[i];
+            match result {
+                Ok(()) => {
+                    done += 1;
+                    logical += r.size;
+                    if r.new_content {
+                        contents_used.insert(r.content.as_str());
+                    }
+                    sink.send(Event::ObjectDone { job: job.id, key: r.key.clone(), local: r.local.display().to_string(), bytes: 0, etag: None });
+                }
+                Err(why) => {
+                    sink.send(Event::Notice { message: format!("{}: {why}; uploading the file instead", r.logical) });
+                    if Stamp::of(&r.local) == Some(r.stamp) {
+                        again.metadata.entry(r.logical.clone()).or_default().insert(META_CRC64NVME.into(), crate::codec::crc64_base64(r.crc));
+                    }
+                    again.items.push(TransferItem { local: r.local.clone(), key: r.logical.clone(), size: Stamp::of(&r.local).map_or(r.size, |s| s.size), etag: None, write_if: None });
+                }
+            }
+        }
+        let created: u64 = job.refs.iter().filter(|r| r.new_content && contents_used.contains(r.content.as_str())).map(|r| (r.content.as_str(), r.size)).collect::<HashMap<_, _>>().values().sum();
+        outcome.done += done;
+        outcome.referenced = done;
+        outcome.bytes_not_stored = logical.saturating_sub(created);
+        if done > 0 {
+            let saved = humansize::format_size(outcome.bytes_not_stored, humansize::BINARY);
+            sink.send(Event::Notice { message: format!("wrote {done} references in place of repeated files ({saved} not stored twice)") });
+        }
+        if !again.items.is_empty() && !cancel.is_cancelled() {
+            let o = self.inner.run(&again, opts, sink, cancel).await?;
+            outcome.done += o.done;
+            outcome.bytes_done += o.bytes_done;
+            outcome.failed.extend(o.failed);
+        }
+        Ok(())
+    }
+
+    /// One reference object: its canonical body, as JSON.
+    async fn put_ref(&self, bucket: &str, r: &RefPut) -> crate::Result<()> {
+        use crate::s3::errors::SdkResultExt;
+        let body = refs::Ref { trainctl_ref: refs::FORMAT, content: r.content.clone(), size: r.size, crc64nvme: crate::codec::crc64_base64(r.crc) }.body();
+        let ctx = self.conn.ctx().bucket(bucket).key(&r.key);
+        self.conn.client.put_object().bucket(bucket).key(&r.key).content_type("application/json").body(body.into()).send().await.or_s3(&ctx)?;
+        Ok(())
+    }
+
+    /// Content objects this job uploaded from a file that changed before its upload ended: the
+    /// bytes may not be the ones its name promises, so they are deleted again and not referenced.
+    async fn drop_changed_content(&self, job: &TransferJob, sink: &dyn Sink) -> HashSet<String> {
+        let mut bad = HashSet::new();
+        for r in job.refs.iter().filter(|r| r.new_content) {
+            let Some(stamp) = job.recorded.get(&r.content) else { continue };
+            let Some(item) = job.items.iter().find(|i| i.key == r.content) else { continue };
+            if Stamp::of(&item.local) == Some(*stamp) || !bad.insert(r.content.clone()) {
+                continue;
+            }
+            if let Err(e) = crate::s3::delete::delete_all(&self.conn, &job.bucket, &[r.content.as_str()]).await {
+                sink.send(Event::Notice { message: format!("{} changed while it was uploaded as {}, which could not be deleted again ({e}): delete it", item.local.display(), r.content) });
+            }
+        }
+        bad
+    }
+}

@@ -1,0 +1,183 @@
+//! `--dedup=refs` end to end on both backends: a run whose checkpoints share a frozen component
+//! and a vision tower goes up with each shared file stored once in the run's content area and a
+//! `KEY.trainctl-ref` at each of its keys; it comes back byte-identical (recursive and single
+//! downloads, both engines); `checkpoint list` shows the logical sizes; cleanup of one checkpoint
+//! leaves the other's references resolvable; `s3 materialize` turns references back into plain
+//! objects and deletes the content left without references; a reference whose content object
+//! is gone fails with exit 81, naming both keys, and nothing is deleted.
+
+use crate::common::*;
+use std::path::Path;
+
+const KIB: u64 = 1024;
+/// Files every checkpoint shares, stored once.
+const FROZEN: u64 = 2048 * KIB;
+const VISION: u64 = 700 * KIB;
+const SHARED: u64 = FROZEN + VISION;
+/// Each checkpoint's own weights.
+const MODEL: u64 = 1024 * KIB;
+const SUFFIX: &str = ".trainctl-ref";
+
+fn checkpoint(dir: &Path, step: u64) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("frozen.safetensors"), pattern_bytes("frozen-base", FROZEN as usize)).unwrap();
+    std::fs::write(dir.join("vision.bin"), pattern_bytes("vision-tower", VISION as usize)).unwrap();
+    // Text metadata stays plain, even when repeated and large enough.
+    std::fs::write(dir.join("tokenizer.json"), pattern_bytes("tokenizer", 100 * KIB as usize)).unwrap();
+    random_file(&dir.join("model.safetensors"), MODEL);
+    std::fs::write(dir.join("trainer_state.json"), format!("{{\"global_step\": {step}}}")).unwrap();
+}
+
+fn run(root: &Path) {
+    checkpoint(&root.join("checkpoint-100"), 100);
+    checkpoint(&root.join("checkpoint-200"), 200);
+}
+
+fn upload_refs(b: &Backend, src: &Path, bucket: &str, prefix: &str, engine: &str) -> serde_json::Value {
+    let out = ok(b.trainctl().args(["--json", "s3", "upload", "-r"]).arg(src).arg(s3(bucket, prefix)).args(["--engine", engine, "--dedup=refs"]));
+    summary(&out)
+}
+
+fn content_keys(b: &Backend, bucket: &str, prefix: &str) -> Vec<String> {
+    keys(b, bucket, &format!("{prefix}.trainctl/content/"))
+}
+
+conformance! {
+    fn refs_round_trip_and_store_each_repeated_file_once(b: &Backend) {
+        let bucket = b.new_bucket("refs");
+        let dir = scratch();
+        let src = dir.path().join("run");
+        run(&src);
+        for engine in ENGINES {
+            let prefix = format!("{engine}/run/");
+            let s = upload_refs(b, &src, &bucket, &prefix, engine);
+            assert_eq!((s["referenced"].as_u64(), s["bytes_not_stored"].as_u64(), s["failed"].as_u64()), (Some(4), Some(SHARED), Some(0)), "{engine}: {s}");
+            let all = keys(b, &bucket, &prefix);
+            let content = content_keys(b, &bucket, &prefix);
+            assert_eq!(content.len(), 2, "{engine}: one content object per shared file: {all:?}");
+            for ck in ["checkpoint-100", "checkpoint-200"] {
+                for f in ["frozen.safetensors", "vision.bin"] {
+                    assert!(all.contains(&format!("{prefix}{ck}/{f}{SUFFIX}")), "{engine}: {all:?}");
+                    assert!(!all.contains(&format!("{prefix}{ck}/{f}")), "{engine}: no plain copy: {all:?}");
+                }
+                for f in ["model.safetensors", "tokenizer.json", "trainer_state.json"] {
+                    assert!(all.contains(&format!("{prefix}{ck}/{f}")), "{engine}: {all:?}");
+                }
+            }
+            let back = dir.path().join(format!("back-{engine}"));
+            ok(b.trainctl().args(["s3", "download", "-r", &s3(&bucket, &prefix), "--engine", engine]).arg(&back));
+            assert_trees_equal(&src, &back);
+            // One object, asked for by its logical name.
+            let one = dir.path().join(format!("one-{engine}.safetensors"));
+            ok(b.trainctl().args(["s3", "download", &s3(&bucket, &format!("{prefix}checkpoint-200/frozen.safetensors"))]).arg(&one));
+            assert_eq!(std::fs::read(&one).unwrap(), std::fs::read(src.join("checkpoint-200/frozen.safetensors")).unwrap());
+            // A second download skips what is complete (the logical size is compared).
+            let again = ok(b.trainctl().args(["--json", "s3", "download", "-r", &s3(&bucket, &prefix)]).arg(&back));
+            assert_eq!(summary(&again)["skipped"].as_u64(), Some(10), "{}", stdout(&again));
+        }
+        // A later checkpoint uploaded on its own references the content already stored.
+        let later = dir.path().join("later");
+        checkpoint(&later, 300);
+        let s = upload_refs(b, &later, &bucket, "native/run/checkpoint-300/", "native");
+        assert_eq!(s["referenced"].as_u64(), Some(0), "without a scope, the checkpoint folder alone: nothing repeated: {s}");
+        let out = ok(b.trainctl().args(["--json", "s3", "upload", "-r"]).arg(&later).arg(s3(&bucket, "native/run/checkpoint-400/"))
+            .arg(format!("--dedup=refs:s3://{bucket}/native/run/")));
+        // The shared files reference the content stored already; the weights, the same as
+        // checkpoint-300's plain object, are copied into the content area on the server (not
+        // sent) and referenced too.
+        let s = summary(&out);
+        assert_eq!((s["referenced"].as_u64(), s["bytes_not_stored"].as_u64(), s["copied"].as_u64(), s["bytes_not_sent"].as_u64()), (Some(3), Some(SHARED), Some(1), Some(MODEL)), "{s}");
+        assert_eq!(content_keys(b, &bucket, "native/run/").len(), 3);
+    }
+
+    fn dry_run_shows_the_references_and_writes_nothing(b: &Backend) {
+        let bucket = b.new_bucket("refsplan");
+        let dir = scratch();
+        let src = dir.path().join("run");
+        run(&src);
+        let out = ok(b.trainctl().args(["--json", "s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, "run/")).args(["--dedup=refs", "--dry-run"]));
+        let refs: Vec<serde_json::Value> = json_lines(&out).into_iter().filter(|l| l["plan"] == "ref").collect();
+        assert_eq!(refs.len(), 4, "{}", stdout(&out));
+        assert_eq!(refs.iter().filter(|r| r["new_content"] == true).count(), 2, "the first of each content creates it: {refs:?}");
+        assert!(keys(b, &bucket, "").is_empty(), "a dry run writes nothing");
+    }
+
+    fn checkpoint_list_and_cleanup_on_a_refs_upload(b: &Backend) {
+        let bucket = b.new_bucket("refsck");
+        let dir = scratch();
+        let src = dir.path().join("run");
+        run(&src);
+        upload_refs(b, &src, &bucket, "exp/run/", "native");
+        let url = s3(&bucket, "exp/");
+        let out = ok(b.trainctl().args(["--json", "checkpoint", "list", &url, "--grace", "0s"]));
+        let rows: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let each: u64 = ["frozen.safetensors", "vision.bin", "tokenizer.json", "model.safetensors", "trainer_state.json"]
+            .iter()
+            .map(|f| std::fs::metadata(src.join("checkpoint-100").join(f)).unwrap().len())
+            .sum();
+        let seen: Vec<(u64, bool, u64)> = rows.iter().map(|r| (r["step"].as_u64().unwrap(), r["complete"].as_bool().unwrap(), r["bytes"].as_u64().unwrap())).collect();
+        assert_eq!(seen, [(100, true, each), (200, true, each)], "{}", stdout(&out));
+        // Cleanup of checkpoint-100 deletes its references, never the content checkpoint-200's
+        // references still point to.
+        ok(b.trainctl().args(["s3", "cleanup", &url, "--keep-last-n", "1", "--yes", "--grace", "0s"]));
+        assert!(keys(b, &bucket, "exp/run/checkpoint-100/").is_empty());
+        assert_eq!(content_keys(b, &bucket, "exp/run/").len(), 2);
+        let back = dir.path().join("back");
+        ok(b.trainctl().args(["s3", "download", "-r", &s3(&bucket, "exp/run/checkpoint-200/")]).arg(&back));
+        assert_trees_equal(&src.join("checkpoint-200"), &back);
+    }
+
+    fn materialize_restores_plain_objects(b: &Backend) {
+        let bucket = b.new_bucket("refsmat");
+        let dir = scratch();
+        let src = dir.path().join("run");
+        run(&src);
+        upload_refs(b, &src, &bucket, "run/", "native");
+        let before = keys(b, &bucket, "");
+        let url = s3(&bucket, "run/");
+        let plan = ok(b.trainctl().args(["--json", "s3", "materialize", &url, "--dry-run"]));
+        let plan: serde_json::Value = serde_json::from_str(stdout(&plan).trim()).unwrap();
+        assert_eq!((plan["items"].as_array().unwrap().len(), plan["reclaim"].as_array().unwrap().len()), (4, 2), "{plan}");
+        assert_eq!(keys(b, &bucket, ""), before, "a dry run changes nothing");
+        // Without a terminal and without --yes: refused, nothing changed.
+        fails_with(b.trainctl().args(["s3", "materialize", &url]), 4);
+        assert_eq!(keys(b, &bucket, ""), before);
+        ok(b.trainctl().args(["s3", "materialize", &url, "--yes"]));
+        let after = keys(b, &bucket, "");
+        assert!(after.iter().all(|k| !k.ends_with(SUFFIX) && !k.contains(".trainctl/")), "{after:?}");
+        // Plain objects any tool reads: the bytes straight from the store.
+        for ck in ["checkpoint-100", "checkpoint-200"] {
+            for f in ["frozen.safetensors", "vision.bin"] {
+                assert_eq!(b.get_object(&bucket, &format!("run/{ck}/{f}")), std::fs::read(src.join(ck).join(f)).unwrap(), "{ck}/{f}");
+            }
+        }
+        let back = dir.path().join("back");
+        ok(b.trainctl().args(["s3", "download", "-r", &url]).arg(&back));
+        assert_trees_equal(&src, &back);
+    }
+
+    fn a_reference_whose_content_is_missing_fails_clearly_and_nothing_is_deleted(b: &Backend) {
+        let bucket = b.new_bucket("refsmissing");
+        let dir = scratch();
+        let src = dir.path().join("run");
+        run(&src);
+        upload_refs(b, &src, &bucket, "run/", "native");
+        // Another tool deletes one content object.
+        let gone = content_keys(b, &bucket, "run/").into_iter().next().unwrap();
+        b.delete_object(&bucket, &gone);
+        let before = keys(b, &bucket, "");
+        let out = fails_with(b.trainctl().args(["s3", "materialize", &s3(&bucket, "run/"), "--yes"]), 81);
+        assert_error_shape(&out);
+        assert!(stderr(&out).contains(&gone) && stderr(&out).contains(SUFFIX), "names both keys: {}", stderr(&out));
+        assert_eq!(keys(b, &bucket, ""), before, "nothing deleted or written");
+        // Download of one such reference: the same error, nothing written locally.
+        let victim = before.iter().find(|k| k.ends_with(SUFFIX) && {
+            let body = b.get_object(&bucket, k);
+            String::from_utf8_lossy(&body).contains(&gone)
+        }).unwrap().clone();
+        let local = dir.path().join("x.bin");
+        let out = fails_with(b.trainctl().args(["s3", "download", &s3(&bucket, &victim)]).arg(&local), 81);
+        assert!(stderr(&out).contains(&gone) && stderr(&out).contains(&victim), "{}", stderr(&out));
+        assert!(!local.exists());
+    }
+}
