@@ -1,7 +1,8 @@
 //! `--dedup=refs` end to end on both backends: a run whose checkpoints share a frozen component
 //! and a vision tower goes up with each shared file stored once in the run's content area and a
 //! `KEY.trainctl-ref` at each of its keys; it comes back byte-identical (recursive and single
-//! downloads, both engines); `checkpoint list` shows the logical sizes; cleanup of one checkpoint
+//! downloads, both engines); `checkpoint list` shows the logical sizes and the review logical vs
+//! stored bytes; cleanup of one checkpoint
 //! leaves the other's references resolvable; `s3 materialize` turns references back into plain
 //! objects and deletes the content left without references; a reference whose content object
 //! is gone fails with exit 81, naming both keys, and nothing is deleted.
@@ -117,6 +118,18 @@ conformance! {
             .sum();
         let seen: Vec<(u64, bool, u64)> = rows.iter().map(|r| (r["step"].as_u64().unwrap(), r["complete"].as_bool().unwrap(), r["bytes"].as_u64().unwrap())).collect();
         assert_eq!(seen, [(100, true, each), (200, true, each)], "{}", stdout(&out));
+        // The review: logical bytes are the files', stored bytes what the store holds (each
+        // shared file once, plus the references' few bytes).
+        let out = ok(b.trainctl().args(["--json", "s3", "review", &url]));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let x = &r["references"];
+        let refs_bytes = x["ref_bytes"].as_u64().unwrap();
+        assert_eq!((x["refs"].as_u64(), x["content_objects"].as_u64(), x["logical_bytes"].as_u64()), (Some(4), Some(2), Some(2 * SHARED)), "{x}");
+        assert_eq!(x["logical_total"].as_u64(), Some(2 * each), "{x}");
+        assert_eq!(x["stored_total"].as_u64(), Some(2 * each - SHARED + refs_bytes), "{x}");
+        assert!(refs_bytes < 4 * 300, "{x}");
+        let text = stdout(&ok(b.trainctl().args(["s3", "review", &url])));
+        assert!(text.contains("Content references: logical"), "{text}");
         // Cleanup of checkpoint-100 deletes its references, never the content checkpoint-200's
         // references still point to.
         ok(b.trainctl().args(["s3", "cleanup", &url, "--keep-last-n", "1", "--yes", "--grace", "0s"]));
@@ -125,6 +138,31 @@ conformance! {
         let back = dir.path().join("back");
         ok(b.trainctl().args(["s3", "download", "-r", &s3(&bucket, "exp/run/checkpoint-200/")]).arg(&back));
         assert_trees_equal(&src.join("checkpoint-200"), &back);
+    }
+
+    fn sync_up_with_delete_sees_references_as_their_files_and_keeps_the_content(b: &Backend) {
+        let bucket = b.new_bucket("refssync");
+        let dir = scratch();
+        let src = dir.path().join("run");
+        run(&src);
+        upload_refs(b, &src, &bucket, "run/", "native");
+        let before = keys(b, &bucket, "");
+        // Nothing changed locally: nothing is sent again, and neither the references nor the
+        // content objects (no local file of that name) are deletion victims.
+        let out = ok(b.trainctl().args(["s3", "sync"]).arg(&src).arg(s3(&bucket, "run/")).args(["--direction", "up", "--delete", "--yes", "--dry-run"]));
+        assert!(!stdout(&out).contains(".trainctl"), "{}", stdout(&out));
+        ok(b.trainctl().args(["s3", "sync"]).arg(&src).arg(s3(&bucket, "run/")).args(["--direction", "up", "--delete", "--yes"]));
+        assert_eq!(keys(b, &bucket, ""), before);
+        // A reference whose file is gone locally is deleted as itself; its content stays.
+        std::fs::remove_file(src.join("checkpoint-100/vision.bin")).unwrap();
+        ok(b.trainctl().args(["s3", "sync"]).arg(&src).arg(s3(&bucket, "run/")).args(["--direction", "up", "--delete", "--yes"]));
+        let after = keys(b, &bucket, "");
+        assert!(!after.contains(&format!("run/checkpoint-100/vision.bin{SUFFIX}")), "{after:?}");
+        assert_eq!(content_keys(b, &bucket, "run/").len(), 2);
+        let back = dir.path().join("back");
+        std::fs::create_dir_all(&back).unwrap();
+        ok(b.trainctl().args(["s3", "sync"]).arg(&back).arg(s3(&bucket, "run/")).args(["--direction", "down"]));
+        assert_trees_equal(&src, &back);
     }
 
     fn materialize_restores_plain_objects(b: &Backend) {

@@ -251,6 +251,18 @@ fn human(r: &Report, detailed: bool, conn: Option<&Connection>) -> String {
         _ => String::new(),
     };
     out.push_str(&format!("Total: {} objects, {}{priced}\n", thousands(r.totals.objects), render::bytes(r.totals.bytes)));
+    if let Some(x) = &r.references {
+        let unread = if x.unread > 0 { format!(", {} unreadable (counted as stored)", x.unread) } else { String::new() };
+        out.push_str(&format!(
+            "Content references: logical {}, stored {} ({} references stand for {}; {} content objects hold {}{unread})\n",
+            render::bytes(x.logical_total),
+            render::bytes(x.stored_total),
+            thousands(x.refs),
+            render::bytes(x.logical_bytes),
+            thousands(x.content_objects),
+            render::bytes(x.content_bytes)
+        ));
+    }
     table(&mut out, "By top-level prefix", &GROUP_HEADER, group_rows(&r.by_prefix));
     table(&mut out, "By storage class", &GROUP_HEADER, group_rows(&r.by_storage_class));
     let largest: Vec<Vec<String>> =
@@ -393,6 +405,10 @@ fn csv(r: &Report) -> String {
     }
     for o in &r.largest_objects {
         row("largest_object", &o.key, 1, o.bytes, None);
+    }
+    if let Some(x) = &r.references {
+        row("references", "logical", x.refs, x.logical_total, None);
+        row("references", "stored", x.refs + x.content_objects, x.stored_total, None);
     }
     if let Some(h) = &r.hidden {
         row("hidden", "multipart_parts", h.multipart_parts, h.multipart_bytes, None);

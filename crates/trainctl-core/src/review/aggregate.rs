@@ -27,6 +27,8 @@ pub struct Aggregator {
     runs: RunsOut,
     /// Duplicate objects, when looked for: (finder, groups to list).
     duplicates: Option<(Finder, usize)>,
+    /// Content references and content objects (`--dedup=refs`).
+    pub(crate) refs: super::references::RefTally,
 }
 
 impl Aggregator {
@@ -45,6 +47,7 @@ impl Aggregator {
             partials: Partials::default(),
             runs: RunsOut::new(top_n),
             duplicates: None,
+            refs: Default::default(),
         }
     }
 
@@ -59,6 +62,7 @@ impl Aggregator {
         if let Some((f, _)) = self.duplicates.as_mut() {
             f.add(key, size, etag, storage_class.filter(|c| !c.is_empty()).unwrap_or(DEFAULT_CLASS));
         }
+        self.refs.add(key, size, etag);
         self.add(key, rel, size, mtime, storage_class);
     }
 
@@ -111,6 +115,7 @@ impl Aggregator {
         }
         self.partials.add_all(other.partials);
         self.runs.merge(other.runs);
+        self.refs.merge(other.refs);
     }
 
     /// The report (costs unpriced, `hidden` not looked for).

@@ -20,6 +20,7 @@ pub mod inventory;
 pub mod listing;
 pub mod model;
 pub mod progress;
+pub mod references;
 pub mod runs;
 pub mod snapshots;
 pub mod tally;
@@ -73,8 +74,12 @@ pub async fn review(conn: &Connection, url: &S3Url, opts: &ReviewOptions, sink: 
     list::check_bucket(conn, &url.bucket).await?;
     let prefix = location_prefix(url);
     let location = format!("s3://{}/{}", url.bucket, prefix);
-    let agg = listing::list_into(conn, &url.bucket, &prefix, opts, sink, cancel).await?;
+    let mut agg = listing::list_into(conn, &url.bucket, &prefix, opts, sink, cancel).await?;
+    let refs = std::mem::take(&mut agg.refs);
     let mut report = agg.into_report(&location, Source::Listing);
+    if !refs.is_empty() {
+        report.references = Some(refs.resolve(conn, &url.bucket, report.totals.bytes).await);
+    }
     if opts.detailed {
         let mut unseen = Vec::new();
         report.hidden = Some(hidden::find_hidden(conn, &url.bucket, &prefix, &mut unseen).await);

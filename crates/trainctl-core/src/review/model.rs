@@ -63,6 +63,11 @@ pub struct Report {
     /// for (a review without `--detailed`, or an inventory).
     #[serde(default)]
     pub duplicates: Option<Duplicates>,
+    /// Content references (`--dedup=refs`) under the location: logical vs stored bytes; `None`
+    /// when there are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub references: Option<References>,
     /// Which price table priced the `monthly_usd` fields, or why none did.
     pub pricing: Pricing,
     /// Plain sentences saying what could not be seen (a denied call, a capped group list…).
@@ -154,6 +159,27 @@ pub struct ObjectItem {
     pub bytes: u64,
     pub storage_class: String,
     pub last_modified: Option<i64>,
+}
+
+/// Content references under a location (`review::references`): what the files amount to
+/// (logical) against what the store holds (stored, = the listed bytes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct References {
+    /// Reference objects and their own (stored) bytes.
+    pub refs: u64,
+    pub ref_bytes: u64,
+    /// The bytes the references stand for.
+    pub logical_bytes: u64,
+    /// Content objects and their bytes.
+    pub content_objects: u64,
+    pub content_bytes: u64,
+    /// References whose body could not be read (counted at their stored size).
+    pub unread: u64,
+    /// Every file at its logical size: the listed bytes less references and content objects,
+    /// plus what the references stand for.
+    pub logical_total: u64,
+    /// Every listed byte.
+    pub stored_total: u64,
 }
 
 /// What a listing does not show and the bill still counts.
@@ -271,6 +297,7 @@ impl Report {
             largest_prefixes: Vec::new(),
             hidden: None,
             duplicates: None,
+            references: None,
             pricing: Pricing::default(),
             unseen: Vec::new(),
         }

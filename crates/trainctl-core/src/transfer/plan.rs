@@ -342,7 +342,7 @@ async fn plan_sync_up(local: &Path, remote_url: &S3Url, opts: &SyncOptions, filt
     job.storage_class = opts.storage_class.clone();
     let prefix = remote_url.dir_prefix();
     let files = walk_local(local, filter, &mut job);
-    let mut remote = remote_index(conn, &remote_url.bucket, &prefix).await?;
+    let mut remote = refs_as_logical(conn, &remote_url.bucket, &prefix, remote_index(conn, &remote_url.bucket, &prefix).await?).await;
     plan_upload_files(&mut job, files, &prefix, &mut remote, SkipRule::SameSizeNotNewer);
     let mut deletions = Vec::new();
     if opts.delete {
@@ -358,7 +358,32 @@ fn remote_victims(remote: HashMap<String, RemoteObj>, bucket: &str, prefix: &str
     let mut victims: Vec<(String, RemoteObj)> =
         remote.into_iter().filter(|(k, _)| !k.ends_with('/') && k.strip_prefix(prefix).is_some_and(|rel| filter.allows(rel))).collect();
     victims.sort_by(|a, b| a.0.cmp(&b.0));
-    victims.into_iter().map(|(key, o)| Deletion::SeenObject { bucket: bucket.to_string(), key, size: o.size, etag: o.etag }).collect()
+    victims.into_iter().map(|(key, o)| Deletion::SeenObject { bucket: bucket.to_string(), key: o.stored_as.unwrap_or(key), size: o.stored_size.unwrap_or(o.size), etag: o.etag }).collect()
+}
+
+/// The remote side of a one-way sync up as the files it holds: content objects of references
+/// (`crate::refs`) are no files (never compared, never deletion victims: references point at
+/// them), and `KEY.trainctl-ref` stands for `KEY` at its logical size (one GET per distinct
+/// body), deleted as itself. A plain `KEY` beside it wins.
+async fn refs_as_logical(conn: &Connection, bucket: &str, prefix: &str, mut remote: HashMap<String, RemoteObj>) -> HashMap<String, RemoteObj> {
+    remote.retain(|k, _| !crate::refs::in_content_area(prefix, k));
+    let refs: Vec<crate::refs::resolve::Listed> = remote
+        .iter()
+        .filter(|(k, _)| crate::refs::logical_key(k).is_some_and(|l| !remote.contains_key(l)))
+        .map(|(k, o)| crate::refs::resolve::Listed { key: k.clone(), size: o.size, etag: o.etag.as_deref().map(|e| e.trim_matches('"').to_string()) })
+        .collect();
+    if refs.is_empty() {
+        return remote;
+    }
+    let sizes = crate::refs::resolve::logical_sizes(conn, bucket, &refs).await;
+    for r in refs {
+        let (Some(mut obj), Some(logical)) = (remote.remove(&r.key), crate::refs::logical_key(&r.key)) else { continue };
+        obj.stored_size = Some(obj.size);
+        obj.size = sizes.get(&r.key).copied().unwrap_or(obj.size);
+        obj.stored_as = Some(r.key.clone());
+        remote.insert(logical.to_string(), obj);
+    }
+    remote
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -427,7 +452,7 @@ async fn resolve_refs(job: &mut TransferJob, pending: Vec<(String, PathBuf, Remo
         match contents.get(&r.content) {
             Some(Some(c)) if c.size == r.size => {
                 let before = job.skipped.len();
-                decide_download(job, path, r.content.clone(), RemoteObj { size: r.size, mtime: obj.mtime, etag: c.etag.clone() }, rule);
+                decide_download(job, path, r.content.clone(), RemoteObj { size: r.size, mtime: obj.mtime, etag: c.etag.clone(), stored_as: None, stored_size: None }, rule);
                 if let Some(s) = job.skipped.get_mut(before) {
                     s.0 = key;
                 }
@@ -757,6 +782,9 @@ struct RemoteObj {
     size: u64,
     mtime: Option<i64>,
     etag: Option<String>,
+    /// A content reference standing for this key: its own key and size (`refs_as_logical`).
+    stored_as: Option<String>,
+    stored_size: Option<u64>,
 }
 
 impl From<&aws_sdk_s3::types::Object> for RemoteObj {
@@ -765,6 +793,8 @@ impl From<&aws_sdk_s3::types::Object> for RemoteObj {
             size: o.size().unwrap_or(0).max(0) as u64,
             mtime: o.last_modified().map(|t| t.secs()),
             etag: o.e_tag().map(str::to_string),
+            stored_as: None,
+            stored_size: None,
         }
     }
 }
@@ -791,6 +821,8 @@ async fn head(conn: &Connection, bucket: &str, key: &str) -> Result<Option<Remot
             size: h.content_length().unwrap_or(0).max(0) as u64,
             mtime: h.last_modified().map(|t| t.secs()),
             etag: h.e_tag().map(str::to_string),
+            stored_as: None,
+            stored_size: None,
         })),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
             // HEAD has no body: a missing bucket also answers 404. Tell them apart cheaply.
@@ -826,7 +858,7 @@ mod tests {
 
     #[test]
     fn a_key_listed_outside_the_prefix_is_never_a_victim_nor_a_panic() {
-        let obj = |size| RemoteObj { size, mtime: None, etag: Some("\"e\"".into()) };
+        let obj = |size| RemoteObj { size, mtime: None, etag: Some("\"e\"".into()), stored_as: None, stored_size: None };
         let remote: HashMap<String, RemoteObj> =
             [("runs/a/x.bin".to_string(), obj(3)), ("ru".to_string(), obj(1)), ("other/y".to_string(), obj(2)), ("runs/a/dir/".to_string(), obj(0))].into();
         let v = remote_victims(remote, "b", "runs/a/", &PathFilter::everything());
