@@ -194,6 +194,52 @@ conformance! {
         assert_trees_equal(&src, &back);
     }
 
+    fn content_left_without_references_is_reclaimed_only_from_a_plan_after_the_grace(b: &Backend) {
+        let bucket = b.new_bucket("refsorphan");
+        let dir = scratch();
+        let src = dir.path().join("run");
+        run(&src);
+        upload_refs(b, &src, &bucket, "run/", "native");
+        // Another tool (or a cleanup of every checkpoint) deletes all the references.
+        for k in keys(b, &bucket, "run/").into_iter().filter(|k| k.ends_with(SUFFIX)) {
+            b.delete_object(&bucket, &k);
+        }
+        let url = s3(&bucket, "run/");
+        // Young content may belong to an upload still writing its references: left alone.
+        let plan = ok(b.trainctl().args(["--json", "s3", "materialize", &url, "--dry-run"]));
+        let plan: serde_json::Value = serde_json::from_str(stdout(&plan).trim()).unwrap();
+        assert_eq!(plan["reclaim"].as_array().unwrap().len(), 0, "{plan}");
+        let plan = ok(b.trainctl().args(["--json", "s3", "materialize", &url, "--dry-run", "--grace", "0s"]));
+        let plan: serde_json::Value = serde_json::from_str(stdout(&plan).trim()).unwrap();
+        assert_eq!(plan["reclaim"].as_array().unwrap().len(), 2, "{plan}");
+        assert_eq!(content_keys(b, &bucket, "run/").len(), 2, "a dry run deletes nothing");
+        ok(b.trainctl().args(["s3", "materialize", &url, "--grace", "0s", "--yes"]));
+        assert!(content_keys(b, &bucket, "run/").is_empty());
+        assert!(keys(b, &bucket, "run/").iter().any(|k| k.ends_with("model.safetensors")), "plain objects untouched");
+    }
+
+    fn local_upload_to_with_dedup_refs_stores_the_frozen_component_once(b: &Backend) {
+        let bucket = b.new_bucket("refslocal");
+        let dir = scratch();
+        let out_dir = dir.path().join("out");
+        let out = ok(b.trainctl()
+            .args(["--json", "local", &crate::runs::local_train(), "--checkpoints"]).arg(&out_dir)
+            .args(["--upload-to", &format!("s3://{bucket}/runs/d/"), "--dedup=refs", "--log"]).arg(dir.path().join("train.log"))
+            .args(["--poll", "200ms", "--grace", "1s", "--", "--out"]).arg(&out_dir)
+            .args(["--steps", "40", "--save-every", "10", "--step-seconds", "0.04", "--frozen-kib", "512"]));
+        let s = crate::runs::summary_of(&out);
+        assert_eq!(s["uploaded"].as_array().unwrap().len(), 4, "{s}");
+        // checkpoint-10's copy goes up plain; checkpoint-20 finds it (content copied into the
+        // area on the server, referenced); 30 and 40 reference the stored content.
+        assert_eq!((s["referenced"].as_u64(), s["copied"].as_u64(), s["bytes_not_stored"].as_u64()), (Some(3), Some(1), Some(2 * 512 * KIB)), "{s}");
+        assert_eq!(content_keys(b, &bucket, "runs/d/").len(), 1);
+        for step in [10, 20, 30, 40] {
+            let back = dir.path().join(format!("back-{step}"));
+            ok(b.trainctl().args(["s3", "download", "-r", &s3(&bucket, &format!("runs/d/checkpoint-{step}/"))]).arg(&back));
+            assert_trees_equal(&out_dir.join(format!("checkpoint-{step}")), &back);
+        }
+    }
+
     fn a_reference_whose_content_is_missing_fails_clearly_and_nothing_is_deleted(b: &Backend) {
         let bucket = b.new_bucket("refsmissing");
         let dir = scratch();

@@ -18,12 +18,17 @@ pub struct MaterializeArgs {
     /// Do not ask before applying the plan
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Content objects no reference points to are deleted only when older than this (an upload
+    /// writes its content before its references)
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub grace: std::time::Duration,
 }
 
 pub async fn materialize(a: MaterializeArgs, g: &Globals) -> Result<i32> {
     let url = S3Url::parse(&a.url)?;
     let conn = g.connect().await?;
-    let plan = plan_materialize(&conn, &url).await?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let plan = plan_materialize(&conn, &url, now, trainctl_core::limits::secs_i64(a.grace)).await?;
     let mode = Mode::from_globals(g);
     let b = &plan.bucket;
     match mode {

@@ -6,7 +6,10 @@
 //!   or not, and its content objects). Any unusable reference or missing content object refuses
 //!   the whole plan with an error naming both keys: nothing is changed. A reference whose
 //!   logical key is a plain object already is kept (and listed). Content objects that no
-//!   reference will point to any more are listed as reclaimable.
+//!   reference will point to any more are listed as reclaimable — those of the references
+//!   materialized, and those of the content areas under the prefix that no reference points to
+//!   already (a cleanup deleted their last reference) once they are older than the grace
+//!   period (a `--dedup=refs` upload writes its content objects before their references).
 //! - **Apply** ([`apply_materialize`]): per reference, a server-side copy of the content to the
 //!   logical key (conditioned on the content's ETag, refused when the logical key appeared
 //!   since), its size checked, then the reference deleted if it is still the one planned. Then
@@ -77,8 +80,9 @@ pub struct MaterializeReport {
     pub failed: Vec<(String, ErrorInfo)>,
 }
 
-/// Plans materializing every reference under `url` (see the module documentation).
-pub async fn plan_materialize(conn: &Connection, url: &S3Url) -> Result<MaterializePlan> {
+/// Plans materializing every reference under `url` (see the module documentation); orphaned
+/// content objects modified less than `grace_secs` before `now` are left alone.
+pub async fn plan_materialize(conn: &Connection, url: &S3Url, now: i64, grace_secs: i64) -> Result<MaterializePlan> {
     let bucket = url.bucket.as_str();
     let prefix = if url.key.is_empty() || url.key.ends_with('/') { url.key.clone() } else { format!("{}/", url.key) };
     list::check_bucket(conn, bucket).await?;
@@ -86,7 +90,8 @@ pub async fn plan_materialize(conn: &Connection, url: &S3Url) -> Result<Material
     let plain: HashSet<&str> = listed.iter().filter(|o| !o.is_prefix && super::logical_key(&o.key).is_none()).map(|o| o.key.as_str()).collect();
     let refs: Vec<resolve::Listed> = listed.iter().filter(|o| !o.is_prefix && super::logical_key(&o.key).is_some() && !super::in_content_area(&prefix, &o.key)).map(resolve::Listed::from).collect();
     let bodies: Vec<Ref> = resolve::read_all(conn, bucket, &refs).await.into_iter().collect::<Result<_>>()?;
-    let scopes: BTreeSet<String> = bodies.iter().filter_map(|r| parse_content_key(&r.content).map(|(s, _, _)| s.to_string())).collect();
+    let in_prefix_areas = listed.iter().filter_map(|o| parse_content_key(&o.key).map(|(s, _, _)| s.to_string()));
+    let scopes: BTreeSet<String> = bodies.iter().filter_map(|r| parse_content_key(&r.content).map(|(s, _, _)| s.to_string())).chain(in_prefix_areas).collect();
     let mut censuses: HashMap<String, Census> = HashMap::new();
     for s in &scopes {
         censuses.insert(s.clone(), resolve::census(conn, bucket, s).await?);
@@ -112,13 +117,20 @@ pub async fn plan_materialize(conn: &Connection, url: &S3Url) -> Result<Material
         m
     });
     let mut reclaim: BTreeSet<(String, u64, Option<String>)> = BTreeSet::new();
-    for census in censuses.values() {
+    for (scope, census) in &censuses {
+        if let Some((l, _)) = census.refs.iter().find(|(_, r)| r.is_err()) {
+            // A reference that cannot be read may point anywhere in its area: keep it all.
+            plan.kept.push((format!("{scope}{}", super::AREA), format!("no content deleted: the reference {} cannot be read", l.key)));
+            continue;
+        }
         let counts = census.counts();
-        for (key, n) in &going {
-            if counts.get(key).copied().unwrap_or(0) <= *n {
-                if let Some(c) = census.content.get(*key) {
-                    reclaim.insert((key.to_string(), c.size, c.etag.clone()));
-                }
+        for (key, c) in &census.content {
+            let pointing = counts.get(key.as_str()).copied().unwrap_or(0);
+            let leaving = going.get(key.as_str()).copied().unwrap_or(0);
+            let settled = c.last_modified.is_some_and(|t| now.saturating_sub(t) >= grace_secs);
+            let under_prefix = key.starts_with(&prefix);
+            if (leaving > 0 && pointing <= leaving) || (pointing == 0 && under_prefix && settled) {
+                reclaim.insert((key.to_string(), c.size, c.etag.clone()));
             }
         }
     }

@@ -31,6 +31,8 @@ impl From<&list::ObjectEntry> for Listed {
 pub struct Content {
     pub size: u64,
     pub etag: Option<String>,
+    /// Seconds since the Unix epoch, when listed.
+    pub last_modified: Option<i64>,
 }
 
 /// The bodies of `refs`, in order: one GET per distinct ETag (identical references have
@@ -101,7 +103,7 @@ pub async fn contents(conn: &Connection, bucket: &str, keys: impl IntoIterator<I
         .map(|k| async move {
             let ctx = conn.ctx().bucket(bucket).key(&k);
             let r = match conn.client.head_object().bucket(bucket).key(&k).send().await {
-                Ok(h) => Ok(Some(Content { size: h.content_length().unwrap_or(0).max(0) as u64, etag: h.e_tag().map(str::to_string) })),
+                Ok(h) => Ok(Some(Content { size: h.content_length().unwrap_or(0).max(0) as u64, etag: h.e_tag().map(str::to_string), last_modified: h.last_modified().map(|d| d.secs()) })),
                 Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
                 Err(e) => Err(e).or_s3(&ctx).map(|_: aws_sdk_s3::operation::head_object::HeadObjectOutput| None),
             };
@@ -146,7 +148,7 @@ pub async fn census(conn: &Connection, bucket: &str, scope: &str) -> Result<Cens
             continue;
         }
         if super::parse_content_key(&o.key).is_some() {
-            content.insert(o.key.clone(), Content { size: o.size, etag: o.etag.clone() });
+            content.insert(o.key.clone(), Content { size: o.size, etag: o.etag.clone(), last_modified: o.last_modified });
         } else if o.key.ends_with(SUFFIX) && super::logical_key(&o.key).is_some() {
             refs.push(Listed::from(o));
         }
