@@ -165,6 +165,22 @@ conformance! {
         assert_trees_equal(&src, &back);
     }
 
+    fn two_way_sync_leaves_references_and_their_content_alone(b: &Backend) {
+        let bucket = b.new_bucket("refsboth");
+        let dir = scratch();
+        let src = dir.path().join("run");
+        run(&src);
+        upload_refs(b, &src, &bucket, "run/", "native");
+        let before = keys(b, &bucket, "");
+        let mirror = dir.path().join("mirror");
+        std::fs::create_dir_all(&mirror).unwrap();
+        ok(b.trainctl().args(["s3", "sync"]).arg(&mirror).arg(s3(&bucket, "run/")).args(["--direction", "both", "--yes", "--grace", "0"]));
+        let got = local_files(&mirror);
+        assert!(got.iter().all(|f| !f.contains(".trainctl") && !f.contains("frozen") && !f.contains("vision")), "{got:?}");
+        assert!(got.contains(&"checkpoint-100/model.safetensors".to_string()), "{got:?}");
+        assert_eq!(keys(b, &bucket, ""), before, "nothing changed in the bucket");
+    }
+
     fn materialize_restores_plain_objects(b: &Backend) {
         let bucket = b.new_bucket("refsmat");
         let dir = scratch();
@@ -238,6 +254,30 @@ conformance! {
             ok(b.trainctl().args(["s3", "download", "-r", &s3(&bucket, &format!("runs/d/checkpoint-{step}/"))]).arg(&back));
             assert_trees_equal(&out_dir.join(format!("checkpoint-{step}")), &back);
         }
+    }
+
+    fn a_hostile_reference_is_refused_and_nothing_is_written(b: &Backend) {
+        let bucket = b.new_bucket("refshostile");
+        let dir = scratch();
+        b.put_object(&bucket, "secret/key.bin", vec![7u8; 100]);
+        // A reference pointing outside its folders, one too large, one not JSON.
+        let outside = r#"{"trainctl_ref":1,"content":"secret/.trainctl/content/0000000000000001-100","size":100,"crc64nvme":"AAAAAAAAAAE="}"#;
+        b.put_object(&bucket, "run/a.bin.trainctl-ref", outside.as_bytes().to_vec());
+        b.put_object(&bucket, "run/b.bin.trainctl-ref", vec![b' '; 10_000]);
+        b.put_object(&bucket, "run/c.bin.trainctl-ref", b"hello".to_vec());
+        for (name, local) in [("a.bin", "a"), ("b.bin", "b"), ("c.bin", "c")] {
+            let path = dir.path().join(local);
+            let out = fails_with(b.trainctl().args(["s3", "download", &s3(&bucket, &format!("run/{name}"))]).arg(&path), 82);
+            assert_error_shape(&out);
+            assert!(!path.exists(), "{name}");
+        }
+        let before = keys(b, &bucket, "");
+        fails_with(b.trainctl().args(["s3", "materialize", &s3(&bucket, "run/"), "--yes"]), 82);
+        assert_eq!(keys(b, &bucket, ""), before, "nothing changed");
+        let back = dir.path().join("back");
+        // Every item refused for the same reason: that reason's exit code.
+        fails_with(b.trainctl().args(["s3", "download", "-r", &s3(&bucket, "run/")]).arg(&back), 82);
+        assert!(local_files(&back).is_empty());
     }
 
     fn a_reference_whose_content_is_missing_fails_clearly_and_nothing_is_deleted(b: &Backend) {

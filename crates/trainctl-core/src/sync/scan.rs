@@ -63,6 +63,12 @@ pub fn is_out_of_scope(scope: &BTreeSet<String>, path: &str) -> bool {
     path.match_indices('/').any(|(i, _)| i + 1 < path.len() && scope.contains(&path[..=i]))
 }
 
+/// The content area (`…/.trainctl/content/`, `crate::refs`) `rel` lies in, if any.
+fn content_area_of(rel: &str) -> Option<&str> {
+    let at = if rel.starts_with(crate::refs::AREA) { 0 } else { rel.find(&format!("/{}", crate::refs::AREA))? + 1 };
+    Some(&rel[..at + crate::refs::AREA.len()])
+}
+
 /// `rel` as the filter sees it (folders without their trailing `/`).
 pub fn filtered_in(filter: &PathFilter, rel: &str) -> bool {
     filter.allows(rel.trim_end_matches('/'))
@@ -171,6 +177,20 @@ pub async fn scan_remote(conn: &Connection, bucket: &str, prefix: &str, filter: 
         if !filtered_in(filter, &rel) {
             continue;
         }
+        if let Some(area) = content_area_of(&rel) {
+            // Content of references (`--dedup=refs`): reached through them, never a file here.
+            if scan.out_of_scope.insert(area.to_string()) {
+                scan.skipped.push(Skipped { path: area.to_string(), side: "remote".into(), reason: "content of trainctl references: left alone".into(), error: None });
+            }
+            continue;
+        }
+        if let Some(logical) = crate::refs::logical_key(&rel) {
+            // Two-way sync does not resolve references: the reference and the file it stands
+            // for are left alone on both sides (`trainctl s3 materialize` makes them plain).
+            scan.out_of_scope.insert(logical.to_string());
+            scan.skip(rel.clone(), "remote", format!("a content reference standing for {logical}: left alone (trainctl s3 materialize makes it a plain object)"), None, Some(rel.clone()));
+            continue;
+        }
         let etag = o.etag.as_deref().unwrap_or_default().trim_matches('"').to_string();
         let entry = RemoteEntry { path: rel.clone(), size: o.size, etag, mtime: o.last_modified };
         if rel.ends_with('/') {
@@ -195,6 +215,14 @@ pub async fn scan_remote(conn: &Connection, bucket: &str, prefix: &str, filter: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_areas_are_found_at_any_depth() {
+        assert_eq!(content_area_of(".trainctl/content/00-1"), Some(".trainctl/content/"));
+        assert_eq!(content_area_of("run/.trainctl/content/00-1"), Some("run/.trainctl/content/"));
+        assert_eq!(content_area_of("run/x.trainctl/content/00-1"), None);
+        assert_eq!(content_area_of("run/model.bin"), None);
+    }
 
     #[test]
     fn the_walk_finds_files_and_empty_folders_and_skips_links() {

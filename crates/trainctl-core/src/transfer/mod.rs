@@ -247,7 +247,7 @@ impl Outcome {
         let Some((first_key, first)) = self.failed.first() else { return Ok(self) };
         let failed = self.failed.len() as u64;
         if self.done == 0 && self.failed.iter().all(|(_, e)| e.code == first.code) {
-            if let Some(e) = whole_job_error(job, first_key, &first.code, failed) {
+            if let Some(e) = whole_job_error(job, first_key, first, failed) {
                 return Err(e);
             }
         }
@@ -258,10 +258,10 @@ impl Outcome {
 /// The job-wide error behind a code every item failed with, if that code is job-wide — or if
 /// it is `integrity`: nothing was kept because nothing matched, which is what the exit code
 /// must say (`first_key` names the object when the job had one item).
-fn whole_job_error(job: &TransferJob, first_key: &str, code: &str, failed: u64) -> Option<crate::Error> {
+fn whole_job_error(job: &TransferJob, first_key: &str, first: &ErrorInfo, failed: u64) -> Option<crate::Error> {
     use crate::Error;
     let bucket = &job.bucket;
-    match code {
+    match first.code.as_str() {
         "integrity" => Some(Error::Integrity {
             what: if failed == 1 { format!("s3://{bucket}/{first_key}") } else { format!("s3://{bucket} ({failed} of {failed} items)") },
             detail: "did not match its size or checksum (each item's error is above)".into(),
@@ -270,6 +270,11 @@ fn whole_job_error(job: &TransferJob, first_key: &str, code: &str, failed: u64) 
         "bad_secret" => Some(Error::BadSecret),
         "bad_access_key" => Some(Error::BadAccessKey),
         "no_such_bucket" => Some(Error::NoSuchBucket(bucket.clone())),
+        "ref_corrupt" => {
+            let detail = first.message.split_once("is not usable: ").map_or(first.message.as_str(), |(_, d)| d);
+            let more = if failed > 1 { format!(" (and {} more references: each item's error is above)", failed - 1) } else { String::new() };
+            Some(Error::RefCorrupt { bucket: bucket.clone(), reference: first_key.to_string(), detail: format!("{detail}{more}") })
+        }
         "ref_content_missing" => job.missing_content.get(first_key).map(|content| Error::RefContentMissing { bucket: bucket.clone(), reference: first_key.to_string(), content: content.clone() }),
         "compressed_corrupt" => Some(Error::CompressedCorrupt {
             what: if failed == 1 { format!("s3://{bucket}/{first_key}") } else { format!("s3://{bucket} ({failed} of {failed} items)") },
