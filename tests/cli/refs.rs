@@ -66,8 +66,12 @@ conformance! {
                 }
             }
             let back = dir.path().join(format!("back-{engine}"));
-            ok(b.trainctl().args(["s3", "download", "-r", &s3(&bucket, &prefix), "--engine", engine]).arg(&back));
+            let out = ok(b.trainctl().args(["--json", "s3", "download", "-r", &s3(&bucket, &prefix), "--engine", engine]).arg(&back));
             assert_trees_equal(&src, &back);
+            // Events name the reference, not its content object.
+            let done: Vec<String> = json_lines(&out).into_iter().filter(|e| e["event"] == "object_done").map(|e| e["key"].as_str().unwrap().to_string()).collect();
+            assert_eq!(done.len(), 10, "{done:?}");
+            assert!(done.contains(&format!("{prefix}checkpoint-200/vision.bin{SUFFIX}")) && done.iter().all(|k| !k.contains(".trainctl/")), "{done:?}");
             // One object, asked for by its logical name.
             let one = dir.path().join(format!("one-{engine}.safetensors"));
             ok(b.trainctl().args(["s3", "download", &s3(&bucket, &format!("{prefix}checkpoint-200/frozen.safetensors"))]).arg(&one));

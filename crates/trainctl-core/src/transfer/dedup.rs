@@ -337,6 +337,9 @@ impl Engine for DedupEngine {
     }
 
     async fn run(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
+        if job.direction == Direction::Download && !job.ref_of_local.is_empty() {
+            return self.inner.run(job, opts, &refs::NameRefs::new(job, sink), cancel).await;
+        }
         if job.direction != Direction::Upload || (job.copies.is_empty() && job.recorded.is_empty() && job.refs.is_empty()) {
             return self.inner.run(job, opts, sink, cancel).await;
         }

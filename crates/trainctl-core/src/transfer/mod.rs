@@ -116,6 +116,10 @@ pub struct TransferJob {
     /// content key, so the job's error can name both.
     #[serde(skip)]
     pub missing_content: std::collections::HashMap<String, String>,
+    /// Downloads of resolved references: the reference key each local path comes from, so
+    /// events name the reference rather than its content object ([`dedup::DedupEngine`]).
+    #[serde(skip)]
+    pub ref_of_local: std::collections::HashMap<PathBuf, String>,
 }
 
 impl TransferJob {
@@ -138,6 +142,7 @@ impl TransferJob {
             refs: Vec::new(),
             expected_crc64: Default::default(),
             missing_content: Default::default(),
+            ref_of_local: Default::default(),
             local_root: (direction == Direction::Download).then(|| local_root.into()),
         }
     }

@@ -452,6 +452,7 @@ async fn resolve_refs(job: &mut TransferJob, pending: Vec<(String, PathBuf, Remo
         match contents.get(&r.content) {
             Some(Some(c)) if c.size == r.size => {
                 let before = job.skipped.len();
+                job.ref_of_local.insert(path.clone(), key.clone());
                 decide_download(job, path, r.content.clone(), RemoteObj { size: r.size, mtime: obj.mtime, etag: c.etag.clone(), stored_as: None, stored_size: None }, rule);
                 if let Some(s) = job.skipped.get_mut(before) {
                     s.0 = key;

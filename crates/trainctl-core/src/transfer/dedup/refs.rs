@@ -200,3 +200,41 @@ impl DedupEngine {
         bad
     }
 }
+
+/// The sink of a download that resolves references: each item's events name the reference it
+/// comes from (by local path; failures by the first reference to that content), not the
+/// content object.
+pub(super) struct NameRefs<'a> {
+    inner: &'a dyn Sink,
+    by_local: &'a HashMap<PathBuf, String>,
+    by_content: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> NameRefs<'a> {
+    pub(super) fn new(job: &'a TransferJob, inner: &'a dyn Sink) -> Self {
+        let mut by_content = HashMap::new();
+        for item in &job.items {
+            if let Some(r) = job.ref_of_local.get(&item.local) {
+                by_content.entry(item.key.as_str()).or_insert(r.as_str());
+            }
+        }
+        NameRefs { inner, by_local: &job.ref_of_local, by_content }
+    }
+}
+
+impl Sink for NameRefs<'_> {
+    fn send(&self, event: Event) {
+        let event = match event {
+            Event::ObjectDone { job, key, local, bytes, etag } => {
+                let key = self.by_local.get(&PathBuf::from(&local)).cloned().unwrap_or(key);
+                Event::ObjectDone { job, key, local, bytes, etag }
+            }
+            Event::ObjectFailed { job, key, error } => {
+                let key = self.by_content.get(key.as_str()).map_or(key, |r| r.to_string());
+                Event::ObjectFailed { job, key, error }
+            }
+            other => other,
+        };
+        self.inner.send(event);
+    }
+}
