@@ -17,6 +17,8 @@ const VISION: u64 = 700 * KIB;
 const SHARED: u64 = FROZEN + VISION;
 /// Each checkpoint's own weights.
 const MODEL: u64 = 1024 * KIB;
+/// Text metadata, the same in every checkpoint.
+const TOKENIZER: u64 = 100 * KIB;
 const SUFFIX: &str = ".trainctl-ref";
 
 fn checkpoint(dir: &Path, step: u64) {
@@ -24,7 +26,7 @@ fn checkpoint(dir: &Path, step: u64) {
     std::fs::write(dir.join("frozen.safetensors"), pattern_bytes("frozen-base", FROZEN as usize)).unwrap();
     std::fs::write(dir.join("vision.bin"), pattern_bytes("vision-tower", VISION as usize)).unwrap();
     // Text metadata stays plain, even when repeated and large enough.
-    std::fs::write(dir.join("tokenizer.json"), pattern_bytes("tokenizer", 100 * KIB as usize)).unwrap();
+    std::fs::write(dir.join("tokenizer.json"), pattern_bytes("tokenizer", TOKENIZER as usize)).unwrap();
     random_file(&dir.join("model.safetensors"), MODEL);
     std::fs::write(dir.join("trainer_state.json"), format!("{{\"global_step\": {step}}}")).unwrap();
 }
@@ -53,6 +55,8 @@ conformance! {
             let prefix = format!("{engine}/run/");
             let s = upload_refs(b, &src, &bucket, &prefix, engine);
             assert_eq!((s["referenced"].as_u64(), s["bytes_not_stored"].as_u64(), s["failed"].as_u64()), (Some(4), Some(SHARED), Some(0)), "{engine}: {s}");
+            // Text metadata is not referenced but copied on the server, as --dedup does.
+            assert_eq!((s["copied"].as_u64(), s["bytes_not_sent"].as_u64()), (Some(1), Some(TOKENIZER)), "{engine}: {s}");
             let all = keys(b, &bucket, &prefix);
             let content = content_keys(b, &bucket, &prefix);
             assert_eq!(content.len(), 2, "{engine}: one content object per shared file: {all:?}");
@@ -91,7 +95,8 @@ conformance! {
         // checkpoint-300's plain object, are copied into the content area on the server (not
         // sent) and referenced too.
         let s = summary(&out);
-        assert_eq!((s["referenced"].as_u64(), s["bytes_not_stored"].as_u64(), s["copied"].as_u64(), s["bytes_not_sent"].as_u64()), (Some(3), Some(SHARED), Some(1), Some(MODEL)), "{s}");
+        // The tokenizer (text: never referenced) is copied from checkpoint-300's, as --dedup does.
+        assert_eq!((s["referenced"].as_u64(), s["bytes_not_stored"].as_u64(), s["copied"].as_u64(), s["bytes_not_sent"].as_u64()), (Some(3), Some(SHARED), Some(2), Some(MODEL + TOKENIZER)), "{s}");
         assert_eq!(content_keys(b, &bucket, "native/run/").len(), 3);
     }
 

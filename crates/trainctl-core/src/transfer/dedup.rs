@@ -171,7 +171,7 @@ pub async fn plan_dedup_with(job: &mut TransferJob, conn: &Connection, scope: &s
         report.notes.push(format!("{} does not copy objects on the server: --dedup uploads everything", conn.profile.provider));
         return Ok(report);
     }
-    let todo: Vec<(usize, PathBuf)> = job.items.iter().enumerate().filter(|(_, i)| i.size >= MIN_SIZE && i.write_if.is_none() && (mode == DedupMode::Copy || refs::may_reference(job, i))).map(|(n, i)| (n, i.local.clone())).collect();
+    let todo: Vec<(usize, PathBuf)> = job.items.iter().enumerate().filter(|(_, i)| i.size >= MIN_SIZE && i.write_if.is_none()).map(|(n, i)| (n, i.local.clone())).collect();
     let hashed = tokio::task::spawn_blocking(move || todo.into_iter().map(|(n, p)| (n, hash_file(&p), p)).collect::<Vec<_>>())
         .await
         .map_err(|e| Error::Internal(format!("dedup hashing: {e}")))?;
@@ -187,13 +187,12 @@ pub async fn plan_dedup_with(job: &mut TransferJob, conn: &Connection, scope: &s
         }
     }
     let (index, area) = index(job, conn, scope, &contents, &mut report).await?;
-    if mode == DedupMode::Refs {
-        refs::plan(job, scope, contents, &index, &area, &mut report);
-        return Ok(report);
-    }
+    let items: Vec<(TransferItem, Option<(Content, Stamp)>)> = std::mem::take(&mut job.items).into_iter().zip(contents).collect();
+    // `--dedup=refs`: what may be referenced is planned there; the rest (text metadata,
+    // compressed files) is deduplicated by copies, as without it.
+    let items = if mode == DedupMode::Refs { refs::plan(job, scope, items, &index, &area, &mut report) } else { items };
     let mut first_in_job: HashMap<Content, String> = HashMap::new();
-    let items = std::mem::take(&mut job.items);
-    for (item, c) in items.into_iter().zip(contents) {
+    for (item, c) in items {
         let Some((content, stamp)) = c else {
             job.items.push(item);
             continue;

@@ -5,7 +5,9 @@
 //! whose HEAD shows it. Its content object is then created once (uploaded from the first file
 //! holding it, or copied on the server from the object that holds it) unless the area has it,
 //! and every file holding it gets a reference object instead of an upload. A content held once
-//! is uploaded as a plain object, its hash recorded so that a later upload finds it.
+//! is uploaded as a plain object, its hash recorded so that a later upload finds it. Compressed
+//! files and text metadata (`codec::stays_plain`) are never referenced: they are deduplicated
+//! by server-side copies, as with plain `--dedup`.
 //!
 //! Run (after the uploads and copies): a content object this job uploaded from a file that
 //! changed meanwhile is deleted again (its name would lie); each content object is HEADed (it
@@ -51,17 +53,25 @@ pub(super) fn may_reference(job: &TransferJob, item: &TransferItem) -> bool {
 }
 
 /// Moves the items whose content is held more than once to `job.refs` (see the module
-/// documentation). `contents` is in the order of `job.items`.
-pub(super) fn plan(job: &mut TransferJob, scope: &str, contents: Vec<Option<(Content, Stamp)>>, index: &HashMap<Content, Source>, area: &HashSet<(u64, u64)>, report: &mut DedupPlanned) {
+/// documentation), and returns the items that may not be referenced (with their content), for
+/// `--dedup`'s copies.
+pub(super) fn plan(
+    job: &mut TransferJob,
+    scope: &str,
+    items: Vec<(TransferItem, Option<(Content, Stamp)>)>,
+    index: &HashMap<Content, Source>,
+    area: &HashSet<(u64, u64)>,
+    report: &mut DedupPlanned,
+) -> Vec<(TransferItem, Option<(Content, Stamp)>)> {
+    let (items, rest): (Vec<_>, Vec<_>) = items.into_iter().partition(|(i, c)| may_reference(job, i) && c.as_ref().is_some_and(|(c, _)| c.0.is_none()));
     let mut counts: HashMap<Content, usize> = HashMap::new();
-    for (c, _) in contents.iter().flatten() {
+    for (c, _) in items.iter().filter_map(|(_, c)| c.as_ref()) {
         *counts.entry(c.clone()).or_insert(0) += 1;
     }
     let mut created: HashSet<Content> = HashSet::new();
     let (mut logical, mut stored) = (0u64, 0u64);
-    let items = std::mem::take(&mut job.items);
-    for (item, c) in items.into_iter().zip(contents) {
-        let Some((content, stamp)) = c.filter(|(c, _)| c.0.is_none()) else {
+    for (item, c) in items {
+        let Some((content, stamp)) = c else {
             job.items.push(item);
             continue;
         };
@@ -99,6 +109,7 @@ pub(super) fn plan(job: &mut TransferJob, scope: &str, contents: Vec<Option<(Con
         job.refs.push(RefPut { key: format!("{}{SUFFIX}", item.key), logical: item.key, local: item.local, size, content: content_key, new_content, crc, stamp });
     }
     report.bytes_not_stored = logical.saturating_sub(stored);
+    rest
 }
 
 impl DedupEngine {
