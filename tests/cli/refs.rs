@@ -141,7 +141,8 @@ conformance! {
         assert!(text.contains("Content references: logical"), "{text}");
         // Cleanup of checkpoint-100 deletes its references, never the content checkpoint-200's
         // references still point to.
-        ok(b.trainctl().args(["s3", "cleanup", &url, "--keep-last-n", "1", "--yes", "--grace", "0s"]));
+        let out = ok(b.trainctl().args(["s3", "cleanup", &url, "--keep-last-n", "1", "--yes", "--grace", "0s"]));
+        assert!(stderr(&out).contains("2 of the deleted objects were content references"), "{}", stderr(&out));
         assert!(keys(b, &bucket, "exp/run/checkpoint-100/").is_empty());
         assert_eq!(content_keys(b, &bucket, "exp/run/").len(), 2);
         let back = dir.path().join("back");

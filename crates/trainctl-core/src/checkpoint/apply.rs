@@ -217,6 +217,15 @@ pub async fn apply_s3(conn: &Connection, url: &S3Url, plans: &[Plan], sink: &dyn
             deleted(&mut out, sink, c);
         }
     }
+    let refs = keys.iter().filter(|k| crate::refs::logical_key(k).is_some() && !failed_keys.contains(k.as_str())).count();
+    if refs > 0 {
+        // Cleanup deletes references, never content objects (another reference may use them).
+        let message = format!(
+            "{refs} of the deleted objects were content references (--dedup=refs): their content stays in the run's .trainctl/content/; what no reference uses any more is listed by `trainctl s3 materialize s3://{}/{} --dry-run`",
+            url.bucket, prefix
+        );
+        sink.send(Event::Notice { message });
+    }
     for (key, error) in failures {
         sink.send(Event::ObjectFailed { job, key: key.clone(), error: error.clone() });
         out.failed.push((key, error));
