@@ -80,6 +80,10 @@ conformance! {
             let one = dir.path().join(format!("one-{engine}.safetensors"));
             ok(b.trainctl().args(["s3", "download", &s3(&bucket, &format!("{prefix}checkpoint-200/frozen.safetensors"))]).arg(&one));
             assert_eq!(std::fs::read(&one).unwrap(), std::fs::read(src.join("checkpoint-200/frozen.safetensors")).unwrap());
+            // A second upload skips what is complete: a reference holds its file.
+            let again = upload_refs(b, &src, &bucket, &prefix, engine);
+            assert_eq!((again["skipped"].as_u64(), again["done"].as_u64(), again["referenced"].as_u64()), (Some(10), Some(0), Some(0)), "{engine}: {again}");
+            assert_eq!(keys(b, &bucket, &prefix), all, "{engine}");
             // A second download skips what is complete (the logical size is compared).
             let again = ok(b.trainctl().args(["--json", "s3", "download", "-r", &s3(&bucket, &prefix)]).arg(&back));
             assert_eq!(summary(&again)["skipped"].as_u64(), Some(10), "{}", stdout(&again));

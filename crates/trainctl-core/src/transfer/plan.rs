@@ -148,7 +148,8 @@ pub async fn plan_upload(local: &Path, dest: &S3Url, opts: &UploadPlanOptions, c
         let files = walk_local(local, &filter, &mut job);
         let mut remote = match opts.skip_existing {
             SkipRule::Never => HashMap::new(),
-            _ => remote_index(conn, &dest.bucket, &prefix).await?,
+            // A content reference (`--dedup=refs`) holds its file: a re-run skips it as complete.
+            _ => refs_as_logical(conn, &dest.bucket, &prefix, remote_index(conn, &dest.bucket, &prefix).await?).await,
         };
         plan_upload_files(&mut job, files, &prefix, &mut remote, opts.skip_existing);
         return Ok(job);
@@ -361,7 +362,7 @@ fn remote_victims(remote: HashMap<String, RemoteObj>, bucket: &str, prefix: &str
     victims.into_iter().map(|(key, o)| Deletion::SeenObject { bucket: bucket.to_string(), key: o.stored_as.unwrap_or(key), size: o.stored_size.unwrap_or(o.size), etag: o.etag }).collect()
 }
 
-/// The remote side of a one-way sync up as the files it holds: content objects of references
+/// The remote side of an upload or a one-way sync up as the files it holds: content objects of references
 /// (`crate::refs`) are no files (never compared, never deletion victims: references point at
 /// them), and `KEY.trainctl-ref` stands for `KEY` at its logical size (one GET per distinct
 /// body), deleted as itself. A plain `KEY` beside it wins.
