@@ -102,8 +102,10 @@ pub fn content_key(scope: &str, crc: u64, size: u64) -> String {
 
 /// `(scope, crc, size)` of a content key, `None` for any other key.
 pub fn parse_content_key(key: &str) -> Option<(&str, u64, u64)> {
+    // No allocation: the review calls this for every listed key.
     let (head, name) = key.rsplit_once('/')?;
-    let scope = format!("{head}/").strip_suffix(AREA).map(str::len)?;
+    let area = AREA.trim_end_matches('/');
+    let scope = head.strip_suffix(area).filter(|s| s.is_empty() || s.ends_with('/'))?.len();
     let (hex, size) = name.split_once('-')?;
     if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) || size.is_empty() || !size.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -115,7 +117,7 @@ pub fn parse_content_key(key: &str) -> Option<(&str, u64, u64)> {
 /// objects are reached through their references, never listed as files of their own.
 pub fn in_content_area(prefix: &str, key: &str) -> bool {
     let rel = key.strip_prefix(prefix).unwrap_or(key);
-    rel.starts_with(AREA) || rel.contains(&format!("/{AREA}"))
+    rel.match_indices(AREA).any(|(i, _)| i == 0 || rel.as_bytes()[i - 1] == b'/')
 }
 
 /// The key a reference stands for (`a/model.safetensors.trainctl-ref` → `a/model.safetensors`),
@@ -163,12 +165,13 @@ mod tests {
     fn content_keys_and_logical_names() {
         assert_eq!(parse_content_key(".trainctl/content/0000000000000001-5"), Some(("", 1, 5)));
         assert_eq!(parse_content_key("r/.trainctl/content/00000000000000ff-5"), Some(("r/", 255, 5)));
-        for bad in ["r/.trainctl/content/ff-5", "r/.trainctl/content/000000000000000g-5", "r/x/0000000000000001-5", "r/.trainctl/content/0000000000000001-", "r/.trainctl/content/0000000000000001-5x"] {
+        for bad in ["r/.trainctl/content/ff-5", "r/.trainctl/content/000000000000000g-5", "r/x/0000000000000001-5", "r/.trainctl/content/0000000000000001-", "r/.trainctl/content/0000000000000001-5x", "r/x.trainctl/content/0000000000000001-5"] {
             assert_eq!(parse_content_key(bad), None, "{bad}");
         }
         assert!(in_content_area("run/", "run/.trainctl/content/x"));
         assert!(in_content_area("", "a/b/.trainctl/content/x"));
         assert!(!in_content_area("run/", "run/ck/model.bin"));
+        assert!(!in_content_area("run/", "run/x.trainctl/content/y"));
         assert_eq!(logical_key("a/model.safetensors.trainctl-ref"), Some("a/model.safetensors"));
         assert_eq!(logical_key("a/.trainctl-ref"), None);
         assert_eq!(logical_name("model.safetensors.trainctl-ref"), "model.safetensors");
