@@ -349,6 +349,7 @@ impl Engine for DedupEngine {
         let first = self.copy_all(job, &from_store, opts).await;
         let mut rest = job.clone();
         rest.copies.clear();
+        rest.refs.clear();
         tally.add_copies(&job.copies, first, &mut rest, sink);
         let mut outcome = self.inner.run(&rest, opts, &hold, cancel.clone()).await?;
         self.forget_changed(&rest, sink).await;

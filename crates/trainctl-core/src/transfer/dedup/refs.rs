@@ -163,6 +163,7 @@ impl DedupEngine {
                     sink.send(Event::Notice { message: format!("{}: {why}; uploading the file instead", r.logical) });
                     if Stamp::of(&r.local) == Some(r.stamp) {
                         again.metadata.entry(r.logical.clone()).or_default().insert(META_CRC64NVME.into(), crate::codec::crc64_base64(r.crc));
+                        again.recorded.insert(r.logical.clone(), r.stamp);
                     }
                     again.items.push(TransferItem { local: r.local.clone(), key: r.logical.clone(), size: Stamp::of(&r.local).map_or(r.size, |s| s.size), etag: None, write_if: None });
                 }
@@ -178,6 +179,7 @@ impl DedupEngine {
         }
         if !again.items.is_empty() && !cancel.is_cancelled() {
             let o = self.inner.run(&again, opts, sink, cancel).await?;
+            self.forget_changed(&again, sink).await;
             outcome.done += o.done;
             outcome.bytes_done += o.bytes_done;
             outcome.failed.extend(o.failed);
