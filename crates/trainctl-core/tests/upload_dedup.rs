@@ -3,7 +3,8 @@
 //! hashing and before its copy (uploaded with its new bytes, never copied), an object whose
 //! recorded hash disagrees with the store's own CRC64NVME (not trusted), and the
 //! `server_side_copy` and `conditional_copy` quirks pinned per server (moto copies but ignores
-//! `x-amz-copy-source-if-match`).
+//! `x-amz-copy-source-if-match`); and `--dedup=refs` falling back to plain uploads when a file
+//! changed after hashing or a content object vanished between plan and run.
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;
@@ -129,5 +130,45 @@ async fn the_server_side_copy_quirk_of_each_server_is_what_the_server_does() {
         let row = quirks::get(name).unwrap();
         assert_eq!(row.server_side_copy, copied && get(&conn, &bucket, "b").await == b"one", "data/quirks/providers.toml [{name}] server_side_copy is wrong");
         assert_eq!(row.conditional_copy, stale.is_err(), "data/quirks/providers.toml [{name}] conditional_copy is wrong");
+    }
+}
+
+/// `--dedup=refs` when the world moves between plan and run: a file changed after it was
+/// hashed is uploaded with its new bytes (never referenced), and references whose content
+/// object another tool deleted meanwhile become plain uploads — the upload ends like a plain
+/// one, every key readable with the right bytes.
+#[tokio::test(flavor = "multi_thread")]
+async fn refs_that_cannot_be_written_become_plain_uploads() {
+    use trainctl_core::transfer::dedup::{plan_dedup_with, DedupMode};
+    for server in servers() {
+        let conn = conn(server);
+        let bucket = server.new_bucket("refsfall");
+        let dir = run_dir();
+        let mut job = planned(&conn, &bucket, dir.path()).await;
+        let report = plan_dedup_with(&mut job, &conn, "run/", DedupMode::Refs).await.unwrap();
+        assert_eq!((report.refs, job.refs.len()), (2, 2), "{report:?}");
+        // checkpoint-2's tokenizer changes after hashing (same size, other bytes).
+        let changed = dir.path().join("checkpoint-2/tokenizer.bin");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&changed, vec![9u8; 256 * 1024]).unwrap();
+        let o = run(&conn, &job).await;
+        assert_eq!((o.referenced, o.failed.len()), (1, 0), "{o:?}");
+        assert_eq!(get(&conn, &bucket, "run/checkpoint-2/tokenizer.bin").await, vec![9u8; 256 * 1024], "{:?}", server.kind());
+        let keys: Vec<String> = conn.client.list_objects_v2().bucket(&bucket).prefix("run/").send().await.unwrap().contents().iter().filter_map(|o| o.key().map(String::from)).collect();
+        assert!(keys.contains(&"run/checkpoint-1/tokenizer.bin.trainctl-ref".to_string()) && !keys.contains(&"run/checkpoint-2/tokenizer.bin.trainctl-ref".to_string()), "{keys:?}");
+
+        // A later upload plans references to the stored content; another tool deletes it
+        // before the run: the files go up plain.
+        let later = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(later.path().join("checkpoint-3")).unwrap();
+        std::fs::write(later.path().join("checkpoint-3/tokenizer.bin"), pattern_bytes("tokenizer", 256 * 1024)).unwrap();
+        let mut job = planned(&conn, &bucket, later.path()).await;
+        let report = plan_dedup_with(&mut job, &conn, "run/", DedupMode::Refs).await.unwrap();
+        assert_eq!((report.refs, job.refs.first().map(|r| r.new_content)), (1, Some(false)), "{report:?}");
+        let content = job.refs[0].content.clone();
+        conn.client.delete_object().bucket(&bucket).key(&content).send().await.unwrap();
+        let o = run(&conn, &job).await;
+        assert_eq!((o.referenced, o.done, o.failed.len()), (0, 1, 0), "{o:?}");
+        assert_eq!(get(&conn, &bucket, "run/checkpoint-3/tokenizer.bin").await, pattern_bytes("tokenizer", 256 * 1024));
     }
 }
