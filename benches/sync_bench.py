@@ -150,9 +150,13 @@ def main():
                     timed(cmd["rclone bisync"](("--resync",)), env, log)
                 # trainctl keys a pair by (folder, endpoint, bucket, prefix) too: through the
                 # proxy its first pass is a first pass (both sides compared, nothing copied).
-                # One untimed pass gives it its snapshot, so the timed row is a no-change pass.
+                # That pass is a row of its own (a first pass with both sides equal: every file
+                # compared, nothing copied); it leaves the snapshot, so the next row is a no-change pass.
                 if "trainctl" in cmd:
-                    timed(cmd["trainctl"](), env, log)
+                    c0 = counts(g)
+                    wall, rss = timed(cmd["trainctl"](), env, log)
+                    rows.append((link, f"first pass, both sides equal ({a.files:,} files)", "trainctl", wall, rss, delta(c0, counts(g))))
+                    print(rows[-1], flush=True)
             for name in cmd:
                 c0 = counts(g)
                 wall, rss = timed(cmd[name](), env, log)
