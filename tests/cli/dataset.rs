@@ -65,8 +65,13 @@ conformance! {
 
         let dir = scratch();
         let staged = dir.path().join("imgs");
-        ok(b.trainctl().args(["dataset", "stage", "imgs@v1", staged.to_str().unwrap(), &store(&bucket)]));
+        let first = ok(b.trainctl().args(["--json", "dataset", "stage", "imgs@v1", staged.to_str().unwrap(), &store(&bucket)]));
         assert_eq!(std::fs::read(staged.join("c d.txt")).unwrap(), b"hello dataset");
+        // `checksum` after a download: the engine checked every file against the manifest's
+        // ETag as it arrived, so none is read a second time.
+        let v = json_lines(&first).last().unwrap()["report"]["verify"].clone();
+        assert_eq!((v["hashed"].as_u64(), v["missing"].as_array().map(Vec::len), v["changed"].as_array().map(Vec::len)), (Some(0), Some(0), Some(0)), "{v}");
+        assert!(v["ok"].as_u64().unwrap() >= 3, "{v}");
         assert!(!dir.path().join("imgs.partial").exists(), "renamed into place");
         let again = run(b.trainctl().args(["--json", "dataset", "stage", "imgs@v1", staged.to_str().unwrap(), &store(&bucket)]));
         assert!(again.status.success(), "{}", stderr(&again));

@@ -218,6 +218,9 @@ def test_dashboard_review_matches_cli(driver_url, ctx):
         s.wait('[data-testid="dashboard-review"][data-state="done"]', timeout=90, what="the review with a budget")
         s.wait('[data-testid="cost-card"][data-over-budget="true"] [data-testid="budget-warning"]', timeout=20, what="the over-budget warning")
         # The budget covers compute too: the demo's llama-7b-sft ran 2 × p4d.24xlarge two days ago.
+        # The warning can show before this review ends (the budget is compared with the last
+        # report at once); the compute line comes with the new review's outcome: wait for it.
+        s.wait('[data-testid="budget-compute"]', timeout=90, what="the compute counted against the budget")
         compute = float(s.attr('[data-testid="budget-compute"]', "data-usd"))
         assert compute > 0, "the demo run's compute counts against the budget"
         mon = ctx["monitor_log"]
