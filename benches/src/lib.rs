@@ -38,3 +38,39 @@ impl Drop for ProxyProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Deterministic bytes (xorshift), distinct per seed: incompressible like trained weights.
+pub fn pseudo_random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// A run of `ckpts` HF-style checkpoints of `mib` MiB each, `shared` of whose bytes are the same
+/// files in every one (a tokenizer and a frozen "vision tower"), the rest distinct weights.
+/// Returns the bytes written. Used by the dedup and refs benches.
+pub fn make_shared_run(root: &Path, ckpts: usize, mib: usize, shared: f64) -> u64 {
+    let size = mib << 20;
+    let shared_bytes = (size as f64 * shared) as usize;
+    let tokenizer = (shared_bytes / 16).max(1);
+    let (tok, froz) = (pseudo_random_bytes(tokenizer, 1), pseudo_random_bytes(shared_bytes - tokenizer, 2));
+    let mut total = 0u64;
+    for c in 0..ckpts {
+        let d = root.join(format!("checkpoint-{}", (c + 1) * 1000));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("tokenizer.json"), &tok).unwrap();
+        std::fs::write(d.join("vision_tower.safetensors"), &froz).unwrap();
+        std::fs::write(d.join("model.safetensors"), pseudo_random_bytes(size - shared_bytes, 100 + c as u64)).unwrap();
+        let state = format!("{{\"global_step\": {}}}", (c + 1) * 1000);
+        std::fs::write(d.join("trainer_state.json"), &state).unwrap();
+        total += (size + state.len()) as u64;
+    }
+    total
+}

@@ -17,40 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-/// Deterministic bytes (xorshift), distinct per seed: incompressible like trained weights.
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(n + 8);
-    while out.len() < n {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    out.truncate(n);
-    out
-}
-
-/// `ckpts` checkpoints of `mib` MiB, `shared` of whose bytes are the same files in each.
-fn make_run(root: &Path, ckpts: usize, mib: usize, shared: f64) -> u64 {
-    let size = mib << 20;
-    let shared_bytes = (size as f64 * shared) as usize;
-    let tokenizer = (shared_bytes / 16).max(1);
-    let frozen = shared_bytes - tokenizer;
-    let (tok, froz) = (bytes(tokenizer, 1), bytes(frozen, 2));
-    let mut total = 0u64;
-    for c in 0..ckpts {
-        let d = root.join(format!("checkpoint-{}", (c + 1) * 1000));
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join("tokenizer.json"), &tok).unwrap();
-        std::fs::write(d.join("vision_tower.safetensors"), &froz).unwrap();
-        std::fs::write(d.join("model.safetensors"), bytes(size - shared_bytes, 100 + c as u64)).unwrap();
-        std::fs::write(d.join("trainer_state.json"), format!("{{\"global_step\": {}}}", (c + 1) * 1000)).unwrap();
-        total += size as u64 + 30;
-    }
-    total
-}
-
 struct Sample {
     seconds: f64,
     sent: u64,
@@ -96,7 +62,7 @@ fn main() {
     let bucket = server.new_bucket("dedup-bench");
     let work = tempfile::Builder::new().prefix("trainctl-dedup-bench").tempdir().unwrap();
     let run = work.path().join("run");
-    let total = make_run(&run, ckpts, mib, shared);
+    let total = trainctl_bench::make_shared_run(&run, ckpts, mib, shared);
     let cache = work.path().join("cache");
     let proxy_bin = opt("--proxy").map(PathBuf::from).unwrap_or_else(|| exe.with_file_name("trainctl-proxy"));
     let mbps: u64 = opt("--mbps").and_then(|v| v.parse().ok()).unwrap_or(50);

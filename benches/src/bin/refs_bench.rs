@@ -12,39 +12,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(n + 8);
-    while out.len() < n {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    out.truncate(n);
-    out
-}
-
-/// The run of `dedup_bench`: `ckpts` checkpoints of `mib` MiB, `shared` of each the same files.
-fn make_run(root: &Path, ckpts: usize, mib: usize, shared: f64) -> u64 {
-    let size = mib << 20;
-    let shared_bytes = (size as f64 * shared) as usize;
-    let tokenizer = (shared_bytes / 16).max(1);
-    let (tok, froz) = (bytes(tokenizer, 1), bytes(shared_bytes - tokenizer, 2));
-    let mut total = 0u64;
-    for c in 0..ckpts {
-        let d = root.join(format!("checkpoint-{}", (c + 1) * 1000));
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join("tokenizer.json"), &tok).unwrap();
-        std::fs::write(d.join("vision_tower.safetensors"), &froz).unwrap();
-        std::fs::write(d.join("model.safetensors"), bytes(size - shared_bytes, 100 + c as u64)).unwrap();
-        let state = format!("{{\"global_step\": {}}}", (c + 1) * 1000);
-        std::fs::write(d.join("trainer_state.json"), &state).unwrap();
-        total += (size + state.len()) as u64;
-    }
-    total
-}
-
 fn trainctl_json(trainctl: &Path, env: &[(String, String)], cache: &Path, args: &[&str], paths: &[&Path]) -> serde_json::Value {
     let mut c = Command::new(trainctl);
     c.envs(env.iter().cloned()).env("XDG_CACHE_HOME", cache).arg("--json").args(args).args(paths);
@@ -90,7 +57,7 @@ fn main() {
     let bucket = server.new_bucket("refs-bench");
     let work = tempfile::Builder::new().prefix("trainctl-refs-bench").tempdir().unwrap();
     let run = work.path().join("run");
-    let total = make_run(&run, ckpts, mib, shared);
+    let total = trainctl_bench::make_shared_run(&run, ckpts, mib, shared);
     let cache = work.path().join("cache");
     let env = server.env_with_endpoint(&server.endpoint_url());
     let mib_of = |b: u64| b as f64 / (1u64 << 20) as f64;
