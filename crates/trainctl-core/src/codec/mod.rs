@@ -157,6 +157,13 @@ pub fn crc64_base64(crc: u64) -> String {
     base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
 }
 
+/// The inverse of [`crc64_base64`]: `None` for anything but base64 of exactly 8 bytes.
+pub fn crc64_of_base64(s: &str) -> Option<u64> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s.trim()).ok()?;
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
 /// A running CRC64NVME (the algorithm uploads store by default).
 pub(crate) fn crc64() -> crc_fast::Digest {
     crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme)

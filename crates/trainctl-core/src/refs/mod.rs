@@ -81,7 +81,7 @@ impl Ref {
             return Err(bad(format!("format {} (this trainctl reads format {FORMAT})", v.trainctl_ref)));
         }
         let r: Ref = serde_json::from_slice(body).map_err(|e| bad(format!("not a trainctl reference ({e})")))?;
-        let crc = crate::transfer::dedup::crc_of_base64(&r.crc64nvme).ok_or_else(|| bad(format!("`{}` is not a CRC64NVME", crate::limits::prefix_at_most(&r.crc64nvme, 64))))?;
+        let crc = crate::codec::crc64_of_base64(&r.crc64nvme).ok_or_else(|| bad(format!("`{}` is not a CRC64NVME", crate::limits::prefix_at_most(&r.crc64nvme, 64))))?;
         let Some((scope, c, size)) = parse_content_key(&r.content) else {
             return Err(bad(format!("`{}` is not a content key", crate::limits::prefix_at_most(&r.content, 200))));
         };

@@ -40,7 +40,6 @@ use crate::event::{Direction, Event, Sink};
 use crate::s3::list;
 use crate::s3::rename::{copy_one, CopySizes, Move};
 use crate::s3::Connection;
-use base64::Engine as _;
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -239,10 +238,6 @@ fn crc_of(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
 }
 
-pub(crate) fn crc_of_base64(s: &str) -> Option<u64> {
-    crc_of(&base64::engine::general_purpose::STANDARD.decode(s.trim()).ok()?)
-}
-
 /// The objects under `scope` that hold the content of a hashed item, by content: one listing,
 /// then a HEAD of each object that could match (see the module documentation).
 /// Also returns the contents (CRC64NVME, size) the scope's content area holds, by name and
@@ -302,11 +297,11 @@ fn content_of(meta: Option<&HashMap<String, String>>, stored_crc: Option<u64>, s
     let get = |k: &str| meta.and_then(|m| m.get(k)).map(String::as_str);
     if let Some(codec) = get(crate::codec::META_CODEC) {
         let original = get(crate::codec::META_ORIGINAL_SIZE)?.parse().ok()?;
-        let crc = crc_of_base64(get(crate::codec::META_ORIGINAL_CRC64NVME)?)?;
+        let crc = crate::codec::crc64_of_base64(get(crate::codec::META_ORIGINAL_CRC64NVME)?)?;
         return Some((Some(codec.to_string()), original, crc));
     }
     let recorded = match get(META_CRC64NVME) {
-        Some(v) => Some(crc_of_base64(v)?),
+        Some(v) => Some(crate::codec::crc64_of_base64(v)?),
         None => None,
     };
     match (recorded, stored_crc) {
@@ -453,7 +448,7 @@ impl DedupEngine {
             }
             None => {
                 let form = c.compress.as_ref().map(|p| p.codec.name());
-                let Some(crc) = crc_of_base64(&c.crc64nvme) else { return Err(Fallback { why: "no hash".into(), changed: false }) };
+                let Some(crc) = crate::codec::crc64_of_base64(&c.crc64nvme) else { return Err(Fallback { why: "no hash".into(), changed: false }) };
                 match head_content(&self.conn, &job.bucket, &c.from).await {
                     Some((content, source)) if content == (form, c.size, crc) => (source.etag, source.stored),
                     _ => return Err(Fallback { why: format!("{} does not hold the same content (its upload failed or it changed)", c.from), changed: false }),
