@@ -61,8 +61,7 @@ impl Ref {
 
     /// The CRC64NVME as a number.
     pub fn crc(&self) -> u64 {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.decode(&self.crc64nvme).ok().and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0)
+        crate::codec::crc64_of_base64(&self.crc64nvme).unwrap_or(0)
     }
 
     /// Reads the body of the reference at `reference` and checks it (see the module
