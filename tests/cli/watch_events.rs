@@ -112,12 +112,19 @@ fn hand_written_events_feed_the_same_detection_with_a_reconciling_listing_and_a_
     }
     // At-least-once delivery: the same event again is not a second checkpoint.
     sqs(&b, &["send", &queue, &created(&bucket, "pl/checkpoints/epoch=0-step=300.ckpt", 64, "002")]);
-    let stall = w.wait_for(Duration::from_secs(30), "watch_run_stalled", |v| is(v, "watch_run_stalled"));
-    assert_eq!(stall["last_checkpoint"], "checkpoints/epoch=0-step=300.ckpt", "{stall}");
+    let last = "checkpoints/epoch=0-step=300.ckpt";
+    w.wait_for(Duration::from_secs(30), "watch_run_stalled after step 300", |v| is(v, "watch_run_stalled") && v["last_checkpoint"] == last);
     wait_drained(&b, &queue);
     let events = w.stop();
-    assert_eq!(ids(&events, "watch_checkpoint"), ["checkpoints/epoch=0-step=200.ckpt", "checkpoints/epoch=0-step=300.ckpt"]);
-    assert_eq!(events.iter().filter(|v| is(v, "watch_run_stalled")).count(), 1);
+    assert_eq!(ids(&events, "watch_checkpoint"), ["checkpoints/epoch=0-step=200.ckpt", last]);
+    // One stall per silence. The silence after step 300 is one; on a loaded machine the gap
+    // before step 300 (its events are sent by separate processes) can outlast 2 cadences and be
+    // one too — then it names step 200 and comes before step 300 is seen.
+    let stalls: Vec<usize> = events.iter().enumerate().filter(|(_, v)| is(v, "watch_run_stalled")).map(|(i, _)| i).collect();
+    let seen_300 = events.iter().position(|v| is(v, "watch_checkpoint") && v["id"] == last).unwrap();
+    assert_eq!(stalls.iter().filter(|&&i| events[i]["last_checkpoint"] == last).count(), 1, "{events:?}");
+    assert!(stalls.iter().filter(|&&i| events[i]["last_checkpoint"] != last).all(|&i| i < seen_300 && events[i]["last_checkpoint"] == "checkpoints/epoch=0-step=200.ckpt"), "{events:?}");
+    assert!(stalls.len() <= 2, "{events:?}");
 }
 
 #[test]
