@@ -121,15 +121,9 @@ pub async fn stage(conn: &Connection, m: &Manifest, dir: &Path, opts: &StageOpti
     check_source(conn, m, &src).await?;
     std::fs::create_dir_all(&partial).map_err(|e| Error::io(&partial, e))?;
     let (outcome, resumed) = download(conn, m, &job, opts, sink, cancel).await?;
-    // Every item of the job completed (else `download` failed), each checked by the engine
-    // against the manifest's ETag: at `checksum` only the files kept from an interrupted stage
-    // are read again (a second MD5 pass over everything doubled the time of a stage).
-    let prefix = src.dir_prefix();
-    let verified: HashSet<String> = match opts.transfer.verify_checksum {
-        true => job.items.iter().filter_map(|i| i.key.strip_prefix(prefix.as_str()).map(str::to_string)).collect(),
-        false => HashSet::new(),
-    };
-    let report = verify::verify_local_trusting(m, &partial, opts.verify, &verified, job_id, sink).await?;
+    // At `checksum` only the files kept from an interrupted stage are read again (a second MD5
+    // pass over everything doubled the time of a stage).
+    let report = verify::verify_local_trusting(m, &partial, opts.verify, &checked_by_download(&job, &src, opts), job_id, sink).await?;
     if !report.passed() {
         // What failed is removed, so running the stage again fetches just that.
         for c in &report.changed {
@@ -230,6 +224,18 @@ async fn download(conn: &Connection, m: &Manifest, job: &TransferJob, opts: &Sta
     Ok((outcome.into_result(job)?, resumed))
 }
 
+/// The dataset keys of a download job that completed: every item was checked by the engine
+/// against the manifest's ETag (`If-Match`, and the bytes against the object's checksum as they
+/// arrived), so a `checksum` verification need not read them again. Empty when the transfer was
+/// told not to verify checksums.
+fn checked_by_download(job: &TransferJob, src: &S3Url, opts: &StageOptions) -> HashSet<String> {
+    if !opts.transfer.verify_checksum {
+        return HashSet::new();
+    }
+    let prefix = src.dir_prefix();
+    job.items.iter().filter_map(|i| i.key.strip_prefix(prefix.as_str()).map(str::to_string)).collect()
+}
+
 /// What a repair did.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
@@ -252,6 +258,7 @@ pub async fn repair(conn: &Connection, m: &Manifest, dir: &Path, opts: &StageOpt
     let mut wanted: Vec<&str> = before.missing.iter().map(String::as_str).chain(before.changed.iter().map(|c| c.key.as_str())).collect();
     wanted.sort_unstable();
     let mut fetched = Vec::new();
+    let mut trusted = HashSet::new();
     if !wanted.is_empty() {
         let subset = Manifest { header: m.header.clone(), entries: m.entries.iter().filter(|e| wanted.binary_search(&e.key.as_str()).is_ok()).cloned().collect() };
         check_source(conn, &subset, &src).await?;
@@ -267,8 +274,9 @@ pub async fn repair(conn: &Connection, m: &Manifest, dir: &Path, opts: &StageOpt
         }
         download(conn, m, &job, opts, sink, cancel).await?;
         fetched = subset.entries.iter().map(|e| e.key.clone()).collect();
+        trusted = checked_by_download(&job, &src, opts);
     }
-    let after = verify::verify_local(m, dir, opts.verify, crate::event::next_job_id(), sink).await?;
+    let after = verify::verify_local_trusting(m, dir, opts.verify, &trusted, crate::event::next_job_id(), sink).await?;
     let extra = after.extra.clone();
     let only_extra = after.missing.is_empty() && after.changed.is_empty();
     let verify = if only_extra { after } else { after.into_result()? };

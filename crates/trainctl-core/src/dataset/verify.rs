@@ -11,7 +11,6 @@
 //! The report names missing, extra and changed files; a failed one is
 //! [`Error::DatasetVerifyFailed`] with its own exit code.
 
-use std::collections::HashSet;
 use super::local::{self, HashKind, LocalFile};
 use super::manifest::{Entry, Header, Manifest};
 use crate::error::{Error, Result};
@@ -21,6 +20,7 @@ use crate::s3::{Connection, S3Url};
 use crate::transfer::verify::{etag_kind, EtagHasher, EtagKind};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
