@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { humanUsd } from '../src/lib/format';
 import {
-  classStacks, growthSeries, hiddenBytes, hiddenRows, OTHER, overBudget, parseLocation, rankSavings, relativeName, treemapTree, type TreeNode,
+  classStacks, growthSeries, hiddenBytes, hiddenRows, OTHER, overBudget, parseLocation, rankSavings, referenceRows, relativeName, treemapTree, type TreeNode,
 } from '../src/lib/review';
 import type { ReviewGroup, ReviewReport, ReviewSnapshot, RunGroup, SavingsAction } from '../src/lib/types';
 
@@ -123,6 +123,20 @@ describe('growth, hidden bytes, budget, dollars', () => {
     expect(hiddenRows(h).map((r) => r.label)).toEqual(['Incomplete multipart uploads', 'Delete markers']);
     expect(hiddenBytes(h)).toBe(500);
     expect(hiddenRows(null)).toEqual([]);
+  });
+  it('shows logical, stored and saved bytes of content references, saved priced', () => {
+    const x = {
+      refs: 4, ref_bytes: 600, logical_bytes: 4 * G, content_objects: 2, content_bytes: 2 * G, unread: 0,
+      logical_total: 5 * G, stored_total: 3 * G + 600, saved_bytes: 2 * G - 600, monthly_usd_saved: 0.046,
+    };
+    expect(referenceRows(x)).toEqual([
+      { label: 'Logical (every file at its size)', bytes: 5 * G, usd: null },
+      { label: 'Stored (what is billed)', bytes: 3 * G + 600, usd: null },
+      { label: 'Saved by references', bytes: 2 * G - 600, usd: 0.046 },
+    ]);
+    expect(referenceRows({ ...x, monthly_usd_saved: null })[2].usd).toBeNull();
+    expect(referenceRows(undefined)).toEqual([]);
+    expect(referenceRows(report().references)).toEqual([]);
   });
   it('warns only over a budget that is set', () => {
     expect(overBudget(12, 10)).toBe(true);

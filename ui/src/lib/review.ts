@@ -5,7 +5,7 @@
  * functions, so the numbers the charts show are unit-tested without a webview.
  */
 
-import type { ReviewGroup, ReviewHidden, ReviewReport, ReviewSnapshot, SavingsAction } from './types';
+import type { ReviewGroup, ReviewHidden, ReviewReferences, ReviewReport, ReviewSnapshot, SavingsAction } from './types';
 
 /** One treemap node: bytes are the area; objects and $/month go into the tooltip. */
 export interface TreeNode {
@@ -171,6 +171,20 @@ export function hiddenRows(h: ReviewHidden | null | undefined): { label: string;
     { label: 'Delete markers', count: h.delete_markers, bytes: null },
   ];
   return rows.filter((r) => r.count > 0 || (r.bytes ?? 0) > 0);
+}
+
+/**
+ * The rows of a review's content references (`--dedup=refs`, docs/dedup-upload.md): what the
+ * files amount to (logical), what the store holds (stored) and what the references save, with
+ * its $/month when priced. The core computes every figure; empty when there are no references.
+ */
+export function referenceRows(r: ReviewReferences | null | undefined): { label: string; bytes: number; usd: number | null }[] {
+  if (!r) return [];
+  return [
+    { label: 'Logical (every file at its size)', bytes: r.logical_total, usd: null },
+    { label: 'Stored (what is billed)', bytes: r.stored_total, usd: null },
+    { label: 'Saved by references', bytes: r.saved_bytes, usd: r.monthly_usd_saved ?? null },
+  ];
 }
 
 /** Total hidden bytes (what the bill counts beyond the listing). */

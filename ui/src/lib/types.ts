@@ -84,6 +84,7 @@ export type { CheckpointSize } from './generated/CheckpointSize';
 export type { RunGroup } from './generated/RunGroup';
 export type { ObjectItem as ReviewObject } from './generated/ObjectItem';
 export type { Hidden as ReviewHidden } from './generated/Hidden';
+export type { References as ReviewReferences } from './generated/References';
 export type { Pricing as ReviewPricing } from './generated/Pricing';
 export type { Report as ReviewReport } from './generated/Report';
 export type { SavingsAction } from './generated/SavingsAction';

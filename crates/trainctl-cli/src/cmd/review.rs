@@ -253,10 +253,12 @@ fn human(r: &Report, detailed: bool, conn: Option<&Connection>) -> String {
     out.push_str(&format!("Total: {} objects, {}{priced}\n", thousands(r.totals.objects), render::bytes(r.totals.bytes)));
     if let Some(x) = &r.references {
         let unread = if x.unread > 0 { format!(", {} unreadable (counted as stored)", x.unread) } else { String::new() };
+        let saved_usd = x.monthly_usd_saved.map(|u| format!(", ${}/month", usd(Some(u)))).unwrap_or_default();
         out.push_str(&format!(
-            "Content references: logical {}, stored {} ({} references stand for {}; {} content objects hold {}{unread})\n",
+            "Content references: logical {}, stored {}, saved {}{saved_usd} ({} references stand for {}; {} content objects hold {}{unread})\n",
             render::bytes(x.logical_total),
             render::bytes(x.stored_total),
+            render::bytes(x.saved_bytes),
             thousands(x.refs),
             render::bytes(x.logical_bytes),
             thousands(x.content_objects),

@@ -153,5 +153,17 @@ pub fn price(report: &mut Report, table: Result<PriceTable>) {
     if let Some(d) = report.duplicates.as_mut() {
         d.monthly_usd = Some(table.monthly_storage_usd(&d.classes));
     }
+    if let (Some(r), Some(total)) = (report.references.as_mut(), report.totals.monthly_usd) {
+        r.monthly_usd_saved = Some(saved_usd(total, r.saved_bytes, r.stored_total));
+    }
+}
+
+/// What `saved` bytes cost a month at the average price per byte of `stored` bytes costing
+/// `total_usd` (the bytes references saved would have been stored like the rest).
+fn saved_usd(total_usd: f64, saved: u64, stored: u64) -> f64 {
+    if stored == 0 {
+        return 0.0;
+    }
+    total_usd * saved as f64 / stored as f64
 }
 

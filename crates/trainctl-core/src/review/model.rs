@@ -66,7 +66,7 @@ pub struct Report {
     /// Content references (`--dedup=refs`) under the location: logical vs stored bytes; `None`
     /// when there are none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(skip))]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub references: Option<References>,
     /// Which price table priced the `monthly_usd` fields, or why none did.
     pub pricing: Pricing,
@@ -163,6 +163,7 @@ pub struct ObjectItem {
 
 /// Content references under a location (`review::references`): what the files amount to
 /// (logical) against what the store holds (stored, = the listed bytes).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct References {
     /// Reference objects and their own (stored) bytes.
@@ -180,6 +181,14 @@ pub struct References {
     pub logical_total: u64,
     /// Every listed byte.
     pub stored_total: u64,
+    /// What storing every file plainly would add: `logical_total - stored_total` (0 when the
+    /// references and their content take more than the files would).
+    #[serde(default)]
+    pub saved_bytes: u64,
+    /// `saved_bytes` per month at the location's average price per byte (its total cost over
+    /// its stored bytes); `None` when unpriced.
+    #[serde(default)]
+    pub monthly_usd_saved: Option<f64>,
 }
 
 /// What a listing does not show and the bill still counts.

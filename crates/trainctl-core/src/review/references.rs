@@ -80,7 +80,8 @@ impl RefTally {
             }
         }
         let logical_total = stored_total.saturating_sub(self.ref_bytes).saturating_sub(self.content_bytes).saturating_add(logical_bytes);
-        References { refs: self.refs, ref_bytes: self.ref_bytes, logical_bytes, content_objects: self.content_objects, content_bytes: self.content_bytes, unread, logical_total, stored_total }
+        let saved_bytes = logical_total.saturating_sub(stored_total);
+        References { refs: self.refs, ref_bytes: self.ref_bytes, logical_bytes, content_objects: self.content_objects, content_bytes: self.content_bytes, unread, logical_total, stored_total, saved_bytes, monthly_usd_saved: None }
     }
 }
 

@@ -4,6 +4,7 @@ import type { Group } from "./Group";
 import type { Hidden } from "./Hidden";
 import type { ObjectItem } from "./ObjectItem";
 import type { Pricing } from "./Pricing";
+import type { References } from "./References";
 import type { RunGroup } from "./RunGroup";
 import type { Source } from "./Source";
 
@@ -72,6 +73,11 @@ hidden: Hidden | null,
  * for (a review without `--detailed`, or an inventory).
  */
 duplicates: Duplicates | null, 
+/**
+ * Content references (`--dedup=refs`) under the location: logical vs stored bytes; `None`
+ * when there are none.
+ */
+references?: References, 
 /**
  * Which price table priced the `monthly_usd` fields, or why none did.
  */
