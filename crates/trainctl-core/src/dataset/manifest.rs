@@ -42,9 +42,22 @@ pub struct Entry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub version_id: Option<String>,
+    /// A file stored as a content reference (`KEY.trainctl-ref`, `crate::refs`): the key in the
+    /// bucket of the content object holding its bytes, which staging fetches (ETag, part size
+    /// and version id are the content object's; `checksum` is the reference's CRC64NVME).
+    /// Where the bytes live, not what they are: outside the digest, like `version_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub content: Option<String>,
 }
 
 impl Entry {
+    /// The key in the bucket that holds this file's bytes under `prefix` (the dataset's root):
+    /// its own, or its content object's when it is stored as a reference.
+    pub fn stored_key(&self, prefix: &str) -> String {
+        self.content.clone().unwrap_or_else(|| format!("{prefix}{}", self.key))
+    }
+
     /// What identifies the content, for the digest and comparisons: the ETag, lowercased.
     pub fn content_id(&self) -> String {
         self.etag.as_deref().map(|e| e.trim_matches('"').to_ascii_lowercase()).unwrap_or_default()
@@ -431,7 +444,7 @@ mod tests {
     use super::*;
 
     fn entry(key: &str, size: u64, etag: &str) -> Entry {
-        Entry { key: key.into(), size, etag: Some(etag.into()), part_size: None, checksum: None, version_id: None }
+        Entry { key: key.into(), size, etag: Some(etag.into()), part_size: None, checksum: None, version_id: None, content: None }
     }
 
     fn sample() -> Manifest {

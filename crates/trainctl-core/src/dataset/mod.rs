@@ -8,6 +8,8 @@
 //! - [`snapshot`]: a manifest from an S3 prefix (pinning version ids on a versioned bucket) or a
 //!   local folder, streamed into the file ([`manifest::Writer`]);
 //! - [`inventory`]: the same manifest from an S3 Inventory report, sorted on disk ([`sort`]);
+//! - [`refs`]: a listing read as the files it holds when it has content references
+//!   (`--dedup=refs`): logical keys and sizes, content keys to fetch;
 //! - [`verify`]: `count` / `checksum` / `full` against a local copy or a prefix;
 //! - [`local`]: walking a copy and hashing it on all cores, cached;
 //! - [`stage`]: free space first, `DIR.partial/`, resume, verify, rename; and repair;
@@ -20,6 +22,7 @@ pub mod gate;
 pub mod inventory;
 pub mod local;
 pub mod manifest;
+pub mod refs;
 pub mod snapshot;
 pub mod sort;
 pub mod stage;

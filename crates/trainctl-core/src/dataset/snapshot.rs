@@ -43,33 +43,42 @@ pub(crate) fn keep(key: &str, size: u64, skip: Option<&str>) -> bool {
 
 /// The entry of a listed object (its key relative to `prefix`).
 fn entry(prefix: &str, key: &str, size: u64, etag: Option<String>, version_id: Option<String>) -> Entry {
-    Entry { key: key.strip_prefix(prefix).unwrap_or(key).to_string(), size, etag, part_size: None, checksum: None, version_id }
+    Entry { key: key.strip_prefix(prefix).unwrap_or(key).to_string(), size, etag, part_size: None, checksum: None, version_id, content: None }
 }
 
-/// The current objects under `src` as entries (relative keys), streamed page by page in the
-/// listing's order — sorted, since S3 lists keys in UTF-8 binary order, which is `str`'s.
+/// The files under `src` as entries (relative keys), streamed page by page in key order: S3
+/// lists keys in UTF-8 binary order, which is `str`'s; content references are read as the
+/// files they stand for (`super::refs::resolved`).
 pub fn listed(conn: &Connection, src: &S3Url, skip_prefix: Option<&str>) -> BoxStream<'static, Result<Entry>> {
     let prefix = src.dir_prefix();
     let skip = skip_prefix.map(str::to_string);
-    crate::s3::list::list_objects(conn, &src.bucket, &prefix, None)
-        .try_filter_map(move |o| {
-            let e = keep(&o.key, o.size, skip.as_deref()).then(|| entry(&prefix, &o.key, o.size, o.etag, None));
-            futures::future::ready(Ok(e))
+    let objects = crate::s3::list::list_objects(conn, &src.bucket, &prefix, None)
+        .try_filter_map({
+            let prefix = prefix.clone();
+            move |o| {
+                let e = keep(&o.key, o.size, skip.as_deref()).then(|| entry(&prefix, &o.key, o.size, o.etag, None));
+                futures::future::ready(Ok(e))
+            }
         })
-        .boxed()
+        .boxed();
+    super::refs::resolved(conn, &src.bucket, &prefix, objects)
 }
 
 /// The latest versions under `src` (not delete markers), pinned at their version ids, streamed
-/// page by page like [`listed`].
+/// page by page like [`listed`] (a reference pinned at its content object's version).
 fn listed_versions(conn: &Connection, src: &S3Url, skip_prefix: Option<&str>) -> BoxStream<'static, Result<Entry>> {
     let prefix = src.dir_prefix();
     let skip = skip_prefix.map(str::to_string);
-    crate::s3::versions::version_stream(conn, &src.bucket, &prefix)
-        .try_filter_map(move |v| {
-            let e = (v.is_latest && !v.delete_marker && keep(&v.key, v.size, skip.as_deref())).then(|| entry(&prefix, &v.key, v.size, v.etag, v.version_id));
-            futures::future::ready(Ok(e))
+    let versions = crate::s3::versions::version_stream(conn, &src.bucket, &prefix)
+        .try_filter_map({
+            let prefix = prefix.clone();
+            move |v| {
+                let e = (v.is_latest && !v.delete_marker && keep(&v.key, v.size, skip.as_deref())).then(|| entry(&prefix, &v.key, v.size, v.etag, v.version_id));
+                futures::future::ready(Ok(e))
+            }
         })
-        .boxed()
+        .boxed();
+    super::refs::resolved(conn, &src.bucket, &prefix, versions)
 }
 
 /// Snapshots an S3 prefix from a listing: entries stream from the listing into the manifest file
@@ -109,13 +118,17 @@ async fn learn_part_size(conn: &Connection, bucket: &str, prefix: &str, mut e: E
     if !matches!(etag_kind(e.etag.as_deref()), EtagKind::Multipart { parts, .. } if parts > 1) {
         return Ok(e);
     }
-    let key = format!("{prefix}{}", e.key);
+    let key = e.stored_key(prefix);
     let req = conn.client.head_object().bucket(bucket).key(key).part_number(1).checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled).set_version_id(e.version_id.clone());
     if let Ok(h) = req.send().await.or_s3(&conn.ctx()) {
         e.part_size = h.content_length().filter(|l| *l > 0).map(|l| l as u64).filter(|ps| *ps < e.size);
-        e.checksum = [("CRC64NVME", h.checksum_crc64_nvme()), ("SHA256", h.checksum_sha256()), ("CRC32C", h.checksum_crc32_c()), ("CRC32", h.checksum_crc32()), ("SHA1", h.checksum_sha1())]
+        let stored = [("CRC64NVME", h.checksum_crc64_nvme()), ("SHA256", h.checksum_sha256()), ("CRC32C", h.checksum_crc32_c()), ("CRC32", h.checksum_crc32()), ("SHA1", h.checksum_sha1())]
             .into_iter()
             .find_map(|(a, v)| v.map(|v| StoredChecksum { algorithm: a.into(), value: v.to_string() }));
+        // A reference keeps its own CRC64NVME: the content's, which staging checks.
+        if e.content.is_none() {
+            e.checksum = stored;
+        }
     }
     Ok(e)
 }
@@ -134,7 +147,7 @@ pub async fn snapshot_local(root: &Path, name: &str, version: &str, job: u64, si
     let (hashes, _) = local::hash_files(&root, files.clone(), kinds, job, sink).await?;
     let mut entries = Vec::with_capacity(files.len());
     for (f, h) in files.into_iter().zip(hashes) {
-        entries.push(Entry { key: f.rel, size: f.size, etag: h?, part_size: None, checksum: None, version_id: None });
+        entries.push(Entry { key: f.rel, size: f.size, etag: h?, part_size: None, checksum: None, version_id: None, content: None });
     }
     Manifest::new(name, version, root.display().to_string(), false, entries)
 }

@@ -177,7 +177,7 @@ fn plan(m: &Manifest, src: &S3Url, root: &Path) -> Result<TransferJob> {
             job.skipped.push((key, "already downloaded".into()));
             continue;
         }
-        push_item(&mut job, e, key, path);
+        push_item(&mut job, e, &prefix, path);
     }
     Ok(job)
 }
@@ -190,10 +190,19 @@ fn safe_local_path(root: &Path, prefix: &str, key: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Adds the download of entry `e` (at its pinned version, if any; `If-Match` its ETag).
-fn push_item(job: &mut TransferJob, e: &super::Entry, key: String, path: PathBuf) {
+/// Adds the download of entry `e` to `path` (at its pinned version, if any; `If-Match` its
+/// ETag). A file stored as a content reference is its content object, which must have the
+/// reference's CRC64NVME, and its events name the reference.
+fn push_item(job: &mut TransferJob, e: &super::Entry, prefix: &str, path: PathBuf) {
+    let key = e.stored_key(prefix);
     if let Some(v) = &e.version_id {
         job.version_ids.insert(key.clone(), v.clone());
+    }
+    if e.content.is_some() {
+        if let Some(crc) = e.checksum.as_ref().filter(|c| c.algorithm == "CRC64NVME").and_then(|c| crate::codec::crc64_of_base64(&c.value)) {
+            job.expected_crc64.insert(key.clone(), crc);
+        }
+        job.ref_of_local.insert(path.clone(), format!("{prefix}{}{}", e.key, crate::refs::SUFFIX));
     }
     job.items.push(TransferItem { local: path, key, size: e.size, etag: e.etag.as_ref().map(|t| format!("\"{}\"", t.trim_matches('"'))), write_if: None });
 }
@@ -233,7 +242,9 @@ fn checked_by_download(job: &TransferJob, src: &S3Url, opts: &StageOptions) -> H
         return HashSet::new();
     }
     let prefix = src.dir_prefix();
-    job.items.iter().filter_map(|i| i.key.strip_prefix(prefix.as_str()).map(str::to_string)).collect()
+    // A reference's item fetches its content object: its dataset key is the reference's.
+    let key_of = |i: &TransferItem| job.ref_of_local.get(&i.local).and_then(|r| crate::refs::logical_key(r)).unwrap_or(i.key.as_str()).strip_prefix(prefix.as_str()).map(str::to_string);
+    job.items.iter().filter_map(key_of).collect()
 }
 
 /// What a repair did.
@@ -268,7 +279,7 @@ pub async fn repair(conn: &Connection, m: &Manifest, dir: &Path, opts: &StageOpt
         for e in &subset.entries {
             let key = format!("{prefix}{}", e.key);
             match safe_local_path(dir, &prefix, &key) {
-                Ok(path) => push_item(&mut job, e, key, path),
+                Ok(path) => push_item(&mut job, e, &prefix, path),
                 Err(err) => job.rejected.push((key, err.info())),
             }
         }

@@ -3,7 +3,8 @@
 //!
 //! - `count`: the same relative keys with the same sizes;
 //! - `checksum`: and the same content id. Remotely from the listing alone (the ETag each listed
-//!   object carries; zero HEAD, zero GET); locally a copy has no stored checksum, so this hashes
+//!   object carries; zero HEAD, zero GET — a prefix holding content references adds one GET per
+//!   distinct reference body and one HEAD per content, `super::refs`); locally a copy has no stored checksum, so this hashes
 //!   the files, as `full` does, through the hash cache;
 //! - `full`: every byte re-hashed: local files on all cores (cached by path, size, mtime and file
 //!   id), remote objects streamed through a hasher (no disk).
@@ -267,6 +268,8 @@ pub async fn verify_s3_stream(
             continue;
         };
         next = advance(&o.key, listing.try_next().await?)?;
+        // A reference's bytes are its content object's.
+        let stored = o.stored_key(&prefix);
         let etag = o.etag;
         if let Some(c) = size_differs(&e, o.size) {
             report.changed.push(c);
@@ -287,7 +290,7 @@ pub async fn verify_s3_stream(
                         record_hash(&mut report, e, r)?;
                     }
                 }
-                hashing.push(hash_object(conn, url, &prefix, e, &hashed, sink));
+                hashing.push(hash_object(conn, url, stored, e, &hashed, sink));
             }
         }
     }
@@ -312,12 +315,11 @@ struct Hashed {
     job: u64,
 }
 
-/// Streams one object through the hasher its ETag calls for (`None`: an opaque ETag, nothing to
-/// compare). Returns the entry with the result.
-async fn hash_object(conn: &Connection, url: &S3Url, prefix: &str, e: Entry, hashed: &Hashed, sink: &dyn Sink) -> (Entry, Result<Option<String>>) {
+/// Streams the object at `key` (entry `e`'s bytes) through the hasher its ETag calls for
+/// (`None`: an opaque ETag, nothing to compare). Returns the entry with the result.
+async fn hash_object(conn: &Connection, url: &S3Url, key: String, e: Entry, hashed: &Hashed, sink: &dyn Sink) -> (Entry, Result<Option<String>>) {
     use std::sync::atomic::Ordering::Relaxed;
     let Some(kind) = HashKind::for_etag(e.etag.as_deref(), e.part_size, e.size) else { return (e, Ok(None)) };
-    let key = format!("{prefix}{}", e.key);
     let r = async {
         let out = conn.client.get_object().bucket(&url.bucket).key(&key).send().await.or_s3(&conn.ctx().bucket(&url.bucket).key(&key))?;
         // `for_etag` gives Md5 or Multipart only (Sha256 is local dedup's).

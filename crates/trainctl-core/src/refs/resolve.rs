@@ -33,6 +33,8 @@ pub struct Content {
     pub etag: Option<String>,
     /// Seconds since the Unix epoch, when listed.
     pub last_modified: Option<i64>,
+    /// Its version id, when HEADed on a versioned bucket (a dataset snapshot pins it).
+    pub version_id: Option<String>,
 }
 
 /// The bodies of `refs`, in order: one GET per distinct ETag (identical references have
@@ -103,7 +105,7 @@ pub async fn contents(conn: &Connection, bucket: &str, keys: impl IntoIterator<I
         .map(|k| async move {
             let ctx = conn.ctx().bucket(bucket).key(&k);
             let r = match conn.client.head_object().bucket(bucket).key(&k).send().await {
-                Ok(h) => Ok(Some(Content { size: h.content_length().unwrap_or(0).max(0) as u64, etag: h.e_tag().map(str::to_string), last_modified: h.last_modified().map(|d| d.secs()) })),
+                Ok(h) => Ok(Some(Content { size: h.content_length().unwrap_or(0).max(0) as u64, etag: h.e_tag().map(str::to_string), last_modified: h.last_modified().map(|d| d.secs()), version_id: h.version_id().map(str::to_string) })),
                 Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
                 Err(e) => Err(e).or_s3(&ctx).map(|_: aws_sdk_s3::operation::head_object::HeadObjectOutput| None),
             };
@@ -148,7 +150,7 @@ pub async fn census(conn: &Connection, bucket: &str, scope: &str) -> Result<Cens
             continue;
         }
         if super::parse_content_key(&o.key).is_some() {
-            content.insert(o.key.clone(), Content { size: o.size, etag: o.etag.clone(), last_modified: o.last_modified });
+            content.insert(o.key.clone(), Content { size: o.size, etag: o.etag.clone(), last_modified: o.last_modified, version_id: None });
         } else if o.key.ends_with(SUFFIX) && super::logical_key(&o.key).is_some() {
             refs.push(Listed::from(o));
         }

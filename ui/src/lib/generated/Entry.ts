@@ -26,4 +26,11 @@ checksum?: StoredChecksum,
 /**
  * The object's version id on a versioned bucket: what staging fetches.
  */
-version_id?: string, };
+version_id?: string, 
+/**
+ * A file stored as a content reference (`KEY.trainctl-ref`, `crate::refs`): the key in the
+ * bucket of the content object holding its bytes, which staging fetches (ETag, part size
+ * and version id are the content object's; `checksum` is the reference's CRC64NVME).
+ * Where the bytes live, not what they are: outside the digest, like `version_id`.
+ */
+content?: string, };
