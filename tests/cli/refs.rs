@@ -5,7 +5,8 @@
 //! stored bytes; cleanup of one checkpoint
 //! leaves the other's references resolvable; `s3 materialize` turns references back into plain
 //! objects and deletes the content left without references; a reference whose content object
-//! is gone fails with exit 81, naming both keys, and nothing is deleted.
+//! is gone fails with exit 81, naming both keys, and nothing is deleted. `s3 watch`, `s3 ls` and
+//! `dataset snapshot/verify/stage` see the files the references stand for.
 
 use crate::common::*;
 use std::path::Path;
@@ -317,5 +318,76 @@ conformance! {
         let out = fails_with(b.trainctl().args(["s3", "download", &s3(&bucket, &victim)]).arg(&local), 81);
         assert!(stderr(&out).contains(&gone) && stderr(&out).contains(&victim), "{}", stderr(&out));
         assert!(!local.exists());
+    }
+    fn watch_reports_a_referenced_checkpoint_at_its_logical_size(b: &Backend) {
+        let bucket = b.new_bucket("refswatch");
+        let dir = scratch();
+        let src = dir.path().join("run");
+        run(&src);
+        upload_refs(b, &src, &bucket, "run/", "native");
+        let out = ok(b.trainctl().args(["--json", "s3", "watch", &s3(&bucket, "run/"), "--once"]));
+        let found: Vec<serde_json::Value> = json_lines(&out).into_iter().filter(|e| e["event"] == "watch_checkpoint").collect();
+        let each: u64 = local_files(&src.join("checkpoint-100")).iter().map(|f| std::fs::metadata(src.join("checkpoint-100").join(f)).unwrap().len()).sum();
+        let seen: Vec<(&str, u64, u64)> = found.iter().map(|e| (e["id"].as_str().unwrap(), e["bytes"].as_u64().unwrap(), e["files"].as_u64().unwrap())).collect();
+        assert_eq!(seen, [("checkpoint-100/", each, 5), ("checkpoint-200/", each, 5)], "{}", stdout(&out));
+    }
+
+    fn dataset_snapshot_verify_and_stage_read_references_as_their_files(b: &Backend) {
+        let bucket = b.new_bucket("refsds");
+        let dir = scratch();
+        let src = dir.path().join("run");
+        run(&src);
+        // A file whose name sorts between `vision.bin` and `vision.bin.trainctl-ref`.
+        std::fs::write(src.join("checkpoint-100/vision.bin-notes.txt"), b"between a file and its reference").unwrap();
+        upload_refs(b, &src, &bucket, "run/", "native");
+        let store = format!("--store=s3://{bucket}");
+        let snapshot = |url: &str, name: &str| {
+            let out = ok(b.trainctl().args(["--json", "dataset", "snapshot", url, "--name", name]).arg(&store));
+            json_lines(&out).into_iter().find(|v| v["event"] == "snapshot").expect("a snapshot line")["manifest"].clone()
+        };
+        let files = local_files(&src);
+        let bytes: u64 = files.iter().map(|f| std::fs::metadata(src.join(f)).unwrap().len()).sum();
+        let remote = snapshot(&s3(&bucket, "run/"), "run");
+        assert_eq!((remote["files"].as_u64(), remote["bytes"].as_u64()), (Some(files.len() as u64), Some(bytes)), "logical keys and sizes: {remote}");
+        // What the data is, wherever it lives: the same digest as the local folder's.
+        let local = snapshot(src.to_str().unwrap(), "local");
+        assert_eq!(remote["digest"], local["digest"], "{remote} {local}");
+        let shown = stdout(&ok(b.trainctl().args(["dataset", "show", "run@v1", "--files"]).arg(&store)));
+        assert!(shown.contains("checkpoint-100/vision.bin") && !shown.contains(SUFFIX) && !shown.contains(".trainctl/"), "{shown}");
+        for level in ["count", "checksum", "full"] {
+            let out = ok(b.trainctl().args(["--json", "dataset", "verify", "run@v1", &s3(&bucket, "run/"), "--level", level]).arg(&store));
+            let r = json_lines(&out).into_iter().find(|v| v["event"] == "verify").unwrap()["report"].clone();
+            assert_eq!(r["ok"].as_u64(), Some(files.len() as u64), "{level}: {r}");
+            assert!(r["extra"].as_array().unwrap().is_empty() && r["missing"].as_array().unwrap().is_empty(), "{level}: {r}");
+        }
+        let staged = dir.path().join("staged");
+        ok(b.trainctl().args(["dataset", "stage", "run@v1"]).arg(&staged).arg(&store));
+        for f in &files {
+            assert_eq!(std::fs::read(staged.join(f)).unwrap(), std::fs::read(src.join(f)).unwrap(), "{f}");
+        }
+        assert!(local_files(&staged).iter().all(|f| !f.ends_with(SUFFIX) && !f.contains(".trainctl/")), "{:?}", local_files(&staged));
+        ok(b.trainctl().args(["dataset", "verify", "run@v1"]).arg(&staged).args(["--level", "full"]).arg(&store));
+        // Content gone behind a reference: a clear error naming both keys, no verdict on a guess.
+        let gone = content_keys(b, &bucket, "run/").into_iter().next().unwrap();
+        b.delete_object(&bucket, &gone);
+        let out = fails_with(b.trainctl().args(["dataset", "verify", "run@v1", &s3(&bucket, "run/")]).arg(&store), 81);
+        assert!(stderr(&out).contains(&gone) && stderr(&out).contains(SUFFIX), "{}", stderr(&out));
+    }
+    fn ls_shows_references_as_their_files_and_hides_the_content_area(b: &Backend) {
+        let bucket = b.new_bucket("refsls");
+        let dir = scratch();
+        let src = dir.path().join("run");
+        run(&src);
+        upload_refs(b, &src, &bucket, "run/", "native");
+        let url = s3(&bucket, "run/");
+        let rows = json_lines(&ok(b.trainctl().args(["--json", "s3", "ls", "-r", &url])));
+        assert_eq!(rows.len(), 10, "{rows:?}");
+        let frozen = rows.iter().find(|r| r["key"] == "run/checkpoint-100/frozen.safetensors").expect("the logical key");
+        assert_eq!((frozen["size"].as_u64(), frozen["reference"].as_str()), (Some(FROZEN), Some("run/checkpoint-100/frozen.safetensors.trainctl-ref")), "{frozen}");
+        assert!(rows.iter().all(|r| !r["key"].as_str().unwrap().contains(".trainctl/")), "{rows:?}");
+        let text = stdout(&ok(b.trainctl().args(["s3", "ls", "-r", &url])));
+        assert!(text.contains(&format!("s3://{bucket}/run/checkpoint-200/vision.bin  (reference)")), "{text}");
+        let all = json_lines(&ok(b.trainctl().args(["--json", "s3", "ls", "-r", &url, "--show-content"])));
+        assert_eq!(all.iter().filter(|r| r["key"].as_str().unwrap().contains(".trainctl/content/")).count(), 2, "{all:?}");
     }
 }

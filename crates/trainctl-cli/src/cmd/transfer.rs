@@ -107,6 +107,10 @@ pub struct LsArgs {
     /// Every version of the key (or of every key under the prefix), delete markers included
     #[arg(long)]
     pub versions: bool,
+    /// Also list the content areas of content references (`--dedup=refs`), which are otherwise
+    /// hidden: references show as the files they stand for
+    #[arg(long)]
+    pub show_content: bool,
 }
 
 pub async fn upload(a: UploadArgs, g: &Globals) -> Result<i32> {
@@ -303,22 +307,30 @@ pub async fn ls(a: LsArgs, g: &Globals) -> Result<i32> {
     // No HeadBucket first: its answer has no body, so a wrong secret would look like "access
     // denied". The first ListObjectsV2 page reports a missing bucket or bad credentials by code.
     let delimiter = if a.recursive { None } else { Some("/") };
-    let mut stream = Box::pin(list::list_objects(&conn, &url.bucket, &url.key, delimiter));
+    let mut pages = Box::pin(list::list_objects(&conn, &url.bucket, &url.key, delimiter).chunks(1000));
     let (mut count, mut bytes) = (0u64, 0u64);
-    while let Some(entry) = stream.next().await {
-        let o = entry?;
-        count += 1;
-        bytes += o.size;
-        match mode {
-            Mode::Json => render::print_json(&o),
-            _ if o.is_prefix => println!("{:>29}  {:>10}  s3://{}/{}", "", "PRE", url.bucket, o.key),
-            _ => println!(
-                "{:>29}  {:>10}  s3://{}/{}",
-                o.last_modified.map(render::time).unwrap_or_default(),
-                render::bytes(o.size),
-                url.bucket,
-                o.key
-            ),
+    while let Some(page) = pages.next().await {
+        let page = page.into_iter().collect::<Result<Vec<_>>>()?;
+        for shown in trainctl_core::refs::listing::shown(&conn, &url.bucket, page, a.show_content).await {
+            let o = &shown.entry;
+            count += 1;
+            bytes += o.size;
+            let marker = match (&shown.reference, shown.unreadable) {
+                (Some(_), false) => "  (reference)",
+                (Some(_), true) => "  (reference, unreadable: its own size)",
+                _ => "",
+            };
+            match mode {
+                Mode::Json => render::print_json(&shown),
+                _ if o.is_prefix => println!("{:>29}  {:>10}  s3://{}/{}", "", "PRE", url.bucket, o.key),
+                _ => println!(
+                    "{:>29}  {:>10}  s3://{}/{}{marker}",
+                    o.last_modified.map(render::time).unwrap_or_default(),
+                    render::bytes(o.size),
+                    url.bucket,
+                    o.key
+                ),
+            }
         }
     }
     if mode == Mode::Human {

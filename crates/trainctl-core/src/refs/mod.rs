@@ -20,6 +20,7 @@
 //! [`materialize`] turns them back into plain objects, `checkpoint::source` and the review read
 //! their logical sizes.
 
+pub mod listing;
 pub mod materialize;
 pub mod resolve;
 
