@@ -4,13 +4,18 @@
 //! layers; 64 MiB each) and the real files of the framework fixtures
 //! (`tests/fixtures/frameworks/runs/hf-trainer/checkpoint-10`: fp32 safetensors, torch zips).
 //!
-//! Usage: `compress_bench [--mib N] [--fixtures DIR]` (release build: benches/compress.sh).
+//! Usage: `compress_bench [--mib N] [--fixtures DIR] [--levels 1,3]` (release build:
+//! benches/compress.sh).
 //! Prints one markdown table row per file × method; ratio = original / compressed.
 //!
-//! `compress_bench --upload [--mib N] [--rtt MS] [--repeat R] [--trainctl PATH]`: `trainctl s3
-//! upload` of the bf16 and the fp32 file to Garage through the testkit proxy at `--rtt` ms
-//! (default 20), with `--compress auto` and without, alternating, median of R (default 3);
-//! prints the wall times and their ratio (compressed / plain: below 1 is faster).
+//! `compress_bench --upload [--mib N] [--links L] [--modes M] [--repeat R] [--trainctl PATH]
+//! [--baseline PATH]`: `trainctl s3 upload` of the bf16 and the fp32 file to Garage, per link of
+//! `--links` (comma-separated: `direct`, `RTT` in ms through the testkit proxy, `RTTxMBPS` with
+//! the link capped at MBPS MB/s; default `20`) and per mode of `--modes` (`plain`, or a
+//! `--compress` value; default `plain,auto`), alternating builds and modes, median of R
+//! (default 3). With `--baseline` (another build's `trainctl`, e.g. main before a change) every
+//! run is made with both, side by side. Prints the wall times and each mode's ratio to the
+//! plain upload of the same build (below 1 is faster).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -112,12 +117,20 @@ fn main() {
     let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let mib: usize = opt("--mib").and_then(|m| m.parse().ok()).unwrap_or(64);
     if args.iter().any(|a| a == "--upload") {
-        let rtt = opt("--rtt").and_then(|m| m.parse().ok()).unwrap_or(20);
+        let links = opt("--links").or_else(|| opt("--rtt")).unwrap_or_else(|| "20".into());
+        let modes = opt("--modes").unwrap_or_else(|| "plain,auto".into());
         let repeat = opt("--repeat").and_then(|m| m.parse().ok()).unwrap_or(3);
         let exe = std::env::current_exe().unwrap();
         let trainctl = opt("--trainctl").map(PathBuf::from).unwrap_or_else(|| exe.with_file_name("trainctl"));
-        return upload_bench(&trainctl, mib, rtt, repeat);
+        let mut builds = vec![("this build".to_string(), trainctl)];
+        if let Some(base) = opt("--baseline") {
+            builds.insert(0, ("baseline".to_string(), PathBuf::from(base)));
+        }
+        let links: Vec<&str> = links.split(',').collect();
+        let modes: Vec<&str> = modes.split(',').collect();
+        return upload_bench(&builds, mib, &links, &modes, repeat);
     }
+    let levels: Vec<i32> = opt("--levels").map_or(vec![1, 3], |l| l.split(',').map(|v| v.parse().expect("--levels N,M")).collect());
     let fixtures = opt("--fixtures").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/frameworks/runs/hf-trainer/checkpoint-10"));
     let work = tempfile::Builder::new().prefix("trainctl-compress-bench").tempdir().unwrap();
     let gen = work.path().join("gen");
@@ -134,7 +147,7 @@ fn main() {
     println!("|---|---|---|---|---|");
     for (file, width) in &files {
         let mut rows = Vec::new();
-        for level in [1, 3] {
+        for &level in &levels {
             rows.push(trainctl(file, Codec::Zstd, level, work.path()));
             rows.push(trainctl(file, Codec::BytePlane { width: *width }, level, work.path()));
         }
@@ -152,37 +165,70 @@ fn human(b: u64) -> String {
     if b >= 1 << 20 { format!("{} MiB", b >> 20) } else { format!("{:.1} KiB", b as f64 / 1024.0) }
 }
 
-/// Wall time of `trainctl s3 upload` with `--compress auto` and without, through the proxy.
-fn upload_bench(trainctl: &Path, mib: usize, rtt: u64, repeat: usize) {
+/// Wall time of `trainctl s3 upload` per build × link × mode, alternating, median of `repeat`.
+fn upload_bench(builds: &[(String, PathBuf)], mib: usize, links: &[&str], modes: &[&str], repeat: usize) {
     let server = trainctl_testkit::start_garage().expect("garage");
     let bucket = server.new_bucket("compress-bench");
-    let proxy = trainctl_bench::ProxyProcess::start(&std::env::current_exe().unwrap().with_file_name("trainctl-proxy"), server.socket_addr(), rtt);
+    let proxy_bin = std::env::current_exe().unwrap().with_file_name("trainctl-proxy");
     let work = tempfile::Builder::new().prefix("trainctl-compress-upload").tempdir().unwrap();
-    println!("| file | RTT | plain upload s | --compress auto s | ratio (auto / plain) | stored |");
-    println!("|---|---|---|---|---|---|");
-    for (bf16, label) in [(true, "bf16"), (false, "fp32")] {
-        let file = work.path().join(format!("{label}.safetensors"));
-        safetensors(&file, bf16, mib << 20);
-        let (mut plain, mut auto) = (Vec::new(), Vec::new());
-        for run in 0..repeat {
-            for (compress, times) in [(false, &mut plain), (true, &mut auto)] {
-                let mut c = Command::new(trainctl);
-                c.envs(server.env_with_endpoint(&proxy.url)).env("XDG_CACHE_HOME", work.path().join("cache"));
-                c.args(["-q", "s3", "upload"]).arg(&file).arg(format!("s3://{bucket}/{label}/{run}/{compress}/"));
-                if compress {
-                    c.args(["--compress", "auto"]);
+    let files: Vec<(PathBuf, &str)> = [(true, "bf16"), (false, "fp32")]
+        .into_iter()
+        .map(|(bf16, label)| {
+            let file = work.path().join(format!("{label}.safetensors"));
+            safetensors(&file, bf16, mib << 20);
+            (file, label)
+        })
+        .collect();
+    println!("| file | link | mode | build | upload s (median of {repeat}) | MB/s | ratio to plain, same build | stored |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for link in links {
+        // `direct`, `RTT` or `RTTxMBPS`.
+        let (rtt, mbps): (u64, u64) = match link.split_once('x') {
+            _ if *link == "direct" => (0, 0),
+            Some((r, m)) => (r.parse().expect("--links RTTxMBPS"), m.parse().expect("--links RTTxMBPS")),
+            None => (link.parse().expect("--links RTT"), 0),
+        };
+        let proxy = (*link != "direct").then(|| trainctl_bench::ProxyProcess::start_limited(&proxy_bin, server.socket_addr(), rtt, mbps));
+        let endpoint = proxy.as_ref().map_or_else(|| server.endpoint_url(), |p| p.url.clone());
+        let shown = match (*link, mbps) {
+            ("direct", _) => "direct".to_string(),
+            (_, 0) => format!("{rtt} ms"),
+            _ => format!("{rtt} ms, {mbps} MB/s"),
+        };
+        for (file, label) in &files {
+            let mut times = vec![vec![Vec::new(); modes.len()]; builds.len()];
+            let mut stored = vec![0u64; modes.len()];
+            for run in 0..repeat {
+                for (b, (_, exe)) in builds.iter().enumerate() {
+                    for (m, mode) in modes.iter().enumerate() {
+                        let prefix = format!("{label}/{}/{run}/{b}/{m}/", link.replace(':', "_"));
+                        let mut c = Command::new(exe);
+                        c.envs(server.env_with_endpoint(&endpoint)).env("XDG_CACHE_HOME", work.path().join("cache"));
+                        c.args(["-q", "s3", "upload"]).arg(file).arg(format!("s3://{bucket}/{prefix}"));
+                        if *mode != "plain" {
+                            c.args(["--compress", mode]);
+                        }
+                        let t = Instant::now();
+                        assert!(c.status().expect("trainctl").success(), "upload failed");
+                        times[b][m].push(t.elapsed().as_secs_f64());
+                        stored[m] = server.list_objects(&bucket, &prefix).iter().map(|(_, s)| s).sum();
+                    }
                 }
-                let t = Instant::now();
-                assert!(c.status().expect("trainctl").success(), "upload failed");
-                times.push(t.elapsed().as_secs_f64());
+            }
+            let med = |v: &[f64]| {
+                let mut v = v.to_vec();
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            for (m, mode) in modes.iter().enumerate() {
+                for (b, (name, _)) in builds.iter().enumerate() {
+                    let t = med(&times[b][m]);
+                    let ratio = t / med(&times[b][0]);
+                    let mbs = (mib << 20) as f64 / t / 1e6;
+                    let saved = (mib << 20) as f64 / stored[m].max(1) as f64;
+                    println!("| {label} ({mib} MiB) | {shown} | {mode} | {name} | {t:.2} | {mbs:.0} | {ratio:.2} | {saved:.2}x smaller |");
+                }
             }
         }
-        let med = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let (p, a) = (med(&mut plain), med(&mut auto));
-        let stored: u64 = server.list_objects(&bucket, &format!("{label}/0/true/")).iter().map(|(_, s)| s).sum();
-        println!("| {label} ({mib} MiB) | {rtt} ms | {p:.2} | {a:.2} | {:.2} | {:.2}x smaller |", a / p, (mib << 20) as f64 / stored as f64);
     }
 }

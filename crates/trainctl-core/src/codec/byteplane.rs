@@ -61,15 +61,30 @@ pub fn write_block(out: &mut impl Write, raw: &[u8], width: usize, level: i32, p
         let handles: Vec<_> = planes.iter().map(|p| s.spawn(move || zstd::bulk::compress(p, level))).collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(std::io::Error::other("zstd thread panicked")))).collect()
     });
-    out.write_all(&(raw.len() as u32).to_le_bytes())?;
-    let mut written = 4u64;
+    let frames = frames.into_iter().collect::<std::io::Result<Vec<_>>>()?;
+    let block = assemble_block(raw.len(), &frames);
+    out.write_all(&block)?;
+    Ok(block.len() as u64)
+}
+
+/// One block as it is written (`raw_len`, then each plane's length and frame), its planes
+/// compressed one after the other on the calling thread. The encoder runs several blocks at
+/// once on all cores ([`super::encode`]); the bytes are those [`write_block`] writes.
+pub fn encode_block(raw: &[u8], width: usize, level: i32) -> std::io::Result<Vec<u8>> {
+    let mut planes = vec![Vec::new(); width];
+    split(raw, width, &mut planes);
+    let frames = planes.iter().map(|p| zstd::bulk::compress(p, level)).collect::<std::io::Result<Vec<_>>>()?;
+    Ok(assemble_block(raw.len(), &frames))
+}
+
+fn assemble_block(raw_len: usize, frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut block = Vec::with_capacity(4 + frames.iter().map(|f| 4 + f.len()).sum::<usize>());
+    block.extend_from_slice(&(raw_len as u32).to_le_bytes());
     for f in frames {
-        let f = f?;
-        out.write_all(&(f.len() as u32).to_le_bytes())?;
-        out.write_all(&f)?;
-        written += 4 + f.len() as u64;
+        block.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        block.extend_from_slice(f);
     }
-    Ok(written)
+    block
 }
 
 /// Writes the end marker.
@@ -198,6 +213,13 @@ mod tests {
         })
         .unwrap();
         assert_eq!(out, raw);
+        // The single-threaded block encoder writes the same bytes.
+        let mut again = BODY_MAGIC.to_vec();
+        for chunk in raw.chunks(4096) {
+            again.extend_from_slice(&encode_block(chunk, 2, 3).unwrap());
+        }
+        write_end(&mut again).unwrap();
+        assert_eq!(again, body);
         // A block larger than the header allows, a truncated body, trailing bytes.
         assert!(matches!(read_body(&mut body.as_slice(), 2, 1024, |_| Ok(())), Err(ReadError::Corrupt(_))));
         assert!(matches!(read_body(&mut &body[..body.len() - 9], 2, 4096, |_| Ok(())), Err(ReadError::Corrupt(_))));

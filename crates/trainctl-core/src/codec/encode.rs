@@ -1,6 +1,12 @@
 //! Compressing one file into a writer: header, then a zstd stream (every core, zstd's own
-//! multithreading) or byte-plane blocks (one thread per plane). Streaming: memory is a few
-//! blocks whatever the file's size. The CRC64NVME of the original is computed on the way.
+//! multithreading) or byte-plane blocks (several blocks at once, one per core). Streaming:
+//! memory is a few blocks whatever the file's size. The CRC64NVME of the original is computed on
+//! the way.
+//!
+//! Two ways to use it: [`encode_file`] writes into a file and puts the CRC into the header at
+//! the end (the staged uploads of the s5cmd engine); [`encode_stream`] writes into any writer
+//! front to back, with a CRC the caller computed in a first pass over the file and checks
+//! against the one returned (the native engine's pipelined upload: the header is the first byte sent).
 
 use super::header::Header;
 use super::{byteplane, Codec, Encoded};
@@ -12,6 +18,11 @@ use std::path::Path;
 /// Bytes read from the source at a time.
 const CHUNK: usize = byteplane::BLOCK_SIZE as usize;
 
+/// The header of a file of `size` bytes with CRC64NVME `crc`, stored with `codec`.
+pub fn header_for(codec: Codec, size: u64, crc: u64) -> Header {
+    Header { codec, block_size: if codec == Codec::Zstd { 0 } else { byteplane::BLOCK_SIZE }, original_size: size, original_crc64nvme: crc }
+}
+
 /// Compresses `src` with `codec` at `level` into `out` (positioned at its start). Fails with
 /// [`Error::SourceChanged`] when the file's size changes while it is read.
 pub fn encode_file(src: &Path, out: &mut File, codec: Codec, level: i32) -> Result<Encoded> {
@@ -20,23 +31,29 @@ pub fn encode_file(src: &Path, out: &mut File, codec: Codec, level: i32) -> Resu
     let size = file.metadata().map_err(io)?.len();
     let out_path = Path::new("(compressed copy)");
     // The header goes first with a zero CRC and is rewritten at the end, when the CRC is known.
-    let header = |crc| Header { codec, block_size: if codec == Codec::Zstd { 0 } else { byteplane::BLOCK_SIZE }, original_size: size, original_crc64nvme: crc };
     let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut *out);
-    w.write_all(&header(0).encode()).map_err(|e| Error::io(out_path, e))?;
-    let (read, crc) = match codec {
-        Codec::Zstd => encode_zstd(&mut file, &mut w, level, size),
-        Codec::BytePlane { width } => encode_planes(&mut file, &mut w, usize::from(width), level, size),
-    }
-    .map_err(io)?;
+    let (read, crc) = encode_stream(&mut file, &mut w, codec, level, size, 0).map_err(io)?;
     w.flush().map_err(|e| Error::io(out_path, e))?;
     drop(w);
     if read != size || file.metadata().map_err(io)?.len() != size {
         return Err(Error::SourceChanged { path: src.to_path_buf(), detail: format!("{size} bytes when compression started, {read} read") });
     }
     use std::os::unix::fs::FileExt;
-    out.write_all_at(&header(crc).encode(), 0).map_err(|e| Error::io(out_path, e))?;
+    out.write_all_at(&header_for(codec, size, crc).encode(), 0).map_err(|e| Error::io(out_path, e))?;
     let compressed_size = out.metadata().map_err(|e| Error::io(out_path, e))?.len();
     Ok(Encoded { codec, original_size: size, original_crc64nvme: crc, compressed_size })
+}
+
+/// Compresses the `size` bytes `src` yields into `out`, front to back: the header (recording
+/// `announced_crc` as the original's CRC64NVME), then the body. Returns the bytes read and their
+/// CRC64NVME; a caller that announced a CRC must compare both (a mismatch is a file that changed
+/// while it was read). Stops early once more than `size` bytes came (the CRC is then 0).
+pub fn encode_stream(src: &mut impl Read, out: &mut impl Write, codec: Codec, level: i32, size: u64, announced_crc: u64) -> std::io::Result<(u64, u64)> {
+    out.write_all(&header_for(codec, size, announced_crc).encode())?;
+    match codec {
+        Codec::Zstd => encode_zstd(src, out, level, size),
+        Codec::BytePlane { width } => encode_planes(src, out, usize::from(width), level, size),
+    }
 }
 
 /// Reads until `buf` is full or the file ends; the number of bytes read.
@@ -56,7 +73,7 @@ pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<us
 /// Reads `src` chunk by chunk into `f`, with the CRC64NVME of what was read. Stops early (with
 /// a CRC of 0) once more than `size` bytes came: the file grew since its stat, which the caller
 /// reports as a changed source.
-fn for_each_chunk(src: &mut File, size: u64, mut f: impl FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<(u64, u64)> {
+fn for_each_chunk(src: &mut impl Read, size: u64, mut f: impl FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<(u64, u64)> {
     let mut crc = super::crc64();
     let mut buf = vec![0u8; CHUNK];
     let mut read = 0u64;
@@ -75,7 +92,7 @@ fn for_each_chunk(src: &mut File, size: u64, mut f: impl FnMut(&[u8]) -> std::io
 }
 
 /// One zstd stream (content size and checksum in its frame header, so `zstd -l`/`-t` work).
-fn encode_zstd(src: &mut File, out: &mut impl Write, level: i32, size: u64) -> std::io::Result<(u64, u64)> {
+fn encode_zstd(src: &mut impl Read, out: &mut impl Write, level: i32, size: u64) -> std::io::Result<(u64, u64)> {
     let mut enc = zstd::stream::write::Encoder::new(out, level)?;
     enc.multithread(super::zstd_workers())?;
     enc.include_checksum(true)?;
@@ -87,11 +104,38 @@ fn encode_zstd(src: &mut File, out: &mut impl Write, level: i32, size: u64) -> s
     Ok((read, crc))
 }
 
-/// Byte-plane blocks of [`byteplane::BLOCK_SIZE`] raw bytes.
-fn encode_planes(src: &mut File, out: &mut impl Write, width: usize, level: i32, size: u64) -> std::io::Result<(u64, u64)> {
+/// Byte-plane blocks of [`byteplane::BLOCK_SIZE`] raw bytes, compressed several at once (one
+/// more than there are workers, each on its own thread) and written in order. Memory: that many
+/// blocks and their planes.
+fn encode_planes(src: &mut impl Read, out: &mut impl Write, width: usize, level: i32, size: u64) -> std::io::Result<(u64, u64)> {
     out.write_all(byteplane::BODY_MAGIC)?;
-    let mut planes = vec![Vec::new(); width];
-    let result = for_each_chunk(src, size, |chunk| byteplane::write_block(out, chunk, width, level, &mut planes).map(|_| ()))?;
+    let window = super::zstd_workers() as usize + 1;
+    let mut crc = super::crc64();
+    let mut read = 0u64;
+    std::thread::scope(|s| -> std::io::Result<()> {
+        let mut queue = std::collections::VecDeque::new();
+        let mut eof = false;
+        loop {
+            while !eof && queue.len() < window {
+                let mut block = vec![0u8; CHUNK];
+                let n = read_full(src, &mut block)?;
+                read += n as u64;
+                if n == 0 || read > size {
+                    eof = true;
+                    break;
+                }
+                block.truncate(n);
+                crc.update(&block);
+                queue.push_back(s.spawn(move || byteplane::encode_block(&block, width, level)));
+            }
+            let Some(next) = queue.pop_front() else { return Ok(()) };
+            let encoded = next.join().unwrap_or_else(|_| Err(std::io::Error::other("byte-plane thread panicked")))?;
+            out.write_all(&encoded)?;
+        }
+    })?;
+    if read > size {
+        return Ok((read, 0));
+    }
     byteplane::write_end(out)?;
-    Ok(result)
+    Ok((read, crc.finalize()))
 }

@@ -85,16 +85,27 @@ impl Engine for AutoEngine {
     }
 
     async fn run(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
-        let engine: &dyn Engine = match (measured_choice(job), &self.s5cmd) {
-            (EngineKind::S5cmd, Ok(s5cmd)) => s5cmd,
-            (EngineKind::S5cmd, Err(e)) => {
-                sink.send(Event::Notice { message: format!("{e}; using the native engine") });
-                &self.native
-            }
-            (EngineKind::Native, _) => &self.native,
-        };
+        if let (EngineKind::S5cmd, Err(e)) = (measured_choice(job), &self.s5cmd) {
+            sink.send(Event::Notice { message: format!("{e}; using the native engine") });
+        }
+        let engine = self.pick(job);
         self.last.store(if engine.name() == "s5cmd" { 1 } else { 2 }, Ordering::Relaxed);
         engine.run(job, opts, sink, cancel).await
+    }
+
+    fn compresses_uploads(&self, job: &TransferJob) -> bool {
+        self.pick(job).compresses_uploads(job)
+    }
+}
+
+impl AutoEngine {
+    /// The engine that runs `job`: [`MEASURED`]'s, the native one when that is s5cmd and it is
+    /// not usable.
+    fn pick(&self, job: &TransferJob) -> &dyn Engine {
+        match (measured_choice(job), &self.s5cmd) {
+            (EngineKind::S5cmd, Ok(s5cmd)) => s5cmd,
+            _ => &self.native,
+        }
     }
 }
 

@@ -3,12 +3,19 @@
 //! - **Plan** ([`plan_compression`]): each upload item is given a codec (`zstd`: every file
 //!   but text metadata; `auto`: probed, see `codec::probe`) and the key it will be stored
 //!   under (`NAME.zst` / `NAME.tcz`). `--dry-run` prints exactly this.
-//! - **Upload** ([`CodecEngine`]): the chosen files are compressed into a private staging
+//! - **Upload, native engine** (`transfer::native`, `upload::compressed`): pipelined — each
+//!   file is compressed on all cores and every finished part of the compressed stream is sent
+//!   while the next ones are compressed; no copy on disk, a few parts of memory per file. A
+//!   first pass computes the original's CRC64NVME (the header and the metadata carry it before
+//!   the first byte is sent); the encoder's second one must agree.
+//! - **Upload, s5cmd** ([`CodecEngine`], when the inner engine does not compress itself, see
+//!   [`Engine::compresses_uploads`]): the chosen files are compressed into a private staging
 //!   folder (`$TRAINCTL_COMPRESS_DIR`, else `$XDG_CACHE_HOME/trainctl/compress`; removed when
-//!   the job ends), then the inner engine uploads the staged copies with the codec's metadata.
-//!   The source is read once, streamed (memory: a few blocks), its CRC64NVME computed on the
-//!   way. Compressed uploads are not resumed after an interruption (the staged copy is gone);
-//!   they start over.
+//!   the job ends), then s5cmd uploads the staged copies with the codec's metadata (it takes
+//!   files, not a stream of parts). The source is read once, streamed (memory: a few blocks),
+//!   its CRC64NVME computed on the way.
+//! - Either way, compressed uploads are not resumed after an interruption (a multipart upload
+//!   is aborted, a staged copy is gone): they start over.
 //! - **Download** ([`CodecEngine`]): every downloaded object whose key ends in a codec suffix
 //!   is checked for trainctl's header as soon as the engine reports it complete; one that has
 //!   it is decoded into a temp file next to it, verified (size and CRC64NVME of the original),
@@ -99,6 +106,10 @@ impl Engine for CodecEngine {
         self.inner.name()
     }
 
+    fn compresses_uploads(&self, job: &TransferJob) -> bool {
+        self.inner.compresses_uploads(job)
+    }
+
     async fn run(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
         match job.direction {
             Direction::Upload if !job.compress.is_empty() => self.upload(job, opts, sink, cancel).await,
@@ -109,8 +120,12 @@ impl Engine for CodecEngine {
 }
 
 impl CodecEngine {
-    /// Compresses the planned items into a staging folder, then uploads the staged copies.
+    /// Hands the job to an engine that compresses as it sends (native); otherwise compresses
+    /// the planned items into a staging folder, then uploads the staged copies.
     async fn upload(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
+        if self.inner.compresses_uploads(job) {
+            return self.inner.run(job, opts, sink, cancel).await;
+        }
         let staging = staging_dir()?;
         let started = std::time::Instant::now();
         let plan = job.clone();

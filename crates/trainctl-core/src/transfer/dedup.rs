@@ -330,6 +330,10 @@ impl Engine for DedupEngine {
         self.inner.name()
     }
 
+    fn compresses_uploads(&self, job: &TransferJob) -> bool {
+        self.inner.compresses_uploads(job)
+    }
+
     async fn run(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
         if job.direction == Direction::Download && !job.ref_of_local.is_empty() {
             return self.inner.run(job, opts, &refs::NameRefs::new(job, sink), cancel).await;

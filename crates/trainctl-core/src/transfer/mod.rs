@@ -299,6 +299,12 @@ pub trait Engine: Send + Sync {
     /// `cancel`, leaving every object complete or absent. Returns `Err` only for failures that
     /// stop the whole job (endpoint down, bad credentials); per-item failures go in `Outcome`.
     async fn run(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome>;
+    /// Whether this engine compresses the items of `job.compress` itself as it uploads them
+    /// (the native engine: pipelined, no staging copy); otherwise [`compress::CodecEngine`]
+    /// stages compressed copies for it.
+    fn compresses_uploads(&self, _job: &TransferJob) -> bool {
+        false
+    }
 }
 
 /// Which engine the user asked for (`--engine auto|s5cmd|native`).
@@ -316,8 +322,9 @@ pub enum EnginePref {
 /// Builds the engine for `pref`: `Auto` decides per job ([`auto::AutoEngine`]); `S5cmd` fails
 /// with [`Error::S5cmdMissing`](crate::Error::S5cmdMissing) when s5cmd is not usable.
 ///
-/// Every engine it builds is wrapped in [`compress::CodecEngine`] (compressed uploads are staged
-/// and downloads of compressed objects decoded, whichever engine moves the bytes) and that in
+/// Every engine it builds is wrapped in [`compress::CodecEngine`] (compressed uploads are
+/// compressed as they are sent by the native engine and staged for s5cmd; downloads of
+/// compressed objects are decoded, whichever engine moves the bytes) and that in
 /// [`dedup::DedupEngine`] (`--dedup` copies are made on the server, natively, and only the rest
 /// is handed to the engine).
 pub fn choose_engine(pref: EnginePref, conn: &crate::s3::Connection, _sink: &dyn Sink) -> Result<Box<dyn Engine>> {

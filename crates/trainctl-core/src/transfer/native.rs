@@ -91,6 +91,10 @@ struct Ctx<'a> {
     folders: Arc<crate::transfer::local_write::Folders>,
     /// Commits this job's verified downloads, in batches.
     committer: crate::transfer::local_write::Committer,
+    /// Memory (MiB) compressed uploads may hold at once (`upload::compressed::JOB_MEMORY_MIB`).
+    compress_memory: Semaphore,
+    /// Compressed uploads done: original and compressed bytes.
+    compressed: [AtomicU64; 2],
 }
 
 impl Ctx<'_> {
@@ -138,6 +142,11 @@ impl Engine for NativeEngine {
         "native"
     }
 
+    /// Compressed items are compressed as their parts are sent (`upload::compressed`).
+    fn compresses_uploads(&self, _job: &TransferJob) -> bool {
+        true
+    }
+
     async fn run(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
         let tracker = Tracker::new(job.id, job.bytes_total(), job.items.len() as u64);
         super::announce(job, sink, self.name());
@@ -153,12 +162,15 @@ impl Engine for NativeEngine {
             size_only_noticed: Default::default(),
             folders: Arc::default(),
             committer: crate::transfer::local_write::Committer::start(),
+            compress_memory: Semaphore::new(upload::compressed::JOB_MEMORY_MIB as usize),
+            compressed: Default::default(),
         };
         let (outcome, fatal) = tokio::select! {
             r = run_items(&ctx, &tracker) => r,
             _ = pump_progress(&ctx, &tracker) => unreachable!("the pump never ends"),
         };
         flush_progress(&ctx, &tracker);
+        notice_compressed(&ctx);
         ctx.committer.close().await;
         if let Err(e) = ctx.folders.sync_all_async().await {
             sink.send(Event::Notice { message: format!("the downloaded files are in place, but flushing their folder to disk failed: {e}") });
@@ -171,6 +183,15 @@ impl Engine for NativeEngine {
             None if cancel.is_cancelled() => Err(Error::Cancelled),
             None => Ok(outcome),
         }
+    }
+}
+
+/// Says what compressed uploads saved (the staged path of other engines says the same).
+fn notice_compressed(ctx: &Ctx<'_>) {
+    let [before, after] = [0, 1].map(|i| ctx.compressed[i].load(Ordering::Relaxed));
+    if before > 0 {
+        let (b, a) = (humansize::format_size(before, humansize::BINARY), humansize::format_size(after, humansize::BINARY));
+        ctx.notice(format!("compressed {b} to {a} ({:.2}x smaller) as it was uploaded", before as f64 / after.max(1) as f64));
     }
 }
 

@@ -50,6 +50,12 @@ impl SourceFile {
         Ok(SourceFile { file, path: path.to_path_buf(), size, mtime_ns })
     }
 
+    /// A second handle on the same open file, for reading it front to back (its offset is
+    /// its own business: this handle's reads all go through `pread`).
+    pub fn reader(&self) -> std::io::Result<File> {
+        self.file.try_clone()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -49,6 +49,8 @@ macro_rules! with_checksum {
     }};
 }
 
+pub(super) mod compressed;
+
 /// The SDK's name of `a` (sent as `x-amz-sdk-checksum-algorithm`, which moto reads).
 fn sdk_algorithm(a: Algorithm) -> Option<ChecksumAlgorithm> {
     match a {
@@ -68,6 +70,9 @@ async fn checksum_of(src: &Arc<SourceFile>, algorithm: Algorithm, offset: u64, l
 
 /// Uploads one file to `ctx.job.bucket`/`item.key`; returns the new object's ETag.
 pub(super) async fn upload(ctx: &Ctx<'_>, item: &TransferItem) -> Result<Option<String>> {
+    if let Some(planned) = ctx.job.compress.get(&item.key) {
+        return compressed::upload(ctx, item, planned).await;
+    }
     let src = Arc::new(SourceFile::open(&item.local)?);
     let size = src.size;
     let part_size = effective_part_size(ctx.opts.part_size, size);
@@ -406,7 +411,7 @@ async fn complete(ctx: &Ctx<'_>, item: &TransferItem, upload_id: &str, mut parts
     let request = with_checksum!(request, checksum, full).bucket(&ctx.job.bucket).key(&item.key).upload_id(upload_id).multipart_upload(body);
     match request.send().await {
         Ok(out) => Ok(out.e_tag().map(str::to_string)),
-        Err(e) if unreadable_ok(&e) => confirm_completed(ctx, item, parts.len()).await,
+        Err(e) if unreadable_ok(&e) => confirm_completed(ctx, item, parts.len(), size).await,
         Err(e) => Err(sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key)),
     }
 }
@@ -419,12 +424,11 @@ fn unreadable_ok<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool
 
 /// A `200 OK` to CompleteMultipartUpload whose body the SDK cannot parse (moto 5.2 names the
 /// root element `CompleteMultipartUploadResponse`): the upload succeeded if the object now
-/// exists with a multipart ETag of `parts` parts and the file's size.
-async fn confirm_completed(ctx: &Ctx<'_>, item: &TransferItem, parts: usize) -> Result<Option<String>> {
+/// exists with a multipart ETag of `parts` parts and the `size` uploaded.
+async fn confirm_completed(ctx: &Ctx<'_>, item: &TransferItem, parts: usize, size: u64) -> Result<Option<String>> {
     let head = ctx.conn.client.head_object().bucket(&ctx.job.bucket).key(&item.key).send().await;
     let head = head.map_err(|e| sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key))?;
     let etag_parts = head.e_tag().and_then(|e| e.trim_matches('"').rsplit_once('-')).map(|(_, n)| n.to_string());
-    let size = std::fs::metadata(&item.local).map_err(|e| Error::io(&item.local, e))?.len();
     if etag_parts.as_deref() == Some(parts.to_string().as_str()) && head.content_length() == Some(size as i64) {
         return Ok(head.e_tag().map(str::to_string));
     }
