@@ -281,7 +281,7 @@ fn print_plan(job: &TransferJob, mode: Mode) {
     }
 }
 
-/// `, zstd-byteplane-2 level 3, sample 0.62x` after a planned item's size.
+/// `, zstd-byteplane-2 level 1, sample 0.62x` after a planned item's size.
 fn compress_note(p: &transfer::compress::Planned) -> String {
     let sample = p.sample_ratio.map(|r| format!(", sample {r:.2}x")).unwrap_or_default();
     format!(", {} level {}{sample}", p.codec.name(), p.level)

@@ -35,8 +35,13 @@ pub const META_CODEC: &str = "trainctl-codec";
 pub const META_ORIGINAL_SIZE: &str = "trainctl-original-size";
 pub const META_ORIGINAL_CRC64NVME: &str = "trainctl-original-crc64nvme";
 
-/// Default zstd level (`--compress zstd`, and `auto`).
+/// Default zstd level of `--compress zstd`.
 pub const DEFAULT_LEVEL: i32 = 3;
+/// The zstd level of `--compress auto` (probe and upload): on bf16/fp32 weights level 1 is about
+/// twice as fast as 3 and as small (plain zstd) or smaller (byte planes), and on the rest within
+/// 2% (`docs/benchmarks.md`, "Compression") — and an upload with compression on is only as fast
+/// as the compressor.
+pub const AUTO_LEVEL: i32 = 1;
 /// Highest level accepted: above it zstd gets very slow for checkpoint-sized files and the
 /// `--ultra` levels need windows too large for constant memory.
 pub const MAX_LEVEL: i32 = 19;
@@ -48,7 +53,8 @@ pub enum Compress {
     /// Every file (but text metadata, see [`stays_plain`]) as plain zstd at this level.
     Zstd { level: i32 },
     /// Each file of at least [`probe::AUTO_MIN_SIZE`] probed: compressed only when a sample
-    /// shrinks by [`probe::AUTO_MIN_SAVING`], byte-plane split when that measurably wins.
+    /// shrinks by [`probe::AUTO_MIN_SAVING`], byte-plane split when that measurably wins; at
+    /// [`AUTO_LEVEL`].
     Auto,
 }
 
@@ -69,7 +75,7 @@ impl Compress {
     pub fn level(self) -> i32 {
         match self {
             Compress::Zstd { level } => level,
-            Compress::Auto => DEFAULT_LEVEL,
+            Compress::Auto => AUTO_LEVEL,
         }
     }
 }

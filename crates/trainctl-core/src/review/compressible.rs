@@ -13,7 +13,7 @@
 
 use super::ObjectItem;
 use crate::codec::probe::{probe_samples, sample_offsets, AUTO_MIN_SIZE, SAMPLE};
-use crate::codec::{stays_plain, DEFAULT_LEVEL};
+use crate::codec::{stays_plain, AUTO_LEVEL};
 use crate::cost::{PriceTable, Usage};
 use crate::error::Result;
 use crate::s3::Connection;
@@ -66,7 +66,7 @@ pub async fn estimate(conn: &Connection, bucket: &str, largest: &[ObjectItem], t
             samples.push(s);
         }
         let name = o.key.rsplit('/').next().unwrap_or(&o.key);
-        let p = probe_samples(name, &samples, DEFAULT_LEVEL);
+        let p = probe_samples(name, &samples, AUTO_LEVEL);
         let ratio = p.chosen_ratio();
         let saved_bytes = (o.bytes as f64 * (1.0 - ratio)).max(0.0) as u64;
         objects.push(CompressibleObject { key: o.key.clone(), bytes: o.bytes, storage_class: o.storage_class.clone(), codec: p.codec.map(|c| c.name()), ratio, saved_bytes });
