@@ -10,7 +10,9 @@
   as "one core's hashing speed". The issue's bar: ≥ 80% of one core's speed per core used.
 - The same verify again (the cache remembers (path, size, mtime, file id)): should be instant.
 
-Usage: benches/dataset.sh [--trainctl PATH] [--repeat R] [--skip-stage] [--skip-full]
+Usage: benches/dataset.sh [--trainctl PATH] [--repeat R] [--skip-stage] [--skip-full] [--seed s5cmd|trainctl]
+(`--seed trainctl`: the objects carry a stored CRC64NVME, so `checksum` verification costs no
+hashing; with s5cmd's uploads it is an MD5 of every byte.)
 Prints Markdown tables (docs/benchmarks.md).
 """
 
@@ -61,6 +63,8 @@ def main():
     ap.add_argument("--small", type=int, default=1000, help="number of 1 MiB files")
     ap.add_argument("--skip-stage", action="store_true")
     ap.add_argument("--skip-full", action="store_true")
+    ap.add_argument("--seed", choices=["s5cmd", "trainctl"], default="s5cmd",
+                    help="who uploads the data: s5cmd (MD5/ETag only, as another tool leaves a bucket) or trainctl (a stored CRC64NVME on every object)")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="trainctl-dsbench-")
     os.makedirs(os.path.join(work, "garage"))
@@ -81,7 +85,10 @@ def main():
             write_random(os.path.join(src, "small", f"shard-{i:05d}.bin"), 1 << 20)
         write_random(os.path.join(src, "big", "train.bin"), a.big_mib << 20)
         for name in ("small", "big"):
-            run([*s5, "cp", os.path.join(src, name) + "/", f"s3://bench/ds/{name}/"], env, log)
+            if a.seed == "trainctl":
+                run([a.trainctl, "-q", "s3", "upload", os.path.join(src, name), f"s3://bench/ds/{name}/", "--recursive"], env, log)
+            else:
+                run([*s5, "cp", os.path.join(src, name) + "/", f"s3://bench/ds/{name}/"], env, log)
             run([a.trainctl, "dataset", "snapshot", f"s3://bench/ds/{name}/", "--name", name, "--version", "v1"], env, log)
         shutil.rmtree(src)
         print(f"seeded {a.small} × 1 MiB and 1 × {a.big_mib} MiB", file=sys.stderr, flush=True)
