@@ -275,6 +275,48 @@ def test_dashboard_shows_duplicate_objects_like_the_cli(driver_url, ctx):
         e2e.wait_app_exit()
 
 
+def test_dashboard_shows_content_references_like_the_cli(driver_url, ctx):
+    """On moto: two checkpoints sharing a 2 MiB frozen file, uploaded by the CLI with
+    `--dedup=refs` (the file stored once, a reference at each key); the Dashboard's review shows
+    the logical, stored and saved bytes `trainctl s3 review --json` reports."""
+    import tempfile
+
+    from cases.datasets import cli  # noqa: E402  (the CLI against moto, own config)
+
+    s3, bucket, mib = ctx["s3"], "refs-e2e", 1 << 20
+    s3.create_bucket(Bucket=bucket)
+    src = tempfile.mkdtemp(dir=ctx["work"])
+    frozen = bytes(range(256)) * (2 * mib // 256)
+    for step in (100, 200):
+        d = os.path.join(src, f"checkpoint-{step}")
+        os.makedirs(d)
+        with open(os.path.join(d, "frozen.safetensors"), "wb") as f:
+            f.write(frozen)
+        with open(os.path.join(d, "model.safetensors"), "wb") as f:
+            f.write(os.urandom(mib))
+        with open(os.path.join(d, "trainer_state.json"), "w") as f:
+            f.write(json.dumps({"global_step": step}))
+    cli(ctx["moto"], ctx["work"], "s3", "upload", "-r", src, f"s3://{bucket}/run/", "--dedup=refs")
+    want = cli(ctx["moto"], ctx["work"], "s3", "review", f"s3://{bucket}/")
+    want = (find_report(want) or want)["references"]
+    assert want["refs"] == 2 and want["saved_bytes"] > 0 and want["logical_total"] - want["stored_total"] == want["saved_bytes"], want
+    s = Session(driver_url, e2e.APP)
+    try:
+        e2e.connect_profile(s, ctx["moto"], name="refs")
+        review_bucket(s, bucket)
+        s.wait('[data-testid="dashboard-review"][data-state="done"] [data-testid="references"]', timeout=90, what="the content references of the review")
+        shown = {k: int(s.attr('[data-testid="references"]', f"data-{k}")) for k in ("logical", "stored", "saved")}
+        assert shown == {"logical": want["logical_total"], "stored": want["stored_total"], "saved": want["saved_bytes"]}, (shown, want)
+        rows = s.js("return [...document.querySelectorAll('[data-testid=\"references-row\"]')].map(e => e.textContent)")
+        assert len(rows) == 3 and "Saved by references" in rows[2], rows
+        s.js("document.querySelector('[data-testid=\"references\"]').scrollIntoView({block: 'center'})")
+        e2e.shot(s, "dashboard-references")
+        ctx["asserts"].append(f"Dashboard: content references logical {want['logical_total']} B, stored {want['stored_total']} B, saved {want['saved_bytes']} B = `trainctl s3 review --json`")
+    finally:
+        s.quit()
+        e2e.wait_app_exit()
+
+
 def test_dashboard_deduplicates_from_a_plan_and_measures_compression(driver_url, ctx):
     """On moto, priced as AWS us-east-1 (the profile's `prices`, as a user sets it in the config):
     one 2 MiB checkpoint file stored three times (`checkpoint-100/`, the newest `checkpoint-200/`,
