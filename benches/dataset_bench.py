@@ -86,7 +86,9 @@ def main():
         write_random(os.path.join(src, "big", "train.bin"), a.big_mib << 20)
         for name in ("small", "big"):
             if a.seed == "trainctl":
-                run([a.trainctl, "-q", "s3", "upload", os.path.join(src, name), f"s3://bench/ds/{name}/", "--recursive"], env, log)
+                # An endpoint given by URL alone is provider "other", for which trainctl writes no
+                # checksum by default: ask for the one Garage keeps.
+                run([a.trainctl, "-q", "s3", "upload", os.path.join(src, name), f"s3://bench/ds/{name}/", "--recursive", "--upload-checksum", "crc64nvme"], env, log)
             else:
                 run([*s5, "cp", os.path.join(src, name) + "/", f"s3://bench/ds/{name}/"], env, log)
             run([a.trainctl, "dataset", "snapshot", f"s3://bench/ds/{name}/", "--name", name, "--version", "v1"], env, log)
