@@ -360,9 +360,13 @@ async fn names_of_241_to_255_bytes_download(ctx: Ctx) {
 /// Progress never goes backwards and ends at the total; a transfer that lasted several emit
 /// intervals also reported values in between (tied to the measured duration, not assumed).
 async fn progress_is_monotonic_ends_at_the_total_and_moves_in_between(ctx: Ctx) {
-    // 20 ms RTT, so 24 MiB last several progress intervals on any machine.
+    // 20 ms RTT and a 16 MiB/s link, so the 24 MiB take ≥ 1.5 s to cross it — several progress
+    // intervals while bytes flow. (RTT alone was not enough: s5cmd can fetch 24 MiB in one GET
+    // between two samples of its /proc counters, while the job's HEADs and hashing under load
+    // still make the whole run longer than 5 intervals.)
     let proxy = FaultProxy::start(ctx.server.socket_addr()).unwrap();
     proxy.set_rtt(Duration::from_millis(20));
+    proxy.set_bandwidth(16 * MIB);
     let conn = ctx.conn_via(&proxy.url(), &NetworkPolicy::default());
     let bucket = ctx.server.new_bucket("progress");
     let src = tempfile::tempdir().unwrap();
