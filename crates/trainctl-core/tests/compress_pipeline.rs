@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -19,7 +19,7 @@ use trainctl_core::Error;
 use trainctl_testkit::{shared_moto, FaultProxy, HttpAction, HttpFault, S3Server};
 
 mod common;
-use common::{cancelling_sink, connection_via};
+use common::connection_via;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -174,14 +174,31 @@ async fn a_cancelled_compressed_upload_is_aborted_and_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("model.safetensors");
         bf16_file(&file, 24 * MIB, 3);
-        // A capped link, so that the upload is still going when the first part is counted.
-        let proxy = FaultProxy::start(server.socket_addr()).unwrap();
+        // A capped link, so that the upload is still going when its first part is on its way;
+        // cancelled as that part's request reaches the proxy (the multipart upload exists
+        // then). Cancelling at the first progress event raced with the upload's creation.
+        let proxy = Arc::new(FaultProxy::start(server.socket_addr()).unwrap());
         proxy.set_bandwidth(4 * MIB);
+        proxy.log_requests();
         let native = NativeEngine::new(connection(server, &proxy.url()));
         let job = planned_job(&bucket, &file, "m/model.safetensors", Compress::Auto).await;
         let token = CancellationToken::new();
-        let (sink, _events) = cancelling_sink(token.clone(), 1);
-        let result = native.run(&job, &opts(), &sink, token).await;
+        let canceller = {
+            let (proxy, token) = (proxy.clone(), token.clone());
+            tokio::task::spawn_blocking(move || {
+                while !token.is_cancelled() {
+                    if proxy.requests().iter().any(|(method, _)| method == "PUT") {
+                        token.cancel();
+                        return true;
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                false
+            })
+        };
+        let result = native.run(&job, &opts(), &|_: Event| {}, token.clone()).await;
+        token.cancel();
+        assert!(canceller.await.unwrap(), "{:?}: no part request reached the proxy", server.kind());
         assert!(matches!(result, Err(Error::Cancelled)), "{:?}: {result:?}", server.kind());
         assert_eq!(native.stats().uploads_aborted.load(Ordering::Relaxed), 1);
         assert_nothing_left(server, &bucket, "cancelled");
@@ -196,23 +213,38 @@ async fn a_file_changed_during_its_compressed_upload_fails_with_source_changed_a
             let dir = tempfile::tempdir().unwrap();
             let file = dir.path().join("model.safetensors");
             bf16_file(&file, 24 * MIB, 4);
-            let proxy = FaultProxy::start(server.socket_addr()).unwrap();
+            let proxy = Arc::new(FaultProxy::start(server.socket_addr()).unwrap());
             proxy.set_bandwidth(4 * MIB);
+            proxy.log_requests();
             let native = NativeEngine::new(connection(server, &proxy.url()));
             let job = planned_job(&bucket, &file, "m/model.safetensors", how).await;
-            let changed = AtomicBool::new(false);
-            let path = file.clone();
-            let sink = move |e: Event| {
-                if matches!(&e, Event::Progress(p) if p.bytes_done > 0) && !changed.swap(true, Ordering::SeqCst) {
-                    let f = std::fs::OpenOptions::new().append(change == "appended").write(true).open(&path).unwrap();
-                    if change == "appended" {
-                        std::io::Write::write_all(&mut &f, b"more").unwrap();
-                    } else {
-                        std::os::unix::fs::FileExt::write_all_at(&f, b"same size, other bytes", 20 * MIB).unwrap();
+            // The file changes as soon as the first body is on its way (the first PUT reaches
+            // the proxy: the file is open and its first pass done), seconds before the last part
+            // at 4 MiB/s. (Waiting for a progress event raced: parts in flight together land
+            // together, and the first progress could come after the last check.)
+            let done = Arc::new(AtomicBool::new(false));
+            let watcher = {
+                let (proxy, path, done) = (proxy.clone(), file.clone(), done.clone());
+                tokio::task::spawn_blocking(move || {
+                    while !done.load(Ordering::SeqCst) {
+                        if proxy.requests().iter().any(|(method, _)| method == "PUT") {
+                            let f = std::fs::OpenOptions::new().append(change == "appended").write(true).open(&path).unwrap();
+                            if change == "appended" {
+                                std::io::Write::write_all(&mut &f, b"more").unwrap();
+                            } else {
+                                std::os::unix::fs::FileExt::write_all_at(&f, b"same size, other bytes", 20 * MIB).unwrap();
+                            }
+                            return true;
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
                     }
-                }
+                    false
+                })
             };
+            let sink = |_: Event| {};
             let outcome = native.run(&job, &opts(), &sink, CancellationToken::new()).await.unwrap();
+            done.store(true, Ordering::SeqCst);
+            assert!(watcher.await.unwrap(), "{change}: no upload body reached the proxy");
             assert_eq!((outcome.done, outcome.failed.len()), (0, 1), "{:?} {change}: {outcome:?}", server.kind());
             let error = &outcome.failed[0].1;
             assert_eq!(error.code, "source_changed", "{:?} {change}: {error:?}", server.kind());
