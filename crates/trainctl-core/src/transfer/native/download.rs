@@ -262,8 +262,9 @@ async fn stream_body(ctx: &Ctx<'_>, item: &TransferItem, writer: &mut BlockWrite
 /// The 1 MiB write buffers of one job, handed from file to file instead of allocated per
 /// file. Why: a fresh 1 MiB allocation is a fresh `mmap` whose pages fault in on first touch
 /// and are unmapped again on free — on 1000 × 1 MiB that churn was ~8 % of the download's CPU
-/// (perf: `do_anonymous_page`, `clear_page`, `munmap`), and more on a VM where fresh guest
-/// pages also fault on the host. At most one buffer per request slot is kept.
+/// in one profile (`do_anonymous_page`, `clear_page`, `munmap`), though the wall time of that
+/// workload did not move beyond noise (docs/benchmarks.md). At most one buffer per request
+/// slot is kept.
 pub(super) struct Buffers {
     free: Mutex<Vec<Vec<u8>>>,
     keep: usize,
