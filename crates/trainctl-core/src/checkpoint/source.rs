@@ -158,18 +158,16 @@ fn s3_prefix(url: &S3Url) -> String {
 pub async fn list_s3(conn: &Connection, url: &S3Url) -> Result<Vec<FileEntry>> {
     list::check_bucket(conn, &url.bucket).await?;
     let prefix = s3_prefix(url);
-    let mut objects = list::collect_objects(conn, &url.bucket, &prefix, None).await?;
+    let objects = list::collect_objects(conn, &url.bucket, &prefix, None).await?;
     // Content references (`--dedup=refs`): their content objects are no files of a checkpoint
     // (cleanup never deletes them through one), and a reference counts its logical size.
-    objects.retain(|o| !crate::refs::in_content_area(&prefix, &o.key));
-    let listed: Vec<crate::refs::resolve::Listed> = objects.iter().filter(|o| crate::refs::logical_key(&o.key).is_some()).map(Into::into).collect();
-    let logical = crate::refs::resolve::logical_sizes(conn, &url.bucket, &listed).await;
-    let mut out: Vec<FileEntry> = objects
+    use crate::refs::listing::{view, ContentAreas};
+    let seen = view(conn, &url.bucket, objects, |o: &list::ObjectEntry| o.into(), ContentAreas::Hidden { below: &prefix }, None).await;
+    let mut out: Vec<FileEntry> = seen
         .into_iter()
-        .filter_map(|o| {
+        .filter_map(|(o, seen)| {
             let path = o.key.strip_prefix(&prefix)?.to_string();
-            let size = logical.get(&o.key).copied().unwrap_or(o.size);
-            (!path.is_empty()).then_some(FileEntry { path, size, mtime: o.last_modified })
+            (!path.is_empty()).then_some(FileEntry { path, size: seen.size(o.size), mtime: o.last_modified })
         })
         .collect();
     out.sort();

@@ -17,8 +17,9 @@
 //!   CRC64NVME against the reference.
 //!
 //! `transfer::dedup` writes references, `transfer::plan` resolves them on download,
-//! [`materialize`] turns them back into plain objects, `checkpoint::source` and the review read
-//! their logical sizes.
+//! [`materialize`] turns them back into plain objects; every listing a user sees (checkpoint
+//! list and cleanup, the watcher, `s3 ls`, sync up) applies one rule to them,
+//! [`listing::view`], and the review reads their logical sizes (`review::references`).
 
 pub mod listing;
 pub mod materialize;

@@ -158,12 +158,3 @@ pub async fn census(conn: &Connection, bucket: &str, scope: &str) -> Result<Cens
     let bodies = read_all(conn, bucket, &refs).await;
     Ok(Census { refs: refs.into_iter().zip(bodies).collect(), content })
 }
-
-/// The logical sizes of the references among `entries` (key, listed size, ETag), by key: what
-/// listings show in place of a reference's own few bytes. Unreadable references keep their
-/// listed size.
-pub async fn logical_sizes(conn: &Connection, bucket: &str, entries: &[Listed]) -> HashMap<String, u64> {
-    let refs: Vec<Listed> = entries.iter().filter(|e| super::logical_key(&e.key).is_some()).cloned().collect();
-    let bodies = read_all(conn, bucket, &refs).await;
-    refs.into_iter().zip(bodies).filter_map(|(l, r)| Some((l.key, r.ok()?.size))).collect()
-}

@@ -364,27 +364,26 @@ fn remote_victims(remote: HashMap<String, RemoteObj>, bucket: &str, prefix: &str
 
 /// The remote side of an upload or a one-way sync up as the files it holds: content objects of references
 /// (`crate::refs`) are no files (never compared, never deletion victims: references point at
-/// them), and `KEY.trainctl-ref` stands for `KEY` at its logical size (one GET per distinct
-/// body), deleted as itself. A plain `KEY` beside it wins.
-async fn refs_as_logical(conn: &Connection, bucket: &str, prefix: &str, mut remote: HashMap<String, RemoteObj>) -> HashMap<String, RemoteObj> {
-    remote.retain(|k, _| !crate::refs::in_content_area(prefix, k));
-    let refs: Vec<crate::refs::resolve::Listed> = remote
-        .iter()
-        .filter(|(k, _)| crate::refs::logical_key(k).is_some_and(|l| !remote.contains_key(l)))
-        .map(|(k, o)| crate::refs::resolve::Listed { key: k.clone(), size: o.size, etag: o.etag.as_deref().map(|e| e.trim_matches('"').to_string()) })
-        .collect();
-    if refs.is_empty() {
-        return remote;
-    }
-    let sizes = crate::refs::resolve::logical_sizes(conn, bucket, &refs).await;
-    for r in refs {
-        let (Some(mut obj), Some(logical)) = (remote.remove(&r.key), crate::refs::logical_key(&r.key)) else { continue };
-        obj.stored_size = Some(obj.size);
-        obj.size = sizes.get(&r.key).copied().unwrap_or(obj.size);
-        obj.stored_as = Some(r.key.clone());
-        remote.insert(logical.to_string(), obj);
-    }
-    remote
+/// them), and `KEY.trainctl-ref` stands for `KEY` at its logical size (`refs::listing::view`),
+/// deleted as itself. A plain `KEY` beside it wins (the reference is then an object like any
+/// other).
+async fn refs_as_logical(conn: &Connection, bucket: &str, prefix: &str, remote: HashMap<String, RemoteObj>) -> HashMap<String, RemoteObj> {
+    use crate::refs::listing::{view, ContentAreas};
+    let twins: HashSet<String> = remote.keys().filter(|k| crate::refs::logical_key(k).is_some_and(|l| remote.contains_key(l))).cloned().collect();
+    let listed = |(k, o): &(String, RemoteObj)| crate::refs::resolve::Listed { key: k.clone(), size: o.size, etag: o.etag.clone() };
+    let seen = view(conn, bucket, remote.into_iter().collect(), listed, ContentAreas::Hidden { below: prefix }, None).await;
+    seen.into_iter()
+        .map(|((key, mut obj), seen)| match crate::refs::logical_key(&key) {
+            Some(logical) if !twins.contains(&key) => {
+                obj.stored_size = Some(obj.size);
+                obj.size = seen.size(obj.size);
+                let logical = logical.to_string();
+                obj.stored_as = Some(key);
+                (logical, obj)
+            }
+            _ => (key, obj),
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -84,9 +84,9 @@ pub struct Watcher {
     objects: BTreeMap<String, Seen>,
     /// Small files detection reads (trainer_state.json…), by key, with the ETag they had.
     contents: HashMap<String, (Option<String>, Vec<u8>)>,
-    /// Logical sizes of content references (`crate::refs`) by the ETag of their body:
-    /// identical references have identical bodies, so each distinct one is read once.
-    ref_sizes: HashMap<String, u64>,
+    /// Content references (`crate::refs`) read before: each is read again only when it
+    /// changes, a broken one included.
+    ref_cache: crate::refs::listing::RefCache,
     checkpoints: Vec<Checkpoint>,
     reported: HashSet<String>,
     finished: HashSet<String>,
@@ -125,7 +125,7 @@ impl Watcher {
             opts,
             objects: BTreeMap::new(),
             contents: HashMap::new(),
-            ref_sizes: HashMap::new(),
+            ref_cache: Default::default(),
             checkpoints: Vec::new(),
             reported: HashSet::new(),
             finished: HashSet::new(),
@@ -371,7 +371,7 @@ impl Watcher {
             _ => Box::new(self.objects.iter()),
         };
         let entries: Vec<FileEntry> = scoped.map(|(k, s)| FileEntry { path: k.clone(), size: s.size, mtime: s.mtime }).collect();
-        let entries = self.logical_files(entries).await;
+        let entries = self.logical_files(entries, sink).await;
         self.fetch_contents(&detect::wanted_contents(&entries)).await;
         // Taken out for the detection (and put back below), so the in-flight check can borrow
         // the watcher mutably in between.
@@ -497,34 +497,19 @@ impl Watcher {
         }
     }
 
-    /// The files as `checkpoint::source` lists them: the content areas of references left
-    /// out, and a reference (`KEY.trainctl-ref`, which detection reads as `KEY`) at its logical
-    /// size. A body is read once per distinct ETag and remembered, so an idle poll sends no GET;
-    /// an unreadable reference keeps its stored size (downloads and materialize name it).
-    async fn logical_files(&mut self, mut files: Vec<FileEntry>) -> Vec<FileEntry> {
-        use crate::refs::{self, resolve};
-        files.retain(|f| !refs::in_content_area("", &f.path));
-        let etag_of = |objects: &BTreeMap<String, Seen>, f: &FileEntry| objects.get(&f.path).and_then(|s| s.etag.clone()).filter(|_| refs::logical_key(&f.path).is_some());
-        let unread: Vec<resolve::Listed> = files
-            .iter()
-            .filter_map(|f| etag_of(&self.objects, f).filter(|e| !self.ref_sizes.contains_key(e)).map(|e| resolve::Listed { key: format!("{}{}", self.prefix, f.path), size: f.size, etag: Some(e) }))
-            .collect();
-        if !unread.is_empty() {
-            if self.ref_sizes.len() > 100_000 {
-                self.ref_sizes.clear();
-            }
-            for (l, body) in unread.iter().zip(resolve::read_all(&self.conn, &self.bucket, &unread).await) {
-                if let (Ok(r), Some(e)) = (body, &l.etag) {
-                    self.ref_sizes.insert(e.clone(), r.size);
-                }
-            }
+    /// The files as `checkpoint::source` lists them (`refs::listing::view`): content areas
+    /// left out, a reference (`KEY.trainctl-ref`, which detection reads as `KEY`) at its logical
+    /// size. A reference is read again only when it changes, so an idle poll sends no GET; one
+    /// that cannot be read keeps its stored size and is said once per change, as a notice.
+    async fn logical_files(&mut self, files: Vec<FileEntry>, sink: &dyn Sink) -> Vec<FileEntry> {
+        use crate::refs::listing::{view, ContentAreas};
+        let (objects, prefix) = (&self.objects, self.prefix.as_str());
+        let listed = |f: &FileEntry| crate::refs::resolve::Listed { key: format!("{prefix}{}", f.path), size: f.size, etag: objects.get(&f.path).and_then(|s| s.etag.clone()) };
+        let seen = view(&self.conn, &self.bucket, files, listed, ContentAreas::Hidden { below: prefix }, Some(&mut self.ref_cache)).await;
+        for message in self.ref_cache.take_unreadable() {
+            sink.send(Event::Notice { message: format!("{}: {message}", self.label) });
         }
-        for f in &mut files {
-            if let Some(size) = etag_of(&self.objects, f).and_then(|e| self.ref_sizes.get(&e).copied()) {
-                f.size = size;
-            }
-        }
-        files
+        seen.into_iter().map(|(f, seen)| FileEntry { size: seen.size(f.size), ..f }).collect()
     }
 
     /// GETs the wanted small files that are new or changed since they were last fetched. A file
