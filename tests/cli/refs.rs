@@ -6,10 +6,12 @@
 //! leaves the other's references resolvable; `s3 materialize` turns references back into plain
 //! objects and deletes the content left without references; a reference whose content object
 //! is gone fails with exit 81, naming both keys, and nothing is deleted. `s3 watch`, `s3 ls` and
-//! `dataset snapshot/verify/stage` see the files the references stand for.
+//! `dataset snapshot/verify/stage` see the files the references stand for, and so do a review
+//! and a snapshot from an S3 Inventory report.
 
 use crate::common::*;
 use std::path::Path;
+use trainctl_testkit::inventory::{write_inventory, InventoryFormat, InventoryRow};
 
 const KIB: u64 = 1024;
 /// Files every checkpoint shares, stored once.
@@ -373,6 +375,50 @@ conformance! {
         let out = fails_with(b.trainctl().args(["dataset", "verify", "run@v1", &s3(&bucket, "run/")]).arg(&store), 81);
         assert!(stderr(&out).contains(&gone) && stderr(&out).contains(SUFFIX), "{}", stderr(&out));
     }
+    fn inventory_review_and_snapshot_read_references_as_a_listing_does(b: &Backend) {
+        let bucket = b.new_bucket("refsinv");
+        let dir = scratch();
+        let src = dir.path().join("run");
+        run(&src);
+        upload_refs(b, &src, &bucket, "run/", "native");
+        // The report S3 would write of the bucket (neither server writes one), beside its
+        // manifest on disk; every object here is a single part, so its ETag is its MD5.
+        let rows: Vec<InventoryRow> = keys(b, &bucket, "").iter().map(|k| InventoryRow::of_bytes(k, &b.get_object(&bucket, k), 1_767_225_600)).collect();
+        let inv = scratch();
+        let fx = write_inventory(inv.path(), &bucket, &bucket, InventoryFormat::Csv, &rows, 2, false);
+        let manifest = fx.manifest.to_str().unwrap();
+        let url = s3(&bucket, "run/");
+        let review = |extra: &[&str]| -> serde_json::Value { serde_json::from_slice(&ok(b.trainctl().args(["--json", "s3", "review", &url]).args(extra)).stdout).unwrap() };
+        let (listed_review, reported) = (review(&[]), review(&["--inventory", manifest]));
+        let listed = &listed_review;
+        assert_eq!(reported["source"], "inventory");
+        let figures = |r: &serde_json::Value| ["refs", "ref_bytes", "logical_bytes", "content_objects", "content_bytes", "unread", "logical_total", "stored_total", "saved_bytes"].map(|f| r["references"][f].as_u64());
+        assert_eq!(figures(&reported), figures(listed), "the report's references at their logical size: {} vs {}", reported["references"], listed["references"]);
+        assert_eq!(reported["references"]["logical_bytes"].as_u64(), Some(2 * SHARED));
+
+        let store = format!("--store=s3://{bucket}");
+        let snapshot = |extra: &[&str]| {
+            let out = ok(b.trainctl().args(["--json", "dataset", "snapshot", &url, "--name", "run"]).arg(&store).args(extra));
+            json_lines(&out).into_iter().find(|v| v["event"] == "snapshot").expect("a snapshot line")["manifest"].clone()
+        };
+        let (listed, reported) = (snapshot(&[]), snapshot(&["--inventory", manifest]));
+        let bytes: u64 = local_files(&src).iter().map(|f| std::fs::metadata(src.join(f)).unwrap().len()).sum();
+        assert_eq!((reported["files"].as_u64(), reported["bytes"].as_u64()), (Some(local_files(&src).len() as u64), Some(bytes)), "logical keys and sizes: {reported}");
+        assert_eq!(reported["digest"], listed["digest"], "the report gives the listing's manifest: {reported} vs {listed}");
+
+        // References the report names that are gone since: one with the same body (ETag) still
+        // there stands for it; with none left, they count at their stored size, said so.
+        let frozen = |ck: &str| format!("run/{ck}/frozen.safetensors{SUFFIX}");
+        b.delete_object(&bucket, &frozen("checkpoint-100"));
+        let r = review(&["--inventory", manifest]);
+        assert_eq!(figures(&r), figures(&listed_review), "a body read under another key of its ETag: {}", r["references"]);
+        b.delete_object(&bucket, &frozen("checkpoint-200"));
+        let r = review(&["--inventory", manifest]);
+        assert_eq!(r["references"]["unread"].as_u64(), Some(2), "{}", r["references"]);
+        assert_eq!(r["references"]["logical_bytes"].as_u64(), Some(2 * VISION), "{}", r["references"]);
+        assert!(r["unseen"].as_array().unwrap().iter().any(|u| u.as_str().unwrap().contains("2 content reference(s) not read")), "{}", r["unseen"]);
+    }
+
     fn ls_shows_references_as_their_files_and_hides_the_content_area(b: &Backend) {
         let bucket = b.new_bucket("refsls");
         let dir = scratch();

@@ -7,6 +7,10 @@
 //! then stream into the manifest file like a listing does. Memory stays flat in the number of
 //! keys. Everything is checked before the manifest is saved, so a bad report writes nothing.
 //!
+//! Content references (`--dedup=refs`) go through `super::refs::resolved` like a listing's: the
+//! report names them, their bodies and content objects are read where they are now (one GET per
+//! distinct body, one HEAD per distinct content), so the manifest is the listing's.
+//!
 //! A report is a day old at best: objects written since are not in it. Verify against the
 //! prefix (`trainctl dataset verify NAME@V s3://…`) to see the difference.
 
@@ -120,7 +124,9 @@ pub async fn snapshot_inventory(conn: &Connection, src: &S3Url, manifest: &str, 
         last = Some(e.key.clone());
         Ok(e)
     });
-    let w = snapshot::write_entries(conn, src, entries.boxed(), job, sink).await?;
+    // Content references are read as the files they stand for, as a listing's snapshot reads them.
+    let entries = super::refs::resolved(conn, &src.bucket, &src.dir_prefix(), entries.boxed());
+    let w = snapshot::write_entries(conn, src, entries, job, sink).await?;
     if w.files() == 0 {
         return Err(Error::NotFound(format!("{src} (in the inventory {manifest})")));
     }

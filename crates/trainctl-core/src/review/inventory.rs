@@ -166,8 +166,17 @@ pub async fn review_inventory(
         versioned |= part.versioned;
     }
     meter.flush();
+    let refs = std::mem::take(&mut total.refs);
     let mut report = total.into_report(&format!("s3://{}/{}", m.source_bucket, prefix), Source::Inventory);
     report.manifest = Some(manifest.to_string());
+    if !refs.is_empty() {
+        // As a listing's review: the references the report names are read where they are now.
+        let references = refs.resolve(conn, &m.source_bucket, report.totals.bytes).await;
+        if references.unread > 0 {
+            report.unseen.push(unread_note(references.unread, conn.is_some()));
+        }
+        report.references = Some(references);
+    }
     if versioned {
         hidden.versioning = Some("Enabled".into());
         report.hidden = Some(hidden);
@@ -303,7 +312,16 @@ fn add_row(part: &mut FilePart, row: Row, prefix: &str) {
         part.hidden.add_usage(row.class.as_deref().unwrap_or("STANDARD"), 1, row.size);
         return;
     }
-    part.agg.add(&row.key, rel, row.size, row.mtime, row.class.as_deref());
+    part.agg.add_with_etag(&row.key, rel, row.size, row.mtime, row.class.as_deref(), row.etag.as_deref());
+}
+
+/// Why `n` references of an inventory review count at their stored size.
+fn unread_note(n: u64, connected: bool) -> String {
+    let why = match connected {
+        true => format!("not read (gone or changed since the report, not a trainctl reference, or past the {} distinct bodies a review reads)", super::references::MAX_BODIES),
+        false => "not read: no connection to the bucket (give a profile)".to_string(),
+    };
+    format!("{n} content reference(s) {why}: counted at their stored size, not the size of the files they stand for")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ pub async fn review(conn: &Connection, url: &S3Url, opts: &ReviewOptions, sink: 
     let refs = std::mem::take(&mut agg.refs);
     let mut report = agg.into_report(&location, Source::Listing);
     if !refs.is_empty() {
-        report.references = Some(refs.resolve(conn, &url.bucket, report.totals.bytes).await);
+        report.references = Some(refs.resolve(Some(conn), &url.bucket, report.totals.bytes).await);
     }
     if opts.detailed {
         let mut unseen = Vec::new();
