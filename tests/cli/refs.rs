@@ -332,6 +332,16 @@ conformance! {
         let each: u64 = local_files(&src.join("checkpoint-100")).iter().map(|f| std::fs::metadata(src.join("checkpoint-100").join(f)).unwrap().len()).sum();
         let seen: Vec<(&str, u64, u64)> = found.iter().map(|e| (e["id"].as_str().unwrap(), e["bytes"].as_u64().unwrap(), e["files"].as_u64().unwrap())).collect();
         assert_eq!(seen, [("checkpoint-100/", each, 5), ("checkpoint-200/", each, 5)], "{}", stdout(&out));
+        // A reference that cannot be read counts at its stored size, and is said once.
+        let broken = format!("run/checkpoint-200/frozen.safetensors{SUFFIX}");
+        b.put_object(&bucket, &broken, b"not a reference".to_vec());
+        let out = ok(b.trainctl().args(["--json", "s3", "watch", &s3(&bucket, "run/"), "--once"]));
+        let lines = json_lines(&out);
+        let bytes = lines.iter().find(|e| e["event"] == "watch_checkpoint" && e["id"] == "checkpoint-200/").map(|e| e["bytes"].as_u64());
+        assert_eq!(bytes, Some(Some(each - FROZEN + 15)), "{}", stdout(&out));
+        let said: Vec<&serde_json::Value> = lines.iter().filter(|e| e["event"] == "notice" && e["message"].as_str().is_some_and(|m| m.contains(&broken))).collect();
+        assert_eq!(said.len(), 1, "{}", stdout(&out));
+        assert!(said[0]["message"].as_str().unwrap().contains("counted at its stored size"), "{}", said[0]);
     }
 
     fn dataset_snapshot_verify_and_stage_read_references_as_their_files(b: &Backend) {
