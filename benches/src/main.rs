@@ -179,6 +179,18 @@ fn main() {
     let rows_filter: Option<Vec<String>> = value("--tools").map(|t| t.split(',').map(str::to_string).collect());
     let networks: Vec<(&str, u64)> = if flag("--skip-latency") { vec![("direct", 0)] } else { vec![("direct", 0), ("20ms RTT", 20)] };
 
+    // A peer tool missing from PATH: one readable line before anything is set up.
+    let wanted: Vec<Row> = dirs
+        .iter()
+        .flat_map(|d| if d == "upload" { &UPLOAD_ROWS[..] } else { &DOWNLOAD_ROWS[..] })
+        .copied()
+        .filter(|r| rows_filter.as_ref().is_none_or(|f| f.iter().any(|t| r.slug().starts_with(t.as_str()))))
+        .collect();
+    if let Some(missing) = missing_tool(&wanted) {
+        eprintln!("trainctl-bench: `{missing}` is not installed (not on PATH); scripts/setup.sh installs it ({}), or leave its rows out with --tools", install_hint(missing));
+        std::process::exit(2);
+    }
+
     // Garage keeps its data in memory (/dev/shm unless --server-dir): the disk of this machine is
     // the client's, and a remote store's writes do not compete with the client's fsyncs.
     let server_dir = value("--server-dir").unwrap_or_else(|| "/dev/shm".into());
@@ -254,6 +266,25 @@ fn main() {
     if let Some(out) = value("--out") {
         std::fs::write(&out, &report).expect("write report");
         eprintln!("wrote {out}");
+    }
+}
+
+/// The first external program (beside trainctl and s5cmd, found by `prepare`) that a selected
+/// row runs and PATH does not have.
+fn missing_tool(rows: &[Row]) -> Option<&'static str> {
+    let program = |t: Tool| match t {
+        Tool::Rclone | Tool::RcloneChecksum => Some("rclone"),
+        Tool::Aws => Some("aws"),
+        _ => None,
+    };
+    let on_path = |name: &str| std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
+    rows.iter().filter_map(|r| program(r.tool)).find(|name| !on_path(name))
+}
+
+fn install_hint(program: &str) -> &'static str {
+    match program {
+        "aws" => "pip install awscli",
+        _ => "apt-get install rclone",
     }
 }
 
@@ -430,7 +461,13 @@ fn measure(cmd: &mut Command) -> Sample {
     cmd.stderr(Stdio::piped());
     let start = Instant::now();
     #[allow(clippy::zombie_processes)] // reaped by wait4 on its pid below (for the rusage)
-    let child = cmd.spawn().expect("spawn");
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("trainctl-bench: cannot start {:?}: {e} (is it installed? scripts/setup.sh installs the peers)", cmd.get_program());
+            std::process::exit(2);
+        }
+    };
     let pid = child.id() as libc::pid_t;
     let mut stderr = child.stderr.unwrap();
     let reader = std::thread::spawn(move || {
