@@ -29,3 +29,4 @@ mod dedup;
 mod compress;
 mod upload_dedup;
 mod refs;
+mod savings;

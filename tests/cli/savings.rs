@@ -1,0 +1,200 @@
+//! The storage savings on real checkpoints: `tests/fixtures/frameworks/savings/`, written by
+//! torch, safetensors and transformers (`generate.py --only savings`): three checkpoints of a
+//! tiny model, each with its weights as safetensors and `.pt` in fp32 and bf16, a frozen bf16
+//! vision tower and a tokenizer, the last two byte-identical in every checkpoint.
+//! `savings.json` recorded every file's sha256 and the groups of identical files at generation;
+//! every check here compares against it:
+//!
+//! - `s3 dedup` and `s3 review --detailed` find the tower's copies with the exact bytes;
+//! - `checkpoint dedup` links every recorded group, keeps every file's bytes;
+//! - `--dedup refs` stores the tower once, and the download is byte-identical (both engines);
+//! - `--compress auto` and `--compress zstd` round trips are byte-identical (both engines,
+//!   each decoding the other's upload), and so is `--dedup refs` with `--compress auto`.
+//!
+//! That `torch.load` and `safetensors` read the downloaded files is checked by hand with
+//! `tests/fixtures/frameworks/load_check.py` (tests/README.md, "The savings fixtures").
+
+use crate::common::*;
+use crate::frameworks::{copy_dated, fixtures};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `s3 dedup` compares objects from this size (`review::duplicates::MIN_BYTES`).
+const DEDUP_MIN_BYTES: u64 = 1 << 20;
+
+fn savings() -> PathBuf {
+    fixtures().join("savings")
+}
+
+fn record() -> Value {
+    serde_json::from_slice(&std::fs::read(fixtures().join("savings.json")).unwrap()).unwrap()
+}
+
+/// Every recorded file: name → (size, sha256).
+fn recorded_files() -> BTreeMap<String, (u64, String)> {
+    record()["files"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), (v["size"].as_u64().unwrap(), v["sha256"].as_str().unwrap().to_string()))).collect()
+}
+
+/// The recorded groups of identical files: (size, names).
+fn identical() -> Vec<(u64, Vec<String>)> {
+    record()["identical"].as_array().unwrap().iter().map(|g| (g["size"].as_u64().unwrap(), g["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect())).collect()
+}
+
+/// Bytes given back by keeping one copy of each group of at least `min` bytes; and the copies.
+fn duplicate_bytes(min: u64) -> (u64, u64) {
+    identical().iter().filter(|(size, _)| *size >= min).fold((0, 0), |(copies, bytes), (size, files)| (copies + files.len() as u64 - 1, bytes + size * (files.len() as u64 - 1)))
+}
+
+fn sha256(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// `dir` holds exactly the recorded files, each with the size and sha256 recorded at generation.
+fn assert_as_recorded(dir: &Path, what: &str) {
+    let want = recorded_files();
+    assert_eq!(local_files(dir), want.keys().cloned().collect::<Vec<_>>(), "{what}: the recorded files, nothing else");
+    for (name, (size, sha)) in &want {
+        let p = dir.join(name);
+        assert_eq!((std::fs::metadata(&p).unwrap().len(), sha256(&p)), (*size, sha.clone()), "{what}: {name} is byte-identical to the generated file");
+    }
+}
+
+/// A scratch copy of the fixture run, three days old (outside any grace period).
+fn run_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = scratch();
+    let run = dir.path().join("run");
+    copy_dated(&savings(), &run, Duration::from_secs(3 * 86_400));
+    (dir, run)
+}
+
+#[test]
+fn the_fixture_is_as_recorded_and_shares_a_frozen_tower_and_a_tokenizer() {
+    assert_as_recorded(&savings(), "the committed fixture");
+    let groups: BTreeSet<String> = identical().iter().map(|(_, f)| f[0].rsplit('/').next().unwrap().to_string()).collect();
+    assert_eq!(groups, BTreeSet::from(["vision_tower.safetensors".into(), "tokenizer.json".into(), "tokenizer_config.json".into()]));
+    for (_, files) in identical() {
+        assert_eq!(files.len(), 3, "one copy per checkpoint: {files:?}");
+    }
+    let tower = identical()[0].0;
+    assert!(tower >= DEDUP_MIN_BYTES, "the tower is large enough for s3 dedup and --compress auto: {tower}");
+    assert_eq!(record()["duplicate_bytes"].as_u64(), Some(duplicate_bytes(0).1));
+}
+
+#[test]
+fn checkpoint_dedup_links_every_recorded_group_and_keeps_every_byte() {
+    let (_dir, run) = run_copy();
+    let (copies, bytes) = duplicate_bytes(0);
+    let server = trainctl_testkit::shared_moto();
+    let dedup = |extra: &[&str]| ok(trainctl(server).args(["--json", "checkpoint", "dedup", run.to_str().unwrap(), "--grace", "0s"]).args(extra));
+    let lines = json_lines(&dedup(&["--dry-run"]));
+    let plan = lines.iter().find(|v| v["event"] == "dedup_plan").expect("a plan");
+    assert_eq!((plan["files_to_replace"].as_u64(), plan["bytes_reclaimed"].as_u64()), (Some(copies), Some(bytes)), "{plan}");
+    assert_as_recorded(&run, "after a dry run");
+    let lines = json_lines(&dedup(&["--yes", "--method", "link"]));
+    let sum = lines.iter().find(|v| v["event"] == "summary").expect("a summary");
+    assert_eq!((sum["linked"].as_u64(), sum["bytes_reclaimed"].as_u64()), (Some(copies), Some(bytes)), "{sum}");
+    assert_as_recorded(&run, "after dedup");
+    for (_, files) in identical() {
+        let inodes: BTreeSet<u64> = files.iter().map(|f| std::fs::metadata(run.join(f)).unwrap().ino()).collect();
+        assert_eq!(inodes.len(), 1, "{files:?} share one inode");
+    }
+    let distinct: BTreeSet<u64> = recorded_files().keys().map(|f| std::fs::metadata(run.join(f)).unwrap().ino()).collect();
+    assert_eq!(distinct.len() as u64, recorded_files().len() as u64 - copies, "nothing else was linked");
+}
+
+fn upload(b: &Backend, src: &Path, url: &str, args: &[&str]) -> Value {
+    summary(&ok(b.trainctl().args(["--json", "s3", "upload", "-r"]).arg(src).arg(url).args(args)))
+}
+
+fn download(b: &Backend, url: &str, dst: &Path, engine: &str) {
+    ok(b.trainctl().args(["--json", "s3", "download", "-r", url]).arg(dst).args(["--engine", engine]));
+}
+
+conformance! {
+    fn s3_dedup_and_the_detailed_review_find_the_frozen_tower_with_its_exact_bytes(b: &Backend) {
+        let bucket = b.new_bucket("savdup");
+        let (_dir, run) = run_copy();
+        upload(b, &run, &s3(&bucket, "exp/run/"), &["--engine", "native"]);
+        let (copies, bytes) = duplicate_bytes(DEDUP_MIN_BYTES);
+        let d: Value = serde_json::from_slice(&ok(b.trainctl().args(["--json", "s3", "dedup", &s3(&bucket, "exp/")])).stdout).unwrap();
+        let groups = identical();
+        let big: Vec<&(u64, Vec<String>)> = groups.iter().filter(|(s, _)| *s >= DEDUP_MIN_BYTES).collect();
+        assert_eq!((d["groups_total"].as_u64(), d["objects"].as_u64(), d["reclaimable_bytes"].as_u64()), (Some(big.len() as u64), Some(copies + big.len() as u64), Some(bytes)), "{d}");
+        let keys: Vec<String> = big[0].1.iter().map(|f| format!("exp/run/{f}")).collect();
+        assert_eq!(d["groups"][0]["keys"], serde_json::json!(keys), "{d}");
+        assert_eq!(d["groups"][0]["copies"].as_u64(), Some(big[0].1.len() as u64), "{d}");
+        let r: Value = serde_json::from_slice(&ok(b.trainctl().args(["s3", "review", &s3(&bucket, ""), "--detailed", "--json"])).stdout).unwrap();
+        assert_eq!((r["duplicates"]["groups_total"].as_u64(), r["duplicates"]["reclaimable_bytes"].as_u64()), (Some(big.len() as u64), Some(bytes)), "{}", r["duplicates"]);
+        let back = scratch();
+        download(b, &s3(&bucket, "exp/run/"), back.path(), "native");
+        assert_as_recorded(back.path(), "a plain round trip");
+    }
+
+    fn refs_store_the_frozen_tower_once_and_the_download_is_byte_identical(b: &Backend) {
+        let bucket = b.new_bucket("savrefs");
+        let (dir, run) = run_copy();
+        let (size, tower) = identical()[0].clone();
+        for engine in ENGINES {
+            let prefix = format!("{engine}/run/");
+            let s = upload(b, &run, &s3(&bucket, &prefix), &["--engine", engine, "--dedup=refs"]);
+            assert_eq!((s["referenced"].as_u64(), s["bytes_not_stored"].as_u64(), s["failed"].as_u64()), (Some(tower.len() as u64), Some(size * (tower.len() as u64 - 1)), Some(0)), "{engine}: {s}");
+            let all = keys(b, &bucket, &prefix);
+            assert_eq!(keys(b, &bucket, &format!("{prefix}.trainctl/content/")).len(), 1, "{engine}: the tower once: {all:?}");
+            for f in &tower {
+                assert!(all.contains(&format!("{prefix}{f}.trainctl-ref")) && !all.contains(&format!("{prefix}{f}")), "{engine}: {all:?}");
+            }
+            for engine_down in ENGINES {
+                let back = dir.path().join(format!("back-{engine}-{engine_down}"));
+                download(b, &s3(&bucket, &prefix), &back, engine_down);
+                assert_as_recorded(&back, &format!("refs up by {engine}, down by {engine_down}"));
+            }
+        }
+        // References and compression together: the tower goes up compressed once and is copied
+        // on the server for the other checkpoints (a compressed file is not referenced).
+        let s = upload(b, &run, &s3(&bucket, "both/run/"), &["--dedup=refs", "--compress", "auto"]);
+        assert_eq!(s["failed"].as_u64(), Some(0), "{s}");
+        let all = keys(b, &bucket, "both/run/");
+        assert!(tower.iter().all(|f| all.contains(&format!("both/run/{f}.tcz"))), "{all:?}");
+        for engine in ENGINES {
+            let back = dir.path().join(format!("both-{engine}"));
+            download(b, &s3(&bucket, "both/run/"), &back, engine);
+            assert_as_recorded(&back, &format!("refs + auto, down by {engine}"));
+        }
+    }
+
+    fn compress_auto_and_zstd_round_trip_the_real_checkpoints_byte_identical(b: &Backend) {
+        let bucket = b.new_bucket("savz");
+        let (dir, run) = run_copy();
+        let (_, tower) = identical()[0].clone();
+        for how in ["auto", "zstd"] {
+            for engine in ENGINES {
+                let prefix = format!("{how}/{engine}/");
+                let s = upload(b, &run, &s3(&bucket, &prefix), &["--engine", engine, "--compress", how]);
+                assert_eq!(s["failed"].as_u64(), Some(0), "{how} {engine}: {s}");
+                let stored = b.list_objects(&bucket, &prefix);
+                let has = |k: &str| stored.iter().any(|(key, _)| key == &format!("{prefix}{k}"));
+                for (name, _) in recorded_files() {
+                    let form = match (how, name.ends_with(".json")) {
+                        (_, true) => name.clone(), // text metadata stays plain
+                        ("auto", _) if tower.contains(&name) => format!("{name}.tcz"), // bf16: byte planes
+                        ("auto", _) => name.clone(), // below 1 MiB: not worth it under auto
+                        _ => format!("{name}.zst"),
+                    };
+                    assert!(has(&form), "{how} {engine}: {form} in {stored:?}");
+                }
+                let total: u64 = stored.iter().map(|(_, n)| n).sum();
+                let original: u64 = recorded_files().values().map(|(n, _)| n).sum();
+                assert!(total < original, "{how} {engine}: {total} stored for {original}");
+                for engine_down in ENGINES {
+                    let back = dir.path().join(format!("back-{how}-{engine}-{engine_down}"));
+                    download(b, &s3(&bucket, &prefix), &back, engine_down);
+                    assert_as_recorded(&back, &format!("--compress {how} up by {engine}, down by {engine_down}"));
+                }
+            }
+        }
+    }
+}
