@@ -103,6 +103,10 @@ impl Reader {
             self.contents.extend(seen);
         }
         let content = match self.contents.get(&r.content) {
+            Some(Some(_)) if r.compressed().is_some() => {
+                // Not read here yet: a dataset's entries are fetched and hashed as stored.
+                return Err(Error::Usage(format!("s3://{}/{key} references compressed content ({}), which datasets do not read yet: `trainctl s3 materialize` the prefix first (docs/dedup-upload.md)", self.bucket, r.content)));
+            }
             Some(Some(c)) if c.size == r.size => c,
             Some(Some(c)) => {
                 let detail = format!("its content object {} holds {} bytes, not {}", r.content, c.size, r.size);

@@ -11,7 +11,8 @@
 //!   already (a cleanup deleted their last reference) once they are older than the grace
 //!   period (a `--dedup=refs` upload writes its content objects before their references).
 //! - **Apply** ([`apply_materialize`]): per reference, a server-side copy of the content to the
-//!   logical key (conditioned on the content's ETag, refused when the logical key appeared
+//!   logical key (compressed content: to `KEY.zst` / `KEY.tcz`, with its codec metadata — the
+//!   object `--compress` alone makes, which every trainctl read path decodes) (conditioned on the content's ETag, refused when the logical key appeared
 //!   since), its size checked, then the reference deleted if it is still the one planned. Then
 //!   each reclaimable content object is deleted only if a fresh census still finds no
 //!   reference to it and it is unchanged.
@@ -34,12 +35,17 @@ pub struct Materialize {
     reference_etag: Option<String>,
     #[serde(skip)]
     reference_size: u64,
-    /// The key the plain object gets.
+    /// The key the plain object gets (compressed content: the logical key with the codec's
+    /// suffix, the object `--compress` alone would have made).
     pub logical: String,
     pub content: String,
     #[serde(skip)]
     content_etag: Option<String>,
+    /// The logical size.
     pub size: u64,
+    /// The content object's size (compressed: smaller), what the copy must hold.
+    #[serde(skip)]
+    stored: u64,
 }
 
 /// A content object no reference points to once the plan is applied.
@@ -99,18 +105,19 @@ pub async fn plan_materialize(conn: &Connection, url: &S3Url, now: i64, grace_se
     let content_of = |key: &str| -> Option<&Content> { censuses.values().find_map(|c| c.content.get(key)) };
     let mut plan = MaterializePlan { bucket: bucket.into(), prefix: prefix.clone(), items: Vec::new(), kept: Vec::new(), reclaim: Vec::new(), bytes: 0, reclaim_bytes: 0, scopes: scopes.iter().cloned().collect() };
     for (l, r) in refs.iter().zip(&bodies) {
-        let logical = super::logical_key(&l.key).unwrap_or_default().to_string();
+        let logical = format!("{}{}", super::logical_key(&l.key).unwrap_or_default(), r.compressed().unwrap_or_default());
         let content = match content_of(&r.content) {
-            Some(c) if c.size == r.size => c,
+            Some(c) if c.size == r.size || (r.compressed().is_some() && c.size > 0) => c,
             Some(c) => return Err(Error::RefCorrupt { bucket: bucket.into(), reference: l.key.clone(), detail: format!("its content object {} holds {} bytes, not {}", r.content, c.size, r.size) }),
             None => return Err(Error::RefContentMissing { bucket: bucket.into(), reference: l.key.clone(), content: r.content.clone() }),
         };
-        if plain.contains(logical.as_str()) {
-            plan.kept.push((l.key.clone(), format!("a plain object {logical} is there already")));
+        let bare = super::logical_key(&l.key).unwrap_or_default();
+        if let Some(there) = [logical.as_str(), bare].into_iter().find(|k| plain.contains(k)) {
+            plan.kept.push((l.key.clone(), format!("a plain object {there} is there already")));
             continue;
         }
         plan.bytes += r.size;
-        plan.items.push(Materialize { reference: l.key.clone(), reference_etag: l.etag.clone(), reference_size: l.size, logical, content: r.content.clone(), content_etag: content.etag.clone(), size: r.size });
+        plan.items.push(Materialize { reference: l.key.clone(), reference_etag: l.etag.clone(), reference_size: l.size, logical, content: r.content.clone(), content_etag: content.etag.clone(), size: r.size, stored: content.size });
     }
     let going: HashMap<&str, usize> = plan.items.iter().fold(HashMap::new(), |mut m, i| {
         *m.entry(i.content.as_str()).or_insert(0) += 1;
@@ -211,11 +218,11 @@ async fn materialize_one(conn: &Connection, bucket: &str, m: &Materialize, condi
         Err(Error::NotFound(_)) => {}
         Err(e) => return Err(Outcome::Failed(e.info())),
     }
-    let mv = Move { from: m.content.clone(), to: m.logical.clone(), size: m.size, etag: m.content_etag.clone() };
+    let mv = Move { from: m.content.clone(), to: m.logical.clone(), size: m.stored, etag: m.content_etag.clone() };
     copy_one(conn, bucket, &mv, CopySizes::default(), None).await.map_err(|e| Outcome::Failed(e.info()))?;
     let copied = list::head_object(conn, bucket, &m.logical).await.map_err(|e| Outcome::Failed(e.info()))?;
-    if copied.size != m.size {
-        let e = Error::Integrity { what: format!("s3://{bucket}/{}", m.logical), detail: format!("the copy holds {} bytes, not {}", copied.size, m.size) };
+    if copied.size != m.stored {
+        let e = Error::Integrity { what: format!("s3://{bucket}/{}", m.logical), detail: format!("the copy holds {} bytes, not {}", copied.size, m.stored) };
         return Err(Outcome::Failed(e.info()));
     }
     let etag = m.reference_etag.as_deref().map(|e| format!("\"{}\"", e.trim_matches('"')));

@@ -32,8 +32,12 @@ use serde::{Deserialize, Serialize};
 pub const SUFFIX: &str = ".trainctl-ref";
 /// The content area, below the scope prefix.
 pub const AREA: &str = ".trainctl/content/";
-/// The body format written by this trainctl; newer ones are refused.
+/// The body format of a reference to plain content; older trainctl read it.
 pub const FORMAT: u32 = 1;
+/// The body format of a reference to compressed content (`--dedup=refs --compress …`: a
+/// content key with a codec suffix). A trainctl that reads only [`FORMAT`] refuses it ("a newer
+/// format") rather than writing compressed bytes under the original name.
+pub const FORMAT_COMPRESSED: u32 = 2;
 /// Largest body read (a real one is about 150 bytes).
 pub const MAX_BODY: u64 = 4096;
 
@@ -44,16 +48,31 @@ pub struct Ref {
     pub trainctl_ref: u32,
     /// The key of the content object (same bucket).
     pub content: String,
-    /// The logical size: the file's, and the content object's.
+    /// The logical size: the file's, and the content object's (compressed content: the
+    /// original's; its header and metadata say the same).
     pub size: u64,
-    /// CRC64NVME of the content, base64 of its big-endian bytes.
+    /// CRC64NVME of the content (compressed content: of the original bytes), base64 of its
+    /// big-endian bytes.
     pub crc64nvme: String,
 }
 
 impl Ref {
     /// The reference to content `crc`/`size` in the content area of `scope`.
     pub fn new(scope: &str, crc: u64, size: u64) -> Ref {
-        Ref { trainctl_ref: FORMAT, content: content_key(scope, crc, size), size, crc64nvme: crate::codec::crc64_base64(crc) }
+        Ref::to(content_key(scope, crc, size), crc, size)
+    }
+
+    /// The reference to the content object `content` (plain, or compressed: a codec suffix)
+    /// holding `size` bytes of CRC64NVME `crc` (compressed: once decoded).
+    pub fn to(content: String, crc: u64, size: u64) -> Ref {
+        let trainctl_ref = if content_codec_suffix(&content).is_some() { FORMAT_COMPRESSED } else { FORMAT };
+        Ref { trainctl_ref, content, size, crc64nvme: crate::codec::crc64_base64(crc) }
+    }
+
+    /// Whether its content is stored compressed (`NAME.zst` / `NAME.tcz` in the content area):
+    /// read through the codec, whose header must show [`Ref::size`] and [`Ref::crc`].
+    pub fn compressed(&self) -> Option<&'static str> {
+        content_codec_suffix(&self.content)
     }
 
     /// The canonical body (identical for identical references).
@@ -78,8 +97,8 @@ impl Ref {
             trainctl_ref: u32,
         }
         let v: Version = serde_json::from_slice(body).map_err(|e| bad(format!("not a trainctl reference ({e})")))?;
-        if v.trainctl_ref > FORMAT || v.trainctl_ref == 0 {
-            return Err(bad(format!("format {} (this trainctl reads format {FORMAT})", v.trainctl_ref)));
+        if v.trainctl_ref > FORMAT_COMPRESSED || v.trainctl_ref == 0 {
+            return Err(bad(format!("format {} (this trainctl reads formats {FORMAT} and {FORMAT_COMPRESSED})", v.trainctl_ref)));
         }
         let r: Ref = serde_json::from_slice(body).map_err(|e| bad(format!("not a trainctl reference ({e})")))?;
         let crc = crate::codec::crc64_of_base64(&r.crc64nvme).ok_or_else(|| bad(format!("`{}` is not a CRC64NVME", crate::limits::prefix_at_most(&r.crc64nvme, 64))))?;
@@ -88,6 +107,9 @@ impl Ref {
         };
         if (c, size) != (crc, r.size) {
             return Err(bad(format!("its content key {} does not name its CRC and size", r.content)));
+        }
+        if (content_codec_suffix(&r.content).is_some()) != (r.trainctl_ref == FORMAT_COMPRESSED) {
+            return Err(bad(format!("format {} does not go with its content key {}", r.trainctl_ref, r.content)));
         }
         if !reference.starts_with(scope) {
             return Err(bad(format!("its content {} is outside the folders that contain it", r.content)));
@@ -101,10 +123,22 @@ pub fn content_key(scope: &str, crc: u64, size: u64) -> String {
     format!("{scope}{AREA}{crc:016x}-{size}")
 }
 
-/// `(scope, crc, size)` of a content key, `None` for any other key.
+/// The content key of compressed content: [`content_key`] with the codec's suffix.
+pub fn compressed_content_key(scope: &str, crc: u64, size: u64, suffix: &str) -> String {
+    format!("{}{suffix}", content_key(scope, crc, size))
+}
+
+/// The codec suffix of a compressed content key (`….zst`, `….tcz`), `None` for plain content.
+pub fn content_codec_suffix(key: &str) -> Option<&'static str> {
+    [crate::codec::ZSTD_SUFFIX, crate::codec::BYTEPLANE_SUFFIX].into_iter().find(|s| key.ends_with(s))
+}
+
+/// `(scope, crc, size)` of a content key, plain or compressed (size and CRC of the original),
+/// `None` for any other key.
 pub fn parse_content_key(key: &str) -> Option<(&str, u64, u64)> {
     // No allocation: the review calls this for every listed key.
     let (head, name) = key.rsplit_once('/')?;
+    let name = content_codec_suffix(name).map_or(name, |s| &name[..name.len() - s.len()]);
     let area = AREA.trim_end_matches('/');
     let scope = head.strip_suffix(area).filter(|s| s.is_empty() || s.ends_with('/'))?.len();
     let (hex, size) = name.split_once('-')?;
@@ -153,7 +187,7 @@ mod tests {
         refuse("runs/other/x.trainctl-ref", &r.body());
         refuse("runs/a/x.trainctl-ref", b"not json");
         refuse("runs/a/x.trainctl-ref", &vec![b' '; 5000]);
-        refuse("runs/a/x.trainctl-ref", br#"{"trainctl_ref":2,"content":"x","size":1,"crc64nvme":"x"}"#);
+        refuse("runs/a/x.trainctl-ref", br#"{"trainctl_ref":3,"content":"x","size":1,"crc64nvme":"x"}"#);
         let mut wrong_size = r.clone();
         wrong_size.size = 6;
         refuse("runs/a/x.trainctl-ref", &wrong_size.body());

@@ -149,7 +149,7 @@ impl CodecEngine {
     /// Runs the download, decoding compressed objects as each one completes.
     async fn download(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
         let Some(root) = job.local_root.clone() else { return self.inner.run(job, opts, sink, cancel).await };
-        let decoder = Decoder::new(sink, root, job.bucket.clone());
+        let decoder = Decoder::new(sink, root, job.bucket.clone(), job.expected_original.clone());
         let result = self.inner.run(job, opts, &decoder, cancel).await;
         let (decoded, finished) = decoder.finish().await;
         let mut outcome = match result {
@@ -262,21 +262,25 @@ struct Decoder<'a> {
     pending: Mutex<Vec<tokio::task::JoinHandle<DecodedItem>>>,
     /// The inner engine's `TransferFinished`, held back.
     finished: Mutex<Option<Event>>,
+    /// Content of references (`TransferJob::expected_original`): original size and CRC64NVME
+    /// by key; such an object must be ours and decode to exactly that.
+    expected: HashMap<String, (u64, u64)>,
 }
 
 impl<'a> Decoder<'a> {
-    fn new(sink: &'a dyn Sink, root: PathBuf, bucket: String) -> Self {
+    fn new(sink: &'a dyn Sink, root: PathBuf, bucket: String, expected: HashMap<String, (u64, u64)>) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Decoder { sink, root, bucket, folders: Arc::default(), permits: Arc::new(tokio::sync::Semaphore::new(cores)), pending: Mutex::default(), finished: Mutex::default() }
+        Decoder { sink, root, bucket, folders: Arc::default(), permits: Arc::new(tokio::sync::Semaphore::new(cores)), pending: Mutex::default(), finished: Mutex::default(), expected }
     }
 
     fn start(&self, key: String, local: String, bytes: u64, etag: Option<String>) {
         let (root, folders, permits) = (self.root.clone(), self.folders.clone(), self.permits.clone());
         let what = format!("s3://{}/{key}", self.bucket);
+        let expected = self.expected.get(&key).copied();
         let task = async move {
             let _permit = permits.acquire_owned().await;
             let path = PathBuf::from(&local);
-            let result = tokio::task::spawn_blocking(move || decode_in_place(&root, &path, &folders, &what))
+            let result = tokio::task::spawn_blocking(move || decode_in_place(&root, &path, &folders, &what, expected))
                 .await
                 .unwrap_or_else(|e| Err(Error::Internal(format!("decode task: {e}"))));
             DecodedItem { key, bytes, etag, result }
@@ -315,14 +319,22 @@ impl Sink for Decoder<'_> {
 
 /// Decodes the downloaded file at `local` (under `root`) if it is a trainctl object: into a
 /// temp file beside it, verified, renamed to the original name; the compressed file is then
-/// removed. On any failure nothing of it is left. Returns the file now in place. Blocking.
-fn decode_in_place(root: &Path, local: &Path, folders: &Folders, what: &str) -> Result<PathBuf> {
+/// removed. On any failure nothing of it is left. Returns the file now in place. With
+/// `expected` (the original size and CRC64NVME a reference records for its compressed
+/// content) the object must be ours and decode to exactly that. Blocking.
+fn decode_in_place(root: &Path, local: &Path, folders: &Folders, what: &str, expected: Option<(u64, u64)>) -> Result<PathBuf> {
     use std::io::Seek;
     let (Some(dir), Some(name)) = (local.parent(), local.file_name()) else { return Ok(local.to_path_buf()) };
     let mut src = open_no_follow(local)?;
     let mut first = [0u8; header::LEN];
     let n = codec::encode::read_full(&mut src, &mut first).map_err(|e| Error::io(local, e))?;
+    let not_ours = || Error::CompressedCorrupt { what: what.to_string(), detail: "it has no trainctl header, but a reference names it as its compressed content".into() };
     if header::Header::parse(&first[..n]) == header::Parsed::NotOurs {
+        if expected.is_some() {
+            drop(src);
+            let _ = std::fs::remove_file(local);
+            return Err(not_ours());
+        }
         return Ok(local.to_path_buf());
     }
     src.rewind().map_err(|e| Error::io(local, e))?;
@@ -340,12 +352,17 @@ fn decode_in_place(root: &Path, local: &Path, folders: &Folders, what: &str) -> 
     let shown = dir.join(&final_name);
     let h = match decoded {
         Ok(codec::decode::Decoded::Verified(h)) => h,
+        Ok(codec::decode::Decoded::NotOurs) if expected.is_some() => return Err(fail(not_ours())),
         Ok(codec::decode::Decoded::NotOurs) => return Ok(local.to_path_buf()),
         Err(DecodeError::Corrupt(detail)) => return Err(fail(Error::CompressedCorrupt { what: what.to_string(), detail })),
         Err(DecodeError::Read(e)) => return Err(fail(Error::io(local, e))),
         Err(DecodeError::Write(e)) => return Err(fail(Error::io(&shown, e))),
     };
     flushed.map_err(|e| fail(Error::io(&shown, e)))?;
+    if let Some((size, crc)) = expected.filter(|&e| e != (h.original_size, h.original_crc64nvme)) {
+        let detail = format!("it decodes to {} bytes of CRC64NVME {}, its reference records {size} bytes of {}", h.original_size, codec::crc64_base64(h.original_crc64nvme), codec::crc64_base64(crc));
+        return Err(fail(Error::CompressedCorrupt { what: what.to_string(), detail }));
+    }
     temp.commit(&final_name, h.original_size).map_err(fail)?;
     if final_name.as_os_str() != name {
         dest.remove_quietly(name);

@@ -160,7 +160,8 @@ pub async fn plan_dedup(job: &mut TransferJob, conn: &Connection, scope: &str) -
 /// [`plan_dedup`] in either mode: with [`DedupMode::Refs`], a content held more than once
 /// (twice in this upload, in the scope's content area already, or in an object under the
 /// scope) is stored once in the content area and every item holding it becomes a reference
-/// (`job.refs`); compressed items are left as they are.
+/// (`job.refs`); a compressed item's content object is stored compressed (`NAME.zst`/`.tcz` in
+/// the content area, format-2 references).
 pub async fn plan_dedup_with(job: &mut TransferJob, conn: &Connection, scope: &str, mode: DedupMode) -> Result<DedupPlanned> {
     let mut report = DedupPlanned::default();
     if job.direction != Direction::Upload {
@@ -240,9 +241,9 @@ fn crc_of(bytes: &[u8]) -> Option<u64> {
 
 /// The objects under `scope` that hold the content of a hashed item, by content: one listing,
 /// then a HEAD of each object that could match (see the module documentation).
-/// Also returns the contents (CRC64NVME, size) the scope's content area holds, by name and
-/// listed size (`crate::refs`).
-async fn index(job: &TransferJob, conn: &Connection, scope: &str, contents: &[Option<(Content, Stamp)>], report: &mut DedupPlanned) -> Result<(HashMap<Content, Source>, HashSet<(u64, u64)>)> {
+/// Also returns the content keys the scope's content area holds (`crate::refs`; plain ones
+/// with the listed size their name says).
+async fn index(job: &TransferJob, conn: &Connection, scope: &str, contents: &[Option<(Content, Stamp)>], report: &mut DedupPlanned) -> Result<(HashMap<Content, Source>, HashSet<String>)> {
     let wanted: HashSet<&Content> = contents.iter().flatten().map(|(c, _)| c).collect();
     let plain_sizes: HashSet<u64> = wanted.iter().filter(|c| c.0.is_none()).map(|c| c.1).collect();
     let suffixes: HashSet<&'static str> = job.compress.values().map(|p| p.codec.suffix()).collect();
@@ -251,12 +252,15 @@ async fn index(job: &TransferJob, conn: &Connection, scope: &str, contents: &[Op
     }
     let mine: HashSet<&str> = job.items.iter().map(|i| i.key.as_str()).collect();
     let listed = list::collect_objects(conn, &job.bucket, scope, None).await?;
-    let area: HashSet<(u64, u64)> = listed
+    // Plain content by name and listed size; compressed content (listed size: compressed) by
+    // name, its decoding checked whenever it is read.
+    let area: HashSet<String> = listed
         .iter()
-        .filter_map(|o| match crate::refs::parse_content_key(&o.key) {
-            Some((s, crc, size)) if s == scope && size == o.size => Some((crc, size)),
-            _ => None,
+        .filter(|o| match crate::refs::parse_content_key(&o.key) {
+            Some((s, _, size)) => s == scope && (size == o.size || (crate::refs::content_codec_suffix(&o.key).is_some() && o.size > 0)),
+            None => false,
         })
+        .map(|o| o.key.clone())
         .collect();
     let candidates: Vec<list::ObjectEntry> = listed
         .into_iter()

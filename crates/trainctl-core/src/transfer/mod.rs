@@ -112,6 +112,11 @@ pub struct TransferJob {
     /// jobs to it).
     #[serde(skip)]
     pub expected_crc64: std::collections::HashMap<String, u64>,
+    /// Downloads of references to compressed content (`--dedup=refs --compress …`): the
+    /// original size and CRC64NVME the decoded content object must have, by its key (its
+    /// header must say them, and decoding verifies them; `compress::CodecEngine`).
+    #[serde(skip)]
+    pub expected_original: std::collections::HashMap<String, (u64, u64)>,
     /// Downloads: references whose content object is missing (rejected), reference key →
     /// content key, so the job's error can name both.
     #[serde(skip)]
@@ -141,6 +146,7 @@ impl TransferJob {
             recorded: Default::default(),
             refs: Vec::new(),
             expected_crc64: Default::default(),
+            expected_original: Default::default(),
             missing_content: Default::default(),
             ref_of_local: Default::default(),
             local_root: (direction == Direction::Download).then(|| local_root.into()),

@@ -450,7 +450,7 @@ async fn resolve_refs(job: &mut TransferJob, pending: Vec<(String, PathBuf, Remo
             }
         };
         match contents.get(&r.content) {
-            Some(Some(c)) if c.size == r.size => {
+            Some(Some(c)) if c.size == r.size && r.compressed().is_none() => {
                 let before = job.skipped.len();
                 job.ref_of_local.insert(path.clone(), key.clone());
                 decide_download(job, path, r.content.clone(), RemoteObj { size: r.size, mtime: obj.mtime, etag: c.etag.clone(), stored_as: None, stored_size: None }, rule);
@@ -458,6 +458,25 @@ async fn resolve_refs(job: &mut TransferJob, pending: Vec<(String, PathBuf, Remo
                     s.0 = key;
                 }
                 job.expected_crc64.insert(r.content.clone(), r.crc());
+            }
+            // Compressed content: compared with the local file at the logical size, fetched
+            // as `NAME<suffix>` beside it and decoded to `NAME` (`compress::CodecEngine`),
+            // which must give the reference's size and CRC64NVME.
+            Some(Some(c)) if c.size > 0 && r.compressed().is_some() => {
+                let (before_items, before_skipped) = (job.items.len(), job.skipped.len());
+                job.ref_of_local.insert(path.clone(), key.clone());
+                decide_download(job, path.clone(), r.content.clone(), RemoteObj { size: r.size, mtime: obj.mtime, etag: c.etag.clone(), stored_as: None, stored_size: None }, rule);
+                if let Some(s) = job.skipped.get_mut(before_skipped) {
+                    s.0 = key.clone();
+                }
+                if let Some(item) = job.items.get_mut(before_items) {
+                    let mut fetched = path.into_os_string();
+                    fetched.push(r.compressed().unwrap_or_default());
+                    item.local = PathBuf::from(fetched);
+                    item.size = c.size;
+                    job.ref_of_local.insert(item.local.clone(), key);
+                }
+                job.expected_original.insert(r.content.clone(), (r.size, r.crc()));
             }
             Some(Some(c)) => {
                 let detail = format!("its content object {} holds {} bytes, not {}", r.content, c.size, r.size);

@@ -149,7 +149,7 @@ impl Engine for S5cmdEngine {
             sink.send(Event::Notice { message: format!("{why}; using the native engine, which renews them as it goes") });
             return super::native::NativeEngine::new(self.engine_conn()).run(job, opts, sink, cancel).await;
         }
-        if job.items.iter().any(|i| i.write_if.is_some()) || !job.version_ids.is_empty() || !job.expected_crc64.is_empty() {
+        if job.items.iter().any(|i| i.write_if.is_some()) || !job.version_ids.is_empty() || !job.expected_crc64.is_empty() || !job.expected_original.is_empty() {
             // s5cmd cannot make a write conditional; ignoring the condition could overwrite a
             // concurrent writer's change, so such jobs always go through the native engine.
             // (Object metadata it carries: `cp --metadata`, see `batch::cp_line`.) The content of

@@ -5,9 +5,12 @@
 //! whose HEAD shows it. Its content object is then created once (uploaded from the first file
 //! holding it, or copied on the server from the object that holds it) unless the area has it,
 //! and every file holding it gets a reference object instead of an upload. A content held once
-//! is uploaded as a plain object, its hash recorded so that a later upload finds it. Compressed
-//! files and text metadata (`codec::stays_plain`) are never referenced: they are deduplicated
-//! by server-side copies, as with plain `--dedup`.
+//! is uploaded as a plain object, its hash recorded so that a later upload finds it. Text
+//! metadata (`codec::stays_plain`) is never referenced: it is deduplicated by server-side
+//! copies, as with plain `--dedup`. A compressed file (`--compress`) is referenced like any
+//! other: its content object is stored compressed (`<crc>-<size>.zst` / `.tcz`, the codec's
+//! header and metadata included), named by the original's CRC64NVME and size, which its
+//! (format-2) reference records.
 //!
 //! Run (after the uploads and copies): a content object this job uploaded from a file that
 //! changed meanwhile is deleted again (its name would lie); each content object is HEADed (it
@@ -30,8 +33,12 @@ use tokio_util::sync::CancellationToken;
 pub struct RefPut {
     /// The reference object's key (`logical` + [`SUFFIX`]).
     pub key: String,
-    /// The key the file would have had.
+    /// The key the file would have had (uncompressed: the original name).
     pub logical: String,
+    /// The key it is uploaded to if it cannot be referenced (`logical`, or with the codec
+    /// suffix when compressed).
+    #[serde(skip)]
+    stored_key: String,
     pub local: PathBuf,
     /// The file's (logical) size.
     pub size: u64,
@@ -43,13 +50,18 @@ pub struct RefPut {
     crc: u64,
     #[serde(skip)]
     stamp: Stamp,
+    /// The compression plan of a reference to compressed content (restored when it is
+    /// uploaded after all).
+    #[serde(skip)]
+    compress: Option<crate::transfer::compress::Planned>,
 }
 
-/// Whether an item may become a reference: not compressed, and not text metadata
-/// (`codec::stays_plain`: `trainer_state.json`, shard indexes, `latest` pointers stay readable by
-/// name for trainers, detection and every other tool).
+/// Whether an item may become a reference: not text metadata (`codec::stays_plain`:
+/// `trainer_state.json`, shard indexes, `latest` pointers stay readable by name for trainers,
+/// detection and every other tool). Compressed items may (their content object is stored
+/// compressed); text metadata is never compressed.
 pub(super) fn may_reference(job: &TransferJob, item: &TransferItem) -> bool {
-    !job.compress.contains_key(&item.key) && !crate::codec::stays_plain(&item.key, item.size)
+    job.compress.contains_key(&item.key) || !crate::codec::stays_plain(&item.key, item.size)
 }
 
 /// Moves the items whose content is held more than once to `job.refs` (see the module
@@ -60,10 +72,10 @@ pub(super) fn plan(
     scope: &str,
     items: Vec<(TransferItem, Option<(Content, Stamp)>)>,
     index: &HashMap<Content, Source>,
-    area: &HashSet<(u64, u64)>,
+    area: &HashSet<String>,
     report: &mut DedupPlanned,
 ) -> Vec<(TransferItem, Option<(Content, Stamp)>)> {
-    let (items, rest): (Vec<_>, Vec<_>) = items.into_iter().partition(|(i, c)| may_reference(job, i) && c.as_ref().is_some_and(|(c, _)| c.0.is_none()));
+    let (items, rest): (Vec<_>, Vec<_>) = items.into_iter().partition(|(i, c)| may_reference(job, i) && c.is_some());
     let mut counts: HashMap<Content, usize> = HashMap::new();
     for (c, _) in items.iter().filter_map(|(_, c)| c.as_ref()) {
         *counts.entry(c.clone()).or_insert(0) += 1;
@@ -77,15 +89,25 @@ pub(super) fn plan(
         };
         let (size, crc) = (content.1, content.2);
         let crc64nvme = crate::codec::crc64_base64(crc);
-        let in_area = area.contains(&(crc, size));
+        let compress = job.compress.get(&item.key).cloned();
+        let content_key = match &compress {
+            Some(p) => refs::compressed_content_key(scope, crc, size, p.codec.suffix()),
+            None => refs::content_key(scope, crc, size),
+        };
+        let in_area = area.contains(&content_key);
         let source = index.get(&content);
         if !in_area && source.is_none() && counts.get(&content).copied().unwrap_or(0) < 2 {
-            job.metadata.entry(item.key.clone()).or_default().insert(META_CRC64NVME.into(), crc64nvme);
-            job.recorded.insert(item.key.clone(), stamp);
+            // Held once: uploaded as it is (compressed objects record their original's hash).
+            if compress.is_none() {
+                job.metadata.entry(item.key.clone()).or_default().insert(META_CRC64NVME.into(), crc64nvme);
+                job.recorded.insert(item.key.clone(), stamp);
+            }
             job.items.push(item);
             continue;
         }
-        let content_key = refs::content_key(scope, crc, size);
+        // Referenced: the item itself is not uploaded (its compression plan moves to the
+        // content object, and is kept for the fallback to a plain upload).
+        job.compress.remove(&item.key);
         let new_content = !in_area && created.insert(content.clone());
         if new_content {
             stored += size;
@@ -93,11 +115,18 @@ pub(super) fn plan(
                 Some(s) => {
                     report.copies += 1;
                     report.bytes_not_sent += s.stored;
-                    job.copies.push(Copy { key: content_key.clone(), local: item.local.clone(), size, from: s.key.clone(), from_etag: s.etag.clone(), bytes: s.stored, in_job: false, crc64nvme, stamp, compress: None });
+                    job.copies.push(Copy { key: content_key.clone(), local: item.local.clone(), size, from: s.key.clone(), from_etag: s.etag.clone(), bytes: s.stored, in_job: false, crc64nvme, stamp, compress: compress.clone() });
                 }
                 None => {
-                    job.metadata.entry(content_key.clone()).or_default().insert(META_CRC64NVME.into(), crc64nvme);
-                    job.recorded.insert(content_key.clone(), stamp);
+                    match &compress {
+                        Some(p) => {
+                            job.compress.insert(content_key.clone(), p.clone());
+                        }
+                        None => {
+                            job.metadata.entry(content_key.clone()).or_default().insert(META_CRC64NVME.into(), crc64nvme);
+                            job.recorded.insert(content_key.clone(), stamp);
+                        }
+                    }
                     job.items.push(TransferItem { local: item.local.clone(), key: content_key.clone(), size, etag: None, write_if: None });
                 }
             }
@@ -106,7 +135,8 @@ pub(super) fn plan(
         }
         logical += size;
         report.refs += 1;
-        job.refs.push(RefPut { key: format!("{}{SUFFIX}", item.key), logical: item.key, local: item.local, size, content: content_key, new_content, crc, stamp });
+        let logical_key = compress.as_ref().map_or_else(|| item.key.clone(), |p| p.original_key.clone());
+        job.refs.push(RefPut { key: format!("{logical_key}{SUFFIX}"), logical: logical_key, stored_key: item.key, local: item.local, size, content: content_key, new_content, crc, stamp, compress });
     }
     report.bytes_not_stored = logical.saturating_sub(stored);
     rest
@@ -126,7 +156,7 @@ impl DedupEngine {
                 async move {
                     let why = if bad.contains(&r.content) {
                         Some("the file changed while its content was uploaded".to_string())
-                    } else if !matches!(seen.get(&r.content), Some(Some(c)) if c.size == r.size) {
+                    } else if !matches!(seen.get(&r.content), Some(Some(c)) if c.size == r.size || (r.compress.is_some() && c.size > 0)) {
                         Some(format!("its content object {} is not there", r.content))
                     } else if Stamp::of(&r.local) != Some(r.stamp) {
                         Some("the file changed since it was hashed".to_string())
@@ -161,11 +191,13 @@ impl DedupEngine {
                 }
                 Err(why) => {
                     sink.send(Event::Notice { message: format!("{}: {why}; uploading the file instead", r.logical) });
-                    if Stamp::of(&r.local) == Some(r.stamp) {
+                    if let Some(p) = &r.compress {
+                        again.compress.insert(r.stored_key.clone(), p.clone());
+                    } else if Stamp::of(&r.local) == Some(r.stamp) {
                         again.metadata.entry(r.logical.clone()).or_default().insert(META_CRC64NVME.into(), crate::codec::crc64_base64(r.crc));
                         again.recorded.insert(r.logical.clone(), r.stamp);
                     }
-                    again.items.push(TransferItem { local: r.local.clone(), key: r.logical.clone(), size: Stamp::of(&r.local).map_or(r.size, |s| s.size), etag: None, write_if: None });
+                    again.items.push(TransferItem { local: r.local.clone(), key: r.stored_key.clone(), size: Stamp::of(&r.local).map_or(r.size, |s| s.size), etag: None, write_if: None });
                 }
             }
         }
@@ -190,7 +222,7 @@ impl DedupEngine {
     /// One reference object: its canonical body, as JSON.
     async fn put_ref(&self, bucket: &str, r: &RefPut) -> crate::Result<()> {
         use crate::s3::errors::SdkResultExt;
-        let body = refs::Ref { trainctl_ref: refs::FORMAT, content: r.content.clone(), size: r.size, crc64nvme: crate::codec::crc64_base64(r.crc) }.body();
+        let body = refs::Ref::to(r.content.clone(), r.crc, r.size).body();
         let ctx = self.conn.ctx().bucket(bucket).key(&r.key);
         self.conn.client.put_object().bucket(bucket).key(&r.key).content_type("application/json").body(body.into()).send().await.or_s3(&ctx)?;
         Ok(())
