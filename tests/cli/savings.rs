@@ -9,7 +9,10 @@
 //! - `checkpoint dedup` links every recorded group, keeps every file's bytes;
 //! - `--dedup refs` stores the tower once, and the download is byte-identical (both engines);
 //! - `--compress auto` and `--compress zstd` round trips are byte-identical (both engines,
-//!   each decoding the other's upload), and so is `--dedup refs` with `--compress auto`.
+//!   each decoding the other's upload);
+//! - `--dedup refs` with `--compress auto` stores the tower once, compressed (less than refs
+//!   alone), reads back byte-identical with both engines, materializes to `NAME.tcz`, and a
+//!   missing compressed content fails the download naming both keys (exit 81).
 //!
 //! That `torch.load` and `safetensors` read the downloaded files is checked by hand with
 //! `tests/fixtures/frameworks/load_check.py` (tests/README.md, "The savings fixtures").
@@ -153,17 +156,77 @@ conformance! {
                 assert_as_recorded(&back, &format!("refs up by {engine}, down by {engine_down}"));
             }
         }
-        // References and compression together: the tower goes up compressed once and is copied
-        // on the server for the other checkpoints (a compressed file is not referenced).
-        let s = upload(b, &run, &s3(&bucket, "both/run/"), &["--dedup=refs", "--compress", "auto"]);
-        assert_eq!(s["failed"].as_u64(), Some(0), "{s}");
-        let all = keys(b, &bucket, "both/run/");
-        assert!(tower.iter().all(|f| all.contains(&format!("both/run/{f}.tcz"))), "{all:?}");
+    }
+
+    fn refs_with_compress_auto_store_the_tower_once_compressed_and_read_back_byte_identical(b: &Backend) {
+        let bucket = b.new_bucket("savrefz");
+        let (dir, run) = run_copy();
+        let (size, tower) = identical()[0].clone();
+        let stored = |prefix: &str| b.list_objects(&bucket, prefix).iter().map(|(_, n)| n).sum::<u64>();
+        upload(b, &run, &s3(&bucket, "refs/run/"), &["--dedup=refs"]);
+        let refs_only = stored("refs/run/");
         for engine in ENGINES {
-            let back = dir.path().join(format!("both-{engine}"));
-            download(b, &s3(&bucket, "both/run/"), &back, engine);
-            assert_as_recorded(&back, &format!("refs + auto, down by {engine}"));
+            let prefix = format!("both-{engine}/run/");
+            let s = upload(b, &run, &s3(&bucket, &prefix), &["--engine", engine, "--dedup=refs", "--compress", "auto"]);
+            assert_eq!((s["referenced"].as_u64(), s["failed"].as_u64()), (Some(tower.len() as u64), Some(0)), "{engine}: {s}");
+            let all = keys(b, &bucket, &prefix);
+            let content = keys(b, &bucket, &format!("{prefix}.trainctl/content/"));
+            assert!(content.len() == 1 && content[0].ends_with(".tcz"), "{engine}: the tower once, as byte planes: {all:?}");
+            for f in &tower {
+                assert!(all.contains(&format!("{prefix}{f}.trainctl-ref")) && !all.iter().any(|k| k.starts_with(&format!("{prefix}{f}.t")) && !k.ends_with(".trainctl-ref")), "{engine}: {all:?}");
+                let body = String::from_utf8(b.get_object(&bucket, &format!("{prefix}{f}.trainctl-ref"))).unwrap();
+                assert!(body.contains(&format!("\"size\":{size}")) && body.contains("\"trainctl_ref\":2"), "the original's size, format 2: {body}");
+            }
+            let both = stored(&prefix);
+            assert!(both < refs_only, "{engine}: stored {both} with refs + compression, {refs_only} with refs alone");
+            eprintln!("stored: refs alone {refs_only}, refs + compress auto {both}, logical {}", recorded_files().values().map(|(n, _)| n).sum::<u64>());
+            for engine_down in ENGINES {
+                let back = dir.path().join(format!("back-{engine}-{engine_down}"));
+                download(b, &s3(&bucket, &prefix), &back, engine_down);
+                assert_as_recorded(&back, &format!("refs + auto up by {engine}, down by {engine_down}"));
+                let again = ok(b.trainctl().args(["--json", "s3", "download", "-r", &s3(&bucket, &prefix)]).arg(&back).args(["--engine", engine_down]));
+                assert_eq!(summary(&again)["failed"].as_u64(), Some(0));
+                assert_as_recorded(&back, "a second download over the first");
+            }
         }
+        // Materialize: the compressed content becomes `NAME.tcz` beside each reference's key,
+        // the references and the content area go; the download decodes them as before.
+        let url = s3(&bucket, "both-native/run/");
+        ok(b.trainctl().args(["s3", "materialize", &url, "--grace", "0s", "--yes"]));
+        let all = keys(b, &bucket, "both-native/run/");
+        assert!(!all.iter().any(|k| k.ends_with(".trainctl-ref") || k.contains(".trainctl/content/")), "{all:?}");
+        assert!(tower.iter().all(|f| all.contains(&format!("both-native/run/{f}.tcz"))), "{all:?}");
+        let back = dir.path().join("materialized");
+        download(b, &url, &back, "native");
+        assert_as_recorded(&back, "materialized refs + auto");
+        // A content object replaced by other bytes fails verification, and nothing is left:
+        // bytes that are no trainctl object, and a trainctl object of other content.
+        let content = keys(b, &bucket, "both-s5cmd/run/.trainctl/content/").remove(0);
+        let logical = s3(&bucket, &format!("both-s5cmd/run/{}", tower[0]));
+        let local = dir.path().join("bad.safetensors");
+        let other = dir.path().join("other.bin");
+        std::fs::write(&other, vec![7u8; 200_000]).unwrap();
+        ok(b.trainctl().args(["s3", "upload"]).arg(&other).arg(s3(&bucket, "scratch/other.bin")).args(["--compress", "zstd"]));
+        let other_compressed = b.get_object(&bucket, "scratch/other.bin.zst");
+        for (body, says) in [(b"not a trainctl object".to_vec(), "no trainctl header"), (other_compressed, "its reference records")] {
+            b.put_object(&bucket, &content, body);
+            let out = fails_with(b.trainctl().args(["s3", "download", &logical]).arg(&local), 80);
+            assert!(stderr(&out).contains(says) && stderr(&out).contains(&content), "{}", stderr(&out));
+            assert!(!local.exists() && !dir.path().join("bad.safetensors.tcz").exists(), "nothing left");
+        }
+        // A content object another tool deleted: the download names both keys (exit 81).
+        b.delete_object(&bucket, &content);
+        let before = keys(b, &bucket, "");
+        let reference = format!("both-s5cmd/run/{}.trainctl-ref", tower[0]);
+        let local = dir.path().join("gone.safetensors");
+        let out = fails_with(b.trainctl().args(["s3", "download", &s3(&bucket, &format!("both-s5cmd/run/{}", tower[0]))]).arg(&local), 81);
+        assert!(stderr(&out).contains(&content) && stderr(&out).contains(&reference), "names both keys: {}", stderr(&out));
+        assert!(!local.exists() && !dir.path().join("gone.safetensors.tcz").exists());
+        // In a prefix download it is that item's failure, named the same way.
+        let out = fails_with(b.trainctl().args(["s3", "download", "-r", &s3(&bucket, "both-s5cmd/run/")]).arg(dir.path().join("gone")), 3);
+        assert!(stderr(&out).contains(&content) && stderr(&out).contains(&reference), "names both keys: {}", stderr(&out));
+        assert!(!dir.path().join("gone").join(&tower[0]).exists());
+        assert_eq!(keys(b, &bucket, ""), before, "nothing deleted");
     }
 
     fn compress_auto_and_zstd_round_trip_the_real_checkpoints_byte_identical(b: &Backend) {

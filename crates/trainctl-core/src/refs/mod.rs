@@ -197,6 +197,24 @@ mod tests {
     }
 
     #[test]
+    fn a_reference_to_compressed_content_is_format_2_and_names_the_original() {
+        let key = compressed_content_key("runs/a/", 0xabc, 70_000, ".tcz");
+        assert_eq!(key, "runs/a/.trainctl/content/0000000000000abc-70000.tcz");
+        assert_eq!(parse_content_key(&key), Some(("runs/a/", 0xabc, 70_000)));
+        let r = Ref::to(key.clone(), 0xabc, 70_000);
+        assert_eq!((r.trainctl_ref, r.compressed()), (FORMAT_COMPRESSED, Some(".tcz")));
+        assert_eq!(Ref::parse("b", "runs/a/x.trainctl-ref", &r.body()).unwrap(), r);
+        assert_eq!(Ref::new("runs/a/", 0xabc, 70_000).trainctl_ref, FORMAT, "plain content: the format older trainctl reads");
+        let refuse = |body: &[u8]| assert_eq!(Ref::parse("b", "runs/a/x.trainctl-ref", body).unwrap_err().code(), "ref_corrupt", "{}", String::from_utf8_lossy(body));
+        let mut as_plain = r.clone();
+        as_plain.trainctl_ref = FORMAT;
+        refuse(&as_plain.body());
+        let mut wrong = r.clone();
+        wrong.size = 69_999;
+        refuse(&wrong.body());
+    }
+
+    #[test]
     fn content_keys_and_logical_names() {
         assert_eq!(parse_content_key(".trainctl/content/0000000000000001-5"), Some(("", 1, 5)));
         assert_eq!(parse_content_key("r/.trainctl/content/00000000000000ff-5"), Some(("r/", 255, 5)));
