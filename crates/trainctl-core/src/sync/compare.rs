@@ -17,15 +17,15 @@ use std::path::Path;
 const PARALLEL: usize = 8;
 
 /// Compares what the steps of `changes` need compared.
-pub async fn compare(conn: &Connection, bucket: &str, prefix: &str, root: &Path, changes: &[Change]) -> Compared {
+pub async fn compare<'a>(conn: &Connection, bucket: &str, prefix: &str, root: &Path, changes: &[Change<'a>]) -> Compared<'a> {
     let wanted: Vec<&Change> = changes.iter().filter(|c| !c.is_dir() && matches!(step(c), Step::Compare | Step::Touched)).collect();
     // By index: a closure over `&Change` items trips the `Send` check of spawned passes.
     let wanted = &wanted;
-    let results: Vec<(String, bool, Option<String>)> = futures::stream::iter(0..wanted.len())
+    let results: Vec<(&'a str, bool, Option<String>)> = futures::stream::iter(0..wanted.len())
         .map(|i| async move {
             let c = wanted[i];
             let (eq, md5) = compare_one(conn, bucket, prefix, root, c).await;
-            (c.path.clone(), eq, md5)
+            (c.path, eq, md5)
         })
         .buffer_unordered(PARALLEL)
         .collect()
@@ -33,7 +33,7 @@ pub async fn compare(conn: &Connection, bucket: &str, prefix: &str, root: &Path,
     let mut out = Compared::default();
     for (path, eq, md5) in results {
         if let Some(m) = md5 {
-            out.local_md5.insert(path.clone(), m);
+            out.local_md5.insert(path, m);
         }
         out.equal.insert(path, eq);
     }
@@ -41,15 +41,15 @@ pub async fn compare(conn: &Connection, bucket: &str, prefix: &str, root: &Path,
 }
 
 /// Equal?, and the local file's plain MD5 when it was computed.
-async fn compare_one(conn: &Connection, bucket: &str, prefix: &str, root: &Path, c: &Change) -> (bool, Option<String>) {
-    let Some(local) = &c.local else { return (false, None) };
-    let Ok(path) = local_path_for_key(root, "", &c.path) else { return (false, None) };
+async fn compare_one(conn: &Connection, bucket: &str, prefix: &str, root: &Path, c: &Change<'_>) -> (bool, Option<String>) {
+    let Some(local) = c.local else { return (false, None) };
+    let Ok(path) = local_path_for_key(root, "", c.path) else { return (false, None) };
     if step(c) == Step::Touched {
-        let want = c.base.as_ref().and_then(|b| b.0.md5.clone());
+        let want = c.base.and_then(|b| b.0.md5.clone());
         let md5 = verify::md5_etag_of_file_async(&path, None).await.ok();
         return (md5.is_some() && md5 == want, md5);
     }
-    let Some(remote) = &c.remote else { return (false, None) };
+    let Some(remote) = c.remote else { return (false, None) };
     if local.size != remote.size {
         return (false, None);
     }

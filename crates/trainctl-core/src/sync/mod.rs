@@ -368,7 +368,7 @@ fn totals(actions: &[Action]) -> Totals {
 /// The checkpoints around the changed paths, judged on each side by the checkpoint detectors
 /// (the same rules as cleanup and watches). Small marker files (`trainer_state.json`, `latest`)
 /// are read locally, and fetched from S3 only in folders where something changed.
-async fn units(conn: &Connection, pair: &Pair, root: &Path, local: &[LocalEntry], remote: &[RemoteEntry], changes: &[diff::Change], grace: Duration) -> Vec<plan::Unit> {
+async fn units(conn: &Connection, pair: &Pair, root: &Path, local: &[LocalEntry], remote: &[RemoteEntry], changes: &[diff::Change<'_>], grace: Duration) -> Vec<plan::Unit> {
     let changed_dirs: HashSet<&str> = changes.iter().map(|c| c.path.rfind('/').map(|i| &c.path[..=i]).unwrap_or("")).collect();
     let in_changed = |p: &str| {
         let parent = p.rfind('/').map(|i| &p[..=i]).unwrap_or("");

@@ -159,11 +159,12 @@ pub struct Unit {
 }
 
 /// The content comparisons made for [`Step::Compare`] and [`Step::Touched`] paths: equal or
-/// not, and the local MD5 when it was computed.
+/// not, and the local MD5 when it was computed. Keyed by the changes' own paths (borrowed: a
+/// first pass compares every file).
 #[derive(Debug, Clone, Default)]
-pub struct Compared {
-    pub equal: HashMap<String, bool>,
-    pub local_md5: HashMap<String, String>,
+pub struct Compared<'a> {
+    pub equal: HashMap<&'a str, bool>,
+    pub local_md5: HashMap<&'a str, String>,
 }
 
 /// What a path needs before units and conflicts are considered.
@@ -190,8 +191,8 @@ pub fn step(c: &Change) -> Step {
         // neither side keeps this one (it is not a new empty folder to mirror).
         return if c.local.is_some() { Step::DeleteLocal } else { Step::DeleteRemote };
     }
-    let base_etag = || WriteIf::ObjectIs { etag: c.base.as_ref().map(|b| b.1.etag.clone()).unwrap_or_default() };
-    let base_file = || c.base.as_ref().map(|b| file_is(&b.0)).unwrap_or(WriteIf::Absent);
+    let base_etag = || WriteIf::ObjectIs { etag: c.base.map(|b| b.1.etag.clone()).unwrap_or_default() };
+    let base_file = || c.base.map(|b| file_is(b.0)).unwrap_or(WriteIf::Absent);
     match (c.local_kind(), c.remote_kind()) {
         (Changed, Same) if touched(c) => Step::Touched,
         (Changed, Same) => Step::Upload(base_etag()),
@@ -207,7 +208,7 @@ pub fn step(c: &Change) -> Step {
 }
 
 fn touched(c: &Change) -> bool {
-    match (&c.base, &c.local) {
+    match (c.base, c.local) {
         (Some((b, _)), Some(l)) => !l.is_dir() && b.size == l.size && b.md5.is_some(),
         _ => false,
     }
@@ -229,14 +230,14 @@ fn origin(s: &Step) -> (bool, bool) {
 }
 
 /// Inputs of [`build`] besides the changes.
-pub struct Context<'a> {
+pub struct Context<'a, 'c> {
     pub local_now: &'a [LocalEntry],
     pub remote_now: &'a [RemoteEntry],
     /// Files each side had after the last pass.
     pub local_before: u64,
     pub remote_before: u64,
     pub units: &'a [Unit],
-    pub compared: &'a Compared,
+    pub compared: &'a Compared<'c>,
     pub policy: ConflictPolicy,
     /// Per-path decisions (the desktop's conflict list) over `policy`.
     pub resolve: &'a BTreeMap<String, ConflictPolicy>,
@@ -245,14 +246,15 @@ pub struct Context<'a> {
     pub stamp: &'a str,
 }
 
-/// Builds the plan of a pass.
+/// Builds the plan of a pass. Everything it keeps is copied out of `changes` (which borrow the
+/// scans): the plan outlives them.
 pub fn build(changes: &[Change], cx: &Context) -> Plan {
     let mut plan = Plan::default();
     let mut steps: Vec<Step> = changes.iter().map(|c| resolve_compare(c, step(c), cx, &mut plan)).collect();
     defer_incomplete(changes, &mut steps, cx, &mut plan);
     let handled = unit_conflicts(changes, &mut steps, cx, &mut plan);
     for (c, s) in changes.iter().zip(&steps) {
-        if !handled.contains(&c.path) {
+        if !handled.contains(c.path) {
             plan_step(c, s, cx, &mut plan);
         }
     }
@@ -264,19 +266,19 @@ pub fn build(changes: &[Change], cx: &Context) -> Plan {
 
 /// Turns `Compare`/`Touched` into what the comparison found.
 fn resolve_compare(c: &Change, s: Step, cx: &Context, plan: &mut Plan) -> Step {
-    let equal = cx.compared.equal.get(&c.path).copied();
+    let equal = cx.compared.equal.get(c.path).copied();
     match s {
         Step::Compare if c.is_dir() || equal == Some(true) => {
-            let md5 = cx.compared.local_md5.get(&c.path).cloned().or_else(|| c.remote.as_ref().and_then(|r| r.md5()));
-            plan.records.push(Record { path: c.path.clone(), local: c.local.clone().map(|l| LocalEntry { md5, ..l }), remote: c.remote.clone() });
+            let md5 = cx.compared.local_md5.get(c.path).cloned().or_else(|| c.remote.and_then(|r| r.md5()));
+            plan.records.push(Record { path: c.path.into(), local: c.local.map(|l| LocalEntry { md5, ..l.clone() }), remote: c.remote.cloned() });
             Step::Nothing
         }
         Step::Touched if equal == Some(true) => {
-            let md5 = c.base.as_ref().and_then(|b| b.0.md5.clone());
-            plan.records.push(Record { path: c.path.clone(), local: c.local.clone().map(|l| LocalEntry { md5, ..l }), remote: c.remote.clone() });
+            let md5 = c.base.and_then(|b| b.0.md5.clone());
+            plan.records.push(Record { path: c.path.into(), local: c.local.map(|l| LocalEntry { md5, ..l.clone() }), remote: c.remote.cloned() });
             Step::Nothing
         }
-        Step::Touched => Step::Upload(WriteIf::ObjectIs { etag: c.base.as_ref().map(|b| b.1.etag.clone()).unwrap_or_default() }),
+        Step::Touched => Step::Upload(WriteIf::ObjectIs { etag: c.base.map(|b| b.1.etag.clone()).unwrap_or_default() }),
         s => s,
     }
 }
@@ -306,7 +308,7 @@ fn defer_incomplete(changes: &[Change], steps: &mut [Step], cx: &Context, plan: 
 }
 
 /// Checkpoint folders changed on both sides conflict as one unit. Returns the paths handled.
-fn unit_conflicts(changes: &[Change], steps: &mut [Step], cx: &Context, plan: &mut Plan) -> HashSet<String> {
+fn unit_conflicts<'a>(changes: &[Change<'a>], steps: &mut [Step], cx: &Context, plan: &mut Plan) -> HashSet<&'a str> {
     let mut handled = HashSet::new();
     for u in cx.units.iter().filter(|u| u.id.ends_with('/')) {
         let inside: Vec<usize> = changes.iter().enumerate().filter(|(_, c)| c.path.starts_with(&u.id)).map(|(i, _)| i).collect();
@@ -320,9 +322,9 @@ fn unit_conflicts(changes: &[Change], steps: &mut [Step], cx: &Context, plan: &m
             continue;
         }
         for &i in &inside {
-            handled.insert(changes[i].path.clone());
+            handled.insert(changes[i].path);
         }
-        let base_paths: Vec<&str> = inside.iter().map(|&i| changes[i].path.as_str()).collect();
+        let base_paths: Vec<&str> = inside.iter().map(|&i| changes[i].path).collect();
         resolve_folder(&u.id, &base_paths, cx, plan);
     }
     handled
@@ -411,7 +413,7 @@ fn resolve_folder(dir: &str, changed: &[&str], cx: &Context, plan: &mut Plan) {
 
 /// The plan of one path outside any conflicting checkpoint folder.
 fn plan_step(c: &Change, s: &Step, cx: &Context, plan: &mut Plan) {
-    let (local, remote) = (c.local.as_ref(), c.remote.as_ref());
+    let (local, remote) = (c.local, c.remote);
     let why = |side: &str, k: Kind| match k {
         Kind::New => format!("new {side}"),
         _ => format!("changed {side}"),
@@ -420,36 +422,36 @@ fn plan_step(c: &Change, s: &Step, cx: &Context, plan: &mut Plan) {
         Step::Upload(w) => {
             if let Some(l) = local {
                 let reason = if c.remote_kind() == Kind::Gone { "changed locally, deleted on S3: the change wins".into() } else { why("locally", c.local_kind()) };
-                plan.actions.push(Action::Upload { path: c.path.clone(), bytes: l.size, reason, write_if: w.clone(), src: l.clone() });
+                plan.actions.push(Action::Upload { path: c.path.into(), bytes: l.size, reason, write_if: w.clone(), src: l.clone() });
             }
         }
         Step::Download(w) => {
             if let Some(r) = remote {
                 let reason = if c.local_kind() == Kind::Gone { "changed on S3, deleted locally: the change wins".into() } else { why("on S3", c.remote_kind()) };
-                plan.actions.push(Action::Download { path: c.path.clone(), bytes: r.size, reason, write_if: w.clone(), src: r.clone() });
+                plan.actions.push(Action::Download { path: c.path.into(), bytes: r.size, reason, write_if: w.clone(), src: r.clone() });
             }
         }
         Step::DeleteRemote if c.emptied => {
             if let Some(r) = remote {
-                plan.actions.push(Action::DeleteRemote { path: c.path.clone(), bytes: 0, reason: "folder marker left empty by deletions".into(), etag: r.etag.clone() });
+                plan.actions.push(Action::DeleteRemote { path: c.path.into(), bytes: 0, reason: "folder marker left empty by deletions".into(), etag: r.etag.clone() });
             }
         }
         Step::DeleteLocal if c.emptied => {
             if let Some(l) = local {
-                plan.actions.push(Action::DeleteLocal { path: c.path.clone(), bytes: 0, reason: "folder left empty by deletions".into(), expect: l.clone() });
+                plan.actions.push(Action::DeleteLocal { path: c.path.into(), bytes: 0, reason: "folder left empty by deletions".into(), expect: l.clone() });
             }
         }
         Step::DeleteRemote => {
-            if let Some((_, b)) = &c.base {
-                plan.actions.push(Action::DeleteRemote { path: c.path.clone(), bytes: b.size, reason: "deleted locally".into(), etag: b.etag.clone() });
+            if let Some((_, b)) = c.base {
+                plan.actions.push(Action::DeleteRemote { path: c.path.into(), bytes: b.size, reason: "deleted locally".into(), etag: b.etag.clone() });
             }
         }
         Step::DeleteLocal => {
-            if let Some((b, _)) = &c.base {
-                plan.actions.push(Action::DeleteLocal { path: c.path.clone(), bytes: b.size, reason: "deleted on S3".into(), expect: b.clone() });
+            if let Some((b, _)) = c.base {
+                plan.actions.push(Action::DeleteLocal { path: c.path.into(), bytes: b.size, reason: "deleted on S3".into(), expect: b.clone() });
             }
         }
-        Step::Forget => plan.records.push(Record { path: c.path.clone(), local: None, remote: None }),
+        Step::Forget => plan.records.push(Record { path: c.path.into(), local: None, remote: None }),
         Step::Compare => {
             if let (Some(l), Some(r)) = (local, remote) {
                 file_conflict(c, l, r, cx, plan);
@@ -462,28 +464,28 @@ fn plan_step(c: &Change, s: &Step, cx: &Context, plan: &mut Plan) {
 fn file_conflict(c: &Change, l: &LocalEntry, r: &RemoteEntry, cx: &Context, plan: &mut Plan) {
     let lv = version_of_local(std::slice::from_ref(l));
     let rv = version_of_remote(std::slice::from_ref(r));
-    let policy = decide(cx.resolve.get(&c.path).copied().unwrap_or(cx.policy), &lv, &rv);
+    let policy = decide(cx.resolve.get(c.path).copied().unwrap_or(cx.policy), &lv, &rv);
     let resolution = match policy {
         ConflictPolicy::Fail => "left as it is on both sides".to_string(),
         ConflictPolicy::KeepBoth => {
-            let to = conflict_name(&c.path, "local", cx.stamp);
-            plan.actions.push(Action::RenameLocal { from: c.path.clone(), to: to.clone(), reason: "conflict: the local version is kept under a new name".into() });
+            let to = conflict_name(c.path, "local", cx.stamp);
+            plan.actions.push(Action::RenameLocal { from: c.path.into(), to: to.clone(), reason: "conflict: the local version is kept under a new name".into() });
             let src = LocalEntry { path: to.clone(), ..l.clone() };
             plan.actions.push(Action::Upload { path: to.clone(), bytes: l.size, reason: "conflict: local copy".into(), write_if: WriteIf::Absent, src });
-            plan.actions.push(Action::Download { path: c.path.clone(), bytes: r.size, reason: "conflict: the remote version keeps the name".into(), write_if: WriteIf::Absent, src: r.clone() });
+            plan.actions.push(Action::Download { path: c.path.into(), bytes: r.size, reason: "conflict: the remote version keeps the name".into(), write_if: WriteIf::Absent, src: r.clone() });
             format!("local copy kept as {to}; the remote version keeps the name")
         }
         ConflictPolicy::Local | ConflictPolicy::Newer => {
             let write_if = WriteIf::ObjectIs { etag: r.etag.clone() };
-            plan.actions.push(Action::Upload { path: c.path.clone(), bytes: l.size, reason: "conflict: the local version wins".into(), write_if, src: l.clone() });
+            plan.actions.push(Action::Upload { path: c.path.into(), bytes: l.size, reason: "conflict: the local version wins".into(), write_if, src: l.clone() });
             "the local version replaces the remote one".to_string()
         }
         ConflictPolicy::Remote => {
-            plan.actions.push(Action::Download { path: c.path.clone(), bytes: r.size, reason: "conflict: the remote version wins".into(), write_if: file_is(l), src: r.clone() });
+            plan.actions.push(Action::Download { path: c.path.into(), bytes: r.size, reason: "conflict: the remote version wins".into(), write_if: file_is(l), src: r.clone() });
             "the remote version replaces the local one".to_string()
         }
     };
-    plan.conflicts.push(Conflict { path: c.path.clone(), local: lv, remote: rv, policy, resolution });
+    plan.conflicts.push(Conflict { path: c.path.into(), local: lv, remote: rv, policy, resolution });
 }
 
 /// A file where the other side (or the bucket itself) has a folder of the same name: S3 can
@@ -564,9 +566,9 @@ fn refuse_case_collisions(plan: &mut Plan, cx: &Context) {
 /// Counts deletions per side (folders and the halves of renames aside) against the limit.
 fn guard(plan: &Plan, cx: &Context, changes: &[Change]) -> Guard {
     // A rename keeps the inode and the mtime; a new file that merely reuses a freed inode does not.
-    let new_local: HashSet<(u64, u64, i64)> = changes.iter().filter(|c| c.local_kind() == Kind::New || c.local_kind() == Kind::Changed).filter_map(|c| c.local.as_ref()).map(|l| (l.ino, l.size, l.mtime_ns)).collect();
-    let new_remote: HashSet<(&str, u64)> = changes.iter().filter(|c| c.remote_kind() == Kind::New || c.remote_kind() == Kind::Changed).filter_map(|c| c.remote.as_ref()).map(|r| (r.etag.as_str(), r.size)).collect();
-    let base: HashMap<&str, &(LocalEntry, RemoteEntry)> = changes.iter().filter_map(|c| c.base.as_ref().map(|b| (c.path.as_str(), b))).collect();
+    let new_local: HashSet<(u64, u64, i64)> = changes.iter().filter(|c| c.local_kind() == Kind::New || c.local_kind() == Kind::Changed).filter_map(|c| c.local).map(|l| (l.ino, l.size, l.mtime_ns)).collect();
+    let new_remote: HashSet<(&str, u64)> = changes.iter().filter(|c| c.remote_kind() == Kind::New || c.remote_kind() == Kind::Changed).filter_map(|c| c.remote).map(|r| (r.etag.as_str(), r.size)).collect();
+    let base: HashMap<&str, (&LocalEntry, &RemoteEntry)> = changes.iter().filter_map(|c| c.base.map(|b| (c.path, b))).collect();
     let mut g = Guard { local_before: cx.local_before, remote_before: cx.remote_before, ..Guard::default() };
     for a in &plan.actions {
         match a {
