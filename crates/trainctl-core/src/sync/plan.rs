@@ -291,7 +291,7 @@ fn unit_of<'a>(units: &'a [Unit], path: &str) -> Option<&'a Unit> {
 fn defer_incomplete(changes: &[Change], steps: &mut [Step], cx: &Context, plan: &mut Plan) {
     let mut told: BTreeSet<(String, &str)> = BTreeSet::new();
     for (c, s) in changes.iter().zip(steps.iter_mut()) {
-        let Some(u) = unit_of(cx.units, &c.path) else { continue };
+        let Some(u) = unit_of(cx.units, c.path) else { continue };
         let (from_local, from_remote) = origin(s);
         let why = match (&u.local_incomplete, &u.remote_incomplete) {
             (Some(r), _) if from_local => Some(("local", r)),
