@@ -23,7 +23,7 @@
 //!   item (`compressed_corrupt`) and nothing of it is left. Objects without the header are
 //!   someone else's `.zst` files and stay as downloaded.
 
-use super::local_write::Folders;
+use super::local_write::{self, Folders};
 use super::{Engine, Outcome, TransferJob, TransferOptions};
 use crate::codec::{self, decode::DecodeError, header, Codec, Compress};
 use crate::error::{Error, Result};
@@ -346,7 +346,7 @@ fn decode_in_place(root: &Path, local: &Path, folders: &Folders, what: &str, exp
         e
     };
     let temp = dest.create_temp().map_err(fail)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, &**temp.file());
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, local_write::SmallWrites(&**temp.file()));
     let decoded = codec::decode::decode(&mut std::io::BufReader::with_capacity(1 << 20, &mut src), &mut out);
     let flushed = out.flush_into_result();
     let shown = dir.join(&final_name);

@@ -301,6 +301,27 @@ impl Drop for TempFile {
     }
 }
 
+/// The largest single write into a file being written from the network. Why not more: ext4
+/// sizes page-cache folios by the write (order 8 for 1 MiB), and on memory that has been up a
+/// while (fragmented) each large folio runs direct compaction, migrating pages to make room —
+/// 26 % of a 2 GiB download's CPU in one profile, where s5cmd, writing 32 KiB at a time, spent
+/// none. 32 KiB is order 3, the largest order the page allocator treats as cheap.
+pub const WRITE_PIECE: usize = 32 * 1024;
+
+/// A writer that hands its inner writer at most [`WRITE_PIECE`] bytes per call (under a
+/// `BufWriter`, whose large flushes would otherwise be single large writes).
+pub struct SmallWrites<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for SmallWrites<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(&buf[..buf.len().min(WRITE_PIECE)])
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Asks the kernel to start writing `len` bytes at `offset` of `file` to disk now, without
 /// waiting (`sync_file_range(SYNC_FILE_RANGE_WRITE)`). Downloads call it after each block they
 /// write: the disk then works while the network does, and the `fdatasync` of [`TempFile::commit`]
@@ -348,6 +369,31 @@ impl Drop for FolderLock {
 mod tests {
     use super::*;
     use std::os::unix::fs::FileExt;
+
+    #[test]
+    fn small_writes_hand_on_at_most_a_piece_per_call() {
+        /// Records the size of every write it is given.
+        struct Sizes(Vec<usize>, Vec<u8>);
+        impl std::io::Write for Sizes {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.push(b.len());
+                self.1.extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+        let mut sink = Sizes(Vec::new(), Vec::new());
+        {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, SmallWrites(&mut sink));
+            std::io::Write::write_all(&mut w, &data).unwrap();
+            std::io::Write::flush(&mut w).unwrap();
+        }
+        assert_eq!(sink.1, data);
+        assert!(sink.0.iter().all(|n| *n <= WRITE_PIECE), "{:?}", sink.0);
+    }
 
     #[test]
     fn commit_renames_a_complete_temp_file_and_leaves_nothing_else() {

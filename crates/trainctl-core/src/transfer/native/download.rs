@@ -24,7 +24,7 @@ use super::{effective_part_size, sdk, Ctx};
 use crate::error::{Error, Result};
 use crate::s3::NetworkPolicy;
 use crate::transfer::checksum::{Piece, PieceHasher, Recipe};
-use crate::transfer::local_write::{self, TempFile};
+use crate::transfer::local_write::{self, TempFile, WRITE_PIECE};
 use crate::transfer::verify::{self, Expectation, StoredFields, Verified};
 use crate::transfer::TransferItem;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
@@ -263,14 +263,6 @@ async fn stream_body(ctx: &Ctx<'_>, item: &TransferItem, writer: &mut BlockWrite
 /// peaked at 65 MB RSS, over the 64 MB budget.
 const WRITE_BLOCK: usize = 512 * 1024;
 
-/// The largest single `pwrite`: a block is written as its received chunks, each in pieces of
-/// at most this size. Why not the whole block at once: ext4 allocates page-cache folios as
-/// large as the write (order 8 for 1 MiB), and on a machine whose memory is fragmented — any
-/// machine that has been up a while — each such allocation runs direct compaction, migrating
-/// pages to make room. In one profile of a 2 GiB download that was 26 % of the CPU
-/// (`__alloc_pages_direct_compact`, `folio_mc_copy`), while s5cmd, which writes 32 KiB at a
-/// time, spent none. 32 KiB is order 3, the largest order the page allocator treats as cheap.
-const WRITE_PIECE: usize = 32 * 1024;
 
 /// Written bytes a range lets accumulate before it asks the kernel to start writing them to
 /// disk. Larger spans let ext4 map and submit them in fewer, larger extents (at every 1 MiB
@@ -278,9 +270,10 @@ const WRITE_PIECE: usize = 32 * 1024;
 const WRITEBACK_SPAN: u64 = 8 * 1024 * 1024;
 
 /// Collects received chunks — the HTTP client's own buffers, not copied — and writes (and
-/// hashes) them in blocks of about [`WRITE_BLOCK`] on a blocking thread, at increasing
-/// offsets of a shared file, asking the kernel to start writing each block to disk at once
-/// ([`local_write::start_writeback`]) so the commit's fsync finds little left.
+/// hashes) them in blocks of about [`WRITE_BLOCK`], [`WRITE_PIECE`] bytes per `pwrite`, on a
+/// blocking thread, at increasing offsets of a shared file, asking the kernel to start writing
+/// every [`WRITEBACK_SPAN`] to disk at once ([`local_write::start_writeback`]) so the commit's
+/// fsync finds little left.
 ///
 /// The ranges of one file write one at a time (`lock`, held for the `pwrite`s only; hashing
 /// stays parallel). Why: concurrent `pwrite`s to one inode contend on its `i_rwsem`, and the
@@ -377,7 +370,8 @@ impl BlockWriter {
     }
 }
 
-/// Writes `chunks` back to back from `offset`, [`WRITE_PIECE`] bytes per `pwrite` at most.
+/// Writes `chunks` back to back from `offset`, [`WRITE_PIECE`] bytes per `pwrite` at most
+/// (a block written whole would be one large folio to allocate: see there).
 fn write_pieces(file: &File, mut offset: u64, chunks: &[Bytes]) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     for piece in chunks.iter().flat_map(|c| c.chunks(WRITE_PIECE)) {
