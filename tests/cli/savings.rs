@@ -189,9 +189,34 @@ conformance! {
                 assert_as_recorded(&back, "a second download over the first");
             }
         }
+        // The review: logical bytes are the files', stored the compressed content once.
+        let url = s3(&bucket, "both-native/run/");
+        let r: Value = serde_json::from_slice(&ok(b.trainctl().args(["--json", "s3", "review", &url])).stdout).unwrap();
+        let x = &r["references"];
+        let content_size = b.list_objects(&bucket, "both-native/run/.trainctl/content/")[0].1;
+        let logical: u64 = recorded_files().values().map(|(n, _)| n).sum();
+        assert_eq!((x["refs"].as_u64(), x["content_objects"].as_u64(), x["content_bytes"].as_u64(), x["logical_bytes"].as_u64()), (Some(tower.len() as u64), Some(1), Some(content_size), Some(size * tower.len() as u64)), "{x}");
+        assert_eq!((x["logical_total"].as_u64(), x["stored_total"].as_u64()), (Some(logical), Some(stored("both-native/run/"))), "{x}");
+        // Checkpoints list at their logical bytes; one-way sync down decodes like a download.
+        let out = ok(b.trainctl().args(["--json", "checkpoint", "list", &url, "--grace", "0s"]));
+        let listed: u64 = stdout(&out).lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["bytes"].as_u64().unwrap()).sum();
+        assert_eq!(listed, logical, "{}", stdout(&out));
+        let synced = dir.path().join("synced");
+        std::fs::create_dir_all(&synced).unwrap();
+        for _ in 0..2 {
+            ok(b.trainctl().args(["s3", "sync"]).arg(&synced).arg(&url).args(["--direction", "down", "--delete", "--yes"]));
+            assert_as_recorded(&synced, "sync down of refs + auto");
+        }
+        // Cleanup keeps the content the last checkpoint's reference still uses.
+        let last = tower.last().unwrap().clone();
+        let s5 = s3(&bucket, "both-s5cmd/run/");
+        ok(b.trainctl().args(["s3", "cleanup", &s5, "--keep-last-n", "1", "--yes", "--grace", "0s"]));
+        assert_eq!(keys(b, &bucket, "both-s5cmd/run/.trainctl/content/").len(), 1, "the content stays");
+        let only = dir.path().join("after-cleanup.safetensors");
+        ok(b.trainctl().args(["s3", "download", &s3(&bucket, &format!("both-s5cmd/run/{last}"))]).arg(&only));
+        assert_eq!(sha256(&only), recorded_files()[&last].1, "the last checkpoint's tower after the cleanup");
         // Materialize: the compressed content becomes `NAME.tcz` beside each reference's key,
         // the references and the content area go; the download decodes them as before.
-        let url = s3(&bucket, "both-native/run/");
         ok(b.trainctl().args(["s3", "materialize", &url, "--grace", "0s", "--yes"]));
         let all = keys(b, &bucket, "both-native/run/");
         assert!(!all.iter().any(|k| k.ends_with(".trainctl-ref") || k.contains(".trainctl/content/")), "{all:?}");
@@ -202,7 +227,7 @@ conformance! {
         // A content object replaced by other bytes fails verification, and nothing is left:
         // bytes that are no trainctl object, and a trainctl object of other content.
         let content = keys(b, &bucket, "both-s5cmd/run/.trainctl/content/").remove(0);
-        let logical = s3(&bucket, &format!("both-s5cmd/run/{}", tower[0]));
+        let logical = s3(&bucket, &format!("both-s5cmd/run/{last}"));
         let local = dir.path().join("bad.safetensors");
         let other = dir.path().join("other.bin");
         std::fs::write(&other, vec![7u8; 200_000]).unwrap();
@@ -217,15 +242,15 @@ conformance! {
         // A content object another tool deleted: the download names both keys (exit 81).
         b.delete_object(&bucket, &content);
         let before = keys(b, &bucket, "");
-        let reference = format!("both-s5cmd/run/{}.trainctl-ref", tower[0]);
+        let reference = format!("both-s5cmd/run/{last}.trainctl-ref");
         let local = dir.path().join("gone.safetensors");
-        let out = fails_with(b.trainctl().args(["s3", "download", &s3(&bucket, &format!("both-s5cmd/run/{}", tower[0]))]).arg(&local), 81);
+        let out = fails_with(b.trainctl().args(["s3", "download", &s3(&bucket, &format!("both-s5cmd/run/{last}"))]).arg(&local), 81);
         assert!(stderr(&out).contains(&content) && stderr(&out).contains(&reference), "names both keys: {}", stderr(&out));
         assert!(!local.exists() && !dir.path().join("gone.safetensors.tcz").exists());
         // In a prefix download it is that item's failure, named the same way.
         let out = fails_with(b.trainctl().args(["s3", "download", "-r", &s3(&bucket, "both-s5cmd/run/")]).arg(dir.path().join("gone")), 3);
         assert!(stderr(&out).contains(&content) && stderr(&out).contains(&reference), "names both keys: {}", stderr(&out));
-        assert!(!dir.path().join("gone").join(&tower[0]).exists());
+        assert!(!dir.path().join("gone").join(&last).exists());
         assert_eq!(keys(b, &bucket, ""), before, "nothing deleted");
     }
 
