@@ -207,6 +207,10 @@ conformance! {
             ok(b.trainctl().args(["s3", "sync"]).arg(&synced).arg(&url).args(["--direction", "down", "--delete", "--yes"]));
             assert_as_recorded(&synced, "sync down of refs + auto");
         }
+        // Datasets do not read compressed content yet: refused, naming both keys, nothing made.
+        let store = format!("--store=s3://{bucket}");
+        let out = fails_with(b.trainctl().args(["dataset", "snapshot", &url, "--name", "both", &store]), 83);
+        assert!(stderr(&out).contains(".trainctl-ref") && stderr(&out).contains(".trainctl/content/") && stderr(&out).contains("materialize"), "{}", stderr(&out));
         // Cleanup keeps the content the last checkpoint's reference still uses.
         let last = tower.last().unwrap().clone();
         let s5 = s3(&bucket, "both-s5cmd/run/");

@@ -105,7 +105,7 @@ impl Reader {
         let content = match self.contents.get(&r.content) {
             Some(Some(_)) if r.compressed().is_some() => {
                 // Not read here yet: a dataset's entries are fetched and hashed as stored.
-                return Err(Error::Usage(format!("s3://{}/{key} references compressed content ({}), which datasets do not read yet: `trainctl s3 materialize` the prefix first (docs/dedup-upload.md)", self.bucket, r.content)));
+                return Err(Error::RefCompressedUnsupported { bucket: self.bucket.clone(), reference: key, content: r.content, what: "a dataset".into() });
             }
             Some(Some(c)) if c.size == r.size => c,
             Some(Some(c)) => {
