@@ -189,6 +189,19 @@ conformance! {
                 assert_as_recorded(&back, "a second download over the first");
             }
         }
+        // A compressed upload already under the scope (`--compress auto` alone) is copied into
+        // the content area on the server, and the new checkpoint's tower references it.
+        ok(b.trainctl().args(["s3", "upload", "-r"]).arg(&run).arg(s3(&bucket, "pre/run/")).args(["--compress", "auto"]));
+        let ck = dir.path().join("checkpoint-9");
+        std::fs::create_dir_all(&ck).unwrap();
+        std::fs::copy(run.join(&tower[0]), ck.join("vision_tower.safetensors")).unwrap();
+        let s = summary(&ok(b.trainctl().args(["--json", "s3", "upload", "-r"]).arg(&ck).arg(s3(&bucket, "pre/run/checkpoint-9/")).args(["--dedup=refs:s3://".to_string() + &bucket + "/pre/run/"]).args(["--compress", "auto"])));
+        assert_eq!((s["referenced"].as_u64(), s["copied"].as_u64(), s["failed"].as_u64()), (Some(1), Some(1), Some(0)), "{s}");
+        let pre = keys(b, &bucket, "pre/run/");
+        assert!(pre.iter().filter(|k| k.contains(".trainctl/content/") && k.ends_with(".tcz")).count() == 1 && pre.contains(&"pre/run/checkpoint-9/vision_tower.safetensors.trainctl-ref".to_string()), "{pre:?}");
+        let one = dir.path().join("ck9.safetensors");
+        ok(b.trainctl().args(["s3", "download", &s3(&bucket, "pre/run/checkpoint-9/vision_tower.safetensors")]).arg(&one));
+        assert_eq!(sha256(&one), recorded_files()[&tower[0]].1);
         // The review: logical bytes are the files', stored the compressed content once.
         let url = s3(&bucket, "both-native/run/");
         let r: Value = serde_json::from_slice(&ok(b.trainctl().args(["--json", "s3", "review", &url])).stdout).unwrap();
