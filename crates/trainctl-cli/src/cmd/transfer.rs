@@ -213,6 +213,7 @@ pub(super) async fn execute(conn: &Connection, job: TransferJob, e: &EngineArgs,
             "failed": failed, "bytes": outcome.bytes_done, "seconds": outcome.seconds,
             "copied": outcome.copied, "bytes_not_sent": outcome.bytes_not_sent,
             "referenced": outcome.referenced, "bytes_not_stored": outcome.bytes_not_stored,
+            "compression": outcome.compression,
         })),
         Mode::Human => eprintln!(
             "{} {} objects{copied} ({}) in {:.1}s with {}; {} skipped as complete; {} failed",

@@ -9,6 +9,7 @@
 //! against the one returned (the native engine's pipelined upload: the header is the first byte sent).
 
 use super::header::Header;
+use super::pace::Pace;
 use super::{byteplane, Codec, Encoded};
 use crate::error::{Error, Result};
 use std::fs::File;
@@ -49,11 +50,31 @@ pub fn encode_file(src: &Path, out: &mut File, codec: Codec, level: i32) -> Resu
 /// CRC64NVME; a caller that announced a CRC must compare both (a mismatch is a file that changed
 /// while it was read). Stops early once more than `size` bytes came (the CRC is then 0).
 pub fn encode_stream(src: &mut impl Read, out: &mut impl Write, codec: Codec, level: i32, size: u64, announced_crc: u64) -> std::io::Result<(u64, u64)> {
+    encode_paced(src, out, codec, level, size, announced_crc, &Pace::fixed())
+}
+
+/// [`encode_stream`], each block (byte planes) or chunk (zstd) at `level` or at the fast level
+/// as `pace` decides, its time and output reported to it (`--compress auto`, see
+/// [`super::pace`]).
+pub fn encode_paced(src: &mut impl Read, out: &mut impl Write, codec: Codec, level: i32, size: u64, announced_crc: u64, pace: &Pace) -> std::io::Result<(u64, u64)> {
     out.write_all(&header_for(codec, size, announced_crc).encode())?;
     match codec {
-        Codec::Zstd => encode_zstd(src, out, level, size),
-        Codec::BytePlane { width } => encode_planes(src, out, usize::from(width), level, size),
+        Codec::Zstd => encode_zstd(src, out, level, size, pace),
+        Codec::BytePlane { width } => encode_planes(src, out, usize::from(width), level, size, pace),
     }
+}
+
+/// Debug builds only: `TRAINCTL_TEST_SLOW_COMPRESS_MS` makes each block (or chunk) at the full
+/// level take that much longer — a compressor slower than the link, for the tests of
+/// [`super::pace`] on a loopback link.
+fn test_delay(fast: bool) {
+    #[cfg(debug_assertions)]
+    if !fast {
+        if let Some(ms) = std::env::var("TRAINCTL_TEST_SLOW_COMPRESS_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+    }
+    let _ = fast;
 }
 
 /// Reads until `buf` is full or the file ends; the number of bytes read.
@@ -92,24 +113,60 @@ fn for_each_chunk(src: &mut impl Read, size: u64, mut f: impl FnMut(&[u8]) -> st
 }
 
 /// One zstd stream (content size and checksum in its frame header, so `zstd -l`/`-t` work).
-fn encode_zstd(src: &mut impl Read, out: &mut impl Write, level: i32, size: u64) -> std::io::Result<(u64, u64)> {
-    let mut enc = zstd::stream::write::Encoder::new(out, level)?;
+/// The level may change between chunks (`pace`): with zstd's worker threads a new level applies
+/// to the next job of the same frame. A chunk's time is its write less the time the output
+/// waited for the link (`Pace::waited`); its output is what the writer received meanwhile.
+fn encode_zstd(src: &mut impl Read, out: &mut impl Write, level: i32, size: u64, pace: &Pace) -> std::io::Result<(u64, u64)> {
+    let mut enc = zstd::stream::write::Encoder::new(Tally { inner: out, written: 0 }, level)?;
     enc.multithread(super::zstd_workers())?;
     enc.include_checksum(true)?;
     enc.set_pledged_src_size(Some(size))?;
-    let (read, crc) = for_each_chunk(src, size, |chunk| enc.write_all(chunk))?;
+    let mut current = false;
+    let (read, crc) = for_each_chunk(src, size, |chunk| {
+        let fast = pace.next_fast();
+        if fast != current {
+            enc.set_parameter(zstd::stream::raw::CParameter::CompressionLevel(if fast { super::pace::fast_level() } else { level }))?;
+            current = fast;
+        }
+        let (started, waited, written) = (std::time::Instant::now(), pace.waited(), enc.get_ref().written);
+        test_delay(fast);
+        enc.write_all(chunk)?;
+        let busy = (started.elapsed().as_secs_f64() - (pace.waited() - waited)).max(0.0);
+        pace.record_block(fast, chunk.len() as u64, enc.get_ref().written - written, busy);
+        Ok(())
+    })?;
     if read == size {
         enc.finish()?;
     }
     Ok((read, crc))
 }
 
+/// Counts what the zstd encoder wrote (the output of each chunk, for [`Pace`]).
+struct Tally<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> Write for Tally<W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(data)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Byte-plane blocks of [`byteplane::BLOCK_SIZE`] raw bytes, compressed several at once (one
 /// more than there are workers, each on its own thread) and written in order. Memory: that many
-/// blocks and their planes.
-fn encode_planes(src: &mut impl Read, out: &mut impl Write, width: usize, level: i32, size: u64) -> std::io::Result<(u64, u64)> {
+/// blocks and their planes. Each block at `level` or the fast level as `pace` decides; its time
+/// on its thread, shared by the blocks encoded at once, is reported to `pace`.
+fn encode_planes(src: &mut impl Read, out: &mut impl Write, width: usize, level: i32, size: u64, pace: &Pace) -> std::io::Result<(u64, u64)> {
     out.write_all(byteplane::BODY_MAGIC)?;
-    let window = super::zstd_workers() as usize + 1;
+    let workers = super::zstd_workers() as usize;
+    let window = workers + 1;
     let mut crc = super::crc64();
     let mut read = 0u64;
     std::thread::scope(|s| -> std::io::Result<()> {
@@ -126,10 +183,18 @@ fn encode_planes(src: &mut impl Read, out: &mut impl Write, width: usize, level:
                 }
                 block.truncate(n);
                 crc.update(&block);
-                queue.push_back(s.spawn(move || byteplane::encode_block(&block, width, level)));
+                let fast = pace.next_fast();
+                let block_level = if fast { super::pace::fast_level() } else { level };
+                queue.push_back(s.spawn(move || {
+                    let started = std::time::Instant::now();
+                    test_delay(fast);
+                    let encoded = byteplane::encode_block(&block, width, block_level)?;
+                    Ok::<_, std::io::Error>((encoded, block.len() as u64, fast, started.elapsed().as_secs_f64()))
+                }));
             }
             let Some(next) = queue.pop_front() else { return Ok(()) };
-            let encoded = next.join().unwrap_or_else(|_| Err(std::io::Error::other("byte-plane thread panicked")))?;
+            let (encoded, raw, fast, secs) = next.join().unwrap_or_else(|_| Err(std::io::Error::other("byte-plane thread panicked")))?;
+            pace.record_block(fast, raw, encoded.len() as u64, secs / workers as f64);
             out.write_all(&encoded)?;
         }
     })?;

@@ -21,6 +21,7 @@ pub mod byteplane;
 pub mod decode;
 pub mod encode;
 pub mod header;
+pub mod pace;
 pub mod probe;
 
 use serde::Serialize;

@@ -45,6 +45,24 @@ pub struct Planned {
     /// `auto`: the size the sample compressed to, relative to the original (0.7 saves 30%).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sample_ratio: Option<f64>,
+    /// `auto`: blocks may be stored at zstd's fast level when the link is faster than the
+    /// compressor (`codec::pace`, native engine); `zstd:N` keeps every block at N.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub adaptive: bool,
+}
+
+/// What one compressed upload stored and how its encoder paced itself (`Outcome::compression`,
+/// the `--json` summary's `compression`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompressionReport {
+    /// The stored key (`NAME.zst` / `NAME.tcz`).
+    pub key: String,
+    pub codec: String,
+    pub level: i32,
+    /// Original and stored bytes.
+    pub original: u64,
+    pub stored: u64,
+    pub pace: codec::pace::PaceReport,
 }
 
 /// Environment variable naming the staging folder of compressed uploads.
@@ -67,7 +85,7 @@ pub async fn plan_compression(job: &mut TransferJob, how: Compress) -> Result<()
         let item = &mut job.items[i];
         let original_key = std::mem::take(&mut item.key);
         item.key = format!("{original_key}{}", codec.suffix());
-        job.compress.insert(item.key.clone(), Planned { codec, level: how.level(), original_key, sample_ratio });
+        job.compress.insert(item.key.clone(), Planned { codec, level: how.level(), original_key, sample_ratio, adaptive: how == Compress::Auto });
     }
     Ok(())
 }

@@ -235,6 +235,12 @@ pub struct Outcome {
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(skip))]
     pub bytes_not_stored: u64,
+    /// `--compress` on the native engine: per compressed file, the codec, what was stored and
+    /// what its encoder measured and chose (`auto` stores blocks fast to keep up with a link
+    /// faster than the compressor, `codec::pace`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub compression: Vec<compress::CompressionReport>,
     pub skipped: u64,
     pub failed: Vec<(String, ErrorInfo)>,
     pub seconds: f64,

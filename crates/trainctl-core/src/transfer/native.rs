@@ -95,6 +95,11 @@ struct Ctx<'a> {
     compress_memory: Semaphore,
     /// Compressed uploads done: original and compressed bytes.
     compressed: [AtomicU64; 2],
+    /// `--compress auto`: the link as the job's compressed uploads measured it and the share of
+    /// fast blocks the last one ended with — where the next file starts (`codec::pace`).
+    pace_carry: std::sync::Mutex<(crate::codec::pace::Link, f64)>,
+    /// What each compressed upload measured and chose (`Outcome::compression`).
+    compression: std::sync::Mutex<Vec<crate::transfer::compress::CompressionReport>>,
 }
 
 impl Ctx<'_> {
@@ -164,6 +169,8 @@ impl Engine for NativeEngine {
             committer: crate::transfer::local_write::Committer::start(),
             compress_memory: Semaphore::new(upload::compressed::JOB_MEMORY_MIB as usize),
             compressed: Default::default(),
+            pace_carry: Default::default(),
+            compression: Default::default(),
         };
         let (outcome, fatal) = tokio::select! {
             r = run_items(&ctx, &tracker) => r,
@@ -176,7 +183,8 @@ impl Engine for NativeEngine {
             sink.send(Event::Notice { message: format!("the downloaded files are in place, but flushing their folder to disk failed: {e}") });
         }
         tracker.finish(sink);
-        let outcome = Outcome { bytes_done: tracker.bytes_done(), seconds: tracker.elapsed().as_secs_f64(), ..outcome };
+        let compression = std::mem::take(&mut *ctx.compression.lock().unwrap_or_else(|p| p.into_inner()));
+        let outcome = Outcome { bytes_done: tracker.bytes_done(), seconds: tracker.elapsed().as_secs_f64(), compression, ..outcome };
         super::announce_finished(job, &outcome, sink);
         match fatal {
             Some(e) => Err(e),

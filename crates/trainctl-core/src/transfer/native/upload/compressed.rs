@@ -23,11 +23,12 @@ use super::super::body::SourceFile;
 use super::super::{effective_part_size, sdk, Ctx};
 use super::resume::DonePart;
 use super::{checksum_of, complete, ensure_destination_unchanged, map_write, sdk_algorithm, storage_class, write_conditions};
+use crate::codec::pace::Pace;
 use crate::codec::{self, Encoded};
 use crate::error::{Error, Result};
 use crate::s3::network::data_op_timeouts;
 use crate::transfer::checksum::{display_value, Algorithm};
-use crate::transfer::compress::Planned;
+use crate::transfer::compress::{CompressionReport, Planned};
 use crate::transfer::TransferItem;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumType;
@@ -82,10 +83,16 @@ pub(in crate::transfer::native) async fn upload(ctx: &Ctx<'_>, item: &TransferIt
     metadata.extend(Encoded { codec: planned.codec, original_size: size, original_crc64nvme: crc, compressed_size: 0 }.metadata());
     let checksum = ctx.opts.upload_checksum.resolve(&ctx.conn.profile.provider).filter(|a| a.combinable());
 
+    let pace = Arc::new(if planned.adaptive {
+        let (link, share) = *ctx.pace_carry.lock().unwrap_or_else(|p| p.into_inner());
+        Pace::adaptive(link, share)
+    } else {
+        Pace::fixed()
+    });
     let (tx, mut rx) = mpsc::channel(PARTS_QUEUED);
-    let (encoder_src, codec, level) = (src.clone(), planned.codec, planned.level);
-    let encoder = tokio::task::spawn_blocking(move || encode_into_parts(&encoder_src, codec, level, crc, part_size, tx));
-    let upload = Upload { ctx, item, src: &src, metadata, part_size, checksum };
+    let (encoder_src, codec, level, encoder_pace) = (src.clone(), planned.codec, planned.level, pace.clone());
+    let encoder = tokio::task::spawn_blocking(move || encode_into_parts(&encoder_src, codec, level, crc, part_size, tx, &encoder_pace));
+    let upload = Upload { ctx, item, src: &src, metadata, part_size, checksum, pace: &pace };
     let sent = upload.send(&mut rx).await;
     drop(rx); // an encoder still running stops at its next part
     let encoded = encoder.await.unwrap_or_else(|e| Err(Error::Internal(format!("compression task: {e}"))));
@@ -93,6 +100,7 @@ pub(in crate::transfer::native) async fn upload(ctx: &Ctx<'_>, item: &TransferIt
         (Ok((etag, compressed)), _) => {
             ctx.compressed[0].fetch_add(size, Ordering::Relaxed);
             ctx.compressed[1].fetch_add(compressed, Ordering::Relaxed);
+            report_pace(ctx, item, planned, size, compressed, &pace);
             Ok(etag)
         }
         // The encoder's own failure (the file changed, a read error) is the cause; `Cancelled`
@@ -105,6 +113,32 @@ pub(in crate::transfer::native) async fn upload(ctx: &Ctx<'_>, item: &TransferIt
     }
 }
 
+/// Records what one file's encoder measured and chose: in the job's outcome, at `-v`, and (for
+/// `auto`) as the starting point of the job's next files.
+fn report_pace(ctx: &Ctx<'_>, item: &TransferItem, planned: &Planned, size: u64, stored: u64, pace: &Pace) {
+    let report = pace.report();
+    if report.adaptive && report.link.rate().is_some() {
+        *ctx.pace_carry.lock().unwrap_or_else(|p| p.into_inner()) = (report.link, report.share);
+    }
+    let what = format!("s3://{}/{}", ctx.job.bucket, item.key);
+    let saved = 1.0 - stored as f64 / size.max(1) as f64;
+    if report.fast_blocks > 0 {
+        tracing::info!(
+            "{what}: {} of {} blocks at level {} and {} stored fast, {:.0}% saved: {}",
+            report.blocks - report.fast_blocks,
+            report.blocks,
+            planned.level,
+            report.fast_blocks,
+            saved * 100.0,
+            report.reason
+        );
+    } else {
+        tracing::info!("{what}: {} blocks at level {}, {:.0}% saved: {}", report.blocks, planned.level, saved * 100.0, report.reason);
+    }
+    let entry = CompressionReport { key: item.key.clone(), codec: planned.codec.name(), level: planned.level, original: size, stored, pace: report };
+    ctx.compression.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
+}
+
 /// The sending side of one compressed upload.
 struct Upload<'a, 'c> {
     ctx: &'a Ctx<'c>,
@@ -113,6 +147,8 @@ struct Upload<'a, 'c> {
     metadata: HashMap<String, String>,
     part_size: u64,
     checksum: Option<Algorithm>,
+    /// Told what the link carries (stored bytes per second with parts in flight).
+    pace: &'a Pace,
 }
 
 /// Why the sender stopped waiting for parts: the encoder ended without its last bytes (its own
@@ -206,13 +242,16 @@ impl Upload<'_, '_> {
     }
 
     /// Sends every part, up to [`PARTS_IN_FLIGHT`] at once, taking the next from the encoder
-    /// as a slot frees; the parts sent and the total compressed size.
+    /// as a slot frees; the parts sent and the total compressed size. The link's rate (bytes
+    /// of finished parts per second with at least one part in flight) goes to the pace.
     async fn send_parts(&self, upload_id: &str, first: Output, rx: &mut mpsc::Receiver<Output>) -> Result<(Vec<DonePart>, u64)> {
         let mut in_flight = futures::stream::FuturesUnordered::new();
         let mut done = Vec::new();
         let (mut number, mut total, mut finished) = (0i32, 0u64, false);
         let mut next = Some(first);
+        let mut link = LinkClock::default();
         loop {
+            link.tick(!in_flight.is_empty());
             if let Some(out) = next.take() {
                 let (bytes, original, last) = match out {
                     Output::Part { bytes, original } => (bytes, original, false),
@@ -224,7 +263,8 @@ impl Upload<'_, '_> {
                 } else {
                     number += 1;
                     total += bytes.len() as u64;
-                    in_flight.push(self.send_part(upload_id, number, bytes, original));
+                    let len = bytes.len() as u64;
+                    in_flight.push(async move { self.send_part(upload_id, number, bytes, original).await.map(|p| (p, len)) });
                 }
             }
             if finished && in_flight.is_empty() {
@@ -233,7 +273,13 @@ impl Upload<'_, '_> {
             tokio::select! {
                 biased;
                 _ = self.ctx.cancel.cancelled() => return Err(Error::Cancelled),
-                Some(part) = in_flight.next(), if !in_flight.is_empty() => done.push(part?),
+                Some(part) = in_flight.next(), if !in_flight.is_empty() => {
+                    let (part, len) = part?;
+                    done.push(part);
+                    link.tick(true);
+                    link.bytes += len;
+                    self.pace.record_link(link.bytes, link.busy);
+                }
                 out = rx.recv(), if !finished && in_flight.len() < PARTS_IN_FLIGHT => match out {
                     Some(out) => next = Some(out),
                     None => return Err(encoder_stopped()),
@@ -265,11 +311,31 @@ impl Upload<'_, '_> {
     }
 }
 
+/// Seconds with at least one part in flight, and the bytes of the parts finished.
+#[derive(Default)]
+struct LinkClock {
+    busy: f64,
+    bytes: u64,
+    since: Option<std::time::Instant>,
+}
+
+impl LinkClock {
+    /// Called at each turn of the send loop: `busy` whether parts were in flight since the
+    /// last call.
+    fn tick(&mut self, busy: bool) {
+        let now = std::time::Instant::now();
+        if let (true, Some(since)) = (busy, self.since) {
+            self.busy += now.duration_since(since).as_secs_f64();
+        }
+        self.since = Some(now);
+    }
+}
+
 /// The encoder (blocking): compresses the file into parts of `part_size` bytes handed to `tx`,
 /// the header carrying `crc` (the first pass's). The last bytes are handed over only once the
 /// file proved unchanged: the same size and CRC64NVME as the first pass, the same size and
 /// mtime as when the upload started. Returns `Cancelled` when the sender stopped taking parts.
-fn encode_into_parts(src: &SourceFile, codec: codec::Codec, level: i32, crc: u64, part_size: u64, tx: mpsc::Sender<Output>) -> Result<()> {
+fn encode_into_parts(src: &SourceFile, codec: codec::Codec, level: i32, crc: u64, part_size: u64, tx: mpsc::Sender<Output>, pace: &Pace) -> Result<()> {
     let read_error = |e: std::io::Error| match src.check_unchanged() {
         Err(changed) => changed,
         Ok(()) if e.kind() == std::io::ErrorKind::BrokenPipe => Error::Cancelled,
@@ -277,8 +343,8 @@ fn encode_into_parts(src: &SourceFile, codec: codec::Codec, level: i32, crc: u64
     };
     let consumed = Arc::new(AtomicU64::new(0));
     let mut reader = Counting { file: src.reader().map_err(|e| Error::io(src.path(), e))?, read: consumed.clone() };
-    let mut parts = PartWriter { tx, buf: Vec::with_capacity(part_size as usize), part_size: part_size as usize, consumed, counted: 0 };
-    let (read, again) = codec::encode::encode_stream(&mut reader, &mut parts, codec, level, src.size, crc).map_err(read_error)?;
+    let mut parts = PartWriter { tx, buf: Vec::with_capacity(part_size as usize), part_size: part_size as usize, consumed, counted: 0, pace };
+    let (read, again) = codec::encode::encode_paced(&mut reader, &mut parts, codec, level, src.size, crc, pace).map_err(read_error)?;
     if read != src.size {
         return Err(Error::SourceChanged { path: src.path().to_path_buf(), detail: format!("{} bytes when the upload started, {read} read", src.size) });
     }
@@ -305,23 +371,28 @@ impl Read for Counting {
 
 /// Cuts the encoder's output into parts of exactly `part_size` bytes and hands each over as it
 /// fills (waiting while [`PARTS_QUEUED`] are already waiting).
-struct PartWriter {
+struct PartWriter<'p> {
     tx: mpsc::Sender<Output>,
     buf: Vec<u8>,
     part_size: usize,
     /// Original bytes read so far, and those already credited to a part.
     consumed: Arc<AtomicU64>,
     counted: u64,
+    /// Told how long each hand-over waited for the link.
+    pace: &'p Pace,
 }
 
-impl PartWriter {
+impl PartWriter<'_> {
     fn hand_over(&mut self, last: bool, size: u64) -> std::io::Result<()> {
         let bytes = Bytes::from(std::mem::replace(&mut self.buf, if last { Vec::new() } else { Vec::with_capacity(self.part_size) }));
         let upto = if last { size } else { self.consumed.load(Ordering::Relaxed).min(size) };
         let original = upto.saturating_sub(self.counted);
         self.counted += original;
         let out = if last { Output::Last { bytes, original } } else { Output::Part { bytes, original } };
-        self.tx.blocking_send(out).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the upload stopped"))
+        let started = std::time::Instant::now();
+        let sent = self.tx.blocking_send(out).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the upload stopped"));
+        self.pace.add_waited(started.elapsed().as_secs_f64());
+        sent
     }
 
     /// Hands over the last bytes (the whole output, if it never filled a part).
@@ -330,7 +401,7 @@ impl PartWriter {
     }
 }
 
-impl Write for PartWriter {
+impl Write for PartWriter<'_> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         let n = (self.part_size - self.buf.len()).min(data.len());
         self.buf.extend_from_slice(&data[..n]);
@@ -362,7 +433,8 @@ mod tests {
     fn the_writer_cuts_exact_parts_and_hands_over_the_rest_last() {
         let (tx, mut rx) = mpsc::channel(16);
         let consumed = Arc::new(AtomicU64::new(0));
-        let mut w = PartWriter { tx, buf: Vec::new(), part_size: 10, consumed: consumed.clone(), counted: 0 };
+        let pace = Pace::fixed();
+        let mut w = PartWriter { tx, buf: Vec::new(), part_size: 10, consumed: consumed.clone(), counted: 0, pace: &pace };
         consumed.store(30, Ordering::Relaxed);
         w.write_all(&[1u8; 25]).unwrap();
         w.finish(40).unwrap();
