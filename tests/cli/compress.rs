@@ -4,7 +4,9 @@
 //! nothing, an object whose metadata another tool stripped still decodes from its header, a
 //! foreign `.zst` stays as it is, `--dry-run` shows the compressed keys and sends nothing, and a
 //! checkpoint run uploaded compressed is judged complete like the original; a file of many
-//! compressed parts (pipelined by the native engine, staged for s5cmd) round-trips.
+//! compressed parts (pipelined by the native engine, staged for s5cmd) round-trips; `auto`
+//! compresses every block on a link slower than its compressor and stores blocks fast when the
+//! compressor cannot keep up (`codec::pace`), while `zstd:N` stays as asked.
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
@@ -214,5 +216,65 @@ conformance! {
             assert!(!stderr(&out).contains("delete"), "pass {pass} deletes nothing: {}", stderr(&out));
             assert_trees_equal(&src, &dst);
         }
+    }
+
+    fn auto_keeps_compressing_every_block_on_a_link_slower_than_the_compressor(b: &Backend) {
+        // A 2 MB/s link: the compressor is far faster, so the link is the slower half and
+        // every block is compressed at auto's level.
+        let bucket = b.new_bucket("zslow");
+        let dir = scratch();
+        let src = dir.path().join("src");
+        safetensors(&src.join("model.safetensors"), "BF16", 6 << 20, 8);
+        let proxy = FaultProxy::start(b.socket_addr()).unwrap();
+        proxy.set_bandwidth(2_000_000);
+        let out = ok(b.trainctl_via(&proxy.url()).args(["--json", "s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, "s/")).args(["--engine", "native", "--compress", "auto", "--part-size", "5"]));
+        let report = &summary(&out)["compression"][0];
+        assert_eq!(report["key"], "s/model.safetensors.tcz", "{report}");
+        assert_eq!(report["pace"]["adaptive"], true, "{report}");
+        assert_eq!(report["pace"]["fast_blocks"], 0, "{report}");
+        assert!(report["pace"]["link_bytes_per_sec"].as_u64().is_some_and(|l| l < 4_000_000), "the link was measured: {report}");
+        assert!(report["pace"]["reason"].as_str().unwrap().contains("slower than the compressor"), "{report}");
+        let stored = b.list_objects(&bucket, "s/");
+        let original = std::fs::metadata(src.join("model.safetensors")).unwrap().len();
+        assert!(stored[0].1 * 10 < original * 8, "bf16 saves more than 20%: {stored:?} of {original}");
+        proxy.set_bandwidth(0);
+        download(b, "native", &s3(&bucket, "s/"), &dir.path().join("dst"), &["--recursive"]);
+        assert_trees_equal(&src, &dir.path().join("dst"));
+    }
+
+    fn auto_stores_blocks_fast_when_the_compressor_cannot_keep_up_and_zstd_n_stays_as_asked(b: &Backend) {
+        // A compressor slowed to ≈ 10 MB/s (debug builds: `TRAINCTL_TEST_SLOW_COMPRESS_MS`)
+        // against a loopback link: auto stores later blocks at the fast level, said at -v and
+        // in the summary; the object is still a `.tcz` that round-trips byte-identical.
+        // `zstd:1` under the same compressor keeps every block at level 1.
+        let bucket = b.new_bucket("zfast");
+        let dir = scratch();
+        let src = dir.path().join("src");
+        safetensors(&src.join("model.safetensors"), "BF16", 16 << 20, 9);
+        let original = std::fs::metadata(src.join("model.safetensors")).unwrap().len();
+        for how in ["auto", "zstd:1"] {
+            let prefix = format!("{}/", how.replace(':', ""));
+            let out = ok(b.trainctl().env("TRAINCTL_TEST_SLOW_COMPRESS_MS", "600").args(["-v", "--json", "s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, &prefix)).args(["--engine", "native", "--compress", how, "--part-size", "5"]));
+            let report = &summary(&out)["compression"][0];
+            let fast = report["pace"]["fast_blocks"].as_u64().unwrap();
+            let stored = b.list_objects(&bucket, &prefix);
+            assert_eq!(stored.len(), 1, "{stored:?}");
+            if how == "auto" {
+                assert_eq!(report["key"], "auto/model.safetensors.tcz", "{report}");
+                assert!(fast >= 1 && fast <= report["pace"]["blocks"].as_u64().unwrap(), "{report}");
+                assert!(report["pace"]["reason"].as_str().unwrap().contains("slower than the link"), "{report}");
+                assert!(stderr(&out).contains("stored fast"), "a -v line says why: {}", stderr(&out));
+                let fast_tally = &report["pace"]["fast"];
+                assert!(fast_tally["stored"].as_u64().unwrap() * 10 >= fast_tally["bytes"].as_u64().unwrap() * 9, "fast blocks are stored about raw: {report}");
+                assert!(stored[0].1 < original + (1 << 20), "{stored:?} of {original}");
+            } else {
+                assert_eq!(report["key"], "zstd1/model.safetensors.zst", "{report}");
+                assert_eq!((fast, report["pace"]["adaptive"].as_bool()), (0, Some(false)), "{report}");
+            }
+            let dst = dir.path().join(format!("dst-{}", how.replace(':', "")));
+            download(b, "native", &s3(&bucket, &prefix), &dst, &["--recursive"]);
+            assert_trees_equal(&src, &dst);
+        }
+        assert!(b.list_multipart_uploads(&bucket).is_empty(), "no multipart upload left open");
     }
 }

@@ -168,6 +168,35 @@ mod tests {
     }
 
     #[test]
+    fn blocks_stored_fast_mid_stream_decode_byte_identical_in_both_codecs() {
+        // 20 MiB: five byte-plane blocks and five zstd chunks, every other one at the fast
+        // level (`--compress auto` keeping up with a fast link), the level switched mid-frame.
+        let data = bf16_like(5 << 20);
+        let crc = {
+            let mut d = crate::codec::crc64();
+            d.update(&data);
+            d.finalize()
+        };
+        for codec in [Codec::BytePlane { width: 2 }, Codec::Zstd] {
+            let pace = crate::codec::pace::Pace::adaptive(Default::default(), 0.5);
+            let mut out = Vec::new();
+            let (read, again) = super::super::encode::encode_paced(&mut data.as_slice(), &mut out, codec, 1, data.len() as u64, crc, &pace).unwrap();
+            assert_eq!((read, again), (data.len() as u64, crc));
+            let r = pace.report();
+            assert!(r.fast_blocks >= 2 && r.fast_blocks < r.blocks, "{codec:?}: {r:?}");
+            let all = {
+                let mut v = Vec::new();
+                super::super::encode::encode_stream(&mut data.as_slice(), &mut v, codec, 1, data.len() as u64, crc).unwrap();
+                v
+            };
+            assert!(out.len() > all.len(), "{codec:?}: fast blocks are stored larger ({} vs {})", out.len(), all.len());
+            let mut back = Vec::new();
+            assert!(matches!(decode(&mut out.as_slice(), &mut back).unwrap(), Decoded::Verified(_)), "{codec:?}");
+            assert!(back == data, "{codec:?}");
+        }
+    }
+
+    #[test]
     fn byte_planes_beat_plain_zstd_on_bf16_like_bytes() {
         let data = bf16_like(1 << 20);
         let (plain, _) = round_trip(&data, Codec::Zstd);

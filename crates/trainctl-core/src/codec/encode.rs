@@ -162,11 +162,10 @@ impl<W: Write> Write for Tally<W> {
 /// Byte-plane blocks of [`byteplane::BLOCK_SIZE`] raw bytes, compressed several at once (one
 /// more than there are workers, each on its own thread) and written in order. Memory: that many
 /// blocks and their planes. Each block at `level` or the fast level as `pace` decides; its time
-/// on its thread, shared by the blocks encoded at once, is reported to `pace`.
+/// on its thread, divided by the blocks running beside it, is reported to `pace`.
 fn encode_planes(src: &mut impl Read, out: &mut impl Write, width: usize, level: i32, size: u64, pace: &Pace) -> std::io::Result<(u64, u64)> {
     out.write_all(byteplane::BODY_MAGIC)?;
-    let workers = super::zstd_workers() as usize;
-    let window = workers + 1;
+    let window = super::zstd_workers() as usize + 1;
     let mut crc = super::crc64();
     let mut read = 0u64;
     std::thread::scope(|s| -> std::io::Result<()> {
@@ -185,16 +184,18 @@ fn encode_planes(src: &mut impl Read, out: &mut impl Write, width: usize, level:
                 crc.update(&block);
                 let fast = pace.next_fast();
                 let block_level = if fast { super::pace::fast_level() } else { level };
+                // Blocks sharing the cores while this one runs: its time is theirs too.
+                let sharing = (queue.len() + 1).min(window) as f64;
                 queue.push_back(s.spawn(move || {
                     let started = std::time::Instant::now();
                     test_delay(fast);
                     let encoded = byteplane::encode_block(&block, width, block_level)?;
-                    Ok::<_, std::io::Error>((encoded, block.len() as u64, fast, started.elapsed().as_secs_f64()))
+                    Ok::<_, std::io::Error>((encoded, block.len() as u64, fast, started.elapsed().as_secs_f64() / sharing))
                 }));
             }
             let Some(next) = queue.pop_front() else { return Ok(()) };
             let (encoded, raw, fast, secs) = next.join().unwrap_or_else(|_| Err(std::io::Error::other("byte-plane thread panicked")))?;
-            pace.record_block(fast, raw, encoded.len() as u64, secs / workers as f64);
+            pace.record_block(fast, raw, encoded.len() as u64, secs);
             out.write_all(&encoded)?;
         }
     })?;

@@ -8,6 +8,9 @@
 //!   while the next ones are compressed; no copy on disk, a few parts of memory per file. A
 //!   first pass computes the original's CRC64NVME (the header and the metadata carry it before
 //!   the first byte is sent); the encoder's second one must agree.
+//!   Under `auto` the encoder keeps up with the link: blocks are stored at zstd's fast level
+//!   when the measured link is faster than the measured compressor (`codec::pace`); what each
+//!   file chose is in [`Outcome::compression`](super::Outcome).
 //! - **Upload, s5cmd** ([`CodecEngine`], when the inner engine does not compress itself, see
 //!   [`Engine::compresses_uploads`]): the chosen files are compressed into a private staging
 //!   folder (`$TRAINCTL_COMPRESS_DIR`, else `$XDG_CACHE_HOME/trainctl/compress`; removed when

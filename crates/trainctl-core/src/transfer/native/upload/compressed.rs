@@ -18,6 +18,10 @@
 //! Any failure — the file changed, a part refused, the encoder failed, a cancel — aborts the
 //! multipart upload (compressed uploads are never resumed: the next run compresses again).
 //! Progress counts original bytes, a part's share when the server has it.
+//!
+//! **Keeping up with the link** (`--compress auto`): the encoder stores blocks at zstd's fast
+//! level as [`Pace`] decides from this file's measurements — the encoder's time per block and
+//! the link's rate (stored bytes of finished parts per second with at least one in flight).
 
 use super::super::body::SourceFile;
 use super::super::{effective_part_size, sdk, Ctx};
