@@ -179,8 +179,8 @@ fn upload_bench(builds: &[(String, PathBuf)], mib: usize, links: &[&str], modes:
             (file, label)
         })
         .collect();
-    println!("| file | link | mode | build | upload s (median of {repeat}) | MB/s | ratio to plain, same build | stored |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| file | link | mode | build | upload s (median of {repeat}) | MB/s | ratio to plain, same build | stored | fast blocks (median) |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for link in links {
         // `direct`, `RTT` or `RTTxMBPS`.
         let (rtt, mbps): (u64, u64) = match link.split_once('x') {
@@ -197,21 +197,29 @@ fn upload_bench(builds: &[(String, PathBuf)], mib: usize, links: &[&str], modes:
         };
         for (file, label) in &files {
             let mut times = vec![vec![Vec::new(); modes.len()]; builds.len()];
-            let mut stored = vec![0u64; modes.len()];
+            let mut stored = vec![vec![Vec::new(); modes.len()]; builds.len()];
+            // Share of blocks `auto` stored at the fast level (builds that report it).
+            let mut fast = vec![vec![Vec::new(); modes.len()]; builds.len()];
+            let load_before = loadavg();
             for run in 0..repeat {
                 for (b, (_, exe)) in builds.iter().enumerate() {
                     for (m, mode) in modes.iter().enumerate() {
                         let prefix = format!("{label}/{}/{run}/{b}/{m}/", link.replace(':', "_"));
                         let mut c = Command::new(exe);
                         c.envs(server.env_with_endpoint(&endpoint)).env("XDG_CACHE_HOME", work.path().join("cache"));
-                        c.args(["-q", "s3", "upload"]).arg(file).arg(format!("s3://{bucket}/{prefix}"));
+                        c.args(["--json", "s3", "upload"]).arg(file).arg(format!("s3://{bucket}/{prefix}"));
                         if *mode != "plain" {
                             c.args(["--compress", mode]);
                         }
+                        c.stderr(std::process::Stdio::null());
                         let t = Instant::now();
-                        assert!(c.status().expect("trainctl").success(), "upload failed");
+                        let out = c.output().expect("trainctl");
                         times[b][m].push(t.elapsed().as_secs_f64());
-                        stored[m] = server.list_objects(&bucket, &prefix).iter().map(|(_, s)| s).sum();
+                        assert!(out.status.success(), "upload failed");
+                        stored[b][m].push(server.list_objects(&bucket, &prefix).iter().map(|(_, s)| s).sum::<u64>() as f64);
+                        if let Some(share) = fast_share(&out.stdout) {
+                            fast[b][m].push(share);
+                        }
                     }
                 }
             }
@@ -220,15 +228,32 @@ fn upload_bench(builds: &[(String, PathBuf)], mib: usize, links: &[&str], modes:
                 v.sort_by(f64::total_cmp);
                 v[v.len() / 2]
             };
+            let load_after = loadavg();
             for (m, mode) in modes.iter().enumerate() {
                 for (b, (name, _)) in builds.iter().enumerate() {
                     let t = med(&times[b][m]);
                     let ratio = t / med(&times[b][0]);
                     let mbs = (mib << 20) as f64 / t / 1e6;
-                    let saved = (mib << 20) as f64 / stored[m].max(1) as f64;
-                    println!("| {label} ({mib} MiB) | {shown} | {mode} | {name} | {t:.2} | {mbs:.0} | {ratio:.2} | {saved:.2}x smaller |");
+                    let saved = (mib << 20) as f64 / med(&stored[b][m]).max(1.0);
+                    let fast = if fast[b][m].is_empty() { "-".to_string() } else { format!("{:.0}%", med(&fast[b][m]) * 100.0) };
+                    println!("| {label} ({mib} MiB) | {shown} | {mode} | {name} | {t:.2} | {mbs:.0} | {ratio:.2} | {saved:.2}x smaller | {fast} |");
                 }
             }
+            println!("<!-- {label}, {shown}: load average {load_before} before, {load_after} after -->");
         }
     }
+}
+
+/// The 1-minute load average, as `/proc/loadavg` shows it.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next().map(str::to_string)).unwrap_or_else(|| "?".into())
+}
+
+/// From a `--json` upload's summary: the share of blocks stored at the fast level (summed over
+/// its compressed files), when the build reports it.
+fn fast_share(stdout: &[u8]) -> Option<f64> {
+    let summary = String::from_utf8_lossy(stdout).lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["event"] == "summary")?;
+    let files = summary["compression"].as_array()?;
+    let (fast, all) = files.iter().fold((0, 0), |(f, a), r| (f + r["pace"]["fast_blocks"].as_u64().unwrap_or(0), a + r["pace"]["blocks"].as_u64().unwrap_or(0)));
+    (all > 0).then(|| fast as f64 / all as f64)
 }

@@ -55,16 +55,24 @@ impl Tally {
     }
 }
 
-/// What the link carried: stored bytes and the seconds during which at least one part was in
-/// flight (its rate is a lower bound of what the link could carry).
+/// What the link carried — stored bytes, and the seconds during which at least one part was
+/// in flight — and what it could carry: `capacity`, stored bytes per second, estimated by the
+/// sender from its recent parts (each part's own rate times the parts it may send at once).
+/// Why not bytes over busy time: while the compressor is the slower half, the link only ever
+/// carries what it is fed, and that rate would always say "the link is no faster".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Link {
     pub bytes: u64,
     pub seconds: f64,
+    pub capacity: f64,
 }
 
 impl Link {
+    /// The capacity estimate, else the rate while busy, once measured.
     pub fn rate(&self) -> Option<f64> {
+        if self.capacity > 0.0 {
+            return Some(self.capacity);
+        }
         (self.bytes > 0 && self.seconds > 0.0).then(|| self.bytes as f64 / self.seconds)
     }
 }
@@ -129,10 +137,11 @@ impl Pace {
         s.update();
     }
 
-    /// The link carried `bytes` (stored bytes) in total, in `seconds` with parts in flight.
-    pub fn record_link(&self, bytes: u64, seconds: f64) {
+    /// The link carried `bytes` (stored bytes) in total, in `seconds` with parts in flight, and
+    /// could carry `capacity` bytes per second (0: not estimated).
+    pub fn record_link(&self, bytes: u64, seconds: f64, capacity: f64) {
         let mut s = self.state();
-        s.link = Link { bytes, seconds };
+        s.link = Link { bytes, seconds, capacity };
         s.update();
     }
 
@@ -274,7 +283,7 @@ mod tests {
         let fixed = Pace::fixed();
         assert!((0..10).all(|_| !fixed.next_fast()));
         fixed.record_block(false, 10, 5, 1.0);
-        fixed.record_link(5, 0.001);
+        fixed.record_link(5, 0.001, 0.0);
         assert!(!fixed.next_fast());
     }
 
@@ -284,7 +293,7 @@ mod tests {
         assert!(!pace.next_fast());
         // 4 MiB in 0.4 s (10 MB/s), written as 2.8 MiB; the link took 2.8 MiB in 0.01 s.
         pace.record_block(false, 4 << 20, 2_936_012, 0.4);
-        pace.record_link(2_936_012, 0.01);
+        pace.record_link(2_936_012, 0.01, 0.0);
         let r = pace.report();
         assert!(r.share > 0.9, "{r:?}");
         assert!((0..10).filter(|_| pace.next_fast()).count() >= 8);

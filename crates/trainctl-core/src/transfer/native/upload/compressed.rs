@@ -268,7 +268,7 @@ impl Upload<'_, '_> {
                     number += 1;
                     total += bytes.len() as u64;
                     let len = bytes.len() as u64;
-                    in_flight.push(async move { self.send_part(upload_id, number, bytes, original).await.map(|p| (p, len)) });
+                    in_flight.push(async move { self.send_part(upload_id, number, bytes, original).await.map(|(p, secs)| (p, len, secs)) });
                 }
             }
             if finished && in_flight.is_empty() {
@@ -278,11 +278,11 @@ impl Upload<'_, '_> {
                 biased;
                 _ = self.ctx.cancel.cancelled() => return Err(Error::Cancelled),
                 Some(part) = in_flight.next(), if !in_flight.is_empty() => {
-                    let (part, len) = part?;
+                    let (part, len, secs) = part?;
                     done.push(part);
                     link.tick(true);
-                    link.bytes += len;
-                    self.pace.record_link(link.bytes, link.busy);
+                    link.finished(len, secs);
+                    self.pace.record_link(link.bytes, link.busy, link.capacity());
                 }
                 out = rx.recv(), if !finished && in_flight.len() < PARTS_IN_FLIGHT => match out {
                     Some(out) => next = Some(out),
@@ -292,9 +292,11 @@ impl Upload<'_, '_> {
         }
     }
 
-    async fn send_part(&self, upload_id: &str, number: i32, bytes: Bytes, original: u64) -> Result<DonePart> {
+    /// Sends one part; also returns the seconds its request took (after its request slot).
+    async fn send_part(&self, upload_id: &str, number: i32, bytes: Bytes, original: u64) -> Result<(DonePart, f64)> {
         let (ctx, item) = (self.ctx, self.item);
         let _permit = ctx.permit().await?;
+        let started = std::time::Instant::now();
         let len = bytes.len() as u64;
         let value = self.checksum.map(|a| display_value(&a.digest(&bytes), None));
         let request = ctx.conn.client.upload_part().set_checksum_algorithm(self.checksum.and_then(sdk_algorithm));
@@ -311,19 +313,43 @@ impl Upload<'_, '_> {
         let etag = out.e_tag().ok_or_else(|| Error::Internal("UploadPart returned no ETag".into()))?;
         ctx.stats.parts_uploaded.fetch_add(1, Ordering::Relaxed);
         ctx.add_bytes(original);
-        Ok(DonePart { number, etag: etag.to_string(), checksum: value })
+        Ok((DonePart { number, etag: etag.to_string(), checksum: value }, started.elapsed().as_secs_f64()))
     }
 }
 
-/// Seconds with at least one part in flight, and the bytes of the parts finished.
+/// Seconds with at least one part in flight, the bytes of the parts finished, and the rates of
+/// the last few parts (each its bytes over its request's time).
 #[derive(Default)]
 struct LinkClock {
     busy: f64,
     bytes: u64,
     since: Option<std::time::Instant>,
+    recent: std::collections::VecDeque<f64>,
 }
 
 impl LinkClock {
+    /// A part of `len` bytes finished after `secs`.
+    fn finished(&mut self, len: u64, secs: f64) {
+        self.bytes += len;
+        if secs > 0.0 {
+            if self.recent.len() == PARTS_IN_FLIGHT {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(len as f64 / secs);
+        }
+    }
+
+    /// What the link could carry: the recent parts' mean rate times the parts sent at once.
+    /// Parts sharing a capped link each get a share of it (the estimate is the cap); parts on
+    /// a link limited by latency each get their own (the estimate is what more of them would
+    /// carry) — and while the compressor is slower, fewer are in flight than could be.
+    fn capacity(&self) -> f64 {
+        if self.recent.is_empty() {
+            return 0.0;
+        }
+        self.recent.iter().sum::<f64>() / self.recent.len() as f64 * PARTS_IN_FLIGHT as f64
+    }
+
     /// Called at each turn of the send loop: `busy` whether parts were in flight since the
     /// last call.
     fn tick(&mut self, busy: bool) {
