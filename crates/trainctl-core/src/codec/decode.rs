@@ -113,6 +113,12 @@ mod tests {
         (0..n).flat_map(|_| [rng.u8(..), 0x3c + rng.u8(..4)]).collect()
     }
 
+    fn crc_of(data: &[u8]) -> u64 {
+        let mut d = crate::codec::crc64();
+        d.update(data);
+        d.finalize()
+    }
+
     fn round_trip(data: &[u8], codec: Codec) -> (Vec<u8>, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("w.safetensors");
@@ -144,11 +150,7 @@ mod tests {
     fn a_stream_written_front_to_back_is_the_staged_file_byte_for_byte() {
         // 9 MiB: three byte-plane blocks, encoded in parallel and written in order.
         let data = bf16_like(9 << 19);
-        let crc = {
-            let mut d = crate::codec::crc64();
-            d.update(&data);
-            d.finalize()
-        };
+        let crc = crc_of(&data);
         for codec in [Codec::BytePlane { width: 2 }, Codec::Zstd] {
             let (staged, _) = round_trip(&data, codec);
             let mut streamed = Vec::new();
@@ -172,11 +174,7 @@ mod tests {
         // 20 MiB: five byte-plane blocks and five zstd chunks, every other one at the fast
         // level (`--compress auto` keeping up with a fast link), the level switched mid-frame.
         let data = bf16_like(5 << 20);
-        let crc = {
-            let mut d = crate::codec::crc64();
-            d.update(&data);
-            d.finalize()
-        };
+        let crc = crc_of(&data);
         for codec in [Codec::BytePlane { width: 2 }, Codec::Zstd] {
             let pace = crate::codec::pace::Pace::adaptive(Default::default(), 0.5);
             let mut out = Vec::new();
