@@ -21,7 +21,7 @@
 //!
 //! **Keeping up with the link** (`--compress auto`): the encoder stores blocks at zstd's fast
 //! level as [`Pace`] decides from this file's measurements — the encoder's time per block and
-//! the link's rate (stored bytes of finished parts per second with at least one in flight).
+//! the link's capacity (the recent parts' own rates times the parts sent at once).
 
 use super::super::body::SourceFile;
 use super::super::{effective_part_size, sdk, Ctx};
@@ -246,8 +246,8 @@ impl Upload<'_, '_> {
     }
 
     /// Sends every part, up to [`PARTS_IN_FLIGHT`] at once, taking the next from the encoder
-    /// as a slot frees; the parts sent and the total compressed size. The link's rate (bytes
-    /// of finished parts per second with at least one part in flight) goes to the pace.
+    /// as a slot frees; the parts sent and the total compressed size. What the link carried and
+    /// could carry ([`LinkClock`]) goes to the pace after each part.
     async fn send_parts(&self, upload_id: &str, first: Output, rx: &mut mpsc::Receiver<Output>) -> Result<(Vec<DonePart>, u64)> {
         let mut in_flight = futures::stream::FuturesUnordered::new();
         let mut done = Vec::new();
