@@ -160,7 +160,7 @@ impl Pace {
         let s = self.state();
         let link = s.link_now().and_then(|l| l.rate());
         let compressor = s.full.rate();
-        let reason = match (s.fast.blocks, compressor, link) {
+        let reason = match (s.fast.blocks.max(s.decided_fast), compressor, link) {
             _ if !self.adaptive => "the level asked for (--compress zstd:N)".to_string(),
             (0, Some(c), Some(l)) => format!("the link ({}/s) was slower than the compressor ({}/s): every block compressed", mb(l), mb(c)),
             (0, _, _) => "every block compressed (nothing measured showed the compressor slower than the link)".to_string(),
@@ -255,7 +255,7 @@ mod tests {
     fn a_slow_link_keeps_every_block_compressed() {
         // Compressor 100 MB/s, 0.7 of the size, link 50 MB/s: the link is the slower half.
         assert_eq!(best_fast_share(100e6, 0.7, (None, 1.0), 50e6), 0.0);
-        assert_eq!(best_fast_share(100e6, 0.7, (None, 1.0), 70e6), 0.0);
+        assert_eq!(best_fast_share(100e6, 0.7, (None, 1.0), 65e6), 0.0);
     }
 
     #[test]
