@@ -53,6 +53,10 @@ enum Tool {
     TrainctlNative,
     TrainctlS5cmd,
     S5cmd,
+    /// s5cmd, then `sync -f` on the destination's filesystem: the download made as durable as
+    /// trainctl's (which fsyncs every file before renaming it into place), so the table shows
+    /// what the durability costs on this disk apart from the transfer.
+    S5cmdDurable,
     Rclone,
     RcloneChecksum,
     Aws,
@@ -94,6 +98,7 @@ impl Row {
             Tool::TrainctlNative => "trainctl --engine native",
             Tool::TrainctlS5cmd => "trainctl --engine s5cmd",
             Tool::S5cmd => "s5cmd",
+            Tool::S5cmdDurable => "s5cmd, then sync -f (durable)",
             Tool::Rclone => "rclone copy",
             Tool::RcloneChecksum => "rclone copy --checksum",
             Tool::Aws => "aws s3 cp",
@@ -130,7 +135,7 @@ const UPLOAD_ROWS: [Row; 7] = [
     Row::new(Tool::Aws),
 ];
 
-const DOWNLOAD_ROWS: [Row; 12] = [
+const DOWNLOAD_ROWS: [Row; 13] = [
     Row::new(Tool::TrainctlAuto),
     Row::md5(Tool::TrainctlAuto),
     Row::new(Tool::TrainctlNative),
@@ -140,6 +145,7 @@ const DOWNLOAD_ROWS: [Row; 12] = [
     Row::md5(Tool::TrainctlS5cmd),
     Row::size_only(Tool::TrainctlS5cmd),
     Row::new(Tool::S5cmd),
+    Row::new(Tool::S5cmdDurable),
     Row::new(Tool::Rclone),
     Row::new(Tool::RcloneChecksum),
     Row::new(Tool::Aws),
@@ -406,7 +412,7 @@ fn run_row(setup: &Setup, server: &S3Server, row: Row, w: &Workload, endpoint: &
             }
             c
         }
-        Tool::S5cmd => {
+        Tool::S5cmd | Tool::S5cmdDurable => {
             let mut c = s5cmd_cmd(setup, server, endpoint);
             // The same per-file part concurrency trainctl's s5cmd engine passes (the job's
             // concurrency shared among its multipart files, at least 2): equal settings.
@@ -415,6 +421,14 @@ fn run_row(setup: &Setup, server: &S3Server, row: Row, w: &Workload, endpoint: &
                 c.arg("cp").args(&part).args([format!("{local_s}/*"), url.to_string()]);
             } else {
                 c.arg("cp").args(&part).args([format!("{url}*"), format!("{local_s}/")]);
+            }
+            if row.tool == Tool::S5cmdDurable {
+                // The same command under `sh`, followed by a syncfs of the destination.
+                let mut sh = Command::new("sh");
+                sh.envs(c.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
+                sh.args(["-c", "\"$0\" \"$@\" && exec sync -f \"$TRAINCTL_BENCH_DEST\""]).arg(c.get_program()).args(c.get_args());
+                sh.env("TRAINCTL_BENCH_DEST", &local_s).stdout(Stdio::null());
+                c = sh;
             }
             c
         }
