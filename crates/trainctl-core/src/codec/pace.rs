@@ -162,14 +162,14 @@ impl Pace {
         let compressor = s.full.rate();
         let reason = match (s.fast.blocks.max(s.decided_fast), compressor, link) {
             _ if !self.adaptive => "the level asked for (--compress zstd:N)".to_string(),
-            (0, Some(c), Some(l)) => format!("the link ({}/s) was slower than the compressor ({}/s): every block compressed", mb(l), mb(c)),
+            (0, Some(c), Some(l)) => format!("the link ({}/s) was slower than the compressor ({}/s): every block compressed", shown_rate(l), shown_rate(c)),
             (0, _, _) => "every block compressed (nothing measured showed the compressor slower than the link)".to_string(),
             (_, Some(c), Some(l)) => format!(
                 "the compressor ({}/s of original bytes) was slower than the link ({}/s): blocks stored fast to keep up",
-                mb(c),
-                mb(l)
+                shown_rate(c),
+                shown_rate(l)
             ),
-            (_, None, Some(l)) => format!("the link ({}/s) measured on earlier files was faster than compressing: blocks stored fast", mb(l)),
+            (_, None, Some(l)) => format!("the link ({}/s) measured on earlier files was faster than compressing: blocks stored fast", shown_rate(l)),
             (_, _, None) => "blocks stored fast".to_string(),
         };
         PaceReport {
@@ -243,8 +243,9 @@ pub struct PaceReport {
     pub reason: String,
 }
 
-fn mb(bytes_per_sec: f64) -> String {
-    format!("{:.0} MB", bytes_per_sec / 1e6)
+/// A rate as the rest of trainctl writes sizes (`units::human_bytes`), per second.
+fn shown_rate(bytes_per_sec: f64) -> String {
+    crate::units::human_bytes(bytes_per_sec as u64)
 }
 
 #[cfg(test)]

@@ -308,6 +308,18 @@ impl Drop for TempFile {
 /// none. 32 KiB is order 3, the largest order the page allocator treats as cheap.
 pub const WRITE_PIECE: usize = 32 * 1024;
 
+/// Writes `data` back to back into `file` from `offset`, [`WRITE_PIECE`] bytes per `pwrite` at
+/// most (for writers that place their bytes by offset; [`SmallWrites`] is the same rule for a
+/// sequential writer).
+pub fn write_in_pieces<'a>(file: &File, mut offset: u64, data: impl IntoIterator<Item = &'a [u8]>) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    for piece in data.into_iter().flat_map(|d| d.chunks(WRITE_PIECE)) {
+        file.write_all_at(piece, offset)?;
+        offset += piece.len() as u64;
+    }
+    Ok(())
+}
+
 /// A writer that hands its inner writer at most [`WRITE_PIECE`] bytes per call (under a
 /// `BufWriter`, whose large flushes would otherwise be single large writes).
 pub struct SmallWrites<W>(pub W);
@@ -369,6 +381,19 @@ impl Drop for FolderLock {
 mod tests {
     use super::*;
     use std::os::unix::fs::FileExt;
+
+    #[test]
+    fn pieces_are_written_back_to_back_from_the_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::options().read(true).write(true).create(true).truncate(true).open(dir.path().join("f")).unwrap();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        // Uneven parts, one larger than a piece, one empty.
+        let parts: [&[u8]; 4] = [&data[..10], &[], &data[10..150_000], &data[150_000..]];
+        write_in_pieces(&file, 7, parts).unwrap();
+        let got = std::fs::read(dir.path().join("f")).unwrap();
+        assert_eq!(got.len(), 7 + data.len());
+        assert_eq!(&got[7..], &data[..]);
+    }
 
     #[test]
     fn small_writes_hand_on_at_most_a_piece_per_call() {

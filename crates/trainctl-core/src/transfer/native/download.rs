@@ -24,7 +24,7 @@ use super::{effective_part_size, sdk, Ctx};
 use crate::error::{Error, Result};
 use crate::s3::NetworkPolicy;
 use crate::transfer::checksum::{Piece, PieceHasher, Recipe};
-use crate::transfer::local_write::{self, TempFile, WRITE_PIECE};
+use crate::transfer::local_write::{self, TempFile};
 use crate::transfer::verify::{self, Expectation, StoredFields, Verified};
 use crate::transfer::TransferItem;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
@@ -270,7 +270,7 @@ const WRITE_BLOCK: usize = 512 * 1024;
 const WRITEBACK_SPAN: u64 = 8 * 1024 * 1024;
 
 /// Collects received chunks — the HTTP client's own buffers, not copied — and writes (and
-/// hashes) them in blocks of about [`WRITE_BLOCK`], [`WRITE_PIECE`] bytes per `pwrite`, on a
+/// hashes) them in blocks of about [`WRITE_BLOCK`], `local_write::WRITE_PIECE` bytes per `pwrite`, on a
 /// blocking thread, at increasing offsets of a shared file, asking the kernel to start writing
 /// every [`WRITEBACK_SPAN`] to disk at once ([`local_write::start_writeback`]) so the commit's
 /// fsync finds little left.
@@ -345,7 +345,7 @@ impl BlockWriter {
         let task = tokio::task::spawn_blocking(move || {
             let written = {
                 let _one_writer = lock.lock().unwrap_or_else(|p| p.into_inner());
-                write_pieces(&file, offset, &chunks)
+                local_write::write_in_pieces(&file, offset, chunks.iter().map(|c| &c[..]))
             };
             if let (Ok(()), Some(from)) = (&written, writeback) {
                 local_write::start_writeback(&file, from, end - from);
@@ -370,17 +370,6 @@ impl BlockWriter {
     }
 }
 
-/// Writes `chunks` back to back from `offset`, [`WRITE_PIECE`] bytes per `pwrite` at most
-/// (a block written whole would be one large folio to allocate: see there).
-fn write_pieces(file: &File, mut offset: u64, chunks: &[Bytes]) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    for piece in chunks.iter().flat_map(|c| c.chunks(WRITE_PIECE)) {
-        file.write_all_at(piece, offset)?;
-        offset += piece.len() as u64;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,18 +380,5 @@ mod tests {
         assert_eq!(range_size(32 * MIB, None), 32 * MIB);
         assert_eq!(range_size(32 * MIB, Some(5 * MIB)), 30 * MIB);
         assert_eq!(range_size(32 * MIB, Some(64 * MIB)), 64 * MIB);
-    }
-
-    #[test]
-    fn chunks_are_written_back_to_back_in_small_pieces() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = File::options().read(true).write(true).create(true).truncate(true).open(dir.path().join("f")).unwrap();
-        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
-        // Uneven chunks, one larger than a piece, one empty.
-        let chunks = vec![Bytes::copy_from_slice(&data[..10]), Bytes::new(), Bytes::copy_from_slice(&data[10..150_000]), Bytes::copy_from_slice(&data[150_000..])];
-        write_pieces(&file, 7, &chunks).unwrap();
-        let got = std::fs::read(dir.path().join("f")).unwrap();
-        assert_eq!(got.len(), 7 + data.len());
-        assert_eq!(&got[7..], &data[..]);
     }
 }
