@@ -7,7 +7,8 @@
 //! flipped byte fails `full` → repair of a changed and of a deleted file; and a corrupt content
 //! object: changed at `checksum` since the snapshot (a stage refuses the changed source), and,
 //! snapshotted corrupt, a failed `full` and a stage that fails with the integrity error and leaves
-//! nothing under the file's name.
+//! nothing under the file's name. Also the upload's `bytes_not_stored` (dry run and run) of such
+//! references: the repeats at their compressed size.
 
 use crate::common::*;
 use sha2::{Digest, Sha256};
@@ -204,5 +205,34 @@ conformance! {
             assert!(!partial.join(ck).join("tower.bin").exists() && !partial.join(ck).join("tower.bin.zst").exists(), "nothing under {ck}/tower.bin: {:?}", local_files(&partial));
         }
         assert!(partial.join("checkpoint-2/model.bin").exists(), "the rest was staged, for a later resume");
+    }
+
+    fn bytes_not_stored_of_compressed_references_counts_the_compressed_bytes_dry_run_and_upload(b: &Backend) {
+        let bucket = b.new_bucket("zrefns");
+        let dir = scratch();
+        let src = dir.path().join("run");
+        write_run(&src);
+        let upload = |extra: &[&str]| ok(b.trainctl().args(["--json", "s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, "run/")).args(["--dedup=refs", "--compress", "zstd"]).args(extra));
+        let out = upload(&["--dry-run"]);
+        let plan = json_lines(&out).into_iter().find(|v| v["plan"] == "refs_summary").expect("the references' summary");
+        assert!(keys(b, &bucket, "").is_empty(), "a dry run writes nothing");
+        let s = summary(&upload(&[]));
+        // Exactly what the store was spared: each repeat of a file at its content object's
+        // (compressed) size — the tower twice, each model once.
+        let content: std::collections::BTreeMap<String, u64> = b.list_objects(&bucket, "run/.trainctl/content/").into_iter().collect();
+        assert_eq!(content.len(), 3, "{content:?}");
+        let tower_size = FILES[0].2 as u64;
+        let size_of = |original: u64| content.iter().filter(|(k, _)| k.contains(&format!("-{original}."))).map(|(_, n)| *n).collect::<Vec<_>>();
+        let (tower, models) = (size_of(tower_size), size_of(200_000));
+        assert_eq!((tower.len(), models.len()), (1, 2), "{content:?}");
+        let exact = 2 * tower[0] + models[0] + models[1];
+        assert_eq!((s["referenced"].as_u64(), s["bytes_not_stored"].as_u64()), (Some(REFERENCED), Some(exact)), "{s}");
+        let uncompressed = 2 * tower_size + 2 * 200_000;
+        assert!(exact * 3 < uncompressed, "the repeats compress: {exact} of {uncompressed}");
+        // The dry run says the same, estimated from samples (the compressed sizes are not known
+        // before compressing), not the files' uncompressed size.
+        let estimate = plan["bytes_not_stored"].as_u64().unwrap();
+        assert_eq!((plan["references"].as_u64(), plan["estimated"].as_bool()), (Some(REFERENCED), Some(true)), "{plan}");
+        assert!(estimate.abs_diff(exact) * 10 < exact, "the dry run's estimate {estimate} is within 10% of the {exact} the upload spared");
     }
 }

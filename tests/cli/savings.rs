@@ -173,6 +173,9 @@ conformance! {
             let all = keys(b, &bucket, &prefix);
             let content = keys(b, &bucket, &format!("{prefix}.trainctl/content/"));
             assert!(content.len() == 1 && content[0].ends_with(".tcz"), "{engine}: the tower once, as byte planes: {all:?}");
+            // Not stored twice: the tower's repeats at the compressed size they would have had.
+            let compressed = b.list_objects(&bucket, &content[0])[0].1;
+            assert_eq!(s["bytes_not_stored"].as_u64(), Some(compressed * (tower.len() as u64 - 1)), "{engine}: {s}");
             for f in &tower {
                 assert!(all.contains(&format!("{prefix}{f}.trainctl-ref")) && !all.iter().any(|k| k.starts_with(&format!("{prefix}{f}.t")) && !k.ends_with(".trainctl-ref")), "{engine}: {all:?}");
                 let body = String::from_utf8(b.get_object(&bucket, &format!("{prefix}{f}.trainctl-ref"))).unwrap();
