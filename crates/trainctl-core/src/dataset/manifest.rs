@@ -560,6 +560,32 @@ mod tests {
         assert!(w.push(&entry("b", 1, "x")).is_err(), "a repeated key is refused");
     }
 
+    fn compressed(key: &str) -> Entry {
+        Entry {
+            checksum: Some(StoredChecksum { algorithm: "CRC64NVME".into(), value: crate::codec::crc64_base64(42) }),
+            content: Some(format!("p/.trainctl/content/{:016x}-9.zst", 42)),
+            codec: Some("zstd".into()),
+            stored_size: Some(5),
+            ..entry(key, 9, "compressed-bytes-etag")
+        }
+    }
+
+    #[test]
+    fn compressed_content_needs_format_2_and_is_identified_by_the_originals_crc() {
+        assert_eq!(sample().header.format, FORMAT_PLAIN, "plain entries stay readable by format-1 builds");
+        let m = Manifest::new("imgs", "v2", "s3://b/p/".into(), false, vec![entry("a", 1, "aa"), compressed("z")]).unwrap();
+        assert_eq!(m.header.format, 2);
+        assert_eq!(m.entries[1].content_id(), format!("crc64nvme:{}", crate::codec::crc64_base64(42)));
+        let enc = m.write_temp().unwrap();
+        assert_eq!(enc.header.format, 2, "the streaming writer agrees");
+        assert_eq!(Manifest::decode(&std::fs::read(&enc.path).unwrap(), "t").unwrap().entries, m.entries);
+        // A format-1 header over such an entry was not written by trainctl.
+        let mut forged = m.clone();
+        forged.header.format = FORMAT_PLAIN;
+        let e = Manifest::decode(&forged.encode().unwrap(), "t").unwrap_err();
+        assert_eq!(e.code(), "dataset_manifest_corrupt", "{e}");
+    }
+
     #[test]
     fn a_newer_format_is_refused_with_its_own_code() {
         let mut m = sample();

@@ -6,6 +6,11 @@
 //! already complete there, verify, then rename into place and leave a marker
 //! (`.trainctl-dataset.json`) so staging the same version again returns at once after a verify.
 //!
+//! Files stored as references to compressed content (`Entry::codec`) are fetched as their
+//! compressed content object beside the file's path and decoded there by the codec engine
+//! (`transfer::compress`: verified against the original's size and CRC64NVME, renamed, the
+//! compressed copy removed); free space counts them at their decoded size.
+//!
 //! Pinning: on a versioned bucket each file is fetched at the version id the manifest recorded,
 //! so data overwritten after the snapshot still stages as it was. On an unversioned bucket the
 //! listing is compared first and a changed source is [`Error::DatasetSourceChanged`].

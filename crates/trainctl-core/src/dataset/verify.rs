@@ -7,7 +7,9 @@
 //!   distinct reference body and one HEAD per content, `super::refs`); locally a copy has no stored checksum, so this hashes
 //!   the files, as `full` does, through the hash cache;
 //! - `full`: every byte re-hashed: local files on all cores (cached by path, size, mtime and file
-//!   id), remote objects streamed through a hasher (no disk).
+//!   id), remote objects streamed through a hasher (no disk); compressed content of references
+//!   (`Entry::codec`) streamed through the decoder, which checks the original's size and
+//!   CRC64NVME.
 //!
 //! The report names missing, extra and changed files; a failed one is
 //! [`Error::DatasetVerifyFailed`] with its own exit code.
