@@ -30,4 +30,3 @@ mod compress;
 mod upload_dedup;
 mod refs;
 mod savings;
-mod dataset_zrefs;

@@ -77,7 +77,7 @@ fn trainctl(file: &Path, codec: Codec, level: i32, work: &Path) -> Row {
     for _ in 0..3 {
         let mut out = std::fs::File::create(&out_path).unwrap();
         let t = Instant::now();
-        let e = encode::encode_file(file, &mut out, codec, level).unwrap();
+        let e = encode::encode_file(file, &mut out, codec, level.into()).unwrap();
         best_c = best_c.min(t.elapsed().as_secs_f64());
         size = e.compressed_size;
         let t = Instant::now();

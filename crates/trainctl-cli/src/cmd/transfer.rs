@@ -140,18 +140,6 @@ pub async fn upload(a: UploadArgs, g: &Globals) -> Result<i32> {
                 _ => eprintln!("{note}"),
             }
         }
-        if a.engine.dry_run && planned.refs > 0 {
-            let (n, bytes, estimated) = (planned.refs, planned.bytes_not_stored, planned.bytes_not_stored_estimated);
-            match mode {
-                Mode::Json => render::print_json(&serde_json::json!({ "plan": "refs_summary", "references": n, "bytes_not_stored": bytes, "estimated": estimated })),
-                Mode::Quiet => {}
-                Mode::Human => {
-                    let how = if estimated { "about " } else { "" };
-                    let why = if estimated { " (compressed content estimated from a sample of each file)" } else { "" };
-                    eprintln!("dry run: {n} references: {how}{} not stored twice{why}", render::bytes(bytes));
-                }
-            }
-        }
     }
     execute(&conn, job, &a.engine, true, g).await
 }
@@ -294,10 +282,17 @@ fn print_plan(job: &TransferJob, mode: Mode) {
     }
 }
 
-/// `, zstd-byteplane-2 level 1, sample 0.62x` after a planned item's size.
+/// `, zstd-byteplane-2 level 1, sample 0.62x, plane 2 entropy-coded` after a planned item's
+/// size (planes numbered from 1, the low byte first).
 fn compress_note(p: &transfer::compress::Planned) -> String {
     let sample = p.sample_ratio.map(|r| format!(", sample {r:.2}x")).unwrap_or_default();
-    format!(", {} level {}{sample}", p.codec.name(), p.level)
+    let planes: Vec<String> = (0..8).filter(|k| p.entropy_planes & (1 << k) != 0).map(|k| (k + 1).to_string()).collect();
+    let entropy = match planes.len() {
+        0 => String::new(),
+        1 => format!(", plane {} entropy-coded", planes[0]),
+        _ => format!(", planes {} entropy-coded", planes.join(",")),
+    };
+    format!(", {} level {}{sample}{entropy}", p.codec.name(), p.level)
 }
 
 pub async fn ls(a: LsArgs, g: &Globals) -> Result<i32> {

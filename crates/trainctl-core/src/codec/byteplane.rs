@@ -35,11 +35,29 @@ pub fn plane_len(raw_len: usize, width: usize, k: usize) -> usize {
     raw_len / width + usize::from(k < raw_len % width)
 }
 
-/// Splits `raw` into `width` planes (cleared first).
+/// Splits `raw` into `width` planes (cleared first), one plane at a time through the block
+/// (the element width known at compile time for 2 and 4, so the loop is a plain gather).
 pub fn split(raw: &[u8], width: usize, planes: &mut [Vec<u8>]) {
-    for (k, p) in planes.iter_mut().enumerate() {
+    match width {
+        2 => split_n::<2>(raw, planes),
+        4 => split_n::<4>(raw, planes),
+        _ => {
+            for (k, p) in planes.iter_mut().enumerate() {
+                p.clear();
+                p.extend(raw.iter().skip(k).step_by(width));
+            }
+        }
+    }
+}
+
+fn split_n<const W: usize>(raw: &[u8], planes: &mut [Vec<u8>]) {
+    let whole = raw.chunks_exact(W);
+    let tail = whole.remainder();
+    for (k, p) in planes.iter_mut().enumerate().take(W) {
         p.clear();
-        p.extend(raw.iter().skip(k).step_by(width));
+        p.reserve(raw.len() / W + 1);
+        p.extend(whole.clone().map(|c| c[k]));
+        p.extend(tail.get(k));
     }
 }
 
@@ -54,37 +72,99 @@ pub fn merge(planes: &[Vec<u8>], width: usize, raw_len: usize, out: &mut Vec<u8>
     }
 }
 
-/// Compresses one block's planes, each on its own thread, and writes the block.
-pub fn write_block(out: &mut impl Write, raw: &[u8], width: usize, level: i32, planes: &mut [Vec<u8>]) -> std::io::Result<u64> {
-    split(raw, width, planes);
-    let frames: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = planes.iter().map(|p| s.spawn(move || zstd::bulk::compress(p, level))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(std::io::Error::other("zstd thread panicked")))).collect()
-    });
-    let frames = frames.into_iter().collect::<std::io::Result<Vec<_>>>()?;
-    let block = assemble_block(raw.len(), &frames);
-    out.write_all(&block)?;
-    Ok(block.len() as u64)
+/// How one plane's frame is compressed. Every setting writes a standard zstd frame, so the
+/// decoder does not need to know which was used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// zstd at this level.
+    Level(i32),
+    /// Entropy coding only: zstd's fastest level (its match search skips ahead at once on data
+    /// without repeats) with literal compression forced on, so the bytes are Huffman-coded.
+    /// The exponent plane of weights is a few symbols with no useful matches: this stores it
+    /// smaller than level 1 at about 3.5× the speed (`docs/benchmarks.md`).
+    Entropy,
+    /// Stored at about raw size, at memory speed: zstd's fastest level, literals not coded
+    /// (the blocks `--compress auto` stores fast to keep up with a link, `codec::pace`).
+    Store,
 }
 
-/// One block as it is written (`raw_len`, then each plane's length and frame), its planes
-/// compressed one after the other on the calling thread. The encoder runs several blocks at
-/// once on all cores ([`super::encode`]); the bytes are those [`write_block`] writes.
-pub fn encode_block(raw: &[u8], width: usize, level: i32) -> std::io::Result<Vec<u8>> {
-    let mut planes = vec![Vec::new(); width];
-    split(raw, width, &mut planes);
-    let frames = planes.iter().map(|p| zstd::bulk::compress(p, level)).collect::<std::io::Result<Vec<_>>>()?;
-    Ok(assemble_block(raw.len(), &frames))
+/// Compresses blocks; holds its zstd contexts and plane buffers from one block to the next
+/// (one per thread: the encoder runs several blocks at once).
+#[derive(Default)]
+pub struct BlockEncoder {
+    contexts: Vec<(Setting, zstd::zstd_safe::CCtx<'static>)>,
+    planes: Vec<Vec<u8>>,
+    frame: Vec<u8>,
 }
 
-fn assemble_block(raw_len: usize, frames: &[Vec<u8>]) -> Vec<u8> {
-    let mut block = Vec::with_capacity(4 + frames.iter().map(|f| 4 + f.len()).sum::<usize>());
-    block.extend_from_slice(&(raw_len as u32).to_le_bytes());
-    for f in frames {
-        block.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        block.extend_from_slice(f);
+fn zstd_error(code: usize) -> std::io::Error {
+    std::io::Error::other(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)))
+}
+
+impl BlockEncoder {
+    fn context(&mut self, setting: Setting) -> std::io::Result<&mut zstd::zstd_safe::CCtx<'static>> {
+        use zstd::zstd_safe::{CParameter, ParamSwitch};
+        let at = match self.contexts.iter().position(|(s, _)| *s == setting) {
+            Some(at) => at,
+            None => {
+                let mut c = zstd::zstd_safe::CCtx::try_create().ok_or_else(|| std::io::Error::other("zstd: no memory for a context"))?;
+                let (level, literals) = match setting {
+                    Setting::Level(level) => (level, ParamSwitch::Auto),
+                    Setting::Entropy => (zstd::zstd_safe::min_c_level(), ParamSwitch::Enable),
+                    Setting::Store => (zstd::zstd_safe::min_c_level(), ParamSwitch::Auto),
+                };
+                c.set_parameter(CParameter::CompressionLevel(level)).map_err(zstd_error)?;
+                c.set_parameter(CParameter::LiteralCompressionMode(literals)).map_err(zstd_error)?;
+                self.contexts.push((setting, c));
+                self.contexts.len() - 1
+            }
+        };
+        Ok(&mut self.contexts[at].1)
     }
-    block
+
+    /// One frame of `plane` compressed with `setting`, in the encoder's frame buffer.
+    pub fn frame(&mut self, plane: &[u8], setting: Setting) -> std::io::Result<&[u8]> {
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.clear();
+        frame.reserve(zstd::zstd_safe::compress_bound(plane.len()));
+        let written = self.context(setting)?.compress2(&mut frame, plane).map_err(zstd_error);
+        self.frame = frame;
+        written?;
+        Ok(&self.frame)
+    }
+
+    /// Appends one block as it is written (`raw_len`, then each plane's length and frame) to
+    /// `out`: plane `k` as `effort` says, or every plane stored when `fast`.
+    pub fn encode(&mut self, raw: &[u8], width: usize, effort: super::Effort, fast: bool, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let mut planes = std::mem::take(&mut self.planes);
+        planes.resize_with(width, Vec::new);
+        split(raw, width, &mut planes);
+        out.reserve(4 + planes.iter().map(|p| 4 + zstd::zstd_safe::compress_bound(p.len())).sum::<usize>());
+        out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+        let mut result = Ok(());
+        for (k, p) in planes.iter().enumerate() {
+            let setting = if fast { Setting::Store } else { effort.plane(k) };
+            match self.frame(p, setting) {
+                Ok(f) => {
+                    out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+                    out.extend_from_slice(f);
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.planes = planes;
+        result
+    }
+}
+
+/// One block as it is written, with a fresh [`BlockEncoder`] (tests, one-off use).
+pub fn encode_block(raw: &[u8], width: usize, effort: super::Effort) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    BlockEncoder::default().encode(raw, width, effort, false, &mut out)?;
+    Ok(out)
 }
 
 /// Writes the end marker.
@@ -201,9 +281,15 @@ mod tests {
     fn blocks_round_trip_and_hostile_lengths_are_refused() {
         let raw: Vec<u8> = (0..10_001u32).flat_map(|i| [(i % 251) as u8, 0x3f]).collect();
         let mut body = BODY_MAGIC.to_vec();
-        let mut planes = vec![Vec::new(); 2];
-        for chunk in raw.chunks(4096) {
-            write_block(&mut body, chunk, 2, 3, &mut planes).unwrap();
+        let mut enc = BlockEncoder::default();
+        for (i, chunk) in raw.chunks(4096).enumerate() {
+            // Every setting, mixed within the body: each is a standard frame.
+            let (effort, fast) = match i % 3 {
+                0 => (crate::codec::Effort::level(3), false),
+                1 => (crate::codec::Effort { level: 1, entropy_planes: 0b10 }, false),
+                _ => (crate::codec::Effort::level(3), true),
+            };
+            enc.encode(chunk, 2, effort, fast, &mut body).unwrap();
         }
         write_end(&mut body).unwrap();
         let mut out = Vec::new();
@@ -213,13 +299,14 @@ mod tests {
         })
         .unwrap();
         assert_eq!(out, raw);
-        // The single-threaded block encoder writes the same bytes.
+        // A reused encoder writes the same bytes as a fresh one.
         let mut again = BODY_MAGIC.to_vec();
+        let mut reused = BODY_MAGIC.to_vec();
         for chunk in raw.chunks(4096) {
-            again.extend_from_slice(&encode_block(chunk, 2, 3).unwrap());
+            again.extend_from_slice(&encode_block(chunk, 2, 3.into()).unwrap());
+            enc.encode(chunk, 2, 3.into(), false, &mut reused).unwrap();
         }
-        write_end(&mut again).unwrap();
-        assert_eq!(again, body);
+        assert_eq!(again, reused);
         // A block larger than the header allows, a truncated body, trailing bytes.
         assert!(matches!(read_body(&mut body.as_slice(), 2, 1024, |_| Ok(())), Err(ReadError::Corrupt(_))));
         assert!(matches!(read_body(&mut &body[..body.len() - 9], 2, 4096, |_| Ok(())), Err(ReadError::Corrupt(_))));

@@ -124,7 +124,7 @@ mod tests {
         let src = dir.path().join("w.safetensors");
         std::fs::write(&src, data).unwrap();
         let mut out = tempfile::tempfile().unwrap();
-        let e = encode_file(&src, &mut out, codec, 3).unwrap();
+        let e = encode_file(&src, &mut out, codec, 3.into()).unwrap();
         assert_eq!(e.original_size, data.len() as u64);
         out.seek(SeekFrom::Start(0)).unwrap();
         let mut compressed = Vec::new();
@@ -154,7 +154,7 @@ mod tests {
         for codec in [Codec::BytePlane { width: 2 }, Codec::Zstd] {
             let (staged, _) = round_trip(&data, codec);
             let mut streamed = Vec::new();
-            let (read, again) = super::super::encode::encode_stream(&mut data.as_slice(), &mut streamed, codec, 3, data.len() as u64, crc).unwrap();
+            let (read, again) = super::super::encode::encode_stream(&mut data.as_slice(), &mut streamed, codec, 3.into(), data.len() as u64, crc).unwrap();
             assert_eq!((read, again), (data.len() as u64, crc));
             if codec != Codec::Zstd {
                 assert!(streamed == staged, "{codec:?}: same bytes as the staged file");
@@ -164,7 +164,7 @@ mod tests {
             assert!(back == data);
             // A stream that announced another CRC does not verify.
             let mut wrong = Vec::new();
-            super::super::encode::encode_stream(&mut data.as_slice(), &mut wrong, codec, 3, data.len() as u64, crc ^ 1).unwrap();
+            super::super::encode::encode_stream(&mut data.as_slice(), &mut wrong, codec, 3.into(), data.len() as u64, crc ^ 1).unwrap();
             assert!(matches!(decode(&mut wrong.as_slice(), &mut Vec::new()), Err(DecodeError::Corrupt(m)) if m.contains("CRC64NVME")));
         }
     }
@@ -178,13 +178,13 @@ mod tests {
         for codec in [Codec::BytePlane { width: 2 }, Codec::Zstd] {
             let pace = crate::codec::pace::Pace::adaptive(Default::default(), 0.5);
             let mut out = Vec::new();
-            let (read, again) = super::super::encode::encode_paced(&mut data.as_slice(), &mut out, codec, 1, data.len() as u64, crc, &pace).unwrap();
+            let (read, again) = super::super::encode::encode_paced(&mut data.as_slice(), &mut out, codec, 1.into(), data.len() as u64, crc, &pace).unwrap();
             assert_eq!((read, again), (data.len() as u64, crc));
             let r = pace.report();
             assert!(r.fast_blocks >= 2 && r.fast_blocks < r.blocks, "{codec:?}: {r:?}");
             let all = {
                 let mut v = Vec::new();
-                super::super::encode::encode_stream(&mut data.as_slice(), &mut v, codec, 1, data.len() as u64, crc).unwrap();
+                super::super::encode::encode_stream(&mut data.as_slice(), &mut v, codec, 1.into(), data.len() as u64, crc).unwrap();
                 v
             };
             assert!(out.len() > all.len(), "{codec:?}: fast blocks are stored larger ({} vs {})", out.len(), all.len());

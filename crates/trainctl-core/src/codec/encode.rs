@@ -10,7 +10,7 @@
 
 use super::header::Header;
 use super::pace::Pace;
-use super::{byteplane, Codec, Encoded};
+use super::{byteplane, Codec, Effort, Encoded};
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -24,16 +24,16 @@ pub fn header_for(codec: Codec, size: u64, crc: u64) -> Header {
     Header { codec, block_size: if codec == Codec::Zstd { 0 } else { byteplane::BLOCK_SIZE }, original_size: size, original_crc64nvme: crc }
 }
 
-/// Compresses `src` with `codec` at `level` into `out` (positioned at its start). Fails with
-/// [`Error::SourceChanged`] when the file's size changes while it is read.
-pub fn encode_file(src: &Path, out: &mut File, codec: Codec, level: i32) -> Result<Encoded> {
+/// Compresses `src` with `codec` as `effort` says into `out` (positioned at its start). Fails
+/// with [`Error::SourceChanged`] when the file's size changes while it is read.
+pub fn encode_file(src: &Path, out: &mut File, codec: Codec, effort: Effort) -> Result<Encoded> {
     let io = |e| Error::io(src, e);
     let mut file = File::open(src).map_err(io)?;
     let size = file.metadata().map_err(io)?.len();
     let out_path = Path::new("(compressed copy)");
     // The header goes first with a zero CRC and is rewritten at the end, when the CRC is known.
     let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut *out);
-    let (read, crc) = encode_stream(&mut file, &mut w, codec, level, size, 0).map_err(io)?;
+    let (read, crc) = encode_stream(&mut file, &mut w, codec, effort, size, 0).map_err(io)?;
     w.flush().map_err(|e| Error::io(out_path, e))?;
     drop(w);
     if read != size || file.metadata().map_err(io)?.len() != size {
@@ -49,18 +49,18 @@ pub fn encode_file(src: &Path, out: &mut File, codec: Codec, level: i32) -> Resu
 /// `announced_crc` as the original's CRC64NVME), then the body. Returns the bytes read and their
 /// CRC64NVME; a caller that announced a CRC must compare both (a mismatch is a file that changed
 /// while it was read). Stops early once more than `size` bytes came (the CRC is then 0).
-pub fn encode_stream(src: &mut impl Read, out: &mut impl Write, codec: Codec, level: i32, size: u64, announced_crc: u64) -> std::io::Result<(u64, u64)> {
-    encode_paced(src, out, codec, level, size, announced_crc, &Pace::fixed())
+pub fn encode_stream(src: &mut impl Read, out: &mut impl Write, codec: Codec, effort: Effort, size: u64, announced_crc: u64) -> std::io::Result<(u64, u64)> {
+    encode_paced(src, out, codec, effort, size, announced_crc, &Pace::fixed())
 }
 
-/// [`encode_stream`], each block (byte planes) or chunk (zstd) at `level` or at the fast level
+/// [`encode_stream`], each block (byte planes) or chunk (zstd) as `effort` says or stored fast
 /// as `pace` decides, its time and output reported to it (`--compress auto`, see
 /// [`super::pace`]).
-pub fn encode_paced(src: &mut impl Read, out: &mut impl Write, codec: Codec, level: i32, size: u64, announced_crc: u64, pace: &Pace) -> std::io::Result<(u64, u64)> {
+pub fn encode_paced(src: &mut impl Read, out: &mut impl Write, codec: Codec, effort: Effort, size: u64, announced_crc: u64, pace: &Pace) -> std::io::Result<(u64, u64)> {
     out.write_all(&header_for(codec, size, announced_crc).encode())?;
     match codec {
-        Codec::Zstd => encode_zstd(src, out, level, size, pace),
-        Codec::BytePlane { width } => encode_planes(src, out, usize::from(width), level, size, pace),
+        Codec::Zstd => encode_zstd(src, out, effort.level, size, pace),
+        Codec::BytePlane { width } => encode_planes(src, out, usize::from(width), effort, size, pace),
     }
 }
 
@@ -161,42 +161,47 @@ impl<W: Write> Write for Tally<W> {
 
 /// Byte-plane blocks of [`byteplane::BLOCK_SIZE`] raw bytes, compressed several at once (one
 /// more than there are workers, each on its own thread) and written in order. Memory: that many
-/// blocks and their planes. Each block at `level` or the fast level as `pace` decides; its time
-/// on its thread, divided by the blocks running beside it, is reported to `pace`.
-fn encode_planes(src: &mut impl Read, out: &mut impl Write, width: usize, level: i32, size: u64, pace: &Pace) -> std::io::Result<(u64, u64)> {
+/// blocks and their planes, reused from block to block with their zstd contexts ([`Slot`]).
+/// Each block as `effort` says or stored fast as `pace` decides; its time on its thread,
+/// divided by the blocks running beside it, is reported to `pace`.
+fn encode_planes(src: &mut impl Read, out: &mut impl Write, width: usize, effort: Effort, size: u64, pace: &Pace) -> std::io::Result<(u64, u64)> {
     out.write_all(byteplane::BODY_MAGIC)?;
     let window = super::zstd_workers() as usize + 1;
     let mut crc = super::crc64();
     let mut read = 0u64;
+    let mut idle: Vec<Slot> = Vec::with_capacity(window);
     std::thread::scope(|s| -> std::io::Result<()> {
         let mut queue = std::collections::VecDeque::new();
         let mut eof = false;
         loop {
             while !eof && queue.len() < window {
-                let mut block = vec![0u8; CHUNK];
-                let n = read_full(src, &mut block)?;
+                let mut slot = idle.pop().unwrap_or_default();
+                slot.raw.resize(CHUNK, 0);
+                let n = read_full(src, &mut slot.raw)?;
                 read += n as u64;
                 if n == 0 || read > size {
                     eof = true;
                     break;
                 }
-                block.truncate(n);
-                crc.update(&block);
+                slot.raw.truncate(n);
+                crc.update(&slot.raw);
                 let fast = pace.next_fast();
-                let block_level = if fast { super::pace::fast_level() } else { level };
                 // Blocks sharing the cores while this one runs: its time is theirs too.
                 let sharing = (queue.len() + 1).min(window) as f64;
                 queue.push_back(s.spawn(move || {
                     let started = std::time::Instant::now();
                     test_delay(fast);
-                    let encoded = byteplane::encode_block(&block, width, block_level)?;
-                    Ok::<_, std::io::Error>((encoded, block.len() as u64, fast, started.elapsed().as_secs_f64() / sharing))
+                    slot.out.clear();
+                    let encoded = slot.encoder.encode(&slot.raw, width, effort, fast, &mut slot.out);
+                    (encoded.map(|()| (fast, started.elapsed().as_secs_f64() / sharing)), slot)
                 }));
             }
             let Some(next) = queue.pop_front() else { return Ok(()) };
-            let (encoded, raw, fast, secs) = next.join().unwrap_or_else(|_| Err(std::io::Error::other("byte-plane thread panicked")))?;
-            pace.record_block(fast, raw, encoded.len() as u64, secs);
-            out.write_all(&encoded)?;
+            let (encoded, slot) = next.join().map_err(|_| std::io::Error::other("byte-plane thread panicked"))?;
+            let (fast, secs) = encoded?;
+            pace.record_block(fast, slot.raw.len() as u64, slot.out.len() as u64, secs);
+            out.write_all(&slot.out)?;
+            idle.push(slot);
         }
     })?;
     if read > size {
@@ -204,4 +209,13 @@ fn encode_planes(src: &mut impl Read, out: &mut impl Write, width: usize, level:
     }
     byteplane::write_end(out)?;
     Ok((read, crc.finalize()))
+}
+
+/// One block's worth of the byte-plane encoder, handed to a thread and back: the raw bytes,
+/// the block as written, and the encoder with its contexts and plane buffers.
+#[derive(Default)]
+struct Slot {
+    raw: Vec<u8>,
+    out: Vec<u8>,
+    encoder: byteplane::BlockEncoder,
 }

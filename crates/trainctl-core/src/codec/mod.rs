@@ -81,6 +81,41 @@ impl Compress {
     }
 }
 
+/// How hard the encoder works on one file: the zstd level, and for byte planes the planes
+/// that are only entropy-coded ([`byteplane::Setting::Entropy`]: zstd's fastest match search
+/// with Huffman-coded literals — on the exponent plane of weights smaller than level 1 and about
+/// 3.5× as fast, `docs/benchmarks.md`). `--compress auto` chooses the planes by its probe;
+/// `zstd:N` is level N throughout. Either way each plane is a standard zstd frame: readers
+/// need no change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Effort {
+    pub level: i32,
+    /// Bit k set: plane k entropy-coded only.
+    pub entropy_planes: u8,
+}
+
+impl Effort {
+    /// Every plane (or the stream) at `level`.
+    pub fn level(level: i32) -> Effort {
+        Effort { level, entropy_planes: 0 }
+    }
+
+    /// How plane `k` of a block is compressed.
+    pub fn plane(self, k: usize) -> byteplane::Setting {
+        if k < 8 && self.entropy_planes & (1 << k) != 0 {
+            byteplane::Setting::Entropy
+        } else {
+            byteplane::Setting::Level(self.level)
+        }
+    }
+}
+
+impl From<i32> for Effort {
+    fn from(level: i32) -> Effort {
+        Effort::level(level)
+    }
+}
+
 /// How one file is stored.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -8,7 +8,7 @@
 //! ([`is_tensor_file`]) and must beat plain zstd by [`PLANES_MIN_GAIN`] — a measured win, not a
 //! guess from the extension.
 
-use super::{byteplane, Codec};
+use super::{byteplane, Codec, Effort};
 use crate::error::{Error, Result};
 use serde::Serialize;
 use std::io::{Read, Seek, SeekFrom};
@@ -20,6 +20,9 @@ pub const AUTO_MIN_SIZE: u64 = 1 << 20;
 pub const AUTO_MIN_SAVING: f64 = 0.05;
 /// How much smaller than plain zstd the byte-plane sample must be to be chosen.
 pub const PLANES_MIN_GAIN: f64 = 0.02;
+/// A byte plane is entropy-coded only ([`byteplane::Setting::Entropy`], several times faster)
+/// unless the level compresses its sample smaller by more than this share of the plane.
+pub const ENTROPY_MAX_LOSS: f64 = 0.02;
 /// Bytes per sample slice.
 pub const SAMPLE: usize = 1 << 20;
 /// Sample slices per file at most.
@@ -39,9 +42,20 @@ pub struct Probe {
     pub zstd_ratio: f64,
     /// Best byte-plane width and its ratio (tensor files only).
     pub planes: Option<(u8, f64)>,
+    /// The planes of that width to entropy-code only (bit k: plane k; see [`Effort`]).
+    pub entropy_planes: u8,
 }
 
 impl Probe {
+    /// How the chosen codec compresses at `level`: the planes the sample showed are best
+    /// entropy-coded only, the others at `level`.
+    pub fn effort(&self, level: i32) -> Effort {
+        match self.codec {
+            Some(Codec::BytePlane { .. }) => Effort { level, entropy_planes: self.entropy_planes },
+            _ => Effort::level(level),
+        }
+    }
+
     /// The ratio of the choice (1.0 when left plain).
     pub fn chosen_ratio(&self) -> f64 {
         match (self.codec, self.planes) {
@@ -65,15 +79,19 @@ pub fn probe_samples(name: &str, samples: &[Vec<u8>], level: i32) -> Probe {
     let total: usize = samples.iter().map(Vec::len).sum::<usize>().max(1);
     let zstd: usize = samples.iter().map(|s| zstd::bulk::compress(s, level).map_or(s.len(), |c| c.len())).sum();
     let zstd_ratio = zstd as f64 / total as f64;
-    let planes = is_tensor_file(name)
-        .then(|| [2u8, 4].map(|w| (w, planes_size(samples, w, level) as f64 / total as f64)).into_iter().min_by(|a, b| a.1.total_cmp(&b.1)))
-        .flatten();
+    let best = is_tensor_file(name)
+        .then(|| [2u8, 4].map(|w| planes_size(samples, w, level).map(|(size, entropy)| (w, size as f64 / total as f64, entropy))))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    let planes = best.map(|(w, r, _)| (w, r));
     let codec = match planes {
         Some((width, r)) if r <= zstd_ratio * (1.0 - PLANES_MIN_GAIN) && r <= 1.0 - AUTO_MIN_SAVING => Some(Codec::BytePlane { width }),
         _ if zstd_ratio <= 1.0 - AUTO_MIN_SAVING => Some(Codec::Zstd),
         _ => None,
     };
-    Probe { codec, zstd_ratio, planes }
+    Probe { codec, zstd_ratio, planes, entropy_planes: best.map_or(0, |b| b.2) }
 }
 
 /// Where the sample slices of a file of `size` bytes start: the whole file when it is small,
@@ -83,16 +101,34 @@ pub fn sample_offsets(size: u64) -> Vec<u64> {
     (0..n).map(|i| if size <= SAMPLE as u64 * SAMPLES { i * SAMPLE as u64 } else { ((size - SAMPLE as u64) * (2 * i + 1) / (2 * n)) & !63 }).collect()
 }
 
-/// Compressed size of the samples as byte-plane blocks of `width`.
-fn planes_size(samples: &[Vec<u8>], width: u8, level: i32) -> usize {
-    let mut planes = vec![Vec::new(); usize::from(width)];
-    let mut out = Vec::new();
+/// Compressed size of the samples as byte-plane blocks of `width`, each plane entropy-coded
+/// only or at `level` — the first unless the level saves more than [`ENTROPY_MAX_LOSS`] of the
+/// plane — with the planes entropy-coded (bit k: plane k). `None` if zstd fails.
+fn planes_size(samples: &[Vec<u8>], width: u8, level: i32) -> Option<(usize, u8)> {
+    let width = usize::from(width);
+    let mut enc = byteplane::BlockEncoder::default();
+    let mut planes = vec![Vec::new(); width];
+    // Per plane: raw, entropy-coded and level-coded bytes over all samples.
+    let mut sizes = vec![(0usize, 0usize, 0usize); width];
     for s in samples {
-        if byteplane::write_block(&mut out, s, usize::from(width), level, &mut planes).is_err() {
-            return usize::MAX;
+        byteplane::split(s, width, &mut planes);
+        for (p, size) in planes.iter().zip(sizes.iter_mut()) {
+            size.0 += p.len();
+            size.1 += enc.frame(p, byteplane::Setting::Entropy).ok()?.len();
+            size.2 += enc.frame(p, byteplane::Setting::Level(level)).ok()?.len();
         }
     }
-    out.len()
+    let mut entropy = 0u8;
+    let mut total = samples.len() * 4 * (width + 1);
+    for (k, &(raw, by_entropy, by_level)) in sizes.iter().enumerate() {
+        if by_entropy as f64 <= by_level as f64 + raw as f64 * ENTROPY_MAX_LOSS {
+            entropy |= 1 << k;
+            total += by_entropy;
+        } else {
+            total += by_level;
+        }
+    }
+    Some((total, entropy))
 }
 
 /// The sample slices at [`sample_offsets`].
@@ -125,8 +161,19 @@ mod tests {
 
         let weights = dir.path().join("model.safetensors");
         std::fs::write(&weights, (0..3 << 19).flat_map(|_| [rng.u8(..), 0x3c + rng.u8(..4)]).collect::<Vec<u8>>()).unwrap();
-        let p = probe(&weights, 3 << 20, 3).unwrap();
+        let p = probe(&weights, 3 << 20, 1).unwrap();
         assert_eq!(p.codec, Some(Codec::BytePlane { width: 2 }), "{p:?}");
+        // The exponent plane (a few symbols, no repeats worth matching) is entropy-coded.
+        assert_ne!(p.entropy_planes & 0b10, 0, "{p:?}");
+        assert_eq!(p.effort(1), Effort { level: 1, entropy_planes: p.entropy_planes });
+
+        // Planes with long repeats (a ramp of fp32 counters, the high bytes constant) are
+        // left to the level's match search.
+        let ramp = dir.path().join("steps.pt");
+        std::fs::write(&ramp, (0..3u32 << 18).flat_map(|i| (i % 4096).to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+        let p = probe(&ramp, 3 << 20, 1).unwrap();
+        assert!(matches!(p.codec, Some(Codec::BytePlane { .. })), "{p:?}");
+        assert_eq!(p.entropy_planes & 0b1, 0, "{p:?}");
 
         let text_like = dir.path().join("events.dat");
         std::fs::write(&text_like, b"loss=0.1 step=2\n".repeat(200_000)).unwrap();

@@ -43,6 +43,10 @@ pub struct Planned {
     #[serde(flatten)]
     pub codec: Codec,
     pub level: i32,
+    /// `auto`, byte planes: the planes entropy-coded only (bit k: plane k), as the probe chose
+    /// (`codec::Effort`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub entropy_planes: u8,
     /// The key the file would have had uncompressed.
     pub original_key: String,
     /// `auto`: the size the sample compressed to, relative to the original (0.7 saves 30%).
@@ -52,6 +56,17 @@ pub struct Planned {
     /// compressor (`codec::pace`, native engine); `zstd:N` keeps every block at N.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub adaptive: bool,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
+}
+
+impl Planned {
+    /// How the encoder compresses this file.
+    pub fn effort(&self) -> codec::Effort {
+        codec::Effort { level: self.level, entropy_planes: self.entropy_planes }
+    }
 }
 
 /// What one compressed upload stored and how its encoder paced itself (`Outcome::compression`,
@@ -84,27 +99,29 @@ pub async fn plan_compression(job: &mut TransferJob, how: Compress) -> Result<()
     .await
     .map_err(|e| Error::Internal(format!("compression probe: {e}")))?;
     for (i, choice) in choices {
-        let Some((codec, sample_ratio)) = choice? else { continue };
+        let Some((codec, effort, sample_ratio)) = choice? else { continue };
         let item = &mut job.items[i];
         let original_key = std::mem::take(&mut item.key);
         item.key = format!("{original_key}{}", codec.suffix());
-        job.compress.insert(item.key.clone(), Planned { codec, level: how.level(), original_key, sample_ratio, adaptive: how == Compress::Auto });
+        let planned = Planned { codec, level: effort.level, entropy_planes: effort.entropy_planes, original_key, sample_ratio, adaptive: how == Compress::Auto };
+        job.compress.insert(item.key.clone(), planned);
     }
     Ok(())
 }
 
-/// The codec for one file (`None`: stays plain), with the sample's ratio under `auto`.
-fn choose(local: &Path, size: u64, how: Compress) -> Result<Option<(Codec, Option<f64>)>> {
+/// The codec for one file (`None`: stays plain) and how hard it works, with the sample's ratio
+/// under `auto`.
+fn choose(local: &Path, size: u64, how: Compress) -> Result<Option<(Codec, codec::Effort, Option<f64>)>> {
     let name = local.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     if codec::stays_plain(&name, size) {
         return Ok(None);
     }
     match how {
-        Compress::Zstd { .. } => Ok(Some((Codec::Zstd, None))),
+        Compress::Zstd { level } => Ok(Some((Codec::Zstd, codec::Effort::level(level), None))),
         Compress::Auto if size < codec::probe::AUTO_MIN_SIZE => Ok(None),
         Compress::Auto => {
             let p = codec::probe::probe(local, size, how.level())?;
-            Ok(p.codec.map(|c| (c, Some(p.chosen_ratio()))))
+            Ok(p.codec.map(|c| (c, p.effort(how.level()), Some(p.chosen_ratio()))))
         }
     }
 }
@@ -226,7 +243,7 @@ fn stage(mut job: TransferJob, dir: &Path, cancel: &CancellationToken) -> (Trans
         let staged = dir.join(format!("{i}{}", planned.codec.suffix()));
         let encoded = std::fs::File::create(&staged)
             .map_err(|e| Error::io(&staged, e))
-            .and_then(|mut out| codec::encode::encode_file(&item.local, &mut out, planned.codec, planned.level));
+            .and_then(|mut out| codec::encode::encode_file(&item.local, &mut out, planned.codec, planned.effort()));
         match encoded {
             Ok(e) => {
                 before += e.original_size;

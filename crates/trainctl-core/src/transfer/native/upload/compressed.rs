@@ -19,6 +19,14 @@
 //! multipart upload (compressed uploads are never resumed: the next run compresses again).
 //! Progress counts original bytes, a part's share when the server has it.
 //!
+//! **Unsigned parts.** A part held in memory would have its SHA-256 computed by the SDK for
+//! the request's signature (a second hash of every stored byte, on the cores the encoder needs:
+//! 17% of trainctl's CPU in a compressed upload, `docs/benchmarks.md`). A plain upload's parts
+//! are streamed from the file, which the SDK signs as `UNSIGNED-PAYLOAD`; compressed parts are
+//! sent the same way. What guards them: the checksum header where the provider takes one
+//! (CRC64NVME by default, checked by the server), and always the original's CRC64NVME in
+//! trainctl's header, which every decode verifies.
+//!
 //! **Keeping up with the link** (`--compress auto`): the encoder stores blocks at zstd's fast
 //! level as [`Pace`] decides from this file's measurements — the encoder's time per block and
 //! the link's capacity (the recent parts' own rates times the parts sent at once).
@@ -94,8 +102,8 @@ pub(in crate::transfer::native) async fn upload(ctx: &Ctx<'_>, item: &TransferIt
         Pace::fixed()
     });
     let (tx, mut rx) = mpsc::channel(PARTS_QUEUED);
-    let (encoder_src, codec, level, encoder_pace) = (src.clone(), planned.codec, planned.level, pace.clone());
-    let encoder = tokio::task::spawn_blocking(move || encode_into_parts(&encoder_src, codec, level, crc, part_size, tx, &encoder_pace));
+    let (encoder_src, codec, effort, encoder_pace) = (src.clone(), planned.codec, planned.effort(), pace.clone());
+    let encoder = tokio::task::spawn_blocking(move || encode_into_parts(&encoder_src, codec, effort, crc, part_size, tx, &encoder_pace));
     let upload = Upload { ctx, item, src: &src, metadata, part_size, checksum, pace: &pace };
     let sent = upload.send(&mut rx).await;
     drop(rx); // an encoder still running stops at its next part
@@ -198,6 +206,8 @@ impl Upload<'_, '_> {
             .body(ByteStream::from(bytes))
             .customize()
             .config_override(data_op_timeouts(&ctx.conn.client, len));
+        // Unsigned, as a plain upload's streamed parts are (module docs, "Unsigned parts").
+        let request = request.disable_payload_signing();
         let out = ctx.cancellable(async { request.send().await.map_err(|e| map_write(ctx, item, e)) }).await?;
         if let Err(changed) = self.src.check_unchanged() {
             let _ = ctx.conn.client.delete_object().bucket(&ctx.job.bucket).key(&item.key).send().await;
@@ -309,6 +319,8 @@ impl Upload<'_, '_> {
             .body(ByteStream::from(bytes))
             .customize()
             .config_override(data_op_timeouts(&ctx.conn.client, len));
+        // Unsigned, as a plain upload's streamed parts are (module docs, "Unsigned parts").
+        let request = request.disable_payload_signing();
         let out = ctx.cancellable(async { request.send().await.map_err(|e| sdk::map(e, ctx.conn, &ctx.job.bucket, &item.key)) }).await?;
         let etag = out.e_tag().ok_or_else(|| Error::Internal("UploadPart returned no ETag".into()))?;
         ctx.stats.parts_uploaded.fetch_add(1, Ordering::Relaxed);
@@ -365,7 +377,7 @@ impl LinkClock {
 /// the header carrying `crc` (the first pass's). The last bytes are handed over only once the
 /// file proved unchanged: the same size and CRC64NVME as the first pass, the same size and
 /// mtime as when the upload started. Returns `Cancelled` when the sender stopped taking parts.
-fn encode_into_parts(src: &SourceFile, codec: codec::Codec, level: i32, crc: u64, part_size: u64, tx: mpsc::Sender<Output>, pace: &Pace) -> Result<()> {
+fn encode_into_parts(src: &SourceFile, codec: codec::Codec, effort: codec::Effort, crc: u64, part_size: u64, tx: mpsc::Sender<Output>, pace: &Pace) -> Result<()> {
     let read_error = |e: std::io::Error| match src.check_unchanged() {
         Err(changed) => changed,
         Ok(()) if e.kind() == std::io::ErrorKind::BrokenPipe => Error::Cancelled,
@@ -374,7 +386,7 @@ fn encode_into_parts(src: &SourceFile, codec: codec::Codec, level: i32, crc: u64
     let consumed = Arc::new(AtomicU64::new(0));
     let mut reader = Counting { file: src.reader().map_err(|e| Error::io(src.path(), e))?, read: consumed.clone() };
     let mut parts = PartWriter { tx, buf: Vec::with_capacity(part_size as usize), part_size: part_size as usize, consumed, counted: 0, pace };
-    let (read, again) = codec::encode::encode_paced(&mut reader, &mut parts, codec, level, src.size, crc, pace).map_err(read_error)?;
+    let (read, again) = codec::encode::encode_paced(&mut reader, &mut parts, codec, effort, src.size, crc, pace).map_err(read_error)?;
     if read != src.size {
         return Err(Error::SourceChanged { path: src.path().to_path_buf(), detail: format!("{} bytes when the upload started, {read} read", src.size) });
     }
