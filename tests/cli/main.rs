@@ -30,3 +30,4 @@ mod compress;
 mod upload_dedup;
 mod refs;
 mod savings;
+mod dataset_zrefs;

@@ -12,7 +12,8 @@
 //!   each decoding the other's upload);
 //! - `--dedup refs` with `--compress auto` stores the tower once, compressed (less than refs
 //!   alone), reads back byte-identical with both engines, materializes to `NAME.tcz`, and a
-//!   missing compressed content fails the download naming both keys (exit 81).
+//!   missing compressed content fails the download naming both keys (exit 81); a dataset
+//!   snapshot of it stages byte-identical.
 //!
 //! That `torch.load` and `safetensors` read the downloaded files is checked by hand with
 //! `tests/fixtures/frameworks/load_check.py` (tests/README.md, "The savings fixtures").
@@ -172,6 +173,9 @@ conformance! {
             let all = keys(b, &bucket, &prefix);
             let content = keys(b, &bucket, &format!("{prefix}.trainctl/content/"));
             assert!(content.len() == 1 && content[0].ends_with(".tcz"), "{engine}: the tower once, as byte planes: {all:?}");
+            // Not stored twice: the tower's repeats at the compressed size they would have had.
+            let compressed = b.list_objects(&bucket, &content[0])[0].1;
+            assert_eq!(s["bytes_not_stored"].as_u64(), Some(compressed * (tower.len() as u64 - 1)), "{engine}: {s}");
             for f in &tower {
                 assert!(all.contains(&format!("{prefix}{f}.trainctl-ref")) && !all.iter().any(|k| k.starts_with(&format!("{prefix}{f}.t")) && !k.ends_with(".trainctl-ref")), "{engine}: {all:?}");
                 let body = String::from_utf8(b.get_object(&bucket, &format!("{prefix}{f}.trainctl-ref"))).unwrap();
@@ -220,10 +224,16 @@ conformance! {
             ok(b.trainctl().args(["s3", "sync"]).arg(&synced).arg(&url).args(["--direction", "down", "--delete", "--yes"]));
             assert_as_recorded(&synced, "sync down of refs + auto");
         }
-        // Datasets do not read compressed content yet: refused, naming both keys, nothing made.
+        // Datasets read the references to compressed content as the files: snapshot, stage
+        // (decoded, byte-identical), a full verify of the copy.
         let store = format!("--store=s3://{bucket}");
-        let out = fails_with(b.trainctl().args(["dataset", "snapshot", &url, "--name", "both", &store]), 83);
-        assert!(stderr(&out).contains(".trainctl-ref") && stderr(&out).contains(".trainctl/content/") && stderr(&out).contains("materialize"), "{}", stderr(&out));
+        ok(b.trainctl().args(["dataset", "snapshot", &url, "--name", "both", &store]));
+        ok(b.trainctl().args(["dataset", "verify", "both@v1", &url, "--level", "full", &store]));
+        let staged = dir.path().join("staged-both");
+        ok(b.trainctl().args(["dataset", "stage", "both@v1"]).arg(&staged).arg(&store));
+        ok(b.trainctl().args(["dataset", "verify", "both@v1"]).arg(&staged).args(["--level", "full", &store]));
+        std::fs::remove_file(staged.join(".trainctl-dataset.json")).expect("the stage's marker");
+        assert_as_recorded(&staged, "a dataset stage of refs + auto");
         // Cleanup keeps the content the last checkpoint's reference still uses.
         let last = tower.last().unwrap().clone();
         let s5 = s3(&bucket, "both-s5cmd/run/");

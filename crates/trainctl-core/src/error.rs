@@ -312,11 +312,8 @@ pub enum Error {
     /// format, or pointing outside its run's content area.
     #[error("reference s3://{bucket}/{reference} is not usable: {detail}")]
     RefCorrupt { bucket: String, reference: String, detail: String },
-
-    /// A content reference to compressed content (`--dedup=refs --compress …`, format 2) where
-    /// a path reads content as stored (datasets, for now). Nothing was changed.
-    #[error("reference s3://{bucket}/{reference} points at compressed content s3://{bucket}/{content}, which {what} does not read yet")]
-    RefCompressedUnsupported { bucket: String, reference: String, content: String, what: String },
+    // 83 (`ref_compressed_unsupported`: datasets refused references to compressed content)
+    // is retired, not to be reused: datasets read such references now.
 }
 
 impl Error {
@@ -391,7 +388,6 @@ impl Error {
             Error::CompressedCorrupt { .. } => "compressed_corrupt",
             Error::RefContentMissing { .. } => "ref_content_missing",
             Error::RefCorrupt { .. } => "ref_corrupt",
-            Error::RefCompressedUnsupported { .. } => "ref_compressed_unsupported",
         }
     }
 
@@ -466,7 +462,6 @@ impl Error {
             Error::CompressedCorrupt { .. } => 80,
             Error::RefContentMissing { .. } => 81,
             Error::RefCorrupt { .. } => 82,
-            Error::RefCompressedUnsupported { .. } => 83,
         }
     }
 
@@ -540,7 +535,6 @@ impl Error {
             Error::CompressedCorrupt { .. } => "nothing was kept; upload the file again (the stored copy is damaged), or fetch the raw object with another tool to inspect it".into(),
             Error::RefContentMissing { .. } => "the content object was deleted by another tool: upload the file again (the reference alone holds no bytes); nothing was changed".into(),
             Error::RefCorrupt { .. } => "the reference was written or edited by another tool (or a newer trainctl): upload the file again, or upgrade trainctl".into(),
-            Error::RefCompressedUnsupported { .. } => "nothing was changed; `trainctl s3 materialize` the prefix first (its content becomes NAME.zst / NAME.tcz objects, which are read as any compressed upload), see docs/dedup-upload.md".into(),
         }
     }
 

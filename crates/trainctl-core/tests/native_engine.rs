@@ -13,7 +13,7 @@ use trainctl_core::transfer::native::NativeEngine;
 use trainctl_core::transfer::verify::{verify_download, Verified};
 use trainctl_core::transfer::{Engine, Outcome, TransferItem, TransferJob, TransferOptions};
 use trainctl_core::{Error, Result};
-use trainctl_testkit::{random_file, shared_moto, S3Server};
+use trainctl_testkit::{random_file, shared_moto, FaultProxy, HttpAction, HttpFault, S3Server};
 use tokio_util::sync::CancellationToken;
 
 mod common;
@@ -119,7 +119,13 @@ fn state_files() -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_file_restarts_the_upload_and_aborts_the_stale_one() {
     let server = shared_moto();
-    let conn = connection(server);
+    // Through a proxy that swallows the last part's request: the first run cannot finish before
+    // its cancel lands (on loopback all 6 parts and the completion can go out between two
+    // progress samples), so the cancel always finds the multipart upload open. Both runs use
+    // the proxy's endpoint, the one the resume state is kept under.
+    let proxy = FaultProxy::start(server.socket_addr()).unwrap();
+    let last_part = HttpFault { method: Some("PUT".into()), target_contains: Some("partNumber=6".into()), header_contains: None, probability: 1.0, action: HttpAction::BlackHole };
+    proxy.set_http_faults(vec![last_part]);
     let bucket = server.new_bucket("native-restart");
     let src = tempfile::tempdir().unwrap();
     let file = src.path().join("weights.bin");
@@ -129,13 +135,16 @@ async fn changed_file_restarts_the_upload_and_aborts_the_stale_one() {
 
     let token = CancellationToken::new();
     let (sink, _events) = cancelling_sink(token.clone(), 10 * MIB);
-    let r = NativeEngine::new(conn.clone()).run(&job, &o, &sink, token).await;
+    let r = NativeEngine::new(connection_to(server, &proxy.url())).run(&job, &o, &sink, token).await;
     assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+    assert!(server.try_get_object(&bucket, "weights.bin").is_err(), "no partial object");
     assert_eq!(server.list_multipart_uploads(&bucket).len(), 1);
 
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(&file, vec![42u8; (30 * MIB) as usize]).unwrap();
-    let again = NativeEngine::new(conn);
+    // Connections opened from now on are not inspected; a new client opens new ones.
+    proxy.set_http_faults(Vec::new());
+    let again = NativeEngine::new(connection_to(server, &proxy.url()));
     assert_eq!(run(&again, &job, &o).await.0.unwrap().done, 1);
     assert_eq!(again.stats().parts_resumed.load(Ordering::Relaxed), 0);
     assert_eq!(server.get_object(&bucket, "weights.bin"), vec![42u8; (30 * MIB) as usize]);

@@ -292,6 +292,8 @@ async fn show(a: ShowArgs, g: &Globals) -> Result<i32> {
             _ if !a.files => {}
             Mode::Json => render::print_json(&e),
             Mode::Quiet => {}
+            // Compressed content: the original's CRC64NVME, not the compressed object's ETag.
+            Mode::Human if e.codec.is_some() => println!("{}\t{}\t{}", e.key, e.size, e.content_id()),
             Mode::Human => println!("{}\t{}\t{}", e.key, e.size, e.etag.as_deref().unwrap_or("-")),
         }
     }

@@ -140,6 +140,18 @@ pub async fn upload(a: UploadArgs, g: &Globals) -> Result<i32> {
                 _ => eprintln!("{note}"),
             }
         }
+        if a.engine.dry_run && planned.refs > 0 {
+            let (n, bytes, estimated) = (planned.refs, planned.bytes_not_stored, planned.bytes_not_stored_estimated);
+            match mode {
+                Mode::Json => render::print_json(&serde_json::json!({ "plan": "refs_summary", "references": n, "bytes_not_stored": bytes, "estimated": estimated })),
+                Mode::Quiet => {}
+                Mode::Human => {
+                    let how = if estimated { "about " } else { "" };
+                    let why = if estimated { " (compressed content estimated from a sample of each file)" } else { "" };
+                    eprintln!("dry run: {n} references: {how}{} not stored twice{why}", render::bytes(bytes));
+                }
+            }
+        }
     }
     execute(&conn, job, &a.engine, true, g).await
 }

@@ -48,7 +48,7 @@ impl Filter {
             return Err(Error::InventoryData { file: file.to_string(), reason: format!("the row of `{}` has no ETag", row.key) });
         }
         let version_id = if self.versioned { row.version_id.filter(|v| !v.is_empty()) } else { None };
-        Ok(Some(Entry { key: rel.to_string(), size: row.size, etag: row.etag, part_size: None, checksum: None, version_id, content: None }))
+        Ok(Some(Entry { key: rel.to_string(), size: row.size, etag: row.etag, part_size: None, checksum: None, version_id, content: None, codec: None, stored_size: None }))
     }
 }
 

@@ -90,6 +90,9 @@ pub enum HashKind {
     /// SHA-256 hex: where equal hashes decide that two files may share their bytes (local
     /// dedup), a hash nobody can collide on purpose.
     Sha256,
+    /// `crc64nvme:<base64>`: files stored as references to compressed content, whose manifest
+    /// entry records the original's CRC64NVME, not an ETag of its bytes.
+    Crc64Nvme,
 }
 
 impl HashKind {
@@ -104,8 +107,17 @@ impl HashKind {
         }
     }
 
+    /// The hash that reproduces `e`'s content id ([`Entry::content_id`](super::Entry::content_id)).
+    pub fn for_entry(e: &super::Entry) -> Option<HashKind> {
+        if e.codec.is_some() {
+            return e.original_crc64().map(|_| HashKind::Crc64Nvme);
+        }
+        HashKind::for_etag(e.etag.as_deref(), e.part_size, e.size)
+    }
+
     fn tag(self) -> String {
         match self {
+            HashKind::Crc64Nvme => "crc64nvme".into(),
             HashKind::Md5 => "md5".into(),
             HashKind::Multipart(p) => format!("mp{p}"),
             HashKind::Sha256 => "sha256".into(),
@@ -117,8 +129,20 @@ impl HashKind {
             HashKind::Md5 => md5_etag_of_file(path, None),
             HashKind::Multipart(p) => md5_etag_of_file(path, Some(p)),
             HashKind::Sha256 => sha256_of(&mut std::fs::File::open(path)?),
+            HashKind::Crc64Nvme => crc64nvme_id_of(path),
         }
     }
+}
+
+/// `crc64nvme:<base64>` of the file at `path` (what [`super::Entry::content_id`] says of
+/// compressed content), hashed as uploads and downloads hash it.
+fn crc64nvme_id_of(path: &Path) -> std::io::Result<String> {
+    use crate::transfer::checksum::{Algorithm, Cut, Recipe};
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let digest = crate::transfer::verify::hash_file(&file, len, Recipe { algorithm: Algorithm::Crc64Nvme, cut: Cut::Any })?;
+    let crc = u64::from_be_bytes(digest.as_slice().try_into().map_err(|_| std::io::Error::other("a CRC64NVME is 8 bytes"))?);
+    Ok(format!("crc64nvme:{}", crate::codec::crc64_base64(crc)))
 }
 
 /// SHA-256 hex of everything `r` yields.

@@ -11,8 +11,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, Write};
 
-/// The manifest format this build writes and the newest it reads.
-pub const FORMAT: u32 = 1;
+/// The newest manifest format this build reads and writes: 2 adds entries of files stored as
+/// references to compressed content ([`Entry::codec`]).
+pub const FORMAT: u32 = 2;
+/// The format written when no entry is compressed content: such a manifest stays readable by
+/// builds that know only format 1, and one that has such entries is refused by them
+/// ([`Error::ManifestTooNew`]) rather than staged as compressed bytes under the file's name.
+pub const FORMAT_PLAIN: u32 = 1;
 
 /// Largest decompressed manifest read (a billion-byte manifest is ~10 M files).
 const MAX_DECOMPRESSED: u64 = 4 << 30;
@@ -49,6 +54,31 @@ pub struct Entry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub content: Option<String>,
+    /// A file stored as a reference to compressed content (`--dedup=refs --compress …`): the
+    /// codec its content object is stored with, `zstd` (`….zst`) or `byteplane` (`….tcz`).
+    /// Staging, repair and a streamed `full` verify decode it (`crate::codec`) and check the
+    /// original's size and CRC64NVME (`checksum`); `etag` is the compressed object's (what
+    /// `If-Match` and a `checksum` verify of the prefix compare), and the content id is the
+    /// original's CRC64NVME ([`Entry::content_id`]). Only in manifests of format 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub codec: Option<String>,
+    /// With `codec`: the compressed content object's size, what a stage downloads (`size` is
+    /// the file's). Where the bytes live, not what they are: outside the digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
+    pub stored_size: Option<u64>,
+}
+
+/// [`Entry::codec`] of a content object named with a codec suffix.
+pub fn codec_of_content(content: &str) -> Option<&'static str> {
+    if content.ends_with(crate::codec::BYTEPLANE_SUFFIX) {
+        Some("byteplane")
+    } else if content.ends_with(crate::codec::ZSTD_SUFFIX) {
+        Some("zstd")
+    } else {
+        None
+    }
 }
 
 impl Entry {
@@ -58,9 +88,28 @@ impl Entry {
         self.content.clone().unwrap_or_else(|| format!("{prefix}{}", self.key))
     }
 
-    /// What identifies the content, for the digest and comparisons: the ETag, lowercased.
+    /// What identifies the content, for the digest and comparisons: the ETag, lowercased; for
+    /// compressed content ([`Entry::codec`]) the original's CRC64NVME as `crc64nvme:<base64>`
+    /// (the stored object's ETag is of the compressed bytes, which say nothing of the file).
     pub fn content_id(&self) -> String {
+        if self.codec.is_some() {
+            return self.original_crc64().map(|c| format!("crc64nvme:{}", crate::codec::crc64_base64(c))).unwrap_or_default();
+        }
         self.etag.as_deref().map(|e| e.trim_matches('"').to_ascii_lowercase()).unwrap_or_default()
+    }
+
+    /// The CRC64NVME of the file's bytes when the entry records one (`checksum`).
+    pub fn original_crc64(&self) -> Option<u64> {
+        self.checksum.as_ref().filter(|c| c.algorithm == "CRC64NVME").and_then(|c| crate::codec::crc64_of_base64(&c.value))
+    }
+
+    /// The manifest format an entry needs.
+    fn format(&self) -> u32 {
+        if self.codec.is_some() {
+            FORMAT
+        } else {
+            FORMAT_PLAIN
+        }
     }
 }
 
@@ -97,8 +146,8 @@ pub struct Header {
 
 impl Header {
     /// The header of a manifest written now, of this format, with `(files, bytes)` and `digest`.
-    fn now(name: &str, version: &str, source: String, versioned: bool, (files, bytes): (u64, u64), digest: String) -> Header {
-        Header { format: FORMAT, name: name.to_string(), version: version.to_string(), source, created: crate::checkpoint::detect::now_secs(), versioned, files, bytes, digest }
+    fn now(format: u32, name: &str, version: &str, source: String, versioned: bool, (files, bytes): (u64, u64), digest: String) -> Header {
+        Header { format, name: name.to_string(), version: version.to_string(), source, created: crate::checkpoint::detect::now_secs(), versioned, files, bytes, digest }
     }
 
     /// `NAME@VERSION`.
@@ -123,7 +172,8 @@ impl Manifest {
             return Err(Error::Internal(format!("duplicate key {} in a snapshot", w[0].key)));
         }
         let bytes = crate::limits::sum_sizes(entries.iter().map(|e| e.size));
-        let header = Header::now(name, version, source, versioned, (entries.len() as u64, bytes), digest(&entries));
+        let format = entries.iter().map(Entry::format).max().unwrap_or(FORMAT_PLAIN);
+        let header = Header::now(format, name, version, source, versioned, (entries.len() as u64, bytes), digest(&entries));
         Ok(Manifest { header, entries })
     }
 
@@ -218,6 +268,8 @@ pub struct Writer {
     last: Option<String>,
     files: u64,
     bytes: u64,
+    /// The format the entries so far need.
+    format: u32,
 }
 
 /// A finished manifest file (removed with its temporary folder when dropped).
@@ -235,7 +287,7 @@ impl Writer {
         let body = dir.path().join("entries.zst");
         let file = std::fs::File::create(&body).map_err(|e| Error::io(&body, e))?;
         let enc = zstd::Encoder::new(std::io::BufWriter::with_capacity(1 << 16, file), 3).map_err(zstd_err)?;
-        Ok(Writer { dir, enc, digest: Digester::default(), last: None, files: 0, bytes: 0 })
+        Ok(Writer { dir, enc, digest: Digester::default(), last: None, files: 0, bytes: 0, format: FORMAT_PLAIN })
     }
 
     /// Entries written so far.
@@ -257,6 +309,7 @@ impl Writer {
         self.digest.add(e);
         self.files += 1;
         self.bytes = self.bytes.saturating_add(e.size);
+        self.format = self.format.max(e.format());
         match &mut self.last {
             Some(l) => {
                 l.clear();
@@ -269,9 +322,9 @@ impl Writer {
 
     /// The header (counts, digest, now) and the file: a header frame, then the entries.
     pub fn finish(self, name: &str, version: &str, source: String, versioned: bool) -> Result<Encoded> {
-        let Writer { dir, enc, digest, files, bytes, .. } = self;
+        let Writer { dir, enc, digest, files, bytes, format, .. } = self;
         enc.finish().map_err(zstd_err)?.flush().map_err(zstd_err)?;
-        let header = Header::now(name, version, source, versioned, (files, bytes), digest.finish());
+        let header = Header::now(format, name, version, source, versioned, (files, bytes), digest.finish());
         let path = dir.path().join("manifest.jsonl.zst");
         let mut out = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
         let mut head = zstd::Encoder::new(Vec::new(), 3).map_err(zstd_err)?;
@@ -357,6 +410,9 @@ impl<R: std::io::Read> Iterator for Reader<R> {
             };
             if self.last.as_deref().is_some_and(|l| l >= e.key.as_str()) {
                 return self.corrupt("entries are not sorted by key, or a key repeats".into());
+            }
+            if e.format() > self.header.format {
+                return self.corrupt(format!("line {}: an entry of format {} in a manifest of format {}", self.line, e.format(), self.header.format));
             }
             self.count += 1;
             if self.count > self.header.files {
@@ -444,7 +500,7 @@ mod tests {
     use super::*;
 
     fn entry(key: &str, size: u64, etag: &str) -> Entry {
-        Entry { key: key.into(), size, etag: Some(etag.into()), part_size: None, checksum: None, version_id: None, content: None }
+        Entry { key: key.into(), size, etag: Some(etag.into()), part_size: None, checksum: None, version_id: None, content: None, codec: None, stored_size: None }
     }
 
     fn sample() -> Manifest {
@@ -502,6 +558,32 @@ mod tests {
         w.push(&entry("b", 1, "x")).unwrap();
         assert!(w.push(&entry("a", 1, "x")).is_err(), "out of order is refused");
         assert!(w.push(&entry("b", 1, "x")).is_err(), "a repeated key is refused");
+    }
+
+    fn compressed(key: &str) -> Entry {
+        Entry {
+            checksum: Some(StoredChecksum { algorithm: "CRC64NVME".into(), value: crate::codec::crc64_base64(42) }),
+            content: Some(format!("p/.trainctl/content/{:016x}-9.zst", 42)),
+            codec: Some("zstd".into()),
+            stored_size: Some(5),
+            ..entry(key, 9, "compressed-bytes-etag")
+        }
+    }
+
+    #[test]
+    fn compressed_content_needs_format_2_and_is_identified_by_the_originals_crc() {
+        assert_eq!(sample().header.format, FORMAT_PLAIN, "plain entries stay readable by format-1 builds");
+        let m = Manifest::new("imgs", "v2", "s3://b/p/".into(), false, vec![entry("a", 1, "aa"), compressed("z")]).unwrap();
+        assert_eq!(m.header.format, 2);
+        assert_eq!(m.entries[1].content_id(), format!("crc64nvme:{}", crate::codec::crc64_base64(42)));
+        let enc = m.write_temp().unwrap();
+        assert_eq!(enc.header.format, 2, "the streaming writer agrees");
+        assert_eq!(Manifest::decode(&std::fs::read(&enc.path).unwrap(), "t").unwrap().entries, m.entries);
+        // A format-1 header over such an entry was not written by trainctl.
+        let mut forged = m.clone();
+        forged.header.format = FORMAT_PLAIN;
+        let e = Manifest::decode(&forged.encode().unwrap(), "t").unwrap_err();
+        assert_eq!(e.code(), "dataset_manifest_corrupt", "{e}");
     }
 
     #[test]

@@ -3,9 +3,12 @@
 //! ([`resolved`]): content areas are no files, a reference is its logical key at its logical
 //! size, with the content object's ETag (so the digest is the one a plain copy gives), the
 //! reference's CRC64NVME as its checksum, and the content key (and, on a versioned bucket, its
-//! version id) that staging fetches. A plain `KEY` beside `KEY.trainctl-ref` wins, as it does
-//! for downloads. Snapshots, verification of a prefix and the source check of a stage all read
-//! listings through it, so what is recorded is what is compared.
+//! version id) that staging fetches. A reference to compressed content (format 2) is the same
+//! file at the same logical size, marked with its codec (`Entry::codec`): its content id is the
+//! original's CRC64NVME, and staging decodes the content object. A plain `KEY` beside
+//! `KEY.trainctl-ref` wins, as it does for downloads. Snapshots, verification of a prefix and
+//! the source check of a stage all read listings through it, so what is recorded is what is
+//! compared.
 //!
 //! Order: a listing is sorted by stored key, a manifest by logical key, and `KEY` sorts before
 //! `KEY.trainctl-ref` — possibly before keys listed between them (`KEY-2.tar`,
@@ -102,12 +105,11 @@ impl Reader {
             let seen = resolve::contents(&self.conn, &self.bucket, [r.content.clone()]).await?;
             self.contents.extend(seen);
         }
+        let compressed = r.compressed().is_some();
         let content = match self.contents.get(&r.content) {
-            Some(Some(_)) if r.compressed().is_some() => {
-                // Not read here yet: a dataset's entries are fetched and hashed as stored.
-                return Err(Error::RefCompressedUnsupported { bucket: self.bucket.clone(), reference: key, content: r.content, what: "a dataset".into() });
-            }
-            Some(Some(c)) if c.size == r.size => c,
+            // Compressed content holds fewer (or more) bytes than the file: its header, checked
+            // whenever it is decoded, says the original's size and CRC64NVME.
+            Some(Some(c)) if c.size == r.size || (compressed && c.size > 0) => c,
             Some(Some(c)) => {
                 let detail = format!("its content object {} holds {} bytes, not {}", r.content, c.size, r.size);
                 return Err(Error::RefCorrupt { bucket: self.bucket.clone(), reference: key, detail });
@@ -122,6 +124,8 @@ impl Reader {
             checksum: Some(StoredChecksum { algorithm: "CRC64NVME".into(), value: r.crc64nvme.clone() }),
             // Pinned like the reference was: at the content's current version.
             version_id: e.version_id.and(content.version_id.clone()),
+            codec: super::manifest::codec_of_content(&r.content).filter(|_| compressed).map(str::to_string),
+            stored_size: compressed.then_some(content.size),
             content: Some(r.content),
         })
     }
@@ -219,7 +223,7 @@ mod tests {
     use super::*;
 
     fn plain(key: &str) -> Entry {
-        Entry { key: key.into(), size: 1, etag: Some("e".into()), part_size: None, checksum: None, version_id: None, content: None }
+        Entry { key: key.into(), size: 1, etag: Some("e".into()), part_size: None, checksum: None, version_id: None, content: None, codec: None, stored_size: None }
     }
 
     fn reference(stored: &str) -> Entry {

@@ -43,7 +43,7 @@ pub(crate) fn keep(key: &str, size: u64, skip: Option<&str>) -> bool {
 
 /// The entry of a listed object (its key relative to `prefix`).
 fn entry(prefix: &str, key: &str, size: u64, etag: Option<String>, version_id: Option<String>) -> Entry {
-    Entry { key: key.strip_prefix(prefix).unwrap_or(key).to_string(), size, etag, part_size: None, checksum: None, version_id, content: None }
+    Entry { key: key.strip_prefix(prefix).unwrap_or(key).to_string(), size, etag, part_size: None, checksum: None, version_id, content: None, codec: None, stored_size: None }
 }
 
 /// The files under `src` as entries (relative keys), streamed page by page in key order: S3
@@ -147,7 +147,7 @@ pub async fn snapshot_local(root: &Path, name: &str, version: &str, job: u64, si
     let (hashes, _) = local::hash_files(&root, files.clone(), kinds, job, sink).await?;
     let mut entries = Vec::with_capacity(files.len());
     for (f, h) in files.into_iter().zip(hashes) {
-        entries.push(Entry { key: f.rel, size: f.size, etag: h?, part_size: None, checksum: None, version_id: None, content: None });
+        entries.push(Entry { key: f.rel, size: f.size, etag: h?, part_size: None, checksum: None, version_id: None, content: None, codec: None, stored_size: None });
     }
     Manifest::new(name, version, root.display().to_string(), false, entries)
 }

@@ -129,7 +129,7 @@ mod tests {
     use super::*;
 
     fn entry(key: &str) -> Entry {
-        Entry { key: key.into(), size: 1, etag: Some("e".into()), part_size: None, checksum: None, version_id: None, content: None }
+        Entry { key: key.into(), size: 1, etag: Some("e".into()), part_size: None, checksum: None, version_id: None, content: None, codec: None, stored_size: None }
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //!   distinct reference body and one HEAD per content, `super::refs`); locally a copy has no stored checksum, so this hashes
 //!   the files, as `full` does, through the hash cache;
 //! - `full`: every byte re-hashed: local files on all cores (cached by path, size, mtime and file
-//!   id), remote objects streamed through a hasher (no disk).
+//!   id), remote objects streamed through a hasher (no disk); compressed content of references
+//!   (`Entry::codec`) streamed through the decoder, which checks the original's size and
+//!   CRC64NVME.
 //!
 //! The report names missing, extra and changed files; a failed one is
 //! [`Error::DatasetVerifyFailed`] with its own exit code.
@@ -177,7 +179,7 @@ pub async fn verify_local_trusting(m: &Manifest, root: &Path, level: Level, veri
             same_size.retain(|(e, _)| !verified.contains(&e.key));
             report.ok += (before - same_size.len()) as u64;
         }
-        let kinds: Vec<Option<HashKind>> = same_size.iter().map(|(e, _)| HashKind::for_etag(e.etag.as_deref(), e.part_size, e.size)).collect();
+        let kinds: Vec<Option<HashKind>> = same_size.iter().map(|(e, _)| HashKind::for_entry(e)).collect();
         let files: Vec<LocalFile> = same_size.iter().map(|(_, f)| f.clone()).collect();
         let (hashes, stats) = local::hash_files(root, files, kinds, job, sink).await?;
         report.hashed = stats.hashed;
@@ -210,6 +212,38 @@ fn etags_match(want: &Entry, got: Option<&str>) -> Option<bool> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// Compares a listed file `got` with the manifest's `want` without reading it: `None` when
+/// nothing but the size can be compared, else whether it is the same (with why not). Files
+/// stored as compressed content compare the original's CRC64NVME their references record, and
+/// the compressed object's ETag (overwritten since the snapshot?).
+fn listed_matches(want: &Entry, got: &Entry) -> Option<std::result::Result<(), String>> {
+    if want.codec.is_none() && got.codec.is_none() {
+        return etags_match(want, got.etag.as_deref()).map(|same| {
+            if same {
+                Ok(())
+            } else {
+                Err(format!("ETag {} differs from the dataset's {} (overwritten since the snapshot)", got.etag.as_deref().unwrap_or_default(), want.content_id()))
+            }
+        });
+    }
+    if want.codec.is_none() || got.codec.is_none() {
+        let (now, then) = if got.codec.is_some() { ("compressed content", "a plain object") } else { ("a plain object", "compressed content") };
+        return Some(Err(format!("stored as {now}, the dataset has {then} (replaced since the snapshot)")));
+    }
+    if want.content_id() != got.content_id() {
+        return Some(Err(format!("its reference records {}, the dataset has {} (changed since the snapshot)", got.content_id(), want.content_id())));
+    }
+    match etags_match(want, got.etag.as_deref()) {
+        Some(false) => Some(Err(format!(
+            "its compressed content object {} has ETag {}, the dataset's {} (overwritten since the snapshot)",
+            got.content.as_deref().unwrap_or_default(),
+            got.etag.as_deref().unwrap_or_default(),
+            want.etag.as_deref().unwrap_or_default()
+        ))),
+        _ => Some(Ok(())),
     }
 }
 
@@ -270,15 +304,14 @@ pub async fn verify_s3_stream(
         next = advance(&o.key, listing.try_next().await?)?;
         // A reference's bytes are its content object's.
         let stored = o.stored_key(&prefix);
-        let etag = o.etag;
         if let Some(c) = size_differs(&e, o.size) {
             report.changed.push(c);
             continue;
         }
-        match (level, etags_match(&e, etag.as_deref())) {
+        match (level, listed_matches(&e, &o)) {
             (Level::Count, _) => report.ok += 1,
-            (_, Some(false)) => report.changed.push(Changed { key: e.key.clone(), detail: format!("ETag {} differs from the dataset's {} (overwritten since the snapshot)", etag.unwrap_or_default(), e.content_id()) }),
-            (Level::Checksum, Some(true)) => report.ok += 1,
+            (_, Some(Err(detail))) => report.changed.push(Changed { key: e.key.clone(), detail }),
+            (Level::Checksum, Some(Ok(()))) => report.ok += 1,
             (Level::Checksum, None) => {
                 report.ok += 1;
                 report.size_only += 1;
@@ -315,26 +348,133 @@ struct Hashed {
     job: u64,
 }
 
+impl Hashed {
+    /// One more object hashed: progress.
+    fn object_done(&self, sink: &dyn Sink) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = self.files.fetch_add(1, Relaxed) + 1;
+        let (bytes_total, objects_total) = self.totals;
+        sink.send(Event::Progress(Progress { job: self.job, bytes_done: self.bytes.load(Relaxed), bytes_total, objects_done: n, objects_total, ..Progress::default() }));
+    }
+}
+
+/// Streams the compressed content object at `key` (entry `e`'s bytes, [`Entry::codec`])
+/// through the decoder downloads use (`codec::decode`, on a blocking thread; nothing written
+/// to disk), which checks the decoded bytes against the object's header, and the header
+/// against the original size and CRC64NVME the entry records. Returns the decoded bytes'
+/// content id; a corrupt object is an error naming it (`compressed_corrupt`). `bytes` counts
+/// decoded bytes (progress).
+async fn decode_object(conn: &Connection, bucket: &str, key: &str, e: &Entry, bytes: &std::sync::atomic::AtomicU64) -> Result<Option<String>> {
+    use crate::codec::decode::{decode, DecodeError, Decoded};
+    let what = format!("s3://{bucket}/{key}");
+    let corrupt = |detail: String| Error::CompressedCorrupt { what: what.clone(), detail };
+    let out = conn.client.get_object().bucket(bucket).key(key).send().await.or_s3(&conn.ctx().bucket(bucket).key(key))?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
+    let decoding = tokio::task::spawn_blocking(move || {
+        let mut counted = CountingSink::default();
+        let r = decode(&mut std::io::BufReader::with_capacity(1 << 20, ChannelReader { rx, chunk: bytes::Bytes::new() }), &mut counted);
+        (r, counted.0)
+    });
+    let mut body = out.body;
+    let mut fed = Ok(());
+    loop {
+        match body.try_next().await {
+            Ok(Some(chunk)) => {
+                // The decoder stops reading at its end (or at corrupt bytes): the rest is not needed.
+                if tx.send(chunk).await.is_err() {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(err) => {
+                fed = Err(Error::Interrupted { what: what.clone(), reason: err.to_string() });
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let (decoded, written) = decoding.await.map_err(|err| Error::Internal(format!("decode task: {err}")))?;
+    bytes.fetch_add(written, std::sync::atomic::Ordering::Relaxed);
+    // A body that broke off is that error, whatever the decoder made of the bytes it got.
+    fed?;
+    let h = match decoded {
+        Ok(Decoded::Verified(h)) => h,
+        Ok(Decoded::NotOurs) => return Err(corrupt("it has no trainctl header, but a reference names it as its compressed content".into())),
+        Err(DecodeError::Read(err)) => return Err(corrupt(format!("it ends early ({err})"))),
+        Err(DecodeError::Corrupt(detail)) => return Err(corrupt(detail)),
+        Err(DecodeError::Write(err)) => return Err(Error::Internal(format!("decoding into nothing: {err}"))),
+    };
+    if (h.original_size, Some(h.original_crc64nvme)) != (e.size, e.original_crc64()) {
+        return Err(corrupt(format!(
+            "it decodes to {} bytes of CRC64NVME {}, its reference records {} bytes of {}",
+            h.original_size,
+            crate::codec::crc64_base64(h.original_crc64nvme),
+            e.size,
+            e.original_crc64().map(crate::codec::crc64_base64).unwrap_or_default()
+        )));
+    }
+    Ok(Some(format!("crc64nvme:{}", crate::codec::crc64_base64(h.original_crc64nvme))))
+}
+
+/// Bytes written to it, discarded.
+#[derive(Default)]
+struct CountingSink(u64);
+
+impl std::io::Write for CountingSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len() as u64;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A body's chunks, arriving on a channel, as a blocking reader (the decoder is synchronous).
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    chunk: bytes::Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(c) => self.chunk = c,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
 /// Streams the object at `key` (entry `e`'s bytes) through the hasher its ETag calls for
 /// (`None`: an opaque ETag, nothing to compare). Returns the entry with the result.
 async fn hash_object(conn: &Connection, url: &S3Url, key: String, e: Entry, hashed: &Hashed, sink: &dyn Sink) -> (Entry, Result<Option<String>>) {
     use std::sync::atomic::Ordering::Relaxed;
+    if e.codec.is_some() {
+        let r = decode_object(conn, &url.bucket, &key, &e, &hashed.bytes).await;
+        if r.is_ok() {
+            hashed.object_done(sink);
+        }
+        return (e, r);
+    }
     let Some(kind) = HashKind::for_etag(e.etag.as_deref(), e.part_size, e.size) else { return (e, Ok(None)) };
     let r = async {
         let out = conn.client.get_object().bucket(&url.bucket).key(&key).send().await.or_s3(&conn.ctx().bucket(&url.bucket).key(&key))?;
         // `for_etag` gives Md5 or Multipart only (Sha256 is local dedup's).
         let mut hasher = EtagHasher::new(match kind {
             HashKind::Multipart(p) => Some(p),
-            HashKind::Md5 | HashKind::Sha256 => None,
+            HashKind::Md5 | HashKind::Sha256 | HashKind::Crc64Nvme => None,
         });
         let mut body = out.body;
         while let Some(chunk) = body.try_next().await.map_err(|err| Error::Interrupted { what: format!("s3://{}/{key}", url.bucket), reason: err.to_string() })? {
             hasher.update(&chunk);
             hashed.bytes.fetch_add(chunk.len() as u64, Relaxed);
         }
-        let n = hashed.files.fetch_add(1, Relaxed) + 1;
-        let (bytes_total, objects_total) = hashed.totals;
-        sink.send(Event::Progress(Progress { job: hashed.job, bytes_done: hashed.bytes.load(Relaxed), bytes_total, objects_done: n, objects_total, ..Progress::default() }));
+        hashed.object_done(sink);
         Ok(Some(hasher.finish()))
     }
     .await;

@@ -115,10 +115,14 @@ pub struct DedupPlanned {
     /// Items that will be copied instead of sent, and their bytes.
     pub copies: u64,
     pub bytes_not_sent: u64,
-    /// `--dedup=refs`: references planned, and the logical bytes the store will not hold
-    /// twice (their sizes, less the content objects created).
+    /// `--dedup=refs`: references planned, and the bytes the store will not hold twice: each
+    /// reference's content at the size the store holds it (compressed content: compressed),
+    /// less the content objects created.
     pub refs: u64,
     pub bytes_not_stored: u64,
+    /// `bytes_not_stored` counts compressed content not compressed yet at a size estimated from
+    /// a sample of its file (the upload's own figure is exact).
+    pub bytes_not_stored_estimated: bool,
     /// Why some files are sent after all (changed while hashed; a store without copies).
     pub notes: Vec<String>,
 }
@@ -191,6 +195,9 @@ pub async fn plan_dedup_with(job: &mut TransferJob, conn: &Connection, scope: &s
     // `--dedup=refs`: what may be referenced is planned there; the rest (text metadata,
     // compressed files) is deduplicated by copies, as without it.
     let items = if mode == DedupMode::Refs { refs::plan(job, scope, items, &index, &area, &mut report) } else { items };
+    if !job.refs.is_empty() {
+        (report.bytes_not_stored, report.bytes_not_stored_estimated) = refs::planned_not_stored(job).await;
+    }
     let mut first_in_job: HashMap<Content, String> = HashMap::new();
     for (item, c) in items {
         let Some((content, stamp)) = c else {

@@ -44,6 +44,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 mod batch;
+pub mod direct;
 pub use batch::{Committer, BATCH_FILES};
 
 /// Suffix of every temp file trainctl writes (the prefix is `.` and 16 random hex digits).
@@ -195,6 +196,12 @@ impl TempFile {
     /// The temp file's name in its folder.
     pub fn name(&self) -> &OsStr {
         &self.name
+    }
+
+    /// A second handle on it for direct writes ([`direct`]), or `None` where the filesystem
+    /// does not do direct I/O.
+    pub fn open_direct(&self) -> Option<File> {
+        direct::open(&self.dir.fd, &self.name, &self.file)
     }
 
     /// Its path, for a child process that writes it (s5cmd) and for messages.

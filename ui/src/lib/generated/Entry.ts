@@ -33,4 +33,18 @@ version_id?: string,
  * and version id are the content object's; `checksum` is the reference's CRC64NVME).
  * Where the bytes live, not what they are: outside the digest, like `version_id`.
  */
-content?: string, };
+content?: string, 
+/**
+ * A file stored as a reference to compressed content (`--dedup=refs --compress …`): the
+ * codec its content object is stored with, `zstd` (`….zst`) or `byteplane` (`….tcz`).
+ * Staging, repair and a streamed `full` verify decode it (`crate::codec`) and check the
+ * original's size and CRC64NVME (`checksum`); `etag` is the compressed object's (what
+ * `If-Match` and a `checksum` verify of the prefix compare), and the content id is the
+ * original's CRC64NVME ([`Entry::content_id`]). Only in manifests of format 2.
+ */
+codec?: string, 
+/**
+ * With `codec`: the compressed content object's size, what a stage downloads (`size` is
+ * the file's). Where the bytes live, not what they are: outside the digest.
+ */
+stored_size?: number, };

@@ -81,7 +81,6 @@ pub(super) fn plan(
         *counts.entry(c.clone()).or_insert(0) += 1;
     }
     let mut created: HashSet<Content> = HashSet::new();
-    let (mut logical, mut stored) = (0u64, 0u64);
     for (item, c) in items {
         let Some((content, stamp)) = c else {
             job.items.push(item);
@@ -110,7 +109,6 @@ pub(super) fn plan(
         job.compress.remove(&item.key);
         let new_content = !in_area && created.insert(content.clone());
         if new_content {
-            stored += size;
             match source {
                 Some(s) => {
                     report.copies += 1;
@@ -133,13 +131,66 @@ pub(super) fn plan(
         } else {
             report.bytes_not_sent += size;
         }
-        logical += size;
         report.refs += 1;
         let logical_key = compress.as_ref().map_or_else(|| item.key.clone(), |p| p.original_key.clone());
         job.refs.push(RefPut { key: format!("{logical_key}{SUFFIX}"), logical: logical_key, stored_key: item.key, local: item.local, size, content: content_key, new_content, crc, stamp, compress });
     }
-    report.bytes_not_stored = logical.saturating_sub(stored);
     rest
+}
+
+/// What the planned references keep from being stored (`DedupPlanned::bytes_not_stored`), and
+/// whether it is an estimate: each reference's content at the size the store holds it, less the
+/// content objects this job creates. Plain content is stored at its size, compressed content
+/// copied from an object at that object's size; compressed content not compressed yet is
+/// estimated from a sample of its file — the `auto` probe's ratio, else a probe now at the
+/// planned level (a few MiB read per distinct content, on a blocking thread). Counting the
+/// original's size there would credit the compression's saving to the references, and promise
+/// more than the upload saves (the upload reports the exact figure from the stored objects).
+pub(super) async fn planned_not_stored(job: &TransferJob) -> (u64, bool) {
+    let copied: HashMap<&str, u64> = job.copies.iter().map(|c| (c.key.as_str(), c.bytes)).collect();
+    let mut sizes: HashMap<String, u64> = HashMap::new();
+    let mut probes = Vec::new();
+    let mut seen = HashSet::new();
+    for r in job.refs.iter().filter(|r| seen.insert(r.content.as_str())) {
+        match (&r.compress, copied.get(r.content.as_str())) {
+            (None, _) => {
+                sizes.insert(r.content.clone(), r.size);
+            }
+            (Some(_), Some(&stored)) => {
+                sizes.insert(r.content.clone(), stored);
+            }
+            (Some(p), None) => probes.push((r.content.clone(), r.local.clone(), r.size, p.clone())),
+        }
+    }
+    let estimated = !probes.is_empty();
+    let measured = tokio::task::spawn_blocking(move || {
+        probes
+            .into_iter()
+            .map(|(content, local, size, p)| {
+                let ratio = p.sample_ratio.or_else(|| {
+                    let probe = crate::codec::probe::probe(&local, size, p.level).ok()?;
+                    Some(match p.codec {
+                        crate::codec::Codec::Zstd => probe.zstd_ratio,
+                        crate::codec::Codec::BytePlane { width } => probe.planes.filter(|(w, _)| *w == width).map_or(probe.chosen_ratio(), |(_, r)| r),
+                    })
+                });
+                (content, (size as f64 * ratio.unwrap_or(1.0).clamp(0.0, 1.0)).ceil() as u64)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    sizes.extend(measured);
+    (not_stored(&job.refs, |r| sizes.get(&r.content).copied().unwrap_or(r.size), |_| true), estimated)
+}
+
+/// The references `counted` (by index), each at its content's `stored` size, less the content
+/// objects they created (once each): the bytes not stored a second time.
+fn not_stored(refs: &[RefPut], stored: impl Fn(&RefPut) -> u64, counted: impl Fn(usize) -> bool) -> u64 {
+    let counted: Vec<&RefPut> = refs.iter().enumerate().filter(|(i, _)| counted(*i)).map(|(_, r)| r).collect();
+    let all: u64 = counted.iter().map(|r| stored(r)).sum();
+    let created: u64 = counted.iter().filter(|r| r.new_content).map(|r| (r.content.as_str(), stored(r))).collect::<HashMap<_, _>>().values().sum();
+    all.saturating_sub(created)
 }
 
 impl DedupEngine {
@@ -150,7 +201,7 @@ impl DedupEngine {
         let bad = self.drop_changed_content(job, sink).await;
         let keys = job.refs.iter().map(|r| r.content.clone()).filter(|k| !bad.contains(k));
         let seen = refs::resolve::contents(&self.conn, bucket, keys).await.unwrap_or_default();
-        let written: Vec<(usize, std::result::Result<(), String>)> = futures::stream::iter(0..job.refs.len())
+        let written_results: Vec<(usize, std::result::Result<(), String>)> = futures::stream::iter(0..job.refs.len())
             .map(|i| {
                 let (r, bad, seen) = (&job.refs[i], &bad, &seen);
                 async move {
@@ -176,17 +227,14 @@ impl DedupEngine {
         let mut again = TransferJob { items: Vec::new(), skipped: Vec::new(), rejected: Vec::new(), copies: Vec::new(), recorded: HashMap::new(), refs: Vec::new(), ..job.clone() };
         again.compress.clear();
         again.metadata.clear();
-        let (mut logical, mut done) = (0u64, 0u64);
-        let mut contents_used: HashSet<&str> = HashSet::new();
-        for (i, result) in written {
+        let mut done = 0u64;
+        let mut written: HashSet<usize> = HashSet::new();
+        for (i, result) in written_results {
             let r = &job.refs[i];
             match result {
                 Ok(()) => {
                     done += 1;
-                    logical += r.size;
-                    if r.new_content {
-                        contents_used.insert(r.content.as_str());
-                    }
+                    written.insert(i);
                     sink.send(Event::ObjectDone { job: job.id, key: r.key.clone(), local: r.local.display().to_string(), bytes: 0, etag: None });
                 }
                 Err(why) => {
@@ -201,10 +249,15 @@ impl DedupEngine {
                 }
             }
         }
-        let created: u64 = job.refs.iter().filter(|r| r.new_content && contents_used.contains(r.content.as_str())).map(|r| (r.content.as_str(), r.size)).collect::<HashMap<_, _>>().values().sum();
+        // At the size each content object has in the store (HEADed above): compressed content
+        // counts its compressed bytes, not the file's.
+        let stored = |r: &RefPut| match seen.get(&r.content) {
+            Some(Some(c)) => c.size,
+            _ => r.size,
+        };
         outcome.done += done;
         outcome.referenced = done;
-        outcome.bytes_not_stored = logical.saturating_sub(created);
+        outcome.bytes_not_stored = not_stored(&job.refs, stored, |i| written.contains(&i));
         if done > 0 {
             let saved = humansize::format_size(outcome.bytes_not_stored, humansize::BINARY);
             sink.send(Event::Notice { message: format!("wrote {done} references in place of repeated files ({saved} not stored twice)") });

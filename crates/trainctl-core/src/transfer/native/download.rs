@@ -24,7 +24,7 @@ use super::{effective_part_size, sdk, Ctx};
 use crate::error::{Error, Result};
 use crate::s3::NetworkPolicy;
 use crate::transfer::checksum::{Piece, PieceHasher, Recipe};
-use crate::transfer::local_write::{self, TempFile};
+use crate::transfer::local_write::{self, direct, TempFile};
 use crate::transfer::verify::{self, Expectation, StoredFields, Verified};
 use crate::transfer::TransferItem;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
@@ -117,7 +117,7 @@ async fn single_get(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile) -> Resu
         None => size_only_by_choice(),
     };
     let recipe = exp.recipe();
-    let mut writer = BlockWriter::new(temp, Arc::default(), 0, recipe);
+    let mut writer = BlockWriter::new(temp, Shared::default(), 0, recipe);
     fetch_into(ctx, item, &mut writer, 0, item.size, Some(out.body)).await?;
     verify::check_size(&what, item.size, writer.offset)?;
     let computed = recipe.and_then(|r| r.assemble(writer.finish(), item.size));
@@ -158,9 +158,11 @@ async fn ranged_get(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile) -> Resu
     let range = range_size(effective_part_size(ctx.opts.part_size, item.size), exp.part_size());
     let ranges: Vec<(u64, u64)> = (0..item.size.div_ceil(range)).map(|i| (i * range, range.min(item.size - i * range))).collect();
     let in_stream = recipe.filter(|r| ranges.iter().all(|(start, _)| r.can_start_at(*start)));
-    let one_writer = Arc::new(Mutex::new(()));
+    // Direct writes when every range starts aligned (an object's own part size can be odd).
+    let aligned = ranges.iter().all(|(start, _)| start % direct::ALIGN as u64 == 0);
+    let shared = Shared { one_writer: Arc::default(), direct: aligned.then(|| temp.open_direct()).flatten().map(Arc::new) };
     let pieces: Vec<Vec<Piece>> = futures::stream::iter(ranges)
-        .map(|(offset, len)| get_range(ctx, item, temp, one_writer.clone(), offset, len, in_stream))
+        .map(|(offset, len)| get_range(ctx, item, temp, shared.clone(), offset, len, in_stream))
         .buffer_unordered(ctx.opts.concurrency.max(1))
         .try_collect()
         .await?;
@@ -184,9 +186,9 @@ fn range_size(ours: u64, object_part: Option<u64>) -> u64 {
     }
 }
 
-async fn get_range(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile, lock: Arc<Mutex<()>>, offset: u64, len: u64, recipe: Option<Recipe>) -> Result<Vec<Piece>> {
+async fn get_range(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile, shared: Shared, offset: u64, len: u64, recipe: Option<Recipe>) -> Result<Vec<Piece>> {
     let _permit = ctx.permit().await?;
-    let mut writer = BlockWriter::new(temp, lock, offset, recipe);
+    let mut writer = BlockWriter::new(temp, shared, offset, recipe);
     fetch_into(ctx, item, &mut writer, offset, offset + len, None).await?;
     Ok(writer.finish())
 }
@@ -269,44 +271,71 @@ const WRITE_BLOCK: usize = 512 * 1024;
 /// block, `sync_file_range` was ~9 % of a 2 GiB download's CPU).
 const WRITEBACK_SPAN: u64 = 8 * 1024 * 1024;
 
-/// Collects received chunks — the HTTP client's own buffers, not copied — and writes (and
-/// hashes) them in blocks of about [`WRITE_BLOCK`], `local_write::WRITE_PIECE` bytes per `pwrite`, on a
-/// blocking thread, at increasing offsets of a shared file, asking the kernel to start writing
-/// every [`WRITEBACK_SPAN`] to disk at once ([`local_write::start_writeback`]) so the commit's
-/// fsync finds little left.
+/// What the ranges of one file share: the lock that lets one of them write at a time, and the
+/// direct handle when the file is written past the page cache (`local_write::direct`).
+#[derive(Clone, Default)]
+struct Shared {
+    one_writer: Arc<Mutex<()>>,
+    direct: Option<Arc<File>>,
+}
+
+/// Collects received bytes and writes (and hashes) them on a blocking thread, in blocks, at
+/// increasing offsets of a shared file. Two ways:
 ///
-/// The ranges of one file write one at a time (`lock`, held for the `pwrite`s only; hashing
-/// stays parallel). Why: concurrent `pwrite`s to one inode contend on its `i_rwsem`, and the
-/// kernel spins on a busy owner: 16 ranges of a 2 GiB download spent ~10 % of their CPU in
-/// `rwsem_spin_on_owner` on 2 cores. A futex sleeps instead, and one thread copies into the
-/// page cache at several GB/s, far above the network's rate.
+/// - **Direct** (a large file on a filesystem that does direct I/O, `local_write::direct`): the
+///   chunks are copied into an aligned [`direct::Block`] and each full block is one `O_DIRECT`
+///   `pwrite` — no page-cache copy, no writeback left for the commit's sync, the least CPU.
+/// - **Through the page cache** otherwise: the chunks — the HTTP client's own buffers, not
+///   copied — are written every [`WRITE_BLOCK`] bytes, `local_write::WRITE_PIECE` bytes per
+///   `pwrite`, and the kernel is asked to start writing every [`WRITEBACK_SPAN`] to disk at once
+///   ([`local_write::start_writeback`]) so the commit's fsync finds little left.
+///
+/// The ranges of one file write one at a time (`one_writer`, held for the `pwrite`s only;
+/// hashing stays parallel). Why: concurrent `pwrite`s to one inode contend on its `i_rwsem`,
+/// and the kernel spins on a busy owner: 16 ranges of a 2 GiB download spent ~10 % of their CPU
+/// in `rwsem_spin_on_owner` on 2 cores. A futex sleeps instead, and one writer at a time is far
+/// above the network's rate either way.
 struct BlockWriter {
     path: PathBuf,
     file: Arc<File>,
-    lock: Arc<Mutex<()>>,
-    /// Where the next flushed byte goes: everything before it is written (to the page cache).
+    shared: Shared,
+    /// Where the next flushed byte goes: everything before it is written.
     offset: u64,
     /// Where the bytes not yet handed to [`local_write::start_writeback`] begin.
     unsent: u64,
     chunks: Vec<Bytes>,
     /// Bytes in `chunks`.
     held: usize,
+    /// The aligned block of a direct writer (`None`: through the page cache).
+    block: Option<direct::Block>,
     recipe: Option<Recipe>,
     hasher: Option<PieceHasher>,
 }
 
 impl BlockWriter {
-    fn new(temp: &TempFile, lock: Arc<Mutex<()>>, offset: u64, recipe: Option<Recipe>) -> Self {
+    fn new(temp: &TempFile, shared: Shared, offset: u64, recipe: Option<Recipe>) -> Self {
         let hasher = recipe.map(|r| r.hasher(offset));
-        BlockWriter { path: temp.path(), file: temp.file().clone(), lock, offset, unsent: offset, chunks: Vec::new(), held: 0, recipe, hasher }
+        let block = shared.direct.as_ref().map(|_| direct::Block::new());
+        BlockWriter { path: temp.path(), file: temp.file().clone(), shared, offset, unsent: offset, chunks: Vec::new(), held: 0, block, recipe, hasher }
     }
 
-    /// Adds a received chunk, writing the block once it holds [`WRITE_BLOCK`] bytes.
+    /// Adds a received chunk, writing a block once one is full.
     async fn push(&mut self, chunk: Bytes) -> Result<()> {
-        self.held += chunk.len();
-        self.chunks.push(chunk);
-        if self.held >= WRITE_BLOCK {
-            self.flush().await?;
+        let mut at = 0;
+        while at < chunk.len() {
+            let Some(block) = self.block.as_mut() else {
+                // Through the page cache (from the start, or since a direct write was refused).
+                self.held += chunk.len() - at;
+                self.chunks.push(chunk.slice(at..));
+                if self.held >= WRITE_BLOCK {
+                    self.flush().await?;
+                }
+                return Ok(());
+            };
+            at += block.fill(&chunk[at..]);
+            if block.is_full() {
+                self.flush().await?;
+            }
         }
         Ok(())
     }
@@ -317,6 +346,9 @@ impl BlockWriter {
         self.unsent = self.unsent.min(offset);
         self.chunks.clear();
         self.held = 0;
+        if let Some(b) = self.block.as_mut() {
+            b.clear();
+        }
         self.hasher = self.recipe.map(|r| r.hasher(offset));
     }
 
@@ -325,6 +357,8 @@ impl BlockWriter {
         self.hasher.take().map(PieceHasher::finish).unwrap_or_default()
     }
 
+    /// Writes what is held — of a direct block only its aligned part: the rest is dropped and
+    /// fetched again (this is the flush before a broken body is resumed from [`Self::offset`]).
     async fn flush(&mut self) -> Result<()> {
         self.write(false).await
     }
@@ -336,10 +370,56 @@ impl BlockWriter {
     }
 
     async fn write(&mut self, last: bool) -> Result<()> {
+        match self.block.take() {
+            Some(block) => self.write_direct(block, last).await,
+            None => self.write_buffered(last).await,
+        }
+    }
+
+    /// One direct `pwrite` of the block (see [`direct::write_at`]); if the device refuses it, the
+    /// same bytes through the page cache, and this range's later blocks too.
+    async fn write_direct(&mut self, mut block: direct::Block, last: bool) -> Result<()> {
+        let len = if last || block.is_full() { block.len() } else { block.len() / direct::ALIGN * direct::ALIGN };
+        let Some(handle) = self.shared.direct.clone() else { return Err(Error::Internal("direct block without a direct handle".into())) };
+        if len == 0 {
+            block.clear();
+            self.block = Some(block);
+            return Ok(());
+        }
+        let (file, lock, offset, mut hasher) = (self.file.clone(), self.shared.one_writer.clone(), self.offset, self.hasher.take());
+        let task = tokio::task::spawn_blocking(move || {
+            let data = &block.bytes()[..len];
+            let (written, refused) = {
+                let _one_writer = lock.lock().unwrap_or_else(|p| p.into_inner());
+                match direct::write_at(&handle, &file, offset, data) {
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => (local_write::write_in_pieces(&file, offset, [data]), true),
+                    other => (other, false),
+                }
+            };
+            if let Some(h) = hasher.as_mut() {
+                h.update(data);
+            }
+            block.clear();
+            (written, refused, block, hasher)
+        });
+        let (written, refused, block, hasher) = task.await.map_err(|e| Error::Internal(format!("write task: {e}")))?;
+        written.map_err(|e| Error::io(&self.path, e))?;
+        self.offset += len as u64;
+        self.unsent = self.offset;
+        self.hasher = hasher;
+        if refused {
+            tracing::debug!(path = %self.path.display(), "direct writes refused (EINVAL); writing through the page cache");
+        } else {
+            self.block = Some(block);
+        }
+        Ok(())
+    }
+
+    async fn write_buffered(&mut self, last: bool) -> Result<()> {
         if self.held == 0 && !(last && self.offset > self.unsent) {
             return Ok(());
         }
-        let (file, lock, offset, len, mut chunks, mut hasher) = (self.file.clone(), self.lock.clone(), self.offset, self.held, std::mem::take(&mut self.chunks), self.hasher.take());
+        let (file, lock, offset, len, mut chunks, mut hasher) = (self.file.clone(), self.shared.one_writer.clone(), self.offset, self.held, std::mem::take(&mut self.chunks), self.hasher.take());
         let end = offset + len as u64;
         let writeback = (last || end - self.unsent >= WRITEBACK_SPAN).then_some(self.unsent);
         let task = tokio::task::spawn_blocking(move || {
