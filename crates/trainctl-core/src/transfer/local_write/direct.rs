@@ -15,8 +15,13 @@
 //! The rules `O_DIRECT` imposes: the buffer's address, the file offset and the length must be
 //! multiples of the device's block size. [`ALIGN`] (4 KiB) covers 512-byte and 4 KiB devices;
 //! [`Block`] is a buffer aligned to it. Only a file's last few bytes (its size is rarely a
-//! multiple of 4 KiB) go through the ordinary handle. A filesystem that refuses `O_DIRECT` at
-//! open (or at the first write, `EINVAL`) is written through the page cache as before.
+//! multiple of 4 KiB) go through the ordinary handle.
+//!
+//! Only on local disk filesystems known to do it well: ext4 and XFS ([`DIRECT_FILESYSTEMS`]).
+//! On a network filesystem (NFS, SMB, FUSE mounts of object stores) every direct write is a
+//! synchronous round trip with no write-behind, and on copy-on-write ones (btrfs, ZFS) direct
+//! I/O has had its own caveats; those keep the page cache. A filesystem that refuses
+//! `O_DIRECT` at open (or at the first write, `EINVAL`) is written through the page cache too.
 
 use rustix::fs::{Mode, OFlags};
 use std::fs::File;
@@ -84,10 +89,18 @@ impl Block {
     }
 }
 
+/// Filesystems written direct (`statfs` magic numbers): ext4 (also ext2/3) and XFS.
+pub const DIRECT_FILESYSTEMS: [u64; 2] = [0xEF53, 0x5846_5342];
+
 /// Opens a second, direct handle on the file `name` in folder `dir` that `same_as` already has
-/// open, or `None` where the filesystem does not do direct I/O. It is checked to be the same
-/// file (device and inode), so a name swapped in the meantime is never written through.
+/// open, or `None` where the filesystem is not one of [`DIRECT_FILESYSTEMS`] or refuses direct
+/// I/O. It is checked to be the same file (device and inode), so a name swapped in the meantime
+/// is never written through.
 pub fn open(dir: &impl std::os::fd::AsFd, name: &std::ffi::OsStr, same_as: &File) -> Option<File> {
+    let kind = rustix::fs::fstatfs(same_as).ok()?.f_type as u64;
+    if !DIRECT_FILESYSTEMS.contains(&kind) {
+        return None;
+    }
     let flags = OFlags::WRONLY | OFlags::DIRECT | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = rustix::fs::openat(dir, name, flags, Mode::empty()).ok()?;
     let (a, b) = (rustix::fs::fstat(&fd).ok()?, rustix::fs::fstat(same_as).ok()?);
@@ -132,7 +145,7 @@ mod tests {
         let path = dir.path().join("f");
         let buffered = File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
         let folder = rustix::fs::openat(rustix::fs::CWD, dir.path(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
-        // Some filesystems (old tmpfs) refuse O_DIRECT: then there is nothing to test here.
+        // Not on ext4/XFS (a tmpfs /tmp): then there is nothing to test here.
         let Some(direct) = open(&folder, std::ffi::OsStr::new("f"), &buffered) else { return };
         let mut b = Block::new();
         let data: Vec<u8> = (0..(ALIGN * 3 + 123)).map(|i| (i % 251) as u8).collect();
