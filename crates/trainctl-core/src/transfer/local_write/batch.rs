@@ -33,8 +33,8 @@
 //! That is worth it for many small files, not for a few large ones: a batch of at most
 //! [`OWN_SYNC_FILES`] files syncs each file alone (`fdatasync`), so a 2 GiB checkpoint that is
 //! already on the disk (written direct, `super::direct`) does not wait for a training job's
-//! or a compiler's unwritten output on the same disk (measured: a 2 GiB download under a
-//! parallel build went from 1.5–1.8× raw s5cmd to …). Downloads start the writeback of each
+//! or a compiler's unwritten output on the same disk (up to the kernel's dirty limit — 20 % of
+//! memory by default, gigabytes on a training box). Downloads start the writeback of each
 //! file as it arrives (`start_writeback`), so by the time a batch is synced little of its own
 //! data is left to write. Where `syncfs` does not exist, each file gets its own `fdatasync`.
 
