@@ -71,13 +71,27 @@ fn mbps(bytes: u64, s: f64) -> String {
 
 /// trainctl's codec: best of 3 timings.
 fn trainctl(file: &Path, codec: Codec, level: i32, work: &Path) -> Row {
+    trainctl_effort(file, codec, level.into(), format!("trainctl {} -{level}", codec.name()), work)
+}
+
+/// trainctl's codec as `--compress auto` runs it on `file` (the probe's codec and its
+/// entropy-coded planes), if the probe compresses it.
+fn trainctl_auto(file: &Path, work: &Path) -> Option<Row> {
+    let size = std::fs::metadata(file).ok()?.len();
+    let p = trainctl_core::codec::probe::probe(file, size, trainctl_core::codec::AUTO_LEVEL).ok()?;
+    let codec = p.codec?;
+    let effort = p.effort(trainctl_core::codec::AUTO_LEVEL);
+    Some(trainctl_effort(file, codec, effort, format!("trainctl auto: {} -1, entropy-coded planes {:#06b}", codec.name(), effort.entropy_planes), work))
+}
+
+fn trainctl_effort(file: &Path, codec: Codec, effort: trainctl_core::codec::Effort, method: String, work: &Path) -> Row {
     let out_path = work.join("out.bin");
     let (mut best_c, mut best_d, mut size) = (f64::MAX, f64::MAX, 0);
     let original = std::fs::metadata(file).unwrap().len();
     for _ in 0..3 {
         let mut out = std::fs::File::create(&out_path).unwrap();
         let t = Instant::now();
-        let e = encode::encode_file(file, &mut out, codec, level.into()).unwrap();
+        let e = encode::encode_file(file, &mut out, codec, effort).unwrap();
         best_c = best_c.min(t.elapsed().as_secs_f64());
         size = e.compressed_size;
         let t = Instant::now();
@@ -86,7 +100,7 @@ fn trainctl(file: &Path, codec: Codec, level: i32, work: &Path) -> Row {
         assert!(matches!(d, decode::Decoded::Verified(_)));
         best_d = best_d.min(t.elapsed().as_secs_f64());
     }
-    Row { file: name(file), method: format!("trainctl {} -{level}", codec.name()), original, compressed: size, compress_s: best_c, decode_s: Some(best_d) }
+    Row { file: name(file), method, original, compressed: size, compress_s: best_c, decode_s: Some(best_d) }
 }
 
 /// The zstd CLI: best of 3.
@@ -146,7 +160,7 @@ fn main() {
     println!("| file | method | ratio | compress MB/s | decode MB/s |");
     println!("|---|---|---|---|---|");
     for (file, width) in &files {
-        let mut rows = Vec::new();
+        let mut rows: Vec<Row> = trainctl_auto(file, work.path()).into_iter().collect();
         for &level in &levels {
             rows.push(trainctl(file, Codec::Zstd, level, work.path()));
             rows.push(trainctl(file, Codec::BytePlane { width: *width }, level, work.path()));
