@@ -306,8 +306,8 @@ struct BlockWriter {
     chunks: Vec<Bytes>,
     /// Bytes in `chunks`.
     held: usize,
-    /// The aligned block of a direct writer (`None`: through the page cache).
-    block: Option<direct::Block>,
+    /// The direct handle and aligned block of a direct writer (`None`: through the page cache).
+    block: Option<(Arc<File>, direct::Block)>,
     recipe: Option<Recipe>,
     hasher: Option<PieceHasher>,
 }
@@ -315,7 +315,7 @@ struct BlockWriter {
 impl BlockWriter {
     fn new(temp: &TempFile, shared: Shared, offset: u64, recipe: Option<Recipe>) -> Self {
         let hasher = recipe.map(|r| r.hasher(offset));
-        let block = shared.direct.as_ref().map(|_| direct::Block::new());
+        let block = shared.direct.clone().map(|handle| (handle, direct::Block::new()));
         BlockWriter { path: temp.path(), file: temp.file().clone(), shared, offset, unsent: offset, chunks: Vec::new(), held: 0, block, recipe, hasher }
     }
 
@@ -323,7 +323,7 @@ impl BlockWriter {
     async fn push(&mut self, chunk: Bytes) -> Result<()> {
         let mut at = 0;
         while at < chunk.len() {
-            let Some(block) = self.block.as_mut() else {
+            let Some((_, block)) = self.block.as_mut() else {
                 // Through the page cache (from the start, or since a direct write was refused).
                 self.held += chunk.len() - at;
                 self.chunks.push(chunk.slice(at..));
@@ -346,7 +346,7 @@ impl BlockWriter {
         self.unsent = self.unsent.min(offset);
         self.chunks.clear();
         self.held = 0;
-        if let Some(b) = self.block.as_mut() {
+        if let Some((_, b)) = self.block.as_mut() {
             b.clear();
         }
         self.hasher = self.recipe.map(|r| r.hasher(offset));
@@ -371,27 +371,26 @@ impl BlockWriter {
 
     async fn write(&mut self, last: bool) -> Result<()> {
         match self.block.take() {
-            Some(block) => self.write_direct(block, last).await,
+            Some((handle, block)) => self.write_direct(handle, block, last).await,
             None => self.write_buffered(last).await,
         }
     }
 
     /// One direct `pwrite` of the block (see [`direct::write_at`]); if the device refuses it, the
     /// same bytes through the page cache, and this range's later blocks too.
-    async fn write_direct(&mut self, mut block: direct::Block, last: bool) -> Result<()> {
+    async fn write_direct(&mut self, handle: Arc<File>, mut block: direct::Block, last: bool) -> Result<()> {
         let len = if last || block.is_full() { block.len() } else { block.len() / direct::ALIGN * direct::ALIGN };
-        let Some(handle) = self.shared.direct.clone() else { return Err(Error::Internal("direct block without a direct handle".into())) };
         if len == 0 {
             block.clear();
-            self.block = Some(block);
+            self.block = Some((handle, block));
             return Ok(());
         }
-        let (file, lock, offset, mut hasher) = (self.file.clone(), self.shared.one_writer.clone(), self.offset, self.hasher.take());
+        let (file, lock, offset, mut hasher, direct_handle) = (self.file.clone(), self.shared.one_writer.clone(), self.offset, self.hasher.take(), handle.clone());
         let task = tokio::task::spawn_blocking(move || {
             let data = &block.bytes()[..len];
             let (written, refused) = {
                 let _one_writer = lock.lock().unwrap_or_else(|p| p.into_inner());
-                match direct::write_at(&handle, &file, offset, data) {
+                match direct::write_at(&direct_handle, &file, offset, data) {
                     Err(e) if e.raw_os_error() == Some(libc::EINVAL) => (local_write::write_in_pieces(&file, offset, [data]), true),
                     other => (other, false),
                 }
@@ -410,7 +409,7 @@ impl BlockWriter {
         if refused {
             tracing::debug!(path = %self.path.display(), "direct writes refused (EINVAL); writing through the page cache");
         } else {
-            self.block = Some(block);
+            self.block = Some((handle, block));
         }
         Ok(())
     }
