@@ -5,7 +5,10 @@
 //! streamed through the decoder) → free space judged by the logical size → stage (decoded,
 //! byte-identical by sha256, no compressed copy or reference left) → verify the copy → one
 //! flipped byte fails `full` → repair of a changed and of a deleted file; an interrupted stage
-//! (a decoded file with its compressed copy beside it, a compressed copy not decoded) resumed;
+//! (what an older stage left: a decoded file with its compressed copy beside it, a compressed
+//! copy not decoded) resumed; a body cut while decoding in flight continued into the same
+//! decode, and a link that stays down failing the stage as a link error with nothing left of
+//! the compressed files, then resumed;
 //! on a versioned bucket (moto) the content staged at its pinned version after an overwrite;
 //! and a corrupt content
 //! object: changed at `checksum` since the snapshot (a stage refuses the changed source), and,
@@ -99,6 +102,49 @@ fn flip_one_byte(path: &Path) {
     let mut bytes = std::fs::read(path).unwrap();
     bytes[100] ^= 0x01;
     std::fs::write(path, bytes).unwrap();
+}
+
+/// bf16-like bytes (noisy low bytes, a narrow exponent range): zstd keeps most of them, so a
+/// content object of several MiB whose body can be cut halfway.
+fn weights(seed: u64, size: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    (0..size / 2).flat_map(|_| {
+        let r = next();
+        [r as u8, 0x3c + (r >> 8) as u8 % 4]
+    }).collect()
+}
+
+/// A run of one 8 MiB weights file held twice (one compressed content object of several MiB)
+/// and a text file, uploaded with `--dedup=refs --compress zstd` and snapshotted as `wrun@v1`.
+fn uploaded_weights(b: &Backend, bucket: &str) -> (tempfile::TempDir, u64) {
+    let dir = scratch();
+    let run = dir.path().join("run");
+    let w = weights(11, 8 << 20);
+    for rel in ["checkpoint-1/model.bin", "best/model.bin"] {
+        std::fs::create_dir_all(run.join(rel).parent().unwrap()).unwrap();
+        std::fs::write(run.join(rel), &w).unwrap();
+    }
+    std::fs::write(run.join("notes.txt"), compressible("notes", 900)).unwrap();
+    ok(b.trainctl().args(["s3", "upload", "-r"]).arg(&run).arg(s3(bucket, "run/")).args(["--dedup=refs", "--compress", "zstd"]));
+    let content = b.list_objects(bucket, "run/.trainctl/content/");
+    assert!(content.len() == 1 && content[0].1 > 4 << 20, "one content object of several MiB: {content:?}");
+    ok(b.trainctl().args(["dataset", "snapshot", &s3(bucket, "run/"), "--name", "wrun", "--version", "v1", &store(bucket)]));
+    (dir, content[0].1)
+}
+
+/// The files under `dir` are exactly `want` (relative paths), byte-identical to `src`'s.
+fn assert_files(dir: &Path, src: &Path, want: &[&str]) {
+    let got: Vec<String> = local_files(dir).into_iter().filter(|f| f != ".trainctl-dataset.json").collect();
+    assert_eq!(got, want, "exactly these files: no compressed copy, no temp file");
+    for f in want {
+        assert_eq!(sha256(&dir.join(f)), sha256(&src.join(f)), "{f}");
+    }
 }
 
 conformance! {
@@ -282,5 +328,65 @@ conformance! {
         let estimate = plan["bytes_not_stored"].as_u64().unwrap();
         assert_eq!((plan["references"].as_u64(), plan["estimated"].as_bool()), (Some(REFERENCED), Some(true)), "{plan}");
         assert!(estimate.abs_diff(exact) * 10 < exact, "the dry run's estimate {estimate} is within 10% of the {exact} the upload spared");
+    }
+
+    fn a_body_cut_while_staging_compressed_content_is_continued_into_the_same_decode(b: &Backend) {
+        let bucket = b.new_bucket("dszcut");
+        let (src_dir, stored) = uploaded_weights(b, &bucket);
+        let src = src_dir.path().join("run");
+        let proxy = FaultProxy::start(b.socket_addr()).unwrap();
+        let dir = scratch();
+        let staged = dir.path().join("wrun");
+        // The connections reset once half the content object has come down (the manifest and
+        // the listing are a few KiB): both bodies are continued from where they broke.
+        proxy.cut_after_downstream_bytes(stored / 2);
+        let out = ok(b.trainctl_via(&proxy.url()).args(["--json", "dataset", "stage", "wrun@v1"]).arg(&staged).args(["--verify", "full", &store(&bucket)]));
+        assert_eq!(proxy.cuts(), 1, "the body was cut once");
+        let r = json_lines(&out).last().unwrap()["report"].clone();
+        assert_eq!((r["downloaded"].as_u64(), r["verify"]["ok"].as_u64()), (Some(3), Some(3)), "{r}");
+        assert_files(&staged, &src, &["best/model.bin", "checkpoint-1/model.bin", "notes.txt"]);
+        // Only the compressed bytes came down, plus what the cut cost (at most what was in
+        // flight): never a second copy.
+        assert!(proxy.bytes_downstream() < 3 * stored, "{} bytes down for {stored} stored twice", proxy.bytes_downstream());
+    }
+
+    fn a_stage_that_keeps_losing_its_connection_fails_as_a_link_error_leaves_nothing_and_resumes(b: &Backend) {
+        let bucket = b.new_bucket("dszout");
+        let (src_dir, stored) = uploaded_weights(b, &bucket);
+        let src = src_dir.path().join("run");
+        let proxy = std::sync::Arc::new(FaultProxy::start(b.socket_addr()).unwrap());
+        let dir = scratch();
+        let (staged, partial) = (dir.path().join("wrun"), dir.path().join("wrun.partial"));
+        // From a third of the content object on, every connection is reset: the bodies break
+        // and every attempt to continue them fails.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let outage = {
+            let (proxy, stop) = (proxy.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut down = false;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    down = down || proxy.bytes_downstream() > stored / 3;
+                    if down {
+                        proxy.cut_after_upstream_bytes(0);
+                        proxy.cut_after_downstream_bytes(0);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                proxy.disarm_cut();
+            })
+        };
+        let out = run(b.trainctl_via(&proxy.url()).env("TRAINCTL_RETRY_ATTEMPTS", "2").args(["--json", "dataset", "stage", "wrun@v1"]).arg(&staged).arg(store(&bucket)));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        outage.join().unwrap();
+        // The link's error (the body broke, then the requests to continue it failed), never a
+        // verdict on the content.
+        let error = json_lines(&out).into_iter().find_map(|v| v.get("error").cloned()).expect("an error line");
+        assert!(["interrupted", "unreachable"].contains(&error["code"].as_str().unwrap()) && [Some(35), Some(26)].contains(&out.status.code()), "{error}");
+        assert!(!staged.exists(), "not renamed into place");
+        let left = local_files(&partial);
+        assert!(left.iter().all(|f| f == "notes.txt"), "nothing of the compressed files under either name, no temp file: {left:?}");
+        // Run again on a healthy link: fetched, decoded, in place.
+        ok(b.trainctl().args(["dataset", "stage", "wrun@v1"]).arg(&staged).args(["--verify", "full", &store(&bucket)]));
+        assert_files(&staged, &src, &["best/model.bin", "checkpoint-1/model.bin", "notes.txt"]);
     }
 }

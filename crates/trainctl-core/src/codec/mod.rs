@@ -23,6 +23,7 @@ pub mod encode;
 pub mod header;
 pub mod pace;
 pub mod probe;
+pub mod stream;
 
 use serde::Serialize;
 

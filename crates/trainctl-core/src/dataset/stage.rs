@@ -6,10 +6,12 @@
 //! already complete there, verify, then rename into place and leave a marker
 //! (`.trainctl-dataset.json`) so staging the same version again returns at once after a verify.
 //!
-//! Files stored as references to compressed content (`Entry::codec`) are fetched as their
-//! compressed content object beside the file's path and decoded there by the codec engine
-//! (`transfer::compress`: verified against the original's size and CRC64NVME, renamed, the
-//! compressed copy removed); free space counts them at their decoded size.
+//! Files stored as references to compressed content (`Entry::codec`) are decoded as their
+//! compressed content object arrives (`transfer::native`, `codec::stream`): only the original
+//! bytes are written, to a temp file under the file's own name, verified against the original's
+//! size and CRC64NVME before the rename; free space counts them at their decoded size. A body
+//! that breaks is continued from where it broke; a stage interrupted for good leaves nothing of
+//! such a file, and the next run fetches it again.
 //!
 //! Pinning: on a versioned bucket each file is fetched at the version id the manifest recorded,
 //! so data overwritten after the snapshot still stages as it was. On an unversioned bucket the
@@ -171,18 +173,19 @@ fn plan(m: &Manifest, src: &S3Url, root: &Path) -> Result<TransferJob> {
     let mut job = TransferJob::new(Direction::Download, &src.bucket, root);
     for e in &m.entries {
         let key = format!("{prefix}{}", e.key);
-        let path = match safe_local_path(root, &prefix, &key).and_then(|p| check_fetched_name(m, e, &key).map(|_| p)) {
+        let path = match safe_local_path(root, &prefix, &key) {
             Ok(p) => p,
             Err(err) => {
                 job.rejected.push((key, err.info()));
                 continue;
             }
         };
+        // A compressed copy an earlier version's interrupted stage left beside the file goes
+        // (unless that name is a file of the dataset too).
+        if let Some(fetched) = fetched_path(e, &path).filter(|_| stale_copy_name(m, e).is_some()) {
+            let _ = std::fs::remove_file(fetched);
+        }
         if std::fs::metadata(&path).is_ok_and(|md| md.is_file() && md.len() == e.size) {
-            // A compressed copy an interrupted stage left beside its decoded file goes.
-            if let Some(fetched) = fetched_path(e, &path) {
-                let _ = std::fs::remove_file(fetched);
-            }
             job.skipped.push((key, "already downloaded".into()));
             continue;
         }
@@ -191,9 +194,9 @@ fn plan(m: &Manifest, src: &S3Url, root: &Path) -> Result<TransferJob> {
     Ok(job)
 }
 
-/// Where a file stored as compressed content is downloaded to before it is decoded to `path`:
-/// `path` with its content's codec suffix (`NAME.zst` / `NAME.tcz`, what
-/// `transfer::compress` decodes beside itself). `None` for other files.
+/// Where a stage before decoding in flight downloaded a file stored as compressed content
+/// before decoding it to `path`: `path` with its content's codec suffix (`NAME.zst` /
+/// `NAME.tcz`); such a copy left by an interrupted stage is removed. `None` for other files.
 fn fetched_path(e: &super::Entry, path: &Path) -> Option<PathBuf> {
     e.codec.as_ref()?;
     let suffix = crate::refs::content_codec_suffix(e.content.as_deref()?)?;
@@ -202,32 +205,18 @@ fn fetched_path(e: &super::Entry, path: &Path) -> Option<PathBuf> {
     Some(PathBuf::from(p))
 }
 
-/// Refuses a file stored as compressed content whose download name (`NAME.zst`) is another
-/// file of the dataset: fetching it there would overwrite that file.
-fn check_fetched_name(m: &Manifest, e: &super::Entry, key: &str) -> Result<()> {
-    let Some(suffix) = e.codec.as_ref().and(e.content.as_deref()).and_then(crate::refs::content_codec_suffix) else { return Ok(()) };
-    match m.get(&format!("{}{suffix}", e.key)) {
-        Some(other) => Err(Error::NameCollision { key: key.to_string(), other: other.key.clone() }),
-        None => Ok(()),
-    }
+/// The dataset key of the compressed copy an older stage downloaded beside `e` (`NAME.zst`),
+/// `None` for a plain file or when that name is a file of the dataset itself.
+fn stale_copy_name(m: &Manifest, e: &super::Entry) -> Option<String> {
+    let suffix = e.codec.as_ref().and(e.content.as_deref()).and_then(crate::refs::content_codec_suffix)?;
+    let name = format!("{}{suffix}", e.key);
+    m.get(&name).is_none().then_some(name)
 }
 
-/// Free space a download job needs: every file at its own size — a compressed one at the size
-/// it decodes to (`expected_original`) — plus the largest compressed download, which sits
-/// beside its decoded file until the decode ends.
+/// Free space a download job needs: every file at its own size, a compressed one at the size
+/// it decodes to (`expected_original`; its compressed bytes are never written).
 fn space_needed(job: &TransferJob) -> u64 {
-    let mut need = 0u64;
-    let mut transient = 0u64;
-    for i in &job.items {
-        match job.expected_original.get(&i.key) {
-            Some(&(size, _)) => {
-                need = need.saturating_add(size);
-                transient = transient.max(i.size);
-            }
-            None => need = need.saturating_add(i.size),
-        }
-    }
-    need.saturating_add(transient)
+    job.items.iter().map(|i| job.expected_original.get(&i.key).map_or(i.size, |&(size, _)| size)).fold(0u64, u64::saturating_add)
 }
 
 /// The local path of `key` under `root`, through the one key → path rule and refusing to write
@@ -240,23 +229,21 @@ fn safe_local_path(root: &Path, prefix: &str, key: &str) -> Result<PathBuf> {
 
 /// Adds the download of entry `e` to `path` (at its pinned version, if any; `If-Match` its
 /// ETag). A file stored as a content reference is its content object, which must have the
-/// reference's CRC64NVME, and its events name the reference. Compressed content is fetched
-/// beside `path` ([`fetched_path`]) and decoded to it by the codec engine
-/// (`transfer::compress`), which requires the original's size and CRC64NVME
+/// reference's CRC64NVME, and its events name the reference. Compressed content is decoded to
+/// `path` as it arrives, which requires the original's size and CRC64NVME
 /// (`expected_original`) of the object's header and of the decoded bytes.
 fn push_item(job: &mut TransferJob, e: &super::Entry, prefix: &str, path: PathBuf) {
     let key = e.stored_key(prefix);
     if let Some(v) = &e.version_id {
         job.version_ids.insert(key.clone(), v.clone());
     }
-    let (mut local, mut size) = (path.clone(), e.size);
+    let mut size = e.size;
     if e.content.is_some() {
         let reference = format!("{prefix}{}{}", e.key, crate::refs::SUFFIX);
-        match (fetched_path(e, &path), e.stored_size, e.original_crc64()) {
-            (Some(fetched), Some(stored), Some(crc)) => {
+        match (e.codec.as_ref(), e.stored_size, e.original_crc64()) {
+            (Some(_), Some(stored), Some(crc)) => {
                 job.expected_original.insert(key.clone(), (e.size, crc));
-                job.ref_of_local.insert(fetched.clone(), reference.clone());
-                (local, size) = (fetched, stored);
+                size = stored;
             }
             _ => {
                 if let Some(crc) = e.original_crc64() {
@@ -264,9 +251,9 @@ fn push_item(job: &mut TransferJob, e: &super::Entry, prefix: &str, path: PathBu
                 }
             }
         }
-        job.ref_of_local.insert(path, reference);
+        job.ref_of_local.insert(path.clone(), reference);
     }
-    job.items.push(TransferItem { local, key, size, etag: e.etag.as_ref().map(|t| format!("\"{}\"", t.trim_matches('"'))), write_if: None });
+    job.items.push(TransferItem { local: path, key, size, etag: e.etag.as_ref().map(|t| format!("\"{}\"", t.trim_matches('"'))), write_if: None });
 }
 
 /// On an unversioned bucket the objects must still be what the manifest says (one listing,

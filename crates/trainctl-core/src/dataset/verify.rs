@@ -359,29 +359,22 @@ impl Hashed {
 }
 
 /// Streams the compressed content object at `key` (entry `e`'s bytes, [`Entry::codec`])
-/// through the decoder downloads use (`codec::decode`, on a blocking thread; nothing written
-/// to disk), which checks the decoded bytes against the object's header, and the header
-/// against the original size and CRC64NVME the entry records. Returns the decoded bytes'
-/// content id; a corrupt object is an error naming it (`compressed_corrupt`). `bytes` counts
-/// decoded bytes (progress).
+/// through the decoder downloads use (`codec::stream`, nothing written to disk), which checks
+/// the decoded bytes against the object's header, and the header against the original size and
+/// CRC64NVME the entry records. Returns the decoded bytes' content id; a corrupt object is an
+/// error naming it (`compressed_corrupt`), a body that broke off an interruption. `bytes`
+/// counts decoded bytes (progress).
 async fn decode_object(conn: &Connection, bucket: &str, key: &str, e: &Entry, bytes: &std::sync::atomic::AtomicU64) -> Result<Option<String>> {
-    use crate::codec::decode::{decode, DecodeError, Decoded};
     let what = format!("s3://{bucket}/{key}");
-    let corrupt = |detail: String| Error::CompressedCorrupt { what: what.clone(), detail };
     let out = conn.client.get_object().bucket(bucket).key(key).send().await.or_s3(&conn.ctx().bucket(bucket).key(key))?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
-    let decoding = tokio::task::spawn_blocking(move || {
-        let mut counted = CountingSink::default();
-        let r = decode(&mut std::io::BufReader::with_capacity(1 << 20, ChannelReader { rx, chunk: bytes::Bytes::new() }), &mut counted);
-        (r, counted.0)
-    });
+    let mut decoder = crate::codec::stream::StreamDecoder::start(std::io::sink());
     let mut body = out.body;
     let mut fed = Ok(());
     loop {
         match body.try_next().await {
             Ok(Some(chunk)) => {
-                // The decoder stops reading at its end (or at corrupt bytes): the rest is not needed.
-                if tx.send(chunk).await.is_err() {
+                // The decoder stops reading at corrupt bytes: the rest is not needed.
+                if !decoder.feed(chunk).await {
                     break;
                 }
             }
@@ -392,62 +385,12 @@ async fn decode_object(conn: &Connection, bucket: &str, key: &str, e: &Entry, by
             }
         }
     }
-    drop(tx);
-    let (decoded, written) = decoding.await.map_err(|err| Error::Internal(format!("decode task: {err}")))?;
-    bytes.fetch_add(written, std::sync::atomic::Ordering::Relaxed);
+    let (decoded, _) = decoder.finish().await.map_err(Error::Internal)?;
     // A body that broke off is that error, whatever the decoder made of the bytes it got.
     fed?;
-    let h = match decoded {
-        Ok(Decoded::Verified(h)) => h,
-        Ok(Decoded::NotOurs) => return Err(corrupt("it has no trainctl header, but a reference names it as its compressed content".into())),
-        Err(DecodeError::Read(err)) => return Err(corrupt(format!("it ends early ({err})"))),
-        Err(DecodeError::Corrupt(detail)) => return Err(corrupt(detail)),
-        Err(DecodeError::Write(err)) => return Err(Error::Internal(format!("decoding into nothing: {err}"))),
-    };
-    if (h.original_size, Some(h.original_crc64nvme)) != (e.size, e.original_crc64()) {
-        return Err(corrupt(format!(
-            "it decodes to {} bytes of CRC64NVME {}, its reference records {} bytes of {}",
-            h.original_size,
-            crate::codec::crc64_base64(h.original_crc64nvme),
-            e.size,
-            e.original_crc64().map(crate::codec::crc64_base64).unwrap_or_default()
-        )));
-    }
+    let h = crate::transfer::compress::decoded_as_expected(decoded, &what, (e.size, e.original_crc64()), |err| Error::Internal(format!("decoding into nothing: {err}")))?;
+    bytes.fetch_add(h.original_size, std::sync::atomic::Ordering::Relaxed);
     Ok(Some(format!("crc64nvme:{}", crate::codec::crc64_base64(h.original_crc64nvme))))
-}
-
-/// Bytes written to it, discarded.
-#[derive(Default)]
-struct CountingSink(u64);
-
-impl std::io::Write for CountingSink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0 += b.len() as u64;
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A body's chunks, arriving on a channel, as a blocking reader (the decoder is synchronous).
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
-    chunk: bytes::Bytes,
-}
-
-impl std::io::Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.chunk.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(c) => self.chunk = c,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len());
-        buf[..n].copy_from_slice(&self.chunk.split_to(n));
-        Ok(n)
-    }
 }
 
 /// Streams the object at `key` (entry `e`'s bytes) through the hasher its ETag calls for

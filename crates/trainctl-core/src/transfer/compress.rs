@@ -19,12 +19,19 @@
 //!   its CRC64NVME computed on the way.
 //! - Either way, compressed uploads are not resumed after an interruption (a multipart upload
 //!   is aborted, a staged copy is gone): they start over.
-//! - **Download** ([`CodecEngine`]): every downloaded object whose key ends in a codec suffix
-//!   is checked for trainctl's header as soon as the engine reports it complete; one that has
-//!   it is decoded into a temp file next to it, verified (size and CRC64NVME of the original),
-//!   renamed to the original name and the compressed file removed. A corrupt one fails the
-//!   item (`compressed_corrupt`) and nothing of it is left. Objects without the header are
-//!   someone else's `.zst` files and stay as downloaded.
+//! - **Download of compressed content a reference names** (`TransferJob::expected_original`:
+//!   `--dedup=refs --compress` objects, dataset stage and repair): decoded as the body arrives
+//!   (`transfer::native`, `codec::stream`) into a temp file under the file's own name — the
+//!   compressed bytes are never written to disk — verified against the reference's size and
+//!   CRC64NVME ([`decoded_as_expected`]), then committed like any download. s5cmd hands such
+//!   jobs to the native engine.
+//! - **Download of other `.zst` / `.tcz` objects** ([`CodecEngine`]): whether one is ours is
+//!   only known from its first bytes, so it is downloaded as it is, checked for trainctl's
+//!   header as soon as the engine reports it complete; one that has it is decoded into a temp
+//!   file next to it, verified (size and CRC64NVME of the original), renamed to the original
+//!   name and the compressed file removed. A corrupt one fails the item (`compressed_corrupt`)
+//!   and nothing of it is left. Objects without the header are someone else's `.zst` files
+//!   and stay as downloaded.
 
 use super::local_write::{self, Folders};
 use super::{Engine, Outcome, TransferJob, TransferOptions};
@@ -151,7 +158,7 @@ impl Engine for CodecEngine {
     async fn run(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
         match job.direction {
             Direction::Upload if !job.compress.is_empty() => self.upload(job, opts, sink, cancel).await,
-            Direction::Download if job.items.iter().any(|i| codec::original_name(&i.key).is_some()) => self.download(job, opts, sink, cancel).await,
+            Direction::Download if job.items.iter().any(|i| decoded_after(job, &i.key)) => self.download(job, opts, sink, cancel).await,
             _ => self.inner.run(job, opts, sink, cancel).await,
         }
     }
@@ -187,7 +194,8 @@ impl CodecEngine {
     /// Runs the download, decoding compressed objects as each one completes.
     async fn download(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
         let Some(root) = job.local_root.clone() else { return self.inner.run(job, opts, sink, cancel).await };
-        let decoder = Decoder::new(sink, root, job.bucket.clone(), job.expected_original.clone());
+        let in_flight = job.expected_original.keys().cloned().collect();
+        let decoder = Decoder::new(sink, root, job.bucket.clone(), in_flight);
         let result = self.inner.run(job, opts, &decoder, cancel).await;
         let (decoded, finished) = decoder.finish().await;
         let mut outcome = match result {
@@ -212,6 +220,12 @@ impl CodecEngine {
         super::announce_finished(job, &outcome, sink);
         Ok(outcome)
     }
+}
+
+/// Whether the download of `key` is decoded once complete, by [`CodecEngine`]: a compressed
+/// object's key, but not compressed content a reference names (decoded as it arrives).
+fn decoded_after(job: &TransferJob, key: &str) -> bool {
+    codec::original_name(key).is_some() && !job.expected_original.contains_key(key)
 }
 
 /// Where staged copies go: a fresh folder under `$TRAINCTL_COMPRESS_DIR`, else
@@ -300,25 +314,24 @@ struct Decoder<'a> {
     pending: Mutex<Vec<tokio::task::JoinHandle<DecodedItem>>>,
     /// The inner engine's `TransferFinished`, held back.
     finished: Mutex<Option<Event>>,
-    /// Content of references (`TransferJob::expected_original`): original size and CRC64NVME
-    /// by key; such an object must be ours and decode to exactly that.
-    expected: HashMap<String, (u64, u64)>,
+    /// Compressed content of references (`TransferJob::expected_original`), decoded by the
+    /// engine as it arrived: passed through.
+    in_flight: std::collections::HashSet<String>,
 }
 
 impl<'a> Decoder<'a> {
-    fn new(sink: &'a dyn Sink, root: PathBuf, bucket: String, expected: HashMap<String, (u64, u64)>) -> Self {
+    fn new(sink: &'a dyn Sink, root: PathBuf, bucket: String, in_flight: std::collections::HashSet<String>) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Decoder { sink, root, bucket, folders: Arc::default(), permits: Arc::new(tokio::sync::Semaphore::new(cores)), pending: Mutex::default(), finished: Mutex::default(), expected }
+        Decoder { sink, root, bucket, folders: Arc::default(), permits: Arc::new(tokio::sync::Semaphore::new(cores)), pending: Mutex::default(), finished: Mutex::default(), in_flight }
     }
 
     fn start(&self, key: String, local: String, bytes: u64, etag: Option<String>) {
         let (root, folders, permits) = (self.root.clone(), self.folders.clone(), self.permits.clone());
         let what = format!("s3://{}/{key}", self.bucket);
-        let expected = self.expected.get(&key).copied();
         let task = async move {
             let _permit = permits.acquire_owned().await;
             let path = PathBuf::from(&local);
-            let result = tokio::task::spawn_blocking(move || decode_in_place(&root, &path, &folders, &what, expected))
+            let result = tokio::task::spawn_blocking(move || decode_in_place(&root, &path, &folders, &what))
                 .await
                 .unwrap_or_else(|e| Err(Error::Internal(format!("decode task: {e}"))));
             DecodedItem { key, bytes, etag, result }
@@ -348,7 +361,7 @@ impl<'a> Decoder<'a> {
 impl Sink for Decoder<'_> {
     fn send(&self, event: Event) {
         match event {
-            Event::ObjectDone { key, local, bytes, etag, .. } if codec::original_name(&key).is_some() => self.start(key, local, bytes, etag),
+            Event::ObjectDone { key, local, bytes, etag, .. } if codec::original_name(&key).is_some() && !self.in_flight.contains(&key) => self.start(key, local, bytes, etag),
             finished @ Event::TransferFinished { .. } => *self.finished.lock().unwrap_or_else(|p| p.into_inner()) = Some(finished),
             other => self.sink.send(other),
         }
@@ -357,22 +370,14 @@ impl Sink for Decoder<'_> {
 
 /// Decodes the downloaded file at `local` (under `root`) if it is a trainctl object: into a
 /// temp file beside it, verified, renamed to the original name; the compressed file is then
-/// removed. On any failure nothing of it is left. Returns the file now in place. With
-/// `expected` (the original size and CRC64NVME a reference records for its compressed
-/// content) the object must be ours and decode to exactly that. Blocking.
-fn decode_in_place(root: &Path, local: &Path, folders: &Folders, what: &str, expected: Option<(u64, u64)>) -> Result<PathBuf> {
+/// removed. On any failure nothing of it is left. Returns the file now in place. Blocking.
+fn decode_in_place(root: &Path, local: &Path, folders: &Folders, what: &str) -> Result<PathBuf> {
     use std::io::Seek;
     let (Some(dir), Some(name)) = (local.parent(), local.file_name()) else { return Ok(local.to_path_buf()) };
     let mut src = open_no_follow(local)?;
     let mut first = [0u8; header::LEN];
     let n = codec::encode::read_full(&mut src, &mut first).map_err(|e| Error::io(local, e))?;
-    let not_ours = || Error::CompressedCorrupt { what: what.to_string(), detail: "it has no trainctl header, but a reference names it as its compressed content".into() };
     if header::Header::parse(&first[..n]) == header::Parsed::NotOurs {
-        if expected.is_some() {
-            drop(src);
-            let _ = std::fs::remove_file(local);
-            return Err(not_ours());
-        }
         return Ok(local.to_path_buf());
     }
     src.rewind().map_err(|e| Error::io(local, e))?;
@@ -390,22 +395,47 @@ fn decode_in_place(root: &Path, local: &Path, folders: &Folders, what: &str, exp
     let shown = dir.join(&final_name);
     let h = match decoded {
         Ok(codec::decode::Decoded::Verified(h)) => h,
-        Ok(codec::decode::Decoded::NotOurs) if expected.is_some() => return Err(fail(not_ours())),
         Ok(codec::decode::Decoded::NotOurs) => return Ok(local.to_path_buf()),
         Err(DecodeError::Corrupt(detail)) => return Err(fail(Error::CompressedCorrupt { what: what.to_string(), detail })),
         Err(DecodeError::Read(e)) => return Err(fail(Error::io(local, e))),
         Err(DecodeError::Write(e)) => return Err(fail(Error::io(&shown, e))),
     };
     flushed.map_err(|e| fail(Error::io(&shown, e)))?;
-    if let Some((size, crc)) = expected.filter(|&e| e != (h.original_size, h.original_crc64nvme)) {
-        let detail = format!("it decodes to {} bytes of CRC64NVME {}, its reference records {size} bytes of {}", h.original_size, codec::crc64_base64(h.original_crc64nvme), codec::crc64_base64(crc));
-        return Err(fail(Error::CompressedCorrupt { what: what.to_string(), detail }));
-    }
     temp.commit(&final_name, h.original_size).map_err(fail)?;
     if final_name.as_os_str() != name {
         dest.remove_quietly(name);
     }
     Ok(shown)
+}
+
+/// The verdict on compressed content a reference names (`TransferJob::expected_original`,
+/// a dataset entry), decoded as it streamed (`codec::stream`): it must be ours, verify, and
+/// decode to `expected` (the original size and CRC64NVME the reference records). Anything else
+/// is [`Error::CompressedCorrupt`] naming `what`, but a failed write (`write_error`).
+pub fn decoded_as_expected(
+    decoded: std::result::Result<codec::decode::Decoded, DecodeError>,
+    what: &str,
+    expected: (u64, Option<u64>),
+    write_error: impl FnOnce(std::io::Error) -> Error,
+) -> Result<header::Header> {
+    let corrupt = |detail: String| Error::CompressedCorrupt { what: what.to_string(), detail };
+    let h = match decoded {
+        Ok(codec::decode::Decoded::Verified(h)) => h,
+        Ok(codec::decode::Decoded::NotOurs) => return Err(corrupt("it has no trainctl header, but a reference names it as its compressed content".into())),
+        Err(DecodeError::Read(e)) => return Err(corrupt(format!("it ends early ({e})"))),
+        Err(DecodeError::Corrupt(detail)) => return Err(corrupt(detail)),
+        Err(DecodeError::Write(e)) => return Err(write_error(e)),
+    };
+    if (h.original_size, Some(h.original_crc64nvme)) != expected {
+        let (size, crc) = expected;
+        return Err(corrupt(format!(
+            "it decodes to {} bytes of CRC64NVME {}, its reference records {size} bytes of {}",
+            h.original_size,
+            codec::crc64_base64(h.original_crc64nvme),
+            crc.map(codec::crc64_base64).unwrap_or_default()
+        )));
+    }
+    Ok(h)
 }
 
 /// Flushing a `BufWriter` as a `Result` (its error, not a panic, on a full disk).

@@ -459,9 +459,9 @@ async fn resolve_refs(job: &mut TransferJob, pending: Vec<(String, PathBuf, Remo
                 }
                 job.expected_crc64.insert(r.content.clone(), r.crc());
             }
-            // Compressed content: compared with the local file at the logical size, fetched
-            // as `NAME<suffix>` beside it and decoded to `NAME` (`compress::CodecEngine`),
-            // which must give the reference's size and CRC64NVME.
+            // Compressed content: compared with the local file at the logical size, decoded to
+            // `NAME` as it arrives (`transfer::native`), which must give the reference's size
+            // and CRC64NVME.
             Some(Some(c)) if c.size > 0 && r.compressed().is_some() => {
                 let (before_items, before_skipped) = (job.items.len(), job.skipped.len());
                 job.ref_of_local.insert(path.clone(), key.clone());
@@ -470,11 +470,7 @@ async fn resolve_refs(job: &mut TransferJob, pending: Vec<(String, PathBuf, Remo
                     s.0 = key.clone();
                 }
                 if let Some(item) = job.items.get_mut(before_items) {
-                    let mut fetched = path.into_os_string();
-                    fetched.push(r.compressed().unwrap_or_default());
-                    item.local = PathBuf::from(fetched);
                     item.size = c.size;
-                    job.ref_of_local.insert(item.local.clone(), key);
                 }
                 job.expected_original.insert(r.content.clone(), (r.size, r.crc()));
             }

@@ -19,6 +19,12 @@
 //! GET is re-sent for the bytes still missing of that range only, up to the network policy's
 //! attempts, so a 100 GB download loses at most what was in flight, and the ranges already
 //! complete are kept.
+//!
+//! Compressed content a reference names (`TransferJob::expected_original`) is decoded as its
+//! body arrives instead ([`decoded`]): one streaming GET, continued the same way when it
+//! breaks, into the decoder; the temp file holds the original bytes.
+
+mod decoded;
 
 use super::{effective_part_size, sdk, Ctx};
 use crate::error::{Error, Result};
@@ -59,6 +65,9 @@ impl Fetched {
 
 /// Downloads and verifies `item.key` into a temp file next to `item.local`.
 pub(super) async fn download(ctx: &Ctx<'_>, item: &TransferItem) -> Result<Fetched> {
+    if let Some(&original) = ctx.job.expected_original.get(&item.key) {
+        return decoded::download(ctx, item, original).await;
+    }
     let dest = &item.local;
     let (parent, name) = match (dest.parent(), dest.file_name()) {
         (Some(p), Some(n)) => (p, n.to_os_string()),
@@ -205,24 +214,24 @@ fn stream_error(ctx: &Ctx<'_>, item: &TransferItem, e: impl std::error::Error + 
 /// asks for the rest, up to the network policy's attempts (the count restarts whenever bytes
 /// arrived, so a long transfer survives several cuts). Without a planned ETag a partial range
 /// cannot be proven to come from the same object, so it is fetched again from `start`.
-async fn fetch_into(ctx: &Ctx<'_>, item: &TransferItem, writer: &mut BlockWriter, start: u64, end: u64, mut body: Option<ByteStream>) -> Result<()> {
+async fn fetch_into(ctx: &Ctx<'_>, item: &TransferItem, writer: &mut impl Receiving, start: u64, end: u64, mut body: Option<ByteStream>) -> Result<()> {
     let policy = NetworkPolicy::of_s3_client(&ctx.conn.client);
     let mut failures = 0u32;
     loop {
         let body_now = match body.take() {
             Some(b) => b,
-            None => get(ctx, item, Some(format!("bytes={}-{}", writer.offset, end - 1))).await?.body,
+            None => get(ctx, item, Some(format!("bytes={}-{}", writer.offset(), end - 1))).await?.body,
         };
-        let before = writer.offset;
+        let before = writer.offset();
         match stream_body(ctx, item, writer, body_now).await {
             Ok(()) => break,
             Err(e @ Error::Interrupted { .. }) => {
-                failures = if writer.offset > before { 1 } else { failures + 1 };
-                if failures >= policy.max_attempts || writer.offset >= end {
+                failures = if writer.offset() > before { 1 } else { failures + 1 };
+                if failures >= policy.max_attempts || writer.offset() >= end {
                     return Err(e);
                 }
-                if item.etag.is_none() {
-                    writer.restart(start);
+                if item.etag.is_none() && !writer.restart(start) {
+                    return Err(e);
                 }
                 ctx.stats.range_retries.fetch_add(1, Ordering::Relaxed);
                 let wait = policy.backoff(failures);
@@ -235,15 +244,15 @@ async fn fetch_into(ctx: &Ctx<'_>, item: &TransferItem, writer: &mut BlockWriter
             Err(e) => return Err(e),
         }
     }
-    if writer.offset != end {
-        let detail = format!("bytes {start}-{end} returned {} bytes", writer.offset - start);
+    if writer.offset() != end {
+        let detail = format!("bytes {start}-{end} returned {} bytes", writer.offset() - start);
         return Err(Error::Integrity { what: format!("s3://{}/{}", ctx.job.bucket, item.key), detail });
     }
     Ok(())
 }
 
 /// Writes one body into the file; on a stream error, what arrived before it is written too.
-async fn stream_body(ctx: &Ctx<'_>, item: &TransferItem, writer: &mut BlockWriter, mut body: ByteStream) -> Result<()> {
+async fn stream_body(ctx: &Ctx<'_>, item: &TransferItem, writer: &mut impl Receiving, mut body: ByteStream) -> Result<()> {
     loop {
         match ctx.cancellable(async { body.try_next().await.map_err(|e| stream_error(ctx, item, e)) }).await {
             Ok(Some(chunk)) => {
@@ -256,6 +265,40 @@ async fn stream_body(ctx: &Ctx<'_>, item: &TransferItem, writer: &mut BlockWrite
                 return Err(e);
             }
         }
+    }
+}
+
+/// Where [`fetch_into`] puts a body's bytes: a file at increasing offsets ([`BlockWriter`]) or
+/// a decoder ([`decoded::Feed`]).
+trait Receiving: Send {
+    /// The object's offset of the next byte expected.
+    fn offset(&self) -> u64;
+    /// Takes a received chunk.
+    fn push(&mut self, chunk: Bytes) -> impl std::future::Future<Output = Result<()>> + Send;
+    /// Settles what was received before a broken body is continued from [`Self::offset`].
+    fn flush(&mut self) -> impl std::future::Future<Output = Result<()>> + Send;
+    /// The body has ended.
+    fn flush_last(&mut self) -> impl std::future::Future<Output = Result<()>> + Send;
+    /// Starts over at `offset` (what came after it will come again); `false` when it cannot.
+    fn restart(&mut self, offset: u64) -> bool;
+}
+
+impl Receiving for BlockWriter {
+    fn offset(&self) -> u64 {
+        self.offset
+    }
+    fn push(&mut self, chunk: Bytes) -> impl std::future::Future<Output = Result<()>> + Send {
+        BlockWriter::push(self, chunk)
+    }
+    fn flush(&mut self) -> impl std::future::Future<Output = Result<()>> + Send {
+        BlockWriter::flush(self)
+    }
+    fn flush_last(&mut self) -> impl std::future::Future<Output = Result<()>> + Send {
+        BlockWriter::flush_last(self)
+    }
+    fn restart(&mut self, offset: u64) -> bool {
+        BlockWriter::restart(self, offset);
+        true
     }
 }
 
