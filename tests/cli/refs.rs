@@ -251,6 +251,38 @@ conformance! {
         assert!(keys(b, &bucket, "run/").iter().any(|k| k.ends_with("model.safetensors")), "plain objects untouched");
     }
 
+    fn local_dry_run_with_dedup_refs_and_compress_prints_the_figures_s3_upload_dry_run_prints(b: &Backend) {
+        let bucket = b.new_bucket("refsldry");
+        let dir = scratch();
+        let out_dir = dir.path().join("out");
+        // A resumed run: two complete checkpoints already there, each with the frozen component.
+        ok(b.trainctl()
+            .args(["local", &crate::runs::local_train(), "--checkpoints"]).arg(&out_dir)
+            .arg("--log").arg(dir.path().join("first.log"))
+            .args(["--", "--out"]).arg(&out_dir)
+            .args(["--steps", "20", "--save-every", "10", "--step-seconds", "0.01", "--frozen-kib", "2048"]));
+        let flags = ["--dedup=refs", "--compress", "zstd", "--dry-run"];
+        let upload = ok(b.trainctl().args(["--json", "s3", "upload", "-r"]).arg(&out_dir).arg(s3(&bucket, "runs/d/")).args(flags));
+        let local = ok(b.trainctl()
+            .args(["--json", "local", &crate::runs::local_train(), "--checkpoints"]).arg(&out_dir)
+            .args(["--upload-to", &format!("s3://{bucket}/runs/d/"), "--grace", "0s"]).args(flags)
+            .args(["--", "--out"]).arg(&out_dir));
+        let summary = |out: &std::process::Output| json_lines(out).into_iter().find(|v| v["plan"] == "refs_summary").unwrap_or_else(|| panic!("a references' summary: {}", String::from_utf8_lossy(&out.stdout)));
+        let (want, got) = (summary(&upload), summary(&local));
+        assert!(want["references"].as_u64() > Some(0) && want["bytes_not_stored"].as_u64() > Some(0), "{want}");
+        assert_eq!(got, want, "the same figures from both faces");
+        let now = json_lines(&local).into_iter().find(|v| v["plan"] == "upload_now").expect("what would be uploaded now");
+        assert_eq!(now["checkpoints"].as_array().map(Vec::len), Some(2), "{now}");
+        assert!(keys(b, &bucket, "").is_empty(), "dry runs write nothing");
+        // Human: the same line as `s3 upload --dry-run`.
+        let human = ok(b.trainctl()
+            .args(["local", &crate::runs::local_train(), "--checkpoints"]).arg(&out_dir)
+            .args(["--upload-to", &format!("s3://{bucket}/runs/d/"), "--grace", "0s"]).args(flags)
+            .args(["--", "--out"]).arg(&out_dir));
+        let line = stderr(&human).lines().find(|l| l.starts_with("dry run:") && l.contains("references")).map(str::to_string);
+        assert!(line.as_deref().is_some_and(|l| l.contains("not stored twice")), "{}", stderr(&human));
+    }
+
     fn local_upload_to_with_dedup_refs_stores_the_frozen_component_once(b: &Backend) {
         let bucket = b.new_bucket("refslocal");
         let dir = scratch();

@@ -332,6 +332,14 @@ pub async fn local_cmd(a: LocalArgs, g: &Globals) -> Result<i32> {
     local::validate(&spec, spec.upload_to.is_some())?;
     if a.dry_run {
         show_dry_run(&spec, mode);
+        if spec.upload_to.is_some() && spec.checkpoints.is_some() && (spec.compress.is_some() || spec.dedup.is_some()) {
+            let conn = g.connect().await?;
+            let now = local::plan_upload_now(&spec, &conn).await?;
+            show_upload_now(&now, mode);
+        }
+        if mode == Mode::Human {
+            eprintln!("dry run: nothing was run");
+        }
         return Ok(0);
     }
     if let (true, Some(d)) = (mode == Mode::Human, &a.dataset) {
@@ -436,7 +444,26 @@ fn show_dry_run(spec: &LocalSpec, mode: Mode) {
     if let Some(n) = spec.keep_last_n {
         eprintln!("  after each upload keep the newest {n} complete checkpoints here{}", if spec.upload_to.is_some() { " and on S3" } else { "" });
     }
-    eprintln!("dry run: nothing was run");
+}
+
+/// The checkpoints already complete that the first round would upload, with the savings planned
+/// on them (the same figures as `s3 upload --dry-run`).
+fn show_upload_now(now: &local::UploadNow, mode: Mode) {
+    if now.checkpoints.is_empty() {
+        if mode == Mode::Human {
+            eprintln!("  no complete checkpoint there yet: nothing to plan the savings of");
+        }
+        return;
+    }
+    match mode {
+        Mode::Json => render::print_json(&serde_json::json!({ "plan": "upload_now", "checkpoints": now.checkpoints, "files": now.files, "bytes": now.bytes, "copies": now.dedup.copies, "bytes_not_sent": now.dedup.bytes_not_sent })),
+        Mode::Quiet => {}
+        Mode::Human => {
+            let copies = if now.dedup.copies > 0 { format!("; {} files copied on the server, {} not sent", now.dedup.copies, render::bytes(now.dedup.bytes_not_sent)) } else { String::new() };
+            eprintln!("  complete now, uploaded first: {} checkpoints ({} files, {}){copies}", now.checkpoints.len(), now.files, render::bytes(now.bytes));
+        }
+    }
+    super::transfer::print_savings_plan(&now.dedup, true, mode);
 }
 
 fn print_summary(s: &LocalSummary, mode: Mode) {

@@ -128,32 +128,32 @@ pub async fn upload(a: UploadArgs, g: &Globals) -> Result<i32> {
     };
     let dedup = a.dedup.as_deref().map(|d| dedup_flag(d, &dest)).transpose()?;
     let mut job = plan::plan_upload(&a.local, &dest, &opts, &conn).await?;
-    if let Some(how) = a.compress {
-        transfer::compress::plan_compression(&mut job, how).await?;
-    }
-    if let Some((mode, scope)) = dedup {
-        let planned = transfer::dedup::plan_dedup_with(&mut job, &conn, &scope, mode).await?;
-        let mode = Mode::from_globals(g);
-        for note in &planned.notes {
-            match mode {
-                Mode::Json => render::print_json(&trainctl_core::event::Event::Notice { message: note.clone() }),
-                _ => eprintln!("{note}"),
-            }
-        }
-        if a.engine.dry_run && planned.refs > 0 {
-            let (n, bytes, estimated) = (planned.refs, planned.bytes_not_stored, planned.bytes_not_stored_estimated);
-            match mode {
-                Mode::Json => render::print_json(&serde_json::json!({ "plan": "refs_summary", "references": n, "bytes_not_stored": bytes, "estimated": estimated })),
-                Mode::Quiet => {}
-                Mode::Human => {
-                    let how = if estimated { "about " } else { "" };
-                    let why = if estimated { " (compressed content estimated from a sample of each file)" } else { "" };
-                    eprintln!("dry run: {n} references: {how}{} not stored twice{why}", render::bytes(bytes));
-                }
-            }
-        }
-    }
+    let planned = transfer::dedup::plan_savings(&mut job, &conn, a.compress, dedup.as_ref().map(|(m, scope)| (*m, scope.as_str()))).await?;
+    print_savings_plan(&planned, a.engine.dry_run, Mode::from_globals(g));
     execute(&conn, job, &a.engine, true, g).await
+}
+
+/// What `--dedup` planned, as every uploading command shows it (`s3 upload`, `trainctl local`):
+/// its notes, and with `--dry-run` the references' summary (`bytes_not_stored`).
+pub(crate) fn print_savings_plan(planned: &transfer::dedup::DedupPlanned, dry_run: bool, mode: Mode) {
+    for note in &planned.notes {
+        match mode {
+            Mode::Json => render::print_json(&trainctl_core::event::Event::Notice { message: note.clone() }),
+            _ => eprintln!("{note}"),
+        }
+    }
+    if dry_run && planned.refs > 0 {
+        let (n, bytes, estimated) = (planned.refs, planned.bytes_not_stored, planned.bytes_not_stored_estimated);
+        match mode {
+            Mode::Json => render::print_json(&serde_json::json!({ "plan": "refs_summary", "references": n, "bytes_not_stored": bytes, "estimated": estimated })),
+            Mode::Quiet => {}
+            Mode::Human => {
+                let how = if estimated { "about " } else { "" };
+                let why = if estimated { " (compressed content estimated from a sample of each file)" } else { "" };
+                eprintln!("dry run: {n} references: {how}{} not stored twice{why}", render::bytes(bytes));
+            }
+        }
+    }
 }
 
 /// `--dedup[=[refs][:]s3://…]`: the mode and the scope (shared with `trainctl local`).

@@ -509,8 +509,7 @@ impl Uploader {
             if files.is_empty() {
                 continue;
             }
-            let mut job = TransferJob::new(Direction::Upload, &dest.bucket, dir);
-            job.items = files.iter().map(|f| TransferItem { local: dir.join(&f.path), key: format!("{prefix}{}", f.path), size: f.size, etag: None, write_if: None }).collect();
+            let mut job = upload_job(&dest, dir, files);
             if let Some(how) = self.spec.compress {
                 if let Err(e) = transfer::compress::plan_compression(&mut job, how).await {
                     self.notice(format!("upload of {} failed: {e}", c.id));
@@ -603,6 +602,56 @@ fn same_files(uploaded: &[(String, u64)], listed: &[checkpoint::FileEntry]) -> b
     a.sort_unstable();
     b.sort_unstable();
     a.len() == b.len() && a.iter().zip(&b).all(|((pa, sa), (pb, sb))| pa == pb && (sb.is_none() || sa == sb))
+}
+
+/// The upload of checkpoint files (relative to `dir`) to `dest`: each under the prefix at its
+/// relative path.
+fn upload_job<'a>(dest: &S3Url, dir: &Path, files: impl IntoIterator<Item = &'a checkpoint::FileEntry>) -> TransferJob {
+    let prefix = prefix_of(dest);
+    let mut job = TransferJob::new(Direction::Upload, &dest.bucket, dir);
+    job.items = files.into_iter().map(|f| TransferItem { local: dir.join(&f.path), key: format!("{prefix}{}", f.path), size: f.size, etag: None, write_if: None }).collect();
+    job
+}
+
+/// What `trainctl local --upload-to` would upload now, before the script starts (its
+/// `--dry-run`): the checkpoints already complete in the checkpoints folder (a resumed run's),
+/// planned with `--compress` and `--dedup` as the uploads plan them
+/// ([`transfer::dedup::plan_savings`], the figures `s3 upload --dry-run` prints).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UploadNow {
+    /// Complete checkpoints, by id.
+    pub checkpoints: Vec<String>,
+    pub files: u64,
+    pub bytes: u64,
+    /// What `--dedup` planned over all of them (`bytes_not_stored`: `--dedup=refs`).
+    pub dedup: transfer::dedup::DedupPlanned,
+}
+
+/// Plans [`UploadNow`] for `spec` (which has `--upload-to` and a checkpoints folder; an empty
+/// plan otherwise). One job over every complete checkpoint: repeats across them are found as
+/// the run's uploads, one after the other, find them.
+pub async fn plan_upload_now(spec: &LocalSpec, conn: &Connection) -> Result<UploadNow> {
+    let (Some(dest), Some(dir)) = (&spec.upload_to, &spec.checkpoints) else { return Ok(UploadNow::default()) };
+    // Complete as the first round would judge them (`--grace`).
+    let opts = DetectOptions { grace: spec.grace, ..DetectOptions::new() };
+    let found = match checkpoint::discover(&Location::Local(dir.clone()), None, &opts).await {
+        Ok(f) => f,
+        Err(Error::LocalMissing(_)) => return Ok(UploadNow::default()),
+        Err(e) => return Err(e),
+    };
+    let complete: Vec<Checkpoint> = found.runs.into_iter().flat_map(|r| r.checkpoints).filter(|c| c.complete.is_complete()).collect();
+    if complete.is_empty() {
+        return Ok(UploadNow::default());
+    }
+    let mut job = upload_job(dest, dir, complete.iter().flat_map(|c| &c.files));
+    let prefix = prefix_of(dest);
+    let dedup = transfer::dedup::plan_savings(&mut job, conn, spec.compress, spec.dedup.map(|m| (m, prefix.as_str()))).await?;
+    Ok(UploadNow {
+        checkpoints: complete.iter().map(|c| c.id.clone()).collect(),
+        files: complete.iter().map(|c| c.files.len() as u64).sum(),
+        bytes: complete.iter().map(|c| c.bytes).sum(),
+        dedup,
+    })
 }
 
 fn prefix_of(dest: &S3Url) -> String {

@@ -127,6 +127,21 @@ pub struct DedupPlanned {
     pub notes: Vec<String>,
 }
 
+/// The savings an upload job is planned with, as every face that uploads runs them (`s3 upload`,
+/// `trainctl local --upload-to`, their `--dry-run`s): `--compress` first
+/// ([`super::compress::plan_compression`]: each item's codec and stored key), then `--dedup`
+/// ([`plan_dedup_with`] under `dedup`'s scope). Returns what dedup planned (the figures a dry
+/// run prints: copies, references, `bytes_not_stored`); the default without `--dedup`.
+pub async fn plan_savings(job: &mut TransferJob, conn: &Connection, compress: Option<crate::codec::Compress>, dedup: Option<(DedupMode, &str)>) -> Result<DedupPlanned> {
+    if let Some(how) = compress {
+        super::compress::plan_compression(job, how).await?;
+    }
+    match dedup {
+        Some((mode, scope)) => plan_dedup_with(job, conn, scope, mode).await,
+        None => Ok(DedupPlanned::default()),
+    }
+}
+
 /// What `--dedup` does with a repeated file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
