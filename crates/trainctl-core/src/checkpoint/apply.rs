@@ -204,8 +204,12 @@ pub async fn apply_s3(conn: &Connection, url: &S3Url, plans: &[Plan], sink: &dyn
     let prefix = url.dir_prefix();
     let doomed = to_delete(plans);
     let keys: Vec<String> = doomed.iter().flat_map(|c| c.files.iter().map(|f| format!("{prefix}{}", f.path))).collect();
-    let failures: Vec<(String, ErrorInfo)> = futures::stream::iter(keys.chunks(crate::s3::delete::BATCH))
-        .map(|chunk| delete_batch(conn, &url.bucket, chunk))
+    // Batches by start index, not over `keys.chunks(..)`: a closure taking a borrowed slice makes
+    // the future not provably `Send` (rustc's higher-ranked lifetime limitation), and commands run
+    // as spawned tasks.
+    let batch = crate::s3::delete::BATCH;
+    let failures: Vec<(String, ErrorInfo)> = futures::stream::iter((0..keys.len()).step_by(batch))
+        .map(|start| delete_batch(conn, &url.bucket, &keys[start..(start + batch).min(keys.len())]))
         .buffer_unordered(DELETE_PARALLELISM)
         .flat_map(futures::stream::iter)
         .collect()

@@ -135,9 +135,13 @@ pub async fn review_inventory(
     let meter = ProgressMeter::new(sink);
     meter.units_added(m.files.len() as u64);
     let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let mut results = futures::stream::iter(m.files.iter().enumerate())
-        .map(|(i, f)| {
+    // By index rather than over `m.files.iter()`: a stream over a borrowed slice iterator makes
+    // the future not provably `Send` (rustc's higher-ranked lifetime limitation), and the CLI
+    // runs commands as spawned tasks.
+    let mut results = futures::stream::iter(0..m.files.len())
+        .map(|i| {
             let (m, origin, tmp, prefix, meter) = (&m, &origin, tmp.path(), prefix.as_str(), &meter);
+            let f = &m.files[i];
             async move {
                 let path = fetch_file(conn, manifest, m, origin, f, &tmp.join(format!("{i}.data"))).await?;
                 let (format, columns) = (m.format().expect("checked"), m.csv_columns());
