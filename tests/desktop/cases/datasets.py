@@ -96,3 +96,66 @@ def test_datasets_view_lists_verifies_stages_and_compares(driver_url, ctx):
     finally:
         s.quit()
         e2e.wait_app_exit()
+
+
+ZREFS_BUCKET = "datasets-zrefs-e2e"
+
+
+def compressible(tag, size):
+    """Text-like bytes that zstd shrinks several times, distinct per tag."""
+    out, i = bytearray(), 0
+    while len(out) < size:
+        out += f"{tag} step {i} loss {(i * 7919) % 1000} lr {(i * 31) % 97}\n".encode()
+        i += 1
+    return bytes(out[:size])
+
+
+def test_datasets_view_shows_compressed_references_at_their_file_and_stored_sizes(driver_url, ctx):
+    """A run uploaded with `--dedup=refs --compress zstd` (a 600 KB file held three times, one
+    compressed content object), snapshotted by the CLI: the panel says the files' size and how
+    much of it is stored compressed, each file row names its stored size; Stage writes the
+    decoded files (byte-identical) and its report tells the bytes on disk from the compressed
+    bytes downloaded."""
+    endpoint, work, s3 = ctx["moto"], ctx["work"], ctx["s3"]
+    s3.create_bucket(Bucket=ZREFS_BUCKET)
+    run = os.path.join(work, "zrefs-run")
+    files = {f"checkpoint-{n}/tower.bin": compressible("tower", 600_000) for n in (1, 2, 3)}
+    files["notes.txt"] = compressible("notes", 900)
+    for rel, data in files.items():
+        os.makedirs(os.path.dirname(os.path.join(run, rel)), exist_ok=True)
+        with open(os.path.join(run, rel), "wb") as f:
+            f.write(data)
+    cli(endpoint, work, "s3", "upload", "-r", run, f"s3://{ZREFS_BUCKET}/zrun/", "--dedup=refs", "--compress", "zstd")
+    cli(endpoint, work, "dataset", "snapshot", f"s3://{ZREFS_BUCKET}/zrun/", "--name", "zrun", "--version", "v1")
+
+    s = Session(driver_url, e2e.APP)
+    try:
+        e2e.connect_profile(s, endpoint, name="zrefs")
+        e2e.nav(s, "datasets", "view-datasets")
+        s.js("const el = document.querySelector('[data-testid=\"dataset-store\"]'); el.value = arguments[0]; el.dispatchEvent(new Event('input', {bubbles: true}));", f"s3://{ZREFS_BUCKET}/")
+        s.click('[data-testid="dataset-list"]')
+        s.wait('[data-testid="dataset-row"][data-ref="zrun@v1"]', timeout=30, what="zrun@v1 listed")
+        s.click('[data-testid="dataset-row"][data-ref="zrun@v1"] [data-testid="dataset-open"]')
+        s.wait('[data-testid="dataset-stored"]', timeout=20, what="the stored size of compressed references")
+        stored = s.text('[data-testid="dataset-stored"]')
+        assert "compressed" in stored and "3 files" in stored, stored
+        rows = s.js("return [...document.querySelectorAll('[data-testid=\"dataset-file\"]')].map(r => r.innerText)")
+        tower = [r for r in rows if "tower.bin" in r]
+        assert len(tower) == 3 and all("stored" in r and "zstd" in r for r in tower), rows
+        e2e.shot(s, "datasets-compressed")
+        ctx["asserts"].append(f"Datasets: compressed references read as files with their stored size: {stored!r}")
+
+        s.click('[data-testid="dataset-stage"]')
+        s.wait('[data-testid="dataset-staged"]', timeout=90, what="the stage report")
+        staged = os.path.join(ctx["download_dir"], "zrun-v1")
+        for rel, data in files.items():
+            assert open(os.path.join(staged, rel), "rb").read() == data, rel
+        leftovers = [f for _, _, fs in os.walk(staged) for f in fs if f.endswith((".zst", ".tcz", ".trainctl-ref"))]
+        assert not leftovers, leftovers
+        title = s.text('[data-testid="dataset-staged"] .title')
+        assert "on disk" in title and "downloaded" in title, title
+        e2e.shot(s, "datasets-compressed-staged")
+        ctx["asserts"].append(f"Datasets: a compressed-references stage writes the decoded files byte-identical: {title!r}")
+    finally:
+        s.quit()
+        e2e.wait_app_exit()
