@@ -6,7 +6,9 @@
 //! checkpoint run uploaded compressed is judged complete like the original; a file of many
 //! compressed parts (pipelined by the native engine, staged for s5cmd) round-trips; `auto`
 //! compresses every block on a link slower than its compressor and stores blocks fast when the
-//! compressor cannot keep up (`codec::pace`), while `zstd:N` stays as asked.
+//! compressor cannot keep up (`codec::pace`), while `zstd:N` stays as asked; `auto` sends a
+//! file plain where compressed uploads measured slower than plain ones (`compress::rates`),
+//! says why in `--dry-run` and `--json`, and `zstd:N` still compresses.
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
@@ -279,5 +281,67 @@ conformance! {
             assert_trees_equal(&src, &dst);
         }
         assert!(b.list_multipart_uploads(&bucket).is_empty(), "no multipart upload left open");
+    }
+
+    fn auto_sends_plain_where_compressed_uploads_measured_slower_and_zstd_still_compresses(b: &Backend) {
+        // A plain upload large enough to measure the link (64 MiB) leaves a sample in the
+        // cache, under a hashed endpoint name. The test then writes a compressed rate beside it
+        // (lower, then higher than the plain one) instead of timing anything.
+        let bucket = b.new_bucket("zfallback");
+        let dir = scratch();
+        let big = dir.path().join("big/blob.bin");
+        random_file(&big, 64 << 20);
+        ok(b.trainctl().args(["s3", "upload"]).arg(&big).arg(s3(&bucket, "big/blob.bin")).args(["--engine", "native"]));
+        let cache = b.home().join(".cache/trainctl/link-rates.json");
+        let text = std::fs::read_to_string(&cache).expect("the plain upload's rate is remembered");
+        assert!(!text.contains(&b.endpoint_url()) && !text.contains("127.0.0.1"), "no endpoint in the clear: {text}");
+        let mut rates: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let endpoints = rates["endpoints"].as_object().unwrap().clone();
+        assert_eq!(endpoints.len(), 1, "{text}");
+        let (id, record) = endpoints.iter().next().unwrap();
+        let plain = record["plain"]["bytes_per_sec"].as_f64().unwrap();
+        assert_eq!(record["plain"]["samples"], 1, "{text}");
+        let set_compressed = |rates: &mut serde_json::Value, rate: f64| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+            rates["endpoints"][id]["compressed"] = serde_json::json!({ "bytes_per_sec": rate, "samples": 1, "at": now });
+            std::fs::write(&cache, serde_json::to_vec(rates).unwrap()).unwrap();
+        };
+
+        // Compressed uploads slower than plain ones here: auto plans the bf16 file plain and says why.
+        set_compressed(&mut rates, plain / 2.0);
+        let src = dir.path().join("src");
+        safetensors(&src.join("model.safetensors"), "BF16", 1 << 20, 11);
+        let dry = ok(b.trainctl().args(["s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, "a/")).args(["--compress", "auto", "--dry-run"]));
+        let line = stdout(&dry).lines().find(|l| l.contains("model.safetensors")).unwrap().to_string();
+        assert!(line.contains("a/model.safetensors (") && line.contains("plain: plain is faster here: compressed uploads to this endpoint delivered"), "{line}");
+        assert!(line.contains("its sample would save"), "{line}");
+        let json = ok(b.trainctl().args(["--json", "s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, "a/")).args(["--compress", "auto", "--dry-run"]));
+        let plan = json_lines(&json).into_iter().find(|v| v["plan"] == "upload").unwrap();
+        assert_eq!((plan["key"].as_str(), plan["compress"].is_null()), (Some("a/model.safetensors"), true), "{plan}");
+        assert!(plan["plain_because"].as_str().unwrap().contains("of original bytes"), "{plan}");
+        assert_eq!(keys(b, &bucket, "a/"), Vec::<String>::new(), "a dry run sends nothing");
+
+        let out = ok(b.trainctl().args(["--json", "s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, "a/")).args(["--engine", "native", "--compress", "auto"]));
+        assert!(summary(&out)["compression"].as_array().is_none_or(|a| a.is_empty()), "nothing compressed: {}", stdout(&out));
+        assert_eq!(keys(b, &bucket, "a/"), ["a/model.safetensors"]);
+        // `zstd:N` always compresses.
+        ok(b.trainctl().args(["s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, "z/")).args(["--engine", "native", "--compress", "zstd:1"]));
+        assert_eq!(keys(b, &bucket, "z/"), ["z/model.safetensors.zst"]);
+        let dst = dir.path().join("dst");
+        download(b, "native", &s3(&bucket, "a/"), &dst, &["--recursive"]);
+        assert_trees_equal(&src, &dst);
+
+        // Compressed uploads faster than plain ones: auto compresses again.
+        set_compressed(&mut rates, plain * 2.0);
+        ok(b.trainctl().args(["s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, "c/")).args(["--engine", "native", "--compress", "auto"]));
+        assert_eq!(keys(b, &bucket, "c/"), ["c/model.safetensors.tcz"]);
+        let dst = dir.path().join("dst-c");
+        download(b, "native", &s3(&bucket, "c/"), &dst, &["--recursive"]);
+        assert_trees_equal(&src, &dst);
+
+        // A damaged cache is an empty memory: auto compresses, the upload does not fail.
+        std::fs::write(&cache, "{ damaged").unwrap();
+        ok(b.trainctl().args(["s3", "upload", "-r"]).arg(&src).arg(s3(&bucket, "d/")).args(["--engine", "native", "--compress", "auto"]));
+        assert_eq!(keys(b, &bucket, "d/"), ["d/model.safetensors.tcz"]);
     }
 }

@@ -15,7 +15,10 @@
 //! `--compress` value; default `plain,auto`), alternating builds and modes, median of R
 //! (default 3). With `--baseline` (another build's `trainctl`, e.g. main before a change) every
 //! run is made with both, side by side. Prints the wall times and each mode's ratio to the
-//! plain upload of the same build (below 1 is faster).
+//! plain upload of the same build (below 1 is faster). Each build keeps one cache folder for the
+//! whole bench, so `auto` remembers what plain and compressed uploads delivered per endpoint
+//! (each link is its own proxy, so its own endpoint); `--forgetful` adds this build once more
+//! with an empty cache for every upload. The last column lists every run (`p`: stored plain).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,6 +58,9 @@ fn safetensors(path: &Path, bf16: bool, bytes: usize) {
     out.extend_from_slice(&data);
     std::fs::write(path, out).unwrap();
 }
+
+/// The build label of `--forgetful` runs.
+const FORGETFUL: &str = "no memory";
 
 struct Row {
     file: String,
@@ -140,6 +146,12 @@ fn main() {
         if let Some(base) = opt("--baseline") {
             builds.insert(0, ("baseline".to_string(), PathBuf::from(base)));
         }
+        // `--forgetful`: this build once more, with an empty cache for every upload (no
+        // remembered link rates: `auto` decides as before `compress::rates`).
+        if args.iter().any(|a| a == "--forgetful") {
+            let this = builds.last().unwrap().1.clone();
+            builds.insert(builds.len() - 1, (FORGETFUL.to_string(), this));
+        }
         let links: Vec<&str> = links.split(',').collect();
         let modes: Vec<&str> = modes.split(',').collect();
         return upload_bench(&builds, mib, &links, &modes, repeat);
@@ -193,8 +205,8 @@ fn upload_bench(builds: &[(String, PathBuf)], mib: usize, links: &[&str], modes:
             (file, label)
         })
         .collect();
-    println!("| file | link | mode | build | upload s (median of {repeat}) | MB/s | ratio to plain, same build | stored | fast blocks (median) |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| file | link | mode | build | upload s (median of {repeat}) | MB/s | ratio to plain, same build | stored | fast blocks (median) | each run, s (p: sent plain) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for link in links {
         // `direct`, `RTT` or `RTTxMBPS`.
         let (rtt, mbps): (u64, u64) = match link.split_once('x') {
@@ -216,11 +228,17 @@ fn upload_bench(builds: &[(String, PathBuf)], mib: usize, links: &[&str], modes:
             let mut fast = vec![vec![Vec::new(); modes.len()]; builds.len()];
             let load_before = loadavg();
             for run in 0..repeat {
-                for (b, (_, exe)) in builds.iter().enumerate() {
+                for (b, (build, exe)) in builds.iter().enumerate() {
                     for (m, mode) in modes.iter().enumerate() {
                         let prefix = format!("{label}/{}/{run}/{b}/{m}/", link.replace(':', "_"));
                         let mut c = Command::new(exe);
-                        c.envs(server.env_with_endpoint(&endpoint)).env("XDG_CACHE_HOME", work.path().join("cache"));
+                        // Each build remembers its own link rates (`compress::rates`), across
+                        // runs, files and modes of one link; `--forgetful` remembers nothing.
+                        let cache = work.path().join(format!("cache-{b}"));
+                        if build == FORGETFUL {
+                            let _ = std::fs::remove_dir_all(&cache);
+                        }
+                        c.envs(server.env_with_endpoint(&endpoint)).env("XDG_CACHE_HOME", cache);
                         c.args(["--json", "s3", "upload"]).arg(file).arg(format!("s3://{bucket}/{prefix}"));
                         if *mode != "plain" {
                             c.args(["--compress", mode]);
@@ -250,7 +268,8 @@ fn upload_bench(builds: &[(String, PathBuf)], mib: usize, links: &[&str], modes:
                     let mbs = (mib << 20) as f64 / t / 1e6;
                     let saved = (mib << 20) as f64 / med(&stored[b][m]).max(1.0);
                     let fast = if fast[b][m].is_empty() { "-".to_string() } else { format!("{:.0}%", med(&fast[b][m]) * 100.0) };
-                    println!("| {label} ({mib} MiB) | {shown} | {mode} | {name} | {t:.2} | {mbs:.0} | {ratio:.2} | {saved:.2}x smaller | {fast} |");
+                    let runs: Vec<String> = times[b][m].iter().zip(&stored[b][m]).map(|(t, s)| format!("{t:.2}{}", if *mode != "plain" && *s >= (mib << 20) as f64 { "p" } else { "" })).collect();
+                    println!("| {label} ({mib} MiB) | {shown} | {mode} | {name} | {t:.2} | {mbs:.0} | {ratio:.2} | {saved:.2}x smaller | {fast} | {} |", runs.join(", "));
                 }
             }
             println!("<!-- {label}, {shown}: load average {load_before} before, {load_after} after -->");

@@ -72,7 +72,7 @@ fn bf16_file(path: &Path, bytes: u64, seed: u64) -> Vec<u8> {
 async fn planned_job(bucket: &str, file: &Path, key: &str, how: Compress) -> TransferJob {
     let mut job = TransferJob::new(Direction::Upload, bucket, file.parent().unwrap());
     job.items.push(TransferItem { local: file.to_path_buf(), key: key.into(), size: std::fs::metadata(file).unwrap().len(), etag: None, write_if: None });
-    plan_compression(&mut job, how).await.unwrap();
+    plan_compression(&mut job, how, None).await.unwrap();
     assert_eq!(job.compress.len(), 1, "planned compressed: {:?}", job.items);
     job
 }

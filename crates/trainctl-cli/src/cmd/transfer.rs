@@ -253,7 +253,11 @@ fn print_plan(job: &TransferJob, mode: Mode) {
     match mode {
         Mode::Json => {
             for i in &job.items {
-                render::print_json(&serde_json::json!({ "plan": verb, "local": i.local, "key": i.key, "bytes": i.size, "compress": job.compress.get(&i.key) }));
+                let mut line = serde_json::json!({ "plan": verb, "local": i.local, "key": i.key, "bytes": i.size, "compress": job.compress.get(&i.key) });
+                if let Some(why) = job.plain_reasons.get(&i.key) {
+                    line["plain_because"] = serde_json::json!(why);
+                }
+                render::print_json(&line);
             }
             for c in &job.copies {
                 render::print_json(&serde_json::json!({ "plan": "copy", "local": c.local, "key": c.key, "from": c.from, "bytes": c.size, "bytes_not_sent": c.bytes, "after_upload": c.in_job }));
@@ -267,7 +271,11 @@ fn print_plan(job: &TransferJob, mode: Mode) {
         }
         _ => {
             for i in &job.items {
-                let how = job.compress.get(&i.key).map(compress_note).unwrap_or_default();
+                let how = match (job.compress.get(&i.key), job.plain_reasons.get(&i.key)) {
+                    (Some(p), _) => compress_note(p),
+                    (None, Some(why)) => format!(", plain: {why}"),
+                    (None, None) => String::new(),
+                };
                 println!("{verb} {} -> s3://{}/{} ({}{how})", i.local.display(), job.bucket, i.key, render::bytes(i.size));
             }
             for c in &job.copies {
@@ -304,7 +312,8 @@ fn compress_note(p: &transfer::compress::Planned) -> String {
         1 => format!(", plane {} entropy-coded", planes[0]),
         _ => format!(", planes {} entropy-coded", planes.join(",")),
     };
-    format!(", {} level {}{sample}{entropy}", p.codec.name(), p.level)
+    let note = p.note.as_deref().map(|n| format!("; {n}")).unwrap_or_default();
+    format!(", {} level {}{sample}{entropy}{note}", p.codec.name(), p.level)
 }
 
 pub async fn ls(a: LsArgs, g: &Globals) -> Result<i32> {

@@ -511,7 +511,8 @@ impl Uploader {
             }
             let mut job = upload_job(&dest, dir, files);
             if let Some(how) = self.spec.compress {
-                if let Err(e) = transfer::compress::plan_compression(&mut job, how).await {
+                let rates = self.conn.as_ref().and_then(|c| transfer::compress::rates::LinkRates::for_profile(&c.profile));
+                if let Err(e) = transfer::compress::plan_compression(&mut job, how, rates.as_ref()).await {
                     self.notice(format!("upload of {} failed: {e}", c.id));
                     self.stats.failures.push((c.id.clone(), e.info()));
                     return false;

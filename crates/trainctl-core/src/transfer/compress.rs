@@ -44,6 +44,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
+pub mod rates;
+
 /// How one upload item is stored (planned before the job runs).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Planned {
@@ -63,6 +65,10 @@ pub struct Planned {
     /// compressor (`codec::pace`, native engine); `zstd:N` keeps every block at N.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub adaptive: bool,
+    /// `auto`: why this file is compressed although plain uploads measured faster here (it
+    /// re-measures the compressed rate, [`rates::Decision::Remeasure`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 fn is_zero(v: &u8) -> bool {
@@ -94,23 +100,49 @@ pub struct CompressionReport {
 pub const COMPRESS_DIR_ENV: &str = "TRAINCTL_COMPRESS_DIR";
 
 /// Decides, for each item of an upload job, whether and how it is compressed, and renames its
-/// key accordingly. `auto` reads a sample of each candidate file (on a blocking thread).
-pub async fn plan_compression(job: &mut TransferJob, how: Compress) -> Result<()> {
+/// key accordingly. `auto` reads a sample of each candidate file (on a blocking thread), and
+/// with `rates` (what uploads to this endpoint delivered, [`rates::LinkRates`]) sends plain the
+/// files it would compress when compressed uploads have been the slower ones there — each such
+/// file's reason in [`TransferJob::plain_reasons`]. `zstd[:N]` always compresses.
+pub async fn plan_compression(job: &mut TransferJob, how: Compress, rates: Option<&rates::LinkRates>) -> Result<()> {
     if job.direction != Direction::Upload {
         return Ok(());
     }
     let items: Vec<(usize, PathBuf, u64)> = job.items.iter().enumerate().map(|(i, it)| (i, it.local.clone(), it.size)).collect();
-    let choices = tokio::task::spawn_blocking(move || {
-        items.into_iter().map(|(i, local, size)| (i, choose(&local, size, how))).collect::<Vec<_>>()
+    let rates = rates.cloned();
+    let (choices, decision) = tokio::task::spawn_blocking(move || {
+        let decision = match how {
+            Compress::Auto => rates.map_or(rates::Decision::Compress, |r| r.decide()),
+            Compress::Zstd { .. } => rates::Decision::Compress,
+        };
+        (items.into_iter().map(|(i, local, size)| (i, choose(&local, size, how))).collect::<Vec<_>>(), decision)
     })
     .await
     .map_err(|e| Error::Internal(format!("compression probe: {e}")))?;
+    let mut remeasured = false;
     for (i, choice) in choices {
         let Some((codec, effort, sample_ratio)) = choice? else { continue };
         let item = &mut job.items[i];
+        let note = match &decision {
+            rates::Decision::Plain { why } => {
+                let saving = sample_ratio.map(|r| format!(" (its sample would save {:.0}%)", (1.0 - r) * 100.0)).unwrap_or_default();
+                job.plain_reasons.insert(item.key.clone(), format!("{why}{saving}"));
+                continue;
+            }
+            // One file of the job compresses to re-measure; the rest stay plain.
+            rates::Decision::Remeasure { why } if remeasured => {
+                job.plain_reasons.insert(item.key.clone(), format!("plain is faster here; another file of this job is {}", why.trim_start_matches("re-measuring: ")));
+                continue;
+            }
+            rates::Decision::Remeasure { why } => {
+                remeasured = true;
+                Some(why.clone())
+            }
+            rates::Decision::Compress => None,
+        };
         let original_key = std::mem::take(&mut item.key);
         item.key = format!("{original_key}{}", codec.suffix());
-        let planned = Planned { codec, level: effort.level, entropy_planes: effort.entropy_planes, original_key, sample_ratio, adaptive: how == Compress::Auto };
+        let planned = Planned { codec, level: effort.level, entropy_planes: effort.entropy_planes, original_key, sample_ratio, adaptive: how == Compress::Auto, note };
         job.compress.insert(item.key.clone(), planned);
     }
     Ok(())
@@ -137,11 +169,43 @@ fn choose(local: &Path, size: u64, how: Compress) -> Result<Option<(Codec, codec
 /// wraps every engine in one.
 pub struct CodecEngine {
     inner: Box<dyn Engine>,
+    /// Where each finished upload job's rate is remembered (`auto`'s plain fallback).
+    rates: Option<rates::LinkRates>,
 }
 
 impl CodecEngine {
     pub fn new(inner: Box<dyn Engine>) -> Self {
-        CodecEngine { inner }
+        CodecEngine { inner, rates: None }
+    }
+
+    /// Remembers what each upload job delivered, plain or compressed ([`rates`]).
+    pub fn remembering(mut self, rates: Option<rates::LinkRates>) -> Self {
+        self.rates = rates;
+        self
+    }
+
+    /// Adds a finished upload job to the endpoint's rates when it measured a link: complete,
+    /// large enough (and of large files), nearly all plain or nearly all compressed, nothing copied on the server.
+    fn remember(&self, job: &TransferJob, outcome: &Outcome) {
+        let Some(rates) = &self.rates else { return };
+        if !outcome.failed.is_empty() || !job.copies.is_empty() || !job.refs.is_empty() || outcome.copied > 0 || outcome.referenced > 0 {
+            return;
+        }
+        let total: u64 = job.items.iter().map(|i| i.size).sum();
+        // Many small files measure requests, not the link (and would be compared with large ones).
+        if total / (job.items.len().max(1) as u64) < rates::MIN_SAMPLE_MEAN {
+            return;
+        }
+        let compressed: u64 = job.items.iter().filter(|i| job.compress.contains_key(&i.key)).map(|i| i.size).sum();
+        let share = compressed as f64 / total.max(1) as f64;
+        let kind = if share >= rates::SAMPLE_SHARE {
+            rates::Kind::Compressed
+        } else if share <= 1.0 - rates::SAMPLE_SHARE {
+            rates::Kind::Plain
+        } else {
+            return;
+        };
+        rates.add(kind, total, outcome.seconds);
     }
 }
 
@@ -157,7 +221,14 @@ impl Engine for CodecEngine {
 
     async fn run(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
         match job.direction {
-            Direction::Upload if !job.compress.is_empty() => self.upload(job, opts, sink, cancel).await,
+            Direction::Upload => {
+                let outcome = if job.compress.is_empty() { self.inner.run(job, opts, sink, cancel).await } else { self.upload(job, opts, sink, cancel).await };
+                if let Ok(o) = &outcome {
+                    // One small file written once per job.
+                    self.remember(job, o);
+                }
+                outcome
+            }
             Direction::Download if job.items.iter().any(|i| decoded_after(job, &i.key)) => self.download(job, opts, sink, cancel).await,
             _ => self.inner.run(job, opts, sink, cancel).await,
         }

@@ -134,7 +134,8 @@ pub struct DedupPlanned {
 /// run prints: copies, references, `bytes_not_stored`); the default without `--dedup`.
 pub async fn plan_savings(job: &mut TransferJob, conn: &Connection, compress: Option<crate::codec::Compress>, dedup: Option<(DedupMode, &str)>) -> Result<DedupPlanned> {
     if let Some(how) = compress {
-        super::compress::plan_compression(job, how).await?;
+        let rates = super::compress::rates::LinkRates::for_profile(&conn.profile);
+        super::compress::plan_compression(job, how, rates.as_ref()).await?;
     }
     match dedup {
         Some((mode, scope)) => plan_dedup_with(job, conn, scope, mode).await,

@@ -95,6 +95,10 @@ pub struct TransferJob {
     /// ([`compress::plan_compression`]); the engine compresses them as the job runs.
     #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
     pub compress: std::collections::HashMap<String, compress::Planned>,
+    /// Uploads with `--compress auto`: files `auto` would have compressed but sends plain, with
+    /// the reason (compressed uploads measured slower on this endpoint, `compress::rates`), by key.
+    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
+    pub plain_reasons: std::collections::HashMap<String, String>,
     /// Uploads with `--dedup`: items not sent but copied on the server from an object holding
     /// the same content ([`dedup::plan_dedup`]); not in `items`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -142,6 +146,7 @@ impl TransferJob {
             version_ids: Default::default(),
             metadata: Default::default(),
             compress: Default::default(),
+            plain_reasons: Default::default(),
             copies: Vec::new(),
             recorded: Default::default(),
             refs: Vec::new(),
@@ -345,7 +350,8 @@ pub fn choose_engine(pref: EnginePref, conn: &crate::s3::Connection, _sink: &dyn
         EnginePref::S5cmd => Box::new(s5cmd::S5cmdEngine::locate(conn.clone())?),
         EnginePref::Auto => Box::new(auto::AutoEngine::new(conn)),
     };
-    Ok(Box::new(dedup::DedupEngine::new(conn.clone(), Box::new(compress::CodecEngine::new(inner)))))
+    let codec = compress::CodecEngine::new(inner).remembering(compress::rates::LinkRates::for_profile(&conn.profile));
+    Ok(Box::new(dedup::DedupEngine::new(conn.clone(), Box::new(codec))))
 }
 
 /// The events every engine sends when a job starts: totals, one `ObjectSkipped` per item the
