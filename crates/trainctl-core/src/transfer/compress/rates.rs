@@ -154,7 +154,7 @@ impl LinkRates {
     /// Adds a finished job's rate (original bytes over its seconds). Best effort: a file that
     /// cannot be written is left as it was.
     pub fn add(&self, kind: Kind, bytes: u64, seconds: f64) {
-        if bytes < MIN_SAMPLE_BYTES || !(seconds > 0.0) {
+        if bytes < MIN_SAMPLE_BYTES || !seconds.is_finite() || seconds <= 0.0 {
             return;
         }
         let mut file = self.load();
