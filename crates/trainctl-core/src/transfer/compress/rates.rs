@@ -129,13 +129,8 @@ impl LinkRates {
     }
 
     fn load(&self) -> File {
-        use std::io::Read;
-        let Ok(f) = std::fs::File::open(&self.path) else { return File::default() };
-        let mut text = String::new();
-        if f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text).is_err() || text.len() as u64 > MAX_FILE_BYTES {
-            return File::default();
-        }
-        let mut file: File = serde_json::from_str(&text).unwrap_or_default();
+        let Ok(bytes) = crate::limits::read_capped(&self.path, MAX_FILE_BYTES, "link rates") else { return File::default() };
+        let mut file: File = serde_json::from_slice(&bytes).unwrap_or_default();
         // Hostile or damaged values are forgotten rather than believed.
         file.endpoints.retain(|_, r| [r.plain, r.compressed].iter().flatten().all(|x| x.bytes_per_sec.is_finite() && x.bytes_per_sec > 0.0));
         file
@@ -265,5 +260,11 @@ mod tests {
         std::fs::write(&path, format!(r#"{{"endpoints":{{"{}":{{"plain":{{"bytes_per_sec":-1,"samples":1,"at":0}}}}}}}}"#, rates.endpoint_id())).unwrap();
         assert_eq!(rates.record(), Record::default());
         assert_eq!(rates.decide(), Decision::Compress);
+        // A file past the cap is not read at all, even when it would parse.
+        rates.add(Kind::Plain, MIN_SAMPLE_BYTES, 1.0);
+        let mut padded = std::fs::read(&path).unwrap();
+        padded.resize(MAX_FILE_BYTES as usize + 1, b' ');
+        std::fs::write(&path, padded).unwrap();
+        assert_eq!(rates.record(), Record::default());
     }
 }
