@@ -229,7 +229,7 @@ impl Engine for CodecEngine {
                 }
                 outcome
             }
-            Direction::Download if job.items.iter().any(|i| decoded_after(job, &i.key)) => self.download(job, opts, sink, cancel).await,
+            Direction::Download if job.items.iter().any(|i| decoded_after(&job.expected_original, &i.key)) => self.download(job, opts, sink, cancel).await,
             _ => self.inner.run(job, opts, sink, cancel).await,
         }
     }
@@ -265,8 +265,7 @@ impl CodecEngine {
     /// Runs the download, decoding compressed objects as each one completes.
     async fn download(&self, job: &TransferJob, opts: &TransferOptions, sink: &dyn Sink, cancel: CancellationToken) -> Result<Outcome> {
         let Some(root) = job.local_root.clone() else { return self.inner.run(job, opts, sink, cancel).await };
-        let in_flight = job.expected_original.keys().cloned().collect();
-        let decoder = Decoder::new(sink, root, job.bucket.clone(), in_flight);
+        let decoder = Decoder::new(sink, root, job.bucket.clone(), &job.expected_original);
         let result = self.inner.run(job, opts, &decoder, cancel).await;
         let (decoded, finished) = decoder.finish().await;
         let mut outcome = match result {
@@ -295,8 +294,8 @@ impl CodecEngine {
 
 /// Whether the download of `key` is decoded once complete, by [`CodecEngine`]: a compressed
 /// object's key, but not compressed content a reference names (decoded as it arrives).
-fn decoded_after(job: &TransferJob, key: &str) -> bool {
-    codec::original_name(key).is_some() && !job.expected_original.contains_key(key)
+fn decoded_after(in_flight: &HashMap<String, (u64, u64)>, key: &str) -> bool {
+    codec::original_name(key).is_some() && !in_flight.contains_key(key)
 }
 
 /// Where staged copies go: a fresh folder under `$TRAINCTL_COMPRESS_DIR`, else
@@ -387,11 +386,11 @@ struct Decoder<'a> {
     finished: Mutex<Option<Event>>,
     /// Compressed content of references (`TransferJob::expected_original`), decoded by the
     /// engine as it arrived: passed through.
-    in_flight: std::collections::HashSet<String>,
+    in_flight: &'a HashMap<String, (u64, u64)>,
 }
 
 impl<'a> Decoder<'a> {
-    fn new(sink: &'a dyn Sink, root: PathBuf, bucket: String, in_flight: std::collections::HashSet<String>) -> Self {
+    fn new(sink: &'a dyn Sink, root: PathBuf, bucket: String, in_flight: &'a HashMap<String, (u64, u64)>) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Decoder { sink, root, bucket, folders: Arc::default(), permits: Arc::new(tokio::sync::Semaphore::new(cores)), pending: Mutex::default(), finished: Mutex::default(), in_flight }
     }
@@ -432,7 +431,7 @@ impl<'a> Decoder<'a> {
 impl Sink for Decoder<'_> {
     fn send(&self, event: Event) {
         match event {
-            Event::ObjectDone { key, local, bytes, etag, .. } if codec::original_name(&key).is_some() && !self.in_flight.contains(&key) => self.start(key, local, bytes, etag),
+            Event::ObjectDone { key, local, bytes, etag, .. } if decoded_after(self.in_flight, &key) => self.start(key, local, bytes, etag),
             finished @ Event::TransferFinished { .. } => *self.finished.lock().unwrap_or_else(|p| p.into_inner()) = Some(finished),
             other => self.sink.send(other),
         }
