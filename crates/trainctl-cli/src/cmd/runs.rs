@@ -332,7 +332,7 @@ pub async fn local_cmd(a: LocalArgs, g: &Globals) -> Result<i32> {
     local::validate(&spec, spec.upload_to.is_some())?;
     if a.dry_run {
         show_dry_run(&spec, mode);
-        if spec.upload_to.is_some() && spec.checkpoints.is_some() && (spec.compress.is_some() || spec.dedup.is_some()) {
+        if spec.plans_savings() {
             let conn = g.connect().await?;
             let now = local::plan_upload_now(&spec, &conn).await?;
             show_upload_now(&now, mode);

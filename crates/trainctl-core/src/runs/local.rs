@@ -628,6 +628,14 @@ pub struct UploadNow {
     pub dedup: transfer::dedup::DedupPlanned,
 }
 
+impl LocalSpec {
+    /// Whether a dry run has upload savings to show ([`plan_upload_now`], which needs the
+    /// connection): `--upload-to` with a checkpoints folder, and `--compress` or `--dedup`.
+    pub fn plans_savings(&self) -> bool {
+        self.upload_to.is_some() && self.checkpoints.is_some() && (self.compress.is_some() || self.dedup.is_some())
+    }
+}
+
 /// Plans [`UploadNow`] for `spec` (which has `--upload-to` and a checkpoints folder; an empty
 /// plan otherwise). One job over every complete checkpoint: repeats across them are found as
 /// the run's uploads, one after the other, find them.
