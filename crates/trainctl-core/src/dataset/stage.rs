@@ -180,11 +180,6 @@ fn plan(m: &Manifest, src: &S3Url, root: &Path) -> Result<TransferJob> {
                 continue;
             }
         };
-        // A compressed copy an earlier version's interrupted stage left beside the file goes
-        // (unless that name is a file of the dataset too).
-        if let Some(fetched) = fetched_path(e, &path).filter(|_| stale_copy_name(m, e).is_some()) {
-            let _ = std::fs::remove_file(fetched);
-        }
         if std::fs::metadata(&path).is_ok_and(|md| md.is_file() && md.len() == e.size) {
             job.skipped.push((key, "already downloaded".into()));
             continue;
@@ -192,25 +187,6 @@ fn plan(m: &Manifest, src: &S3Url, root: &Path) -> Result<TransferJob> {
         push_item(&mut job, e, &prefix, path);
     }
     Ok(job)
-}
-
-/// Where a stage before decoding in flight downloaded a file stored as compressed content
-/// before decoding it to `path`: `path` with its content's codec suffix (`NAME.zst` /
-/// `NAME.tcz`); such a copy left by an interrupted stage is removed. `None` for other files.
-fn fetched_path(e: &super::Entry, path: &Path) -> Option<PathBuf> {
-    e.codec.as_ref()?;
-    let suffix = crate::refs::content_codec_suffix(e.content.as_deref()?)?;
-    let mut p = path.as_os_str().to_os_string();
-    p.push(suffix);
-    Some(PathBuf::from(p))
-}
-
-/// The dataset key of the compressed copy an older stage downloaded beside `e` (`NAME.zst`),
-/// `None` for a plain file or when that name is a file of the dataset itself.
-fn stale_copy_name(m: &Manifest, e: &super::Entry) -> Option<String> {
-    let suffix = e.codec.as_ref().and(e.content.as_deref()).and_then(crate::refs::content_codec_suffix)?;
-    let name = format!("{}{suffix}", e.key);
-    m.get(&name).is_none().then_some(name)
 }
 
 /// Free space a download job needs: every file at its own size, a compressed one at the size
