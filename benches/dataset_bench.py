@@ -55,6 +55,19 @@ def write_random(path, size):
             left -= n
 
 
+def start_garage(work):
+    """A Garage under `work`, the runs' log file, and the environment the tools run in: the
+    server's credentials and a fresh HOME/XDG folders, so no user config or cache (trainctl's
+    link rates, dataset cache) is read or left behind."""
+    os.makedirs(os.path.join(work, "garage"))
+    g = Garage(os.path.join(work, "garage"))
+    home = os.path.join(work, "home")
+    os.makedirs(home)
+    env = dict(env_for(g), HOME=home, XDG_CACHE_HOME=os.path.join(home, ".cache"), XDG_STATE_HOME=os.path.join(home, ".state"))
+    env.pop("AWS_CA_BUNDLE", None)
+    return g, os.path.join(work, "runs.log"), env
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--trainctl", required=True)
@@ -67,13 +80,7 @@ def main():
                     help="who uploads the data: s5cmd (MD5/ETag only, as another tool leaves a bucket) or trainctl (a stored CRC64NVME on every object)")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="trainctl-dsbench-")
-    os.makedirs(os.path.join(work, "garage"))
-    g = Garage(os.path.join(work, "garage"))
-    log = os.path.join(work, "runs.log")
-    home = os.path.join(work, "home")
-    os.makedirs(home)
-    env = dict(env_for(g), HOME=home, XDG_CACHE_HOME=os.path.join(home, ".cache"), XDG_STATE_HOME=os.path.join(home, ".state"))
-    env.pop("AWS_CA_BUNDLE", None)
+    g, log, env = start_garage(work)
     s5 = [S5CMD, "--endpoint-url", g.endpoint]
     rows = []
     try:
@@ -109,7 +116,7 @@ def main():
                     order = list(tools) if r % 2 == 0 else list(reversed(tools))
                     for t in order:
                         shutil.rmtree(staged, ignore_errors=True)
-                        shutil.rmtree(os.path.join(home, ".cache", "trainctl", "hashes"), ignore_errors=True)
+                        shutil.rmtree(os.path.join(env["XDG_CACHE_HOME"], "trainctl", "hashes"), ignore_errors=True)
                         subprocess.run(["sync"])
                         wall, peak = run(tools[t](name, staged), env, log)
                         times[t].append(wall)
@@ -126,7 +133,7 @@ def main():
             path = os.path.join(staged, "train.bin")
             subprocess.run(["cat", path], stdout=subprocess.DEVNULL)  # page cache warm for every row alike
             size_mb = os.path.getsize(path) / 1e6
-            hashes = os.path.join(home, ".cache", "trainctl", "hashes")
+            hashes = os.path.join(env["XDG_CACHE_HOME"], "trainctl", "hashes")
             full = [a.trainctl, "dataset", "verify", "big@v1", staged, "--level", "full", "-q"]
             res = {}
             for r in range(a.repeat):

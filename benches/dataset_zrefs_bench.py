@@ -26,8 +26,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dataset_bench import S5CMD, run  # noqa: E402
-from watch import Garage, create_bench_bucket, env_for, s3_client  # noqa: E402
+from dataset_bench import S5CMD, run, start_garage  # noqa: E402
+from watch import create_bench_bucket, s3_client  # noqa: E402
 
 # bf16 N(0, 0.02): the high byte is the sign and the top of a narrow exponent range, the low
 # byte nearly random (the exponent's last bit and the mantissa).
@@ -52,13 +52,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="trainctl-zrefbench-", dir=os.environ.get("TRAINCTL_BENCH_DIR"))
-    os.makedirs(os.path.join(work, "garage"))
-    g = Garage(os.path.join(work, "garage"))
-    log = os.path.join(work, "runs.log")
-    home = os.path.join(work, "home")
-    os.makedirs(home)
-    env = dict(env_for(g), HOME=home, XDG_CACHE_HOME=os.path.join(home, ".cache"), XDG_STATE_HOME=os.path.join(home, ".state"))
-    env.pop("AWS_CA_BUNDLE", None)
+    g, log, env = start_garage(work)
     rows = []
     try:
         create_bench_bucket(s3_client(g))
