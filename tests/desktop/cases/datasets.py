@@ -35,6 +35,16 @@ def cli(endpoint, work, *args):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def list_store(s, endpoint, profile, bucket, ref):
+    """Connects as `profile`, opens the Datasets view on the store `s3://bucket/` and waits
+    until `ref` is listed."""
+    e2e.connect_profile(s, endpoint, name=profile)
+    e2e.nav(s, "datasets", "view-datasets")
+    s.js("const el = document.querySelector('[data-testid=\"dataset-store\"]'); el.value = arguments[0]; el.dispatchEvent(new Event('input', {bubbles: true}));", f"s3://{bucket}/")
+    s.click('[data-testid="dataset-list"]')
+    s.wait(f'[data-testid="dataset-row"][data-ref="{ref}"]', timeout=30, what=f"{ref} listed")
+
+
 def test_datasets_view_lists_verifies_stages_and_compares(driver_url, ctx):
     endpoint, work, s3 = ctx["moto"], ctx["work"], ctx["s3"]
     s3.create_bucket(Bucket=BUCKET)
@@ -52,11 +62,7 @@ def test_datasets_view_lists_verifies_stages_and_compares(driver_url, ctx):
 
     s = Session(driver_url, e2e.APP)
     try:
-        e2e.connect_profile(s, endpoint, name="datasets")
-        e2e.nav(s, "datasets", "view-datasets")
-        s.js("const el = document.querySelector('[data-testid=\"dataset-store\"]'); el.value = arguments[0]; el.dispatchEvent(new Event('input', {bubbles: true}));", f"s3://{BUCKET}/")
-        s.click('[data-testid="dataset-list"]')
-        s.wait('[data-testid="dataset-row"][data-ref="mini@v2"]', timeout=30, what="the versions listed")
+        list_store(s, endpoint, "datasets", BUCKET, "mini@v2")
         refs = s.js("return [...document.querySelectorAll('[data-testid=\"dataset-row\"]')].map(r => r.dataset.ref)")
         assert sorted(refs) == ["mini@v1", "mini@v2"], refs
         s.click('[data-testid="dataset-row"][data-ref="mini@v1"] [data-testid="dataset-open"]')
@@ -130,11 +136,7 @@ def test_datasets_view_shows_compressed_references_at_their_file_and_stored_size
 
     s = Session(driver_url, e2e.APP)
     try:
-        e2e.connect_profile(s, endpoint, name="zrefs")
-        e2e.nav(s, "datasets", "view-datasets")
-        s.js("const el = document.querySelector('[data-testid=\"dataset-store\"]'); el.value = arguments[0]; el.dispatchEvent(new Event('input', {bubbles: true}));", f"s3://{ZREFS_BUCKET}/")
-        s.click('[data-testid="dataset-list"]')
-        s.wait('[data-testid="dataset-row"][data-ref="zrun@v1"]', timeout=30, what="zrun@v1 listed")
+        list_store(s, endpoint, "zrefs", ZREFS_BUCKET, "zrun@v1")
         s.click('[data-testid="dataset-row"][data-ref="zrun@v1"] [data-testid="dataset-open"]')
         s.wait('[data-testid="dataset-stored"]', timeout=20, what="the stored size of compressed references")
         stored = s.text('[data-testid="dataset-stored"]')
