@@ -418,9 +418,19 @@ async fn progress_is_monotonic_ends_at_the_total_and_moves_in_between(ctx: Ctx) 
 /// engine keeps the multipart upload and sends only the missing parts; s5cmd cannot resume
 /// (documented difference), so its rerun sends everything.
 async fn a_cancelled_upload_leaves_no_object_and_a_rerun_completes_it(ctx: Ctx) {
-    // Latency, so that the cancel (sent on a progress event) lands while parts are in flight.
+    // Latency, so that the cancel (sent on a progress event) lands while parts are in flight,
+    // and the last part swallowed, so that the first run cannot complete the object before the
+    // cancel reaches it (s5cmd on loopback sometimes finished all 8 parts between two progress
+    // samples; the engine then rightly left the object complete, which is not what this tests).
     let proxy = FaultProxy::start(ctx.server.socket_addr()).unwrap();
     proxy.set_rtt(Duration::from_millis(50));
+    proxy.set_http_faults(vec![HttpFault {
+        method: Some("PUT".into()),
+        target_contains: Some("partNumber=8".into()),
+        header_contains: None,
+        probability: 1.0,
+        action: HttpAction::BlackHole,
+    }]);
     let conn = ctx.conn_via(&proxy.url(), &NetworkPolicy::default());
     let bucket = ctx.server.new_bucket("resume");
     let src = tempfile::tempdir().unwrap();
@@ -443,6 +453,10 @@ async fn a_cancelled_upload_leaves_no_object_and_a_rerun_completes_it(ctx: Ctx) 
         ctx.who()
     );
 
+    // The proxy inspects only connections opened while faults are set: the rerun gets a new
+    // client (same endpoint, so the native engine finds its resume state).
+    proxy.set_http_faults(Vec::new());
+    let conn = ctx.conn_via(&proxy.url(), &NetworkPolicy::default());
     let second = ctx.subject(&conn);
     let sink = CollectSink::default();
     let out = second
