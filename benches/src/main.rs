@@ -522,6 +522,19 @@ fn measure(cmd: &mut Command) -> Sample {
     Sample { wall, cpu: tv(ru.ru_utime) + tv(ru.ru_stime), tree_rss_mb: main_rss_mb, self_rss_mb, ok }
 }
 
+/// The median of the per-round ratios `walls[r] / s5cmd[r]`: each round runs every tool back to
+/// back, so a slow spell of this shared machine (which lasts seconds to minutes) lands on both
+/// sides of a ratio and mostly cancels, where it shifts a ratio of medians. NaN without s5cmd.
+fn paired_ratio(walls: &[f64], s5cmd: &[f64]) -> f64 {
+    let mut r: Vec<f64> = walls.iter().zip(s5cmd).map(|(w, s)| w / s).collect();
+    if r.is_empty() {
+        return f64::NAN;
+    }
+    r.sort_by(f64::total_cmp);
+    let n = r.len();
+    if n % 2 == 1 { r[n / 2] } else { (r[n / 2 - 1] + r[n / 2]) / 2.0 }
+}
+
 fn median(mut v: Vec<Sample>) -> Sample {
     v.sort_by(|a, b| a.wall.partial_cmp(&b.wall).unwrap());
     v[v.len() / 2].clone()
@@ -539,7 +552,7 @@ fn header(setup: &Setup, quick: bool, repeat: usize) -> String {
     let rclone = version("rclone", "version").unwrap_or_default();
     format!(
         "## Transfer benchmark ({})\n\nGarage 2.5.0 single node on loopback; {} cores; s5cmd {s5}; {rclone}; {aws}; workers {WORKERS}, part size {PART_MIB} MiB, \
-         per-file part concurrency 16 ÷ multipart files (≥ 2) for s5cmd and rclone; median of {repeat} alternating run(s). CPU = user+sys of the whole process tree \
+         per-file part concurrency 16 ÷ multipart files (≥ 2) for s5cmd and rclone; median of {repeat} alternating run(s); \"paired\" = median of the per-round ratios to s5cmd (each round runs every tool back to back). CPU = user+sys of the whole process tree \
          (trainctl's includes its s5cmd child); peak RSS = VmHWM of the main process sampled every 50 ms (for trainctl's s5cmd engine that excludes the s5cmd child); \"self\" = trainctl's own VmHWM at exit. \
          trainctl fsyncs every downloaded file before renaming it into place; the other tools do not.\n\n",
         if quick { "quick sizes" } else { "full sizes" },
@@ -549,21 +562,23 @@ fn header(setup: &Setup, quick: bool, repeat: usize) -> String {
 
 fn table(w: &Workload, net: &str, dir: &str, rows: &[(Row, Sample, Vec<f64>)], load_before: &str, load_after: &str) -> String {
     let s5 = rows.iter().find(|(r, ..)| r.tool == Tool::S5cmd).map(|(_, s, _)| s.wall).unwrap_or(f64::NAN);
+    let s5_walls = rows.iter().find(|(r, ..)| r.tool == Tool::S5cmd).map(|(_, _, w)| w.as_slice()).unwrap_or(&[]);
     let gib = (w.files as f64 * w.size as f64) / (1u64 << 30) as f64;
     let mut out = format!(
-        "### {} × {} MiB, {dir}, {net} (load average {load_before} → {load_after})\n\n| tool | wall s (runs) | vs s5cmd | CPU s (tree) | CPU s/GiB | peak RSS MB (main) | trainctl self RSS MB |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        "### {} × {} MiB, {dir}, {net} (load average {load_before} → {load_after})\n\n| tool | wall s (runs) | vs s5cmd | paired | CPU s (tree) | CPU s/GiB | peak RSS MB (main) | trainctl self RSS MB |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
         w.files,
         w.size >> 20
     );
     for (row, s, walls) in rows {
         let runs: Vec<String> = walls.iter().map(|x| format!("{x:.2}")).collect();
         out.push_str(&format!(
-            "| {}{} | {:.2} ({}) | {:.2} | {:.2} | {:.2} | {:.1} | {} |\n",
+            "| {}{} | {:.2} ({}) | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} |\n",
             row.label(),
             if s.ok { "" } else { " (FAILED)" },
             s.wall,
             runs.join(" "),
             s.wall / s5,
+            paired_ratio(walls, s5_walls),
             s.cpu,
             s.cpu / gib,
             s.tree_rss_mb,
