@@ -300,6 +300,18 @@ pub fn hash_file(file: &std::fs::File, len: u64, recipe: Recipe) -> std::io::Res
 /// [`hash_file`] of bytes `start..end` only (the checksum of one part of an upload); `Parts`
 /// recipes cut relative to `start`. Blocking.
 pub fn hash_file_range(file: &std::fs::File, start: u64, end: u64, recipe: Recipe) -> std::io::Result<Vec<u8>> {
+    hash_range(file, start, end, recipe, cores().clamp(1, 8))
+}
+
+/// [`hash_file_range`] on the calling thread alone: for the checksum of one part among many
+/// in flight, where the parts already fill the cores. Fanning each part out again started two
+/// threads with a 1 MiB buffer each for all 16 parts of an upload at once (and a malloc arena
+/// per thread): a 2 GiB native upload peaked at 66–67 MB (issue 15, 2026-12-05 run).
+pub fn hash_file_range_here(file: &std::fs::File, start: u64, end: u64, recipe: Recipe) -> std::io::Result<Vec<u8>> {
+    hash_range(file, start, end, recipe, 1)
+}
+
+fn hash_range(file: &std::fs::File, start: u64, end: u64, recipe: Recipe, max_threads: usize) -> std::io::Result<Vec<u8>> {
     let len = end - start;
     let step = match recipe.cut {
         Cut::Whole => len.max(1),
@@ -307,7 +319,7 @@ pub fn hash_file_range(file: &std::fs::File, start: u64, end: u64, recipe: Recip
         Cut::Parts(p) => p.max(1),
     };
     let runs: Vec<(u64, u64)> = (0..len.div_ceil(step).max(1)).map(|i| (i * step, ((i + 1) * step).min(len))).collect();
-    let threads = cores().clamp(1, 8).min(runs.len());
+    let threads = max_threads.min(runs.len());
     if threads <= 1 {
         // One run (a small file, a whole-file MD5): hash it on this thread instead of starting
         // another one for it.
@@ -373,7 +385,7 @@ fn hashing_slots() -> &'static tokio::sync::Semaphore {
     SLOTS.get_or_init(|| tokio::sync::Semaphore::new(cores()))
 }
 
-async fn hashing_slot() -> Result<tokio::sync::SemaphorePermit<'static>> {
+pub(crate) async fn hashing_slot() -> Result<tokio::sync::SemaphorePermit<'static>> {
     hashing_slots().acquire().await.map_err(|_| Error::Internal("hashing semaphore closed".into()))
 }
 

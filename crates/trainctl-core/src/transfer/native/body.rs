@@ -72,11 +72,17 @@ impl SourceFile {
     }
 
     /// The checksum (base64, as S3 takes it) of `len` bytes from `offset`, read through the
-    /// open handle. Blocking. Sent ahead of the bytes it covers, so a store that checks it
-    /// refuses a body that differs from what was read here.
-    pub fn checksum(&self, algorithm: Algorithm, offset: u64, len: u64) -> Result<String> {
+    /// open handle, on every core (`Spread::Cores`: one large range hashed alone) or on the
+    /// calling thread (`Spread::Here`: one part among many in flight). Blocking. Sent ahead of
+    /// the bytes it covers, so a store that checks it refuses a body that differs from what
+    /// was read here.
+    pub fn checksum(&self, algorithm: Algorithm, offset: u64, len: u64, spread: Spread) -> Result<String> {
         let recipe = Recipe { algorithm, cut: Cut::Any };
-        let value = verify::hash_file_range(&self.file, offset, offset + len, recipe).map_err(|e| match self.check_unchanged() {
+        let hash = match spread {
+            Spread::Cores => verify::hash_file_range,
+            Spread::Here => verify::hash_file_range_here,
+        };
+        let value = hash(&self.file, offset, offset + len, recipe).map_err(|e| match self.check_unchanged() {
             Err(changed) => changed,
             Ok(()) => Error::io(&self.path, e),
         })?;
@@ -89,6 +95,15 @@ impl SourceFile {
         self.file.read_exact_at(&mut buf, offset)?;
         Ok(Bytes::from(buf))
     }
+}
+
+/// Where [`SourceFile::checksum`] hashes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Spread {
+    /// On every core: one range hashed while nothing else hashes (a whole file's first pass).
+    Cores,
+    /// On the calling thread: one part or small file among many in flight.
+    Here,
 }
 
 /// Size and modification time (ns since the epoch) of an open file.

@@ -19,12 +19,12 @@
 //! permission) resuming could not help, so the upload is aborted and its state removed. A single
 //! PUT whose file changed while it was sent is deleted again.
 
-use super::body::{file_range_body, SourceFile};
+use super::body::{file_range_body, SourceFile, Spread};
 use super::resume::{self, DonePart, UploadIdent, UploadState};
 use super::{effective_part_size, sdk, Ctx};
 use crate::error::{Error, Result, Scope};
 use crate::transfer::checksum::{Algorithm, Cut, Piece, Recipe};
-use crate::transfer::{TransferItem, WriteIf};
+use crate::transfer::{verify, TransferItem, WriteIf};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::list_parts::ListPartsOutput;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
@@ -62,10 +62,19 @@ fn sdk_algorithm(a: Algorithm) -> Option<ChecksumAlgorithm> {
     }
 }
 
-/// The checksum of `len` bytes of `src` from `offset`, computed on a blocking thread.
+/// The checksum of `len` bytes of `src` from `offset` (one part, or a small file), computed
+/// on one blocking thread while holding one of the process's hashing slots (one per core):
+/// the parts in flight share the cores instead of each starting threads of its own.
 async fn checksum_of(src: &Arc<SourceFile>, algorithm: Algorithm, offset: u64, len: u64) -> Result<String> {
+    let _slot = verify::hashing_slot().await?;
     let src = src.clone();
-    tokio::task::spawn_blocking(move || src.checksum(algorithm, offset, len)).await.map_err(|e| Error::Internal(format!("checksum task: {e}")))?
+    tokio::task::spawn_blocking(move || src.checksum(algorithm, offset, len, Spread::Here)).await.map_err(|e| Error::Internal(format!("checksum task: {e}")))?
+}
+
+/// The checksum of a whole file hashed alone (compression's first pass), on every core.
+async fn checksum_of_file(src: &Arc<SourceFile>, algorithm: Algorithm) -> Result<String> {
+    let src = src.clone();
+    tokio::task::spawn_blocking(move || src.checksum(algorithm, 0, src.size, Spread::Cores)).await.map_err(|e| Error::Internal(format!("checksum task: {e}")))?
 }
 
 /// Uploads one file to `ctx.job.bucket`/`item.key`; returns the new object's ETag.
