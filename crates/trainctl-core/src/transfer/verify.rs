@@ -589,6 +589,7 @@ mod tests {
             h.update(&data);
             let streamed = recipe.assemble(h.finish(), data.len() as u64).unwrap();
             assert_eq!(hash_file(&f, data.len() as u64, recipe).unwrap(), streamed, "{recipe:?}");
+            assert_eq!(hash_file_range_here(&f, 0, data.len() as u64, recipe).unwrap(), streamed, "{recipe:?} on one thread");
         }
     }
 

@@ -62,19 +62,17 @@ fn sdk_algorithm(a: Algorithm) -> Option<ChecksumAlgorithm> {
     }
 }
 
-/// The checksum of `len` bytes of `src` from `offset` (one part, or a small file), computed
-/// on one blocking thread while holding one of the process's hashing slots (one per core):
-/// the parts in flight share the cores instead of each starting threads of its own.
-async fn checksum_of(src: &Arc<SourceFile>, algorithm: Algorithm, offset: u64, len: u64) -> Result<String> {
-    let _slot = verify::hashing_slot().await?;
+/// The checksum of `len` bytes of `src` from `offset`, computed on a blocking thread. A part
+/// or a small file (`Spread::Here`, one of many in flight) first takes one of the process's
+/// hashing slots (one per core), so the parts share the cores instead of each starting
+/// threads of its own; a range hashed alone (`Spread::Cores`) fans out over the cores.
+async fn checksum_of(src: &Arc<SourceFile>, algorithm: Algorithm, offset: u64, len: u64, spread: Spread) -> Result<String> {
+    let _slot = match spread {
+        Spread::Here => Some(verify::hashing_slot().await?),
+        Spread::Cores => None,
+    };
     let src = src.clone();
-    tokio::task::spawn_blocking(move || src.checksum(algorithm, offset, len, Spread::Here)).await.map_err(|e| Error::Internal(format!("checksum task: {e}")))?
-}
-
-/// The checksum of a whole file hashed alone (compression's first pass), on every core.
-async fn checksum_of_file(src: &Arc<SourceFile>, algorithm: Algorithm) -> Result<String> {
-    let src = src.clone();
-    tokio::task::spawn_blocking(move || src.checksum(algorithm, 0, src.size, Spread::Cores)).await.map_err(|e| Error::Internal(format!("checksum task: {e}")))?
+    tokio::task::spawn_blocking(move || src.checksum(algorithm, offset, len, spread)).await.map_err(|e| Error::Internal(format!("checksum task: {e}")))?
 }
 
 /// Uploads one file to `ctx.job.bucket`/`item.key`; returns the new object's ETag.
@@ -172,7 +170,7 @@ async fn put_single(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, c
         ensure_destination_unchanged(ctx, item).await?;
     }
     let value = match checksum {
-        Some(a) => Some(checksum_of(src, a, 0, size).await?),
+        Some(a) => Some(checksum_of(src, a, 0, size, Spread::Here).await?),
         None => None,
     };
     let request = ctx.conn.client.put_object().set_checksum_algorithm(checksum.and_then(sdk_algorithm));
@@ -257,7 +255,7 @@ async fn fill_part_checksums(src: &Arc<SourceFile>, state: &mut UploadState, che
     let Some(a) = checksum else { return Ok(()) };
     for part in state.parts.iter_mut().filter(|p| p.checksum.is_none()) {
         let offset = (part.number as u64 - 1) * state.part_size;
-        part.checksum = Some(checksum_of(src, a, offset, part_len(part.number, state.part_size, src.size)).await?);
+        part.checksum = Some(checksum_of(src, a, offset, part_len(part.number, state.part_size, src.size), Spread::Here).await?);
     }
     Ok(())
 }
@@ -369,7 +367,7 @@ async fn upload_part(ctx: &Ctx<'_>, item: &TransferItem, src: &Arc<SourceFile>, 
     let len = part_len(number, part_size, src.size);
     let offset = (number as u64 - 1) * part_size;
     let value = match checksum {
-        Some(a) => Some(checksum_of(src, a, offset, len).await?),
+        Some(a) => Some(checksum_of(src, a, offset, len, Spread::Here).await?),
         None => None,
     };
     let body = file_range_body(src.clone(), offset, len, ctx.moved.clone());

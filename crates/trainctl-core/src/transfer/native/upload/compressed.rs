@@ -31,10 +31,10 @@
 //! level as [`Pace`] decides from this file's measurements — the encoder's time per block and
 //! the link's capacity (the recent parts' own rates times the parts sent at once).
 
-use super::super::body::SourceFile;
+use super::super::body::{SourceFile, Spread};
 use super::super::{effective_part_size, sdk, Ctx};
 use super::resume::DonePart;
-use super::{checksum_of_file, complete, ensure_destination_unchanged, map_write, sdk_algorithm, storage_class, write_conditions};
+use super::{checksum_of, complete, ensure_destination_unchanged, map_write, sdk_algorithm, storage_class, write_conditions};
 use crate::codec::pace::Pace;
 use crate::codec::{self, Encoded};
 use crate::error::{Error, Result};
@@ -89,7 +89,7 @@ pub(in crate::transfer::native) async fn upload(ctx: &Ctx<'_>, item: &TransferIt
     let part_size = part_size_for(ctx.opts.part_size, size);
     let cost = u32::try_from((size >> 20) + 1).unwrap_or(u32::MAX).min(FILE_MEMORY_MIB);
     let _memory = ctx.cancellable(async { ctx.compress_memory.acquire_many(cost).await.map_err(|_| Error::Internal("compression budget closed".into())) }).await?;
-    let first_pass = checksum_of_file(&src, Algorithm::Crc64Nvme).await?;
+    let first_pass = checksum_of(&src, Algorithm::Crc64Nvme, 0, size, Spread::Cores).await?;
     let crc = codec::crc64_of_base64(&first_pass).ok_or_else(|| Error::Internal(format!("a CRC64NVME of unexpected form: {first_pass}")))?;
     let mut metadata = ctx.job.metadata.get(&item.key).cloned().unwrap_or_default();
     metadata.extend(Encoded { codec: planned.codec, original_size: size, original_crc64nvme: crc, compressed_size: 0 }.metadata());
