@@ -27,7 +27,7 @@ pub struct Connection {
 impl Connection {
     /// Builds a client: endpoint, region, path-style and checksum mode from the profile;
     /// credentials from the profile's source (AWS chain, AWS profile, or keychain); timeouts and
-    /// retries from [`NetworkPolicy::from_env`].
+    /// retries from [`NetworkPolicy::from_env`]; HTTP through [`super::http::client`].
     pub async fn open(profile: &ResolvedProfile) -> Result<Connection> {
         let policy = NetworkPolicy::from_env()?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(profile.region.clone())).timeout_config(policy.timeout_config());
@@ -41,6 +41,9 @@ impl Connection {
         }
         if let Some(url) = &profile.endpoint_url {
             loader = loader.endpoint_url(url);
+        }
+        if let Some(http) = super::http::client() {
+            loader = loader.http_client(http);
         }
         let sdk = loader.load().await;
         let b = policy.apply_s3(aws_sdk_s3::config::Builder::from(&sdk));
@@ -62,6 +65,9 @@ impl Connection {
             .credentials_provider(creds.clone());
         if let Some(url) = &profile.endpoint_url {
             b = b.endpoint_url(url);
+        }
+        if let Some(http) = super::http::client() {
+            b = b.http_client(http);
         }
         let provider = aws_credential_types::provider::SharedCredentialsProvider::new(creds);
         let b = with_profile(policy.apply_s3(b), profile);

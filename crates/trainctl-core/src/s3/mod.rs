@@ -5,6 +5,7 @@ pub mod check;
 pub mod client;
 pub mod delete;
 pub mod errors;
+pub mod http;
 pub mod list;
 pub mod network;
 pub mod rename;

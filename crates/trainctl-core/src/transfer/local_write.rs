@@ -58,7 +58,17 @@ pub struct DestDir {
     path: PathBuf,
     /// The filesystem it is on (`st_dev`): a batch commit syncs each filesystem once.
     dev: u64,
+    /// Whether it is on one of [`QUICK_FILESYSTEMS`].
+    quick: bool,
 }
+
+/// Filesystems (`statfs` magic numbers) where a write into the page cache is a memory copy that
+/// does not wait on a network or a user-space daemon: ext2/3/4, XFS, btrfs, F2FS and tmpfs.
+/// There a download writes each received chunk on the task that received it, while its bytes
+/// are still in the core's cache (`transfer::native::download`); anywhere else (NFS, SMB, FUSE,
+/// or a filesystem not listed) every write goes to a blocking thread, so a slow mount cannot
+/// stall the async workers that carry every connection.
+pub const QUICK_FILESYSTEMS: [u64; 5] = [0xEF53, 0x5846_5342, 0x9123_683E, 0xF2F5_2010, 0x0102_1994];
 
 impl DestDir {
     /// Opens `dir` (which must lie under `root`), creating missing folders. `root` itself is
@@ -87,7 +97,8 @@ impl DestDir {
             };
         }
         let dev = rustix::fs::fstat(&fd).map_err(|e| io(&path, e))?.st_dev as u64;
-        Ok(DestDir { fd, path, dev })
+        let quick = rustix::fs::fstatfs(&fd).is_ok_and(|st| QUICK_FILESYSTEMS.contains(&(st.f_type as u64)));
+        Ok(DestDir { fd, path, dev, quick })
     }
 
     /// The folder's path (for messages; operations go through the handle).
@@ -202,6 +213,12 @@ impl TempFile {
     /// does not do direct I/O.
     pub fn open_direct(&self) -> Option<File> {
         direct::open(&self.dir.fd, &self.name, &self.file)
+    }
+
+    /// Whether writes into it through the page cache are quick enough to make on an async
+    /// task ([`QUICK_FILESYSTEMS`]).
+    pub fn writes_are_quick(&self) -> bool {
+        self.dir.quick
     }
 
     /// Its path, for a child process that writes it (s5cmd) and for messages.
