@@ -31,3 +31,4 @@ mod upload_dedup;
 mod refs;
 mod savings;
 mod dataset_zrefs;
+mod https;
