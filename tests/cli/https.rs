@@ -81,26 +81,12 @@ fn create_bucket(port: u16, cert: &Path, bucket: &str) {
 
 /// `trainctl` against the TLS server, with a private HOME; `cert` trusted when given.
 fn trainctl_tls(port: u16, home: &Path, cert: Option<&Path>) -> Command {
-    let mut cmd = Command::new(TRAINCTL);
-    cmd.env_clear();
-    for keep in ["PATH", "TMPDIR"] {
-        if let Some(v) = std::env::var_os(keep) {
-            cmd.env(keep, v);
-        }
-    }
-    cmd.env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("XDG_CACHE_HOME", home.join(".cache"))
-        .env("XDG_STATE_HOME", home.join(".state"))
-        .env("AWS_CONFIG_FILE", home.join("aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("aws-credentials"))
-        .env("AWS_ACCESS_KEY_ID", "testing")
+    let mut cmd = trainctl_in(home);
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL", format!("https://localhost:{port}"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
+        .env("AWS_ENDPOINT_URL", format!("https://localhost:{port}"));
     if let Some(cert) = cert {
         cmd.env("SSL_CERT_FILE", cert);
     }
@@ -114,10 +100,7 @@ fn https_round_trips_through_our_client_and_an_untrusted_certificate_is_a_tls_er
     let cert = dir.path().join("cert.pem");
     let moto = start(dir.path());
     create_bucket(moto.port, &cert, "tls");
-    let home = scratch();
-    for f in ["aws-config", "aws-credentials"] {
-        std::fs::write(home.path().join(f), "").unwrap();
-    }
+    let home = new_home();
 
     // 40 MiB: a multipart upload (8 MiB parts) and a download in ranges, all over TLS.
     let src = dir.path().join("weights.bin");

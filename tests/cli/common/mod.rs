@@ -81,6 +81,17 @@ pub fn trainctl(server: &S3Server) -> Command {
 /// The clean environment: PATH kept; HOME/XDG dirs under `home` so no real config or AWS
 /// profile is read; the server's credentials and endpoint; `TRAINCTL_S5CMD` when s5cmd exists.
 pub fn trainctl_with(server: &S3Server, endpoint_url: &str, home: &Path) -> Command {
+    let mut cmd = trainctl_in(home);
+    cmd.envs(server.env_with_endpoint(endpoint_url));
+    if let Some(s5) = find_s5cmd() {
+        cmd.env("TRAINCTL_S5CMD", s5);
+    }
+    cmd
+}
+
+/// A `trainctl` command with nothing of the developer's environment but PATH: HOME/XDG dirs
+/// and AWS files under `home`, no credentials or endpoint yet (the caller adds them).
+pub fn trainctl_in(home: &Path) -> Command {
     let mut cmd = Command::new(TRAINCTL);
     cmd.env_clear();
     for keep in ["PATH", "TMPDIR", "RUST_BACKTRACE"] {
@@ -96,16 +107,13 @@ pub fn trainctl_with(server: &S3Server, endpoint_url: &str, home: &Path) -> Comm
         .env("AWS_CONFIG_FILE", home.join(".aws/config"))
         .env("AWS_SHARED_CREDENTIALS_FILE", home.join(".aws/credentials"))
         .env("LANG", "C.UTF-8")
-        .env("NO_COLOR", "1")
-        .envs(server.env_with_endpoint(endpoint_url));
-    if let Some(s5) = find_s5cmd() {
-        cmd.env("TRAINCTL_S5CMD", s5);
-    }
+        .env("NO_COLOR", "1");
     cmd.stdin(std::process::Stdio::null());
     cmd
 }
 
-fn new_home() -> tempfile::TempDir {
+/// A private HOME for `trainctl` children (see [`trainctl_in`]), removed when dropped.
+pub fn new_home() -> tempfile::TempDir {
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-homes");
     std::fs::create_dir_all(&root).expect("create cli-homes dir");
     let home = tempfile::Builder::new().prefix("home-").tempdir_in(root).expect("create test HOME");
