@@ -53,9 +53,15 @@ pub const ENV_CLIENT: &str = "TRAINCTL_HTTP_CLIENT";
 /// The HTTP client S3 connections are built with: ours, or the SDK's where a proxy is
 /// configured or `TRAINCTL_HTTP_CLIENT=sdk` (see the module documentation).
 pub fn client() -> Option<SharedHttpClient> {
-    let proxied = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
-    let sdk = std::env::var(ENV_CLIENT).is_ok_and(|v| v.eq_ignore_ascii_case("sdk"));
-    (!proxied && !sdk).then(|| SharedHttpClient::new(Hyper::default()))
+    ours_wanted(|name| std::env::var(name).ok()).then(|| SharedHttpClient::new(Hyper::default()))
+}
+
+/// Whether the environment (`var`) leaves the connections to our client: no proxy set and
+/// `TRAINCTL_HTTP_CLIENT` not `sdk`.
+fn ours_wanted(var: impl Fn(&str) -> Option<String>) -> bool {
+    let proxied = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"].iter().any(|v| var(v).is_some_and(|s| !s.is_empty()));
+    let sdk = var(ENV_CLIENT).is_some_and(|v| v.eq_ignore_ascii_case("sdk"));
+    !proxied && !sdk
 }
 
 /// A connector's connect and read timeouts.
@@ -193,11 +199,10 @@ fn tls_config() -> &'static rustls::ClientConfig {
             tracing::warn!("no system root certificates found: HTTPS endpoints will be refused");
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        match rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
-            Ok(b) => b.with_root_certificates(roots).with_no_client_auth(),
-            // The default provider supports the default versions; this cannot fail in practice.
-            Err(_) => rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth(),
-        }
+        // aws-lc-rs supports rustls' default protocol versions, so the fallback (the process's
+        // default provider, which is aws-lc-rs too) is never taken in practice.
+        let builder = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().unwrap_or_else(|_| rustls::ClientConfig::builder());
+        builder.with_root_certificates(roots).with_no_client_auth()
     })
 }
 
@@ -243,5 +248,16 @@ mod tests {
         assert!(reset.is_io());
         let other = classify("something else".into());
         assert!(!other.is_timeout() && !other.is_io());
+    }
+
+    #[test]
+    fn a_proxy_or_the_override_leaves_connections_to_the_sdk_client() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        assert!(ours_wanted(env(&[])));
+        assert!(ours_wanted(env(&[("HTTPS_PROXY", "")])), "an empty variable is no proxy");
+        assert!(!ours_wanted(env(&[("https_proxy", "http://proxy:3128")])));
+        assert!(!ours_wanted(env(&[("ALL_PROXY", "socks5://proxy:1080")])));
+        assert!(!ours_wanted(env(&[(ENV_CLIENT, "SDK")])));
+        assert!(ours_wanted(env(&[(ENV_CLIENT, "ours")])));
     }
 }
