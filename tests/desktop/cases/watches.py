@@ -43,6 +43,14 @@ def remove_all_watches(s):
     s.wait('[data-testid="watches-empty"]', timeout=10)
 
 
+def settled(s, watch_id):
+    """Waits for the first poll's line under a watch's row. The line makes the row taller and moves
+    every row below it down: a WebDriver click aimed at a button there just before the line arrived
+    lands in the gap between two cards and does nothing (the cause of a flaky pause in CI). After
+    the first line the row changes only on the next poll, an interval later."""
+    s.wait(f'[data-testid="watch-{watch_id}-history"]', timeout=30, what=f"the first poll's line of watch {watch_id}")
+
+
 def add_watch(s, prefix, interval="1"):
     """Fills the Watches form for `s3://BUCKET/prefix` with a short interval and adds it."""
     s.type('[data-testid="watch-url"]', f"s3://{e2e.BUCKET}/{prefix}")
@@ -144,6 +152,7 @@ def test_watches_persist_pause_resume_and_remove_across_restarts(driver_url, ctx
             s.click('[data-testid="watch-add"]')
             s.wait_until(lambda u=url: u in rows(s) or None, f"the row of {url}", timeout=20)
         s.wait_until(lambda: rows(s)[a]["status"] not in ("no_connection", "error") or None, "watch A polling", timeout=20)
+        settled(s, rows(s)[a]["id"])
         s.click(f'[data-testid="watch-{rows(s)[b]["id"]}-pause"]')
         s.wait_until(lambda: rows(s)[b]["status"] == "paused" or None, "watch B paused", timeout=10)
     finally:
@@ -159,6 +168,7 @@ def test_watches_persist_pause_resume_and_remove_across_restarts(driver_url, ctx
         s.wait_until(lambda: rows(s)[a]["status"] not in ("no_connection", "error", "paused") or None,
                      "the unpaused watch started once the demo connected", timeout=20)
         assert rows(s)[b]["status"] == "paused", rows(s)
+        settled(s, rows(s)[a]["id"])
         ctx["asserts"].append(f"after a restart: both watches listed, A {rows(s)[a]['status']} by itself, B still paused")
         s.click(f'[data-testid="watch-{rows(s)[b]["id"]}-resume"]')
         s.wait_until(lambda: rows(s)[b]["status"] not in ("paused", "no_connection") or None, "watch B resumed", timeout=20)

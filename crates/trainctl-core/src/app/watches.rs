@@ -178,11 +178,11 @@ impl App {
     fn start_watch(&self, id: u64) {
         let Ok(spec) = self.watches.get(id).map(|i| i.spec) else { return };
         let Ok(conn) = self.session.conn() else {
-            return self.set_watch_status(id, WatchState::NoConnection, Some("not connected: it starts once a connection is made".into()));
+            return self.set_unless_paused(id, WatchState::NoConnection, "not connected: it starts once a connection is made".into());
         };
         let url = match S3Url::parse(&spec.url) {
             Ok(u) => u,
-            Err(e) => return self.set_watch_status(id, WatchState::Error, Some(e.to_string())),
+            Err(e) => return self.set_unless_paused(id, WatchState::Error, e.to_string()),
         };
         let cancel = CancellationToken::new();
         let wants = |w: &mut WatchInfo| {
@@ -198,7 +198,24 @@ impl App {
         let sink = WatchSink { app: self.me(), id, cancel: cancel.clone() };
         tokio::spawn(async move {
             if let Err(e) = watch::watch(&conn, &url, opts, &sink, &cancel).await {
-                sink.app.set_watch_status(sink.id, WatchState::Error, Some(e.to_string()));
+                // Checked under the registry's lock, where pause and remove cancel the task.
+                sink.app.watches.update(sink.id, |w| {
+                    if !sink.cancel.is_cancelled() {
+                        w.say(WatchState::Error, Some(e.to_string()))
+                    }
+                });
+                sink.app.emit_watch(sink.id);
+            }
+        });
+        self.emit_watch(id);
+    }
+
+    /// A start that cannot run says why, unless the row was paused meanwhile (a reconnection
+    /// restarting the rows it listed as running, one of them paused since): paused wins.
+    fn set_unless_paused(&self, id: u64, status: WatchState, line: String) {
+        self.watches.update(id, |w| {
+            if !w.spec.paused {
+                w.say(status, Some(line))
             }
         });
         self.emit_watch(id);
@@ -263,6 +280,17 @@ mod tests {
         assert_eq!((w.checkpoints, w.last_step, w.status), (1, Some(5), WatchState::Running));
         assert_eq!(w.recent[0].link, "s3://b/runs/r1/");
         assert!(!w.fold(&Event::WatchObject { watch: "s3://b/runs/".into(), key: "k".into(), size: 1 }));
+    }
+
+    #[test]
+    fn a_start_that_cannot_run_leaves_a_paused_row_paused() {
+        let app = App::new(std::sync::Arc::new(crate::event::NullSink), None);
+        let w = app.watch_add("s3://bkt/runs/", None, None).unwrap();
+        assert_eq!(w.status, WatchState::NoConnection);
+        assert_eq!(app.watch_pause(w.spec.id).unwrap().status, WatchState::Paused);
+        // A reconnection that listed the row as running before the pause restarts it.
+        app.start_watch(w.spec.id);
+        assert_eq!(app.watches.get(w.spec.id).unwrap().status, WatchState::Paused);
     }
 
     #[test]
