@@ -45,6 +45,10 @@ fn main() {
     messages_locale_for_webkit();
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("TRAINCTL_LOG")).with_writer(std::io::stderr).init();
     let demo_flag = std::env::args().skip(1).any(|a| a == "--demo");
+    // The core's runtime (its worker count, see platform::runtime) instead of Tauri's default;
+    // it lives as long as `main`.
+    let runtime = trainctl_core::platform::runtime().expect("tokio runtime");
+    tauri::async_runtime::set(runtime.handle().clone());
     let mut builder = tauri::Builder::default();
     if cfg!(not(feature = "e2e")) {
         builder = builder.plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {

@@ -56,7 +56,7 @@ impl Globals {
 fn main() {
     let cli = Cli::parse();
     init_tracing(cli.globals.verbose);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = trainctl_core::platform::runtime().expect("tokio runtime");
     let globals = cli.globals.clone();
     // The command runs as a task on the runtime's workers, not on this thread: the HTTP
     // connections' tasks run there too, so a chunk received for a download wakes its reader on
