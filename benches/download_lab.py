@@ -3,12 +3,13 @@
 each tool *and* of the Garage server while it ran (on a 2-core machine the server's CPU is wall
 time too). Used for issue 15's small-file work (docs/benchmarks.md, "Our own HTTP client").
 
-    python3 benches/download_lab.py BUILD_A [BUILD_B …] [--repeat 11] [--big] [--rtt MS]
+    python3 benches/download_lab.py BUILD_A [BUILD_B …] [--repeat 11] [--big] [--md5] [--rtt MS]
 
 A "build" is a trainctl binary or a wrapper script (e.g. one that sets an environment variable
 and execs a binary). Each round runs every tool once, in alternating order; "paired" is the
 median of the per-round ratios to s5cmd. Data: 1000 × 1 MiB (or 1 × 2 GiB with --big), uploaded
-by the first build with a CRC64NVME checksum, as trainctl writes it. --rtt puts the testkit's
+by the first build with a CRC64NVME checksum, as trainctl writes it (--md5: with none, as other
+tools leave a bucket). --rtt puts the testkit's
 trainctl-proxy (from the release target dir, or $TRAINCTL_PROXY) in front of Garage.
 """
 import argparse
@@ -42,6 +43,7 @@ def main():
     ap.add_argument("builds", nargs="+")
     ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--big", action="store_true", help="1 × 2 GiB instead of 1000 × 1 MiB")
+    ap.add_argument("--md5", action="store_true", help="objects uploaded without a checksum: trainctl verifies them by MD5")
     ap.add_argument("--rtt", type=int, default=0, help="round-trip time in ms through trainctl-proxy")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="trainctl-dllab-")
@@ -67,7 +69,7 @@ def main():
         else:
             for i in range(1000):
                 write_random(os.path.join(src, f"shard-{i:05d}.bin"), 1 << 20)
-        subprocess.run([a.builds[0], "-q", "s3", "upload", src, f"s3://bench/lab/{name}/", "--recursive", "--upload-checksum", "crc64nvme"], env=env, check=True)
+        subprocess.run([a.builds[0], "-q", "s3", "upload", src, f"s3://bench/lab/{name}/", "--recursive", "--upload-checksum", "off" if a.md5 else "crc64nvme"], env=env, check=True)
         shutil.rmtree(src)
         endpoint = g.endpoint
         if a.rtt:
