@@ -75,37 +75,51 @@ pub fn file_id(meta: &std::fs::Metadata) -> u64 {
     }
 }
 
-/// Environment variable tokio reads for its worker count; when set, it is used as given.
+/// Environment variable that sets the async worker count (tokio's own name for it).
 pub const ENV_WORKERS: &str = "TOKIO_WORKER_THREADS";
 
 /// The async runtime both faces run the core on: one worker thread fewer than the machine has
-/// cores (at least one), unless `TOKIO_WORKER_THREADS` says otherwise.
+/// cores (at least one), or `TOKIO_WORKER_THREADS` when it is a positive number.
 ///
 /// Why not one per core, tokio's default: a transfer's CPU is mostly the kernel's — socket and
 /// page-cache copies, writeback, the blocking threads that fsync and rename each file — and on a
 /// small machine the workers then wait for cores and wake each other through futexes more than
 /// they work. Measured on 2 cores with the S3 server on the same machine (docs/benchmarks.md,
-/// "One worker thread fewer"): one worker instead of two used up to 16 % less CPU and up to 9 %
-/// less time on the download rows, no row slower, uploads unchanged. On a large machine the
-/// missing worker is one of many.
+/// "One async worker fewer than cores"): in A/B labs one worker instead of two used up to 16 %
+/// less CPU and up to 9 % less time on the download rows, uploads unchanged. On a large machine
+/// the missing worker is one of many.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all();
-    if std::env::var_os(ENV_WORKERS).is_none() {
-        builder.worker_threads(workers(std::thread::available_parallelism().map_or(1, |n| n.get())));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let set = std::env::var(ENV_WORKERS).ok();
+    let n = workers(cores, set.as_deref());
+    if let Some(v) = set.filter(|v| v.trim().parse::<usize>() != Ok(n)) {
+        tracing::warn!("{ENV_WORKERS}={v:?} is not a positive number of threads: running {n}");
     }
-    builder.build()
+    // Always set: tokio would otherwise read the variable itself, and panic on a bad value.
+    tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(n).build()
 }
 
-/// Worker threads for a machine of `cores` cores (see [`runtime`]).
-fn workers(cores: usize) -> usize {
-    cores.saturating_sub(1).max(1)
+/// Worker threads for a machine of `cores` cores and the value of `TOKIO_WORKER_THREADS`, if
+/// any (see [`runtime`]).
+fn workers(cores: usize, set: Option<&str>) -> usize {
+    set.and_then(|v| v.trim().parse().ok()).filter(|n| *n > 0).unwrap_or(cores.saturating_sub(1).max(1))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::workers;
+
     #[test]
     fn one_core_is_left_to_the_kernel_and_the_blocking_threads_but_never_the_only_one() {
-        assert_eq!([1, 2, 4, 64].map(super::workers), [1, 1, 3, 63]);
+        assert_eq!([1, 2, 4, 64].map(|c| workers(c, None)), [1, 1, 3, 63]);
+    }
+
+    #[test]
+    fn the_environment_sets_the_count_and_a_bad_value_falls_back_instead_of_panicking() {
+        assert_eq!(workers(2, Some("4")), 4);
+        assert_eq!(workers(2, Some(" 3 ")), 3);
+        for bad in ["0", "-1", "four", ""] {
+            assert_eq!(workers(8, Some(bad)), 7, "{bad}");
+        }
     }
 }
