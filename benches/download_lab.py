@@ -9,8 +9,8 @@ A "build" is a trainctl binary or a wrapper script (e.g. one that sets an enviro
 and execs a binary). Each round runs every tool once, in alternating order; "paired" is the
 median of the per-round ratios to s5cmd. Data: 1000 × 1 MiB (or 1 × 2 GiB with --big), uploaded
 by the first build with a CRC64NVME checksum, as trainctl writes it (--md5: with none, as other
-tools leave a bucket). --rtt puts the testkit's
-trainctl-proxy (from the release target dir, or $TRAINCTL_PROXY) in front of Garage.
+tools leave a bucket). --rtt puts the testkit's trainctl-proxy (from the release target dir, or
+$TRAINCTL_PROXY) in front of Garage.
 """
 import argparse
 import os

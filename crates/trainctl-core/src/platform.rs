@@ -92,7 +92,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let set = std::env::var(ENV_WORKERS).ok();
     let n = workers(cores, set.as_deref());
-    if let Some(v) = set.filter(|v| v.trim().parse::<usize>() != Ok(n)) {
+    if let Some(v) = set.filter(|v| positive(v).is_none()) {
         tracing::warn!("{ENV_WORKERS}={v:?} is not a positive number of threads: running {n}");
     }
     // Always set: tokio would otherwise read the variable itself, and panic on a bad value.
@@ -102,7 +102,11 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// Worker threads for a machine of `cores` cores and the value of `TOKIO_WORKER_THREADS`, if
 /// any (see [`runtime`]).
 fn workers(cores: usize, set: Option<&str>) -> usize {
-    set.and_then(|v| v.trim().parse().ok()).filter(|n| *n > 0).unwrap_or(cores.saturating_sub(1).max(1))
+    set.and_then(positive).unwrap_or(cores.saturating_sub(1).max(1))
+}
+
+fn positive(v: &str) -> Option<usize> {
+    v.trim().parse().ok().filter(|n| *n > 0)
 }
 
 #[cfg(test)]

@@ -178,11 +178,11 @@ impl App {
     fn start_watch(&self, id: u64) {
         let Ok(spec) = self.watches.get(id).map(|i| i.spec) else { return };
         let Ok(conn) = self.session.conn() else {
-            return self.set_unless_paused(id, WatchState::NoConnection, "not connected: it starts once a connection is made".into());
+            return self.say_unless(id, WatchState::NoConnection, "not connected: it starts once a connection is made".into(), |w| w.spec.paused);
         };
         let url = match S3Url::parse(&spec.url) {
             Ok(u) => u,
-            Err(e) => return self.set_unless_paused(id, WatchState::Error, e.to_string()),
+            Err(e) => return self.say_unless(id, WatchState::Error, e.to_string(), |w| w.spec.paused),
         };
         let cancel = CancellationToken::new();
         let wants = |w: &mut WatchInfo| {
@@ -198,23 +198,20 @@ impl App {
         let sink = WatchSink { app: self.me(), id, cancel: cancel.clone() };
         tokio::spawn(async move {
             if let Err(e) = watch::watch(&conn, &url, opts, &sink, &cancel).await {
-                // Checked under the registry's lock, where pause and remove cancel the task.
-                sink.app.watches.update(sink.id, |w| {
-                    if !sink.cancel.is_cancelled() {
-                        w.say(WatchState::Error, Some(e.to_string()))
-                    }
-                });
-                sink.app.emit_watch(sink.id);
+                // A task cancelled meanwhile (pause, remove, restart) no longer speaks for the row.
+                sink.app.say_unless(sink.id, WatchState::Error, e.to_string(), |_| sink.cancel.is_cancelled());
             }
         });
         self.emit_watch(id);
     }
 
-    /// A start that cannot run says why, unless the row was paused meanwhile (a reconnection
-    /// restarting the rows it listed as running, one of them paused since): paused wins.
-    fn set_unless_paused(&self, id: u64, status: WatchState, line: String) {
+    /// Says why a watch does not run, unless `stale` (checked under the registry's lock, where
+    /// pause and remove take effect) says the news is out of date: a start that cannot run on a
+    /// row paused meanwhile (a reconnection restarting the rows it listed as running), a task's
+    /// error after it was cancelled.
+    fn say_unless(&self, id: u64, status: WatchState, line: String, stale: impl FnOnce(&WatchInfo) -> bool) {
         self.watches.update(id, |w| {
-            if !w.spec.paused {
+            if !stale(w) {
                 w.say(status, Some(line))
             }
         });
