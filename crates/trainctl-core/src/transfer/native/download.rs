@@ -169,7 +169,7 @@ async fn ranged_get(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile) -> Resu
     let in_stream = recipe.filter(|r| ranges.iter().all(|(start, _)| r.can_start_at(*start)));
     // Direct writes when every range starts aligned (an object's own part size can be odd).
     let aligned = ranges.iter().all(|(start, _)| start % direct::ALIGN as u64 == 0);
-    let shared = Shared { one_writer: Arc::default(), direct: aligned.then(|| temp.open_direct()).flatten().map(Arc::new) };
+    let shared = Shared { direct: aligned.then(|| temp.open_direct()).flatten().map(Arc::new), ..Shared::default() };
     let pieces: Vec<Vec<Piece>> = futures::stream::iter(ranges)
         .map(|(offset, len)| get_range(ctx, item, temp, shared.clone(), offset, len, in_stream))
         .buffer_unordered(ctx.opts.concurrency.max(1))
@@ -314,11 +314,13 @@ const WRITE_BLOCK: usize = 512 * 1024;
 const WRITEBACK_SPAN: u64 = 8 * 1024 * 1024;
 
 /// What the ranges of one file share: the lock that lets one of them write at a time, and the
-/// direct handle when the file is written past the page cache (`local_write::direct`).
+/// direct handle and aligned blocks when the file is written past the page cache
+/// (`local_write::direct`).
 #[derive(Clone, Default)]
 struct Shared {
     one_writer: Arc<Mutex<()>>,
     direct: Option<Arc<File>>,
+    blocks: Arc<direct::Blocks>,
 }
 
 /// Collects received bytes and writes (and hashes) them on a blocking thread, in blocks, at
@@ -365,7 +367,7 @@ struct BlockWriter {
 impl BlockWriter {
     fn new(temp: &TempFile, shared: Shared, offset: u64, recipe: Option<Recipe>) -> Self {
         let hasher = recipe.map(|r| r.hasher(offset));
-        let block = shared.direct.clone().map(|handle| (handle, direct::Block::new()));
+        let block = shared.direct.clone().map(|handle| (handle, shared.blocks.take()));
         BlockWriter { path: temp.path(), file: temp.file().clone(), shared, offset, unsent: offset, chunks: Vec::new(), held: 0, block, inline: temp.writes_are_quick(), recipe, hasher }
     }
 
@@ -496,6 +498,15 @@ impl BlockWriter {
         // The same (now empty) list holds the next block's chunks.
         self.chunks = chunks;
         Ok(())
+    }
+}
+
+/// A range's block goes to the file's next range.
+impl Drop for BlockWriter {
+    fn drop(&mut self) {
+        if let Some((_, block)) = self.block.take() {
+            self.shared.blocks.give_back(block);
+        }
     }
 }
 
