@@ -89,6 +89,13 @@ impl Algorithm {
         }
     }
 
+    /// Whether hashing costs about what reading the bytes costs (the CRCs: many GB/s with
+    /// carry-less multiplication), so that it can run wherever the bytes are, even on the task
+    /// receiving them.
+    pub fn is_cheap(self) -> bool {
+        self.crc().is_some()
+    }
+
     /// Whether pieces of the whole object can be hashed separately and combined.
     pub fn combinable(self) -> bool {
         self.crc().is_some()
