@@ -25,7 +25,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 pub use resume::state_dir;
@@ -79,7 +79,7 @@ struct Ctx<'a> {
     conn: &'a Connection,
     job: &'a TransferJob,
     opts: &'a TransferOptions,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     /// Bytes moved since the last pump; turned into progress by [`pump_progress`].
     moved: body::Counter,
     cancel: CancellationToken,
@@ -100,15 +100,17 @@ struct Ctx<'a> {
     pace_carry: std::sync::Mutex<(crate::codec::pace::Link, f64)>,
     /// What each compressed upload measured and chose (`Outcome::compression`).
     compression: std::sync::Mutex<Vec<crate::transfer::compress::CompressionReport>>,
+    /// The aligned blocks of the job's direct writes (`local_write::direct`).
+    blocks: Arc<crate::transfer::local_write::direct::Blocks>,
 }
 
 impl Ctx<'_> {
     /// Waits for a request slot, or for cancellation.
-    async fn permit(&self) -> Result<SemaphorePermit<'_>> {
+    async fn permit(&self) -> Result<OwnedSemaphorePermit> {
         tokio::select! {
             biased;
             _ = self.cancel.cancelled() => Err(Error::Cancelled),
-            p = self.permits.acquire() => p.map_err(|_| Error::Internal("request semaphore closed".into())),
+            p = self.permits.clone().acquire_owned() => p.map_err(|_| Error::Internal("request semaphore closed".into())),
         }
     }
 
@@ -159,7 +161,7 @@ impl Engine for NativeEngine {
             conn: &self.conn,
             job,
             opts,
-            permits: Semaphore::new(opts.concurrency.max(1)),
+            permits: Arc::new(Semaphore::new(opts.concurrency.max(1))),
             moved: body::Counter::default(),
             cancel: cancel.child_token(),
             sink,
@@ -171,6 +173,7 @@ impl Engine for NativeEngine {
             compressed: Default::default(),
             pace_carry: Default::default(),
             compression: Default::default(),
+            blocks: Arc::default(),
         };
         let (outcome, fatal) = tokio::select! {
             r = run_items(&ctx, &tracker) => r,
@@ -211,6 +214,12 @@ fn notice_compressed(ctx: &Ctx<'_>) {
 /// the network.
 const MAX_COMMITTING: usize = 2 * crate::transfer::local_write::BATCH_FILES;
 
+/// Downloads that may be finishing their last write beyond the `concurrency` fetching: a file
+/// fetched in one GET gives its request slot back once its body has arrived
+/// (`download::BlockWriter`), so the next GET starts while its last block goes to disk. Also
+/// bounds the direct-write blocks of a job: one per request slot and one per settling file.
+const SETTLING: usize = 4;
+
 /// What became of one item's transfer.
 enum Step {
     /// Complete (uploads), with the new object's ETag when known.
@@ -228,7 +237,7 @@ async fn run_items(ctx: &Ctx<'_>, tracker: &Tracker) -> (Outcome, Option<Error>)
     // By index: a closure over `&TransferItem` trips the `Send` check of `async_trait`.
     let mut results = futures::stream::iter(0..ctx.job.items.len())
         .map(|i| async move { (&ctx.job.items[i], transfer_one(ctx, &ctx.job.items[i]).await) })
-        .buffer_unordered(ctx.opts.concurrency.max(1));
+        .buffer_unordered(ctx.opts.concurrency.max(1) + if ctx.job.direction == Direction::Download { SETTLING } else { 0 });
     let mut committing = futures::stream::FuturesUnordered::new();
     let mut fetching = true;
     loop {

@@ -41,6 +41,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// A downloaded, verified temp file waiting for its commit.
 pub(super) struct Fetched {
@@ -118,7 +119,7 @@ async fn get(ctx: &Ctx<'_>, item: &TransferItem, range: Option<String>) -> Resul
 /// Whole object in one GET, hashed while written by the cheapest checksum its answer allows.
 async fn single_get(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile) -> Result<Verified> {
     let what = format!("s3://{}/{}", ctx.job.bucket, item.key);
-    let _permit = ctx.permit().await?;
+    let permit = ctx.permit().await?;
     let out = get(ctx, item, None).await?;
     let exp = match referenced(ctx, item) {
         Some(exp) => exp,
@@ -126,7 +127,10 @@ async fn single_get(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile) -> Resu
         None => size_only_by_choice(),
     };
     let recipe = exp.recipe();
-    let mut writer = BlockWriter::new(temp, Shared::default(), 0, recipe);
+    let direct = (item.size >= direct::BLOCK as u64).then(|| temp.open_direct()).flatten().map(Arc::new);
+    let mut writer = BlockWriter::new(temp, Shared { direct, blocks: ctx.blocks.clone(), ..Shared::default() }, 0, item.size, recipe);
+    // The next GET may start while this file's last block is written (`native::SETTLING`).
+    writer.slot = Some(permit);
     fetch_into(ctx, item, &mut writer, 0, item.size, Some(out.body)).await?;
     verify::check_size(&what, item.size, writer.offset)?;
     let computed = recipe.and_then(|r| r.assemble(writer.finish(), item.size));
@@ -169,7 +173,7 @@ async fn ranged_get(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile) -> Resu
     let in_stream = recipe.filter(|r| ranges.iter().all(|(start, _)| r.can_start_at(*start)));
     // Direct writes when every range starts aligned (an object's own part size can be odd).
     let aligned = ranges.iter().all(|(start, _)| start % direct::ALIGN as u64 == 0);
-    let shared = Shared { direct: aligned.then(|| temp.open_direct()).flatten().map(Arc::new), ..Shared::default() };
+    let shared = Shared { direct: aligned.then(|| temp.open_direct()).flatten().map(Arc::new), blocks: ctx.blocks.clone(), ..Shared::default() };
     let pieces: Vec<Vec<Piece>> = futures::stream::iter(ranges)
         .map(|(offset, len)| get_range(ctx, item, temp, shared.clone(), offset, len, in_stream))
         .buffer_unordered(ctx.opts.concurrency.max(1))
@@ -197,7 +201,7 @@ fn range_size(ours: u64, object_part: Option<u64>) -> u64 {
 
 async fn get_range(ctx: &Ctx<'_>, item: &TransferItem, temp: &TempFile, shared: Shared, offset: u64, len: u64, recipe: Option<Recipe>) -> Result<Vec<Piece>> {
     let _permit = ctx.permit().await?;
-    let mut writer = BlockWriter::new(temp, shared, offset, recipe);
+    let mut writer = BlockWriter::new(temp, shared, offset, offset + len, recipe);
     fetch_into(ctx, item, &mut writer, offset, offset + len, None).await?;
     Ok(writer.finish())
 }
@@ -326,9 +330,13 @@ struct Shared {
 /// Collects received bytes and writes (and hashes) them on a blocking thread, in blocks, at
 /// increasing offsets of a shared file. Two ways:
 ///
-/// - **Direct** (a large file on a filesystem that does direct I/O, `local_write::direct`): the
-///   chunks are copied into an aligned [`direct::Block`] and each full block is one `O_DIRECT`
-///   `pwrite` — no page-cache copy, no writeback left for the commit's sync, the least CPU. A
+/// - **Direct** (a file of 1 MiB or more on a filesystem that does direct I/O,
+///   `local_write::direct`): the chunks are copied into an aligned [`direct::Block`] and each
+///   full block is one `O_DIRECT` `pwrite` — no page-cache copy, no writeback left for the
+///   commit's sync, the least CPU. The block that ends the range is written once the body has
+///   ended; a whole-object GET gives its request slot back first ([`BlockWriter::slot`]), so
+///   that the wait for the disk is not a wait for the next request (on 1000 × 1 MiB at 20 ms,
+///   holding the slot through the write cost 6 %). A
 ///   cheap checksum (a CRC) hashes each chunk as it is copied, while its bytes are in the
 ///   core's cache (on a 2 GiB download, 8 % less CPU than hashing each block after its write
 ///   on the blocking thread); MD5 and SHA-256 hash the block on the blocking thread, in
@@ -368,19 +376,27 @@ struct BlockWriter {
     hasher: Option<PieceHasher>,
     /// A direct writer hashes chunks as they arrive, not blocks as they are written (above).
     hash_on_receipt: bool,
+    /// The request slot of the GET being received, given back when its body has ended.
+    slot: Option<OwnedSemaphorePermit>,
+    /// The end of the range (exclusive).
+    end: u64,
 }
 
 impl BlockWriter {
-    fn new(temp: &TempFile, shared: Shared, offset: u64, recipe: Option<Recipe>) -> Self {
+    fn new(temp: &TempFile, shared: Shared, offset: u64, end: u64, recipe: Option<Recipe>) -> Self {
         let hasher = recipe.map(|r| r.hasher(offset));
         let block = shared.direct.clone().map(|handle| (handle, shared.blocks.take()));
-        BlockWriter { path: temp.path(), file: temp.file().clone(), shared, offset, unsent: offset, chunks: Vec::new(), held: 0, block, inline: temp.writes_are_quick(), recipe, hasher, hash_on_receipt: recipe.is_some_and(|r| r.algorithm.is_cheap()) }
+        BlockWriter { path: temp.path(), file: temp.file().clone(), shared, offset, unsent: offset, chunks: Vec::new(), held: 0, block, inline: temp.writes_are_quick(), recipe, hasher, hash_on_receipt: recipe.is_some_and(|r| r.algorithm.is_cheap()), slot: None, end }
     }
 
     /// Adds a received chunk, writing a block once one is full.
     async fn push(&mut self, chunk: Bytes) -> Result<()> {
         let mut at = 0;
         while at < chunk.len() {
+            // A full block kept for `flush_last` (below) and more bytes than the range asked for.
+            if self.block.as_ref().is_some_and(|(_, b)| b.is_full()) {
+                self.flush().await?;
+            }
             let Some((_, block)) = self.block.as_mut() else {
                 // Through the page cache (from the start, or since a direct write was refused).
                 self.held += chunk.len() - at;
@@ -397,7 +413,7 @@ impl BlockWriter {
                 }
             }
             at += n;
-            if block.is_full() {
+            if block.is_full() && self.offset + (direct::BLOCK as u64) < self.end {
                 self.flush().await?;
             }
         }
@@ -433,6 +449,7 @@ impl BlockWriter {
     /// Writes what is held and starts the writeback of everything not yet started: the body
     /// has ended.
     async fn flush_last(&mut self) -> Result<()> {
+        self.slot.take();
         self.write(true).await
     }
 
